@@ -1,0 +1,572 @@
+//! Discovery: what a server holds, read from `information_schema`.
+//!
+//! The catalog is read once per phase and is the single place later phases learn
+//! tables, columns and keys from. System schemas and Ferry's own meta schema are never
+//! part of it. Row counts and sizes are the server's estimates (InnoDB statistics);
+//! they size progress bars and chunk plans, never correctness decisions.
+//!
+//! All queries are parameterised; the schema list is passed as placeholders, so only
+//! the selected schemas' metadata is read even on servers with thousands of tables.
+
+use std::collections::BTreeMap;
+
+use mysql_async::prelude::{FromValue, Queryable};
+use mysql_async::{Conn, Params, Row, Value};
+use serde::Serialize;
+
+use crate::endpoint::{Endpoint, EndpointError};
+use crate::error::Coded;
+
+/// Ferry's checkpoint schema on the target; never migrated, never listed.
+pub const META_SCHEMA: &str = "ferry_meta";
+
+/// Schemas that belong to the server itself (MySQL, MariaDB, TiDB).
+pub const SYSTEM_SCHEMAS: &[&str] = &[
+    "mysql",
+    "information_schema",
+    "performance_schema",
+    "sys",
+    "metrics_schema",
+    "inspection_schema",
+    "lightning_task_info",
+    META_SCHEMA,
+];
+
+pub fn is_system_schema(name: &str) -> bool {
+    SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(name))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("reading {what} from information_schema failed: {cause}")]
+    Query { what: &'static str, cause: String },
+    #[error("unexpected value in {what}: {cause}")]
+    Decode { what: &'static str, cause: String },
+}
+
+impl Coded for CatalogError {
+    fn code(&self) -> &'static str {
+        match self {
+            CatalogError::Endpoint(e) => e.code(),
+            CatalogError::Query { .. } => "catalog.query_failed",
+            CatalogError::Decode { .. } => "catalog.decode_failed",
+        }
+    }
+
+    fn remedy(&self) -> String {
+        match self {
+            CatalogError::Endpoint(e) => e.remedy(),
+            CatalogError::Query { .. } => {
+                "grant the account SELECT and SHOW VIEW on the schemas to migrate (and TRIGGER, EVENT for those objects)".into()
+            }
+            CatalogError::Decode { .. } => {
+                "report this with the server version; the server returned metadata Ferry does not understand".into()
+            }
+        }
+    }
+
+    fn is_transient(&self) -> bool {
+        matches!(self, CatalogError::Endpoint(e) if e.is_transient())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Schema {
+    pub name: String,
+    pub charset: String,
+    pub collation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Generated {
+    pub expression: String,
+    /// STORED / PERSISTENT rather than VIRTUAL.
+    pub stored: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Column {
+    pub name: String,
+    pub ordinal: u32,
+    pub data_type: String,
+    pub column_type: String,
+    pub nullable: bool,
+    pub unsigned: bool,
+    pub charset: Option<String>,
+    pub collation: Option<String>,
+    /// Generated columns are recomputed on the target, never written.
+    pub generated: Option<Generated>,
+    pub invisible: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Key {
+    pub name: String,
+    pub columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub engine: Option<String>,
+    pub row_estimate: u64,
+    pub data_bytes: u64,
+    pub index_bytes: u64,
+    pub collation: Option<String>,
+    pub columns: Vec<Column>,
+    pub primary_key: Option<Key>,
+    /// Unique keys whose columns are all NOT NULL (and not prefix indexes): usable
+    /// to identify a row when there is no primary key.
+    pub unique_not_null_keys: Vec<Key>,
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+impl Table {
+    /// The key that identifies rows: the primary key, else the first NOT NULL
+    /// unique key. `None` means the table can only be copied as one chunk and
+    /// replicated with whole-row matching.
+    pub fn row_key(&self) -> Option<&Key> {
+        self.primary_key
+            .as_ref()
+            .or_else(|| self.unique_not_null_keys.first())
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.data_bytes.saturating_add(self.index_bytes)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct View {
+    pub schema: String,
+    pub name: String,
+    pub definer: String,
+    pub security_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Trigger {
+    pub schema: String,
+    pub name: String,
+    pub table: String,
+    pub timing: String,
+    pub event: String,
+    pub definer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Routine {
+    pub schema: String,
+    pub name: String,
+    /// `PROCEDURE` or `FUNCTION`.
+    pub kind: String,
+    pub definer: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    pub schema: String,
+    pub name: String,
+    pub definer: String,
+    pub status: String,
+}
+
+/// Everything discovered in the selected schemas of one server.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Catalog {
+    pub schemas: Vec<Schema>,
+    pub tables: Vec<Table>,
+    pub views: Vec<View>,
+    pub triggers: Vec<Trigger>,
+    pub routines: Vec<Routine>,
+    pub events: Vec<Event>,
+}
+
+impl Catalog {
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.tables
+            .iter()
+            .find(|t| t.schema == schema && t.name == name)
+    }
+
+    pub fn schema_names(&self) -> Vec<String> {
+        self.schemas.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Names of all non-system schemas, unfiltered.
+    pub async fn load_schema_names(endpoint: &Endpoint) -> Result<Vec<String>, CatalogError> {
+        let mut conn = endpoint.conn().await?;
+        let names: Vec<String> = conn
+            .exec(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
+                (),
+            )
+            .await
+            .map_err(query_err("schemas"))?;
+        Ok(names.into_iter().filter(|n| !is_system_schema(n)).collect())
+    }
+
+    /// Reads the catalog of every non-system schema for which `want_schema` is true.
+    pub async fn load(
+        endpoint: &Endpoint,
+        want_schema: impl Fn(&str) -> bool,
+    ) -> Result<Catalog, CatalogError> {
+        let mut conn = endpoint.conn().await?;
+        let result = load_with(&mut conn, want_schema).await;
+        // Return the connection to the pool whatever happened.
+        drop(conn);
+        result
+    }
+}
+
+fn query_err(what: &'static str) -> impl Fn(mysql_async::Error) -> CatalogError {
+    move |e| CatalogError::Query {
+        what,
+        cause: e.to_string(),
+    }
+}
+
+/// Takes column `i` of `row` as `T`, naming `what` on failure.
+fn take<T: FromValue>(row: &mut Row, i: usize, what: &'static str) -> Result<T, CatalogError> {
+    let value = row
+        .take::<Value, _>(i)
+        .ok_or_else(|| CatalogError::Decode {
+            what,
+            cause: format!("column {i} is missing"),
+        })?;
+    mysql_async::from_value_opt::<T>(value).map_err(|e| CatalogError::Decode {
+        what,
+        cause: e.to_string(),
+    })
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+async fn rows(
+    conn: &mut Conn,
+    what: &'static str,
+    sql: String,
+    schemas: &[String],
+) -> Result<Vec<Row>, CatalogError> {
+    let params: Vec<Value> = schemas.iter().map(|s| Value::from(s.as_str())).collect();
+    conn.exec(sql, Params::Positional(params))
+        .await
+        .map_err(query_err(what))
+}
+
+async fn load_with(
+    conn: &mut Conn,
+    want_schema: impl Fn(&str) -> bool,
+) -> Result<Catalog, CatalogError> {
+    let mut catalog = Catalog::default();
+    let schema_rows: Vec<Row> = conn
+        .exec(
+            "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
+             FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
+            (),
+        )
+        .await
+        .map_err(query_err("schemas"))?;
+    for mut row in schema_rows {
+        let name: String = take(&mut row, 0, "schemas")?;
+        if is_system_schema(&name) || !want_schema(&name) {
+            continue;
+        }
+        catalog.schemas.push(Schema {
+            name,
+            charset: take(&mut row, 1, "schemas")?,
+            collation: take(&mut row, 2, "schemas")?,
+        });
+    }
+    let names = catalog.schema_names();
+    if names.is_empty() {
+        return Ok(catalog);
+    }
+    let ph = placeholders(names.len());
+
+    // Columns, keyed by table.
+    let mut columns: BTreeMap<(String, String), Vec<Column>> = BTreeMap::new();
+    const COLS: &str = "columns";
+    for mut row in rows(
+        conn,
+        COLS,
+        format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, COLUMN_TYPE, \
+             IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION \
+             FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({ph}) \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
+        ),
+        &names,
+    )
+    .await?
+    {
+        let schema: String = take(&mut row, 0, COLS)?;
+        let table: String = take(&mut row, 1, COLS)?;
+        let column_type: String = take(&mut row, 5, COLS)?;
+        let extra: String = take::<Option<String>>(&mut row, 9, COLS)?.unwrap_or_default();
+        let expression: Option<String> = take(&mut row, 10, COLS)?;
+        let upper = extra.to_ascii_uppercase();
+        // MySQL 8 marks expression defaults DEFAULT_GENERATED; those are not generated columns.
+        let generated = if upper.contains("VIRTUAL GENERATED")
+            || upper.contains("STORED GENERATED")
+            || upper.contains("PERSISTENT GENERATED")
+        {
+            Some(Generated {
+                expression: expression.unwrap_or_default(),
+                stored: !upper.contains("VIRTUAL"),
+            })
+        } else {
+            None
+        };
+        let col = Column {
+            name: take(&mut row, 2, COLS)?,
+            ordinal: take(&mut row, 3, COLS)?,
+            data_type: take(&mut row, 4, COLS)?,
+            unsigned: column_type.to_ascii_lowercase().contains("unsigned"),
+            column_type,
+            nullable: take::<String>(&mut row, 6, COLS)? == "YES",
+            charset: take(&mut row, 7, COLS)?,
+            collation: take(&mut row, 8, COLS)?,
+            generated,
+            invisible: upper.contains("INVISIBLE"),
+        };
+        columns.entry((schema, table)).or_default().push(col);
+    }
+
+    // Indexes: primary key and unique keys, columns in index order.
+    struct Index {
+        unique: bool,
+        usable: bool,
+        columns: Vec<String>,
+    }
+    let mut indexes: BTreeMap<(String, String), BTreeMap<String, Index>> = BTreeMap::new();
+    const IDX: &str = "indexes";
+    for mut row in rows(
+        conn,
+        IDX,
+        format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, NULLABLE \
+             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({ph}) \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+        ),
+        &names,
+    )
+    .await?
+    {
+        let schema: String = take(&mut row, 0, IDX)?;
+        let table: String = take(&mut row, 1, IDX)?;
+        let index: String = take(&mut row, 2, IDX)?;
+        let non_unique: i64 = take(&mut row, 3, IDX)?;
+        // Functional indexes (MySQL 8) have no column name.
+        let column: Option<String> = take(&mut row, 4, IDX)?;
+        let sub_part: Option<i64> = take(&mut row, 5, IDX)?;
+        let nullable: String = take::<Option<String>>(&mut row, 6, IDX)?.unwrap_or_default();
+        let entry = indexes
+            .entry((schema, table))
+            .or_default()
+            .entry(index)
+            .or_insert(Index {
+                unique: non_unique == 0,
+                usable: true,
+                columns: Vec::new(),
+            });
+        match column {
+            Some(c) if sub_part.is_none() && nullable != "YES" => entry.columns.push(c),
+            _ => entry.usable = false,
+        }
+    }
+
+    // Foreign keys, columns in constraint order.
+    let mut fks: BTreeMap<(String, String), Vec<ForeignKey>> = BTreeMap::new();
+    const FK: &str = "foreign keys";
+    for mut row in rows(
+        conn,
+        FK,
+        format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, \
+             REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
+             FROM information_schema.KEY_COLUMN_USAGE \
+             WHERE TABLE_SCHEMA IN ({ph}) AND REFERENCED_TABLE_NAME IS NOT NULL \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"
+        ),
+        &names,
+    )
+    .await?
+    {
+        let schema: String = take(&mut row, 0, FK)?;
+        let table: String = take(&mut row, 1, FK)?;
+        let name: String = take(&mut row, 2, FK)?;
+        let column: String = take(&mut row, 3, FK)?;
+        let ref_schema: String = take(&mut row, 4, FK)?;
+        let ref_table: String = take(&mut row, 5, FK)?;
+        let ref_column: String = take(&mut row, 6, FK)?;
+        let list = fks.entry((schema, table)).or_default();
+        match list.iter_mut().find(|f| f.name == name) {
+            Some(fk) => {
+                fk.columns.push(column);
+                fk.ref_columns.push(ref_column);
+            }
+            None => list.push(ForeignKey {
+                name,
+                columns: vec![column],
+                ref_schema,
+                ref_table,
+                ref_columns: vec![ref_column],
+            }),
+        }
+    }
+
+    const TBL: &str = "tables";
+    for mut row in rows(
+        conn,
+        TBL,
+        format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COLLATION \
+             FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA IN ({ph}) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        ),
+        &names,
+    )
+    .await?
+    {
+        let schema: String = take(&mut row, 0, TBL)?;
+        let name: String = take(&mut row, 1, TBL)?;
+        let key = (schema.clone(), name.clone());
+        let mut primary_key = None;
+        let mut unique_not_null_keys = Vec::new();
+        for (index, ix) in indexes.remove(&key).unwrap_or_default() {
+            if !(ix.unique && ix.usable && !ix.columns.is_empty()) {
+                continue;
+            }
+            let k = Key {
+                name: index,
+                columns: ix.columns,
+            };
+            if k.name == "PRIMARY" {
+                primary_key = Some(k);
+            } else {
+                unique_not_null_keys.push(k);
+            }
+        }
+        catalog.tables.push(Table {
+            engine: take(&mut row, 2, TBL)?,
+            row_estimate: take::<Option<u64>>(&mut row, 3, TBL)?.unwrap_or(0),
+            data_bytes: take::<Option<u64>>(&mut row, 4, TBL)?.unwrap_or(0),
+            index_bytes: take::<Option<u64>>(&mut row, 5, TBL)?.unwrap_or(0),
+            collation: take(&mut row, 6, TBL)?,
+            columns: columns.remove(&key).unwrap_or_default(),
+            primary_key,
+            unique_not_null_keys,
+            foreign_keys: fks.remove(&key).unwrap_or_default(),
+            schema,
+            name,
+        });
+    }
+
+    const VW: &str = "views";
+    for mut row in rows(
+        conn,
+        VW,
+        format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.VIEWS \
+             WHERE TABLE_SCHEMA IN ({ph}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        ),
+        &names,
+    )
+    .await?
+    {
+        catalog.views.push(View {
+            schema: take(&mut row, 0, VW)?,
+            name: take(&mut row, 1, VW)?,
+            definer: take(&mut row, 2, VW)?,
+            security_type: take(&mut row, 3, VW)?,
+        });
+    }
+
+    const TRG: &str = "triggers";
+    for mut row in rows(
+        conn,
+        TRG,
+        format!(
+            "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, DEFINER \
+             FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({ph}) \
+             ORDER BY TRIGGER_SCHEMA, TRIGGER_NAME"
+        ),
+        &names,
+    )
+    .await?
+    {
+        catalog.triggers.push(Trigger {
+            schema: take(&mut row, 0, TRG)?,
+            name: take(&mut row, 1, TRG)?,
+            table: take(&mut row, 2, TRG)?,
+            timing: take(&mut row, 3, TRG)?,
+            event: take(&mut row, 4, TRG)?,
+            definer: take(&mut row, 5, TRG)?,
+        });
+    }
+
+    const RTN: &str = "routines";
+    for mut row in rows(
+        conn,
+        RTN,
+        format!(
+            "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, DEFINER FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA IN ({ph}) ORDER BY ROUTINE_SCHEMA, ROUTINE_TYPE, ROUTINE_NAME"
+        ),
+        &names,
+    )
+    .await?
+    {
+        catalog.routines.push(Routine {
+            schema: take(&mut row, 0, RTN)?,
+            name: take(&mut row, 1, RTN)?,
+            kind: take(&mut row, 2, RTN)?,
+            definer: take(&mut row, 3, RTN)?,
+        });
+    }
+
+    const EVT: &str = "events";
+    for mut row in rows(
+        conn,
+        EVT,
+        format!(
+            "SELECT EVENT_SCHEMA, EVENT_NAME, DEFINER, STATUS FROM information_schema.EVENTS \
+             WHERE EVENT_SCHEMA IN ({ph}) ORDER BY EVENT_SCHEMA, EVENT_NAME"
+        ),
+        &names,
+    )
+    .await?
+    {
+        catalog.events.push(Event {
+            schema: take(&mut row, 0, EVT)?,
+            name: take(&mut row, 1, EVT)?,
+            definer: take(&mut row, 2, EVT)?,
+            status: take(&mut row, 3, EVT)?,
+        });
+    }
+
+    // Byte order, not the server's collation order, so listings are stable everywhere.
+    catalog
+        .tables
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    catalog
+        .views
+        .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    Ok(catalog)
+}

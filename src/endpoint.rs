@@ -1,0 +1,637 @@
+//! Connection settings for one server, opening pools on it, and the server facts
+//! every later phase decides on (flavor, binlog settings, case rules, packet size).
+//!
+//! TLS modes follow the MySQL client's `--ssl-mode` meanings so a DBA's habits carry
+//! over: `preferred` uses TLS when the server offers it and falls back to plain TCP
+//! when it does not; `required` refuses plain TCP but does not check certificates;
+//! `verify-ca` checks the chain against the given CA; `verify-identity` also checks
+//! that the certificate names the host. The decision is taken once, on a probe
+//! connection, and the pool is opened with it, so every connection of one job has
+//! the same protection.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{ClientIdentity, Conn, DriverError, Opts, OptsBuilder, Pool, SslOpts};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Coded, Side};
+
+pub const DEFAULT_PORT: u16 = 3306;
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+
+/// How a connection is protected; the names are those of `mysql --ssl-mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TlsMode {
+    Disabled,
+    #[default]
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disabled => "disabled",
+            TlsMode::Preferred => "preferred",
+            TlsMode::Required => "required",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyIdentity => "verify-identity",
+        }
+    }
+}
+
+/// One server as written in a job profile. No password: that lives in the keyring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub user: String,
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// CA certificate (PEM) for `verify-ca` / `verify-identity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for servers that require X509 accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) matching `cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+fn default_connect_timeout() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_SECS
+}
+
+impl EndpointConfig {
+    pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>) -> Self {
+        EndpointConfig {
+            host: host.into(),
+            port,
+            user: user.into(),
+            tls: TlsMode::default(),
+            ca: None,
+            cert: None,
+            key: None,
+            connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
+        }
+    }
+
+    /// `host:port`, as shown in messages.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EndpointError {
+    #[error("cannot reach the {side} server at {address}: {cause}")]
+    Unreachable {
+        side: Side,
+        address: String,
+        cause: String,
+    },
+    #[error("no answer from the {side} server at {address} within {seconds} s")]
+    Timeout {
+        side: Side,
+        address: String,
+        seconds: u64,
+    },
+    #[error("the {side} server at {address} refused the login of '{user}': {cause}")]
+    AuthFailed {
+        side: Side,
+        address: String,
+        user: String,
+        cause: String,
+    },
+    #[error(
+        "the {side} server at {address} does not offer TLS, but the profile says tls = \"{mode}\""
+    )]
+    TlsUnavailable {
+        side: Side,
+        address: String,
+        mode: &'static str,
+    },
+    #[error("TLS with the {side} server at {address} failed: {cause}")]
+    TlsFailed {
+        side: Side,
+        address: String,
+        cause: String,
+    },
+    #[error("the {side} TLS file {path} cannot be used: {cause}")]
+    TlsFile {
+        side: Side,
+        path: String,
+        cause: String,
+    },
+    #[error("tls = \"{mode}\" for the {side} needs a CA certificate, but `ca` is not set")]
+    TlsCaMissing { side: Side, mode: &'static str },
+    #[error("the {side} profile sets only one of `cert` and `key`")]
+    TlsIdentityIncomplete { side: Side },
+    #[error("the {side} server at {address} failed a query: {cause}")]
+    Query {
+        side: Side,
+        address: String,
+        cause: String,
+    },
+}
+
+impl Coded for EndpointError {
+    fn code(&self) -> &'static str {
+        match self {
+            EndpointError::Unreachable { .. } => "endpoint.unreachable",
+            EndpointError::Timeout { .. } => "endpoint.timeout",
+            EndpointError::AuthFailed { .. } => "endpoint.auth_failed",
+            EndpointError::TlsUnavailable { .. } => "endpoint.tls_unavailable",
+            EndpointError::TlsFailed { .. } => "endpoint.tls_failed",
+            EndpointError::TlsFile { .. } => "endpoint.tls_file",
+            EndpointError::TlsCaMissing { .. } => "endpoint.tls_ca_missing",
+            EndpointError::TlsIdentityIncomplete { .. } => "endpoint.tls_identity_incomplete",
+            EndpointError::Query { .. } => "endpoint.query_failed",
+        }
+    }
+
+    fn remedy(&self) -> String {
+        match self {
+            EndpointError::Unreachable { side, .. } | EndpointError::Timeout { side, .. } => format!(
+                "check the {side} host and port in the profile, that the server is running and that no firewall blocks the port"
+            ),
+            EndpointError::AuthFailed { side, .. } => format!(
+                "check the {side} user and password: store the password with `ferry profile save` (it goes to the OS keyring) or set {}; make sure the account may connect from this host",
+                side.password_env()
+            ),
+            EndpointError::TlsUnavailable { side, .. } => format!(
+                "enable TLS on the {side} server (ssl_cert / ssl_key) or set tls = \"preferred\" or \"disabled\" for the {side} if plain TCP is acceptable on this network"
+            ),
+            EndpointError::TlsFailed { side, .. } => format!(
+                "check the {side} `ca`, `cert` and `key` files and that the server certificate is signed by that CA (and names the host for verify-identity)"
+            ),
+            EndpointError::TlsFile { side, .. } => {
+                format!("point the {side} `ca` / `cert` / `key` at readable PEM files")
+            }
+            EndpointError::TlsCaMissing { side, .. } => format!(
+                "set `ca` for the {side} to the PEM file of the CA that signed the server certificate, or use tls = \"required\""
+            ),
+            EndpointError::TlsIdentityIncomplete { side } => {
+                format!("set both `cert` and `key` for the {side}, or neither")
+            }
+            EndpointError::Query { side, .. } => {
+                format!("check the {side} server's error log and the account's privileges")
+            }
+        }
+    }
+
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            EndpointError::Unreachable { .. } | EndpointError::Timeout { .. }
+        )
+    }
+}
+
+/// The server kind; decides which SQL dialect details and positions apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Flavor {
+    MySQL,
+    MariaDB,
+    TiDB,
+}
+
+impl Flavor {
+    pub fn from_version(version: &str, version_comment: &str) -> Flavor {
+        let both = format!("{version} {version_comment}").to_ascii_lowercase();
+        if both.contains("tidb") {
+            Flavor::TiDB
+        } else if both.contains("mariadb") {
+            Flavor::MariaDB
+        } else {
+            Flavor::MySQL
+        }
+    }
+}
+
+/// How the server identifies transactions in its binlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GtidMode {
+    /// MySQL `gtid_mode=ON` (`uuid:1-23` sets).
+    On,
+    /// MySQL with GTIDs off or in a transition state.
+    Off,
+    /// MariaDB: GTIDs (`domain-server-seq`) are always written.
+    Mariadb,
+}
+
+/// What a server says about itself; read once per connection test and per job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ServerFacts {
+    pub version: String,
+    /// `(major, minor, patch)` parsed from `version`.
+    pub version_number: (u32, u32, u32),
+    pub flavor: Flavor,
+    pub server_id: u64,
+    pub log_bin: bool,
+    pub binlog_format: Option<String>,
+    pub binlog_row_image: Option<String>,
+    pub gtid_mode: GtidMode,
+    pub lower_case_table_names: u8,
+    pub max_allowed_packet: u64,
+    pub time_zone: String,
+    pub system_time_zone: String,
+    pub character_set_server: String,
+    pub collation_server: String,
+    pub read_only: bool,
+    /// TLS protocol of this session, when TLS is in use.
+    pub tls_version: Option<String>,
+}
+
+/// Parses the leading `x.y.z` of a version string such as `10.11.19-MariaDB-0+deb12u1`
+/// or `5.7.25-TiDB-v7.5.0` (TiDB reports MySQL compatibility first; its own version
+/// follows and is kept in `version`).
+pub fn parse_version(version: &str) -> (u32, u32, u32) {
+    let mut parts = version
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    )
+}
+
+impl ServerFacts {
+    fn from_variables(vars: &HashMap<String, String>, tls_version: Option<String>) -> Self {
+        let get = |name: &str| vars.get(name).cloned();
+        let on = |name: &str| {
+            get(name)
+                .map(|v| matches!(v.to_ascii_uppercase().as_str(), "ON" | "1" | "TRUE"))
+                .unwrap_or(false)
+        };
+        let version = get("version").unwrap_or_default();
+        let flavor = Flavor::from_version(&version, &get("version_comment").unwrap_or_default());
+        let gtid_mode = match flavor {
+            Flavor::MariaDB => GtidMode::Mariadb,
+            _ if get("gtid_mode").is_some_and(|v| v.eq_ignore_ascii_case("ON")) => GtidMode::On,
+            _ => GtidMode::Off,
+        };
+        let log_bin = on("log_bin");
+        ServerFacts {
+            version_number: parse_version(&version),
+            version,
+            flavor,
+            server_id: get("server_id").and_then(|v| v.parse().ok()).unwrap_or(0),
+            log_bin,
+            binlog_format: get("binlog_format"),
+            binlog_row_image: get("binlog_row_image"),
+            gtid_mode,
+            lower_case_table_names: get("lower_case_table_names")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            max_allowed_packet: get("max_allowed_packet")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            time_zone: get("time_zone").unwrap_or_default(),
+            system_time_zone: get("system_time_zone").unwrap_or_default(),
+            character_set_server: get("character_set_server").unwrap_or_default(),
+            collation_server: get("collation_server").unwrap_or_default(),
+            read_only: on("read_only"),
+            tls_version: tls_version.filter(|v| !v.is_empty()),
+        }
+    }
+}
+
+/// An open endpoint: its settings, the connection options chosen by the TLS probe,
+/// and a pool. Cloning shares the pool.
+#[derive(Clone)]
+pub struct Endpoint {
+    side: Side,
+    config: EndpointConfig,
+    pool: Pool,
+    tls_active: bool,
+}
+
+impl std::fmt::Debug for Endpoint {
+    // Opts would print the password; show only what identifies the server.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("side", &self.side)
+            .field("address", &self.config.address())
+            .field("user", &self.config.user)
+            .field("tls_active", &self.tls_active)
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// Connects once to decide TLS and prove the credentials, then opens a pool of at
+    /// most `max_connections` connections with the same options.
+    pub async fn open(
+        side: Side,
+        config: &EndpointConfig,
+        password: Option<&str>,
+        max_connections: usize,
+    ) -> Result<Endpoint, EndpointError> {
+        install_crypto_provider();
+        let ssl = ssl_opts(side, config)?;
+        let (opts, conn, tls_active) = match (config.tls, ssl) {
+            (TlsMode::Preferred, Some(ssl)) => {
+                let opts = build_opts(config, password, Some(ssl), max_connections);
+                match connect(side, config, opts.clone()).await {
+                    Ok(conn) => (opts, conn, true),
+                    // The server offers no TLS: `preferred` means plain TCP is acceptable.
+                    Err(EndpointError::TlsUnavailable { .. }) => {
+                        let opts = build_opts(config, password, None, max_connections);
+                        let conn = connect(side, config, opts.clone()).await?;
+                        (opts, conn, false)
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            (_, ssl) => {
+                let tls = ssl.is_some();
+                let opts = build_opts(config, password, ssl, max_connections);
+                let conn = connect(side, config, opts.clone()).await?;
+                (opts, conn, tls)
+            }
+        };
+        // The probe connection proved the login; close it rather than leak it.
+        let _ = conn.disconnect().await;
+        Ok(Endpoint {
+            side,
+            config: config.clone(),
+            pool: Pool::new(opts),
+            tls_active,
+        })
+    }
+
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    pub fn config(&self) -> &EndpointConfig {
+        &self.config
+    }
+
+    pub fn tls_active(&self) -> bool {
+        self.tls_active
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
+    /// A connection from the pool, with errors said in terms of this endpoint.
+    pub async fn conn(&self) -> Result<Conn, EndpointError> {
+        let seconds = self.config.connect_timeout_secs.max(1);
+        match tokio::time::timeout(Duration::from_secs(seconds), self.pool.get_conn()).await {
+            Ok(Ok(conn)) => Ok(conn),
+            Ok(Err(e)) => Err(classify(self.side, &self.config, e)),
+            Err(_) => Err(EndpointError::Timeout {
+                side: self.side,
+                address: self.config.address(),
+                seconds,
+            }),
+        }
+    }
+
+    /// Wraps a failed query on this endpoint.
+    pub fn query_error(&self, e: mysql_async::Error) -> EndpointError {
+        classify(self.side, &self.config, e)
+    }
+
+    /// Reads version, flavor and the variables later phases depend on.
+    pub async fn facts(&self) -> Result<ServerFacts, EndpointError> {
+        let mut conn = self.conn().await?;
+        // SHOW GLOBAL VARIABLES works on every flavor and version; a missing variable
+        // (gtid_mode on MariaDB) is simply absent instead of failing the query.
+        let rows: Vec<(String, String)> = conn
+            .query("SHOW GLOBAL VARIABLES")
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let vars: HashMap<String, String> = rows
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        let tls: Option<(String, String)> = conn
+            .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
+            .await
+            .map_err(|e| self.query_error(e))?;
+        Ok(ServerFacts::from_variables(&vars, tls.map(|(_, v)| v)))
+    }
+
+    /// Closes all pooled connections.
+    pub async fn close(self) {
+        let _ = self.pool.disconnect().await;
+    }
+}
+
+/// rustls needs one process-wide crypto provider; mysql_async is built with ring.
+fn install_crypto_provider() {
+    // Err means another part of the process installed one first, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+fn ssl_opts(side: Side, config: &EndpointConfig) -> Result<Option<SslOpts>, EndpointError> {
+    if config.tls == TlsMode::Disabled {
+        return Ok(None);
+    }
+    let check_file = |path: &PathBuf| -> Result<(), EndpointError> {
+        std::fs::metadata(path)
+            .map(|_| ())
+            .map_err(|e| EndpointError::TlsFile {
+                side,
+                path: path.display().to_string(),
+                cause: e.to_string(),
+            })
+    };
+    let mut ssl = SslOpts::default();
+    match (&config.cert, &config.key) {
+        (Some(cert), Some(key)) => {
+            check_file(cert)?;
+            check_file(key)?;
+            ssl = ssl.with_client_identity(Some(ClientIdentity::new(
+                cert.clone().into(),
+                key.clone().into(),
+            )));
+        }
+        (None, None) => {}
+        _ => return Err(EndpointError::TlsIdentityIncomplete { side }),
+    }
+    match config.tls {
+        TlsMode::Preferred | TlsMode::Required => {
+            // Encryption without authentication of the server, like `--ssl-mode=REQUIRED`.
+            ssl = ssl
+                .with_danger_accept_invalid_certs(true)
+                .with_danger_skip_domain_validation(true);
+        }
+        TlsMode::VerifyCa | TlsMode::VerifyIdentity => {
+            let ca = config.ca.as_ref().ok_or(EndpointError::TlsCaMissing {
+                side,
+                mode: config.tls.as_str(),
+            })?;
+            check_file(ca)?;
+            ssl = ssl
+                .with_root_certs(vec![ca.clone().into()])
+                .with_disable_built_in_roots(true)
+                .with_danger_skip_domain_validation(config.tls == TlsMode::VerifyCa);
+        }
+        TlsMode::Disabled => return Ok(None),
+    }
+    Ok(Some(ssl))
+}
+
+fn build_opts(
+    config: &EndpointConfig,
+    password: Option<&str>,
+    ssl: Option<SslOpts>,
+    max_connections: usize,
+) -> Opts {
+    let max = max_connections.max(1);
+    let constraints = mysql_async::PoolConstraints::new(0, max)
+        .unwrap_or_else(mysql_async::PoolConstraints::default);
+    OptsBuilder::default()
+        .ip_or_hostname(config.host.clone())
+        .tcp_port(config.port)
+        .user(Some(config.user.clone()))
+        .pass(password.map(str::to_string))
+        // A loopback address must not be swapped for a unix socket with other grants.
+        .prefer_socket(false)
+        .tcp_nodelay(true)
+        .ssl_opts(ssl)
+        .pool_opts(mysql_async::PoolOpts::default().with_constraints(constraints))
+        .into()
+}
+
+async fn connect(side: Side, config: &EndpointConfig, opts: Opts) -> Result<Conn, EndpointError> {
+    let seconds = config.connect_timeout_secs.max(1);
+    match tokio::time::timeout(Duration::from_secs(seconds), Conn::new(opts)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(classify(side, config, e)),
+        Err(_) => Err(EndpointError::Timeout {
+            side,
+            address: config.address(),
+            seconds,
+        }),
+    }
+}
+
+/// Server error codes that mean the login itself was refused.
+const ER_DBACCESS_DENIED: u16 = 1044;
+const ER_ACCESS_DENIED: u16 = 1045;
+const ER_HOST_NOT_PRIVILEGED: u16 = 1130;
+const ER_ACCESS_DENIED_NO_PASSWORD: u16 = 1698;
+
+fn classify(side: Side, config: &EndpointConfig, e: mysql_async::Error) -> EndpointError {
+    let address = config.address();
+    match e {
+        mysql_async::Error::Server(ref s)
+            if matches!(
+                s.code,
+                ER_DBACCESS_DENIED
+                    | ER_ACCESS_DENIED
+                    | ER_HOST_NOT_PRIVILEGED
+                    | ER_ACCESS_DENIED_NO_PASSWORD
+            ) =>
+        {
+            EndpointError::AuthFailed {
+                side,
+                address,
+                user: config.user.clone(),
+                cause: s.message.clone(),
+            }
+        }
+        mysql_async::Error::Driver(DriverError::NoClientSslFlagFromServer) => {
+            EndpointError::TlsUnavailable {
+                side,
+                address,
+                mode: config.tls.as_str(),
+            }
+        }
+        mysql_async::Error::Io(mysql_async::IoError::Tls(t)) => EndpointError::TlsFailed {
+            side,
+            address,
+            cause: t.to_string(),
+        },
+        mysql_async::Error::Io(mysql_async::IoError::Io(io)) => EndpointError::Unreachable {
+            side,
+            address,
+            cause: io.to_string(),
+        },
+        other => EndpointError::Query {
+            side,
+            address,
+            cause: other.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_numbers() {
+        assert_eq!(parse_version("10.11.19-MariaDB-0+deb12u1"), (10, 11, 19));
+        assert_eq!(parse_version("8.0.36"), (8, 0, 36));
+        assert_eq!(parse_version("5.7.25-TiDB-v7.5.0"), (5, 7, 25));
+        assert_eq!(parse_version(""), (0, 0, 0));
+    }
+
+    #[test]
+    fn flavors() {
+        assert_eq!(
+            Flavor::from_version("10.11.19-MariaDB", ""),
+            Flavor::MariaDB
+        );
+        assert_eq!(Flavor::from_version("5.7.25-TiDB-v7.5.0", ""), Flavor::TiDB);
+        assert_eq!(
+            Flavor::from_version("8.0.36", "MySQL Community Server - GPL"),
+            Flavor::MySQL
+        );
+    }
+
+    #[test]
+    fn tls_modes_parse_like_ssl_mode() {
+        #[derive(Deserialize)]
+        struct W {
+            tls: TlsMode,
+        }
+        for (text, mode) in [
+            ("disabled", TlsMode::Disabled),
+            ("preferred", TlsMode::Preferred),
+            ("required", TlsMode::Required),
+            ("verify-ca", TlsMode::VerifyCa),
+            ("verify-identity", TlsMode::VerifyIdentity),
+        ] {
+            let w: W = toml::from_str(&format!("tls = \"{text}\"")).unwrap();
+            assert_eq!(w.tls, mode);
+            assert_eq!(mode.as_str(), text);
+        }
+    }
+
+    #[test]
+    fn verify_modes_need_a_ca() {
+        let mut cfg = EndpointConfig::new("db", 3306, "u");
+        cfg.tls = TlsMode::VerifyCa;
+        let err = ssl_opts(Side::Source, &cfg).unwrap_err();
+        assert_eq!(err.code(), "endpoint.tls_ca_missing");
+    }
+}

@@ -1,0 +1,19 @@
+//! Ferry's migration engine. The `ferry` CLI and the desktop app are thin adapters
+//! over this API and the same progress-event stream.
+
+pub mod catalog;
+pub mod endpoint;
+pub mod error;
+pub mod inspect;
+pub mod profile;
+pub mod rules;
+pub mod secrets;
+
+pub use catalog::Catalog;
+pub use endpoint::{Endpoint, EndpointConfig, ServerFacts, TlsMode};
+pub use error::{Coded, FerryError, Report, Side};
+pub use profile::{Mode, Profile, ProfileStore};
+pub use rules::{ObjectRules, Selection};
+
+/// The engine version, shown by the CLI and the app.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,376 @@
+//! `ferry`: the command line over the engine. Parses arguments, calls the engine,
+//! prints results; errors are one line with a code, the cause and the fix.
+//!
+//! Exit codes: 0 success, 1 failure (the line on stderr says why), 2 usage errors
+//! and commands not implemented yet.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use ferry::endpoint::ServerFacts;
+use ferry::error::{Coded, FerryError, Report, Side};
+use ferry::inspect::{self, ConnectionCheck};
+use ferry::profile::{Profile, ProfileStore};
+use ferry::secrets;
+
+#[derive(Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Move a live MySQL-compatible database to another server with almost no downtime"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Save, list, show or remove job profiles (passwords go to the OS keyring).
+    #[command(subcommand)]
+    Profile(ProfileCmd),
+    /// Test both endpoints of a job and print what each server is.
+    Connect {
+        /// A job file path or a saved profile name.
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the tables and objects a job selects, with their target names.
+    Objects {
+        /// A job file path or a saved profile name.
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check source and target before a migration (not implemented yet).
+    Precheck { job: String },
+    /// Run a job (not implemented yet).
+    Run { job: String },
+    /// Cut over a syncing job (not implemented yet).
+    Complete { job: String },
+    /// Stop a job at once (not implemented yet).
+    Abort { job: String },
+    /// Show a running job's progress (not implemented yet).
+    Status { job: String },
+    /// Compare source and target tables (not implemented yet).
+    Verify { job: String },
+}
+
+#[derive(Subcommand)]
+enum ProfileCmd {
+    /// Validate a job file and save it as a profile under its `name`.
+    Save {
+        file: std::path::PathBuf,
+        /// Do not store or ask for passwords.
+        #[arg(long)]
+        no_password: bool,
+    },
+    /// List saved profiles.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a saved profile and whether its passwords are stored.
+    Show { name: String },
+    /// Delete a saved profile and its stored passwords.
+    Rm { name: String },
+}
+
+/// What a failed command reports: a coded engine error, or a plain failure whose
+/// line has already been printed.
+enum Failure {
+    Error(Report),
+    Silent,
+}
+
+impl<E: Coded> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Error(Report::from_error(&e))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FERRY_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error ferry.runtime: cannot start the async runtime: {e}. Fix: check the process limits (ulimit -u, -n)");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(Failure::Error(report)) => {
+            eprintln!("{}", report.one_line());
+            ExitCode::from(1)
+        }
+        Err(Failure::Silent) => ExitCode::from(1),
+    }
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Profile(cmd) => profile_cmd(cmd),
+        Command::Connect { job, json } => connect(&job, json).await,
+        Command::Objects { job, json } => objects(&job, json).await,
+        Command::Precheck { .. } => not_yet("precheck"),
+        Command::Run { .. } => not_yet("run"),
+        Command::Complete { .. } => not_yet("complete"),
+        Command::Abort { .. } => not_yet("abort"),
+        Command::Status { .. } => not_yet("status"),
+        Command::Verify { .. } => not_yet("verify"),
+    }
+}
+
+fn not_yet(command: &str) -> Result<ExitCode, Failure> {
+    eprintln!("ferry {command}: not implemented yet");
+    Ok(ExitCode::from(2))
+}
+
+fn load_job(job: &str) -> Result<Profile, Failure> {
+    Ok(ProfileStore::user()?.resolve(job)?)
+}
+
+fn print_json<T: serde::Serialize>(value: &T) {
+    match serde_json::to_string_pretty(value) {
+        Ok(text) => println!("{text}"),
+        // Serialising our own plain types cannot fail; say so if it ever does.
+        Err(e) => eprintln!("error ferry.json: cannot encode the result: {e}"),
+    }
+}
+
+fn profile_cmd(cmd: ProfileCmd) -> Result<ExitCode, Failure> {
+    let store = ProfileStore::user()?;
+    match cmd {
+        ProfileCmd::Save { file, no_password } => {
+            let profile = Profile::load_file(&file)?;
+            let path = store.save(&profile)?;
+            println!("saved profile '{}' to {}", profile.name, path.display());
+            if !no_password {
+                for side in [Side::Source, Side::Target] {
+                    store_password(&profile, side)?;
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileCmd::List { json } => {
+            let names = store.list()?;
+            if json {
+                print_json(&names);
+            } else if names.is_empty() {
+                println!("no saved profiles in {}", store.dir().display());
+            } else {
+                for name in names {
+                    match store.load(&name) {
+                        Ok(p) => println!(
+                            "{name}\t{}\t{} -> {}",
+                            p.mode.as_str(),
+                            p.source.address(),
+                            p.target.address()
+                        ),
+                        Err(e) => println!("{name}\t(unreadable: {})", e.code()),
+                    }
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileCmd::Show { name } => {
+            let profile = store.load(&name)?;
+            print!("{}", profile.to_toml());
+            for side in [Side::Source, Side::Target] {
+                let state = match secrets::get_password(&profile.name, side)? {
+                    Some(_) => format!("stored in the OS keyring ({})", secrets::store().name()),
+                    None => "not stored".to_string(),
+                };
+                println!("# {side} password: {state}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ProfileCmd::Rm { name } => {
+            store.remove(&name)?;
+            for side in [Side::Source, Side::Target] {
+                secrets::delete_password(&name, side)?;
+            }
+            println!("removed profile '{name}' and its stored passwords");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Stores a side's password: from FERRY_*_PASSWORD when set, else asked on a
+/// terminal (an empty answer keeps what is stored). Never printed.
+fn store_password(profile: &Profile, side: Side) -> Result<(), Failure> {
+    let ep = match side {
+        Side::Source => &profile.source,
+        Side::Target => &profile.target,
+    };
+    let password = match std::env::var(side.password_env()) {
+        Ok(p) => Some(p),
+        Err(_) if std::io::stdin().is_terminal() => {
+            let prompt = format!(
+                "{side} password for {}@{} (empty keeps the stored one): ",
+                ep.user,
+                ep.address()
+            );
+            let answer = rpassword::prompt_password(prompt).map_err(|e| {
+                Failure::Error(Report {
+                    code: "cli.prompt".into(),
+                    message: format!("cannot read the {side} password from the terminal: {e}"),
+                    remedy: format!("set {} instead", side.password_env()),
+                })
+            })?;
+            Some(answer).filter(|a| !a.is_empty())
+        }
+        Err(_) => None,
+    };
+    if let Some(password) = password {
+        secrets::set_password(&profile.name, side, &password)?;
+        println!(
+            "stored the {side} password in the OS keyring ({})",
+            secrets::store().name()
+        );
+    }
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+fn describe_facts(f: &ServerFacts) -> String {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    format!(
+        "{:?} {} | server_id {} | log_bin {} | binlog_format {} | binlog_row_image {} | gtid {:?} | lower_case_table_names {} | max_allowed_packet {} | time_zone {} ({}) | charset {}/{}{}",
+        f.flavor,
+        f.version,
+        f.server_id,
+        if f.log_bin { "ON" } else { "OFF" },
+        opt(&f.binlog_format),
+        opt(&f.binlog_row_image),
+        f.gtid_mode,
+        f.lower_case_table_names,
+        human_bytes(f.max_allowed_packet),
+        f.time_zone,
+        f.system_time_zone,
+        f.character_set_server,
+        f.collation_server,
+        if f.read_only { " | read_only" } else { "" },
+    )
+}
+
+async fn connect(job: &str, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let (source, target) = tokio::join!(
+        inspect::check_connection(&profile, Side::Source),
+        inspect::check_connection(&profile, Side::Target)
+    );
+    let checks: [ConnectionCheck; 2] = [source, target];
+    if json {
+        print_json(&checks);
+    } else {
+        for c in &checks {
+            match (&c.facts, &c.error) {
+                (Some(f), _) => println!(
+                    "{:<6} {} as {} ok, TLS {}\n       {}",
+                    c.side.as_str(),
+                    c.address,
+                    c.user,
+                    if c.tls { "on" } else { "off" },
+                    describe_facts(f)
+                ),
+                (None, Some(e)) => eprintln!("{}", e.one_line()),
+                (None, None) => {}
+            }
+        }
+    }
+    Ok(if checks.iter().all(ConnectionCheck::ok) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn objects(job: &str, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let selection = inspect::selected_objects(&profile)
+        .await
+        .map_err(|e: FerryError| Failure::Error(e.report()))?;
+    if json {
+        print_json(&selection);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if selection.tables.is_empty() {
+        println!("the rules select no table on the source");
+        return Err(Failure::Silent);
+    }
+    let src = |s: &str, t: &str| format!("{s}.{t}");
+    let width = selection
+        .tables
+        .iter()
+        .map(|t| src(&t.schema, &t.name).len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    let twidth = selection
+        .tables
+        .iter()
+        .map(|t| src(&t.target_schema, &t.target_name).len())
+        .max()
+        .unwrap_or(0)
+        .max(6);
+    println!(
+        "{:<width$}    {:<twidth$}  {:>12}  {:>10}  KEY",
+        "SOURCE", "TARGET", "ROWS~", "SIZE"
+    );
+    for t in &selection.tables {
+        let key = if t.row_key.is_empty() {
+            "(none)".to_string()
+        } else {
+            t.row_key.join(",")
+        };
+        println!(
+            "{:<width$} -> {:<twidth$}  {:>12}  {:>10}  {key}",
+            src(&t.schema, &t.name),
+            src(&t.target_schema, &t.target_name),
+            t.row_estimate,
+            human_bytes(t.bytes),
+        );
+    }
+    for o in &selection.objects {
+        println!(
+            "{:<9} {}.{} -> {}.{}",
+            o.kind, o.schema, o.name, o.target_schema, o.target_name
+        );
+    }
+    println!(
+        "{} tables, ~{} rows, {}; {} other objects",
+        selection.tables.len(),
+        selection.total_rows(),
+        human_bytes(selection.total_bytes()),
+        selection.objects.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,396 @@
+//! Job profiles: TOML files, one per job, under the OS config dir
+//! (`~/.config/ferry/profiles/<name>.toml` on Linux). A profile never holds a
+//! password; a file that tries to is refused, so a password can't end up in a backup
+//! or a support bundle by accident.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::endpoint::EndpointConfig;
+use crate::error::{Coded, Side};
+use crate::rules::ObjectRules;
+
+/// What a job does: DM's `task_mode`, the `sync_way` of QingCloud's standby.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Snapshot copy only.
+    Full,
+    /// Binlog sync only; target tables must already exist.
+    Incremental,
+    /// Snapshot, then binlog sync from the snapshot's position.
+    #[default]
+    All,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+            Mode::All => "all",
+        }
+    }
+}
+
+/// A job profile as stored on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    #[serde(default)]
+    pub mode: Mode,
+    pub source: EndpointConfig,
+    pub target: EndpointConfig,
+    #[serde(default)]
+    pub objects: ObjectRules,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("cannot read the job file {path}: {cause}")]
+    Read { path: String, cause: String },
+    #[error("the job file {path} is not valid TOML for a Ferry job (line {line}, column {column}): {message}")]
+    Malformed {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("the job file {path} contains a {side} password")]
+    PasswordInFile { path: String, side: Side },
+    #[error("the job name '{name}' is not allowed: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("the job file {path} is invalid: {reason}")]
+    Invalid { path: String, reason: String },
+    #[error("no saved profile named '{name}' (looked in {dir})")]
+    NotFound { name: String, dir: String },
+    #[error("cannot write the profile {path}: {cause}")]
+    Write { path: String, cause: String },
+    #[error("cannot find a configuration directory for this user (no HOME?)")]
+    NoConfigDir,
+}
+
+impl Coded for ProfileError {
+    fn code(&self) -> &'static str {
+        match self {
+            ProfileError::Read { .. } => "profile.read",
+            ProfileError::Malformed { .. } => "profile.malformed",
+            ProfileError::PasswordInFile { .. } => "profile.password_in_file",
+            ProfileError::InvalidName { .. } => "profile.invalid_name",
+            ProfileError::Invalid { .. } => "profile.invalid",
+            ProfileError::NotFound { .. } => "profile.not_found",
+            ProfileError::Write { .. } => "profile.write",
+            ProfileError::NoConfigDir => "profile.no_config_dir",
+        }
+    }
+
+    fn remedy(&self) -> String {
+        match self {
+            ProfileError::Read { .. } => "check the path and that the file is readable".into(),
+            ProfileError::Malformed { .. } => {
+                "fix the line named above; README.md shows the job file format".into()
+            }
+            ProfileError::PasswordInFile { side, .. } => format!(
+                "delete the password line; `ferry profile save` stores it in the OS keyring, or set {} for one run",
+                side.password_env()
+            ),
+            ProfileError::InvalidName { .. } => {
+                "use a name that starts with a letter, has fewer than 60 characters, and only letters, digits, '_' and '-'".into()
+            }
+            ProfileError::Invalid { .. } => "correct the value named above".into(),
+            ProfileError::NotFound { .. } => {
+                "run `ferry profile list` to see saved profiles, or pass the path of a job file".into()
+            }
+            ProfileError::Write { .. } => {
+                "check that the config directory is writable and the disk is not full".into()
+            }
+            ProfileError::NoConfigDir => "set HOME (or XDG_CONFIG_HOME) for this user".into(),
+        }
+    }
+}
+
+/// Seed 004's task-name rule: a letter first, under 60 characters, letters, digits,
+/// `_` and `-` only. It keeps names safe as file names and keyring accounts too.
+pub fn validate_name(name: &str) -> Result<(), ProfileError> {
+    let fail = |reason| {
+        Err(ProfileError::InvalidName {
+            name: name.to_string(),
+            reason,
+        })
+    };
+    match name.chars().next() {
+        None => return fail("it is empty"),
+        Some(c) if !c.is_ascii_alphabetic() => return fail("it must start with a letter"),
+        _ => {}
+    }
+    if name.chars().count() >= 60 {
+        return fail("it must be shorter than 60 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return fail("it may hold only letters, digits, '_' and '-'");
+    }
+    Ok(())
+}
+
+impl Profile {
+    /// Parses a job file's text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Profile, ProfileError> {
+        // Look for passwords before typed parsing, so the message is about the password
+        // and not about an unknown field.
+        if let Ok(value) = text.parse::<toml::Table>() {
+            for side in [Side::Source, Side::Target] {
+                let has_password = value
+                    .get(side.as_str())
+                    .and_then(|v| v.as_table())
+                    .is_some_and(|t| t.keys().any(|k| k.contains("pass")));
+                if has_password {
+                    return Err(ProfileError::PasswordInFile {
+                        path: origin.to_string(),
+                        side,
+                    });
+                }
+            }
+        }
+        let profile: Profile = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ProfileError::Malformed {
+                path: origin.to_string(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        profile.validate(origin)?;
+        Ok(profile)
+    }
+
+    pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
+            path: path.display().to_string(),
+            cause: e.to_string(),
+        })?;
+        Profile::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Serialising plain structs of strings and numbers cannot fail.
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    fn validate(&self, origin: &str) -> Result<(), ProfileError> {
+        validate_name(&self.name)?;
+        for (side, ep) in [(Side::Source, &self.source), (Side::Target, &self.target)] {
+            let invalid = |reason: String| ProfileError::Invalid {
+                path: origin.to_string(),
+                reason,
+            };
+            if ep.host.trim().is_empty() {
+                return Err(invalid(format!("[{side}] host is empty")));
+            }
+            if ep.port == 0 {
+                return Err(invalid(format!("[{side}] port must be 1-65535")));
+            }
+            if ep.user.is_empty() {
+                return Err(invalid(format!("[{side}] user is empty")));
+            }
+        }
+        self.objects.validate().map_err(|e| ProfileError::Invalid {
+            path: origin.to_string(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// The directory of saved profiles.
+#[derive(Debug, Clone)]
+pub struct ProfileStore {
+    dir: PathBuf,
+}
+
+impl ProfileStore {
+    /// The per-user store: `directories::ProjectDirs` config dir + `profiles/`.
+    pub fn user() -> Result<ProfileStore, ProfileError> {
+        let dirs = directories::ProjectDirs::from("dev", "ferry", "ferry")
+            .ok_or(ProfileError::NoConfigDir)?;
+        Ok(ProfileStore {
+            dir: dirs.config_dir().join("profiles"),
+        })
+    }
+
+    pub fn at(dir: impl Into<PathBuf>) -> ProfileStore {
+        ProfileStore { dir: dir.into() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.toml"))
+    }
+
+    /// Writes the profile atomically (temp file + rename): a crash leaves the old
+    /// version or the new one, never half a file.
+    pub fn save(&self, profile: &Profile) -> Result<PathBuf, ProfileError> {
+        validate_name(&profile.name)?;
+        let path = self.path_of(&profile.name);
+        let write_err = |e: std::io::Error| ProfileError::Write {
+            path: path.display().to_string(),
+            cause: e.to_string(),
+        };
+        std::fs::create_dir_all(&self.dir).map_err(write_err)?;
+        let tmp = self.dir.join(format!(".{}.toml.tmp", profile.name));
+        std::fs::write(&tmp, profile.to_toml()).map_err(write_err)?;
+        std::fs::rename(&tmp, &path).map_err(write_err)?;
+        Ok(path)
+    }
+
+    pub fn load(&self, name: &str) -> Result<Profile, ProfileError> {
+        validate_name(name)?;
+        let path = self.path_of(name);
+        if !path.exists() {
+            return Err(ProfileError::NotFound {
+                name: name.to_string(),
+                dir: self.dir.display().to_string(),
+            });
+        }
+        Profile::load_file(&path)
+    }
+
+    /// Saved profile names, sorted.
+    pub fn list(&self) -> Result<Vec<String>, ProfileError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => {
+                return Err(ProfileError::Read {
+                    path: self.dir.display().to_string(),
+                    cause: e.to_string(),
+                })
+            }
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(Result::ok)
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.strip_suffix(".toml")
+                    .filter(|n| validate_name(n).is_ok())
+                    .map(str::to_string)
+            })
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    pub fn remove(&self, name: &str) -> Result<(), ProfileError> {
+        validate_name(name)?;
+        let path = self.path_of(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ProfileError::NotFound {
+                name: name.to_string(),
+                dir: self.dir.display().to_string(),
+            }),
+            Err(e) => Err(ProfileError::Write {
+                path: path.display().to_string(),
+                cause: e.to_string(),
+            }),
+        }
+    }
+
+    /// A CLI argument is a job file when it names an existing file or looks like a
+    /// path; otherwise it is the name of a saved profile.
+    pub fn resolve(&self, job: &str) -> Result<Profile, ProfileError> {
+        let path = Path::new(job);
+        if path.is_file() || job.contains('/') || job.ends_with(".toml") {
+            Profile::load_file(path)
+        } else {
+            self.load(job)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const JOB: &str = r#"
+name = "shop-to-tidb"
+mode = "all"
+[source]
+host = "10.0.0.5"
+port = 3306
+user = "migrator"
+tls = "preferred"
+[target]
+host = "127.0.0.1"
+port = 4000
+user = "root"
+[objects]
+include = ["shop.*", "crm.customers"]
+exclude = ["shop.tmp_*"]
+[[objects.route]]
+from = "shop.*"
+to = "shop_v2.*"
+"#;
+
+    #[test]
+    fn the_documented_format_parses_and_round_trips() {
+        let p = Profile::from_toml(JOB, "job.toml").unwrap();
+        assert_eq!(p.name, "shop-to-tidb");
+        assert_eq!(p.mode, Mode::All);
+        assert_eq!(p.target.port, 4000);
+        assert_eq!(p.objects.include, vec!["shop.*", "crm.customers"]);
+        assert_eq!(p.objects.route[0].to, "shop_v2.*");
+        let again = Profile::from_toml(&p.to_toml(), "again").unwrap();
+        assert_eq!(again, p);
+    }
+
+    #[test]
+    fn names_follow_the_rule() {
+        assert!(validate_name("a").is_ok());
+        assert!(validate_name("shop_to-tidb2").is_ok());
+        assert!(validate_name("1shop").is_err());
+        assert!(validate_name("shop to").is_err());
+        assert!(validate_name("../etc").is_err());
+        assert!(validate_name(&"a".repeat(59)).is_ok());
+        assert!(validate_name(&"a".repeat(60)).is_err());
+    }
+
+    #[test]
+    fn malformed_toml_names_the_line() {
+        let err = Profile::from_toml("name = \"x\"\nmode = \n", "bad.toml").unwrap_err();
+        assert_eq!(err.code(), "profile.malformed");
+        let msg = err.to_string();
+        assert!(msg.contains("bad.toml") && msg.contains("line 2"), "{msg}");
+    }
+
+    #[test]
+    fn passwords_are_refused() {
+        let text = JOB.replace("user = \"root\"", "user = \"root\"\npassword = \"hunter2\"");
+        let err = Profile::from_toml(&text, "job.toml").unwrap_err();
+        assert_eq!(err.code(), "profile.password_in_file");
+        assert!(!err.to_string().contains("hunter2"));
+        assert!(!err.remedy().contains("hunter2"));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let text = JOB.replace("port = 4000", "prot = 4000");
+        let err = Profile::from_toml(&text, "job.toml").unwrap_err();
+        assert_eq!(err.code(), "profile.malformed");
+        assert!(err.to_string().contains("prot"), "{err}");
+    }
+}
