@@ -570,6 +570,18 @@ fn classify(side: Side, config: &EndpointConfig, e: mysql_async::Error) -> Endpo
             address,
             cause: t.to_string(),
         },
+        // rustls reports handshake failures (bad certificate, wrong name) as io errors.
+        mysql_async::Error::Io(mysql_async::IoError::Io(io))
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            EndpointError::TlsFailed {
+                side,
+                address,
+                cause: io.to_string(),
+            }
+        }
         mysql_async::Error::Io(mysql_async::IoError::Io(io)) => EndpointError::Unreachable {
             side,
             address,

@@ -39,8 +39,14 @@ impl Report {
 
     /// One line: code, what and why, then what to do.
     pub fn one_line(&self) -> String {
-        let message = self.message.trim_end_matches('.');
-        format!("error {}: {}. Fix: {}", self.code, message, self.remedy)
+        let flat = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let message = flat(&self.message);
+        format!(
+            "error {}: {}. Fix: {}",
+            self.code,
+            message.trim_end_matches('.'),
+            flat(&self.remedy)
+        )
     }
 }
 

@@ -3,8 +3,9 @@
 //! Each profile keeps two entries under the service `ferry`, accounts
 //! `<profile>/source` and `<profile>/target`. On Linux the desktop Secret Service
 //! (GNOME Keyring, KWallet) is used when one answers on the session bus; otherwise
-//! the kernel's keyutils store (session keyring), which servers and CI machines
-//! always have. `FERRY_KEYRING=secret-service|keyutils` forces one. For the CLI and
+//! the kernel's key store: the per-user keyring, linked to the user's persistent
+//! keyring so entries outlive the process (servers, CI, ssh sessions). Kernel keys
+//! stay in memory only: they are gone after a reboot, and `ferry` says "not stored". `FERRY_KEYRING=secret-service|keyutils` forces one. For the CLI and
 //! CI, `FERRY_SOURCE_PASSWORD` / `FERRY_TARGET_PASSWORD` override the keyring.
 
 use std::sync::OnceLock;
@@ -100,51 +101,107 @@ fn account(profile: &str, side: Side) -> String {
 fn entry(profile: &str, side: Side) -> keyring::Result<Entry> {
     let user = account(profile, side);
     match store() {
-        Store::Platform => Entry::new(SERVICE, &user),
         #[cfg(target_os = "linux")]
         Store::SecretService => {
             keyring::secret_service::SsCredential::new_with_target(None, SERVICE, &user)
                 .map(|c| Entry::new_with_credential(Box::new(c)))
         }
-        #[cfg(target_os = "linux")]
-        Store::Keyutils => {
-            keyring::keyutils::KeyutilsCredential::new_with_target(None, SERVICE, &user)
-                .map(|c| Entry::new_with_credential(Box::new(c)))
+        _ => Entry::new(SERVICE, &user),
+    }
+}
+
+/// The kernel key store, per user.
+#[cfg(target_os = "linux")]
+mod kernel {
+    use linux_keyutils::{KeyError, KeyRing, KeyRingIdentifier};
+
+    fn description(account: &str) -> String {
+        format!("{}:{account}", super::SERVICE)
+    }
+
+    fn user_keyring() -> Result<KeyRing, KeyError> {
+        KeyRing::from_special_id(KeyRingIdentifier::User, true)
+    }
+
+    pub fn set(account: &str, secret: &str) -> Result<(), KeyError> {
+        let ring = user_keyring()?;
+        let key = ring.add_key(&description(account), secret.as_bytes())?;
+        // The persistent keyring keeps the key after the user's last process ends
+        // (until it expires unused); not every kernel has it, so it is best effort.
+        if let Ok(persistent) = KeyRing::get_persistent(KeyRingIdentifier::User) {
+            let _ = persistent.link_key(key);
+        }
+        Ok(())
+    }
+
+    pub fn get(account: &str) -> Result<Option<String>, KeyError> {
+        let ring = user_keyring()?;
+        match ring.search(&description(account)) {
+            Ok(key) => {
+                let bytes = key.read_to_vec()?;
+                Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+            }
+            Err(KeyError::KeyDoesNotExist) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn delete(account: &str) -> Result<(), KeyError> {
+        let ring = user_keyring()?;
+        match ring.search(&description(account)) {
+            Ok(key) => key.invalidate(),
+            Err(KeyError::KeyDoesNotExist) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 }
 
-fn wrap(action: &'static str, profile: &str, side: Side, e: keyring::Error) -> SecretError {
+fn wrap(action: &'static str, profile: &str, side: Side, cause: String) -> SecretError {
     SecretError::Keyring {
         store: store().name(),
         action,
         side,
         profile: profile.to_string(),
-        cause: e.to_string(),
+        cause,
     }
 }
 
 /// Stores (or replaces) a password.
 pub fn set_password(profile: &str, side: Side, password: &str) -> Result<(), SecretError> {
+    #[cfg(target_os = "linux")]
+    if store() == Store::Keyutils {
+        return kernel::set(&account(profile, side), password)
+            .map_err(|e| wrap("store", profile, side, format!("{e:?}")));
+    }
     entry(profile, side)
         .and_then(|e| e.set_password(password))
-        .map_err(|e| wrap("store", profile, side, e))
+        .map_err(|e| wrap("store", profile, side, e.to_string()))
 }
 
 /// The stored password, or `None` when the profile has none for this side.
 pub fn get_password(profile: &str, side: Side) -> Result<Option<String>, SecretError> {
+    #[cfg(target_os = "linux")]
+    if store() == Store::Keyutils {
+        return kernel::get(&account(profile, side))
+            .map_err(|e| wrap("read", profile, side, format!("{e:?}")));
+    }
     match entry(profile, side).and_then(|e| e.get_password()) {
         Ok(p) => Ok(Some(p)),
         Err(keyring::Error::NoEntry) => Ok(None),
-        Err(e) => Err(wrap("read", profile, side, e)),
+        Err(e) => Err(wrap("read", profile, side, e.to_string())),
     }
 }
 
 /// Forgets a password; forgetting one that is not there is not an error.
 pub fn delete_password(profile: &str, side: Side) -> Result<(), SecretError> {
+    #[cfg(target_os = "linux")]
+    if store() == Store::Keyutils {
+        return kernel::delete(&account(profile, side))
+            .map_err(|e| wrap("delete", profile, side, format!("{e:?}")));
+    }
     match entry(profile, side).and_then(|e| e.delete_credential()) {
         Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-        Err(e) => Err(wrap("delete", profile, side, e)),
+        Err(e) => Err(wrap("delete", profile, side, e.to_string())),
     }
 }
 
