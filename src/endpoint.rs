@@ -505,8 +505,7 @@ fn build_opts(
     max_connections: usize,
 ) -> Opts {
     let max = max_connections.max(1);
-    let constraints = mysql_async::PoolConstraints::new(0, max)
-        .unwrap_or_else(mysql_async::PoolConstraints::default);
+    let constraints = mysql_async::PoolConstraints::new(0, max).unwrap_or_default();
     OptsBuilder::default()
         .ip_or_hostname(config.host.clone())
         .tcp_port(config.port)

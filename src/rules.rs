@@ -5,8 +5,9 @@
 //! literally (`` `a.b`.t ``). A table is selected when it matches some `include`
 //! (all tables when `include` is empty) and no `exclude`. The first `route` whose
 //! `from` matches renames it on the target; in `to`, a part that is only `*` keeps
-//! the source name and each `*` inside a part takes what the matching `*` of `from`
-//! matched (`shop_*.orders` -> `shop.orders_*` merges shards into suffixed tables).
+//! the source name and each other `*` takes, in order, what the `*`s of `from`
+//! matched, schema part first (`shard_*.orders` -> `merged.orders_*` turns
+//! `shard_07.orders` into `merged.orders_07`).
 //!
 //! Names compare the way the source compares them: exactly when
 //! `lower_case_table_names = 0`, case-insensitively otherwise.
@@ -248,12 +249,13 @@ struct Template {
     table: String,
 }
 
-fn fill(template: &str, source: &str, caps: &[String]) -> String {
+/// Fills one part of a route target. `caps` is shared by both parts, so a `*` in
+/// the table part can take what a `*` of the schema part matched.
+fn fill<'a>(template: &str, source: &str, caps: &mut impl Iterator<Item = &'a String>) -> String {
     if template == "*" {
         return source.to_string();
     }
     let mut out = String::new();
-    let mut caps = caps.iter();
     for c in template.chars() {
         match c {
             '*' => out.push_str(caps.next().map_or("", String::as_str)),
@@ -305,22 +307,12 @@ impl ObjectRules {
                     })
                 }
             };
-            for (tpl, glob) in [(&schema, &from.schema), (&table, &from.table)] {
+            let mut holes = 0;
+            for tpl in [&schema, &table] {
                 if tpl.is_empty() {
                     return Err(RulesError::BadPattern {
                         pattern: r.to.clone(),
                         reason: "schema and table parts must not be empty".into(),
-                    });
-                }
-                let holes = tpl.matches('*').count();
-                if tpl != "*" && holes > glob.wildcards() {
-                    return Err(RulesError::BadPattern {
-                        pattern: r.to.clone(),
-                        reason: format!(
-                            "it has {holes} '*' in a part where '{}' has only {}",
-                            r.from,
-                            glob.wildcards()
-                        ),
                     });
                 }
                 if tpl.contains('?') {
@@ -329,6 +321,19 @@ impl ObjectRules {
                         reason: "'?' has no meaning in a route target".into(),
                     });
                 }
+                if tpl != "*" {
+                    holes += tpl.matches('*').count();
+                }
+            }
+            let wildcards = from.schema.wildcards() + from.table.wildcards();
+            if holes > wildcards {
+                return Err(RulesError::BadPattern {
+                    pattern: r.to.clone(),
+                    reason: format!(
+                        "it has {holes} '*' to fill but '{}' has only {wildcards}",
+                        r.from
+                    ),
+                });
             }
             routes.push(CompiledRoute {
                 from,
@@ -395,10 +400,9 @@ impl Matcher {
     pub fn route(&self, schema: &str, table: &str) -> (String, String) {
         for r in &self.routes {
             if let Some((scaps, tcaps)) = r.from.captures(schema, table, self.fold) {
-                return (
-                    fill(&r.to.schema, schema, &scaps),
-                    fill(&r.to.table, table, &tcaps),
-                );
+                let mut caps = scaps.iter().chain(tcaps.iter());
+                let target_schema = fill(&r.to.schema, schema, &mut caps);
+                return (target_schema, fill(&r.to.table, table, &mut caps));
             }
         }
         (schema.to_string(), table.to_string())
@@ -415,7 +419,7 @@ impl Matcher {
             .filter(|r| r.from.table.tokens == [Token::Any])
         {
             if let Some(caps) = r.from.schema.captures(schema, self.fold) {
-                return fill(&r.to.schema, schema, &caps);
+                return fill(&r.to.schema, schema, &mut caps.iter());
             }
         }
         schema.to_string()
@@ -655,6 +659,17 @@ mod tests {
             m.route_schema("crm"),
             "crm",
             "a one-table route does not move the schema"
+        );
+    }
+
+    #[test]
+    fn route_holes_take_captures_across_parts() {
+        let m = rules(&[], &[], &[("s_*.t_*", "all.t_*_*")])
+            .compile(0)
+            .unwrap();
+        assert_eq!(
+            m.route("s_eu", "t_2024"),
+            ("all".into(), "t_eu_2024".into())
         );
     }
 
