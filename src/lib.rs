@@ -2,12 +2,18 @@
 //! over this API and the same progress-event stream.
 
 pub mod catalog;
+pub mod checkpoint;
 pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod inspect;
+pub mod job;
+pub mod position;
 pub mod profile;
 pub mod rules;
 pub mod secrets;
+pub mod snapshot;
+pub mod verify;
 
 pub use catalog::Catalog;
 pub use endpoint::{Endpoint, EndpointConfig, ServerFacts, TlsMode};

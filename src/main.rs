@@ -14,6 +14,8 @@ use ferry::inspect::{self, ConnectionCheck};
 use ferry::profile::{Profile, ProfileStore};
 use ferry::secrets;
 
+mod render;
+
 #[derive(Parser)]
 #[command(
     name = "ferry",
@@ -46,16 +48,30 @@ enum Command {
     },
     /// Check source and target before a migration (not implemented yet).
     Precheck { job: String },
-    /// Run a job (not implemented yet).
-    Run { job: String },
+    /// Run a job: copy the snapshot (mode full), then verify.
+    Run {
+        /// A job file path or a saved profile name.
+        job: String,
+        /// Skip the verification at the end.
+        #[arg(long)]
+        no_verify: bool,
+        /// Print events as JSON lines instead of progress bars.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cut over a syncing job (not implemented yet).
     Complete { job: String },
     /// Stop a job at once (not implemented yet).
     Abort { job: String },
     /// Show a running job's progress (not implemented yet).
     Status { job: String },
-    /// Compare source and target tables (not implemented yet).
-    Verify { job: String },
+    /// Compare source and target tables: row counts and chunked checksums.
+    Verify {
+        /// A job file path or a saved profile name.
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -126,11 +142,15 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Connect { job, json } => connect(&job, json).await,
         Command::Objects { job, json } => objects(&job, json).await,
         Command::Precheck { .. } => not_yet("precheck"),
-        Command::Run { .. } => not_yet("run"),
+        Command::Run {
+            job,
+            no_verify,
+            json,
+        } => run(&job, !no_verify, json).await,
         Command::Complete { .. } => not_yet("complete"),
         Command::Abort { .. } => not_yet("abort"),
         Command::Status { .. } => not_yet("status"),
-        Command::Verify { .. } => not_yet("verify"),
+        Command::Verify { job, json } => verify(&job, json).await,
     }
 }
 
@@ -245,7 +265,53 @@ fn store_password(profile: &Profile, side: Side) -> Result<(), Failure> {
     Ok(())
 }
 
-fn human_bytes(n: u64) -> String {
+async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let (sink, rx) = ferry::events::EventSink::channel();
+    let view = tokio::spawn(render::events(rx, json));
+    let result = ferry::job::run(&profile, ferry::job::RunOptions { verify }, sink).await;
+    let _ = view.await;
+    let summary = result?;
+    if json {
+        print_json(&summary);
+    } else {
+        println!(
+            "{} {} tables, {} rows, {} in {:.1} s ({:.0} rows/s); snapshot at {} (writes blocked {} ms)",
+            if summary.resumed { "resumed and copied" } else { "copied" },
+            summary.tables,
+            summary.rows,
+            human_bytes(summary.bytes),
+            summary.seconds,
+            summary.rows as f64 / summary.seconds.max(0.001),
+            summary.position,
+            summary.lock_ms
+        );
+        if let Some(v) = &summary.verify {
+            render::verify_report(v);
+        }
+    }
+    Ok(match &summary.verify {
+        Some(v) if !v.equal => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
+    })
+}
+
+async fn verify(job: &str, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let report = ferry::job::verify_job(&profile, ferry::events::EventSink::none()).await?;
+    if json {
+        print_json(&report);
+    } else {
+        render::verify_report(&report);
+    }
+    Ok(if report.equal {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(crate) fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
     let mut unit = 0;

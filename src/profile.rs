@@ -45,6 +45,73 @@ pub struct Profile {
     pub target: EndpointConfig,
     #[serde(default)]
     pub objects: ObjectRules,
+    #[serde(default)]
+    pub options: Options,
+}
+
+/// How the snapshot is made consistent (DM's `consistency`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Consistency {
+    /// `flush`, or `snapshot` where FLUSH TABLES WITH READ LOCK is not allowed.
+    #[default]
+    Auto,
+    /// Parallel readers opened under a brief FLUSH TABLES WITH READ LOCK.
+    Flush,
+    /// One reader, no lock; MariaDB gives the position via `binlog_snapshot_*`.
+    Snapshot,
+    /// LOCK TABLES … READ on the selected tables for the whole copy.
+    Lock,
+    /// No consistency: only for sources nobody writes to.
+    None,
+}
+
+/// What to do with target tables that already exist and hold rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExisting {
+    #[default]
+    Error,
+    Truncate,
+    Append,
+}
+
+/// Definers of views, triggers, routines and events on the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DefinerPolicy {
+    Keep,
+    /// Drop the DEFINER clause: objects belong to the target login.
+    #[default]
+    Rewrite,
+}
+
+/// Tuning and policies; every key has a default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    pub consistency: Consistency,
+    pub export_threads: usize,
+    pub import_threads: usize,
+    /// Target size of one copy chunk (key range) in bytes.
+    pub chunk_bytes: u64,
+    pub on_existing: OnExisting,
+    pub definer: DefinerPolicy,
+    pub meta_schema: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            consistency: Consistency::Auto,
+            export_threads: 4,
+            import_threads: 4,
+            chunk_bytes: 16 << 20,
+            on_existing: OnExisting::Error,
+            definer: DefinerPolicy::Rewrite,
+            meta_schema: crate::catalog::META_SCHEMA.to_string(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -198,6 +265,22 @@ impl Profile {
             if ep.user.is_empty() {
                 return Err(invalid(format!("[{side}] user is empty")));
             }
+        }
+        let invalid = |reason: &str| ProfileError::Invalid {
+            path: origin.to_string(),
+            reason: reason.to_string(),
+        };
+        let o = &self.options;
+        if !(1..=64).contains(&o.export_threads) || !(1..=64).contains(&o.import_threads) {
+            return Err(invalid(
+                "[options] export_threads and import_threads must be 1-64",
+            ));
+        }
+        if o.chunk_bytes < 4096 {
+            return Err(invalid("[options] chunk_bytes must be at least 4096"));
+        }
+        if o.meta_schema.is_empty() || o.meta_schema.len() > 64 {
+            return Err(invalid("[options] meta_schema must be 1-64 characters"));
         }
         self.objects.validate().map_err(|e| ProfileError::Invalid {
             path: origin.to_string(),

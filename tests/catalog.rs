@@ -195,6 +195,7 @@ fn profile_with(pair: &support::Pair, objects: ObjectRules) -> ferry::Profile {
         source: EndpointConfig::new("127.0.0.1", pair.source.port, "root"),
         target: EndpointConfig::new("127.0.0.1", pair.target.port, "root"),
         objects,
+        options: Default::default(),
     }
 }
 

@@ -1,0 +1,381 @@
+//! Job state kept in the target's meta schema (default `ferry_meta`).
+//!
+//! Correctness argument for exactly-once copy: the chunk plan (key ranges) is stored
+//! once, in one transaction, before any data is copied. A chunk's rows and the
+//! update that marks the chunk done are committed in the SAME target transaction
+//! ([`mark_chunk_done`] runs on the writer's connection inside its transaction).
+//! After a crash at any instant, a chunk is either committed with its mark (skipped
+//! on resume) or rolled back without it (copied again from scratch); no row can be
+//! present without its mark, so nothing is lost or duplicated. The mark is
+//! conditional (`done = 0`) and must change exactly one row, so two runs of one
+//! job can never both commit a chunk; a named lock keeps them apart anyway.
+//!
+//! What the meta schema holds: `jobs` (one row per job: mode, phase, snapshot
+//! position) and `chunks` (one row per planned key range with its progress). It is
+//! safe to drop once a job is completed or abandoned: `DROP DATABASE ferry_meta`.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::position::Position;
+
+/// Quotes an identifier with backticks, doubling any backtick inside.
+pub fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// A key value stored as JSON in the plan; mirrors `mysql_async::Value` exactly so a
+/// bound read back is byte-for-byte the value the server gave.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "v")]
+pub enum StoredValue {
+    Null,
+    Bytes(String),
+    Int(i64),
+    UInt(u64),
+    Float(f32),
+    Double(f64),
+    Date(u16, u8, u8, u8, u8, u8, u32),
+    Time(bool, u32, u8, u8, u8, u32),
+}
+
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn from_hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl From<&Value> for StoredValue {
+    fn from(v: &Value) -> Self {
+        match v {
+            Value::NULL => StoredValue::Null,
+            Value::Bytes(b) => StoredValue::Bytes(to_hex(b)),
+            Value::Int(i) => StoredValue::Int(*i),
+            Value::UInt(u) => StoredValue::UInt(*u),
+            Value::Float(f) => StoredValue::Float(*f),
+            Value::Double(d) => StoredValue::Double(*d),
+            Value::Date(y, m, d, h, mi, s, us) => StoredValue::Date(*y, *m, *d, *h, *mi, *s, *us),
+            Value::Time(neg, d, h, m, s, us) => StoredValue::Time(*neg, *d, *h, *m, *s, *us),
+        }
+    }
+}
+
+impl StoredValue {
+    fn to_value(&self) -> Option<Value> {
+        Some(match self {
+            StoredValue::Null => Value::NULL,
+            StoredValue::Bytes(h) => Value::Bytes(from_hex(h)?),
+            StoredValue::Int(i) => Value::Int(*i),
+            StoredValue::UInt(u) => Value::UInt(*u),
+            StoredValue::Float(f) => Value::Float(*f),
+            StoredValue::Double(d) => Value::Double(*d),
+            StoredValue::Date(y, m, d, h, mi, s, us) => Value::Date(*y, *m, *d, *h, *mi, *s, *us),
+            StoredValue::Time(neg, d, h, m, s, us) => Value::Time(*neg, *d, *h, *m, *s, *us),
+        })
+    }
+}
+
+pub fn encode_bound(bound: &Option<Vec<Value>>) -> Option<String> {
+    bound.as_ref().map(|vals| {
+        let stored: Vec<StoredValue> = vals.iter().map(StoredValue::from).collect();
+        serde_json::to_string(&stored).unwrap_or_default()
+    })
+}
+
+pub fn decode_bound(text: Option<String>) -> Result<Option<Vec<Value>>, String> {
+    match text {
+        None => Ok(None),
+        Some(t) => {
+            let stored: Vec<StoredValue> =
+                serde_json::from_str(&t).map_err(|e| format!("bad chunk bound {t}: {e}"))?;
+            stored
+                .iter()
+                .map(|s| s.to_value().ok_or_else(|| format!("bad chunk bound {t}")))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        }
+    }
+}
+
+/// One planned key range `(lower, upper]` of a table; `None` bounds are open ends.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkRecord {
+    pub schema: String,
+    pub table: String,
+    pub chunk: u32,
+    pub lower: Option<Vec<Value>>,
+    pub upper: Option<Vec<Value>>,
+    pub done: bool,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// The job's row in `jobs`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub mode: String,
+    pub phase: String,
+    pub snapshot: Position,
+}
+
+/// The meta schema and its statements, bound to one schema name.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    schema: String,
+    job: String,
+}
+
+impl Meta {
+    pub fn new(schema: &str, job: &str) -> Meta {
+        Meta {
+            schema: schema.to_string(),
+            job: job.to_string(),
+        }
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn t(&self, table: &str) -> String {
+        format!("{}.{}", quote(&self.schema), quote(table))
+    }
+
+    /// Creates the meta schema and tables when missing.
+    pub async fn ensure(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
+        conn.query_drop(format!(
+            "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+            quote(&self.schema)
+        ))
+        .await?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL PRIMARY KEY,
+               mode VARCHAR(16) NOT NULL,
+               phase VARCHAR(32) NOT NULL,
+               snapshot_position LONGTEXT NULL,
+               created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+               updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("jobs")
+        ))
+        .await?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               src_schema VARCHAR(64) NOT NULL,
+               src_table VARCHAR(64) NOT NULL,
+               chunk INT UNSIGNED NOT NULL,
+               lower_bound LONGTEXT NULL,
+               upper_bound LONGTEXT NULL,
+               done TINYINT NOT NULL DEFAULT 0,
+               rows_copied BIGINT UNSIGNED NOT NULL DEFAULT 0,
+               bytes_copied BIGINT UNSIGNED NOT NULL DEFAULT 0,
+               finished_at TIMESTAMP(6) NULL,
+               PRIMARY KEY (job, src_schema, src_table, chunk)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("chunks")
+        ))
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the job's named lock (held by this connection until it closes).
+    /// Returns false when another run of the same job holds it.
+    pub async fn try_lock(&self, conn: &mut Conn) -> Result<bool, mysql_async::Error> {
+        let got: Option<Option<i64>> = conn
+            .exec_first("SELECT GET_LOCK(?, 0)", (format!("ferry:{}", self.job),))
+            .await?;
+        Ok(got.flatten() == Some(1))
+    }
+
+    pub async fn load_job(&self, conn: &mut Conn) -> Result<Option<JobRecord>, mysql_async::Error> {
+        let row: Option<(String, String, Option<String>)> = conn
+            .exec_first(
+                format!(
+                    "SELECT mode, phase, snapshot_position FROM {} WHERE job = ?",
+                    self.t("jobs")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        Ok(row.map(|(mode, phase, pos)| JobRecord {
+            mode,
+            phase,
+            snapshot: pos
+                .and_then(|p| serde_json::from_str(&p).ok())
+                .unwrap_or_default(),
+        }))
+    }
+
+    pub async fn set_phase(&self, conn: &mut Conn, phase: &str) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "UPDATE {} SET phase = ?, updated_at = CURRENT_TIMESTAMP(6) WHERE job = ?",
+                self.t("jobs")
+            ),
+            (phase, &self.job),
+        )
+        .await
+    }
+
+    /// Forgets the job's state (a completed job that is run again starts over).
+    pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!("DELETE FROM {} WHERE job = ?", self.t("chunks")),
+            (&self.job,),
+        )
+        .await?;
+        conn.exec_drop(
+            format!("DELETE FROM {} WHERE job = ?", self.t("jobs")),
+            (&self.job,),
+        )
+        .await
+    }
+
+    /// Stores the job row and its whole chunk plan in one transaction.
+    pub async fn store_plan(
+        &self,
+        conn: &mut Conn,
+        mode: &str,
+        snapshot: &Position,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), mysql_async::Error> {
+        let mut tx = conn
+            .start_transaction(mysql_async::TxOpts::default())
+            .await?;
+        tx.exec_drop(
+            format!("DELETE FROM {} WHERE job = ?", self.t("chunks")),
+            (&self.job,),
+        )
+        .await?;
+        tx.exec_drop(
+            format!(
+                "REPLACE INTO {} (job, mode, phase, snapshot_position) VALUES (?, ?, 'copy', ?)",
+                self.t("jobs")
+            ),
+            (
+                &self.job,
+                mode,
+                serde_json::to_string(snapshot).unwrap_or_default(),
+            ),
+        )
+        .await?;
+        let stmt = format!(
+            "INSERT INTO {} (job, src_schema, src_table, chunk, lower_bound, upper_bound) VALUES (?, ?, ?, ?, ?, ?)",
+            self.t("chunks")
+        );
+        tx.exec_batch(
+            stmt,
+            chunks.iter().map(|c| {
+                (
+                    &self.job,
+                    &c.schema,
+                    &c.table,
+                    c.chunk,
+                    encode_bound(&c.lower),
+                    encode_bound(&c.upper),
+                )
+            }),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    pub async fn load_plan(&self, conn: &mut Conn) -> Result<Vec<ChunkRecord>, String> {
+        type Row = (
+            String,
+            String,
+            u32,
+            Option<String>,
+            Option<String>,
+            i64,
+            u64,
+            u64,
+        );
+        let rows: Vec<Row> = conn
+            .exec(
+                format!(
+                    "SELECT src_schema, src_table, chunk, lower_bound, upper_bound, done, rows_copied, bytes_copied \
+                     FROM {} WHERE job = ? ORDER BY src_schema, src_table, chunk",
+                    self.t("chunks")
+                ),
+                (&self.job,),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.into_iter()
+            .map(|(schema, table, chunk, lo, hi, done, rows, bytes)| {
+                Ok(ChunkRecord {
+                    schema,
+                    table,
+                    chunk,
+                    lower: decode_bound(lo)?,
+                    upper: decode_bound(hi)?,
+                    done: done != 0,
+                    rows,
+                    bytes,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks a chunk done inside the caller's open transaction on `conn` — the one
+    /// that wrote the chunk's rows. Errors unless exactly one undone chunk changed.
+    pub async fn mark_chunk_done(
+        &self,
+        conn: &mut Conn,
+        schema: &str,
+        table: &str,
+        chunk: u32,
+        rows: u64,
+        bytes: u64,
+    ) -> Result<bool, mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "UPDATE {} SET done = 1, rows_copied = ?, bytes_copied = ?, finished_at = CURRENT_TIMESTAMP(6) \
+                 WHERE job = ? AND src_schema = ? AND src_table = ? AND chunk = ? AND done = 0",
+                self.t("chunks")
+            ),
+            (rows, bytes, &self.job, schema, table, chunk),
+        )
+        .await?;
+        Ok(conn.affected_rows() == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote("a"), "`a`");
+        assert_eq!(quote("we`ird"), "`we``ird`");
+    }
+
+    #[test]
+    fn bounds_round_trip_exactly() {
+        let b = Some(vec![
+            Value::Bytes(vec![0, 255, b'a', b' ']),
+            Value::Int(-5),
+            Value::UInt(u64::MAX),
+            Value::Double(0.1),
+            Value::Float(1.5),
+            Value::Date(0, 0, 0, 0, 0, 0, 0),
+            Value::Time(true, 1, 2, 3, 4, 5),
+            Value::NULL,
+        ]);
+        assert_eq!(decode_bound(encode_bound(&b)).unwrap(), b);
+        assert_eq!(decode_bound(encode_bound(&None)).unwrap(), None);
+    }
+}

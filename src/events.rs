@@ -1,0 +1,141 @@
+//! Progress and status events. The engine publishes them on a channel; the CLI draws
+//! progress bars from them and the desktop app forwards each one to its window.
+//!
+//! Guarantees: events of one job arrive in the order they were emitted; a slow or
+//! absent consumer never slows the engine down (the channel is unbounded and events
+//! are small, a few per second per table); dropping the receiver is allowed.
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::error::Report;
+use crate::position::Position;
+
+/// Job phases, in the order a job goes through them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Precheck,
+    Schema,
+    Snapshot,
+    Copy,
+    Objects,
+    Verify,
+    Sync,
+    Completing,
+    Completed,
+    Paused,
+    Failed,
+    Aborted,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TableTotals {
+    pub schema: String,
+    pub table: String,
+    pub target: String,
+    pub rows_estimate: u64,
+    pub bytes_estimate: u64,
+    pub chunks: u64,
+    /// Chunks already copied by an earlier run of this job.
+    pub chunks_done: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum JobEvent {
+    Phase {
+        phase: Phase,
+    },
+    /// The consistent snapshot is open; `lock_ms` is how long writes were blocked.
+    Snapshot {
+        position: Position,
+        method: String,
+        lock_ms: u64,
+    },
+    /// The copy plan: every table with its estimates and chunk counts.
+    Plan {
+        tables: Vec<TableTotals>,
+    },
+    /// One chunk committed on the target (with its checkpoint).
+    Chunk {
+        schema: String,
+        table: String,
+        rows: u64,
+        bytes: u64,
+        chunks_done: u64,
+        chunks: u64,
+    },
+    /// Overall copy throughput, emitted about once a second.
+    Throughput {
+        rows_done: u64,
+        bytes_done: u64,
+        rows_total: u64,
+        bytes_total: u64,
+        rows_per_sec: f64,
+        bytes_per_sec: f64,
+        eta_secs: Option<u64>,
+    },
+    /// A schema object created on the target.
+    Created {
+        kind: String,
+        name: String,
+    },
+    Warning {
+        report: Report,
+    },
+    Error {
+        report: Report,
+    },
+    /// Per-table verification outcome.
+    Verified {
+        schema: String,
+        table: String,
+        equal: bool,
+        source_rows: u64,
+        target_rows: u64,
+        chunks: u64,
+        mismatched_chunks: u64,
+    },
+    /// Final copy summary.
+    CopyDone {
+        rows: u64,
+        bytes: u64,
+        seconds: f64,
+    },
+}
+
+/// Where the engine sends events. Cheap to clone; sending never blocks or fails.
+#[derive(Debug, Clone, Default)]
+pub struct EventSink {
+    tx: Option<mpsc::UnboundedSender<JobEvent>>,
+}
+
+impl EventSink {
+    /// A sink and the receiver the adapter (CLI, app) reads from.
+    pub fn channel() -> (EventSink, mpsc::UnboundedReceiver<JobEvent>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (EventSink { tx: Some(tx) }, rx)
+    }
+
+    /// A sink that drops everything (library use without a consumer, tests).
+    pub fn none() -> EventSink {
+        EventSink { tx: None }
+    }
+
+    pub fn emit(&self, event: JobEvent) {
+        if let Some(tx) = &self.tx {
+            // A dropped receiver means nobody watches any more; the job goes on.
+            let _ = tx.send(event);
+        }
+    }
+
+    pub fn phase(&self, phase: Phase) {
+        self.emit(JobEvent::Phase { phase });
+    }
+
+    pub fn warn(&self, report: Report) {
+        tracing::warn!(code = %report.code, "{}", report.message);
+        self.emit(JobEvent::Warning { report });
+    }
+}

@@ -1,0 +1,106 @@
+//! Binlog positions: file + offset, and GTID sets in the MySQL (`uuid:1-23`) and
+//! MariaDB (`domain-server-seq`) forms. A snapshot records both where the server
+//! has them, so the incremental phase can start from either.
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+use serde::{Deserialize, Serialize};
+
+use crate::endpoint::Flavor;
+
+/// Where in the source's history something happened.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// Binlog file name, e.g. `binlog.000003`.
+    pub file: Option<String>,
+    /// Byte offset in `file`.
+    pub pos: Option<u64>,
+    /// GTID set executed up to this point (MySQL `gtid_executed` form, or MariaDB
+    /// `gtid_binlog_pos` form).
+    pub gtid: Option<String>,
+}
+
+impl Position {
+    pub fn is_known(&self) -> bool {
+        self.file.is_some() || self.gtid.as_ref().is_some_and(|g| !g.is_empty())
+    }
+}
+
+impl std::fmt::Display for Position {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.file, self.pos) {
+            (Some(file), Some(pos)) => write!(f, "{file}:{pos}")?,
+            _ => write!(f, "-")?,
+        }
+        if let Some(g) = self.gtid.as_ref().filter(|g| !g.is_empty()) {
+            write!(f, " (gtid {g})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads the server's current binlog position on `conn`. Inside FLUSH TABLES WITH
+/// READ LOCK this is the position of the snapshot taken under the lock.
+pub async fn current(conn: &mut Conn, flavor: Flavor) -> Result<Position, mysql_async::Error> {
+    // MySQL 8.4 renamed SHOW MASTER STATUS; try the new name first, fall back.
+    let status: Option<mysql_async::Row> = match conn.query_first("SHOW BINARY LOG STATUS").await {
+        Ok(r) => r,
+        Err(_) => conn.query_first("SHOW MASTER STATUS").await?,
+    };
+    let mut position = Position::default();
+    if let Some(mut row) = status {
+        position.file = row.take_opt::<String, _>(0).and_then(Result::ok);
+        position.pos = row.take_opt::<u64, _>(1).and_then(Result::ok);
+    }
+    position.gtid = gtid_executed(conn, flavor).await?;
+    Ok(position)
+}
+
+/// The executed GTID set, in the flavor's own form.
+pub async fn gtid_executed(
+    conn: &mut Conn,
+    flavor: Flavor,
+) -> Result<Option<String>, mysql_async::Error> {
+    let sql = match flavor {
+        Flavor::MariaDB => "SELECT @@GLOBAL.gtid_binlog_pos",
+        Flavor::MySQL => "SELECT @@GLOBAL.gtid_executed",
+        // TiDB has no binlog GTIDs; its positions come from TiCDC, not this path.
+        Flavor::TiDB => return Ok(None),
+    };
+    let gtid: Option<Option<String>> = conn.query_first(sql).await?;
+    Ok(gtid.flatten().map(|g| g.replace('\n', "")))
+}
+
+/// MariaDB's lock-free snapshot position: after `START TRANSACTION WITH CONSISTENT
+/// SNAPSHOT`, these status variables give the binlog position that transaction sees.
+pub async fn mariadb_snapshot_position(conn: &mut Conn) -> Result<Position, mysql_async::Error> {
+    let rows: Vec<(String, String)> = conn
+        .query("SHOW STATUS WHERE Variable_name IN ('binlog_snapshot_file', 'binlog_snapshot_position')")
+        .await?;
+    let mut position = Position::default();
+    for (name, value) in rows {
+        match name.to_ascii_lowercase().as_str() {
+            "binlog_snapshot_file" if !value.is_empty() => position.file = Some(value),
+            "binlog_snapshot_position" => position.pos = value.parse().ok(),
+            _ => {}
+        }
+    }
+    Ok(position)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displays_file_pos_and_gtid() {
+        let p = Position {
+            file: Some("binlog.000002".into()),
+            pos: Some(1234),
+            gtid: Some("0-1-42".into()),
+        };
+        assert_eq!(p.to_string(), "binlog.000002:1234 (gtid 0-1-42)");
+        assert!(p.is_known());
+        assert!(!Position::default().is_known());
+    }
+}

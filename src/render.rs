@@ -1,0 +1,134 @@
+//! Terminal rendering of job events: progress bars on a terminal (indicatif hides
+//! them when stderr is not one), JSON lines with `--json`.
+
+use std::collections::HashMap;
+
+use ferry::events::{JobEvent, Phase};
+use ferry::verify::VerifyReport;
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::human_bytes;
+
+pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
+    let multi = MultiProgress::new();
+    let mut bars: HashMap<(String, String), ProgressBar> = HashMap::new();
+    let overall = multi.add(ProgressBar::new(0));
+    overall.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} rows  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    overall.set_prefix("total");
+    let table_style =
+        ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} chunks  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> ");
+    while let Some(event) = rx.recv().await {
+        if json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                eprintln!("{line}");
+            }
+            continue;
+        }
+        match event {
+            JobEvent::Phase { phase } => {
+                overall.set_message(format!("{phase:?}").to_lowercase());
+                if phase == Phase::Completed {
+                    overall.finish();
+                }
+            }
+            JobEvent::Plan { tables } => {
+                overall.set_length(tables.iter().map(|t| t.rows_estimate).sum());
+                for t in tables {
+                    let bar = multi.add(ProgressBar::new(t.chunks));
+                    bar.set_style(table_style.clone());
+                    bar.set_prefix("table");
+                    bar.set_position(t.chunks_done);
+                    bar.set_message(format!("{}.{} -> {}", t.schema, t.table, t.target));
+                    bars.insert((t.schema, t.table), bar);
+                }
+            }
+            JobEvent::Chunk {
+                schema,
+                table,
+                chunks_done,
+                chunks,
+                ..
+            } => {
+                if let Some(bar) = bars.get(&(schema, table)) {
+                    bar.set_position(chunks_done);
+                    if chunks_done >= chunks {
+                        bar.finish();
+                    }
+                }
+            }
+            JobEvent::Throughput {
+                rows_done,
+                rows_total,
+                rows_per_sec,
+                bytes_per_sec,
+                eta_secs,
+                ..
+            } => {
+                overall.set_length(rows_total.max(rows_done));
+                overall.set_position(rows_done);
+                let eta = eta_secs.map_or(String::new(), |s| format!(", ETA {s} s"));
+                overall.set_message(format!(
+                    "{rows_per_sec:.0} rows/s, {}/s{eta}",
+                    human_bytes(bytes_per_sec as u64)
+                ));
+            }
+            JobEvent::Warning { report } => {
+                let _ = multi.println(format!(
+                    "warning {}: {}. {}",
+                    report.code, report.message, report.remedy
+                ));
+            }
+            JobEvent::Error { report } => {
+                let _ = multi.println(report.one_line());
+            }
+            _ => {}
+        }
+    }
+    for bar in bars.values() {
+        bar.finish();
+    }
+    overall.finish_and_clear();
+}
+
+pub fn verify_report(report: &VerifyReport) {
+    for t in &report.tables {
+        println!(
+            "{:<6} {}.{} -> {}.{}  rows {} / {}  chunks {}{}",
+            if t.equal { "equal" } else { "DIFF" },
+            t.schema,
+            t.table,
+            t.target_schema,
+            t.target_table,
+            t.source_rows,
+            t.target_rows,
+            t.chunks,
+            if t.mismatches.is_empty() {
+                String::new()
+            } else {
+                format!(", {} differ", t.mismatches.len())
+            }
+        );
+        for m in &t.mismatches {
+            println!(
+                "         chunk {} {}: source {} rows, target {} rows, checksums differ",
+                m.chunk, m.range, m.source_rows, m.target_rows
+            );
+        }
+    }
+    let differing = report.tables.iter().filter(|t| !t.equal).count();
+    if report.equal {
+        println!("verified: {} tables equal", report.tables.len());
+    } else {
+        println!(
+            "verification FAILED: {differing} of {} tables differ",
+            report.tables.len()
+        );
+    }
+}

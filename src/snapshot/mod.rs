@@ -1,0 +1,82 @@
+//! The full copy: a consistent snapshot of the source, the schema on the target,
+//! and a parallel, chunked, exactly-once copy of the rows.
+//!
+//! Consistency argument: every reader connection opens `START TRANSACTION WITH
+//! CONSISTENT SNAPSHOT` while one extra connection holds `FLUSH TABLES WITH READ
+//! LOCK`; no transaction can commit while the lock is held, so all readers see the
+//! same committed state, and the binlog position read under the same lock is exactly
+//! the point that state corresponds to. The lock is released as soon as the readers
+//! have their snapshots (milliseconds). Chunk boundaries are computed by the source
+//! inside a reader's snapshot, under the key's own collation, and are stored as the
+//! server's own values, so a boundary never depends on how Rust compares strings.
+
+pub mod consistency;
+pub mod copy;
+pub mod plan;
+pub mod schema;
+
+use crate::error::Coded;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("{what} failed on the source: {cause}")]
+    Source { what: String, cause: String },
+    #[error("{what} failed on the target: {cause}")]
+    Target { what: String, cause: String },
+    #[error("FLUSH TABLES WITH READ LOCK is not allowed for this account: {cause}")]
+    LockDenied { cause: String },
+    #[error("target tables already hold rows: {tables}")]
+    TargetNotEmpty { tables: String },
+    #[error("another run of job '{job}' is active on this target")]
+    AlreadyRunning { job: String },
+    #[error("the saved copy plan cannot be read: {cause}")]
+    BadPlan { cause: String },
+    #[error("chunk {chunk} of {table} was already committed by another run")]
+    ChunkRace { table: String, chunk: u32 },
+}
+
+impl Coded for SnapshotError {
+    fn code(&self) -> &'static str {
+        match self {
+            SnapshotError::Source { .. } => "snapshot.source_failed",
+            SnapshotError::Target { .. } => "snapshot.target_failed",
+            SnapshotError::LockDenied { .. } => "snapshot.lock_denied",
+            SnapshotError::TargetNotEmpty { .. } => "snapshot.target_not_empty",
+            SnapshotError::AlreadyRunning { .. } => "snapshot.already_running",
+            SnapshotError::BadPlan { .. } => "snapshot.bad_plan",
+            SnapshotError::ChunkRace { .. } => "snapshot.chunk_race",
+        }
+    }
+
+    fn remedy(&self) -> String {
+        match self {
+            SnapshotError::Source { .. } => "check the source account's privileges (SELECT, RELOAD, LOCK TABLES, REPLICATION CLIENT) and the server's error log".into(),
+            SnapshotError::Target { .. } => "check the target account's privileges (CREATE, ALTER, INSERT, …), free space, and the server's error log".into(),
+            SnapshotError::LockDenied { .. } => "grant RELOAD to the source account, or set [options] consistency = \"snapshot\" (MariaDB) or \"lock\"".into(),
+            SnapshotError::TargetNotEmpty { .. } => "empty or drop those tables, or set [options] on_existing = \"truncate\" or \"append\"".into(),
+            SnapshotError::AlreadyRunning { .. } => "wait for the other run to finish, or stop it first".into(),
+            SnapshotError::BadPlan { .. } => "drop the job's rows from the meta schema (DELETE FROM ferry_meta.chunks WHERE job = …) and run again".into(),
+            SnapshotError::ChunkRace { .. } => "make sure only one `ferry run` of this job is active, then run again".into(),
+        }
+    }
+}
+
+pub(crate) fn source_err(
+    what: impl Into<String>,
+) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
+    let what = what.into();
+    move |e| SnapshotError::Source {
+        what,
+        cause: e.to_string(),
+    }
+}
+
+pub(crate) fn target_err(
+    what: impl Into<String>,
+) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
+    let what = what.into();
+    move |e| SnapshotError::Target {
+        what,
+        cause: e.to_string(),
+    }
+}

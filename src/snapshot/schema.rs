@@ -1,0 +1,593 @@
+//! Schema copy: databases and tables before the data, views, triggers, routines and
+//! events after it. Statements come from the source's own `SHOW CREATE …`, with
+//! names rewritten for routing. Rewrites work on backquoted identifier tokens (the
+//! form every `SHOW CREATE` prints) and skip string literals, so a value that
+//! happens to look like a name is never touched.
+
+use std::collections::{BTreeSet, HashSet};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Row};
+
+use super::{source_err, target_err, SnapshotError};
+use crate::catalog::{Catalog, Schema};
+use crate::checkpoint::quote;
+use crate::endpoint::Endpoint;
+use crate::error::Report;
+use crate::events::{EventSink, JobEvent};
+use crate::profile::{DefinerPolicy, OnExisting};
+use crate::rules::{Matcher, Selection};
+
+/// A lexical token of a `SHOW CREATE` statement that matters for rewriting.
+#[derive(Debug, PartialEq)]
+enum Tok {
+    /// A backquoted identifier: byte span in the text and its unquoted name.
+    Ident(usize, usize, String),
+    Dot,
+    Other,
+}
+
+fn tokens(sql: &str) -> Vec<Tok> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'`' => {
+                let start = i;
+                let mut name = Vec::new();
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'`' {
+                        if b.get(i + 1) == Some(&b'`') {
+                            name.push(b'`');
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    name.push(b[i]);
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Ident(
+                    start,
+                    i.min(b.len()),
+                    String::from_utf8_lossy(&name).into_owned(),
+                ));
+            }
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 2;
+                            continue;
+                        }
+                        break;
+                    }
+                    i += 1;
+                }
+                i += 1;
+                out.push(Tok::Other);
+            }
+            b'.' => {
+                out.push(Tok::Dot);
+                i += 1;
+            }
+            c if c.is_ascii_whitespace() => i += 1,
+            _ => {
+                out.push(Tok::Other);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Rewrites every `` `schema`.`name` `` pair for which `map` gives a new pair.
+pub fn rewrite_qualified(
+    sql: &str,
+    map: impl Fn(&str, &str) -> Option<(String, String)>,
+) -> String {
+    let toks = tokens(sql);
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut i = 0;
+    while i + 2 < toks.len() {
+        if let (Tok::Ident(s0, _, schema), Tok::Dot, Tok::Ident(_, e1, name)) =
+            (&toks[i], &toks[i + 1], &toks[i + 2])
+        {
+            if let Some((ts, tn)) = map(schema, name) {
+                edits.push((*s0, *e1, format!("{}.{}", quote(&ts), quote(&tn))));
+            }
+            // A third part (`db`.`t`.`col`) stays as is.
+            i += 3;
+            continue;
+        }
+        i += 1;
+    }
+    let mut out = sql.to_string();
+    for (s, e, text) in edits.into_iter().rev() {
+        out.replace_range(s..e, &text);
+    }
+    out
+}
+
+/// Replaces the table name right after `CREATE TABLE` with a qualified target name.
+pub fn retarget_create_table(sql: &str, schema: &str, table: &str) -> Option<String> {
+    let toks = tokens(sql);
+    let Some(Tok::Ident(s, e, _)) = toks.iter().find(|t| matches!(t, Tok::Ident(..))) else {
+        return None;
+    };
+    let mut out = sql.to_string();
+    out.replace_range(*s..*e, &format!("{}.{}", quote(schema), quote(table)));
+    Some(out)
+}
+
+/// Removes a `DEFINER=user@host` clause (the object then belongs to the login that
+/// creates it).
+pub fn strip_definer(sql: &str) -> String {
+    let Some(at) = sql.find("DEFINER=") else {
+        return sql.to_string();
+    };
+    let rest = &sql[at + "DEFINER=".len()..];
+    let toks = tokens(rest);
+    // `user`@`host`, or a role `role`.
+    let end = match toks.as_slice() {
+        [Tok::Ident(_, e, _), Tok::Other, Tok::Ident(_, e2, _), ..]
+            if rest[*e..].trim_start().starts_with('@') =>
+        {
+            *e2
+        }
+        [Tok::Ident(_, e, _), ..] => *e,
+        _ => return sql.to_string(),
+    };
+    let tail = rest[end..].trim_start();
+    format!("{}{}", &sql[..at], tail)
+}
+
+async fn ddl_conn(target: &Endpoint, sql_mode: &str) -> Result<Conn, SnapshotError> {
+    let mut c = target.conn().await.map_err(|e| SnapshotError::Target {
+        what: "opening a DDL connection".into(),
+        cause: e.to_string(),
+    })?;
+    c.query_drop("SET SESSION foreign_key_checks = 0")
+        .await
+        .map_err(target_err("setting up the DDL session"))?;
+    c.exec_drop("SET SESSION sql_mode = ?", (sql_mode,))
+        .await
+        .map_err(target_err("setting sql_mode"))?;
+    Ok(c)
+}
+
+async fn target_table_state(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+) -> Result<Option<bool>, SnapshotError> {
+    let exists: Option<u8> = conn
+        .exec_first(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (schema, table),
+        )
+        .await
+        .map_err(target_err("looking up target tables"))?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let any: Option<u8> = conn
+        .query_first(format!(
+            "SELECT 1 FROM {}.{} LIMIT 1",
+            quote(schema),
+            quote(table)
+        ))
+        .await
+        .map_err(target_err(format!("reading {schema}.{table}")))?;
+    Ok(Some(any.is_some()))
+}
+
+fn object_warning(kind: &str, name: &str, cause: String, remedy: &str) -> Report {
+    Report {
+        code: "snapshot.object_skipped".into(),
+        message: format!("the {kind} {name} could not be created on the target: {cause}"),
+        remedy: remedy.into(),
+    }
+}
+
+/// What schema copy works on: both servers, what the job selects, the source's
+/// sql_mode (so zero-date defaults and the like are accepted as on the source).
+pub struct SchemaCopy<'a> {
+    pub source: &'a Endpoint,
+    pub target: &'a Endpoint,
+    pub catalog: &'a Catalog,
+    pub selection: &'a Selection,
+    pub sql_mode: &'a str,
+    pub sink: &'a EventSink,
+}
+
+impl SchemaCopy<'_> {
+    /// Creates target databases and tables (routed names) for the selection. Tables in
+    /// `resuming` belong to an interrupted run of this job and are kept as they are.
+    pub async fn create_tables(
+        &self,
+        on_existing: OnExisting,
+        resuming: &HashSet<(String, String)>,
+    ) -> Result<(), SnapshotError> {
+        let SchemaCopy {
+            source,
+            target,
+            catalog,
+            selection,
+            sql_mode,
+            sink,
+        } = *self;
+        let mut src = source.conn().await.map_err(|e| SnapshotError::Source {
+            what: "opening a DDL connection".into(),
+            cause: e.to_string(),
+        })?;
+        let mut tgt = ddl_conn(target, sql_mode).await?;
+        let mut not_empty = Vec::new();
+        let mut created_schemas = BTreeSet::new();
+        for t in &selection.tables {
+            if resuming.contains(&(t.schema.clone(), t.name.clone())) {
+                continue;
+            }
+            match target_table_state(&mut tgt, &t.target_schema, &t.target_name).await? {
+                Some(true) => match on_existing {
+                    OnExisting::Error => {
+                        not_empty.push(format!("{}.{}", t.target_schema, t.target_name))
+                    }
+                    OnExisting::Truncate => {
+                        tgt.query_drop(format!(
+                            "TRUNCATE TABLE {}.{}",
+                            quote(&t.target_schema),
+                            quote(&t.target_name)
+                        ))
+                        .await
+                        .map_err(target_err(format!(
+                            "truncating {}.{}",
+                            t.target_schema, t.target_name
+                        )))?;
+                    }
+                    OnExisting::Append => {}
+                },
+                Some(false) => {}
+                None => {
+                    if created_schemas.insert(t.target_schema.clone()) {
+                        let charset = catalog
+                            .schemas
+                            .iter()
+                            .find(|s| s.name == t.schema)
+                            .map(|s: &Schema| (s.charset.clone(), s.collation.clone()));
+                        let mut sql =
+                            format!("CREATE DATABASE IF NOT EXISTS {}", quote(&t.target_schema));
+                        if let Some((cs, coll)) = charset {
+                            sql.push_str(&format!(" CHARACTER SET {cs} COLLATE {coll}"));
+                        }
+                        tgt.query_drop(sql).await.map_err(target_err(format!(
+                            "creating database {}",
+                            t.target_schema
+                        )))?;
+                    }
+                    let row: Option<(String, String)> = src
+                        .query_first(format!(
+                            "SHOW CREATE TABLE {}.{}",
+                            quote(&t.schema),
+                            quote(&t.name)
+                        ))
+                        .await
+                        .map_err(source_err(format!(
+                            "SHOW CREATE TABLE {}.{}",
+                            t.schema, t.name
+                        )))?;
+                    let Some((_, create)) = row else { continue };
+                    let sql = retarget_create_table(&create, &t.target_schema, &t.target_name)
+                        .ok_or_else(|| SnapshotError::Source {
+                            what: format!("SHOW CREATE TABLE {}.{}", t.schema, t.name),
+                            cause: "unexpected statement form".into(),
+                        })?;
+                    // Unqualified foreign-key references resolve in the current database.
+                    tgt.query_drop(format!("USE {}", quote(&t.target_schema)))
+                        .await
+                        .map_err(target_err(format!("USE {}", t.target_schema)))?;
+                    tgt.query_drop(sql).await.map_err(target_err(format!(
+                        "creating table {}.{}",
+                        t.target_schema, t.target_name
+                    )))?;
+                    sink.emit(JobEvent::Created {
+                        kind: "table".into(),
+                        name: format!("{}.{}", t.target_schema, t.target_name),
+                    });
+                }
+            }
+        }
+        if !not_empty.is_empty() {
+            return Err(SnapshotError::TargetNotEmpty {
+                tables: not_empty.join(", "),
+            });
+        }
+        Ok(())
+    }
+
+    /// Creates views (dependencies first), triggers, routines and events on the target.
+    /// An object the target refuses is reported as a warning and skipped, so the data
+    /// copy is never lost over a view; events are created disabled.
+    pub async fn create_objects(
+        &self,
+        matcher: &Matcher,
+        definer: DefinerPolicy,
+    ) -> Result<(), SnapshotError> {
+        let SchemaCopy {
+            source,
+            target,
+            catalog,
+            selection,
+            sql_mode,
+            sink,
+        } = *self;
+        let mut src = source.conn().await.map_err(|e| SnapshotError::Source {
+            what: "opening a DDL connection".into(),
+            cause: e.to_string(),
+        })?;
+        let mut tgt = ddl_conn(target, sql_mode).await?;
+        let route = |s: &str, n: &str| -> Option<(String, String)> {
+            catalog
+                .schemas
+                .iter()
+                .any(|x| x.name == s)
+                .then(|| matcher.route(s, n))
+        };
+        let fix_definer = |sql: String| match definer {
+            DefinerPolicy::Keep => sql,
+            DefinerPolicy::Rewrite => strip_definer(&sql),
+        };
+        if definer == DefinerPolicy::Rewrite && !selection.objects.is_empty() {
+            sink.warn(Report {
+            code: "snapshot.definer_rewritten".into(),
+            message: format!(
+                "{} views/triggers/routines/events are created with the target login as DEFINER",
+                selection.objects.len()
+            ),
+            remedy: "set [options] definer = \"keep\" to keep the source definers (they must exist on the target)".into(),
+        });
+        }
+
+        // Views: retry until no progress, so views over views find their dependencies.
+        let mut pending: Vec<(String, String, String, String)> = Vec::new();
+        for o in selection.objects.iter().filter(|o| o.kind == "view") {
+            let row: Option<Row> = src
+                .query_first(format!(
+                    "SHOW CREATE VIEW {}.{}",
+                    quote(&o.schema),
+                    quote(&o.name)
+                ))
+                .await
+                .map_err(source_err(format!(
+                    "SHOW CREATE VIEW {}.{}",
+                    o.schema, o.name
+                )))?;
+            let Some(mut row) = row else { continue };
+            let create: String = row.take(1).unwrap_or_default();
+            let mut sql = rewrite_qualified(&fix_definer(create), route);
+            sql = sql.replacen("CREATE ", "CREATE OR REPLACE ", 1);
+            sql = retarget_view(&sql, &o.target_schema, &o.target_name);
+            pending.push((
+                o.target_schema.clone(),
+                o.target_name.clone(),
+                sql,
+                String::new(),
+            ));
+        }
+        loop {
+            let before = pending.len();
+            let mut still = Vec::new();
+            for (schema, name, sql, _) in pending {
+                ensure_db(&mut tgt, &schema)
+                    .await
+                    .map_err(|cause| SnapshotError::Target {
+                        what: format!("creating database {schema}"),
+                        cause,
+                    })?;
+                match tgt.query_drop(&sql).await {
+                    Ok(()) => sink.emit(JobEvent::Created {
+                        kind: "view".into(),
+                        name: format!("{schema}.{name}"),
+                    }),
+                    Err(e) => still.push((schema, name, sql, e.to_string())),
+                }
+            }
+            if still.is_empty() {
+                break;
+            }
+            if still.len() == before {
+                for (schema, name, _, err) in still {
+                    sink.warn(object_warning(
+                        "view",
+                        &format!("{schema}.{name}"),
+                        err,
+                        "create it by hand after fixing the cause (a missing table or definer)",
+                    ));
+                }
+                break;
+            }
+            pending = still;
+        }
+
+        for o in &selection.objects {
+            let (show, col, drop_kind) = match o.kind.as_str() {
+                "trigger" => ("TRIGGER", 2, "TRIGGER"),
+                "procedure" => ("PROCEDURE", 2, "PROCEDURE"),
+                "function" => ("FUNCTION", 2, "FUNCTION"),
+                "event" => ("EVENT", 3, "EVENT"),
+                _ => continue,
+            };
+            let row: Option<Row> = src
+                .query_first(format!(
+                    "SHOW CREATE {show} {}.{}",
+                    quote(&o.schema),
+                    quote(&o.name)
+                ))
+                .await
+                .map_err(source_err(format!(
+                    "SHOW CREATE {show} {}.{}",
+                    o.schema, o.name
+                )))?;
+            let Some(mut row) = row else { continue };
+            let mode: String = row.take(1).unwrap_or_default();
+            let create: Option<String> = row.take(col);
+            let Some(create) = create else {
+                sink.warn(object_warning(
+                    &o.kind,
+                    &format!("{}.{}", o.schema, o.name),
+                    "the source shows no definition (the account lacks privileges on it)".into(),
+                    "grant the source account SHOW VIEW / TRIGGER / EVENT, or SELECT on mysql.proc",
+                ));
+                continue;
+            };
+            let sql = rewrite_qualified(&fix_definer(create), route);
+            let result = async {
+                ensure_db(&mut tgt, &o.target_schema).await?;
+                tgt.query_drop(format!("USE {}", quote(&o.target_schema)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                tgt.query_drop(format!(
+                    "DROP {drop_kind} IF EXISTS {}.{}",
+                    quote(&o.target_schema),
+                    quote(&o.name)
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+                tgt.exec_drop("SET SESSION sql_mode = ?", (&mode,))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let created = tgt.query_drop(&sql).await.map_err(|e| e.to_string());
+                let _ = tgt.exec_drop("SET SESSION sql_mode = ?", (sql_mode,)).await;
+                created?;
+                if o.kind == "event" {
+                    // A copied event must not start changing target data before cutover.
+                    tgt.query_drop(format!(
+                        "ALTER EVENT {}.{} DISABLE",
+                        quote(&o.target_schema),
+                        quote(&o.name)
+                    ))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                }
+                Ok::<_, String>(())
+            }
+            .await;
+            match result {
+                Ok(()) => {
+                    sink.emit(JobEvent::Created {
+                        kind: o.kind.clone(),
+                        name: format!("{}.{}", o.target_schema, o.name),
+                    });
+                    if o.kind == "event" {
+                        sink.warn(Report {
+                            code: "snapshot.event_disabled".into(),
+                            message: format!(
+                                "event {}.{} was created DISABLED on the target",
+                                o.target_schema, o.name
+                            ),
+                            remedy: format!(
+                                "after cutover run ALTER EVENT {}.{} ENABLE",
+                                quote(&o.target_schema),
+                                quote(&o.name)
+                            ),
+                        });
+                    }
+                }
+                Err(cause) => sink.warn(object_warning(
+                    &o.kind,
+                    &format!("{}.{}", o.schema, o.name),
+                    cause,
+                    "create it by hand on the target; bodies naming renamed tables need editing",
+                )),
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn ensure_db(tgt: &mut Conn, schema: &str) -> Result<(), String> {
+    tgt.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(schema)))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The view's own name in `CREATE … VIEW `name` AS` becomes the qualified target.
+fn retarget_view(sql: &str, schema: &str, name: &str) -> String {
+    let Some(view_at) = sql.find(" VIEW ") else {
+        return sql.to_string();
+    };
+    let head = &sql[..view_at + " VIEW ".len()];
+    let rest = &sql[view_at + " VIEW ".len()..];
+    let toks = tokens(rest);
+    // Either `v` or `db`.`v` before AS.
+    let end = match toks.as_slice() {
+        [Tok::Ident(..), Tok::Dot, Tok::Ident(_, e, _), ..] => *e,
+        [Tok::Ident(_, e, _), ..] => *e,
+        _ => return sql.to_string(),
+    };
+    format!("{head}{}.{}{}", quote(schema), quote(name), &rest[end..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualified_names_are_rewritten_outside_strings() {
+        let sql = "select `shop`.`orders`.`id` AS `id`,'`shop`.`orders`' AS `s` from `shop`.`orders` join `crm`.`x`";
+        let out = rewrite_qualified(sql, |s, n| {
+            (s == "shop").then(|| ("shop_v2".into(), format!("{n}_1")))
+        });
+        assert_eq!(
+            out,
+            "select `shop_v2`.`orders_1`.`id` AS `id`,'`shop`.`orders`' AS `s` from `shop_v2`.`orders_1` join `crm`.`x`"
+        );
+    }
+
+    #[test]
+    fn create_table_gets_the_target_name() {
+        let sql = "CREATE TABLE `we``ird` (\n  `id` int(11) NOT NULL\n)";
+        assert_eq!(
+            retarget_create_table(sql, "db2", "t2").unwrap(),
+            "CREATE TABLE `db2`.`t2` (\n  `id` int(11) NOT NULL\n)"
+        );
+    }
+
+    #[test]
+    fn definers_are_stripped() {
+        assert_eq!(
+            strip_definer("CREATE ALGORITHM=UNDEFINED DEFINER=`root`@`127.0.0.1` SQL SECURITY DEFINER VIEW `v` AS select 1"),
+            "CREATE ALGORITHM=UNDEFINED SQL SECURITY DEFINER VIEW `v` AS select 1"
+        );
+        assert_eq!(
+            strip_definer(
+                "CREATE DEFINER=`app`@`%` TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1"
+            ),
+            "CREATE TRIGGER t BEFORE INSERT ON x FOR EACH ROW SET @a = 1"
+        );
+        assert_eq!(
+            strip_definer("CREATE TABLE t (a int)"),
+            "CREATE TABLE t (a int)"
+        );
+    }
+
+    #[test]
+    fn views_are_retargeted() {
+        assert_eq!(
+            retarget_view(
+                "CREATE OR REPLACE SQL SECURITY DEFINER VIEW `v` AS select 1 AS `1`",
+                "db",
+                "w"
+            ),
+            "CREATE OR REPLACE SQL SECURITY DEFINER VIEW `db`.`w` AS select 1 AS `1`"
+        );
+    }
+}

@@ -1,0 +1,387 @@
+//! `ferry run` of full jobs against a real MariaDB pair: data fidelity for every
+//! type, routing, objects, a keyless table, verification, and exactly-once resume
+//! after the process is killed at random points.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::Server;
+
+fn ferry(home: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    c.args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("FERRY_KEYRING", "keyutils")
+        .env("FERRY_SOURCE_PASSWORD", support::PASSWORD)
+        .env("FERRY_TARGET_PASSWORD", support::PASSWORD);
+    c
+}
+
+fn write_job(home: &std::path::Path, name: &str, pair: &support::Pair, body: &str) -> PathBuf {
+    let text = format!(
+        r#"name = "{name}"
+mode = "full"
+[source]
+host = "127.0.0.1"
+port = {}
+user = "{user}"
+tls = "disabled"
+[target]
+host = "127.0.0.1"
+port = {}
+user = "{user}"
+tls = "disabled"
+{body}
+"#,
+        pair.source.port,
+        pair.target.port,
+        user = support::USER
+    );
+    let p = home.join(format!("{name}.toml"));
+    std::fs::write(&p, text).expect("job file");
+    p
+}
+
+/// `CHECKSUM TABLE` on each side: an independent opinion on equality.
+async fn checksum(server: &Server, fqn: &str) -> Option<u64> {
+    let rows: Vec<(String, Option<u64>)> = server.query(&format!("CHECKSUM TABLE {fqn}")).await;
+    rows.into_iter().next().and_then(|r| r.1)
+}
+
+async fn count(server: &Server, fqn: &str) -> u64 {
+    let rows: Vec<u64> = server.query(&format!("SELECT COUNT(*) FROM {fqn}")).await;
+    rows[0]
+}
+
+const TORTURE: &str = r#"
+CREATE TABLE ints (
+  id INT PRIMARY KEY,
+  ti TINYINT, tu TINYINT UNSIGNED, si SMALLINT, su SMALLINT UNSIGNED,
+  mi MEDIUMINT, mu MEDIUMINT UNSIGNED, i INT, iu INT UNSIGNED, bi BIGINT, bu BIGINT UNSIGNED,
+  y YEAR, b1 BIT(1), b64 BIT(64), b7 BIT(7)
+);
+INSERT INTO ints VALUES
+ (1, -128, 255, -32768, 65535, -8388608, 16777215, -2147483648, 4294967295, -9223372036854775808, 18446744073709551615, 1901, b'1', b'1111111111111111111111111111111111111111111111111111111111111111', b'1010101'),
+ (2, 127, 0, 32767, 0, 8388607, 0, 2147483647, 0, 9223372036854775807, 0, 2155, b'0', b'0', b'0'),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
+CREATE TABLE nums (
+  id BIGINT UNSIGNED PRIMARY KEY,
+  d DECIMAL(65,30), d2 DECIMAL(10,2) UNSIGNED, f FLOAT, db DOUBLE, fz FLOAT(7,3)
+);
+INSERT INTO nums VALUES
+ (18446744073709551615, 99999999999999999999999999999999999.999999999999999999999999999999, 12345678.99, 3.40282e38, 1.7976931348623157e308, 1234.567),
+ (0, -99999999999999999999999999999999999.999999999999999999999999999999, 0.01, -1.17549e-38, 2.2250738585072014e-308, -0.001),
+ (7, 0.000000000000000000000000000001, NULL, 0.1, 0.1, NULL),
+ (8, NULL, NULL, NULL, -0.0, 0);
+CREATE TABLE strs (
+  id VARCHAR(20) PRIMARY KEY,
+  c CHAR(10), vc VARCHAR(200), bin BINARY(8), vb VARBINARY(64), bl BLOB, tx TEXT, lt LONGTEXT,
+  e ENUM('a','b','c d'), st SET('x','y','z'), j JSON
+) CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;
+INSERT INTO strs VALUES
+ ('emoji', 'ab  ', 'héllo 🦀 世界', x'00010200ff000000', x'00ff00fe', x'000000ffffff00', 'line1\nline2\ttab', REPEAT('long🦀', 5000), 'c d', 'x,z', '{"a": [1, 2.5, "🦀", null], "b": {"c": true}}'),
+ ('nuls', '', '', x'0000000000000000', x'', x'', '', '', 'a', '', '[]'),
+ ('trailing ', 'x', 'trailing spaces   ', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+ ('Case', 'q', 'collation peer of case', NULL, NULL, NULL, NULL, NULL, 'b', 'y', 'null');
+CREATE TABLE latin (id INT PRIMARY KEY, s VARCHAR(50)) CHARACTER SET latin1;
+INSERT INTO latin VALUES (1, 'café'), (2, 'naïve Ünïcödé'), (3, CONCAT('raw ', CHAR(0xE9 USING latin1)));
+CREATE TABLE gbk_t (id INT PRIMARY KEY, s VARCHAR(50)) CHARACTER SET gbk;
+INSERT INTO gbk_t VALUES (1, '中文字符'), (2, '迁移');
+CREATE TABLE times (
+  id INT PRIMARY KEY,
+  d DATE, dt DATETIME(6), ts TIMESTAMP(6) NULL, t TIME(6), t0 TIME, y YEAR
+);
+SET SESSION time_zone = '+05:30';
+INSERT INTO times VALUES
+ (1, '1000-01-01', '1000-01-01 00:00:00.000000', '1970-01-01 05:30:01.000001', '-838:59:59.000000', '838:59:59', 2000),
+ (2, '9999-12-31', '9999-12-31 23:59:59.999999', '2038-01-19 08:44:07.999999', '00:00:00.000001', '-00:00:01', 1999),
+ (3, NULL, NULL, NULL, NULL, NULL, NULL);
+SET SESSION sql_mode = '';
+INSERT INTO times VALUES (4, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '00:00:00', '00:00:00', 0000);
+INSERT INTO times VALUES (5, '2024-02-00', '2024-00-15 10:00:00', NULL, NULL, NULL, NULL);
+SET SESSION sql_mode = DEFAULT;
+SET SESSION time_zone = DEFAULT;
+CREATE TABLE geo (id INT PRIMARY KEY, g GEOMETRY, p POINT NOT NULL);
+INSERT INTO geo VALUES (1, ST_GeomFromText('POLYGON((0 0,10 0,10 10,0 10,0 0))'), POINT(1.5, -2.25)), (2, NULL, POINT(0, 0));
+CREATE TABLE gen (
+  id INT PRIMARY KEY, a INT, b INT,
+  s INT AS (a + b) STORED, v VARCHAR(30) AS (CONCAT(a, '-', b)) VIRTUAL,
+  hidden INT INVISIBLE DEFAULT 42
+);
+INSERT INTO gen (id, a, b, hidden) VALUES (1, 1, 2, 7), (2, NULL, 5, NULL), (3, 10, 20, 42);
+CREATE TABLE nokey (msg VARCHAR(20), n INT);
+INSERT INTO nokey VALUES ('dup', 1), ('dup', 1), (NULL, NULL), ('x', 2);
+CREATE TABLE composite (a INT NOT NULL, b VARCHAR(10) NOT NULL, c INT, PRIMARY KEY (a, b));
+INSERT INTO composite VALUES (1, 'a', 1), (1, 'b', 2), (2, 'a', 3), (2, 'B', 4), (3, '', 5);
+CREATE TABLE child (id INT PRIMARY KEY, composite_a INT, CONSTRAINT fk_parent FOREIGN KEY (id) REFERENCES ints (id));
+INSERT INTO child VALUES (1, 1), (2, 2);
+CREATE VIEW v_ints AS SELECT id, bu FROM ints;
+CREATE VIEW v_over AS SELECT id FROM v_ints WHERE id > 1;
+CREATE TRIGGER trg_gen BEFORE INSERT ON gen FOR EACH ROW SET NEW.a = COALESCE(NEW.a, 0);
+CREATE PROCEDURE p_count() SELECT COUNT(*) FROM ints;
+CREATE FUNCTION f_twice(x INT) RETURNS INT DETERMINISTIC RETURN x * 2;
+CREATE EVENT ev_noop ON SCHEDULE EVERY 1 DAY DO DELETE FROM nokey WHERE 1 = 0;
+"#;
+
+const TORTURE_TABLES: &[&str] = &[
+    "ints",
+    "nums",
+    "strs",
+    "latin",
+    "gbk_t",
+    "times",
+    "geo",
+    "gen",
+    "nokey",
+    "composite",
+    "child",
+];
+
+#[tokio::test]
+async fn every_type_round_trips_with_routing_and_objects() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("tort_");
+    let dst = format!("{db}_copy");
+    pair.source
+        .sql(&format!("CREATE DATABASE `{db}`; USE `{db}`; {TORTURE}"))
+        .await;
+    let job = write_job(
+        home.path(),
+        "torture",
+        &pair,
+        &format!(
+            "[objects]\ninclude = [\"{db}\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{dst}.*\"\n[options]\nchunk_bytes = 4096\n"
+        ),
+    );
+    let out = ferry(home.path(), &["run", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout: {stdout}\nstderr: {stderr}"
+    );
+    assert!(stdout.contains("verified: 11 tables equal"), "{stdout}");
+
+    for t in TORTURE_TABLES {
+        let a = checksum(&pair.source, &format!("`{db}`.`{t}`")).await;
+        let b = checksum(&pair.target, &format!("`{dst}`.`{t}`")).await;
+        assert!(a.is_some(), "{t}");
+        assert_eq!(a, b, "CHECKSUM TABLE differs for {t}");
+        assert_eq!(
+            count(&pair.source, &format!("`{db}`.`{t}`")).await,
+            count(&pair.target, &format!("`{dst}`.`{t}`")).await,
+            "{t}"
+        );
+    }
+    // Invisible column values copied, generated ones recomputed.
+    let hidden: Vec<(i32, Option<i32>, Option<i32>)> = pair
+        .target
+        .query(&format!(
+            "SELECT id, hidden, s FROM `{dst}`.gen ORDER BY id"
+        ))
+        .await;
+    assert_eq!(
+        hidden,
+        vec![
+            (1, Some(7), Some(3)),
+            (2, None, None),
+            (3, Some(42), Some(30))
+        ]
+    );
+    // Zero dates and negative times survive.
+    let t: Vec<(String, String)> = pair
+        .target
+        .query(&format!("SELECT CAST(d AS CHAR), CAST(t AS CHAR) FROM `{dst}`.times WHERE id IN (1, 4) ORDER BY id"))
+        .await;
+    assert_eq!(t[0].1, "-838:59:59.000000");
+    assert_eq!(t[1].0, "0000-00-00");
+
+    // Objects exist under the routed schema; the view over a view was ordered right.
+    let objects: Vec<(String, String)> = pair
+        .target
+        .query(&format!(
+            "SELECT 'view', TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = '{dst}'
+             UNION ALL SELECT 'trigger', TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{dst}'
+             UNION ALL SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = '{dst}'
+             UNION ALL SELECT CONCAT('event ', STATUS), EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = '{dst}'
+             ORDER BY 1, 2"
+        ))
+        .await;
+    let expected: Vec<(String, String)> = [
+        ("event DISABLED", "ev_noop"),
+        ("function", "f_twice"),
+        ("procedure", "p_count"),
+        ("trigger", "trg_gen"),
+        ("view", "v_ints"),
+        ("view", "v_over"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(objects, expected);
+    let via_view: Vec<u64> = pair
+        .target
+        .query(&format!("SELECT COUNT(*) FROM `{dst}`.v_over"))
+        .await;
+    assert_eq!(via_view, vec![2], "the view reads the routed table");
+
+    // `ferry verify` agrees on its own and notices a change on the target.
+    let out = ferry(home.path(), &["verify", job.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["equal"], true);
+    pair.target
+        .sql(&format!("UPDATE `{dst}`.strs SET vc = 'changed' WHERE id = 'nuls'; DELETE FROM `{dst}`.nokey WHERE n = 2"))
+        .await;
+    let out = ferry(home.path(), &["verify", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("DIFF   ") && stdout.contains(".strs ->") && stdout.contains(".nokey ->"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("verification FAILED: 2 of 11 tables differ"),
+        "{stdout}"
+    );
+
+    // Running again into a non-empty target is refused, naming the tables.
+    let out = ferry(home.path(), &["run", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("snapshot.target_not_empty") && stderr.contains(&format!("{dst}.ints")),
+        "{stderr}"
+    );
+}
+
+/// Waits until the job has committed at least `n` chunks (or the process ended).
+async fn wait_for_chunks(target: &Server, job: &str, n: u64, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        let rows: Vec<u64> = target
+            .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = 'chunks'")
+            .await;
+        if rows[0] == 1 {
+            let done: Vec<u64> = target
+                .query(&format!(
+                    "SELECT COUNT(*) FROM ferry_meta.chunks WHERE job = '{job}' AND done = 1"
+                ))
+                .await;
+            if done[0] >= n {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the job did not reach {n} chunks in time");
+}
+
+#[tokio::test]
+async fn killed_runs_resume_without_loss_or_duplicates() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("res_");
+    // 60k rows in many small chunks, plus a keyless table (one chunk).
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(100), n BIGINT);
+             CREATE TABLE other (k VARCHAR(20) PRIMARY KEY, v INT);
+             CREATE TABLE loose (v INT, w TEXT);
+             INSERT INTO big SELECT seq, REPEAT(CHAR(65 + seq % 26), 50 + seq % 50), seq * 7 FROM seq_1_to_60000;
+             INSERT INTO other SELECT CONCAT('k', seq), seq FROM seq_1_to_5000;
+             INSERT INTO loose SELECT seq % 10, REPEAT('w', seq % 30) FROM seq_1_to_3000;
+             ANALYZE TABLE big, other, loose;"
+        ))
+        .await;
+    let name = format!("resume-{}", db.replace('_', "-"));
+    let job = write_job(
+        home.path(),
+        &name,
+        &pair,
+        &format!("[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_r.*\"\n[options]\nchunk_bytes = 65536\nexport_threads = 2\nimport_threads = 2\n"),
+    );
+    // Kill at several points: right at start, after a few chunks, after many.
+    for target_chunks in [0u64, 3, 25] {
+        let mut child = ferry(home.path(), &["run", job.to_str().unwrap(), "--no-verify"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        if target_chunks == 0 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        } else {
+            wait_for_chunks(&pair.target, &name, target_chunks, &mut child).await;
+        }
+        let _ = child.kill(); // SIGKILL: no cleanup, no final checkpoint
+        let _ = child.wait();
+    }
+    let out = ferry(home.path(), &["run", job.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("verified: 3 tables equal"), "{stdout}");
+    assert!(
+        stdout.starts_with("resumed and copied"),
+        "the last run continued the plan: {stdout}"
+    );
+    for t in ["big", "other", "loose"] {
+        let src = format!("`{db}`.`{t}`");
+        let dst = format!("`{db}_r`.`{t}`");
+        assert_eq!(
+            count(&pair.source, &src).await,
+            count(&pair.target, &dst).await,
+            "{t}"
+        );
+        assert_eq!(
+            checksum(&pair.source, &src).await,
+            checksum(&pair.target, &dst).await,
+            "{t}"
+        );
+    }
+    let dups: Vec<u64> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*) - COUNT(DISTINCT id) FROM `{db}_r`.big"
+        ))
+        .await;
+    assert_eq!(dups, vec![0]);
+    let chunks: Vec<(u64, u64)> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*), SUM(done) FROM ferry_meta.chunks WHERE job = '{name}'"
+        ))
+        .await;
+    assert!(chunks[0].0 > 20, "the plan has many chunks: {:?}", chunks);
+    assert_eq!(chunks[0].0, chunks[0].1, "every chunk is done");
+}
