@@ -272,11 +272,21 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
     let result = ferry::job::run(&profile, ferry::job::RunOptions { verify }, sink).await;
     let _ = view.await;
     let summary = result?;
+    let peak_rss_bytes = peak_rss_bytes();
     if json {
-        print_json(&summary);
+        #[derive(serde::Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            summary: &'a ferry::job::RunSummary,
+            peak_rss_bytes: Option<u64>,
+        }
+        print_json(&Out {
+            summary: &summary,
+            peak_rss_bytes,
+        });
     } else {
         println!(
-            "{} {} tables, {} rows, {} in {:.1} s ({:.0} rows/s); snapshot at {} (writes blocked {} ms)",
+            "{} {} tables, {} rows, {} in {:.1} s ({:.0} rows/s); snapshot at {} (writes blocked {} ms){}",
             if summary.resumed { "resumed and copied" } else { "copied" },
             summary.tables,
             summary.rows,
@@ -284,7 +294,8 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
             summary.seconds,
             summary.rows as f64 / summary.seconds.max(0.001),
             summary.position,
-            summary.lock_ms
+            summary.lock_ms,
+            peak_rss_bytes.map_or(String::new(), |b| format!("; peak memory {}", human_bytes(b)))
         );
         if let Some(v) = &summary.verify {
             render::verify_report(v);
@@ -309,6 +320,15 @@ async fn verify(job: &str, json: bool) -> Result<ExitCode, Failure> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The process's peak resident memory (Linux `VmHWM`), shown so users and tests can
+/// see the copy's memory bound hold.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 pub(crate) fn human_bytes(n: u64) -> String {

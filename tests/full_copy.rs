@@ -385,3 +385,48 @@ async fn killed_runs_resume_without_loss_or_duplicates() {
     assert!(chunks[0].0 > 20, "the plan has many chunks: {:?}", chunks);
     assert_eq!(chunks[0].0, chunks[0].1, "every chunk is done");
 }
+
+#[tokio::test]
+async fn a_million_rows_stay_under_the_memory_bound() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("mem_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE wide (id INT PRIMARY KEY, a VARCHAR(40), b BIGINT, c DATETIME);
+             INSERT INTO wide SELECT seq, MD5(seq), seq * 31, '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_1000000;
+             ANALYZE TABLE wide;"
+        ))
+        .await;
+    let job = write_job(
+        home.path(),
+        "million",
+        &pair,
+        &format!("[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_m.*\"\n"),
+    );
+    let out = ferry(home.path(), &["run", job.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["rows"], 1_000_000);
+    assert_eq!(summary["verify"]["equal"], true);
+    let rss = summary["peak_rss_bytes"]
+        .as_u64()
+        .expect("peak RSS is reported on Linux");
+    assert!(
+        rss < 300 << 20,
+        "peak RSS {} MiB is over the 300 MiB bound",
+        rss >> 20
+    );
+    assert_eq!(
+        count(&pair.target, &format!("`{db}_m`.wide")).await,
+        1_000_000
+    );
+}

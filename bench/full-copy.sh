@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Full-copy benchmark: Ferry against mysqldump, mydumper/myloader (with and without
+# --rows) and an INTO OUTFILE + LOAD DATA INFILE bound, on one local MariaDB pair that
+# this script starts, in ONE run, each copy checked with CHECKSUM TABLE afterwards.
+#
+#   bench/full-copy.sh [TABLES] [ROWS_PER_TABLE] [THREADS]     (default 8 250000 4)
+#
+# Needs: mariadb-server, sysbench, mydumper (Debian packages), a release build of
+# ferry (built here). Prints each time, then Ferry's ratios.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TABLES=${1:-8}
+ROWS=${2:-250000}
+THREADS=${3:-4}
+DB=sbtest
+
+for bin in mariadbd mariadb-install-db mariadb mysqldump sysbench mydumper myloader; do
+  command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || {
+    echo "bench: $bin is missing: apt-get install mariadb-server sysbench mydumper" >&2
+    exit 1
+  }
+done
+
+cargo build --release --bin ferry >/dev/null
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+FERRY="$target_dir/release/ferry"
+
+work=$(mktemp -d /tmp/ferry-bench.XXXXXX)
+user_flag=""
+[ "$(id -u)" = 0 ] && user_flag="--user=root"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_server() { # name server_id port extra...
+  local name=$1 id=$2 port=$3; shift 3
+  local dir="$work/$name"
+  mkdir -p "$dir"
+  mariadb-install-db --no-defaults --datadir="$dir/data" $user_flag --auth-root-authentication-method=normal --skip-test-db >/dev/null
+  cat >"$dir/init.sql" <<SQL
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+SQL
+  mariadbd --no-defaults $user_flag --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
+    --socket="$dir/sock" --pid-file="$dir/pid" --log-error="$dir/error.log" --init-file="$dir/init.sql" \
+    --server-id="$id" --skip-name-resolve --innodb-buffer-pool-size=1G --innodb-log-file-size=512M \
+    --innodb-flush-log-at-trx-commit=2 --max-allowed-packet=64M --local-infile=1 \
+    --secure-file-priv="$work" "$@" &
+  pids+=($!)
+  for _ in $(seq 1 300); do
+    mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "bench: $name did not start" >&2; cat "$dir/error.log" >&2; exit 1
+}
+
+SP=$(free_port); TP=$(free_port)
+start_server source 1 "$SP" --log-bin="$work/source/data/binlog" --binlog-format=ROW --binlog-row-image=FULL
+start_server target 2 "$TP"
+src() { mariadb --no-defaults -h127.0.0.1 -P"$SP" -uroot "$@"; }
+tgt() { mariadb --no-defaults -h127.0.0.1 -P"$TP" -uroot "$@"; }
+
+echo "bench: preparing $TABLES tables x $ROWS rows with sysbench"
+src -e "CREATE DATABASE $DB"
+sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
+  --mysql-db=$DB --tables="$TABLES" --table-size="$ROWS" --threads=2 prepare >/dev/null
+src -e "ANALYZE TABLE $(seq -s, -f "$DB.sbtest%g" 1 "$TABLES")" >/dev/null
+size=$(src -N -e "SELECT ROUND(SUM(DATA_LENGTH+INDEX_LENGTH)/1048576) FROM information_schema.TABLES WHERE TABLE_SCHEMA='$DB'")
+echo "bench: $((TABLES * ROWS)) rows, ${size} MiB on disk, $THREADS threads"
+
+tables_list=$(seq -s, -f "%g" 1 "$TABLES" | sed "s/\([0-9]\+\)/$DB.sbtest\1/g")
+expected=$(src -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
+
+reset_target() { tgt -e "DROP DATABASE IF EXISTS $DB; DROP DATABASE IF EXISTS ferry_meta"; }
+check_target() { # name
+  local got
+  got=$(tgt -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
+  if [ "$got" != "$expected" ]; then echo "bench: $1 produced a different copy" >&2; exit 1; fi
+}
+now() { date +%s.%N; }
+declare -A T
+
+run() { # name command...
+  local name=$1; shift
+  reset_target
+  sync
+  local t0 t1
+  t0=$(now)
+  "$@"
+  t1=$(now)
+  check_target "$name"
+  T[$name]=$(python3 -c "print(f'{$t1-$t0:.2f}')")
+  printf '%-28s %8s s\n' "$name" "${T[$name]}"
+}
+
+mysqldump_copy() {
+  tgt -e "CREATE DATABASE $DB"
+  mysqldump --no-defaults -h127.0.0.1 -P"$SP" -uroot --single-transaction --quick $DB | tgt $DB
+}
+mydumper_copy() { # extra mydumper args
+  rm -rf "$work/dump"
+  mydumper -h 127.0.0.1 -P "$SP" -u root -B $DB -t "$THREADS" -o "$work/dump" "$@" >/dev/null 2>&1
+  myloader -h 127.0.0.1 -P "$TP" -u root -d "$work/dump" -t "$THREADS" >/dev/null 2>&1
+}
+outfile_copy() {
+  rm -rf "$work/out"; mkdir -p "$work/out"; chmod 777 "$work/out"
+  tgt -e "CREATE DATABASE $DB"
+  for i in $(seq 1 "$TABLES"); do
+    src -N -e "SHOW CREATE TABLE $DB.sbtest$i" | cut -f2- | sed 's/\\n/\n/g' | tgt $DB
+  done
+  local t0 t1
+  t0=$(now)
+  seq 1 "$TABLES" | xargs -P "$THREADS" -I{} mariadb --no-defaults -h127.0.0.1 -P"$SP" -uroot -e \
+    "SELECT * INTO OUTFILE '$work/out/t{}.tsv' FROM $DB.sbtest{}"
+  t1=$(now)
+  seq 1 "$TABLES" | xargs -P "$THREADS" -I{} mariadb --no-defaults -h127.0.0.1 -P"$TP" -uroot -e \
+    "SET foreign_key_checks=0, unique_checks=0; LOAD DATA INFILE '$work/out/t{}.tsv' INTO TABLE $DB.sbtest{}"
+  T[load_only]=$(python3 -c "print(f'{$(now)-$t1:.2f}')")
+}
+ferry_copy() {
+  cat >"$work/job.toml" <<TOML
+name = "bench"
+mode = "full"
+[source]
+host = "127.0.0.1"
+port = $SP
+user = "root"
+tls = "disabled"
+[target]
+host = "127.0.0.1"
+port = $TP
+user = "root"
+tls = "disabled"
+[objects]
+include = ["$DB.*"]
+[options]
+export_threads = $THREADS
+import_threads = $THREADS
+TOML
+  /usr/bin/time -f "%M" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" || {
+    echo "bench: ferry failed:" >&2; tail -5 "$work/ferry.events" >&2; cat "$work/ferry.json" >&2; exit 1; }
+}
+
+echo
+run "mysqldump | mysql" mysqldump_copy
+run "mydumper + myloader" mydumper_copy
+run "mydumper --rows=50000" mydumper_copy --rows=50000
+run "INTO OUTFILE + LOAD DATA" outfile_copy
+run "ferry run (verified)" ferry_copy
+rss_kib=$(cat "$work/ferry.rss")
+
+best_mydumper=$(python3 -c "print(min(${T[mydumper + myloader]}, ${T[mydumper --rows=50000]}))")
+python3 - <<PY
+t = float("${T[ferry run (verified)]}")
+best = float("$best_mydumper")
+outfile = float("${T[INTO OUTFILE + LOAD DATA]}")
+dump = float("${T[mysqldump | mysql]}")
+print()
+print(f"LOAD DATA alone               {float('${T[load_only]}'):8.2f} s")
+print(f"ferry peak RSS                {int('$rss_kib') / 1024:8.1f} MiB")
+print(f"ferry vs mysqldump|mysql      {dump / t:8.2f}x faster")
+print(f"ferry vs best mydumper        {best / t:8.2f}x faster   (target >= 1.20x)")
+print(f"ferry vs OUTFILE+LOAD DATA    {outfile / t * 100:7.0f} % of its throughput   (target >= 85 %)")
+PY
