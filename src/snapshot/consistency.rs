@@ -7,7 +7,7 @@ use futures_util::future::try_join_all;
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
-use super::{source_err, SnapshotError};
+use super::{source_conn, source_err, SnapshotError};
 use crate::checkpoint::quote;
 use crate::endpoint::{Endpoint, Flavor};
 use crate::position::{self, Position};
@@ -40,10 +40,7 @@ async fn prepare_reader(conn: &mut Conn) -> Result<(), mysql_async::Error> {
 async fn open_readers(source: &Endpoint, n: usize) -> Result<Vec<Conn>, SnapshotError> {
     let mut readers = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut c = source.conn().await.map_err(|e| SnapshotError::Source {
-            what: "opening a reader connection".into(),
-            cause: e.to_string(),
-        })?;
+        let mut c = source_conn(source, "opening a reader connection").await?;
         prepare_reader(&mut c)
             .await
             .map_err(source_err("setting up a reader session"))?;
@@ -87,10 +84,7 @@ pub async fn open(
         Consistency::Lock => open_lock(source, flavor, threads, tables).await,
         Consistency::None => {
             let mut readers = open_readers(source, threads).await?;
-            let mut c = source.conn().await.map_err(|e| SnapshotError::Source {
-                what: "reading the binlog position".into(),
-                cause: e.to_string(),
-            })?;
+            let mut c = source_conn(source, "reading the binlog position").await?;
             let position = position::current(&mut c, flavor)
                 .await
                 .map_err(source_err("reading the binlog position"))?;
@@ -112,10 +106,7 @@ async fn open_flush(
     threads: usize,
 ) -> Result<Snapshot, SnapshotError> {
     let mut readers = open_readers(source, threads).await?;
-    let mut lock = source.conn().await.map_err(|e| SnapshotError::Source {
-        what: "opening the lock connection".into(),
-        cause: e.to_string(),
-    })?;
+    let mut lock = source_conn(source, "opening the lock connection").await?;
     // Do not queue behind a long query for ever: the lock waits at most 10 s.
     lock.query_drop("SET SESSION lock_wait_timeout = 10")
         .await
@@ -181,10 +172,7 @@ async fn open_lock(
     tables: &[(String, String)],
 ) -> Result<Snapshot, SnapshotError> {
     let mut readers = open_readers(source, threads).await?;
-    let mut lock = source.conn().await.map_err(|e| SnapshotError::Source {
-        what: "opening the lock connection".into(),
-        cause: e.to_string(),
-    })?;
+    let mut lock = source_conn(source, "opening the lock connection").await?;
     let started = Instant::now();
     if !tables.is_empty() {
         let list = tables

@@ -22,7 +22,7 @@ use mysql_async::{Conn, Params, Row, Value};
 use tokio::sync::{mpsc, Mutex};
 
 use super::plan::range_predicate;
-use super::{source_err, target_err, SnapshotError};
+use super::{source_err, target_conn, target_err, SnapshotError};
 use crate::checkpoint::{quote, ChunkRecord, Meta};
 use crate::endpoint::Endpoint;
 use crate::events::{EventSink, JobEvent};
@@ -94,10 +94,7 @@ pub async fn copy_chunks(
 ) -> Result<Vec<Conn>, SnapshotError> {
     let mut pool = Vec::new();
     for _ in 0..writers.max(1) {
-        let mut c = target.conn().await.map_err(|e| SnapshotError::Target {
-            what: "opening a writer connection".into(),
-            cause: e.to_string(),
-        })?;
+        let mut c = target_conn(target, "opening a writer connection").await?;
         prepare_writer(&mut c, &settings.sql_mode)
             .await
             .map_err(target_err("setting up a writer session"))?;

@@ -80,3 +80,25 @@ pub(crate) fn target_err(
         cause: e.to_string(),
     }
 }
+
+/// A source connection, failures said as "`what` failed on the source".
+pub(crate) async fn source_conn(
+    source: &crate::endpoint::Endpoint,
+    what: &str,
+) -> Result<mysql_async::Conn, SnapshotError> {
+    source.conn().await.map_err(|e| SnapshotError::Source {
+        what: what.to_string(),
+        cause: e.to_string(),
+    })
+}
+
+/// A target connection, failures said as "`what` failed on the target".
+pub(crate) async fn target_conn(
+    target: &crate::endpoint::Endpoint,
+    what: &str,
+) -> Result<mysql_async::Conn, SnapshotError> {
+    target.conn().await.map_err(|e| SnapshotError::Target {
+        what: what.to_string(),
+        cause: e.to_string(),
+    })
+}

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use super::{source_err, target_err, SnapshotError};
+use super::{source_conn, source_err, target_conn, target_err, SnapshotError};
 use crate::catalog::{Catalog, Schema};
 use crate::checkpoint::quote;
 use crate::endpoint::Endpoint;
@@ -151,10 +151,7 @@ pub fn strip_definer(sql: &str) -> String {
 }
 
 async fn ddl_conn(target: &Endpoint, sql_mode: &str) -> Result<Conn, SnapshotError> {
-    let mut c = target.conn().await.map_err(|e| SnapshotError::Target {
-        what: "opening a DDL connection".into(),
-        cause: e.to_string(),
-    })?;
+    let mut c = target_conn(target, "opening a DDL connection").await?;
     c.query_drop("SET SESSION foreign_key_checks = 0")
         .await
         .map_err(target_err("setting up the DDL session"))?;
@@ -210,6 +207,13 @@ pub struct SchemaCopy<'a> {
 }
 
 impl SchemaCopy<'_> {
+    /// A source connection for SHOW CREATE and a target DDL session.
+    async fn connections(&self) -> Result<(Conn, Conn), SnapshotError> {
+        let src = source_conn(self.source, "opening a DDL connection").await?;
+        let tgt = ddl_conn(self.target, self.sql_mode).await?;
+        Ok((src, tgt))
+    }
+
     /// Creates target databases and tables (routed names) for the selection. Tables in
     /// `resuming` belong to an interrupted run of this job and are kept as they are.
     pub async fn create_tables(
@@ -218,18 +222,12 @@ impl SchemaCopy<'_> {
         resuming: &HashSet<(String, String)>,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
-            source,
-            target,
             catalog,
             selection,
-            sql_mode,
             sink,
+            ..
         } = *self;
-        let mut src = source.conn().await.map_err(|e| SnapshotError::Source {
-            what: "opening a DDL connection".into(),
-            cause: e.to_string(),
-        })?;
-        let mut tgt = ddl_conn(target, sql_mode).await?;
+        let (mut src, mut tgt) = self.connections().await?;
         let mut not_empty = Vec::new();
         let mut created_schemas = BTreeSet::new();
         for t in &selection.tables {
@@ -322,18 +320,13 @@ impl SchemaCopy<'_> {
         definer: DefinerPolicy,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
-            source,
-            target,
             catalog,
             selection,
             sql_mode,
             sink,
+            ..
         } = *self;
-        let mut src = source.conn().await.map_err(|e| SnapshotError::Source {
-            what: "opening a DDL connection".into(),
-            cause: e.to_string(),
-        })?;
-        let mut tgt = ddl_conn(target, sql_mode).await?;
+        let (mut src, mut tgt) = self.connections().await?;
         let route = |s: &str, n: &str| -> Option<(String, String)> {
             catalog
                 .schemas
