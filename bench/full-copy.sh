@@ -148,6 +148,14 @@ TOML
     echo "bench: ferry failed:" >&2; tail -5 "$work/ferry.events" >&2; cat "$work/ferry.json" >&2; exit 1; }
 }
 
+if [ -n "${FERRY_ONLY:-}" ]; then # quick loop while tuning: ferry alone
+  run "ferry run (verified)" ferry_copy
+  echo "peak RSS $(( $(cat "$work/ferry.rss") / 1024 )) MiB"
+  grep -o '"type":"copy_done".*' "$work/ferry.events" || true
+  python3 -c "import json; d=json.load(open('$work/ferry.json')); print(); print({k: d[k] for k in ('rows','bytes','seconds','lock_ms','peak_rss_bytes')})"
+  exit 0
+fi
+
 echo
 run "mysqldump | mysql" mysqldump_copy
 run "mydumper + myloader" mydumper_copy

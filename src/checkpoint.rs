@@ -242,8 +242,28 @@ impl Meta {
         .await
     }
 
-    /// Stores the job row and its whole chunk plan in one transaction.
+    /// Stores the job row and its whole chunk plan in one transaction, retried when
+    /// InnoDB picks it as a deadlock victim (two jobs planning at once).
     pub async fn store_plan(
+        &self,
+        conn: &mut Conn,
+        mode: &str,
+        snapshot: &Position,
+        chunks: &[ChunkRecord],
+    ) -> Result<(), mysql_async::Error> {
+        let mut attempt = 0;
+        loop {
+            match self.store_plan_once(conn, mode, snapshot, chunks).await {
+                Err(e) if is_retryable(&e) && attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn store_plan_once(
         &self,
         conn: &mut Conn,
         mode: &str,
@@ -351,6 +371,12 @@ impl Meta {
         .await?;
         Ok(conn.affected_rows() == 1)
     }
+}
+
+/// Deadlock victim or lock wait timeout: the transaction was rolled back whole and
+/// may simply run again.
+pub fn is_retryable(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(s) if s.code == 1213 || s.code == 1205)
 }
 
 #[cfg(test)]

@@ -320,6 +320,12 @@ pub async fn run(
                 target_schema: t.target_schema.clone(),
                 target_name: t.target_name.clone(),
                 columns: data_columns(table),
+                year: table
+                    .columns
+                    .iter()
+                    .filter(|c| c.generated.is_none())
+                    .map(|c| c.data_type.eq_ignore_ascii_case("year"))
+                    .collect(),
                 key: table
                     .row_key()
                     .map(|k| k.columns.clone())
@@ -368,6 +374,16 @@ pub async fn run(
         stop_rx,
     ));
     let batch_bytes = (target_facts.max_allowed_packet / 2).clamp(64 << 10, 4 << 20) as usize;
+    // LOAD DATA LOCAL is the fast path; servers that refuse it get INSERTs.
+    let load_data = o.write_method == crate::profile::WriteMethod::LoadData
+        || o.write_method == crate::profile::WriteMethod::Auto && {
+            let mut c = target.conn().await.map_err(FerryError::from)?;
+            let on: Option<Option<String>> = c
+                .query_first("SELECT @@GLOBAL.local_infile")
+                .await
+                .unwrap_or(None);
+            matches!(on.flatten().as_deref(), Some("1" | "ON"))
+        };
     let readers = std::mem::take(&mut snap.readers);
     let copied = copy_chunks(
         readers,
@@ -377,6 +393,7 @@ pub async fn run(
         Arc::new(tables),
         meta.clone(),
         CopySettings {
+            load_data,
             batch_bytes,
             sql_mode: sql_mode.clone(),
         },

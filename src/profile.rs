@@ -86,6 +86,17 @@ pub enum DefinerPolicy {
     Rewrite,
 }
 
+/// How rows are written to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum WriteMethod {
+    /// LOAD DATA LOCAL INFILE when the target allows it, INSERT otherwise.
+    #[default]
+    Auto,
+    LoadData,
+    Insert,
+}
+
 /// Tuning and policies; every key has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -98,6 +109,7 @@ pub struct Options {
     pub on_existing: OnExisting,
     pub definer: DefinerPolicy,
     pub meta_schema: String,
+    pub write_method: WriteMethod,
 }
 
 impl Default for Options {
@@ -110,6 +122,7 @@ impl Default for Options {
             on_existing: OnExisting::Error,
             definer: DefinerPolicy::Rewrite,
             meta_schema: crate::catalog::META_SCHEMA.to_string(),
+            write_method: WriteMethod::Auto,
         }
     }
 }

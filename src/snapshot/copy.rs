@@ -42,6 +42,9 @@ pub struct CopyTable {
     pub columns: Vec<String>,
     /// Row key columns for range predicates; empty for keyless tables.
     pub key: Vec<String>,
+    /// Per written column: is it a YEAR (its 0 must be written `0000`, as `0`
+    /// would load as 2000).
+    pub year: Vec<bool>,
     pub chunks: u64,
     pub chunks_done: AtomicU64Shared,
 }
@@ -58,6 +61,60 @@ pub struct Progress {
 pub struct CopySettings {
     pub batch_bytes: usize,
     pub sql_mode: String,
+    /// Stream rows with `LOAD DATA LOCAL INFILE` (the target allows `local_infile`)
+    /// instead of multi-row INSERTs.
+    pub load_data: bool,
+}
+
+/// Rows per INSERT batch: a fixed size, so only a handful of prepared statement
+/// shapes exist per table (a tail is sent in power-of-two pieces).
+const INSERT_ROWS: usize = 512;
+
+/// Appends `v` to a LOAD DATA stream (`FIELDS TERMINATED BY '\t' ESCAPED BY '\\'`,
+/// `CHARACTER SET binary`): bytes exactly as read with escapes, numbers in forms
+/// that parse back to the same value, temporal values in MySQL's literal syntax.
+pub fn encode_field(out: &mut Vec<u8>, v: &Value) {
+    use std::io::Write;
+    match v {
+        Value::NULL => out.extend_from_slice(b"\\N"),
+        Value::Bytes(bytes) => {
+            for &b in bytes {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    0 => out.extend_from_slice(b"\\0"),
+                    b => out.push(b),
+                }
+            }
+        }
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
+        // The f32 is widened exactly; `{:e}` prints the shortest text that parses
+        // back to that f64, so FLOAT and DOUBLE values arrive bit for bit.
+        Value::Float(f) => {
+            let _ = write!(out, "{:e}", f64::from(*f));
+        }
+        Value::Double(d) => {
+            let _ = write!(out, "{d:e}");
+        }
+        Value::Date(y, m, d, 0, 0, 0, 0) => {
+            let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+        }
+        Value::Date(y, m, d, h, mi, s, us) => {
+            let _ = write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}");
+        }
+        Value::Time(neg, days, h, m, s, us) => {
+            let hours = u64::from(*days) * 24 + u64::from(*h);
+            let sign = if *neg { "-" } else { "" };
+            let _ = write!(out, "{sign}{hours:02}:{m:02}:{s:02}.{us:06}");
+        }
+    }
 }
 
 fn value_size(v: &Value) -> usize {
@@ -74,9 +131,15 @@ async fn prepare_writer(conn: &mut Conn, sql_mode: &str) -> Result<(), mysql_asy
          SESSION time_zone = '+00:00'",
     )
     .await?;
+    // No gap locks between writers filling neighbouring key ranges of one table.
+    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        .await?;
     conn.exec_drop("SET SESSION sql_mode = ?", (sql_mode,))
         .await
 }
+
+/// Chunk attempts when the target rolls a chunk back as a deadlock victim.
+const CHUNK_ATTEMPTS: u32 = 5;
 
 /// Copies `chunks` (those not yet done) using the snapshot's `readers` and up to
 /// `writers` target connections. Returns the readers for reuse.
@@ -177,7 +240,19 @@ async fn pipeline(mut reader: Conn, ctx: PipelineCtx) -> Result<Conn, SnapshotEr
                 cause: "the writer pool is empty".into(),
             });
         };
-        let result = copy_one(&mut reader, &mut writer, table, &chunk, &ctx).await;
+        let mut attempt = 1;
+        let result = loop {
+            let result = copy_one(&mut reader, &mut writer, table, &chunk, &ctx).await;
+            match result {
+                Err(SnapshotError::Retryable { .. }) if attempt < CHUNK_ATTEMPTS => {
+                    // The target rolled the whole chunk back: copy it again.
+                    let _ = writer.query_drop("ROLLBACK").await;
+                    tokio::time::sleep(Duration::from_millis(20 << attempt)).await;
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        };
         match result {
             Ok((rows, bytes)) => {
                 ctx.writer_pool.lock().await.push(writer);
@@ -225,9 +300,200 @@ async fn copy_one(
         range_predicate(&table.key, chunk.lower.as_deref(), chunk.upper.as_deref())
     };
     let select = format!("SELECT {cols} FROM {src} WHERE {pred}");
-    let ncols = table.columns.len().max(1);
-    let max_rows = (MAX_PLACEHOLDERS / ncols).max(1);
-    let batch_bytes = ctx.settings.batch_bytes;
+    let (rows, bytes) = if ctx.settings.load_data {
+        copy_load_data(
+            reader,
+            writer,
+            &select,
+            params,
+            &dst,
+            &cols,
+            &table.year,
+            ctx,
+        )
+        .await?
+    } else {
+        copy_insert(
+            reader,
+            writer,
+            &select,
+            params,
+            &dst,
+            &cols,
+            table.columns.len(),
+            ctx,
+        )
+        .await?
+    };
+    let marked = ctx
+        .meta
+        .mark_chunk_done(
+            writer,
+            &chunk.schema,
+            &chunk.table,
+            chunk.chunk,
+            rows,
+            bytes,
+        )
+        .await
+        .map_err(target_err("recording the chunk checkpoint"))?;
+    if !marked {
+        return Err(SnapshotError::ChunkRace {
+            table: format!("{}.{}", chunk.schema, chunk.table),
+            chunk: chunk.chunk,
+        });
+    }
+    writer
+        .query_drop("COMMIT")
+        .await
+        .map_err(target_err(format!("committing a chunk of {dst}")))?;
+    Ok((rows, bytes))
+}
+
+async fn read_error(src: &str, e: mysql_async::Error) -> SnapshotError {
+    SnapshotError::Source {
+        what: format!("reading {src}"),
+        cause: e.to_string(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+/// Streams a chunk through `LOAD DATA LOCAL INFILE` fed from memory. The reader
+/// encodes rows into ~1 MiB blocks; the driver sends them as the server asks.
+/// LOCAL implies IGNORE (bad values become warnings), so any warning or a row count
+/// that differs from what was read fails the chunk instead of altering data.
+async fn copy_load_data(
+    reader: &mut Conn,
+    writer: &mut Conn,
+    select: &str,
+    params: Vec<Value>,
+    dst: &str,
+    cols: &str,
+    year: &[bool],
+    ctx: &PipelineCtx,
+) -> Result<(u64, u64), SnapshotError> {
+    const BLOCK: usize = 1 << 20;
+    let (tx, rx) = mpsc::channel::<bytes::Bytes>(CHANNEL_BATCHES);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    writer.set_infile_handler(async move { Ok(stream.boxed()) });
+    let load = format!(
+        "LOAD DATA LOCAL INFILE 'ferry-chunk' INTO TABLE {dst} CHARACTER SET binary \
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})"
+    );
+    let progress = &ctx.progress;
+    let read = async move {
+        let mut result = reader
+            .exec_iter(select, Params::Positional(params))
+            .await
+            .map_err(source_err(format!("reading {select}")))?;
+        let mut rows = 0u64;
+        let mut bytes = 0u64;
+        if let Some(mut stream) = result
+            .stream::<Row>()
+            .await
+            .map_err(source_err(format!("reading {select}")))?
+        {
+            let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + 64 * 1024);
+            let mut pending_rows = 0u64;
+            while let Some(row) = stream.next().await {
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => return Err(read_error(select, e).await),
+                };
+                let before = buf.len();
+                for (i, v) in row.unwrap().iter().enumerate() {
+                    if i > 0 {
+                        buf.push(b'\t');
+                    }
+                    match v {
+                        Value::Int(y) if year.get(i) == Some(&true) => {
+                            buf.extend_from_slice(format!("{y:04}").as_bytes())
+                        }
+                        Value::UInt(y) if year.get(i) == Some(&true) => {
+                            buf.extend_from_slice(format!("{y:04}").as_bytes())
+                        }
+                        v => encode_field(&mut buf, v),
+                    }
+                }
+                buf.push(b'\n');
+                rows += 1;
+                pending_rows += 1;
+                bytes += (buf.len() - before) as u64;
+                if buf.len() >= BLOCK {
+                    let block = bytes::Bytes::from(std::mem::replace(
+                        &mut buf,
+                        Vec::with_capacity(BLOCK + 64 * 1024),
+                    ));
+                    progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
+                    progress
+                        .bytes
+                        .fetch_add(block.len() as u64, Ordering::Relaxed);
+                    pending_rows = 0;
+                    if tx.send(block).await.is_err() {
+                        return Ok((rows, bytes)); // the writer failed; its error is reported
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
+                progress
+                    .bytes
+                    .fetch_add(buf.len() as u64, Ordering::Relaxed);
+                let _ = tx.send(bytes::Bytes::from(buf)).await;
+            }
+        }
+        drop(tx);
+        Ok::<_, SnapshotError>((rows, bytes))
+    };
+    let write = async {
+        writer
+            .query_drop("START TRANSACTION")
+            .await
+            .map_err(target_err(format!("writing {dst}")))?;
+        writer
+            .query_drop(load.as_str())
+            .await
+            .map_err(target_err(format!("loading {dst}")))?;
+        Ok::<_, SnapshotError>((writer.affected_rows(), writer.get_warnings()))
+    };
+    let (read_result, write_result) = tokio::join!(read, write);
+    let (loaded, warnings) = write_result?;
+    let (rows, bytes) = read_result?;
+    if warnings > 0 || loaded != rows {
+        let detail: Vec<(String, u32, String)> = writer
+            .query("SHOW WARNINGS LIMIT 3")
+            .await
+            .unwrap_or_default();
+        let detail = detail
+            .into_iter()
+            .map(|(level, code, msg)| format!("{level} {code}: {msg}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(SnapshotError::Target {
+            what: format!("loading {dst}"),
+            cause: format!("{rows} rows sent, {loaded} loaded, {warnings} warnings: {detail}"),
+        });
+    }
+    Ok((rows, bytes))
+}
+
+/// Copies a chunk with multi-row prepared INSERTs of `INSERT_ROWS` rows (the tail in
+/// power-of-two pieces, so a table needs at most a dozen statement shapes).
+#[allow(clippy::too_many_arguments)]
+async fn copy_insert(
+    reader: &mut Conn,
+    writer: &mut Conn,
+    select: &str,
+    params: Vec<Value>,
+    dst: &str,
+    cols: &str,
+    ncols: usize,
+    ctx: &PipelineCtx,
+) -> Result<(u64, u64), SnapshotError> {
+    let ncols = ncols.max(1);
+    let batch_rows = INSERT_ROWS.min(MAX_PLACEHOLDERS / ncols).max(1);
     let row_sql = format!("({})", vec!["?"; ncols].join(", "));
     let insert_sql = |n: usize| {
         format!(
@@ -235,39 +501,51 @@ async fn copy_one(
             vec![row_sql.as_str(); n].join(", ")
         )
     };
-
-    let (tx, mut rx) = mpsc::channel::<(usize, Vec<Value>, usize)>(CHANNEL_BATCHES);
-    let read = async {
+    let (tx, mut rx) = mpsc::channel::<(usize, Vec<Value>, usize)>(CHANNEL_BATCHES * 8);
+    let read = async move {
         let mut result = reader
-            .exec_iter(select.as_str(), Params::Positional(params))
+            .exec_iter(select, Params::Positional(params))
             .await
-            .map_err(source_err(format!("reading {src}")))?;
-        let stream = result
+            .map_err(source_err(format!("reading {select}")))?;
+        if let Some(mut stream) = result
             .stream::<Row>()
             .await
-            .map_err(source_err(format!("reading {src}")))?;
-        if let Some(mut stream) = stream {
-            let mut batch: Vec<Value> = Vec::new();
+            .map_err(source_err(format!("reading {select}")))?
+        {
+            let mut batch: Vec<Value> = Vec::with_capacity(batch_rows * ncols);
             let mut rows = 0usize;
             let mut bytes = 0usize;
             while let Some(row) = stream.next().await {
-                let row = row.map_err(source_err(format!("reading {src}")))?;
+                let row = match row {
+                    Ok(r) => r,
+                    Err(e) => return Err(read_error(select, e).await),
+                };
                 for v in row.unwrap() {
                     bytes += value_size(&v);
                     batch.push(v);
                 }
                 rows += 1;
-                if rows >= max_rows || bytes >= batch_bytes {
-                    let full = std::mem::take(&mut batch);
+                if rows == batch_rows {
+                    let full =
+                        std::mem::replace(&mut batch, Vec::with_capacity(batch_rows * ncols));
                     if tx.send((rows, full, bytes)).await.is_err() {
-                        return Ok(()); // the writer failed; its error is reported
+                        return Ok(());
                     }
                     rows = 0;
                     bytes = 0;
                 }
             }
-            if rows > 0 {
-                let _ = tx.send((rows, batch, bytes)).await;
+            // The tail in power-of-two pieces.
+            let mut rest = batch;
+            while rows > 0 {
+                let n = 1usize << (usize::BITS - 1 - rows.leading_zeros());
+                let tail = rest.split_off(n * ncols);
+                let piece_bytes: usize = rest.iter().map(value_size).sum();
+                if tx.send((n, rest, piece_bytes)).await.is_err() {
+                    return Ok(());
+                }
+                rest = tail;
+                rows -= n;
             }
         }
         drop(tx);
@@ -296,31 +574,9 @@ async fn copy_one(
     };
     let (read_result, write_result) = tokio::join!(read, write);
     // A write error explains a read that stopped early, so it wins.
-    let (rows, bytes) = write_result?;
+    let totals = write_result?;
     read_result?;
-    let marked = ctx
-        .meta
-        .mark_chunk_done(
-            writer,
-            &chunk.schema,
-            &chunk.table,
-            chunk.chunk,
-            rows,
-            bytes,
-        )
-        .await
-        .map_err(target_err("recording the chunk checkpoint"))?;
-    if !marked {
-        return Err(SnapshotError::ChunkRace {
-            table: format!("{}.{}", chunk.schema, chunk.table),
-            chunk: chunk.chunk,
-        });
-    }
-    writer
-        .query_drop("COMMIT")
-        .await
-        .map_err(target_err(format!("committing a chunk of {dst}")))?;
-    Ok((rows, bytes))
+    Ok(totals)
 }
 
 /// Emits throughput events about once a second until `stop` fires.

@@ -31,6 +31,8 @@ pub enum SnapshotError {
     AlreadyRunning { job: String },
     #[error("the saved copy plan cannot be read: {cause}")]
     BadPlan { cause: String },
+    #[error("{what} failed on the target and was rolled back: {cause}")]
+    Retryable { what: String, cause: String },
     #[error("chunk {chunk} of {table} was already committed by another run")]
     ChunkRace { table: String, chunk: u32 },
 }
@@ -44,6 +46,7 @@ impl Coded for SnapshotError {
             SnapshotError::TargetNotEmpty { .. } => "snapshot.target_not_empty",
             SnapshotError::AlreadyRunning { .. } => "snapshot.already_running",
             SnapshotError::BadPlan { .. } => "snapshot.bad_plan",
+            SnapshotError::Retryable { .. } => "snapshot.target_deadlock",
             SnapshotError::ChunkRace { .. } => "snapshot.chunk_race",
         }
     }
@@ -56,6 +59,7 @@ impl Coded for SnapshotError {
             SnapshotError::TargetNotEmpty { .. } => "empty or drop those tables, or set [options] on_existing = \"truncate\" or \"append\"".into(),
             SnapshotError::AlreadyRunning { .. } => "wait for the other run to finish, or stop it first".into(),
             SnapshotError::BadPlan { .. } => "drop the job's rows from the meta schema (DELETE FROM ferry_meta.chunks WHERE job = …) and run again".into(),
+            SnapshotError::Retryable { .. } => "run the job again; if it keeps happening, lower import_threads".into(),
             SnapshotError::ChunkRace { .. } => "make sure only one `ferry run` of this job is active, then run again".into(),
         }
     }
