@@ -144,14 +144,14 @@ include = ["$DB.*"]
 export_threads = $THREADS
 import_threads = $THREADS
 TOML
-  /usr/bin/time -f "%M" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" || {
+  /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json ${FERRY_ARGS:-} >"$work/ferry.json" 2>"$work/ferry.events" || {
     echo "bench: ferry failed:" >&2; tail -5 "$work/ferry.events" >&2; cat "$work/ferry.json" >&2; exit 1; }
 }
 
 if [ -n "${FERRY_ONLY:-}" ]; then # quick loop while tuning: ferry alone
   run "ferry run (verified)" ferry_copy
-  echo "peak RSS $(( $(cat "$work/ferry.rss") / 1024 )) MiB"
-  grep -o '"type":"copy_done".*' "$work/ferry.events" || true
+  echo "ferry: peak RSS KiB, user s, sys s: $(cat "$work/ferry.rss")"
+  grep -E '"type":"(phase|copy_done)"' "$work/ferry.events" | python3 -c "import json,sys; print(' '.join(f\"{e.get('phase','copy_done')}@{e['t']}\" for e in map(json.loads, sys.stdin)))"
   python3 -c "import json; d=json.load(open('$work/ferry.json')); print(); print({k: d[k] for k in ('rows','bytes','seconds','lock_ms','peak_rss_bytes')})"
   exit 0
 fi
@@ -162,7 +162,7 @@ run "mydumper + myloader" mydumper_copy
 run "mydumper --rows=50000" mydumper_copy --rows=50000
 run "INTO OUTFILE + LOAD DATA" outfile_copy
 run "ferry run (verified)" ferry_copy
-rss_kib=$(cat "$work/ferry.rss")
+rss_kib=$(cut -d' ' -f1 "$work/ferry.rss")
 
 best_mydumper=$(python3 -c "print(min(${T[mydumper + myloader]}, ${T[mydumper --rows=50000]}))")
 python3 - <<PY

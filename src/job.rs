@@ -290,8 +290,7 @@ pub async fn run(
         (chunks, snap.position.clone())
     };
 
-    // Tables, totals and the work queue (biggest tables first, so they finish last
-    // rather than alone at the end).
+    // Tables, totals and the work queue.
     let mut tables: HashMap<(String, String), CopyTable> = HashMap::new();
     let mut totals = Vec::new();
     for t in &selection.tables {
@@ -344,10 +343,14 @@ pub async fn run(
             .map_or(0, |t| t.data_bytes)
     };
     let mut todo: Vec<ChunkRecord> = chunks.iter().filter(|c| !c.done).cloned().collect();
+    // Round-robin over tables (chunk 0 of every table, then chunk 1, …), biggest
+    // tables first within a round: concurrent writers then fill different tables,
+    // which matters because bulk loads into one table serialise on its AUTO-INC lock.
     todo.sort_by(|a, b| {
-        size_of(b)
-            .cmp(&size_of(a))
-            .then_with(|| (&a.schema, &a.table, a.chunk).cmp(&(&b.schema, &b.table, b.chunk)))
+        a.chunk
+            .cmp(&b.chunk)
+            .then_with(|| size_of(b).cmp(&size_of(a)))
+            .then_with(|| (&a.schema, &a.table).cmp(&(&b.schema, &b.table)))
     });
 
     let progress = Arc::new(Progress::default());
@@ -427,8 +430,17 @@ pub async fn run(
 
     let verify_report = if opts.verify {
         sink.phase(Phase::Verify);
-        let report =
-            verify::verify(&source, &target, &catalog, &selection, o.chunk_bytes, &sink).await?;
+        let report = verify::verify(
+            &source,
+            &target,
+            source_facts.flavor,
+            &catalog,
+            &selection,
+            o.chunk_bytes,
+            o.export_threads,
+            &sink,
+        )
+        .await?;
         Some(report)
     } else {
         None
@@ -457,12 +469,15 @@ pub async fn run(
 /// Verifies a job's tables on its own (`ferry verify`).
 pub async fn verify_job(profile: &Profile, sink: EventSink) -> Result<VerifyReport, JobError> {
     let (source, target, catalog, selection, _) = open_job(profile).await?;
+    let flavor = source.facts().await.map_err(FerryError::from)?.flavor;
     let report = verify::verify(
         &source,
         &target,
+        flavor,
         &catalog,
         &selection,
         profile.options.chunk_bytes,
+        profile.options.export_threads,
         &sink,
     )
     .await?;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::human_bytes;
 
 pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
+    let started = std::time::Instant::now();
     let multi = MultiProgress::new();
     let mut bars: HashMap<(String, String), ProgressBar> = HashMap::new();
     let overall = multi.add(ProgressBar::new(0));
@@ -26,8 +27,11 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
             .progress_chars("=> ");
     while let Some(event) = rx.recv().await {
         if json {
-            if let Ok(line) = serde_json::to_string(&event) {
-                eprintln!("{line}");
+            // Each line is the event plus `t`, seconds since the run started.
+            if let Ok(serde_json::Value::Object(mut fields)) = serde_json::to_value(&event) {
+                let t = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
+                fields.insert("t".into(), serde_json::json!(t));
+                eprintln!("{}", serde_json::Value::Object(fields));
             }
             continue;
         }
