@@ -11,7 +11,8 @@
 //! job can never both commit a chunk; a named lock keeps them apart anyway.
 //!
 //! What the meta schema holds: `jobs` (one row per job: mode, phase, snapshot
-//! position) and `chunks` (one row per planned key range with its progress). It is
+//! position), `chunks` (one row per planned key range with its progress) and
+//! `deferred` (secondary indexes still to build after the data). It is
 //! safe to drop once a job is completed or abandoned: `DROP DATABASE ferry_meta`.
 
 use mysql_async::prelude::Queryable;
@@ -186,7 +187,67 @@ impl Meta {
             self.t("chunks")
         ))
         .await?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               target_schema VARCHAR(64) NOT NULL,
+               target_table VARCHAR(64) NOT NULL,
+               ddl LONGTEXT NOT NULL,
+               PRIMARY KEY (job, target_schema, target_table)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("deferred")
+        ))
+        .await?;
         Ok(())
+    }
+
+    /// Records DDL to run once the table's data is in (secondary indexes).
+    pub async fn defer_ddl(
+        &self,
+        conn: &mut Conn,
+        schema: &str,
+        table: &str,
+        ddl: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "REPLACE INTO {} (job, target_schema, target_table, ddl) VALUES (?, ?, ?, ?)",
+                self.t("deferred")
+            ),
+            (&self.job, schema, table, ddl),
+        )
+        .await
+    }
+
+    /// Deferred DDL not run yet: `(schema, table, ddl)`.
+    pub async fn deferred_ddl(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Vec<(String, String, String)>, mysql_async::Error> {
+        conn.exec(
+            format!(
+                "SELECT target_schema, target_table, ddl FROM {} WHERE job = ? ORDER BY target_schema, target_table",
+                self.t("deferred")
+            ),
+            (&self.job,),
+        )
+        .await
+    }
+
+    pub async fn deferred_done(
+        &self,
+        conn: &mut Conn,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "DELETE FROM {} WHERE job = ? AND target_schema = ? AND target_table = ?",
+                self.t("deferred")
+            ),
+            (&self.job, schema, table),
+        )
+        .await
     }
 
     /// Takes the job's named lock (held by this connection until it closes).
@@ -230,11 +291,13 @@ impl Meta {
 
     /// Forgets the job's state (a completed job that is run again starts over).
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
-        conn.exec_drop(
-            format!("DELETE FROM {} WHERE job = ?", self.t("chunks")),
-            (&self.job,),
-        )
-        .await?;
+        for table in ["chunks", "deferred"] {
+            conn.exec_drop(
+                format!("DELETE FROM {} WHERE job = ?", self.t(table)),
+                (&self.job,),
+            )
+            .await?;
+        }
         conn.exec_drop(
             format!("DELETE FROM {} WHERE job = ?", self.t("jobs")),
             (&self.job,),

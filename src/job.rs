@@ -220,7 +220,7 @@ pub async fn run(
         sql_mode: &sql_mode,
         sink: &sink,
     };
-    ddl.create_tables(o.on_existing, &planned).await?;
+    ddl.create_tables(o.on_existing, &planned, &meta).await?;
 
     sink.phase(Phase::Snapshot);
     let lock_list: Vec<(String, String)> = selection
@@ -423,6 +423,7 @@ pub async fn run(
     });
 
     sink.phase(Phase::Objects);
+    schema::build_deferred_indexes(&target, &meta, o.import_threads, &sink).await?;
     ddl.create_objects(&matcher, o.definer).await?;
     meta.set_phase(&mut meta_conn, "copied")
         .await

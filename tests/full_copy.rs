@@ -406,7 +406,7 @@ async fn a_million_rows_stay_under_the_memory_bound() {
     pair.source
         .sql(&format!(
             "CREATE DATABASE `{db}`; USE `{db}`;
-             CREATE TABLE wide (id INT PRIMARY KEY, a VARCHAR(40), b BIGINT, c DATETIME);
+             CREATE TABLE wide (id INT PRIMARY KEY, a VARCHAR(40), b BIGINT, c DATETIME, KEY k_b (b), KEY k_ca (c, a));
              INSERT INTO wide SELECT seq, MD5(seq), seq * 31, '2024-01-01' + INTERVAL seq SECOND FROM seq_1_to_1000000;
              ANALYZE TABLE wide;"
         ))

@@ -11,7 +11,7 @@ use mysql_async::{Conn, Row};
 
 use super::{source_conn, source_err, target_conn, target_err, SnapshotError};
 use crate::catalog::{Catalog, Schema};
-use crate::checkpoint::quote;
+use crate::checkpoint::{quote, Meta};
 use crate::endpoint::Endpoint;
 use crate::error::Report;
 use crate::events::{EventSink, JobEvent};
@@ -128,6 +128,94 @@ pub fn retarget_create_table(sql: &str, schema: &str, table: &str) -> Option<Str
     Some(out)
 }
 
+/// Tables at least this big get their secondary indexes after the data.
+pub const DEFER_INDEXES_FROM: u64 = 8 << 20;
+
+/// Splits plain secondary keys (`KEY` / `INDEX`, not unique, fulltext or spatial)
+/// out of a `SHOW CREATE TABLE` statement. Returns the statement without them and
+/// their definitions, ready for `ALTER TABLE … ADD <definition>`.
+pub fn split_secondary_keys(sql: &str) -> (String, Vec<String>) {
+    let lines: Vec<&str> = sql.lines().collect();
+    // Definitions sit one per line between the first line and the closing `) …`.
+    let Some(close) = lines.iter().rposition(|l| l.starts_with(')')) else {
+        return (sql.to_string(), Vec::new());
+    };
+    if close < 1 {
+        return (sql.to_string(), Vec::new());
+    }
+    let mut kept = Vec::new();
+    let mut keys = Vec::new();
+    for line in &lines[1..close] {
+        let def = line.trim().trim_end_matches(',');
+        if def.starts_with("KEY ") || def.starts_with("INDEX ") {
+            keys.push(def.to_string());
+        } else {
+            kept.push(format!("  {def}"));
+        }
+    }
+    if keys.is_empty() || kept.is_empty() {
+        return (sql.to_string(), Vec::new());
+    }
+    let mut out = vec![lines[0].to_string(), kept.join(",\n")];
+    out.extend(lines[close..].iter().map(|l| l.to_string()));
+    (out.join("\n"), keys)
+}
+
+/// Builds the indexes deferred by [`split_secondary_keys`] once the data is in,
+/// up to `parallel` tables at a time. A key that already exists (the run stopped
+/// after building it) counts as built.
+pub async fn build_deferred_indexes(
+    target: &Endpoint,
+    meta: &Meta,
+    parallel: usize,
+    sink: &EventSink,
+) -> Result<(), SnapshotError> {
+    let mut conn = target_conn(target, "reading deferred indexes").await?;
+    let pending = meta
+        .deferred_ddl(&mut conn)
+        .await
+        .map_err(target_err("reading deferred indexes"))?;
+    let queue = std::sync::Arc::new(tokio::sync::Mutex::new(pending));
+    let mut workers = Vec::new();
+    for _ in 0..parallel.max(1) {
+        let mut c = target_conn(target, "building indexes").await?;
+        let queue = queue.clone();
+        let meta = meta.clone();
+        let sink = sink.clone();
+        workers.push(tokio::spawn(async move {
+            loop {
+                let Some((schema, table, ddl)) = queue.lock().await.pop() else {
+                    return Ok::<_, SnapshotError>(());
+                };
+                match c.query_drop(&ddl).await {
+                    Ok(()) => {}
+                    Err(mysql_async::Error::Server(e)) if e.code == 1061 => {}
+                    Err(e) => {
+                        return Err(SnapshotError::Target {
+                            what: format!("building the indexes of {schema}.{table}"),
+                            cause: e.to_string(),
+                        })
+                    }
+                }
+                meta.deferred_done(&mut c, &schema, &table)
+                    .await
+                    .map_err(target_err("recording built indexes"))?;
+                sink.emit(JobEvent::Created {
+                    kind: "indexes".into(),
+                    name: format!("{schema}.{table}"),
+                });
+            }
+        }));
+    }
+    for w in workers {
+        w.await.map_err(|e| SnapshotError::Target {
+            what: "an index build task".into(),
+            cause: e.to_string(),
+        })??;
+    }
+    Ok(())
+}
+
 /// Removes a `DEFINER=user@host` clause (the object then belongs to the login that
 /// creates it).
 pub fn strip_definer(sql: &str) -> String {
@@ -220,6 +308,7 @@ impl SchemaCopy<'_> {
         &self,
         on_existing: OnExisting,
         resuming: &HashSet<(String, String)>,
+        meta: &Meta,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
             catalog,
@@ -288,6 +377,32 @@ impl SchemaCopy<'_> {
                             what: format!("SHOW CREATE TABLE {}.{}", t.schema, t.name),
                             cause: "unexpected statement form".into(),
                         })?;
+                    // Big tables load faster without their secondary indexes; they
+                    // are built in one sorted pass after the data (recorded first, so
+                    // a crash can never lose them).
+                    let defer = catalog.table(&t.schema, &t.name).is_some_and(|tab| {
+                        tab.foreign_keys.is_empty() && tab.data_bytes >= DEFER_INDEXES_FROM
+                    });
+                    let (sql, deferred) = if defer {
+                        split_secondary_keys(&sql)
+                    } else {
+                        (sql, Vec::new())
+                    };
+                    if !deferred.is_empty() {
+                        let ddl = format!(
+                            "ALTER TABLE {}.{} {}",
+                            quote(&t.target_schema),
+                            quote(&t.target_name),
+                            deferred
+                                .iter()
+                                .map(|k| format!("ADD {k}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        meta.defer_ddl(&mut tgt, &t.target_schema, &t.target_name, &ddl)
+                            .await
+                            .map_err(target_err("recording deferred indexes"))?;
+                    }
                     // Unqualified foreign-key references resolve in the current database.
                     tgt.query_drop(format!("USE {}", quote(&t.target_schema)))
                         .await
@@ -552,6 +667,20 @@ mod tests {
             retarget_create_table(sql, "db2", "t2").unwrap(),
             "CREATE TABLE `db2`.`t2` (\n  `id` int(11) NOT NULL\n)"
         );
+    }
+
+    #[test]
+    fn secondary_keys_are_split_out() {
+        let sql = "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `k` int(11) NOT NULL DEFAULT 0,\n  `c` char(10) NOT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`c`),\n  KEY `k_1` (`k`),\n  KEY `kc` (`k`,`c`)\n) ENGINE=InnoDB";
+        let (create, keys) = split_secondary_keys(sql);
+        assert_eq!(
+            create,
+            "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  `k` int(11) NOT NULL DEFAULT 0,\n  `c` char(10) NOT NULL,\n  PRIMARY KEY (`id`),\n  UNIQUE KEY `u` (`c`)\n) ENGINE=InnoDB"
+        );
+        assert_eq!(keys, vec!["KEY `k_1` (`k`)", "KEY `kc` (`k`,`c`)"]);
+        let plain =
+            "CREATE TABLE `t` (\n  `id` int(11) NOT NULL,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB";
+        assert_eq!(split_secondary_keys(plain), (plain.to_string(), vec![]));
     }
 
     #[test]
