@@ -143,6 +143,7 @@ include = ["$DB.*"]
 [options]
 export_threads = $THREADS
 import_threads = $THREADS
+${FERRY_OPTIONS:-}
 TOML
   /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json ${FERRY_ARGS:-} >"$work/ferry.json" 2>"$work/ferry.events" || {
     echo "bench: ferry failed:" >&2; tail -5 "$work/ferry.events" >&2; cat "$work/ferry.json" >&2; exit 1; }

@@ -118,7 +118,7 @@ impl Default for Options {
             consistency: Consistency::Auto,
             export_threads: 4,
             import_threads: 4,
-            chunk_bytes: 16 << 20,
+            chunk_bytes: 4 << 20,
             on_existing: OnExisting::Error,
             definer: DefinerPolicy::Rewrite,
             meta_schema: crate::catalog::META_SCHEMA.to_string(),
