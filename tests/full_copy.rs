@@ -442,3 +442,89 @@ async fn a_million_rows_stay_under_the_memory_bound() {
         1_000_000
     );
 }
+
+#[tokio::test]
+async fn every_consistency_mode_copies_and_records_a_position() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("mode_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(30));
+             INSERT INTO t SELECT seq, CONCAT('v', seq) FROM seq_1_to_2000;"
+        ))
+        .await;
+    for mode in ["flush", "snapshot", "lock", "none", "auto"] {
+        let job = write_job(
+            home.path(),
+            &format!("mode-{mode}"),
+            &pair,
+            &format!(
+                "[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_{mode}.*\"\n[options]\nconsistency = \"{mode}\"\nchunk_bytes = 8192\n"
+            ),
+        );
+        let out = ferry(home.path(), &["run", job.to_str().unwrap(), "--json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{mode}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["verify"]["equal"], true, "{mode}");
+        assert_eq!(summary["rows"], 2000, "{mode}");
+        let file = summary["position"]["file"].as_str().unwrap_or_default();
+        assert!(
+            file.starts_with("binlog."),
+            "{mode} records the binlog file: {summary}"
+        );
+        assert!(
+            summary["position"]["pos"].as_u64().unwrap_or(0) > 0,
+            "{mode}: {summary}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn auto_consistency_falls_back_when_the_lock_is_not_allowed() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("nolock_");
+    let user = support::unique("nr");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT);
+             INSERT INTO t SELECT seq, seq FROM seq_1_to_500;
+             CREATE USER '{user}'@'%' IDENTIFIED BY '{pw}';
+             GRANT SELECT, SHOW VIEW, TRIGGER, EVENT, REPLICATION CLIENT ON *.* TO '{user}'@'%';",
+            pw = support::PASSWORD
+        ))
+        .await;
+    let job = write_job(
+        home.path(),
+        "nolock",
+        &pair,
+        &format!("[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_c.*\"\n"),
+    );
+    let text = std::fs::read_to_string(&job).unwrap().replacen(
+        &format!("user = \"{}\"", support::USER),
+        &format!("user = \"{user}\""),
+        1,
+    );
+    std::fs::write(&job, text).unwrap();
+    let out = ferry(home.path(), &["run", job.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(r#""method":"snapshot""#),
+        "FTWRL needs RELOAD, so the lock-free snapshot was used: {stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["verify"]["equal"], true);
+    assert!(summary["position"]["file"].as_str().is_some(), "{summary}");
+}

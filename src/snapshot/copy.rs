@@ -300,30 +300,16 @@ async fn copy_one(
         range_predicate(&table.key, chunk.lower.as_deref(), chunk.upper.as_deref())
     };
     let select = format!("SELECT {cols} FROM {src} WHERE {pred}");
+    let io = ChunkIo {
+        select: &select,
+        dst: &dst,
+        cols: &cols,
+        table,
+    };
     let (rows, bytes) = if ctx.settings.load_data {
-        copy_load_data(
-            reader,
-            writer,
-            &select,
-            params,
-            &dst,
-            &cols,
-            &table.year,
-            ctx,
-        )
-        .await?
+        copy_load_data(reader, writer, params, &io, ctx).await?
     } else {
-        copy_insert(
-            reader,
-            writer,
-            &select,
-            params,
-            &dst,
-            &cols,
-            table.columns.len(),
-            ctx,
-        )
-        .await?
+        copy_insert(reader, writer, params, &io, ctx).await?
     };
     let marked = ctx
         .meta
@@ -350,14 +336,21 @@ async fn copy_one(
     Ok((rows, bytes))
 }
 
-async fn read_error(src: &str, e: mysql_async::Error) -> SnapshotError {
+fn read_error(src: &str, e: mysql_async::Error) -> SnapshotError {
     SnapshotError::Source {
         what: format!("reading {src}"),
         cause: e.to_string(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The statements of one chunk: what to read, where to write, which columns.
+struct ChunkIo<'a> {
+    select: &'a str,
+    dst: &'a str,
+    cols: &'a str,
+    table: &'a CopyTable,
+}
+
 /// Streams a chunk through `LOAD DATA LOCAL INFILE` fed from memory. The reader
 /// encodes rows into ~1 MiB blocks; the driver sends them as the server asks.
 /// LOCAL implies IGNORE (bad values become warnings), so any warning or a row count
@@ -365,13 +358,14 @@ async fn read_error(src: &str, e: mysql_async::Error) -> SnapshotError {
 async fn copy_load_data(
     reader: &mut Conn,
     writer: &mut Conn,
-    select: &str,
     params: Vec<Value>,
-    dst: &str,
-    cols: &str,
-    year: &[bool],
+    io: &ChunkIo<'_>,
     ctx: &PipelineCtx,
 ) -> Result<(u64, u64), SnapshotError> {
+    let ChunkIo {
+        select, dst, cols, ..
+    } = *io;
+    let year = &io.table.year;
     const BLOCK: usize = 1 << 20;
     let (tx, rx) = mpsc::channel::<bytes::Bytes>(CHANNEL_BATCHES);
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
@@ -400,7 +394,7 @@ async fn copy_load_data(
             while let Some(row) = stream.next().await {
                 let row = match row {
                     Ok(r) => r,
-                    Err(e) => return Err(read_error(select, e).await),
+                    Err(e) => return Err(read_error(select, e)),
                 };
                 let before = buf.len();
                 for (i, v) in row.unwrap().iter().enumerate() {
@@ -481,18 +475,17 @@ async fn copy_load_data(
 
 /// Copies a chunk with multi-row prepared INSERTs of `INSERT_ROWS` rows (the tail in
 /// power-of-two pieces, so a table needs at most a dozen statement shapes).
-#[allow(clippy::too_many_arguments)]
 async fn copy_insert(
     reader: &mut Conn,
     writer: &mut Conn,
-    select: &str,
     params: Vec<Value>,
-    dst: &str,
-    cols: &str,
-    ncols: usize,
+    io: &ChunkIo<'_>,
     ctx: &PipelineCtx,
 ) -> Result<(u64, u64), SnapshotError> {
-    let ncols = ncols.max(1);
+    let ChunkIo {
+        select, dst, cols, ..
+    } = *io;
+    let ncols = io.table.columns.len().max(1);
     let batch_rows = INSERT_ROWS.min(MAX_PLACEHOLDERS / ncols).max(1);
     let row_sql = format!("({})", vec!["?"; ncols].join(", "));
     let insert_sql = |n: usize| {
@@ -518,7 +511,7 @@ async fn copy_insert(
             while let Some(row) = stream.next().await {
                 let row = match row {
                     Ok(r) => r,
-                    Err(e) => return Err(read_error(select, e).await),
+                    Err(e) => return Err(read_error(select, e)),
                 };
                 for v in row.unwrap() {
                     bytes += value_size(&v);
