@@ -9,6 +9,7 @@ pub mod events;
 pub mod inspect;
 pub mod job;
 pub mod position;
+pub mod precheck;
 pub mod profile;
 pub mod rules;
 pub mod secrets;

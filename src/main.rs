@@ -46,8 +46,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check source and target before a migration (not implemented yet).
-    Precheck { job: String },
+    /// Check source and target before a migration: pass / warn / fail with fixes.
+    Precheck {
+        /// A job file path or a saved profile name.
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Run a job: copy the snapshot (mode full), then verify.
     Run {
         /// A job file path or a saved profile name.
@@ -141,7 +146,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Profile(cmd) => profile_cmd(cmd),
         Command::Connect { job, json } => connect(&job, json).await,
         Command::Objects { job, json } => objects(&job, json).await,
-        Command::Precheck { .. } => not_yet("precheck"),
+        Command::Precheck { job, json } => precheck(&job, json).await,
         Command::Run {
             job,
             no_verify,
@@ -265,8 +270,36 @@ fn store_password(profile: &Profile, side: Side) -> Result<(), Failure> {
     Ok(())
 }
 
+async fn precheck(job: &str, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let report = ferry::precheck::run(&profile).await;
+    if json {
+        print_json(&report);
+    } else {
+        render::precheck(&report, &profile.ignore_checks);
+    }
+    Ok(if report.blocking(&[]).is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
+    // Never start into a failing check, unless the job says to ignore that check.
+    let report = ferry::precheck::run(&profile).await;
+    let blocking = report.blocking(&profile.ignore_checks);
+    if !blocking.is_empty() {
+        if !json {
+            render::precheck(&report, &profile.ignore_checks);
+        }
+        return Err(Failure::Error(Report {
+            code: "precheck.failed".into(),
+            message: format!("the precheck failed: {}", blocking.join(", ")),
+            remedy: "fix what `ferry precheck JOB` reports, or list the check ids in the job's ignore_checks".into(),
+        }));
+    }
     let (sink, rx) = ferry::events::EventSink::channel();
     let view = tokio::spawn(render::events(rx, json));
     let result = ferry::job::run(&profile, ferry::job::RunOptions { verify }, sink).await;

@@ -47,6 +47,9 @@ pub struct Profile {
     pub objects: ObjectRules,
     #[serde(default)]
     pub options: Options,
+    /// Precheck ids whose failure must not stop `ferry run` (warnings never do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_checks: Vec<String>,
 }
 
 /// How the snapshot is made consistent (DM's `consistency`).

@@ -136,3 +136,33 @@ pub fn verify_report(report: &VerifyReport) {
         );
     }
 }
+
+pub fn precheck(report: &ferry::precheck::Report, ignored: &[String]) {
+    use ferry::precheck::Status;
+    for c in &report.checks {
+        let mark = match c.status {
+            Status::Pass => "pass",
+            Status::Warn => "WARN",
+            Status::Fail if ignored.contains(&c.id) => "fail (ignored)",
+            Status::Fail => "FAIL",
+        };
+        println!("{mark:<5} {:<32} {}: {}", c.id, c.title, c.detail);
+        for o in c.objects.iter().take(10) {
+            println!("{:38}- {o}", "");
+        }
+        if c.objects.len() > 10 {
+            println!("{:38}… and {} more", "", c.objects.len() - 10);
+        }
+        if c.status != Status::Pass && !c.remedy.is_empty() {
+            println!("{:38}fix: {}", "", c.remedy);
+        }
+    }
+    let count = |s| report.checks.iter().filter(|c| c.status == s).count();
+    println!(
+        "{} checks: {} pass, {} warn, {} fail",
+        report.checks.len(),
+        count(Status::Pass),
+        count(Status::Warn),
+        count(Status::Fail)
+    );
+}

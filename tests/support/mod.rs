@@ -10,6 +10,8 @@
 
 #![allow(dead_code)]
 
+pub mod precheck;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -148,9 +150,20 @@ impl Certs {
 impl Server {
     /// Starts a server; `binlog` makes it a replication source.
     pub fn start(name: &'static str, server_id: u32, binlog: bool, tls: Option<&Certs>) -> Server {
+        Server::start_with(name, server_id, binlog, tls, &[])
+    }
+
+    /// As [`Server::start`], with extra `mariadbd` options.
+    pub fn start_with(
+        name: &'static str,
+        server_id: u32,
+        binlog: bool,
+        tls: Option<&Certs>,
+        extra: &[&str],
+    ) -> Server {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Server::try_start(name, server_id, binlog, tls) {
+            match Server::try_start(name, server_id, binlog, tls, extra) {
                 Ok(s) => return s,
                 Err(e) => last_err = e,
             }
@@ -163,6 +176,7 @@ impl Server {
         server_id: u32,
         binlog: bool,
         tls: Option<&Certs>,
+        extra: &[&str],
     ) -> Result<Server, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("ferry-{name}-"))
@@ -230,6 +244,7 @@ impl Server {
         if is_root() {
             cmd.arg("--user=root");
         }
+        cmd.args(extra);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -1,0 +1,184 @@
+//! Binlog settings the incremental phase depends on.
+
+use super::{Check, Context};
+use crate::endpoint::{Flavor, GtidMode};
+
+/// The server id Ferry registers with when it reads the binlog.
+pub const FERRY_SERVER_ID: u64 = 1_717_171_717;
+
+pub fn all(ctx: &Context) -> Vec<Check> {
+    vec![
+        enabled(ctx),
+        format(ctx),
+        row_image(ctx),
+        server_id(ctx),
+        filters(ctx),
+        compression(ctx),
+        row_metadata(ctx),
+        gtid(ctx),
+        retention(ctx),
+    ]
+}
+
+fn var<'a>(ctx: &'a Context, name: &str) -> Option<&'a str> {
+    ctx.source_vars.get(name).map(String::as_str)
+}
+
+fn enabled(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.enabled", "Binary log enabled");
+    if ctx.source_facts.log_bin {
+        Check::pass(id, title, "log_bin = ON")
+    } else {
+        Check::fail(
+            id,
+            title,
+            "log_bin is OFF on the source: there is no change stream to follow",
+            "start the source with log_bin (e.g. log_bin = mysql-bin in my.cnf) and restart it",
+        )
+    }
+}
+
+fn format(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.format", "binlog_format = ROW");
+    match ctx.source_facts.binlog_format.as_deref() {
+        Some(f) if f.eq_ignore_ascii_case("ROW") => Check::pass(id, title, "ROW"),
+        other => Check::fail(
+            id,
+            title,
+            format!("binlog_format is {}: statements cannot be replayed exactly", other.unwrap_or("unknown")),
+            "SET GLOBAL binlog_format = 'ROW' (and in my.cnf); sessions already open keep their old format until they reconnect",
+        ),
+    }
+}
+
+fn row_image(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.row_image", "binlog_row_image = FULL");
+    match ctx.source_facts.binlog_row_image.as_deref() {
+        Some(f) if f.eq_ignore_ascii_case("FULL") => Check::pass(id, title, "FULL"),
+        other => Check::fail(
+            id,
+            title,
+            format!(
+                "binlog_row_image is {}: updates do not carry whole rows",
+                other.unwrap_or("unknown")
+            ),
+            "SET GLOBAL binlog_row_image = 'FULL' (and in my.cnf)",
+        ),
+    }
+}
+
+fn server_id(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.server_id", "server_id");
+    let sid = ctx.source_facts.server_id;
+    if sid == 0 {
+        Check::fail(
+            id,
+            title,
+            "server_id is 0: the source refuses replication clients",
+            "set server_id to a unique non-zero value on the source",
+        )
+    } else if sid == FERRY_SERVER_ID {
+        Check::fail(
+            id,
+            title,
+            format!("server_id {sid} is the id Ferry registers with"),
+            "give the source another server_id",
+        )
+    } else {
+        Check::pass(id, title, format!("server_id = {sid}"))
+    }
+}
+
+fn filters(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.filters", "Binlog filters");
+    let (do_db, ignore_db) = &ctx.binlog_filters;
+    let lost: Vec<String> = ctx
+        .selected_schemas()
+        .into_iter()
+        .filter(|s| {
+            ignore_db.iter().any(|d| d == s) || (!do_db.is_empty() && !do_db.iter().any(|d| d == s))
+        })
+        .map(str::to_string)
+        .collect();
+    if lost.is_empty() {
+        Check::pass(
+            id,
+            title,
+            "no binlog_do_db / binlog_ignore_db excludes the selected schemas",
+        )
+    } else {
+        Check::fail(
+            id,
+            title,
+            format!("changes to {} are not written to the binlog (binlog_do_db / binlog_ignore_db)", lost.join(", ")),
+            "remove those schemas from binlog_ignore_db / add them to binlog_do_db in my.cnf and restart the source",
+        )
+        .with_objects(lost)
+    }
+}
+
+fn compression(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.compression", "Binlog compression");
+    let on = |v: Option<&str>| v.is_some_and(|v| v.eq_ignore_ascii_case("ON") || v == "1");
+    if on(var(ctx, "binlog_transaction_compression")) || on(var(ctx, "log_bin_compress")) {
+        Check::fail(id, title, "the source compresses binlog events, which Ferry cannot decode", "SET GLOBAL binlog_transaction_compression = OFF (MySQL) / log_bin_compress = OFF (MariaDB)")
+    } else {
+        Check::pass(id, title, "events are not compressed")
+    }
+}
+
+fn row_metadata(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.row_metadata", "binlog_row_metadata");
+    match var(ctx, "binlog_row_metadata") {
+        None => Check::pass(id, title, "not available on this server; columns are decoded through the tracked schema"),
+        Some(v) if v.eq_ignore_ascii_case("FULL") => Check::pass(id, title, "FULL"),
+        Some(v) => Check::warn(
+            id,
+            title,
+            format!("{v}: row events carry no column names or signedness, so Ferry decodes them through its tracked schema (DDL outside Ferry's view can confuse it)"),
+            "SET GLOBAL binlog_row_metadata = 'FULL'",
+        ),
+    }
+}
+
+fn gtid(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.gtid", "GTID mode");
+    match (ctx.source_facts.flavor, ctx.source_facts.gtid_mode) {
+        (Flavor::MariaDB, _) => Check::pass(id, title, "MariaDB GTIDs (domain-server-seq)"),
+        (_, GtidMode::On) => Check::pass(id, title, "gtid_mode = ON"),
+        _ => Check::warn(
+            id,
+            title,
+            "gtid_mode is OFF: positions are file + offset only, which do not survive a source failover",
+            "enable GTIDs (gtid_mode = ON, enforce_gtid_consistency = ON) if the source may fail over during the migration",
+        ),
+    }
+}
+
+fn retention(ctx: &Context) -> Check {
+    let (id, title) = ("binlog.retention", "Binlog retention");
+    let seconds = var(ctx, "binlog_expire_logs_seconds")
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .or_else(|| {
+            var(ctx, "expire_logs_days")
+                .and_then(|v| v.parse::<f64>().ok())
+                .filter(|d| *d > 0.0)
+                .map(|d| d * 86_400.0)
+        });
+    // A cautious copy rate for 2-core servers; the copy must finish well inside the
+    // retention so the binlog position it records still exists when sync starts.
+    let bytes = ctx.selection.total_bytes() as f64;
+    let copy_secs = bytes / (20.0 * 1024.0 * 1024.0);
+    let needed = (3.0 * copy_secs).max(86_400.0);
+    match seconds {
+        None => Check::pass(id, title, "binlogs are kept until purged by hand"),
+        Some(s) if s >= needed => Check::pass(id, title, format!("kept {:.1} h; the copy needs about {:.1} h", s / 3600.0, copy_secs / 3600.0)),
+        Some(s) => Check::warn(
+            id,
+            title,
+            format!("binlogs are kept only {:.1} h; the copy may take {:.1} h, and the position it starts from could be purged before sync begins", s / 3600.0, copy_secs / 3600.0),
+            format!("raise binlog_expire_logs_seconds to at least {:.0} for the migration", needed),
+        ),
+    }
+}

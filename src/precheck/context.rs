@@ -1,0 +1,441 @@
+//! The facts the checks are computed from, gathered once per precheck. Each query
+//! group runs under a time bound; a group that fails leaves its facts empty and the
+//! checks that need them say so instead of guessing.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use crate::catalog::Catalog;
+use crate::checkpoint::quote;
+use crate::endpoint::{Endpoint, ServerFacts};
+use crate::error::{FerryError, Report, Side};
+use crate::inspect::{self, ConnectionCheck};
+use crate::profile::{Mode, Profile};
+use crate::rules::{Matcher, Selection};
+
+/// How long one group of metadata queries may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Privileges of the connected account: global ones, and per schema pattern (as
+/// granted: `shop`, `shop\_%`).
+#[derive(Debug, Default, Clone)]
+pub struct Privileges {
+    pub global: HashSet<String>,
+    pub schema: Vec<(String, HashSet<String>)>,
+}
+
+/// MySQL's LIKE matching for schema grants (`_` one char, `%` any run, `\` escapes).
+fn like(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('%', rest)) => (0..=n.len()).any(|i| go(rest, &n[i..])),
+            Some(('_', rest)) => !n.is_empty() && go(rest, &n[1..]),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                !n.is_empty() && n[0] == rest[0] && go(&rest[1..], &n[1..])
+            }
+            Some((c, rest)) => !n.is_empty() && n[0] == *c && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
+}
+
+impl Privileges {
+    /// Whether `privilege` is held globally or on `schema`.
+    pub fn has(&self, privilege: &str, schema: Option<&str>) -> bool {
+        self.global.contains(privilege)
+            || schema.is_some_and(|s| {
+                self.schema
+                    .iter()
+                    .any(|(p, set)| set.contains(privilege) && like(p, s))
+            })
+    }
+
+    /// Whether the account holds `privilege` on every one of `schemas`.
+    pub fn has_on_all<'a>(
+        &self,
+        privilege: &str,
+        mut schemas: impl Iterator<Item = &'a str>,
+    ) -> bool {
+        self.global.contains(privilege) || schemas.all(|s| self.has(privilege, Some(s)))
+    }
+}
+
+pub struct Context {
+    pub profile: Profile,
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub source_facts: ServerFacts,
+    pub target_facts: ServerFacts,
+    pub source_vars: HashMap<String, String>,
+    pub target_vars: HashMap<String, String>,
+    pub source_status: HashMap<String, String>,
+    pub target_status: HashMap<String, String>,
+    pub catalog: Catalog,
+    pub matcher: Option<Matcher>,
+    pub selection: Selection,
+    /// Why the selection is empty, when the rules could not be applied.
+    pub rules_error: Option<Report>,
+    pub source_privileges: Option<Privileges>,
+    pub target_privileges: Option<Privileges>,
+    /// Selected target tables that exist: `true` when they hold rows.
+    pub target_tables: BTreeMap<(String, String), bool>,
+    pub target_collations: Option<HashSet<String>>,
+    /// `user@host` accounts on the target, when the account may read them.
+    pub target_accounts: Option<HashSet<String>>,
+    /// `Binlog_Do_DB` and `Binlog_Ignore_DB` of the source.
+    pub binlog_filters: (Vec<String>, Vec<String>),
+    /// Largest row (bytes) of tables with long columns, where measured.
+    pub largest_rows: Vec<(String, u64)>,
+    pub source_is_replica: bool,
+    pub target_free_bytes: Option<u64>,
+}
+
+fn report(e: FerryError) -> Report {
+    e.report()
+}
+
+async fn vars(conn: &mut Conn, sql: &str) -> HashMap<String, String> {
+    let rows: Vec<(String, String)> = conn.query(sql).await.unwrap_or_default();
+    rows.into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect()
+}
+
+async fn privileges(conn: &mut Conn) -> Option<Privileges> {
+    let current: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.ok()?;
+    let current = current?;
+    let (user, host) = current.rsplit_once('@')?;
+    let grantee = format!("'{user}'@'{host}'");
+    let global: Vec<String> = conn
+        .exec(
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?",
+            (&grantee,),
+        )
+        .await
+        .ok()?;
+    let schema: Vec<(String, String)> = conn
+        .exec(
+            "SELECT TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ?",
+            (&grantee,),
+        )
+        .await
+        .ok()?;
+    let mut by_schema: BTreeMap<String, HashSet<String>> = BTreeMap::new();
+    for (s, p) in schema {
+        by_schema.entry(s).or_default().insert(p);
+    }
+    Some(Privileges {
+        global: global.into_iter().collect(),
+        schema: by_schema.into_iter().collect(),
+    })
+}
+
+async fn bounded<T>(fut: impl std::future::Future<Output = T>, default: T) -> T {
+    tokio::time::timeout(STEP_TIMEOUT, fut)
+        .await
+        .unwrap_or(default)
+}
+
+impl Context {
+    pub async fn gather(
+        profile: &Profile,
+        source_check: &ConnectionCheck,
+        target_check: &ConnectionCheck,
+    ) -> Result<Context, Report> {
+        let source = inspect::open(profile, Side::Source, 2)
+            .await
+            .map_err(report)?;
+        let target = inspect::open(profile, Side::Target, 2)
+            .await
+            .map_err(report)?;
+        let (Some(source_facts), Some(target_facts)) =
+            (source_check.facts.clone(), target_check.facts.clone())
+        else {
+            return Err(Report {
+                code: "precheck.facts".into(),
+                message: "server facts are missing".into(),
+                remedy: "check again".into(),
+            });
+        };
+        let mut sc = source.conn().await.map_err(|e| report(e.into()))?;
+        let mut tc = target.conn().await.map_err(|e| report(e.into()))?;
+        let source_vars = bounded(vars(&mut sc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
+        let target_vars = bounded(vars(&mut tc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
+        let source_status = bounded(vars(&mut sc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
+        let target_status = bounded(vars(&mut tc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
+        let source_privileges = bounded(privileges(&mut sc), None).await;
+        let target_privileges = bounded(privileges(&mut tc), None).await;
+
+        let (matcher, catalog, selection, rules_error) = match bounded(
+            selection(&source, profile),
+            Err(timeout_report("reading the source catalog")),
+        )
+        .await
+        {
+            Ok((m, c, s)) => (Some(m), c, s, None),
+            Err(r) => (None, Catalog::default(), Selection::default(), Some(r)),
+        };
+
+        let mut target_tables = BTreeMap::new();
+        for t in &selection.tables {
+            let exists: Option<u8> = tc
+                .exec_first(
+                    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&t.target_schema, &t.target_name),
+                )
+                .await
+                .unwrap_or(None);
+            if exists.is_some() {
+                let any: Option<u8> = tc
+                    .query_first(format!(
+                        "SELECT 1 FROM {}.{} LIMIT 1",
+                        quote(&t.target_schema),
+                        quote(&t.target_name)
+                    ))
+                    .await
+                    .unwrap_or(None);
+                target_tables.insert(
+                    (t.target_schema.clone(), t.target_name.clone()),
+                    any.is_some(),
+                );
+            }
+        }
+        let target_collations: Option<HashSet<String>> = bounded(
+            async {
+                tc.query::<String, _>("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
+                    .await
+                    .ok()
+                    .map(|v| v.into_iter().collect())
+            },
+            None,
+        )
+        .await;
+        let target_accounts: Option<HashSet<String>> = bounded(
+            async {
+                tc.query::<(String, String), _>("SELECT User, Host FROM mysql.user")
+                    .await
+                    .ok()
+                    .map(|v| v.into_iter().map(|(u, h)| format!("{u}@{h}")).collect())
+            },
+            None,
+        )
+        .await;
+        let binlog_filters = bounded(
+            async {
+                let row: Option<mysql_async::Row> =
+                    sc.query_first("SHOW MASTER STATUS").await.unwrap_or(None);
+                let split = |s: Option<String>| -> Vec<String> {
+                    s.unwrap_or_default()
+                        .split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                };
+                match row {
+                    Some(mut r) => (
+                        split(r.take_opt::<String, _>(2).and_then(Result::ok)),
+                        split(r.take_opt::<String, _>(3).and_then(Result::ok)),
+                    ),
+                    None => (Vec::new(), Vec::new()),
+                }
+            },
+            (Vec::new(), Vec::new()),
+        )
+        .await;
+        let largest_rows = bounded(largest_rows(&mut sc, &catalog, &selection), Vec::new()).await;
+        let source_is_replica = bounded(
+            async {
+                let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await {
+                    Ok(r) => r,
+                    Err(_) => sc.query("SHOW SLAVE STATUS").await.unwrap_or_default(),
+                };
+                !rows.is_empty()
+            },
+            false,
+        )
+        .await;
+        let target_free_bytes = bounded(
+            async {
+                tc.query_first::<Option<u64>, _>(
+                    "SELECT CAST(SUM(Available) AS UNSIGNED) * 1024 FROM information_schema.DISKS",
+                )
+                .await
+                .ok()
+                .flatten()
+                .flatten()
+            },
+            None,
+        )
+        .await;
+        drop(sc);
+        drop(tc);
+        Ok(Context {
+            profile: profile.clone(),
+            source,
+            target,
+            source_facts,
+            target_facts,
+            source_vars,
+            target_vars,
+            source_status,
+            target_status,
+            catalog,
+            matcher,
+            selection,
+            rules_error,
+            source_privileges,
+            target_privileges,
+            target_tables,
+            target_collations,
+            target_accounts,
+            binlog_filters,
+            largest_rows,
+            source_is_replica,
+            target_free_bytes,
+        })
+    }
+
+    pub fn needs_binlog(&self) -> bool {
+        self.profile.mode != Mode::Full
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.profile.mode
+    }
+
+    pub async fn close(self) {
+        self.source.close().await;
+        self.target.close().await;
+    }
+
+    /// Source schemas with at least one selected table.
+    pub fn selected_schemas(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .selection
+            .tables
+            .iter()
+            .map(|t| t.schema.as_str())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    /// Target schemas the job writes into.
+    pub fn target_schemas(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .selection
+            .tables
+            .iter()
+            .map(|t| t.target_schema.as_str())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+fn timeout_report(what: &str) -> Report {
+    Report {
+        code: "precheck.timeout".into(),
+        message: format!("{what} took longer than {} s", STEP_TIMEOUT.as_secs()),
+        remedy: "check the server's load and try again".into(),
+    }
+}
+
+async fn selection(
+    source: &Endpoint,
+    profile: &Profile,
+) -> Result<(Matcher, Catalog, Selection), Report> {
+    let facts = source.facts().await.map_err(|e| report(e.into()))?;
+    let matcher = profile
+        .objects
+        .compile(facts.lower_case_table_names)
+        .map_err(|e| report(e.into()))?;
+    let catalog = Catalog::load(source, |s| matcher.touches_schema(s))
+        .await
+        .map_err(|e| report(e.into()))?;
+    let all = Catalog::load_schema_names(source)
+        .await
+        .map_err(|e| report(e.into()))?;
+    matcher
+        .check_against(
+            catalog
+                .tables
+                .iter()
+                .map(|t| (t.schema.as_str(), t.name.as_str())),
+            &all,
+        )
+        .map_err(|e| report(e.into()))?;
+    let selection = matcher.select(&catalog);
+    Ok((matcher, catalog, selection))
+}
+
+/// Measures the largest row of selected tables that have long columns (BLOB/TEXT,
+/// JSON, long VARCHAR), the ones that can outgrow the target's packet limit.
+async fn largest_rows(
+    conn: &mut Conn,
+    catalog: &Catalog,
+    selection: &Selection,
+) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for t in &selection.tables {
+        let Some(table) = catalog.table(&t.schema, &t.name) else {
+            continue;
+        };
+        let long = table.columns.iter().any(|c| {
+            matches!(
+                c.data_type.to_ascii_lowercase().as_str(),
+                "blob" | "mediumblob" | "longblob" | "text" | "mediumtext" | "longtext" | "json"
+            )
+        });
+        if !long {
+            continue;
+        }
+        let sum = table
+            .columns
+            .iter()
+            .map(|c| format!("COALESCE(LENGTH({}), 0)", quote(&c.name)))
+            .collect::<Vec<_>>()
+            .join(" + ");
+        let max: Option<Option<u64>> = conn
+            .query_first(format!(
+                "SELECT CAST(MAX({sum}) AS UNSIGNED) FROM {}.{}",
+                quote(&t.schema),
+                quote(&t.name)
+            ))
+            .await
+            .unwrap_or(None);
+        if let Some(Some(m)) = max {
+            out.push((format!("{}.{}", t.schema, t.name), m));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_grants_match_like_mysql() {
+        assert!(like("shop", "shop"));
+        assert!(like("shop\\_%", "shop_v2"));
+        assert!(!like("shop\\_%", "shopv2"));
+        assert!(like("sh_p", "shop"));
+        assert!(like("%", "anything"));
+        let p = Privileges {
+            global: ["RELOAD".to_string()].into(),
+            schema: vec![("shop%".into(), ["SELECT".to_string()].into())],
+        };
+        assert!(p.has("SELECT", Some("shop_v2")));
+        assert!(!p.has("SELECT", Some("crm")));
+        assert!(p.has("RELOAD", None));
+    }
+}

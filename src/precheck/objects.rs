@@ -1,0 +1,279 @@
+//! Checks on the selected objects: keys, engines, foreign keys, definers, online
+//! schema change leftovers and routing collisions.
+
+use std::collections::BTreeMap;
+
+use super::{Check, Context};
+use crate::profile::{Consistency, DefinerPolicy};
+
+pub fn all(ctx: &Context) -> Vec<Check> {
+    let mut v = Vec::new();
+    if let Some(r) = &ctx.rules_error {
+        v.push(Check::fail(
+            "objects.rules",
+            "Object rules",
+            r.message.clone(),
+            r.remedy.clone(),
+        ));
+        return v;
+    }
+    v.push(selected(ctx));
+    v.push(keys(ctx));
+    v.push(engines(ctx));
+    v.push(foreign_keys(ctx));
+    v.push(definers(ctx));
+    v.push(shadow_tables(ctx));
+    v.push(routing(ctx));
+    v
+}
+
+fn selected(ctx: &Context) -> Check {
+    let (id, title) = ("objects.rules", "Object rules");
+    if ctx.selection.tables.is_empty() {
+        Check::fail(
+            id,
+            title,
+            "the rules select no table",
+            "check [objects] include / exclude with `ferry objects JOB`",
+        )
+    } else {
+        Check::pass(
+            id,
+            title,
+            format!(
+                "{} tables and {} other objects selected",
+                ctx.selection.tables.len(),
+                ctx.selection.objects.len()
+            ),
+        )
+    }
+}
+
+fn keys(ctx: &Context) -> Check {
+    let (id, title) = ("tables.primary_key", "Primary or unique keys");
+    let keyless: Vec<String> = ctx
+        .selection
+        .tables
+        .iter()
+        .filter(|t| t.row_key.is_empty())
+        .map(|t| format!("{}.{}", t.schema, t.name))
+        .collect();
+    if keyless.is_empty() {
+        Check::pass(
+            id,
+            title,
+            "every table has a primary key or a NOT NULL unique key",
+        )
+    } else {
+        Check::warn(
+            id,
+            title,
+            format!("{} table(s) have no primary or NOT NULL unique key: each is copied in one piece, and replicated changes must match whole rows (slower; duplicate rows cannot be told apart)", keyless.len()),
+            "add a primary key on the source (e.g. an invisible auto-increment id) before migrating",
+        )
+        .with_objects(keyless)
+    }
+}
+
+fn engines(ctx: &Context) -> Check {
+    let (id, title) = ("tables.engine", "Storage engines");
+    let mut odd = Vec::new();
+    let mut myisam = false;
+    for sel in &ctx.selection.tables {
+        let engine = sel.engine.clone().unwrap_or_default();
+        if !engine.eq_ignore_ascii_case("InnoDB") {
+            myisam |= matches!(engine.to_ascii_lowercase().as_str(), "myisam" | "aria");
+            odd.push(format!("{}.{} ({engine})", sel.schema, sel.name));
+        }
+    }
+    if odd.is_empty() {
+        return Check::pass(id, title, "every table is InnoDB");
+    }
+    let mut detail = format!(
+        "{} table(s) are not InnoDB: they are not transactional",
+        odd.len()
+    );
+    if myisam && ctx.profile.options.consistency != Consistency::Lock {
+        detail.push_str("; MyISAM/Aria tables are not covered by the consistent snapshot and may be copied at a slightly different instant");
+    }
+    if odd
+        .iter()
+        .any(|o| o.to_ascii_lowercase().contains("(memory)"))
+    {
+        detail.push_str("; MEMORY tables lose their rows on every restart");
+    }
+    Check::warn(id, title, detail, "convert them to InnoDB (ALTER TABLE … ENGINE=InnoDB), or use consistency = \"lock\" for an exact copy")
+        .with_objects(odd)
+}
+
+fn foreign_keys(ctx: &Context) -> Check {
+    let (id, title) = (
+        "tables.foreign_keys",
+        "Foreign keys stay inside the selection",
+    );
+    let Some(m) = &ctx.matcher else {
+        return Check::pass(id, title, "no selection");
+    };
+    let mut outside = Vec::new();
+    for sel in &ctx.selection.tables {
+        let Some(t) = ctx.catalog.table(&sel.schema, &sel.name) else {
+            continue;
+        };
+        for fk in &t.foreign_keys {
+            if !m.selects(&fk.ref_schema, &fk.ref_table) {
+                outside.push(format!(
+                    "{}.{} -> {}.{} ({})",
+                    t.schema, t.name, fk.ref_schema, fk.ref_table, fk.name
+                ));
+            }
+        }
+    }
+    if outside.is_empty() {
+        Check::pass(id, title, "every referenced table is migrated too")
+    } else {
+        Check::fail(
+            id,
+            title,
+            format!("{} foreign key(s) reference tables that are not selected", outside.len()),
+            "add the referenced tables to [objects] include (seed 001: referenced tables must be migrated too)",
+        )
+        .with_objects(outside)
+    }
+}
+
+fn definers(ctx: &Context) -> Check {
+    let (id, title) = (
+        "objects.definers",
+        "Definers of views, triggers, routines, events",
+    );
+    let mut by_definer: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let selected = |kind: &str, schema: &str, name: &str| {
+        ctx.selection
+            .objects
+            .iter()
+            .any(|o| o.kind == kind && o.schema == schema && o.name == name)
+    };
+    let c = &ctx.catalog;
+    let all = c
+        .views
+        .iter()
+        .map(|v| ("view", &v.schema, &v.name, &v.definer))
+        .chain(
+            c.triggers
+                .iter()
+                .map(|t| ("trigger", &t.schema, &t.name, &t.definer)),
+        )
+        .chain(c.routines.iter().map(|r| {
+            (
+                if r.kind == "FUNCTION" {
+                    "function"
+                } else {
+                    "procedure"
+                },
+                &r.schema,
+                &r.name,
+                &r.definer,
+            )
+        }))
+        .chain(
+            c.events
+                .iter()
+                .map(|e| ("event", &e.schema, &e.name, &e.definer)),
+        );
+    for (kind, schema, name, definer) in all {
+        if selected(kind, schema, name) {
+            by_definer
+                .entry(definer.clone())
+                .or_default()
+                .push(format!("{kind} {schema}.{name}"));
+        }
+    }
+    let Some(accounts) = &ctx.target_accounts else {
+        return Check::pass(
+            id,
+            title,
+            "the target's accounts cannot be read; definers are not checked",
+        );
+    };
+    let missing: Vec<String> = by_definer
+        .into_iter()
+        .filter(|(d, _)| !accounts.contains(d))
+        .flat_map(|(d, objs)| objs.into_iter().map(move |o| format!("{o} (definer {d})")))
+        .collect();
+    if missing.is_empty() {
+        return Check::pass(id, title, "every definer exists on the target");
+    }
+    let policy = match ctx.profile.options.definer {
+        DefinerPolicy::Rewrite => {
+            "definer = \"rewrite\": they will be created with the target login as definer"
+        }
+        DefinerPolicy::Keep => {
+            "definer = \"keep\": creating them will fail until those accounts exist"
+        }
+    };
+    Check::warn(
+        id,
+        title,
+        format!(
+            "{} object(s) have definers that do not exist on the target; {policy}",
+            missing.len()
+        ),
+        "create the definer accounts on the target, or accept the rewrite",
+    )
+    .with_objects(missing)
+}
+
+fn shadow_tables(ctx: &Context) -> Check {
+    let (id, title) = ("tables.online_ddl", "Online schema change leftovers");
+    let shadow: Vec<String> = ctx
+        .catalog
+        .tables
+        .iter()
+        .filter(|t| {
+            let n = t.name.as_str();
+            n.starts_with('_')
+                && ["_gho", "_ghc", "_del", "_new", "_old"]
+                    .iter()
+                    .any(|s| n.ends_with(s))
+        })
+        .map(|t| format!("{}.{}", t.schema, t.name))
+        .collect();
+    if shadow.is_empty() {
+        Check::pass(id, title, "no gh-ost / pt-online-schema-change tables")
+    } else {
+        Check::warn(
+            id,
+            title,
+            "tables left by gh-ost or pt-online-schema-change exist: an online schema change may be running, and its cut-over would rename tables under the migration",
+            "finish or abort the schema change and drop the leftovers, or exclude them",
+        )
+        .with_objects(shadow)
+    }
+}
+
+fn routing(ctx: &Context) -> Check {
+    let (id, title) = ("objects.routing", "Routing collisions");
+    let mut targets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in &ctx.selection.tables {
+        targets
+            .entry(format!("{}.{}", t.target_schema, t.target_name))
+            .or_default()
+            .push(format!("{}.{}", t.schema, t.name));
+    }
+    let collide: Vec<String> = targets
+        .into_iter()
+        .filter(|(_, s)| s.len() > 1)
+        .map(|(t, s)| format!("{} -> {t}", s.join(" + ")))
+        .collect();
+    if collide.is_empty() {
+        Check::pass(id, title, "every source table has its own target name")
+    } else {
+        Check::fail(
+            id,
+            title,
+            "several source tables are routed to one target table (shard merging is not supported yet)",
+            "change [[objects.route]] so each table gets its own name (e.g. keep a * in the target table name)",
+        )
+        .with_objects(collide)
+    }
+}

@@ -1,0 +1,175 @@
+//! Privileges of the source and target accounts for what this job does.
+
+use super::context::Privileges;
+use super::{Check, Context};
+use crate::profile::{Consistency, Mode};
+
+fn missing(p: &Privileges, needs: &[(&str, Vec<&str>)]) -> Vec<String> {
+    needs
+        .iter()
+        .filter(|(privilege, schemas)| {
+            if schemas.is_empty() {
+                !p.global.contains(*privilege)
+            } else {
+                !p.has_on_all(privilege, schemas.iter().copied())
+            }
+        })
+        .map(|(privilege, schemas)| {
+            if schemas.is_empty() {
+                format!("{privilege} ON *.*")
+            } else {
+                format!("{privilege} ON {}", schemas.join(", "))
+            }
+        })
+        .collect()
+}
+
+fn kinds(ctx: &Context, kind: &str) -> bool {
+    ctx.selection.objects.iter().any(|o| o.kind == kind)
+}
+
+pub fn all(ctx: &Context) -> Vec<Check> {
+    vec![source(ctx), target(ctx), meta(ctx)]
+}
+
+fn source(ctx: &Context) -> Check {
+    let id = "privileges.source";
+    let title = "Source account privileges";
+    let Some(p) = &ctx.source_privileges else {
+        return Check::warn(
+            id,
+            title,
+            "the account's privileges could not be read",
+            "grant the account SELECT on information_schema views, or check the grants by hand",
+        );
+    };
+    let schemas = ctx.selected_schemas();
+    let mut needs: Vec<(&str, Vec<&str>)> = vec![("SELECT", schemas.clone())];
+    let o = &ctx.profile.options;
+    if ctx.mode() != Mode::Incremental {
+        match o.consistency {
+            Consistency::Flush => needs.push(("RELOAD", vec![])),
+            Consistency::Lock => needs.push(("LOCK TABLES", schemas.clone())),
+            _ => {}
+        }
+    }
+    if kinds(ctx, "view") {
+        needs.push(("SHOW VIEW", schemas.clone()));
+    }
+    if kinds(ctx, "trigger") {
+        needs.push(("TRIGGER", schemas.clone()));
+    }
+    if kinds(ctx, "event") {
+        needs.push(("EVENT", schemas.clone()));
+    }
+    let mut absent = missing(p, &needs);
+    if ctx.mode() != Mode::Full {
+        if !p.global.contains("REPLICATION SLAVE") {
+            absent.push("REPLICATION SLAVE ON *.*".into());
+        }
+        if !(p.global.contains("REPLICATION CLIENT") || p.global.contains("BINLOG MONITOR")) {
+            absent.push("REPLICATION CLIENT (MariaDB: BINLOG MONITOR) ON *.*".into());
+        }
+    }
+    let auto_without_reload = ctx.mode() != Mode::Incremental
+        && o.consistency == Consistency::Auto
+        && !p.global.contains("RELOAD");
+    if !absent.is_empty() {
+        Check::fail(
+            id,
+            title,
+            format!("missing: {}", absent.join("; ")),
+            format!(
+                "on the source: GRANT {} TO the migration account",
+                absent.join(", ")
+            ),
+        )
+        .with_objects(absent)
+    } else if auto_without_reload {
+        Check::warn(
+            id,
+            title,
+            "no RELOAD: FLUSH TABLES WITH READ LOCK is not allowed, so the copy falls back to one lock-free reader (slower)",
+            "GRANT RELOAD ON *.* to the source account for parallel consistent reads",
+        )
+    } else {
+        Check::pass(id, title, "everything the job needs is granted")
+    }
+}
+
+fn target(ctx: &Context) -> Check {
+    let id = "privileges.target";
+    let title = "Target account privileges";
+    let Some(p) = &ctx.target_privileges else {
+        return Check::warn(
+            id,
+            title,
+            "the account's privileges could not be read",
+            "check the grants by hand",
+        );
+    };
+    let schemas = ctx.target_schemas();
+    let mut needs: Vec<(&str, Vec<&str>)> = [
+        "CREATE", "ALTER", "DROP", "INDEX", "INSERT", "UPDATE", "DELETE", "SELECT",
+    ]
+    .iter()
+    .map(|p| (*p, schemas.clone()))
+    .collect();
+    if kinds(ctx, "view") {
+        needs.push(("CREATE VIEW", schemas.clone()));
+    }
+    if kinds(ctx, "procedure") || kinds(ctx, "function") {
+        needs.push(("CREATE ROUTINE", schemas.clone()));
+        needs.push(("ALTER ROUTINE", schemas.clone()));
+    }
+    if kinds(ctx, "trigger") {
+        needs.push(("TRIGGER", schemas.clone()));
+    }
+    if kinds(ctx, "event") {
+        needs.push(("EVENT", schemas.clone()));
+    }
+    let absent = missing(p, &needs);
+    if absent.is_empty() {
+        Check::pass(id, title, "everything the job needs is granted")
+    } else {
+        Check::fail(
+            id,
+            title,
+            format!("missing: {}", absent.join("; ")),
+            format!(
+                "on the target: GRANT {} TO the migration account",
+                absent.join(", ")
+            ),
+        )
+        .with_objects(absent)
+    }
+}
+
+fn meta(ctx: &Context) -> Check {
+    let id = "privileges.meta";
+    let title = "Target meta schema";
+    let schema = ctx.profile.options.meta_schema.clone();
+    let Some(p) = &ctx.target_privileges else {
+        return Check::warn(
+            id,
+            title,
+            "the account's privileges could not be read",
+            "check the grants by hand",
+        );
+    };
+    let needs: Vec<(&str, Vec<&str>)> = ["CREATE", "INSERT", "UPDATE", "DELETE", "SELECT"]
+        .iter()
+        .map(|p| (*p, vec![schema.as_str()]))
+        .collect();
+    let absent = missing(p, &needs);
+    if absent.is_empty() {
+        Check::pass(id, title, format!("checkpoints can be kept in `{schema}`"))
+    } else {
+        Check::fail(
+            id,
+            title,
+            format!("Ferry keeps its checkpoints in `{schema}` but lacks {}", absent.join("; ")),
+            format!("GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON `{schema}`.* TO the target account, or set [options] meta_schema to a schema it may use"),
+        )
+    }
+}

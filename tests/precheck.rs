@@ -1,0 +1,301 @@
+//! Every precheck driven to pass and to warn/fail on real MariaDB servers: grants
+//! revoked, objects created, a server with other startup options. Checks of
+//! server-wide variables live in `precheck_globals.rs` (their own server pair).
+
+mod support;
+
+use ferry::precheck::{self, Status};
+use ferry::profile::{Mode, OnExisting};
+use ferry::rules::Route;
+use support::precheck::{assert_status, clean_schema, endpoint, profile};
+use support::Server;
+
+#[tokio::test]
+async fn a_source_without_binlog_fails_and_a_dead_endpoint_stops_the_rest() {
+    let pair = support::pair();
+    let (db, include) = clean_schema(&pair.target, "nobin_").await;
+    // The target server has no binlog: as a source it cannot feed a sync.
+    let p = profile(&pair.target, &pair.source, Mode::All, &include);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "binlog.enabled", Status::Fail);
+    // A full copy does not need the binlog, so the check is not run.
+    let full = profile(&pair.target, &pair.source, Mode::Full, &include);
+    assert!(precheck::run(&full).await.get("binlog.enabled").is_none());
+    let _ = db;
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut dead = profile(&pair.source, &pair.target, Mode::All, &include);
+    dead.source.port = closed;
+    let r = precheck::run(&dead).await;
+    assert_status(&r, "connect.source", Status::Fail);
+    assert_status(&r, "connect.target", Status::Pass);
+    assert_status(&r, "precheck.skipped", Status::Fail);
+    assert!(r
+        .get("connect.source")
+        .unwrap()
+        .detail
+        .contains("endpoint.unreachable"));
+}
+
+#[tokio::test]
+async fn privileges_are_checked_per_mode() {
+    let pair = support::pair();
+    let (s, t) = (&pair.source, &pair.target);
+    let (db, include) = clean_schema(s, "priv_").await;
+    let lim = support::unique("lim");
+    s.sql(&format!(
+        "CREATE USER '{lim}'@'%'; GRANT SELECT ON `{db}`.* TO '{lim}'@'%';"
+    ))
+    .await;
+    let mut p = profile(s, t, Mode::All, &include);
+    p.source = endpoint(s, &lim);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "privileges.source", Status::Fail);
+    let c = r.get("privileges.source").unwrap();
+    assert!(
+        c.objects.iter().any(|o| o.contains("REPLICATION SLAVE")),
+        "{:?}",
+        c.objects
+    );
+
+    // Enough for a sync, but no RELOAD: the copy falls back to one reader (warn).
+    s.sql(&format!(
+        "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{lim}'@'%'"
+    ))
+    .await;
+    assert_status(&precheck::run(&p).await, "privileges.source", Status::Warn);
+    s.sql(&format!("GRANT RELOAD ON *.* TO '{lim}'@'%'")).await;
+    assert_status(&precheck::run(&p).await, "privileges.source", Status::Pass);
+
+    // Target: only SELECT on the target schema, nothing on the meta schema.
+    let tl = support::unique("tl");
+    t.sql(&format!(
+        "CREATE USER '{tl}'@'%'; GRANT SELECT ON `{db}`.* TO '{tl}'@'%';"
+    ))
+    .await;
+    let mut p = profile(s, t, Mode::Full, &include);
+    p.target = endpoint(t, &tl);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "privileges.target", Status::Fail);
+    assert_status(&r, "privileges.meta", Status::Fail);
+    t.sql(&format!("GRANT ALL ON `{db}`.* TO '{tl}'@'%'")).await;
+    let r = precheck::run(&p).await;
+    assert_status(&r, "privileges.target", Status::Pass);
+    assert_status(&r, "privileges.meta", Status::Fail);
+    t.sql(&format!("GRANT ALL ON `ferry_meta`.* TO '{tl}'@'%'"))
+        .await;
+    assert_status(&precheck::run(&p).await, "privileges.meta", Status::Pass);
+}
+
+#[tokio::test]
+async fn target_tables_conflict_or_are_missing() {
+    let pair = support::pair();
+    let (s, t) = (&pair.source, &pair.target);
+    let (db, include) = clean_schema(s, "tgt_").await;
+    // Incremental: the target table must exist.
+    let inc = profile(s, t, Mode::Incremental, &include);
+    let r = precheck::run(&inc).await;
+    assert_status(&r, "target.tables_exist", Status::Fail);
+    assert_eq!(
+        r.get("target.tables_exist").unwrap().objects,
+        vec![format!("{db}.t")]
+    );
+    t.sql(&format!("CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, ts TIMESTAMP NULL, body TEXT)")).await;
+    assert_status(
+        &precheck::run(&inc).await,
+        "target.tables_exist",
+        Status::Pass,
+    );
+    // Full: an existing empty table is fine; one with rows conflicts.
+    let mut full = profile(s, t, Mode::Full, &include);
+    assert_status(
+        &precheck::run(&full).await,
+        "target.conflicts",
+        Status::Pass,
+    );
+    t.sql(&format!("INSERT INTO `{db}`.t (id) VALUES (9)"))
+        .await;
+    assert_status(
+        &precheck::run(&full).await,
+        "target.conflicts",
+        Status::Fail,
+    );
+    full.options.on_existing = OnExisting::Truncate;
+    assert_status(
+        &precheck::run(&full).await,
+        "target.conflicts",
+        Status::Warn,
+    );
+}
+
+#[tokio::test]
+async fn object_checks_warn_and_fail() {
+    let pair = support::pair();
+    let (s, t) = (&pair.source, &pair.target);
+    let db = support::unique("obj_");
+    let other = support::unique("oth_");
+    s.sql(&format!(
+        "CREATE DATABASE `{other}`; CREATE TABLE `{other}`.parent (id INT PRIMARY KEY);
+         CREATE DATABASE `{db}`; USE `{db}`;
+         CREATE TABLE a (id INT PRIMARY KEY, p INT, CONSTRAINT fk_out FOREIGN KEY (p) REFERENCES `{other}`.parent (id));
+         CREATE TABLE loose (v INT);
+         CREATE TABLE old_engine (id INT PRIMARY KEY) ENGINE=MyISAM;
+         CREATE TABLE _a_gho (id INT PRIMARY KEY);
+         CREATE DEFINER=`ghost`@`%` SQL SECURITY INVOKER VIEW v AS SELECT id FROM a;"
+    ))
+    .await;
+    let include = vec![format!("{db}.*")];
+    let p = profile(s, t, Mode::Full, &include);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "tables.foreign_keys", Status::Fail);
+    assert_status(&r, "tables.primary_key", Status::Warn);
+    assert_eq!(
+        r.get("tables.primary_key").unwrap().objects,
+        vec![format!("{db}.loose")]
+    );
+    assert_status(&r, "tables.engine", Status::Warn);
+    assert_status(&r, "tables.online_ddl", Status::Warn);
+    assert_status(&r, "objects.definers", Status::Warn);
+    assert!(r
+        .get("objects.definers")
+        .unwrap()
+        .detail
+        .contains("rewrite"));
+    assert_status(&r, "objects.routing", Status::Pass);
+
+    // Including the referenced schema fixes the foreign key check.
+    let both = profile(s, t, Mode::Full, &[format!("{db}.*"), format!("{other}.*")]);
+    assert_status(
+        &precheck::run(&both).await,
+        "tables.foreign_keys",
+        Status::Pass,
+    );
+
+    // Two tables routed onto one name collide.
+    let mut routed = profile(
+        s,
+        t,
+        Mode::Full,
+        &[format!("{db}.a"), format!("{db}.loose")],
+    );
+    routed.objects.route = vec![Route {
+        from: format!("{db}.*"),
+        to: format!("{db}_m.merged"),
+    }];
+    assert_status(
+        &precheck::run(&routed).await,
+        "objects.routing",
+        Status::Fail,
+    );
+
+    // A rule naming a schema that does not exist.
+    let bad = profile(s, t, Mode::Full, &["no_such_schema.*".to_string()]);
+    assert_status(&precheck::run(&bad).await, "objects.rules", Status::Fail);
+}
+
+#[tokio::test]
+async fn binlog_filters_and_name_case_rules() {
+    let pair = support::pair();
+    // A third server with lower_case_table_names = 1 and a binlog filter.
+    let odd = &Server::start_with(
+        "odd",
+        3,
+        true,
+        None,
+        &[
+            "--lower-case-table-names=1",
+            "--binlog-ignore-db=ignored_db",
+        ],
+    );
+    // Source with binlog_ignore_db = ignored_db.
+    odd.sql("CREATE DATABASE IF NOT EXISTS ignored_db; CREATE TABLE IF NOT EXISTS ignored_db.t (id INT PRIMARY KEY);
+             CREATE DATABASE IF NOT EXISTS kept_db; CREATE TABLE IF NOT EXISTS kept_db.t (id INT PRIMARY KEY);")
+        .await;
+    let p = profile(odd, &pair.target, Mode::All, &["ignored_db.*".to_string()]);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "binlog.filters", Status::Fail);
+    let p = profile(odd, &pair.target, Mode::All, &["kept_db.*".to_string()]);
+    assert_status(&precheck::run(&p).await, "binlog.filters", Status::Pass);
+
+    // Target folding names: two source tables differing only in case collide.
+    let db = support::unique("case_");
+    pair.source
+        .sql(&format!("CREATE DATABASE `{db}`; CREATE TABLE `{db}`.Orders (id INT PRIMARY KEY); CREATE TABLE `{db}`.orders (id INT PRIMARY KEY);"))
+        .await;
+    let p = profile(&pair.source, odd, Mode::Full, &[format!("{db}.*")]);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "target.lower_case_table_names", Status::Fail);
+    let p = profile(&pair.source, odd, Mode::Full, &[format!("{db}.orders")]);
+    assert_status(
+        &precheck::run(&p).await,
+        "target.lower_case_table_names",
+        Status::Warn,
+    );
+}
+
+#[tokio::test]
+async fn cli_precheck_json_and_run_refuses_on_failure() {
+    let pair = support::pair();
+    let (db, include) = clean_schema(&pair.source, "clip_").await;
+    let home = tempfile::tempdir().unwrap();
+    let job = home.path().join("job.toml");
+    let write = |extra: &str| {
+        std::fs::write(
+            &job,
+            format!(
+                "name = \"clip\"\nmode = \"full\"\n{extra}\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{}\"]\n",
+                pair.source.port, pair.target.port, include[0]
+            ),
+        )
+        .unwrap();
+    };
+    let ferry = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join("config"))
+            .env("FERRY_KEYRING", "keyutils")
+            .output()
+            .unwrap()
+    };
+    write("");
+    let out = ferry(&["precheck", job.to_str().unwrap(), "--json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let checks = v["checks"].as_array().unwrap();
+    assert!(checks.len() >= 25);
+    for c in checks {
+        for key in ["id", "title", "status", "detail", "remedy", "objects"] {
+            assert!(c.get(key).is_some(), "{key} in {c}");
+        }
+    }
+    // A target table with rows fails the precheck; `run` refuses to start.
+    pair.target
+        .sql(&format!("CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, ts TIMESTAMP NULL, body TEXT); INSERT INTO `{db}`.t (id) VALUES (1);"))
+        .await;
+    let out = ferry(&["precheck", job.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("FAIL  target.conflicts"), "{stdout}");
+    let out = ferry(&["run", job.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr.contains("error precheck.failed") && stderr.contains("target.conflicts"),
+        "{stderr}"
+    );
+    // Ignoring the check lets run start (and then the copy itself refuses the rows).
+    write("ignore_checks = [\"target.conflicts\"]");
+    let out = ferry(&["run", job.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("snapshot.target_not_empty"), "{stderr}");
+}

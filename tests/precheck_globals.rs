@@ -1,0 +1,174 @@
+//! Prechecks of server-wide variables, driven with SET GLOBAL. They run in their own
+//! test binary (own server pair) so no other test sees the changed variables.
+
+mod support;
+
+use ferry::precheck::{self, Status};
+use ferry::profile::Mode;
+use support::precheck::{assert_status, clean_schema, profile, with_global};
+use support::Server;
+
+/// The test that owns server-wide variables: it changes them one at a time.
+#[tokio::test]
+async fn server_variables_drive_checks() {
+    let pair = support::pair();
+    let (s, t) = (&pair.source, &pair.target);
+    let (_db, include) = clean_schema(s, "glob_").await;
+    let all = profile(s, t, Mode::All, &include);
+
+    // A healthy pair: nothing fails, and more than 25 distinct checks ran.
+    let report = precheck::run(&all).await;
+    assert!(report.blocking(&[]).is_empty(), "{:#?}", report.checks);
+    let mut ids: Vec<&str> = report.checks.iter().map(|c| c.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert!(ids.len() >= 30, "{} checks: {ids:?}", ids.len());
+    for id in [
+        "connect.source",
+        "connect.target",
+        "tls.source",
+        "tls.target",
+        "version.compatibility",
+        "privileges.source",
+        "privileges.target",
+        "privileges.meta",
+        "binlog.enabled",
+        "binlog.format",
+        "binlog.row_image",
+        "binlog.server_id",
+        "binlog.filters",
+        "binlog.compression",
+        "binlog.gtid",
+        "binlog.retention",
+        "target.conflicts",
+        "target.capacity",
+        "target.lower_case_table_names",
+        "target.charsets",
+        "target.max_allowed_packet",
+        "server.connections",
+        "source.role",
+        "server.time_zone",
+        "server.sql_mode",
+        "server.charset",
+        "tables.primary_key",
+        "tables.engine",
+        "tables.foreign_keys",
+        "objects.definers",
+        "tables.online_ddl",
+        "objects.routing",
+        "objects.rules",
+    ] {
+        assert_status(&report, id, Status::Pass);
+    }
+    assert!(report
+        .get("tls.target")
+        .unwrap()
+        .detail
+        .contains("TLS in use"));
+    // MariaDB 10.11 defaults to binlog_row_metadata = NO_LOG.
+    assert_status(&report, "binlog.row_metadata", Status::Warn);
+    let r = with_global(
+        s,
+        "SET GLOBAL binlog_row_metadata = 'FULL'",
+        "SET GLOBAL binlog_row_metadata = 'NO_LOG'",
+        &all,
+    )
+    .await;
+    assert_status(&r, "binlog.row_metadata", Status::Pass);
+
+    let cases: &[(&Server, &str, &str, &str, Status)] = &[
+        (
+            s,
+            "SET GLOBAL binlog_format = 'STATEMENT'",
+            "SET GLOBAL binlog_format = 'ROW'",
+            "binlog.format",
+            Status::Fail,
+        ),
+        (
+            s,
+            "SET GLOBAL binlog_row_image = 'MINIMAL'",
+            "SET GLOBAL binlog_row_image = 'FULL'",
+            "binlog.row_image",
+            Status::Fail,
+        ),
+        (
+            s,
+            "SET GLOBAL server_id = 1717171717",
+            "SET GLOBAL server_id = 1",
+            "binlog.server_id",
+            Status::Fail,
+        ),
+        (
+            s,
+            "SET GLOBAL log_bin_compress = ON",
+            "SET GLOBAL log_bin_compress = OFF",
+            "binlog.compression",
+            Status::Fail,
+        ),
+        (
+            s,
+            "SET GLOBAL binlog_expire_logs_seconds = 3600",
+            "SET GLOBAL binlog_expire_logs_seconds = 0",
+            "binlog.retention",
+            Status::Warn,
+        ),
+        (
+            s,
+            "SET GLOBAL read_only = 1",
+            "SET GLOBAL read_only = 0",
+            "source.role",
+            Status::Warn,
+        ),
+        (
+            s,
+            "SET GLOBAL sql_mode = ''",
+            "SET GLOBAL sql_mode = DEFAULT",
+            "server.sql_mode",
+            Status::Warn,
+        ),
+        (
+            t,
+            "SET GLOBAL time_zone = '+03:00'",
+            "SET GLOBAL time_zone = 'SYSTEM'",
+            "server.time_zone",
+            Status::Warn,
+        ),
+        (
+            t,
+            "SET GLOBAL character_set_server = 'utf8mb4'",
+            "SET GLOBAL character_set_server = DEFAULT",
+            "server.charset",
+            Status::Warn,
+        ),
+        (
+            t,
+            "SET GLOBAL max_allowed_packet = 1024",
+            "SET GLOBAL max_allowed_packet = DEFAULT",
+            "target.max_allowed_packet",
+            Status::Warn,
+        ),
+    ];
+    for (server, set, restore, id, expected) in cases {
+        let r = with_global(server, set, restore, &all).await;
+        assert_status(&r, id, *expected);
+        let again = precheck::run(&all).await;
+        assert_status(&again, id, Status::Pass);
+    }
+
+    // Connection limits: fewer free connections than the job's threads.
+    let mut threads = all.clone();
+    threads.options.import_threads = 64;
+    let r = with_global(
+        t,
+        "SET GLOBAL max_connections = 60",
+        "SET GLOBAL max_connections = 200",
+        &threads,
+    )
+    .await;
+    assert_status(&r, "server.connections", Status::Fail);
+    assert_status(
+        &precheck::run(&threads).await,
+        "server.connections",
+        Status::Pass,
+    );
+}

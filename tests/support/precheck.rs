@@ -1,0 +1,73 @@
+//! Helpers shared by the precheck test binaries.
+
+use ferry::endpoint::{EndpointConfig, TlsMode};
+use ferry::precheck::{self, Status};
+use ferry::profile::{Mode, Options, Profile};
+use ferry::rules::ObjectRules;
+
+use super::{unique, Server};
+
+pub fn endpoint(server: &Server, user: &str) -> EndpointConfig {
+    let mut c = EndpointConfig::new("127.0.0.1", server.port, user);
+    c.tls = TlsMode::Preferred;
+    c
+}
+
+pub fn profile(source: &Server, target: &Server, mode: Mode, include: &[String]) -> Profile {
+    Profile {
+        name: "precheck-test".into(),
+        mode,
+        source: endpoint(source, "root"),
+        target: endpoint(target, "root"),
+        objects: ObjectRules {
+            include: include.to_vec(),
+            exclude: Vec::new(),
+            route: Vec::new(),
+        },
+        options: Options::default(),
+        ignore_checks: Vec::new(),
+    }
+}
+
+pub fn status(report: &precheck::Report, id: &str) -> Status {
+    report
+        .get(id)
+        .unwrap_or_else(|| panic!("check {id} missing: {:#?}", report.checks))
+        .status
+}
+
+pub fn assert_status(report: &precheck::Report, id: &str, expected: Status) {
+    let c = report
+        .get(id)
+        .unwrap_or_else(|| panic!("check {id} missing"));
+    assert_eq!(c.status, expected, "{id}: {} / {}", c.detail, c.remedy);
+    if expected != Status::Pass {
+        assert!(!c.remedy.is_empty(), "{id} gives a remedy");
+    }
+}
+
+/// A schema on the source with one clean table; returns its include pattern.
+pub async fn clean_schema(source: &Server, prefix: &str) -> (String, Vec<String>) {
+    let db = unique(prefix);
+    source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, ts TIMESTAMP NULL, body TEXT) ENGINE=InnoDB;
+             INSERT INTO `{db}`.t VALUES (1, NULL, REPEAT('x', 4000));"
+        ))
+        .await;
+    let include = vec![format!("{db}.*")];
+    (db, include)
+}
+
+/// Runs `sql` on `server`, then the precheck, then `restore`.
+pub async fn with_global(
+    server: &Server,
+    sql: &str,
+    restore: &str,
+    p: &Profile,
+) -> precheck::Report {
+    server.sql(sql).await;
+    let report = precheck::run(p).await;
+    server.sql(restore).await;
+    report
+}
