@@ -94,6 +94,8 @@ pub struct Context {
     pub largest_rows: Vec<(String, u64)>,
     pub source_is_replica: bool,
     pub target_free_bytes: Option<u64>,
+    /// The job was interrupted mid-copy: its tables on the target hold its rows.
+    pub resuming: bool,
 }
 
 fn report(e: FerryError) -> Report {
@@ -273,6 +275,10 @@ impl Context {
             None,
         )
         .await;
+        let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
+        let resuming = bounded(async { meta.load_job(&mut tc).await.ok().flatten() }, None)
+            .await
+            .is_some_and(|j| j.phase == "copy");
         drop(sc);
         drop(tc);
         Ok(Context {
@@ -298,6 +304,7 @@ impl Context {
             largest_rows,
             source_is_replica,
             target_free_bytes,
+            resuming,
         })
     }
 

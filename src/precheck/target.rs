@@ -31,6 +31,16 @@ fn conflicts(ctx: &Context) -> Check {
     if full.is_empty() {
         return Check::pass(id, title, "no selected table holds rows on the target");
     }
+    if ctx.resuming {
+        return Check::pass(
+            id,
+            title,
+            format!(
+                "{} table(s) hold rows of this job's interrupted copy, which resumes",
+                full.len()
+            ),
+        );
+    }
     match ctx.profile.options.on_existing {
         OnExisting::Error => Check::fail(
             id,
