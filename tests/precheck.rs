@@ -39,6 +39,11 @@ async fn a_source_without_binlog_fails_and_a_dead_endpoint_stops_the_rest() {
         .unwrap()
         .detail
         .contains("endpoint.unreachable"));
+    let mut dead = profile(&pair.source, &pair.target, Mode::Full, &include);
+    dead.target.port = closed;
+    let r = precheck::run(&dead).await;
+    assert_status(&r, "connect.source", Status::Pass);
+    assert_status(&r, "connect.target", Status::Fail);
 }
 
 #[tokio::test]
@@ -209,6 +214,7 @@ async fn binlog_filters_and_name_case_rules() {
         &[
             "--lower-case-table-names=1",
             "--binlog-ignore-db=ignored_db",
+            "--bind-address=0.0.0.0",
         ],
     );
     // Source with binlog_ignore_db = ignored_db.
@@ -235,6 +241,23 @@ async fn binlog_filters_and_name_case_rules() {
         "target.lower_case_table_names",
         Status::Warn,
     );
+
+    // Plain TCP to an address beyond loopback warns; the odd server has no TLS.
+    let ip = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("10.255.255.255:9").map(|_| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .expect("a non-loopback address");
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
+    odd.sql("CREATE USER IF NOT EXISTS 'plain'@'%'; GRANT ALL ON *.* TO 'plain'@'%';")
+        .await;
+    let mut p = profile(odd, &pair.target, Mode::Full, &["kept_db.*".to_string()]);
+    p.source = endpoint(odd, "plain");
+    p.source.host = ip.to_string();
+    let r = precheck::run(&p).await;
+    assert_status(&r, "connect.source", Status::Pass);
+    assert_status(&r, "tls.source", Status::Warn);
+    assert_status(&r, "tls.target", Status::Pass);
 }
 
 #[tokio::test]
