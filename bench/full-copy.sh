@@ -149,8 +149,13 @@ TOML
     echo "bench: ferry failed:" >&2; tail -5 "$work/ferry.events" >&2; cat "$work/ferry.json" >&2; exit 1; }
 }
 
+cpu_of() { # pid -> CPU seconds used so far
+  awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"
+}
 if [ -n "${FERRY_ONLY:-}" ]; then # quick loop while tuning: ferry alone
+  s0=$(cpu_of "${pids[0]}"); t0=$(cpu_of "${pids[1]}")
   run "ferry run (verified)" ferry_copy
+  echo "server CPU s: source $(python3 -c "print(round($(cpu_of "${pids[0]}") - $s0, 2))"), target $(python3 -c "print(round($(cpu_of "${pids[1]}") - $t0, 2))")"
   echo "ferry: peak RSS KiB, user s, sys s: $(cat "$work/ferry.rss")"
   grep -E '"type":"(phase|copy_done)"' "$work/ferry.events" | python3 -c "import json,sys; print(' '.join(f\"{e.get('phase','copy_done')}@{e['t']}\" for e in map(json.loads, sys.stdin)))"
   python3 -c "import json; d=json.load(open('$work/ferry.json')); print(); print({k: d[k] for k in ('rows','bytes','seconds','lock_ms','peak_rss_bytes')})"
