@@ -126,6 +126,8 @@ pub struct JobRecord {
     pub mode: String,
     pub phase: String,
     pub snapshot: Position,
+    /// Where the incremental phase has applied up to.
+    pub sync: Option<Position>,
 }
 
 /// The meta schema and its statements, bound to one schema name.
@@ -164,6 +166,7 @@ impl Meta {
                mode VARCHAR(16) NOT NULL,
                phase VARCHAR(32) NOT NULL,
                snapshot_position LONGTEXT NULL,
+               sync_position LONGTEXT NULL,
                created_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
                updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
@@ -260,21 +263,22 @@ impl Meta {
     }
 
     pub async fn load_job(&self, conn: &mut Conn) -> Result<Option<JobRecord>, mysql_async::Error> {
-        let row: Option<(String, String, Option<String>)> = conn
+        let row: Option<(String, String, Option<String>, Option<String>)> = conn
             .exec_first(
                 format!(
-                    "SELECT mode, phase, snapshot_position FROM {} WHERE job = ?",
+                    "SELECT mode, phase, snapshot_position, sync_position FROM {} WHERE job = ?",
                     self.t("jobs")
                 ),
                 (&self.job,),
             )
             .await?;
-        Ok(row.map(|(mode, phase, pos)| JobRecord {
+        Ok(row.map(|(mode, phase, pos, sync)| JobRecord {
             mode,
             phase,
             snapshot: pos
                 .and_then(|p| serde_json::from_str(&p).ok())
                 .unwrap_or_default(),
+            sync: sync.and_then(|p| serde_json::from_str(&p).ok()),
         }))
     }
 
@@ -285,6 +289,23 @@ impl Meta {
                 self.t("jobs")
             ),
             (phase, &self.job),
+        )
+        .await
+    }
+
+    /// Records the sync position inside the caller's open transaction (the one that
+    /// applied the changes up to it) and marks the job as syncing.
+    pub async fn save_sync_position(
+        &self,
+        conn: &mut Conn,
+        position: &Position,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "UPDATE {} SET sync_position = ?, phase = 'sync', updated_at = CURRENT_TIMESTAMP(6) WHERE job = ?",
+                self.t("jobs")
+            ),
+            (serde_json::to_string(position).unwrap_or_default(), &self.job),
         )
         .await
     }

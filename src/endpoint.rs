@@ -325,6 +325,9 @@ pub struct Endpoint {
     side: Side,
     config: EndpointConfig,
     pool: Pool,
+    /// The options the pool was opened with, for connections outside it (a binlog
+    /// stream owns its connection for good).
+    opts: Opts,
     tls_active: bool,
 }
 
@@ -377,7 +380,8 @@ impl Endpoint {
         Ok(Endpoint {
             side,
             config: config.clone(),
-            pool: Pool::new(opts),
+            pool: Pool::new(opts.clone()),
+            opts,
             tls_active,
         })
     }
@@ -410,6 +414,11 @@ impl Endpoint {
                 seconds,
             }),
         }
+    }
+
+    /// A new connection outside the pool, with the pool's options.
+    pub async fn standalone_conn(&self) -> Result<Conn, EndpointError> {
+        connect(self.side, &self.config, self.opts.clone()).await
     }
 
     /// Wraps a failed query on this endpoint.

@@ -97,6 +97,14 @@ pub enum JobEvent {
         chunks: u64,
         mismatched_chunks: u64,
     },
+    /// Incremental sync progress, about once a second.
+    Sync {
+        transactions: u64,
+        rows: u64,
+        rows_per_sec: f64,
+        lag_secs: u64,
+        applied: Position,
+    },
     /// Final copy summary.
     CopyDone {
         rows: u64,

@@ -22,6 +22,9 @@ use crate::events::{EventSink, JobEvent, Phase, TableTotals};
 use crate::inspect;
 use crate::position::Position;
 use crate::profile::{Mode, Profile};
+use crate::replicate::apply::Applier;
+use crate::replicate::reader::{Reader, TableMap};
+use crate::replicate::ReplicateError;
 use crate::rules::Selection;
 use crate::snapshot::copy::{copy_chunks, report_throughput, CopySettings, CopyTable, Progress};
 use crate::snapshot::{consistency, plan, schema, SnapshotError};
@@ -35,6 +38,8 @@ pub enum JobError {
     Snapshot(#[from] SnapshotError),
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    #[error(transparent)]
+    Replicate(#[from] ReplicateError),
     #[error("mode \"{mode}\" is not implemented yet")]
     ModeNotImplemented { mode: &'static str },
     #[error("the job's rules select no table on the source")]
@@ -47,6 +52,7 @@ impl Coded for JobError {
             JobError::Ferry(e) => e.code(),
             JobError::Snapshot(e) => e.code(),
             JobError::Verify(e) => e.code(),
+            JobError::Replicate(e) => e.code(),
             JobError::ModeNotImplemented { .. } => "job.mode_not_implemented",
             JobError::NothingSelected => "job.nothing_selected",
         }
@@ -57,6 +63,7 @@ impl Coded for JobError {
             JobError::Ferry(e) => e.remedy(),
             JobError::Snapshot(e) => e.remedy(),
             JobError::Verify(e) => e.remedy(),
+            JobError::Replicate(e) => e.remedy(),
             JobError::ModeNotImplemented { .. } => {
                 "use mode = \"full\" for now; incremental sync comes in a later release".into()
             }
@@ -85,11 +92,30 @@ pub struct RunSummary {
     pub position: Position,
     pub lock_ms: u64,
     pub verify: Option<VerifyReport>,
+    /// Where the incremental sync stopped (modes `all` / `incremental`).
+    pub synced_to: Option<Position>,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub verify: bool,
+    /// Ends the incremental sync gracefully (Ctrl-C in the CLI, Pause in the app).
+    pub stop: Stop,
+}
+
+/// A one-shot "please stop" for a running job; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<tokio::sync::Notify>);
+
+impl Stop {
+    pub fn stop(&self) {
+        // notify_one stores a permit, so a stop sent before anyone waits is not lost.
+        self.0.notify_one();
+    }
+
+    pub async fn stopped(&self) {
+        self.0.notified().await;
+    }
 }
 
 fn target_error(what: &str) -> impl FnOnce(mysql_async::Error) -> SnapshotError + '_ {
@@ -150,7 +176,7 @@ pub async fn run(
 ) -> Result<RunSummary, JobError> {
     match profile.mode {
         Mode::Full => {}
-        Mode::All => return Err(JobError::ModeNotImplemented { mode: "all" }),
+        Mode::All => {}
         Mode::Incremental => {
             return Err(JobError::ModeNotImplemented {
                 mode: "incremental",
@@ -193,6 +219,29 @@ pub async fn run(
         .load_job(&mut meta_conn)
         .await
         .map_err(target_error("reading the job state"))?;
+    if let Some(job) = existing.as_ref().filter(|j| j.phase == "sync") {
+        // The copy is done; continue following the binlog where it stopped.
+        let start = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
+        let synced_to = sync(
+            &source, &target, &catalog, &selection, &meta, &start, &sql_mode, &sink, &opts.stop,
+        )
+        .await?;
+        // The job lock lives on this connection; the pool only closes once it is back.
+        drop(meta_conn);
+        source.close().await;
+        target.close().await;
+        return Ok(RunSummary {
+            tables: selection.tables.len(),
+            rows: 0,
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed: true,
+            position: start,
+            lock_ms: 0,
+            verify: None,
+            synced_to: Some(synced_to),
+        });
+    }
     let resuming = existing.as_ref().is_some_and(|j| j.phase == "copy");
     let stored_plan = if resuming {
         meta.load_plan(&mut meta_conn)
@@ -429,7 +478,9 @@ pub async fn run(
         .await
         .map_err(target_error("recording the job phase"))?;
 
-    let verify_report = if opts.verify {
+    // With a live source, comparing right after the copy shows every write made since
+    // the snapshot; `all` jobs are verified at cutover instead.
+    let verify_report = if opts.verify && profile.mode == Mode::Full {
         sink.phase(Phase::Verify);
         let report = verify::verify(
             &source,
@@ -446,7 +497,19 @@ pub async fn run(
     } else {
         None
     };
-    if verify_report.as_ref().is_none_or(|r| r.equal) {
+    let mut synced_to = None;
+    if profile.mode == Mode::All {
+        meta.set_phase(&mut meta_conn, "sync")
+            .await
+            .map_err(target_error("recording the job phase"))?;
+        synced_to = Some(
+            sync(
+                &source, &target, &catalog, &selection, &meta, &position, &sql_mode, &sink,
+                &opts.stop,
+            )
+            .await?,
+        );
+    } else if verify_report.as_ref().is_none_or(|r| r.equal) {
         meta.set_phase(&mut meta_conn, "completed")
             .await
             .map_err(target_error("recording the job phase"))?;
@@ -464,7 +527,77 @@ pub async fn run(
         position,
         lock_ms,
         verify: verify_report,
+        synced_to,
     })
+}
+
+/// Follows the source binlog from `start`, applying the selected tables' changes
+/// until `stop` fires. Returns the last applied position.
+#[allow(clippy::too_many_arguments)]
+async fn sync(
+    source: &Endpoint,
+    target: &Endpoint,
+    catalog: &Catalog,
+    selection: &Selection,
+    meta: &Meta,
+    start: &Position,
+    sql_mode: &str,
+    sink: &EventSink,
+    stop: &Stop,
+) -> Result<Position, JobError> {
+    sink.phase(Phase::Sync);
+    let mut tables = HashMap::new();
+    for t in &selection.tables {
+        if let Some(table) = catalog.table(&t.schema, &t.name) {
+            tables.insert(
+                (t.schema.clone(), t.name.clone()),
+                TableMap::new(table, &t.target_schema, &t.target_name),
+            );
+        }
+    }
+    let tables = Arc::new(tables);
+    let server_id = crate::precheck::FERRY_SERVER_ID as u32;
+    let mut reader = Reader::open(source, start, server_id, tables.clone()).await?;
+    let mut applier = Applier::new(target, meta.clone(), tables, sql_mode).await?;
+    let mut applied = start.clone();
+    let (mut transactions, mut rows) = (0u64, 0u64);
+    let mut window = (Instant::now(), 0u64);
+    let mut lag = 0u64;
+    loop {
+        let next = tokio::select! {
+            _ = stop.stopped() => break,
+            next = reader.next() => next?,
+        };
+        let Some(tx) = next else { break };
+        rows += applier.apply(&tx).await?;
+        transactions += 1;
+        applied = tx.end.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        lag = now.saturating_sub(u64::from(tx.timestamp));
+        if window.0.elapsed() >= std::time::Duration::from_secs(1) {
+            let secs = window.0.elapsed().as_secs_f64();
+            sink.emit(JobEvent::Sync {
+                transactions,
+                rows,
+                rows_per_sec: (rows - window.1) as f64 / secs,
+                lag_secs: lag,
+                applied: applied.clone(),
+            });
+            window = (Instant::now(), rows);
+        }
+    }
+    sink.emit(JobEvent::Sync {
+        transactions,
+        rows,
+        rows_per_sec: 0.0,
+        lag_secs: lag,
+        applied: applied.clone(),
+    });
+    reader.close().await;
+    sink.phase(Phase::Paused);
+    Ok(applied)
 }
 
 /// Verifies a job's tables on its own (`ferry verify`).

@@ -11,6 +11,7 @@ pub mod job;
 pub mod position;
 pub mod precheck;
 pub mod profile;
+pub mod replicate;
 pub mod rules;
 pub mod secrets;
 pub mod snapshot;

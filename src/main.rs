@@ -302,7 +302,14 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
     }
     let (sink, rx) = ferry::events::EventSink::channel();
     let view = tokio::spawn(render::events(rx, json));
-    let result = ferry::job::run(&profile, ferry::job::RunOptions { verify }, sink).await;
+    let stop = ferry::job::Stop::default();
+    let on_ctrl_c = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.stop();
+        }
+    });
+    let result = ferry::job::run(&profile, ferry::job::RunOptions { verify, stop }, sink).await;
     let _ = view.await;
     let summary = result?;
     let peak_rss_bytes = peak_rss_bytes();
@@ -332,6 +339,9 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
         );
         if let Some(v) = &summary.verify {
             render::verify_report(v);
+        }
+        if let Some(p) = &summary.synced_to {
+            println!("sync paused at {p}; run the job again to resume");
         }
     }
     Ok(match &summary.verify {

@@ -94,7 +94,7 @@ pub struct Context {
     pub largest_rows: Vec<(String, u64)>,
     pub source_is_replica: bool,
     pub target_free_bytes: Option<u64>,
-    /// The job was interrupted mid-copy: its tables on the target hold its rows.
+    /// The job was interrupted mid-copy or is syncing: its tables hold its rows.
     pub resuming: bool,
 }
 
@@ -278,7 +278,7 @@ impl Context {
         let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
         let resuming = bounded(async { meta.load_job(&mut tc).await.ok().flatten() }, None)
             .await
-            .is_some_and(|j| j.phase == "copy");
+            .is_some_and(|j| j.phase == "copy" || j.phase == "sync");
         drop(sc);
         drop(tc);
         Ok(Context {

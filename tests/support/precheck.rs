@@ -40,7 +40,22 @@ pub fn assert_status(report: &precheck::Report, id: &str, expected: Status) {
     let c = report
         .get(id)
         .unwrap_or_else(|| panic!("check {id} missing"));
-    assert_eq!(c.status, expected, "{id}: {} / {}", c.detail, c.remedy);
+    if c.status != expected {
+        // The whole report: a selection-dependent check failing is often explained by another.
+        let others: Vec<String> = report
+            .checks
+            .iter()
+            .filter(|o| o.status != Status::Pass)
+            .map(|o| format!("{} {:?}: {}", o.id, o.status, o.detail))
+            .collect();
+        panic!(
+            "{id}: expected {expected:?}, got {:?}: {} / {}\nother checks:\n{}",
+            c.status,
+            c.detail,
+            c.remedy,
+            others.join("\n")
+        );
+    }
     if expected != Status::Pass {
         assert!(!c.remedy.is_empty(), "{id} gives a remedy");
     }
