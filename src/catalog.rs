@@ -44,6 +44,8 @@ pub enum CatalogError {
     Query { what: &'static str, cause: String },
     #[error("unexpected value in {what}: {cause}")]
     Decode { what: &'static str, cause: String },
+    #[error("the server skipped tables while listing {what} ({detail}); DDL or FLUSH TABLES kept running")]
+    Busy { what: &'static str, detail: String },
 }
 
 impl Coded for CatalogError {
@@ -52,6 +54,7 @@ impl Coded for CatalogError {
             CatalogError::Endpoint(e) => e.code(),
             CatalogError::Query { .. } => "catalog.query_failed",
             CatalogError::Decode { .. } => "catalog.decode_failed",
+            CatalogError::Busy { .. } => "catalog.busy",
         }
     }
 
@@ -64,11 +67,15 @@ impl Coded for CatalogError {
             CatalogError::Decode { .. } => {
                 "report this with the server version; the server returned metadata Ferry does not understand".into()
             }
+            CatalogError::Busy { .. } => {
+                "try again when no DDL or FLUSH TABLES runs on the selected schemas".into()
+            }
         }
     }
 
     fn is_transient(&self) -> bool {
-        matches!(self, CatalogError::Endpoint(e) if e.is_transient())
+        matches!(self, CatalogError::Busy { .. })
+            || matches!(self, CatalogError::Endpoint(e) if e.is_transient())
     }
 }
 
@@ -224,7 +231,19 @@ impl Catalog {
         want_schema: impl Fn(&str) -> bool,
     ) -> Result<Catalog, CatalogError> {
         let mut conn = endpoint.conn().await?;
-        let result = load_with(&mut conn, want_schema).await;
+        // information_schema silently skips a table whose definition is being
+        // changed or flushed at that instant (warning 1684): read again rather than
+        // migrate without it.
+        let mut attempt = 0;
+        let result = loop {
+            match load_with(&mut conn, &want_schema).await {
+                Err(CatalogError::Busy { .. }) if attempt < 20 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+                }
+                other => break other,
+            }
+        };
         // Return the connection to the pool whatever happened.
         drop(conn);
         result
@@ -263,14 +282,27 @@ async fn rows(
     schemas: &[String],
 ) -> Result<Vec<Row>, CatalogError> {
     let params: Vec<Value> = schemas.iter().map(|s| Value::from(s.as_str())).collect();
-    conn.exec(sql, Params::Positional(params))
+    let rows: Vec<Row> = conn
+        .exec(sql, Params::Positional(params))
         .await
-        .map_err(query_err(what))
+        .map_err(query_err(what))?;
+    if conn.get_warnings() > 0 {
+        let warnings: Vec<(String, u32, String)> =
+            conn.query("SHOW WARNINGS").await.map_err(query_err(what))?;
+        // ER_WARN_I_S_SKIPPED_TABLE
+        if let Some((_, _, message)) = warnings.into_iter().find(|w| w.1 == 1684) {
+            return Err(CatalogError::Busy {
+                what,
+                detail: message,
+            });
+        }
+    }
+    Ok(rows)
 }
 
 async fn load_with(
     conn: &mut Conn,
-    want_schema: impl Fn(&str) -> bool,
+    want_schema: &impl Fn(&str) -> bool,
 ) -> Result<Catalog, CatalogError> {
     let mut catalog = Catalog::default();
     let schema_rows: Vec<Row> = conn
