@@ -201,7 +201,109 @@ impl Meta {
             self.t("deferred")
         ))
         .await?;
+        // Requests to a running job (pause / complete / abort) and its last status,
+        // so any process that reaches the target can control and watch it.
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL PRIMARY KEY,
+               request VARCHAR(16) NULL,
+               request_arg LONGTEXT NULL,
+               requested_at TIMESTAMP(6) NULL,
+               status LONGTEXT NULL,
+               status_at TIMESTAMP(6) NULL
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("control")
+        ))
+        .await?;
         Ok(())
+    }
+
+    /// Leaves a request for the running job (`pause`, `complete`, `abort`).
+    pub async fn request(
+        &self,
+        conn: &mut Conn,
+        request: &str,
+        arg: Option<&str>,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {} (job, request, request_arg, requested_at) VALUES (?, ?, ?, CURRENT_TIMESTAMP(6))
+                 ON DUPLICATE KEY UPDATE request = VALUES(request), request_arg = VALUES(request_arg), requested_at = VALUES(requested_at)",
+                self.t("control")
+            ),
+            (&self.job, request, arg),
+        )
+        .await
+    }
+
+    /// Takes (reads and clears) a pending request.
+    pub async fn take_request(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Option<(String, Option<String>)>, mysql_async::Error> {
+        let row: Option<(Option<String>, Option<String>)> = conn
+            .exec_first(
+                format!(
+                    "SELECT request, request_arg FROM {} WHERE job = ?",
+                    self.t("control")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        let Some((Some(request), arg)) = row else {
+            return Ok(None);
+        };
+        conn.exec_drop(
+            format!(
+                "UPDATE {} SET request = NULL, request_arg = NULL WHERE job = ? AND request = ?",
+                self.t("control")
+            ),
+            (&self.job, &request),
+        )
+        .await?;
+        Ok(Some((request, arg)))
+    }
+
+    /// Stores the job's latest status (JSON) for `ferry status`.
+    pub async fn save_status(
+        &self,
+        conn: &mut Conn,
+        status: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {} (job, status, status_at) VALUES (?, ?, CURRENT_TIMESTAMP(6))
+                 ON DUPLICATE KEY UPDATE status = VALUES(status), status_at = VALUES(status_at)",
+                self.t("control")
+            ),
+            (&self.job, status),
+        )
+        .await
+    }
+
+    /// The job's latest status and its age in seconds.
+    pub async fn load_status(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Option<(String, f64)>, mysql_async::Error> {
+        let row: Option<(Option<String>, Option<f64>)> = conn
+            .exec_first(
+                format!(
+                    "SELECT status, TIMESTAMPDIFF(MICROSECOND, status_at, CURRENT_TIMESTAMP(6)) / 1e6 FROM {} WHERE job = ?",
+                    self.t("control")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        Ok(row.and_then(|(s, age)| s.map(|s| (s, age.unwrap_or(0.0)))))
+    }
+
+    /// Whether some process holds the job's lock (a `ferry run` is working on it).
+    pub async fn is_running(&self, conn: &mut Conn) -> Result<bool, mysql_async::Error> {
+        let holder: Option<Option<u64>> = conn
+            .exec_first("SELECT IS_USED_LOCK(?)", (format!("ferry:{}", self.job),))
+            .await?;
+        Ok(holder.flatten().is_some())
     }
 
     /// Records DDL to run once the table's data is in (secondary indexes).
@@ -293,6 +395,24 @@ impl Meta {
         .await
     }
 
+    /// Records a new incremental-only job, already in its sync phase at `start`.
+    pub async fn start_sync_job(
+        &self,
+        conn: &mut Conn,
+        mode: &str,
+        start: &Position,
+    ) -> Result<(), mysql_async::Error> {
+        let json = serde_json::to_string(start).unwrap_or_default();
+        conn.exec_drop(
+            format!(
+                "REPLACE INTO {} (job, mode, phase, snapshot_position, sync_position) VALUES (?, ?, 'sync', ?, ?)",
+                self.t("jobs")
+            ),
+            (&self.job, mode, &json, &json),
+        )
+        .await
+    }
+
     /// Records the sync position inside the caller's open transaction (the one that
     /// applied the changes up to it) and marks the job as syncing.
     pub async fn save_sync_position(
@@ -312,7 +432,7 @@ impl Meta {
 
     /// Forgets the job's state (a completed job that is run again starts over).
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
-        for table in ["chunks", "deferred"] {
+        for table in ["chunks", "deferred", "control"] {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE job = ?", self.t(table)),
                 (&self.job,),

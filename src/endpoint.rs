@@ -421,6 +421,14 @@ impl Endpoint {
         connect(self.side, &self.config, self.opts.clone()).await
     }
 
+    /// A connection of its own that keeps up to `statements` prepared statements
+    /// (an applier cycles through many multi-row statement shapes).
+    pub async fn standalone_conn_caching(&self, statements: usize) -> Result<Conn, EndpointError> {
+        let opts =
+            mysql_async::OptsBuilder::from_opts(self.opts.clone()).stmt_cache_size(statements);
+        connect(self.side, &self.config, opts.into()).await
+    }
+
     /// Wraps a failed query on this endpoint.
     pub fn query_error(&self, e: mysql_async::Error) -> EndpointError {
         classify(self.side, &self.config, e)

@@ -98,12 +98,12 @@ pub enum JobEvent {
         mismatched_chunks: u64,
     },
     /// Incremental sync progress, about once a second.
-    Sync {
-        transactions: u64,
-        rows: u64,
-        rows_per_sec: f64,
-        lag_secs: u64,
-        applied: Position,
+    Sync(SyncStatus),
+    /// A connection failed with an error that may heal; the job tries again.
+    Retrying {
+        attempt: u32,
+        cause: String,
+        in_secs: f64,
     },
     /// Final copy summary.
     CopyDone {
@@ -111,6 +111,33 @@ pub enum JobEvent {
         bytes: u64,
         seconds: f64,
     },
+}
+
+/// The state of an incremental sync, as shown live and by `ferry status`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+pub struct SyncStatus {
+    /// `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`.
+    pub state: String,
+    /// Source transactions read since this run started.
+    pub transactions: u64,
+    /// Row changes of selected tables read since this run started.
+    pub changes: u64,
+    pub transactions_per_sec: f64,
+    pub changes_per_sec: f64,
+    /// Seconds between the source committing the last applied transaction and now
+    /// (0 when nothing is waiting).
+    pub lag_secs: f64,
+    /// Bytes of binlog between the applied position and the source's current one,
+    /// when both are in the same file.
+    pub behind_bytes: Option<u64>,
+    /// Last position applied and checkpointed on the target.
+    pub applied: Position,
+    /// The source's current position (read about once a second).
+    pub source: Option<Position>,
+    /// Applied everything the source had when last asked.
+    pub synced: bool,
+    /// The cause of the current retry, if any.
+    pub retry: Option<String>,
 }
 
 /// Where the engine sends events. Cheap to clone; sending never blocks or fails.

@@ -17,14 +17,16 @@ use serde::Serialize;
 use crate::catalog::Catalog;
 use crate::checkpoint::{ChunkRecord, Meta};
 use crate::endpoint::Endpoint;
+use crate::endpoint::Flavor;
 use crate::error::{Coded, FerryError, Report, Side};
 use crate::events::{EventSink, JobEvent, Phase, TableTotals};
 use crate::inspect;
 use crate::position::Position;
+use crate::profile::{Cutover, StartAt};
 use crate::profile::{Mode, Profile};
-use crate::replicate::apply::Applier;
-use crate::replicate::reader::{Reader, TableMap};
-use crate::replicate::ReplicateError;
+use crate::replicate::reader::TableMap;
+use crate::replicate::sync::{Outcome, Request, SyncSetup};
+use crate::replicate::{self, ReplicateError};
 use crate::rules::Selection;
 use crate::snapshot::copy::{copy_chunks, report_throughput, CopySettings, CopyTable, Progress};
 use crate::snapshot::{consistency, plan, schema, SnapshotError};
@@ -94,28 +96,67 @@ pub struct RunSummary {
     pub verify: Option<VerifyReport>,
     /// Where the incremental sync stopped (modes `all` / `incremental`).
     pub synced_to: Option<Position>,
+    pub sync_end: Option<SyncEnd>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub verify: bool,
-    /// Ends the incremental sync gracefully (Ctrl-C in the CLI, Pause in the app).
-    pub stop: Stop,
+    /// Requests from this process to the running job (Ctrl-C, the app's buttons).
+    pub control: Control,
 }
 
-/// A one-shot "please stop" for a running job; clones share it.
-#[derive(Debug, Clone, Default)]
-pub struct Stop(Arc<tokio::sync::Notify>);
+/// Sends requests (pause, complete, abort) to a running job; clones share it.
+#[derive(Debug, Clone)]
+pub struct Control {
+    tx: tokio::sync::mpsc::UnboundedSender<Request>,
+    rx: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Request>>>>,
+}
 
-impl Stop {
-    pub fn stop(&self) {
-        // notify_one stores a permit, so a stop sent before anyone waits is not lost.
-        self.0.notify_one();
+impl Default for Control {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        Control {
+            tx,
+            rx: Arc::new(std::sync::Mutex::new(Some(rx))),
+        }
+    }
+}
+
+impl Control {
+    /// Pause: stop syncing with a checkpoint; a later run resumes.
+    pub fn pause(&self) {
+        let _ = self.tx.send(Request::Pause);
     }
 
-    pub async fn stopped(&self) {
-        self.0.notified().await;
+    /// Cut over once caught up (optionally making the source read-only first).
+    pub fn complete(&self, freeze_source: bool) {
+        let _ = self.tx.send(Request::Complete { freeze_source });
     }
+
+    pub fn abort(&self) {
+        let _ = self.tx.send(Request::Abort);
+    }
+
+    fn receiver(&self) -> tokio::sync::mpsc::UnboundedReceiver<Request> {
+        self.rx
+            .lock()
+            .ok()
+            .and_then(|mut r| r.take())
+            // Taken by an earlier phase of the same run: nobody sends any more.
+            .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().1)
+    }
+}
+
+/// How the incremental phase ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncEnd {
+    Paused,
+    Completed,
+    Aborted,
+    /// Caught up, but the final verification found differences.
+    CompletedUnverified,
 }
 
 fn target_error(what: &str) -> impl FnOnce(mysql_async::Error) -> SnapshotError + '_ {
@@ -174,15 +215,6 @@ pub async fn run(
     opts: RunOptions,
     sink: EventSink,
 ) -> Result<RunSummary, JobError> {
-    match profile.mode {
-        Mode::Full => {}
-        Mode::All => {}
-        Mode::Incremental => {
-            return Err(JobError::ModeNotImplemented {
-                mode: "incremental",
-            })
-        }
-    }
     let started = Instant::now();
     let o = &profile.options;
     let (source, target, catalog, selection, matcher) = open_job(profile).await?;
@@ -219,13 +251,36 @@ pub async fn run(
         .load_job(&mut meta_conn)
         .await
         .map_err(target_error("reading the job state"))?;
-    if let Some(job) = existing.as_ref().filter(|j| j.phase == "sync") {
-        // The copy is done; continue following the binlog where it stopped.
-        let start = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
-        let synced_to = sync(
-            &source, &target, &catalog, &selection, &meta, &start, &sql_mode, &sink, &opts.stop,
-        )
-        .await?;
+    let sync_ctx = SyncCtx {
+        profile,
+        source: &source,
+        target: &target,
+        flavor: source_facts.flavor,
+        catalog: &catalog,
+        selection: &selection,
+        meta: &meta,
+        sql_mode: &sql_mode,
+        sink: &sink,
+        opts: &opts,
+    };
+    let resume_sync = existing.as_ref().filter(|j| j.phase == "sync");
+    if resume_sync.is_some() || profile.mode == Mode::Incremental {
+        let (start, resumed) = match resume_sync {
+            // Continue following the binlog where it stopped.
+            Some(job) => (
+                job.sync.clone().unwrap_or_else(|| job.snapshot.clone()),
+                true,
+            ),
+            None => {
+                let start = incremental_start(profile, &source, source_facts.flavor).await?;
+                missing_target_tables(&target, &selection).await?;
+                meta.start_sync_job(&mut meta_conn, "incremental", &start)
+                    .await
+                    .map_err(target_error("recording the job"))?;
+                (start, false)
+            }
+        };
+        let (end, synced_to, verify) = sync_ctx.run(&mut meta_conn, start.clone()).await?;
         // The job lock lives on this connection; the pool only closes once it is back.
         drop(meta_conn);
         source.close().await;
@@ -235,11 +290,12 @@ pub async fn run(
             rows: 0,
             bytes: 0,
             seconds: started.elapsed().as_secs_f64(),
-            resumed: true,
+            resumed,
             position: start,
             lock_ms: 0,
-            verify: None,
+            verify,
             synced_to: Some(synced_to),
+            sync_end: Some(end),
         });
     }
     let resuming = existing.as_ref().is_some_and(|j| j.phase == "copy");
@@ -498,17 +554,16 @@ pub async fn run(
         None
     };
     let mut synced_to = None;
+    let mut sync_end = None;
+    let mut verify_report = verify_report;
     if profile.mode == Mode::All {
         meta.set_phase(&mut meta_conn, "sync")
             .await
             .map_err(target_error("recording the job phase"))?;
-        synced_to = Some(
-            sync(
-                &source, &target, &catalog, &selection, &meta, &position, &sql_mode, &sink,
-                &opts.stop,
-            )
-            .await?,
-        );
+        let (end, to, verify) = sync_ctx.run(&mut meta_conn, position.clone()).await?;
+        synced_to = Some(to);
+        sync_end = Some(end);
+        verify_report = verify;
     } else if verify_report.as_ref().is_none_or(|r| r.equal) {
         meta.set_phase(&mut meta_conn, "completed")
             .await
@@ -528,76 +583,161 @@ pub async fn run(
         lock_ms,
         verify: verify_report,
         synced_to,
+        sync_end,
     })
 }
 
-/// Follows the source binlog from `start`, applying the selected tables' changes
-/// until `stop` fires. Returns the last applied position.
-#[allow(clippy::too_many_arguments)]
-async fn sync(
-    source: &Endpoint,
-    target: &Endpoint,
-    catalog: &Catalog,
-    selection: &Selection,
-    meta: &Meta,
-    start: &Position,
-    sql_mode: &str,
-    sink: &EventSink,
-    stop: &Stop,
-) -> Result<Position, JobError> {
-    sink.phase(Phase::Sync);
-    let mut tables = HashMap::new();
-    for t in &selection.tables {
-        if let Some(table) = catalog.table(&t.schema, &t.name) {
-            tables.insert(
-                (t.schema.clone(), t.name.clone()),
-                TableMap::new(table, &t.target_schema, &t.target_name),
-            );
+/// What the incremental phase of a run needs.
+struct SyncCtx<'a> {
+    profile: &'a Profile,
+    source: &'a Endpoint,
+    target: &'a Endpoint,
+    flavor: Flavor,
+    catalog: &'a Catalog,
+    selection: &'a Selection,
+    meta: &'a Meta,
+    sql_mode: &'a str,
+    sink: &'a EventSink,
+    opts: &'a RunOptions,
+}
+
+impl SyncCtx<'_> {
+    /// Follows the binlog from `start` until paused, aborted or completed; on
+    /// completion verifies (when asked) and marks the job completed.
+    async fn run(
+        &self,
+        meta_conn: &mut mysql_async::Conn,
+        start: Position,
+    ) -> Result<(SyncEnd, Position, Option<VerifyReport>), JobError> {
+        self.sink.phase(Phase::Sync);
+        let mut tables = HashMap::new();
+        for t in &self.selection.tables {
+            if let Some(table) = self.catalog.table(&t.schema, &t.name) {
+                tables.insert(
+                    (t.schema.clone(), t.name.clone()),
+                    TableMap::new(table, &t.target_schema, &t.target_name),
+                );
+            }
         }
-    }
-    let tables = Arc::new(tables);
-    let server_id = crate::precheck::FERRY_SERVER_ID as u32;
-    let mut reader = Reader::open(source, start, server_id, tables.clone()).await?;
-    let mut applier = Applier::new(target, meta.clone(), tables, sql_mode).await?;
-    let mut applied = start.clone();
-    let (mut transactions, mut rows) = (0u64, 0u64);
-    let mut window = (Instant::now(), 0u64);
-    let mut lag = 0u64;
-    loop {
-        let next = tokio::select! {
-            _ = stop.stopped() => break,
-            next = reader.next() => next?,
+        let setup = SyncSetup {
+            source: self.source,
+            target: self.target,
+            flavor: self.flavor,
+            meta: self.meta,
+            tables: Arc::new(tables),
+            sql_mode: self.sql_mode,
+            server_id: self.profile.incremental.server_id_for(&self.profile.name),
+            sink: self.sink,
+            standby: self.profile.incremental.cutover == Cutover::Never,
         };
-        let Some(tx) = next else { break };
-        rows += applier.apply(&tx).await?;
-        transactions += 1;
-        applied = tx.end.clone();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        lag = now.saturating_sub(u64::from(tx.timestamp));
-        if window.0.elapsed() >= std::time::Duration::from_secs(1) {
-            let secs = window.0.elapsed().as_secs_f64();
-            sink.emit(JobEvent::Sync {
-                transactions,
-                rows,
-                rows_per_sec: (rows - window.1) as f64 / secs,
-                lag_secs: lag,
-                applied: applied.clone(),
-            });
-            window = (Instant::now(), rows);
+        let (outcome, applied) =
+            replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;
+        let end = match outcome {
+            Outcome::Paused => {
+                self.sink.phase(Phase::Paused);
+                return Ok((SyncEnd::Paused, applied, None));
+            }
+            Outcome::Aborted => {
+                self.meta
+                    .set_phase(meta_conn, "aborted")
+                    .await
+                    .map_err(target_error("recording the job phase"))?;
+                self.sink.phase(Phase::Aborted);
+                return Ok((SyncEnd::Aborted, applied, None));
+            }
+            Outcome::Caught { .. } => SyncEnd::Completed,
+        };
+        self.sink.phase(Phase::Completing);
+        let report = if self.opts.verify {
+            self.sink.phase(Phase::Verify);
+            Some(
+                verify::verify(
+                    self.source,
+                    self.target,
+                    self.flavor,
+                    self.catalog,
+                    self.selection,
+                    self.profile.options.chunk_bytes,
+                    self.profile.options.export_threads,
+                    self.sink,
+                )
+                .await?,
+            )
+        } else {
+            None
+        };
+        if report.as_ref().is_some_and(|r| !r.equal) {
+            // Still syncing as far as the job state goes: complete again once the
+            // source is quiet.
+            return Ok((SyncEnd::CompletedUnverified, applied, report));
+        }
+        self.meta
+            .set_phase(meta_conn, "completed")
+            .await
+            .map_err(target_error("recording the job phase"))?;
+        self.sink.phase(Phase::Completed);
+        Ok((end, applied, report))
+    }
+}
+
+/// Resolves `[incremental] start` of an incremental-only job.
+async fn incremental_start(
+    profile: &Profile,
+    source: &Endpoint,
+    flavor: Flavor,
+) -> Result<Position, JobError> {
+    let start = profile
+        .incremental
+        .start_at()
+        .map_err(|cause| ReplicateError::BadPosition {
+            position: profile.incremental.start.clone(),
+            cause,
+        })?;
+    Ok(match start {
+        StartAt::Snapshot => return Err(ReplicateError::NoPosition.into()),
+        StartAt::Now => {
+            let mut conn = source.conn().await.map_err(FerryError::from)?;
+            crate::position::current(&mut conn, flavor)
+                .await
+                .map_err(ReplicateError::source)?
+        }
+        StartAt::Gtid(set) => Position {
+            file: None,
+            pos: None,
+            gtid: Some(set),
+        },
+        StartAt::Binlog { file, pos } => Position {
+            file: Some(file),
+            pos: Some(pos),
+            gtid: None,
+        },
+    })
+}
+
+/// An incremental-only job writes into tables that must already exist.
+async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Result<(), JobError> {
+    let mut conn = target.conn().await.map_err(FerryError::from)?;
+    let mut missing = Vec::new();
+    for t in &selection.tables {
+        let found: Option<u8> = conn
+            .exec_first(
+                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&t.target_schema, &t.target_name),
+            )
+            .await
+            .map_err(|e| ReplicateError::target("looking for target tables", e))?;
+        if found.is_none() {
+            missing.push(format!("{}.{}", t.target_schema, t.target_name));
         }
     }
-    sink.emit(JobEvent::Sync {
-        transactions,
-        rows,
-        rows_per_sec: 0.0,
-        lag_secs: lag,
-        applied: applied.clone(),
-    });
-    reader.close().await;
-    sink.phase(Phase::Paused);
-    Ok(applied)
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(ReplicateError::MissingTables {
+            tables: missing.join(", "),
+        }
+        .into())
+    }
 }
 
 /// Verifies a job's tables on its own (`ferry verify`).

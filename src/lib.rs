@@ -3,6 +3,7 @@
 
 pub mod catalog;
 pub mod checkpoint;
+pub mod control;
 pub mod endpoint;
 pub mod error;
 pub mod events;

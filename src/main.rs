@@ -64,12 +64,29 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Cut over a syncing job (not implemented yet).
-    Complete { job: String },
-    /// Stop a job at once (not implemented yet).
+    /// Cut over: wait until the sync has applied everything the source has, verify,
+    /// and finish the job. Starts the job here when no process runs it.
+    Complete {
+        job: String,
+        /// Make the source read-only first, so nothing is written after the cutover.
+        #[arg(long)]
+        freeze_source: bool,
+        /// Skip the final verification.
+        #[arg(long)]
+        no_verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a running job with a checkpoint; `ferry run` resumes it.
+    Pause { job: String },
+    /// Stop a job at once and mark it aborted.
     Abort { job: String },
-    /// Show a running job's progress (not implemented yet).
-    Status { job: String },
+    /// A job's phase, positions and (while it runs) live sync progress.
+    Status {
+        job: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare source and target tables: row counts and chunked checksums.
     Verify {
         /// A job file path or a saved profile name.
@@ -151,17 +168,18 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             job,
             no_verify,
             json,
-        } => run(&job, !no_verify, json).await,
-        Command::Complete { .. } => not_yet("complete"),
-        Command::Abort { .. } => not_yet("abort"),
-        Command::Status { .. } => not_yet("status"),
+        } => run(&job, !no_verify, json, None).await,
+        Command::Complete {
+            job,
+            freeze_source,
+            no_verify,
+            json,
+        } => complete(&job, freeze_source, !no_verify, json).await,
+        Command::Pause { job } => pause(&job).await,
+        Command::Abort { job } => abort(&job).await,
+        Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
     }
-}
-
-fn not_yet(command: &str) -> Result<ExitCode, Failure> {
-    eprintln!("ferry {command}: not implemented yet");
-    Ok(ExitCode::from(2))
 }
 
 fn load_job(job: &str) -> Result<Profile, Failure> {
@@ -285,7 +303,13 @@ async fn precheck(job: &str, json: bool) -> Result<ExitCode, Failure> {
     })
 }
 
-async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
+/// `complete`: Some(freeze_source) asks the run to cut over as soon as it syncs.
+async fn run(
+    job: &str,
+    verify: bool,
+    json: bool,
+    complete: Option<bool>,
+) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     // Never start into a failing check, unless the job says to ignore that check.
     let report = ferry::precheck::run(&profile).await;
@@ -302,14 +326,17 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
     }
     let (sink, rx) = ferry::events::EventSink::channel();
     let view = tokio::spawn(render::events(rx, json));
-    let stop = ferry::job::Stop::default();
-    let on_ctrl_c = stop.clone();
+    let control = ferry::job::Control::default();
+    if let Some(freeze) = complete {
+        control.complete(freeze);
+    }
+    let on_ctrl_c = control.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            on_ctrl_c.stop();
+            on_ctrl_c.pause();
         }
     });
-    let result = ferry::job::run(&profile, ferry::job::RunOptions { verify, stop }, sink).await;
+    let result = ferry::job::run(&profile, ferry::job::RunOptions { verify, control }, sink).await;
     let _ = view.await;
     let summary = result?;
     let peak_rss_bytes = peak_rss_bytes();
@@ -324,7 +351,7 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
             summary: &summary,
             peak_rss_bytes,
         });
-    } else {
+    } else if summary.synced_to.is_none() || summary.rows > 0 {
         println!(
             "{} {} tables, {} rows, {} in {:.1} s ({:.0} rows/s); snapshot at {} (writes blocked {} ms){}",
             if summary.resumed { "resumed and copied" } else { "copied" },
@@ -337,17 +364,151 @@ async fn run(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
             summary.lock_ms,
             peak_rss_bytes.map_or(String::new(), |b| format!("; peak memory {}", human_bytes(b)))
         );
+    }
+    if !json {
         if let Some(v) = &summary.verify {
             render::verify_report(v);
         }
-        if let Some(p) = &summary.synced_to {
-            println!("sync paused at {p}; run the job again to resume");
+        if let (Some(p), Some(end)) = (&summary.synced_to, summary.sync_end) {
+            use ferry::job::SyncEnd;
+            match end {
+                SyncEnd::Paused => println!("sync paused at {p}; run the job again to resume"),
+                SyncEnd::Completed => println!(
+                    "completed: the target has every change up to {p}; point the application at the target"
+                ),
+                SyncEnd::CompletedUnverified => println!(
+                    "caught up at {p}, but the verification found differences (was the source still written to?); the job keeps its position: stop the writes (or use --freeze-source) and complete again"
+                ),
+                SyncEnd::Aborted => println!("aborted at {p}. {ABORT_NOTE}"),
+            }
         }
     }
-    Ok(match &summary.verify {
-        Some(v) if !v.equal => ExitCode::from(1),
+    Ok(match (&summary.verify, summary.sync_end) {
+        (Some(v), _) if !v.equal => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
+}
+
+const ABORT_NOTE: &str = "The target keeps the rows copied and applied so far. To start again, drop or empty the target tables (or set on_existing = \"truncate\") and run the job: it starts over with a new snapshot.";
+
+async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    if profile.incremental.cutover == ferry::profile::Cutover::Never {
+        return Err(Failure::Error(Report {
+            code: "job.standby".into(),
+            message: format!("{} is a standby (cutover = \"never\"); it does not complete", profile.name),
+            remedy: "set cutover = \"auto\" under [incremental] to allow a cutover, or pause / abort the standby".into(),
+        }));
+    }
+    let arg = freeze.then_some("freeze");
+    if !ferry::control::request(&profile, "complete", arg).await? {
+        // Nobody runs the job: run it here, cutting over as soon as it has caught up.
+        return run(job, verify, json, Some(freeze)).await;
+    }
+    println!("asked the running job to complete; waiting for it to catch up and verify…");
+    let mut last = String::new();
+    loop {
+        let s = ferry::control::status(&profile).await?;
+        if !s.running {
+            return Ok(match s.phase.as_deref() {
+                Some("completed") => {
+                    println!(
+                        "completed: {} has every change; point the application at the target",
+                        profile.name
+                    );
+                    ExitCode::SUCCESS
+                }
+                other => {
+                    eprintln!(
+                        "error job.not_completed: the job stopped in phase {}. Fix: see the output of the running process; run `ferry complete` again",
+                        other.unwrap_or("unknown")
+                    );
+                    ExitCode::from(1)
+                }
+            });
+        }
+        if let Some(l) = &s.live {
+            let line = format!(
+                "{} · lag {:.0} s · applied {}",
+                l.state, l.lag_secs, l.applied
+            );
+            if line != last {
+                println!("{line}");
+                last = line;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn pause(job: &str) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    if !ferry::control::request(&profile, "pause", None).await? {
+        println!("{} is not running; nothing to pause", profile.name);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let phase = ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
+    println!(
+        "{} paused (phase {}); `ferry run` resumes it",
+        profile.name,
+        phase.as_deref().unwrap_or("unknown")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn abort(job: &str) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    if ferry::control::request(&profile, "abort", None).await? {
+        ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
+    } else if ferry::control::abort_stopped(&profile).await?.is_none() {
+        println!(
+            "{} never ran against this target; nothing to abort",
+            profile.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{} aborted. {ABORT_NOTE}", profile.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let s = ferry::control::status(&profile).await?;
+    if json {
+        print_json(&s);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("job      {}", s.job);
+    println!(
+        "phase    {}{}",
+        s.phase.as_deref().unwrap_or("never run"),
+        if s.running { " (running)" } else { "" }
+    );
+    if let Some(p) = &s.snapshot {
+        println!("snapshot {p}");
+    }
+    if let Some(p) = &s.applied {
+        println!("applied  {p}");
+    }
+    if let (Some(l), true) = (&s.live, s.running) {
+        println!(
+            "sync     {} · lag {:.1} s{} · {:.0} txn/s · {:.0} rows/s · synced {}",
+            l.state,
+            l.lag_secs,
+            l.behind_bytes
+                .map_or(String::new(), |b| format!(" ({b} bytes behind)")),
+            l.transactions_per_sec,
+            l.changes_per_sec,
+            if l.synced { "yes" } else { "no" }
+        );
+        if let Some(src) = &l.source {
+            println!("source   {src}");
+        }
+        if let Some(r) = &l.retry {
+            println!("retry    {r}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn verify(job: &str, json: bool) -> Result<ExitCode, Failure> {

@@ -88,9 +88,193 @@ pub async fn mariadb_snapshot_position(conn: &mut Conn) -> Result<Position, mysq
     Ok(position)
 }
 
+/// Orders two file/offset positions of one server (`None` when either lacks them).
+/// Binlog file names share a base name and a zero-padded, growing number.
+pub fn file_pos_cmp(a: &Position, b: &Position) -> Option<std::cmp::Ordering> {
+    let (fa, pa) = (a.file.as_ref()?, a.pos?);
+    let (fb, pb) = (b.file.as_ref()?, b.pos?);
+    Some(
+        suffix(fa)
+            .cmp(&suffix(fb))
+            .then_with(|| fa.cmp(fb))
+            .then(pa.cmp(&pb)),
+    )
+}
+
+fn suffix(file: &str) -> u64 {
+    file.rsplit('.')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A MariaDB GTID position: the last `domain-server-seq` of each replication domain.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MariaGtids(std::collections::BTreeMap<u32, (u32, u64)>);
+
+impl MariaGtids {
+    pub fn parse(s: &str) -> Result<MariaGtids, String> {
+        let mut map = std::collections::BTreeMap::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let nums: Vec<&str> = part.split('-').collect();
+            let [d, srv, seq] = nums.as_slice() else {
+                return Err(format!("\"{part}\" is not domain-server-sequence"));
+            };
+            let bad = |_| format!("\"{part}\" is not domain-server-sequence");
+            map.insert(
+                d.parse().map_err(bad)?,
+                (srv.parse().map_err(bad)?, seq.parse().map_err(bad)?),
+            );
+        }
+        Ok(MariaGtids(map))
+    }
+
+    pub fn set(&mut self, domain: u32, server: u32, seq: u64) {
+        self.0.insert(domain, (server, seq));
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for MariaGtids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(d, (s, q))| format!("{d}-{s}-{q}"))
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// A MySQL GTID set: `uuid:1-5:7,uuid2:1-3`, intervals kept merged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MysqlGtids(std::collections::BTreeMap<String, Vec<(u64, u64)>>);
+
+impl MysqlGtids {
+    pub fn parse(s: &str) -> Result<MysqlGtids, String> {
+        let mut set = MysqlGtids::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let mut fields = part.split(':');
+            let uuid = fields.next().unwrap_or_default().to_ascii_lowercase();
+            if uuid.len() != 36 {
+                return Err(format!("\"{part}\" does not start with a server uuid"));
+            }
+            for iv in fields {
+                let bad = |_| format!("\"{iv}\" in \"{part}\" is not an interval");
+                let (a, b): (u64, u64) = match iv.split_once('-') {
+                    Some((a, b)) => (a.parse().map_err(bad)?, b.parse().map_err(bad)?),
+                    None => {
+                        let n: u64 = iv.parse().map_err(bad)?;
+                        (n, n)
+                    }
+                };
+                if a == 0 || b < a {
+                    return Err(format!("\"{iv}\" in \"{part}\" is not an interval"));
+                }
+                set.add_interval(&uuid, a, b);
+            }
+        }
+        Ok(set)
+    }
+
+    fn add_interval(&mut self, uuid: &str, a: u64, b: u64) {
+        let list = self.0.entry(uuid.to_string()).or_default();
+        list.push((a, b));
+        list.sort_unstable();
+        let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
+        for &(s, e) in list.iter() {
+            match merged.last_mut() {
+                Some(last) if s <= last.1.saturating_add(1) => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        *list = merged;
+    }
+
+    pub fn add(&mut self, uuid: &str, gno: u64) {
+        self.add_interval(uuid, gno, gno);
+    }
+
+    /// Each server uuid with its executed intervals (inclusive).
+    pub fn intervals(&self) -> impl Iterator<Item = (&String, &Vec<(u64, u64)>)> {
+        self.0.iter()
+    }
+}
+
+impl std::fmt::Display for MysqlGtids {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(uuid, ivs)| {
+                let ivs: Vec<String> = ivs
+                    .iter()
+                    .map(|(a, b)| {
+                        if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        }
+                    })
+                    .collect();
+                format!("{uuid}:{}", ivs.join(":"))
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mariadb_gtid_positions_round_trip() {
+        let mut g = MariaGtids::parse("0-1-31, 2-5-7").unwrap();
+        g.set(0, 3, 32);
+        g.set(1, 1, 1);
+        assert_eq!(g.to_string(), "0-3-32,1-1-1,2-5-7");
+        assert!(MariaGtids::parse("0-1").is_err());
+        assert!(MariaGtids::parse("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn mysql_gtid_sets_merge_intervals() {
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let mut g = MysqlGtids::parse(&format!("{u}:1-5:7")).unwrap();
+        assert_eq!(g.to_string(), format!("{u}:1-5:7"));
+        g.add(u, 6);
+        assert_eq!(g.to_string(), format!("{u}:1-7"));
+        g.add(u, 9);
+        assert_eq!(g.to_string(), format!("{u}:1-7:9"));
+        assert!(MysqlGtids::parse("nope:1-2").is_err());
+    }
+
+    #[test]
+    fn file_positions_order_across_files() {
+        let p = |f: &str, pos| Position {
+            file: Some(f.into()),
+            pos: Some(pos),
+            gtid: None,
+        };
+        use std::cmp::Ordering::*;
+        assert_eq!(
+            file_pos_cmp(&p("b.000002", 4), &p("b.000001", 900)),
+            Some(Greater)
+        );
+        assert_eq!(
+            file_pos_cmp(&p("b.000001", 4), &p("b.000001", 900)),
+            Some(Less)
+        );
+        assert_eq!(
+            file_pos_cmp(&p("b.999999", 4), &p("b.1000000", 4)),
+            Some(Less)
+        );
+        assert_eq!(file_pos_cmp(&Position::default(), &p("b.1", 4)), None);
+    }
 
     #[test]
     fn displays_file_pos_and_gtid() {

@@ -47,9 +47,116 @@ pub struct Profile {
     pub objects: ObjectRules,
     #[serde(default)]
     pub options: Options,
+    /// The binlog phase (modes `all` and `incremental`).
+    #[serde(default, skip_serializing_if = "Incremental::is_default")]
+    pub incremental: Incremental,
     /// Precheck ids whose failure must not stop `ferry run` (warnings never do).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_checks: Vec<String>,
+}
+
+/// `[incremental]`: where the binlog phase starts and how it ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Incremental {
+    /// `snapshot` (the full copy's position; the default), `now`,
+    /// `gtid:<set>` or `binlog:<file>:<offset>`.
+    pub start: String,
+    /// The replica id Ferry registers with on the source; by default derived from
+    /// the job name, so several jobs can follow one source.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_id: Option<u32>,
+    /// `auto`: `ferry complete` cuts over; `never`: a standby that keeps syncing.
+    pub cutover: Cutover,
+}
+
+impl Default for Incremental {
+    fn default() -> Self {
+        Incremental {
+            start: "snapshot".into(),
+            server_id: None,
+            cutover: Cutover::Auto,
+        }
+    }
+}
+
+impl Incremental {
+    fn is_default(&self) -> bool {
+        *self == Incremental::default()
+    }
+
+    /// The replica id for job `name`: the configured one, or a stable hash of the
+    /// name in 1 700 000 000 – 2 099 999 999 (away from usual server ids).
+    pub fn server_id_for(&self, name: &str) -> u32 {
+        self.server_id.unwrap_or_else(|| {
+            // FNV-1a: stable across runs and versions, unlike std's hasher.
+            let mut h: u32 = 0x811c_9dc5;
+            for b in name.bytes() {
+                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            }
+            1_700_000_000 + h % 400_000_000
+        })
+    }
+
+    pub fn start_at(&self) -> Result<StartAt, String> {
+        StartAt::parse(&self.start)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Cutover {
+    #[default]
+    Auto,
+    Never,
+}
+
+/// A parsed `[incremental] start`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    Snapshot,
+    Now,
+    Gtid(String),
+    Binlog { file: String, pos: u64 },
+}
+
+impl StartAt {
+    pub fn parse(s: &str) -> Result<StartAt, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("snapshot") {
+            return Ok(StartAt::Snapshot);
+        }
+        if s.eq_ignore_ascii_case("now") {
+            return Ok(StartAt::Now);
+        }
+        if let Some(set) = s.strip_prefix("gtid:") {
+            let set = set.trim();
+            let valid = crate::position::MariaGtids::parse(set).is_ok()
+                || crate::position::MysqlGtids::parse(set).is_ok();
+            if set.is_empty() || !valid {
+                return Err(format!("\"{set}\" is neither a MariaDB GTID list (0-1-42) nor a MySQL GTID set (uuid:1-42)"));
+            }
+            return Ok(StartAt::Gtid(set.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("binlog:") {
+            if let Some((file, pos)) = rest.rsplit_once(':') {
+                if let Ok(pos) = pos.parse::<u64>() {
+                    if !file.is_empty() && pos >= 4 {
+                        return Ok(StartAt::Binlog {
+                            file: file.to_string(),
+                            pos,
+                        });
+                    }
+                }
+            }
+            return Err(format!(
+                "\"{rest}\" is not <file>:<offset> (offset 4 or more)"
+            ));
+        }
+        Err(format!(
+            "\"{s}\" is not snapshot, now, gtid:<set> or binlog:<file>:<offset>"
+        ))
+    }
 }
 
 /// How the snapshot is made consistent (DM's `consistency`).
@@ -297,6 +404,18 @@ impl Profile {
         }
         if o.meta_schema.is_empty() || o.meta_schema.len() > 64 {
             return Err(invalid("[options] meta_schema must be 1-64 characters"));
+        }
+        match self.incremental.start_at() {
+            Err(e) => return Err(invalid(&format!("[incremental] start: {e}"))),
+            Ok(StartAt::Snapshot) if self.mode == Mode::Incremental => {
+                return Err(invalid(
+                    "[incremental] start = \"snapshot\" needs mode = \"all\"; an incremental-only job starts at now, gtid:<set> or binlog:<file>:<offset>",
+                ))
+            }
+            Ok(_) => {}
+        }
+        if self.incremental.server_id == Some(0) {
+            return Err(invalid("[incremental] server_id must not be 0"));
         }
         self.objects.validate().map_err(|e| ProfileError::Invalid {
             path: origin.to_string(),

@@ -196,6 +196,7 @@ fn profile_with(pair: &support::Pair, objects: ObjectRules) -> ferry::Profile {
         target: EndpointConfig::new("127.0.0.1", pair.target.port, "root"),
         objects,
         options: Default::default(),
+        incremental: Default::default(),
         ignore_checks: Vec::new(),
     }
 }

@@ -322,11 +322,12 @@ async fn bad_inputs_give_one_clear_line() {
 }
 
 #[test]
-fn later_commands_are_stubs_that_exit_2() {
+fn control_commands_name_a_missing_job_in_one_line() {
     let env = Env::new();
-    for cmd in ["complete", "abort", "status"] {
-        let (code, _, err) = run(env.ferry(&[cmd, "job.toml"]));
-        assert_eq!(code, 2, "{cmd}");
-        assert!(err.contains("not implemented yet"), "{cmd}: {err}");
+    for cmd in ["complete", "pause", "abort", "status"] {
+        let (code, _, err) = run(env.ferry(&[cmd, "no-such-job"]));
+        assert_eq!(code, 1, "{cmd}");
+        assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
+        assert!(err.starts_with("error profile.") && err.contains("no-such-job"), "{cmd}: {err}");
     }
 }

@@ -178,6 +178,27 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
         .await;
     assert_eq!(max, vec![(None, Some(0))]);
 
+    // The server drops the replication connection: the sync reconnects by itself.
+    let dumps: Vec<u64> = pair
+        .source
+        .query("SELECT ID FROM information_schema.PROCESSLIST WHERE COMMAND LIKE 'Binlog Dump%'")
+        .await;
+    assert!(!dumps.is_empty());
+    for id in dumps {
+        pair.source.sql(&format!("KILL {id}")).await;
+    }
+    pair.source
+        .sql(&format!(
+            "UPDATE `{db}`.acct SET note = 'after server kill' WHERE id < 50"
+        ))
+        .await;
+    wait_for(
+        "the sync to recover from a killed connection",
+        &mut child,
+        async || tables_equal(&pair, &db).await,
+    )
+    .await;
+
     // Ctrl-C pauses cleanly with the position.
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -200,4 +221,205 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("sync paused at binlog."), "{stdout}");
+}
+
+fn write_job(home: &std::path::Path, file: &str, body: &str) -> std::path::PathBuf {
+    let path = home.join(file);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+fn ferry(home: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(home)
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("FERRY_KEYRING", "keyutils")
+        .output()
+        .unwrap()
+}
+
+fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+async fn ids(server: &Server, table: &str) -> Vec<u64> {
+    server
+        .query(&format!("SELECT id FROM {table} ORDER BY id"))
+        .await
+}
+
+async fn wait_rows(child: &mut Child, server: &Server, table: &str, want: &[u64]) {
+    let want = want.to_vec();
+    wait_for(&format!("{table} = {want:?}"), child, async || {
+        let exists: Vec<u64> = server
+            .query(&format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE CONCAT(TABLE_SCHEMA, '.', TABLE_NAME) = '{}'",
+                table.replace('`', "")
+            ))
+            .await;
+        exists[0] == 1 && ids(server, table).await == want
+    })
+    .await;
+}
+
+/// Incremental-only jobs from a file position, a GTID and `now`; `ferry status`,
+/// `complete`, `pause` and `abort` against running jobs; clear errors for a
+/// purged position and a missing target table.
+#[tokio::test]
+async fn incremental_start_positions_and_control_commands() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let db = support::unique("inc_");
+    let table = "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20))";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; {table}; INSERT INTO t VALUES (1, 'before');"
+        ))
+        .await;
+    for suffix in ["f", "g", "n"] {
+        pair.target
+            .sql(&format!(
+                "CREATE DATABASE `{db}_{suffix}`; USE `{db}_{suffix}`; {table}; INSERT INTO t VALUES (1, 'before');"
+            ))
+            .await;
+    }
+    let (file, pos): (String, u64) = {
+        let rows: Vec<mysql_async::Row> = pair.source.query("SHOW MASTER STATUS").await;
+        let mut r = rows.into_iter().next().unwrap();
+        (r.take(0).unwrap(), r.take(1).unwrap())
+    };
+    let gtid: Vec<String> = pair.source.query("SELECT @@gtid_binlog_pos").await;
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (2, 'after')"))
+        .await;
+
+    let job = |name: &str, suffix: &str, start: &str| {
+        format!(
+            "name = \"{name}\"\nmode = \"incremental\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_{suffix}.*\"\n[incremental]\nstart = \"{start}\"\n",
+            pair.source.port, pair.target.port
+        )
+    };
+    let name = |s: &str| format!("{}-{s}", db.replace('_', "-"));
+    let jf = write_job(
+        home,
+        "f.toml",
+        &job(&name("f"), "f", &format!("binlog:{file}:{pos}")),
+    );
+    let jg = write_job(
+        home,
+        "g.toml",
+        &job(&name("g"), "g", &format!("gtid:{}", gtid[0])),
+    );
+    let jn = write_job(home, "n.toml", &job(&name("n"), "n", "now"));
+
+    let mut f = spawn_run(home, &jf);
+    let mut g = spawn_run(home, &jg);
+    let (tf, tg, tn) = (
+        format!("`{db}_f`.t"),
+        format!("`{db}_g`.t"),
+        format!("`{db}_n`.t"),
+    );
+    wait_rows(&mut f, &pair.target, &tf, &[1, 2]).await;
+    wait_rows(&mut g, &pair.target, &tg, &[1, 2]).await;
+    let mut n = spawn_run(home, &jn);
+    let target = &pair.target;
+    let nn = name("n");
+    wait_for("the `now` job to sync", &mut n, async || {
+        phase(target, &nn).await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (3, 'later')"))
+        .await;
+    wait_rows(&mut f, &pair.target, &tf, &[1, 2, 3]).await;
+    wait_rows(&mut g, &pair.target, &tg, &[1, 2, 3]).await;
+    // `now` started after row 2 was written: it never sees it.
+    wait_rows(&mut n, &pair.target, &tn, &[1, 3]).await;
+
+    // Status of a running job, as JSON.
+    let jg_path = jg.to_str().unwrap();
+    let mut live = serde_json::Value::Null;
+    for _ in 0..50 {
+        let out = ferry(home, &["status", jg_path, "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        live = serde_json::from_slice(&out.stdout).unwrap();
+        if live["live"]["synced"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(live["running"], true, "{live}");
+    assert_eq!(live["phase"], "sync", "{live}");
+    assert_eq!(live["live"]["synced"], true, "{live}");
+    assert!(
+        live["applied"]["gtid"]
+            .as_str()
+            .is_some_and(|g| !g.is_empty()),
+        "{live}"
+    );
+
+    // complete: catches up, verifies, finishes; the running process exits 0.
+    let out = ferry(home, &["complete", jf.to_str().unwrap()]);
+    let done = f.wait_with_output().unwrap();
+    let both = format!("complete: {}\nrun: {}", text(&out), text(&done));
+    assert_eq!(out.status.code(), Some(0), "{both}");
+    assert!(text(&out).contains("completed"), "{both}");
+    assert_eq!(done.status.code(), Some(0), "{both}");
+    assert_eq!(
+        phase(&pair.target, &name("f")).await.as_deref(),
+        Some("completed")
+    );
+
+    // pause: the job stops with a checkpoint and says so.
+    let out = ferry(home, &["pause", jg_path]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("paused"), "{}", text(&out));
+    let paused = g.wait_with_output().unwrap();
+    assert_eq!(paused.status.code(), Some(0), "{}", text(&paused));
+    assert!(
+        text(&paused).contains("sync paused at"),
+        "{}",
+        text(&paused)
+    );
+
+    // abort: stops at once and tells what a restart needs.
+    let out = ferry(home, &["abort", jn.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("drop or empty the target tables"),
+        "{}",
+        text(&out)
+    );
+    let _ = n.wait_with_output().unwrap();
+    assert_eq!(
+        phase(&pair.target, &name("n")).await.as_deref(),
+        Some("aborted")
+    );
+
+    // A purged (never existing) file position is a clear, immediate error.
+    let jp = write_job(
+        home,
+        "p.toml",
+        &job(&name("p"), "f", "binlog:binlog.999999:4"),
+    );
+    let out = ferry(home, &["run", jp.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("position_purged"), "{}", text(&out));
+
+    // A missing target table is named.
+    let jm = write_job(home, "m.toml", &job(&name("m"), "missing", "now"));
+    let out = ferry(home, &["run", jm.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("{db}_missing.t")),
+        "{}",
+        text(&out)
+    );
 }

@@ -3,9 +3,6 @@
 use super::{Check, Context};
 use crate::endpoint::{Flavor, GtidMode};
 
-/// The server id Ferry registers with when it reads the binlog.
-pub const FERRY_SERVER_ID: u64 = 1_717_171_717;
-
 pub fn all(ctx: &Context) -> Vec<Check> {
     vec![
         enabled(ctx),
@@ -77,12 +74,12 @@ fn server_id(ctx: &Context) -> Check {
             "server_id is 0: the source refuses replication clients",
             "set server_id to a unique non-zero value on the source",
         )
-    } else if sid == FERRY_SERVER_ID {
+    } else if sid == u64::from(ctx.profile.incremental.server_id_for(&ctx.profile.name)) {
         Check::fail(
             id,
             title,
-            format!("server_id {sid} is the id Ferry registers with"),
-            "give the source another server_id",
+            format!("server_id {sid} is the id this job registers with"),
+            "set another [incremental] server_id in the job",
         )
     } else {
         Check::pass(id, title, format!("server_id = {sid}"))

@@ -16,7 +16,6 @@ mod target;
 
 use serde::Serialize;
 
-pub use binlog::FERRY_SERVER_ID;
 pub use context::Context;
 
 use crate::error::Side;

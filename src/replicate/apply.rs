@@ -1,5 +1,15 @@
-//! Applies source transactions to the target, each in one target transaction with
-//! its checkpoint (see the argument in `replicate/mod.rs`).
+//! Applies batches of source transactions to the target, each batch in one target
+//! transaction together with its checkpoint (see the argument in `replicate/mod.rs`).
+//!
+//! Within a batch, changes to a keyed table are compacted to each row's final
+//! state: keys whose last change deletes them are removed with one multi-row
+//! `DELETE … WHERE key IN (…)`, the others are written with multi-row `REPLACE`.
+//! Deletes go first, then replaces. This reproduces the source's state at the
+//! batch's end whatever the order inside each group: the final rows are a state
+//! the source held, so no two of them collide on a unique key, and `REPLACE`
+//! removes any stale row that still holds one of their unique values. Keyless
+//! tables have no identity to compact by; their changes are applied one by one,
+//! in order.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,10 +22,18 @@ use super::reader::{Change, TableMap, Transaction};
 use super::ReplicateError;
 use crate::checkpoint::{quote, Meta};
 use crate::endpoint::Endpoint;
+use crate::position::Position;
 
-/// Empty transactions (changes to other tables) move the checkpoint at most this
+/// Empty batches (changes to other tables only) move the checkpoint at most this
 /// often, so a busy source with nothing selected does not cost a commit each.
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
+
+/// Rows per multi-row statement: powers of two up to this, so a table uses at most
+/// a handful of prepared statement shapes.
+const MAX_ROWS_PER_STATEMENT: usize = 256;
+
+/// Bytes of values per multi-row statement, well under any `max_allowed_packet`.
+const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 pub struct Applier {
     conn: Conn,
@@ -25,10 +43,82 @@ pub struct Applier {
 }
 
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
-    move |e| ReplicateError::Target {
-        what: what.to_string(),
-        cause: e.to_string(),
+    move |e| ReplicateError::target(what, e)
+}
+
+/// What a batch did.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Applied {
+    /// Row changes read from the source.
+    pub changes: u64,
+    /// Rows written or deleted on the target after compaction.
+    pub rows: u64,
+}
+
+/// A byte encoding of key values, to compare keys without `Value: Hash`.
+fn key_of(row: &[Value], key: &[usize]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(key.len() * 9);
+    for &i in key {
+        match row.get(i).unwrap_or(&Value::NULL) {
+            Value::NULL => out.push(0),
+            Value::Bytes(b) => {
+                out.push(1);
+                out.extend_from_slice(&(b.len() as u64).to_le_bytes());
+                out.extend_from_slice(b);
+            }
+            Value::Int(n) => {
+                out.push(2);
+                out.extend_from_slice(&n.to_le_bytes());
+            }
+            Value::UInt(n) => {
+                // Equal numbers compare equal whether signed or not.
+                if let Ok(n) = i64::try_from(*n) {
+                    out.push(2);
+                    out.extend_from_slice(&n.to_le_bytes());
+                } else {
+                    out.push(3);
+                    out.extend_from_slice(&n.to_le_bytes());
+                }
+            }
+            other => {
+                out.push(4);
+                out.extend_from_slice(format!("{other:?}").as_bytes());
+            }
+        }
     }
+    out
+}
+
+fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Bytes(b) => b.len() + 8,
+        _ => 9,
+    }
+}
+
+/// A row's final state in a batch (`None`: deleted) and a row image holding its key.
+type FinalState<'a> = (Option<&'a [Value]>, &'a [Value]);
+
+/// The final state of each touched row of one keyed table, in first-touch order.
+#[derive(Default)]
+struct Compacted<'a> {
+    order: Vec<Vec<u8>>,
+    last: HashMap<Vec<u8>, FinalState<'a>>,
+}
+
+impl<'a> Compacted<'a> {
+    /// `row` is the row's new state (`None`: deleted); `key_row` holds its key.
+    fn set(&mut self, key: Vec<u8>, row: Option<&'a [Value]>, key_row: &'a [Value]) {
+        if !self.last.contains_key(&key) {
+            self.order.push(key.clone());
+        }
+        self.last.insert(key, (row, key_row));
+    }
+}
+
+enum Plan<'a> {
+    Keyed(Compacted<'a>),
+    Keyless(Vec<&'a Change>),
 }
 
 impl Applier {
@@ -38,12 +128,12 @@ impl Applier {
         tables: Arc<HashMap<(String, String), TableMap>>,
         sql_mode: &str,
     ) -> Result<Applier, ReplicateError> {
-        let mut conn = target.conn().await.map_err(|e| ReplicateError::Target {
-            what: "connecting".into(),
-            cause: e.to_string(),
-        })?;
+        let mut conn = target
+            .standalone_conn_caching(256)
+            .await
+            .map_err(|e| ReplicateError::connect("target", e))?;
         conn.query_drop(
-            "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION time_zone = '+00:00'",
+            "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION unique_checks = 1, SESSION time_zone = '+00:00'",
         )
         .await
         .map_err(target_err("setting up the apply session"))?;
@@ -58,24 +148,59 @@ impl Applier {
         })
     }
 
-    /// Applies one transaction; returns the number of row changes applied.
-    pub async fn apply(&mut self, tx: &Transaction) -> Result<u64, ReplicateError> {
-        if tx.changes.is_empty() && self.last_checkpoint.elapsed() < IDLE_CHECKPOINT {
-            return Ok(0);
+    /// The tables the applier writes to; replaced when DDL changes one.
+    pub fn set_tables(&mut self, tables: Arc<HashMap<(String, String), TableMap>>) {
+        self.tables = tables;
+    }
+
+    /// Runs `sql` on the target outside any batch (DDL), with the checkpoint right
+    /// after it: DDL commits implicitly, so the checkpoint follows in its own
+    /// transaction and a crash in between replays a DDL that must then be skipped
+    /// by the caller's "already applied" check.
+    pub async fn execute(&mut self, sql: &str, end: &Position) -> Result<(), ReplicateError> {
+        self.conn
+            .query_drop(sql)
+            .await
+            .map_err(|e| ReplicateError::Ddl {
+                statement: sql.to_string(),
+                cause: e.to_string(),
+            })?;
+        self.checkpoint(end).await
+    }
+
+    /// Stores `end` as the checkpoint in a transaction of its own.
+    pub async fn checkpoint(&mut self, end: &Position) -> Result<(), ReplicateError> {
+        self.meta
+            .save_sync_position(&mut self.conn, end)
+            .await
+            .map_err(target_err("recording the sync checkpoint"))?;
+        self.last_checkpoint = Instant::now();
+        Ok(())
+    }
+
+    /// Applies `txs` (in binlog order) as one target transaction ending with the
+    /// checkpoint of the last one.
+    pub async fn apply(&mut self, txs: &[Transaction]) -> Result<Applied, ReplicateError> {
+        let Some(last) = txs.last() else {
+            return Ok(Applied::default());
+        };
+        let changes: u64 = txs.iter().map(|t| t.changes.len() as u64).sum();
+        if changes == 0 && self.last_checkpoint.elapsed() < IDLE_CHECKPOINT {
+            return Ok(Applied::default());
         }
         self.conn
             .query_drop("START TRANSACTION")
             .await
             .map_err(target_err("starting a transaction"))?;
-        let result = self.apply_in_tx(tx).await;
+        let result = self.apply_in_tx(txs, &last.end).await;
         match result {
-            Ok(n) => {
+            Ok(rows) => {
                 self.conn
                     .query_drop("COMMIT")
                     .await
                     .map_err(target_err("committing"))?;
                 self.last_checkpoint = Instant::now();
-                Ok(n)
+                Ok(Applied { changes, rows })
             }
             Err(e) => {
                 let _ = self.conn.query_drop("ROLLBACK").await;
@@ -84,84 +209,201 @@ impl Applier {
         }
     }
 
-    async fn apply_in_tx(&mut self, tx: &Transaction) -> Result<u64, ReplicateError> {
-        let mut n = 0;
+    async fn apply_in_tx(
+        &mut self,
+        txs: &[Transaction],
+        end: &Position,
+    ) -> Result<u64, ReplicateError> {
         let tables = self.tables.clone();
-        for tc in &tx.changes {
+        // Plans per table, in the order tables first appear.
+        let mut order: Vec<&(String, String)> = Vec::new();
+        let mut plans: HashMap<&(String, String), Plan> = HashMap::new();
+        for tc in txs.iter().flat_map(|t| &t.changes) {
             let Some(map) = tables.get(&tc.table) else {
                 continue;
             };
-            match &tc.change {
-                Change::Insert { after } => self.upsert(map, after).await?,
-                Change::Delete { before } => self.delete(map, before).await?,
-                Change::Update { before, after } => {
-                    let moved = map.key.is_empty()
-                        || map.key.iter().any(|&i| before.get(i) != after.get(i));
-                    if moved {
-                        self.delete(map, before).await?;
+            let plan = plans.entry(&tc.table).or_insert_with(|| {
+                order.push(&tc.table);
+                if map.key.is_empty() {
+                    Plan::Keyless(Vec::new())
+                } else {
+                    Plan::Keyed(Compacted::default())
+                }
+            });
+            match plan {
+                Plan::Keyless(list) => list.push(&tc.change),
+                Plan::Keyed(c) => match &tc.change {
+                    Change::Insert { after } => c.set(key_of(after, &map.key), Some(after), after),
+                    Change::Delete { before } => c.set(key_of(before, &map.key), None, before),
+                    Change::Update { before, after } => {
+                        let (kb, ka) = (key_of(before, &map.key), key_of(after, &map.key));
+                        if kb != ka {
+                            c.set(kb, None, before);
+                        }
+                        c.set(ka, Some(after), after);
                     }
-                    self.upsert(map, after).await?;
+                },
+            }
+        }
+        let mut rows = 0u64;
+        for table in order {
+            let (Some(map), Some(plan)) = (tables.get(table), plans.remove(table)) else {
+                continue;
+            };
+            match plan {
+                Plan::Keyless(list) => {
+                    for change in list {
+                        rows += self.keyless(map, change).await?;
+                    }
+                }
+                Plan::Keyed(c) => {
+                    let mut deletes: Vec<&[Value]> = Vec::new();
+                    let mut upserts: Vec<&[Value]> = Vec::new();
+                    for k in &c.order {
+                        match c.last.get(k) {
+                            Some((Some(row), _)) => upserts.push(row),
+                            Some((None, key_row)) => deletes.push(key_row),
+                            None => {}
+                        }
+                    }
+                    rows += self.delete_keys(map, &deletes).await?;
+                    rows += self.replace_rows(map, &upserts).await?;
                 }
             }
-            n += 1;
         }
         self.meta
-            .save_sync_position(&mut self.conn, &tx.end)
+            .save_sync_position(&mut self.conn, end)
             .await
             .map_err(target_err("recording the sync checkpoint"))?;
-        Ok(n)
+        Ok(rows)
     }
 
-    /// `REPLACE` the row: idempotent whether or not the row is already there.
-    async fn upsert(&mut self, map: &TableMap, row: &[Value]) -> Result<(), ReplicateError> {
-        let (cols, vals): (Vec<String>, Vec<Value>) = map
+    async fn keyless(&mut self, map: &TableMap, change: &Change) -> Result<u64, ReplicateError> {
+        match change {
+            Change::Insert { after } => self.insert_rows(map, &[after], "INSERT").await,
+            Change::Delete { before } => self.delete_one(map, before).await,
+            Change::Update { before, after } => {
+                self.delete_one(map, before).await?;
+                self.insert_rows(map, &[after], "INSERT").await
+            }
+        }
+    }
+
+    async fn replace_rows(
+        &mut self,
+        map: &TableMap,
+        rows: &[&[Value]],
+    ) -> Result<u64, ReplicateError> {
+        self.insert_rows(map, rows, "REPLACE").await
+    }
+
+    /// Multi-row `verb INTO` of `rows`, in power-of-two sized statements.
+    async fn insert_rows(
+        &mut self,
+        map: &TableMap,
+        rows: &[&[Value]],
+        verb: &str,
+    ) -> Result<u64, ReplicateError> {
+        let written: Vec<usize> = map
+            .columns
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, generated))| !generated)
+            .map(|(i, _)| i)
+            .collect();
+        let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
+        let tuple = format!("({})", vec!["?"; written.len()].join(", "));
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let n = statement_rows(rest, |r| {
+                written
+                    .iter()
+                    .map(|&i| r.get(i).map_or(1, value_bytes))
+                    .sum()
+            });
+            let (now, later) = rest.split_at(n);
+            let sql = format!(
+                "{verb} INTO {}.{} ({}) VALUES {}",
+                quote(&map.target_schema),
+                quote(&map.target_name),
+                cols.join(", "),
+                vec![tuple.as_str(); n].join(", ")
+            );
+            let params: Vec<Value> = now
+                .iter()
+                .flat_map(|r| {
+                    written
+                        .iter()
+                        .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+                })
+                .collect();
+            self.conn
+                .exec_drop(sql, Params::Positional(params))
+                .await
+                .map_err(target_err("writing rows"))?;
+            rest = later;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    /// Multi-row delete by key: `key IN (…)` or `(a, b) IN ((…), …)`.
+    async fn delete_keys(
+        &mut self,
+        map: &TableMap,
+        rows: &[&[Value]],
+    ) -> Result<u64, ReplicateError> {
+        let cols: Vec<String> = map.key.iter().map(|&i| quote(&map.columns[i].0)).collect();
+        let (lhs, tuple) = if cols.len() == 1 {
+            (cols[0].clone(), "?".to_string())
+        } else {
+            (
+                format!("({})", cols.join(", ")),
+                format!("({})", vec!["?"; cols.len()].join(", ")),
+            )
+        };
+        let mut rest = rows;
+        while !rest.is_empty() {
+            let n = statement_rows(rest, |r| {
+                map.key
+                    .iter()
+                    .map(|&i| r.get(i).map_or(1, value_bytes))
+                    .sum()
+            });
+            let (now, later) = rest.split_at(n);
+            let sql = format!(
+                "DELETE FROM {}.{} WHERE {lhs} IN ({})",
+                quote(&map.target_schema),
+                quote(&map.target_name),
+                vec![tuple.as_str(); n].join(", ")
+            );
+            let params: Vec<Value> = now
+                .iter()
+                .flat_map(|r| {
+                    map.key
+                        .iter()
+                        .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+                })
+                .collect();
+            self.conn
+                .exec_drop(sql, Params::Positional(params))
+                .await
+                .map_err(target_err("deleting rows"))?;
+            rest = later;
+        }
+        Ok(rows.len() as u64)
+    }
+
+    /// Deletes one row equal in every written column (keyless tables).
+    async fn delete_one(&mut self, map: &TableMap, row: &[Value]) -> Result<u64, ReplicateError> {
+        let (preds, vals): (Vec<String>, Vec<Value>) = map
             .columns
             .iter()
             .zip(row)
             .filter(|((_, _, generated), _)| !generated)
-            .map(|((name, _, _), v)| (quote(name), v.clone()))
+            .map(|((name, _, _), v)| (format!("{} <=> ?", quote(name)), v.clone()))
             .unzip();
-        let verb = if map.key.is_empty() {
-            "INSERT"
-        } else {
-            "REPLACE"
-        };
         let sql = format!(
-            "{verb} INTO {}.{} ({}) VALUES ({})",
-            quote(&map.target_schema),
-            quote(&map.target_name),
-            cols.join(", "),
-            vec!["?"; cols.len()].join(", ")
-        );
-        self.conn
-            .exec_drop(sql, Params::Positional(vals))
-            .await
-            .map_err(target_err("writing a row"))
-    }
-
-    /// Deletes by key, or for keyless tables one row equal in every column.
-    async fn delete(&mut self, map: &TableMap, row: &[Value]) -> Result<(), ReplicateError> {
-        let (preds, vals): (Vec<String>, Vec<Value>) = if map.key.is_empty() {
-            map.columns
-                .iter()
-                .zip(row)
-                .filter(|((_, _, generated), _)| !generated)
-                .map(|((name, _, _), v)| (format!("{} <=> ?", quote(name)), v.clone()))
-                .unzip()
-        } else {
-            map.key
-                .iter()
-                .map(|&i| {
-                    (
-                        format!("{} = ?", quote(&map.columns[i].0)),
-                        row.get(i).cloned().unwrap_or(Value::NULL),
-                    )
-                })
-                .unzip()
-        };
-        let limit = if map.key.is_empty() { " LIMIT 1" } else { "" };
-        let sql = format!(
-            "DELETE FROM {}.{} WHERE {}{limit}",
+            "DELETE FROM {}.{} WHERE {} LIMIT 1",
             quote(&map.target_schema),
             quote(&map.target_name),
             preds.join(" AND ")
@@ -169,6 +411,49 @@ impl Applier {
         self.conn
             .exec_drop(sql, Params::Positional(vals))
             .await
-            .map_err(target_err("deleting a row"))
+            .map_err(target_err("deleting a row"))?;
+        Ok(1)
+    }
+}
+
+/// How many of `rows` the next statement takes: the largest power of two that
+/// fits the row and byte limits (at least one row).
+fn statement_rows(rows: &[&[Value]], size: impl Fn(&[Value]) -> usize) -> usize {
+    let mut n: usize = 0;
+    let mut bytes = 0;
+    for r in rows.iter().take(MAX_ROWS_PER_STATEMENT) {
+        bytes += size(r);
+        if n > 0 && bytes > MAX_STATEMENT_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    // Round down to a power of two.
+    1 << (usize::BITS - 1 - n.max(1).leading_zeros())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_take_powers_of_two() {
+        let row = vec![Value::Int(1)];
+        let rows: Vec<&[Value]> = (0..300).map(|_| row.as_slice()).collect();
+        assert_eq!(statement_rows(&rows, |_| 9), 256);
+        assert_eq!(statement_rows(&rows[..100], |_| 9), 64);
+        assert_eq!(statement_rows(&rows[..1], |_| 9), 1);
+        // One huge row still goes alone.
+        assert_eq!(statement_rows(&rows[..3], |_| MAX_STATEMENT_BYTES + 1), 1);
+    }
+
+    #[test]
+    fn keys_compare_signed_and_unsigned_alike() {
+        let a = vec![Value::Int(7), Value::Bytes(b"x".to_vec())];
+        let b = vec![Value::UInt(7), Value::Bytes(b"x".to_vec())];
+        assert_eq!(key_of(&a, &[0, 1]), key_of(&b, &[0, 1]));
+        let c = vec![Value::UInt(u64::MAX)];
+        let d = vec![Value::Int(-1)];
+        assert_ne!(key_of(&c, &[0]), key_of(&d, &[0]));
     }
 }

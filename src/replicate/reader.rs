@@ -12,8 +12,9 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
 
 use super::ReplicateError;
 use crate::catalog::Table;
-use crate::endpoint::Endpoint;
-use crate::position::Position;
+use crate::endpoint::{Endpoint, Flavor};
+use crate::position::{MariaGtids, MysqlGtids, Position};
+use mysql_async::{GnoInterval, Sid};
 
 /// How one source table is decoded and where its changes go.
 #[derive(Debug, Clone)]
@@ -90,21 +91,57 @@ pub struct TableChange {
     pub change: Change,
 }
 
+/// A statement from the binlog that is not row data: DDL, or DML logged as a
+/// statement. `schema` is the session's default database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    pub schema: String,
+    pub sql: String,
+}
+
 /// A committed source transaction: its changes to selected tables (possibly none)
 /// and the position right after its commit.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     pub changes: Vec<TableChange>,
+    /// The statement that ended this "transaction" when it is DDL (applied after
+    /// `changes`, which are then always empty).
+    pub statement: Option<Statement>,
     pub end: Position,
     /// Source commit time (Unix seconds), for lag.
     pub timestamp: u32,
 }
+
+/// The GTID state as the stream moves, in the source flavor's form.
+#[derive(Debug, Clone)]
+enum Gtids {
+    Maria(MariaGtids),
+    Mysql(MysqlGtids),
+    Unknown,
+}
+
+impl Gtids {
+    fn render(&self) -> Option<String> {
+        match self {
+            Gtids::Maria(g) if !g.is_empty() => Some(g.to_string()),
+            Gtids::Mysql(g) => Some(g.to_string()).filter(|s| !s.is_empty()),
+            _ => None,
+        }
+    }
+}
+
+/// How often an idle source sends a heartbeat; three missed ones mean the
+/// connection is dead even if TCP has not noticed.
+pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub struct Reader {
     stream: BinlogStream,
     file: String,
     tables: Arc<HashMap<(String, String), TableMap>>,
     pending: Vec<TableChange>,
+    gtids: Gtids,
+    /// MySQL GTID of the transaction being read, added to the set at its commit.
+    mysql_gtid: Option<(String, u64)>,
 }
 
 /// Unsigned integers arrive as signed when the binlog carries no signedness.
@@ -119,53 +156,139 @@ fn fix_unsigned(v: Value, width: Option<u32>) -> Value {
     }
 }
 
+fn source_err(e: mysql_async::Error) -> ReplicateError {
+    ReplicateError::source(e)
+}
+
+fn uuid_bytes(uuid: &str) -> Option<[u8; 16]> {
+    let hex: String = uuid.chars().filter(|c| *c != '-').collect();
+    if hex.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn uuid_string(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
+const MARIADB_GTID_EVENT: u8 = 162;
+
 impl Reader {
-    /// Registers as a replica with `server_id` and starts streaming at `start`.
+    /// Registers as a replica with `server_id` and starts streaming at `start`:
+    /// its file/offset when it has one, else its GTID set.
     pub async fn open(
         source: &Endpoint,
+        flavor: Flavor,
         start: &Position,
         server_id: u32,
         tables: Arc<HashMap<(String, String), TableMap>>,
     ) -> Result<Reader, ReplicateError> {
-        let (Some(file), Some(pos)) = (start.file.clone(), start.pos) else {
-            return Err(ReplicateError::NoPosition);
-        };
         let mut conn = source
             .standalone_conn()
             .await
-            .map_err(|e| ReplicateError::Source {
-                cause: e.to_string(),
-            })?;
-        // The file must still exist: a purged position is a definite error.
-        let logs: Vec<mysql_async::Row> =
-            conn.query("SHOW BINARY LOGS")
+            .map_err(|e| ReplicateError::connect("source", e))?;
+        let gtid_text = start.gtid.clone().unwrap_or_default();
+        let gtids = match flavor {
+            Flavor::MariaDB => Gtids::Maria(MariaGtids::parse(&gtid_text).map_err(|e| {
+                ReplicateError::BadPosition {
+                    position: gtid_text.clone(),
+                    cause: e,
+                }
+            })?),
+            Flavor::MySQL => Gtids::Mysql(MysqlGtids::parse(&gtid_text).map_err(|e| {
+                ReplicateError::BadPosition {
+                    position: gtid_text.clone(),
+                    cause: e,
+                }
+            })?),
+            Flavor::TiDB => Gtids::Unknown,
+        };
+        conn.query_drop(format!(
+            "SET @master_heartbeat_period = {}",
+            HEARTBEAT.as_nanos()
+        ))
+        .await
+        .map_err(source_err)?;
+        if flavor == Flavor::MariaDB {
+            // Capability 4: GTID events arrive as themselves, not as dummy queries.
+            conn.query_drop("SET @mariadb_slave_capability = 4")
                 .await
-                .map_err(|e| ReplicateError::Source {
-                    cause: e.to_string(),
-                })?;
-        let present = logs
-            .into_iter()
-            .any(|mut r| r.take::<String, _>(0).as_deref() == Some(file.as_str()));
-        if !present {
-            return Err(ReplicateError::Purged {
-                position: format!("{file}:{pos}"),
-                cause: "the file is not in SHOW BINARY LOGS".into(),
-            });
+                .map_err(source_err)?;
         }
-        let request = BinlogStreamRequest::new(server_id)
-            .with_filename(file.as_bytes())
-            .with_pos(pos);
-        let stream = conn
-            .get_binlog_stream(request)
-            .await
-            .map_err(|e| ReplicateError::Source {
-                cause: e.to_string(),
-            })?;
+        let request = BinlogStreamRequest::new(server_id);
+        let (file, request) = match (&start.file, start.pos) {
+            (Some(file), Some(pos)) => {
+                // The file must still exist: a purged position is a definite error.
+                let logs: Vec<mysql_async::Row> =
+                    conn.query("SHOW BINARY LOGS").await.map_err(source_err)?;
+                let present = logs
+                    .into_iter()
+                    .any(|mut r| r.take::<String, _>(0).as_deref() == Some(file.as_str()));
+                if !present {
+                    return Err(ReplicateError::Purged {
+                        position: format!("{file}:{pos}"),
+                        cause: "the file is not in SHOW BINARY LOGS".into(),
+                    });
+                }
+                (
+                    file.clone(),
+                    request.with_filename(file.as_bytes()).with_pos(pos),
+                )
+            }
+            _ if !gtid_text.is_empty() => match &gtids {
+                Gtids::Maria(_) => {
+                    conn.exec_drop(
+                        "SET @slave_connect_state = ?, @slave_gtid_strict_mode = 1",
+                        (gtid_text.as_str(),),
+                    )
+                    .await
+                    .map_err(source_err)?;
+                    (String::new(), request.with_filename(b"").with_pos(4u64))
+                }
+                Gtids::Mysql(set) => {
+                    let mut sids = Vec::new();
+                    for (uuid, ivs) in set.intervals() {
+                        let Some(bytes) = uuid_bytes(uuid) else {
+                            continue;
+                        };
+                        sids.push(
+                            Sid::new(bytes).with_intervals(
+                                ivs.iter()
+                                    .map(|(a, b)| GnoInterval::new(*a, b + 1))
+                                    .collect(),
+                            ),
+                        );
+                    }
+                    (
+                        String::new(),
+                        request.with_gtid().with_gtid_set(sids).with_pos(4u64),
+                    )
+                }
+                Gtids::Unknown => return Err(ReplicateError::NoPosition),
+            },
+            _ => return Err(ReplicateError::NoPosition),
+        };
+        let stream = conn.get_binlog_stream(request).await.map_err(source_err)?;
         Ok(Reader {
             stream,
             file,
             tables,
             pending: Vec::new(),
+            gtids,
+            mysql_gtid: None,
         })
     }
 
@@ -202,26 +325,59 @@ impl Reader {
     /// The next committed transaction; `None` when the source closes the stream.
     pub async fn next(&mut self) -> Result<Option<Transaction>, ReplicateError> {
         loop {
-            let Some(event) = self.stream.next().await else {
+            // No event, not even a heartbeat, for three periods: the link is dead.
+            let next = tokio::time::timeout(HEARTBEAT * 3, self.stream.next())
+                .await
+                .map_err(|_| ReplicateError::Source {
+                    cause: format!(
+                        "nothing received for {} s, not even a heartbeat",
+                        (HEARTBEAT * 3).as_secs()
+                    ),
+                })?;
+            let Some(event) = next else {
                 return Ok(None);
             };
-            let event = event.map_err(|e| ReplicateError::Source {
-                cause: e.to_string(),
-            })?;
+            let event = event.map_err(classify_stream_error)?;
             let header = event.header();
             let log_pos = u64::from(header.log_pos());
             let timestamp = header.timestamp();
-            let data = event.read_data().map_err(|e| ReplicateError::Source {
+            if header.event_type_raw() == MARIADB_GTID_EVENT {
+                // seq_no (8 bytes LE), domain_id (4 bytes LE), flags; server in the header.
+                let d = event.data();
+                if let (Some(seq), Some(domain), Gtids::Maria(g)) =
+                    (d.get(0..8), d.get(8..12), &mut self.gtids)
+                {
+                    let seq = u64::from_le_bytes(seq.try_into().unwrap_or_default());
+                    let domain = u32::from_le_bytes(domain.try_into().unwrap_or_default());
+                    g.set(domain, header.server_id(), seq);
+                }
+                continue;
+            }
+            let data = event.read_data().map_err(|e| ReplicateError::Decode {
+                table: "(binlog event)".into(),
                 cause: e.to_string(),
             })?;
-            let commit = |pending: &mut Vec<TableChange>, file: &str| Transaction {
-                changes: std::mem::take(pending),
-                end: Position {
-                    file: Some(file.to_string()),
-                    pos: Some(log_pos),
-                    gtid: None,
-                },
-                timestamp,
+            if let Some(EventData::GtidEvent(g)) = &data {
+                self.mysql_gtid = Some((uuid_string(&g.sid()), g.gno()));
+                continue;
+            }
+            let file = self.file.clone();
+            let commit = |me: &mut Reader, statement: Option<Statement>| {
+                if let (Some((uuid, gno)), Gtids::Mysql(set)) =
+                    (me.mysql_gtid.take(), &mut me.gtids)
+                {
+                    set.add(&uuid, gno);
+                }
+                Transaction {
+                    changes: std::mem::take(&mut me.pending),
+                    statement,
+                    end: Position {
+                        file: Some(file.clone()),
+                        pos: Some(log_pos),
+                        gtid: me.gtids.render(),
+                    },
+                    timestamp,
+                }
             };
             match data {
                 Some(EventData::RotateEvent(r)) => {
@@ -235,18 +391,23 @@ impl Reader {
                     };
                     self.file = String::from_utf8_lossy(raw).into_owned();
                 }
-                Some(EventData::XidEvent(_)) => {
-                    return Ok(Some(commit(&mut self.pending, &self.file)))
-                }
+                Some(EventData::XidEvent(_)) => return Ok(Some(commit(self, None))),
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query();
                     let head = sql.trim_start().to_ascii_uppercase();
                     if head.starts_with("BEGIN") || head.starts_with("# DUMMY") {
                         continue;
                     }
-                    // COMMIT of a non-transactional engine, or a DDL statement: both
-                    // end a transaction and move the position.
-                    return Ok(Some(commit(&mut self.pending, &self.file)));
+                    if head.starts_with("COMMIT") {
+                        // A non-transactional engine's commit.
+                        return Ok(Some(commit(self, None)));
+                    }
+                    // DDL (or DML logged as a statement): ends a "transaction" too.
+                    let statement = Statement {
+                        schema: q.schema().into_owned(),
+                        sql: sql.into_owned(),
+                    };
+                    return Ok(Some(commit(self, Some(statement))));
                 }
                 Some(EventData::RowsEvent(rows)) => {
                     let Some(tme) = self.stream.get_tme(rows.table_id()) else {
@@ -292,11 +453,29 @@ impl Reader {
         }
     }
 
+    /// The file the stream is in (known after its first ROTATE event).
+    pub fn file(&self) -> &str {
+        &self.file
+    }
+
     pub async fn close(self) {
         // A dump connection waits for new events and may never read our COM_QUIT:
         // give the polite close a moment, then drop the socket.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), self.stream.close()).await;
     }
+}
+
+/// ERROR 1236 from the dump thread: the position is not (or no longer) there.
+fn classify_stream_error(e: mysql_async::Error) -> ReplicateError {
+    if let mysql_async::Error::Server(se) = &e {
+        if se.code == 1236 {
+            return ReplicateError::Purged {
+                position: "the requested start".into(),
+                cause: se.message.clone(),
+            };
+        }
+    }
+    source_err(e)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub fn profile(source: &Server, target: &Server, mode: Mode, include: &[String])
             route: Vec::new(),
         },
         options: Options::default(),
+        incremental: Default::default(),
         ignore_checks: Vec::new(),
     }
 }

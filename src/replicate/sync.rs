@@ -1,0 +1,379 @@
+//! The incremental phase as a loop: a reader task streams committed transactions
+//! into a bounded queue, the applier takes them in batches, and between batches
+//! the loop reports progress, answers requests (pause / complete / abort) and
+//! recovers from connection failures by reopening both ends at the last
+//! checkpoint.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use tokio::sync::mpsc;
+
+use super::apply::Applier;
+use super::reader::{Reader, TableMap, Transaction};
+use super::ReplicateError;
+use crate::checkpoint::Meta;
+use crate::endpoint::{Endpoint, Flavor};
+use crate::error::Coded;
+use crate::events::{EventSink, JobEvent, SyncStatus};
+use crate::position::{file_pos_cmp, Position};
+
+/// Transactions queued between the reader and the applier.
+const QUEUE: usize = 8192;
+/// A batch ends after this many row changes (or when the queue is empty).
+const BATCH_CHANGES: usize = 20_000;
+/// How often progress is reported and requests are looked for.
+const TICK: Duration = Duration::from_secs(1);
+/// Backoff between reconnection attempts: doubles from 1 s up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why the sync loop returned.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Stopped on request (Ctrl-C, `ferry pause`); a later run resumes.
+    Paused,
+    /// Caught up with the source position taken when `complete` was asked.
+    Caught { source: Position },
+    /// Stopped by `ferry abort`.
+    Aborted,
+}
+
+/// Everything the loop needs that stays fixed for a run.
+pub struct SyncSetup<'a> {
+    pub source: &'a Endpoint,
+    pub target: &'a Endpoint,
+    pub flavor: Flavor,
+    pub meta: &'a Meta,
+    pub tables: Arc<HashMap<(String, String), TableMap>>,
+    pub sql_mode: &'a str,
+    pub server_id: u32,
+    pub sink: &'a EventSink,
+    /// A standby (`cutover = "never"`) ignores `complete`.
+    pub standby: bool,
+}
+
+/// What a running sync was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    Pause,
+    Complete { freeze_source: bool },
+    Abort,
+}
+
+impl Request {
+    pub fn parse(kind: &str, arg: Option<&str>) -> Option<Request> {
+        match kind {
+            "pause" => Some(Request::Pause),
+            "abort" => Some(Request::Abort),
+            "complete" => Some(Request::Complete {
+                freeze_source: arg == Some("freeze"),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// This process's requests; once every sender is gone, no request comes.
+pub struct Requests {
+    rx: mpsc::UnboundedReceiver<Request>,
+    open: bool,
+}
+
+impl Requests {
+    async fn recv(&mut self) -> Request {
+        if self.open {
+            if let Some(r) = self.rx.recv().await {
+                return r;
+            }
+            self.open = false;
+        }
+        std::future::pending().await
+    }
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn reached(applied: &Position, goal: &Position) -> bool {
+    file_pos_cmp(applied, goal).is_some_and(|o| o != std::cmp::Ordering::Less)
+}
+
+async fn source_position(source: &Endpoint, flavor: Flavor) -> Option<Position> {
+    let mut conn = source.conn().await.ok()?;
+    crate::position::current(&mut conn, flavor).await.ok()
+}
+
+/// Follows the binlog from `start` until a request or `stop` ends it. `requests`
+/// delivers requests from this process (Ctrl-C, the app); requests left in the meta
+/// schema by other processes are read once per tick.
+pub async fn run(
+    setup: &SyncSetup<'_>,
+    start: Position,
+    requests: mpsc::UnboundedReceiver<Request>,
+) -> Result<(Outcome, Position), ReplicateError> {
+    let mut status = SyncStatus {
+        state: "syncing".into(),
+        applied: start.clone(),
+        ..SyncStatus::default()
+    };
+    let mut applied = start;
+    let mut attempt = 0u32;
+    let mut goal: Option<Position> = None;
+    let mut requests = Requests {
+        rx: requests,
+        open: true,
+    };
+    loop {
+        let result = follow(setup, &mut applied, &mut status, &mut goal, &mut requests).await;
+        match result {
+            Ok(outcome) => return Ok((outcome, applied)),
+            Err(e) if e.is_transient() => {
+                attempt += 1;
+                let wait = Duration::from_secs(1 << attempt.min(5)).min(MAX_BACKOFF);
+                let cause = e.to_string();
+                tracing::warn!(attempt, %cause, "sync connection failed; retrying");
+                status.state = "retrying".into();
+                status.retry = Some(format!("retrying ({attempt}) — {cause}"));
+                setup.sink.emit(JobEvent::Retrying {
+                    attempt,
+                    cause: cause.clone(),
+                    in_secs: wait.as_secs_f64(),
+                });
+                setup.sink.emit(JobEvent::Sync(status.clone()));
+                save_status(setup, &status).await;
+                // A request can still end the job while it waits.
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    r = requests.recv() => match r {
+                        Request::Abort => return Ok((Outcome::Aborted, applied)),
+                        Request::Pause => return Ok((Outcome::Paused, applied)),
+                        Request::Complete { .. } => {}
+                    },
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
+    if let Ok(mut conn) = setup.target.conn().await {
+        let json = serde_json::to_string(status).unwrap_or_default();
+        let _ = setup.meta.save_status(&mut conn, &json).await;
+    }
+}
+
+/// One connected stretch of the sync: returns on an outcome or a failure, with
+/// `applied` always the last checkpoint stored on the target.
+async fn follow(
+    setup: &SyncSetup<'_>,
+    applied: &mut Position,
+    status: &mut SyncStatus,
+    goal: &mut Option<Position>,
+    requests: &mut Requests,
+) -> Result<Outcome, ReplicateError> {
+    let mut applier = Applier::new(
+        setup.target,
+        setup.meta.clone(),
+        setup.tables.clone(),
+        setup.sql_mode,
+    )
+    .await?;
+    let reader = Reader::open(
+        setup.source,
+        setup.flavor,
+        applied,
+        setup.server_id,
+        setup.tables.clone(),
+    )
+    .await?;
+    let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
+    let reading = tokio::spawn(async move {
+        let mut reader = reader;
+        loop {
+            match reader.next().await {
+                Ok(Some(t)) => {
+                    if tx.send(Ok(t)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => {
+                    let _ = tx
+                        .send(Err(ReplicateError::Source {
+                            cause: "the source ended the binlog stream".into(),
+                        }))
+                        .await;
+                    break;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+        reader.close().await;
+    });
+    // Abort the reader however this function ends.
+    struct AbortOnDrop(tokio::task::JoinHandle<()>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let _reading = AbortOnDrop(reading);
+
+    let mut control = setup
+        .target
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("target", e))?;
+    let started = Instant::now();
+    let mut window = (Instant::now(), status.transactions, status.changes);
+    let mut last_tick = Instant::now() - TICK;
+    let mut last_commit_ts: Option<u32> = None;
+    let mut batch: Vec<Transaction> = Vec::new();
+    status.state = if goal.is_some() {
+        "completing"
+    } else {
+        "syncing"
+    }
+    .into();
+    status.retry = None;
+    loop {
+        // Wait for work, a request, or the next tick.
+        let wait = TICK.saturating_sub(last_tick.elapsed());
+        let first = tokio::select! {
+            r = rx.recv() => r,
+            r = requests.recv() => {
+                match r {
+                    Request::Abort => return Ok(Outcome::Aborted),
+                    Request::Pause => return Ok(Outcome::Paused),
+                    Request::Complete { .. } if setup.standby => {
+                        tracing::warn!("complete asked of a standby (cutover = \"never\"); ignored");
+                    }
+                    Request::Complete { freeze_source } => {
+                        if goal.is_none() {
+                            *goal = Some(start_completion(setup, freeze_source).await?);
+                        }
+                        status.state = "completing".into();
+                    }
+                }
+                None
+            }
+            _ = tokio::time::sleep(wait) => None,
+        };
+        if let Some(first) = first {
+            batch.push(first?);
+            let mut changes = batch[0].changes.len();
+            // Take what is queued, up to a batch; a statement (DDL) ends it.
+            while changes < BATCH_CHANGES && batch.last().is_some_and(|t| t.statement.is_none()) {
+                match rx.try_recv() {
+                    Ok(t) => {
+                        let t = t?;
+                        changes += t.changes.len();
+                        batch.push(t);
+                    }
+                    Err(_) => break,
+                }
+            }
+            let statement = batch
+                .last_mut()
+                .and_then(|t| t.statement.take().map(|s| (s, t.end.clone())));
+            let result = applier.apply(&batch).await?;
+            if let Some(last) = batch.last() {
+                *applied = last.end.clone();
+                last_commit_ts = Some(last.timestamp);
+            }
+            status.transactions += batch.len() as u64;
+            status.changes += result.changes;
+            batch.clear();
+            if let Some((statement, end)) = statement {
+                // DDL is not replicated yet: applying it blindly could break the
+                // target, so it is recorded and skipped; a table whose columns change
+                // stops the sync at its next row event with a clear error.
+                tracing::info!(schema = %statement.schema, sql = %statement.sql, "statement in the binlog (not replicated)");
+                applier.checkpoint(&end).await?;
+                *applied = end;
+            }
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            if let Some((kind, arg)) = setup
+                .meta
+                .take_request(&mut control)
+                .await
+                .map_err(|e| ReplicateError::target("reading requests", e))?
+            {
+                match Request::parse(&kind, arg.as_deref()) {
+                    Some(Request::Abort) => return Ok(Outcome::Aborted),
+                    Some(Request::Pause) => return Ok(Outcome::Paused),
+                    Some(Request::Complete { freeze_source })
+                        if goal.is_none() && !setup.standby =>
+                    {
+                        *goal = Some(start_completion(setup, freeze_source).await?);
+                        status.state = "completing".into();
+                    }
+                    _ => {}
+                }
+            }
+            let source = source_position(setup.source, setup.flavor).await;
+            let idle = rx.is_empty();
+            let synced = idle && source.as_ref().is_some_and(|s| reached(applied, s));
+            let secs = window.0.elapsed().as_secs_f64().max(0.001);
+            status.transactions_per_sec = (status.transactions - window.1) as f64 / secs;
+            status.changes_per_sec = (status.changes - window.2) as f64 / secs;
+            window = (Instant::now(), status.transactions, status.changes);
+            status.lag_secs = match (synced, last_commit_ts) {
+                (true, _) | (_, None) => 0.0,
+                (false, Some(ts)) => (now_secs() - f64::from(ts)).max(0.0),
+            };
+            status.behind_bytes =
+                source
+                    .as_ref()
+                    .and_then(|s| match (&s.file, s.pos, &applied.file, applied.pos) {
+                        (Some(sf), Some(sp), Some(af), Some(ap)) if sf == af => {
+                            Some(sp.saturating_sub(ap))
+                        }
+                        _ => None,
+                    });
+            status.source = source;
+            status.synced = synced;
+            status.applied = applied.clone();
+            setup.sink.emit(JobEvent::Sync(status.clone()));
+            let json = serde_json::to_string(&*status).unwrap_or_default();
+            let _ = setup.meta.save_status(&mut control, &json).await;
+            if let Some(g) = goal.as_ref() {
+                if idle && reached(applied, g) {
+                    // Make sure the checkpoint on the target says so too.
+                    applier.checkpoint(applied).await?;
+                    return Ok(Outcome::Caught { source: g.clone() });
+                }
+            }
+            let _ = started;
+        }
+    }
+}
+
+/// Freezes the source when asked, then returns the position the sync must reach.
+async fn start_completion(setup: &SyncSetup<'_>, freeze: bool) -> Result<Position, ReplicateError> {
+    let mut conn = setup
+        .source
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("source", e))?;
+    if freeze {
+        conn.query_drop("SET GLOBAL read_only = ON")
+            .await
+            .map_err(|e| ReplicateError::Freeze {
+                cause: e.to_string(),
+            })?;
+    }
+    crate::position::current(&mut conn, setup.flavor)
+        .await
+        .map_err(ReplicateError::source)
+}
