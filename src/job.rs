@@ -258,6 +258,7 @@ pub async fn run(
         flavor: source_facts.flavor,
         catalog: &catalog,
         selection: &selection,
+        matcher: &matcher,
         meta: &meta,
         sql_mode: &sql_mode,
         sink: &sink,
@@ -529,7 +530,12 @@ pub async fn run(
 
     sink.phase(Phase::Objects);
     schema::build_deferred_indexes(&target, &meta, o.import_threads, &sink).await?;
-    ddl.create_objects(&matcher, o.definer).await?;
+    let which = if profile.mode == Mode::Full {
+        schema::Objects::All
+    } else {
+        schema::Objects::AllButTriggers
+    };
+    ddl.create_objects(&matcher, o.definer, which).await?;
     meta.set_phase(&mut meta_conn, "copied")
         .await
         .map_err(target_error("recording the job phase"))?;
@@ -595,6 +601,7 @@ struct SyncCtx<'a> {
     flavor: Flavor,
     catalog: &'a Catalog,
     selection: &'a Selection,
+    matcher: &'a crate::rules::Matcher,
     meta: &'a Meta,
     sql_mode: &'a str,
     sink: &'a EventSink,
@@ -670,6 +677,24 @@ impl SyncCtx<'_> {
             // Still syncing as far as the job state goes: complete again once the
             // source is quiet.
             return Ok((SyncEnd::CompletedUnverified, applied, report));
+        }
+        if self.profile.mode == Mode::All {
+            // The sync is over: triggers may fire on the target from now on.
+            self.sink.phase(Phase::Objects);
+            let ddl = schema::SchemaCopy {
+                source: self.source,
+                target: self.target,
+                catalog: self.catalog,
+                selection: self.selection,
+                sql_mode: self.sql_mode,
+                sink: self.sink,
+            };
+            ddl.create_objects(
+                self.matcher,
+                self.profile.options.definer,
+                schema::Objects::Triggers,
+            )
+            .await?;
         }
         self.meta
             .set_phase(meta_conn, "completed")

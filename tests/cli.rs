@@ -328,6 +328,9 @@ fn control_commands_name_a_missing_job_in_one_line() {
         let (code, _, err) = run(env.ferry(&[cmd, "no-such-job"]));
         assert_eq!(code, 1, "{cmd}");
         assert_eq!(err.trim().lines().count(), 1, "{cmd}: {err}");
-        assert!(err.starts_with("error profile.") && err.contains("no-such-job"), "{cmd}: {err}");
+        assert!(
+            err.starts_with("error profile.") && err.contains("no-such-job"),
+            "{cmd}: {err}"
+        );
     }
 }

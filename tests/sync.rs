@@ -101,7 +101,9 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
              CREATE TABLE acct (id INT PRIMARY KEY, bal BIGINT UNSIGNED, small TINYINT UNSIGNED, note VARCHAR(50), at DATETIME(6), gen INT AS (id * 2) VIRTUAL);
              CREATE TABLE loose (v INT, w VARCHAR(10));
              INSERT INTO acct (id, bal, small, note, at) SELECT seq, seq * 100, seq % 256, CONCAT('n', seq), '2024-01-01 00:00:00' FROM seq_1_to_2000;
-             INSERT INTO loose VALUES (1, 'a'), (1, 'a'), (2, NULL);"
+             INSERT INTO loose VALUES (1, 'a'), (1, 'a'), (2, NULL);
+             CREATE TABLE audit (acct_id INT);
+             CREATE TRIGGER acct_audit AFTER INSERT ON acct FOR EACH ROW INSERT INTO audit VALUES (NEW.id);"
         ))
         .await;
     let name = format!("sync-{}", db.replace('_', "-"));
@@ -221,6 +223,44 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("sync paused at binlog."), "{stdout}");
+
+    // Complete with no process running: the job runs here, catches up, verifies, and
+    // only now creates the trigger (during sync its effects came as row changes).
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["complete", job.to_str().unwrap()])
+        .current_dir(home.path())
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("FERRY_KEYRING", "keyutils")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("completed"), "{all}");
+    let src_audit: Vec<u64> = pair
+        .source
+        .query(&format!("SELECT COUNT(*) FROM `{db}`.audit"))
+        .await;
+    let tgt_audit: Vec<u64> = pair
+        .target
+        .query(&format!("SELECT COUNT(*) FROM `{db}_s`.audit"))
+        .await;
+    assert_eq!(src_audit, tgt_audit);
+    let triggers: Vec<String> = pair
+        .target
+        .query(&format!(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}_s'"
+        ))
+        .await;
+    assert_eq!(triggers, vec!["acct_audit".to_string()]);
+    assert_eq!(
+        phase(&pair.target, &name).await.as_deref(),
+        Some("completed")
+    );
 }
 
 fn write_job(home: &std::path::Path, file: &str, body: &str) -> std::path::PathBuf {

@@ -285,6 +285,15 @@ fn object_warning(kind: &str, name: &str, cause: String, remedy: &str) -> Report
 
 /// What schema copy works on: both servers, what the job selects, the source's
 /// sql_mode (so zero-date defaults and the like are accepted as on the source).
+/// Which objects `create_objects` creates. During a binlog sync the source's
+/// trigger effects arrive as row changes, so target triggers wait for the cutover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Objects {
+    All,
+    AllButTriggers,
+    Triggers,
+}
+
 pub struct SchemaCopy<'a> {
     pub source: &'a Endpoint,
     pub target: &'a Endpoint,
@@ -433,6 +442,7 @@ impl SchemaCopy<'_> {
         &self,
         matcher: &Matcher,
         definer: DefinerPolicy,
+        which: Objects,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
             catalog,
@@ -466,7 +476,16 @@ impl SchemaCopy<'_> {
 
         // Views: retry until no progress, so views over views find their dependencies.
         let mut pending: Vec<(String, String, String, String)> = Vec::new();
-        for o in selection.objects.iter().filter(|o| o.kind == "view") {
+        let wanted = |kind: &str| match which {
+            Objects::All => true,
+            Objects::AllButTriggers => kind != "trigger",
+            Objects::Triggers => kind == "trigger",
+        };
+        for o in selection
+            .objects
+            .iter()
+            .filter(|o| o.kind == "view" && wanted("view"))
+        {
             let row: Option<Row> = src
                 .query_first(format!(
                     "SHOW CREATE VIEW {}.{}",
@@ -525,7 +544,7 @@ impl SchemaCopy<'_> {
             pending = still;
         }
 
-        for o in &selection.objects {
+        for o in selection.objects.iter().filter(|o| wanted(&o.kind)) {
             let (show, col, drop_kind) = match o.kind.as_str() {
                 "trigger" => ("TRIGGER", 2, "TRIGGER"),
                 "procedure" => ("PROCEDURE", 2, "PROCEDURE"),
