@@ -99,6 +99,10 @@ pub enum JobEvent {
     },
     /// Incremental sync progress, about once a second.
     Sync(SyncStatus),
+    /// A DDL statement from the source binlog was applied to the target.
+    Ddl {
+        statement: String,
+    },
     /// A connection failed with an error that may heal; the job tries again.
     Retrying {
         attempt: u32,

@@ -617,9 +617,24 @@ impl SyncCtx<'_> {
         start: Position,
     ) -> Result<(SyncEnd, Position, Option<VerifyReport>), JobError> {
         self.sink.phase(Phase::Sync);
+        // Decode with the target's definitions: they are the tables as of the last
+        // applied position (DDL replayed up to there), where the source's may be
+        // ahead of it after a restart.
+        let target_schemas: HashSet<&str> = self
+            .selection
+            .tables
+            .iter()
+            .map(|t| t.target_schema.as_str())
+            .collect();
+        let target_catalog = Catalog::load(self.target, |s| target_schemas.contains(s))
+            .await
+            .map_err(FerryError::from)?;
         let mut tables = HashMap::new();
         for t in &self.selection.tables {
-            if let Some(table) = self.catalog.table(&t.schema, &t.name) {
+            let table = target_catalog
+                .table(&t.target_schema, &t.target_name)
+                .or_else(|| self.catalog.table(&t.schema, &t.name));
+            if let Some(table) = table {
                 tables.insert(
                     (t.schema.clone(), t.name.clone()),
                     TableMap::new(table, &t.target_schema, &t.target_name),
@@ -636,6 +651,7 @@ impl SyncCtx<'_> {
             server_id: self.profile.incremental.server_id_for(&self.profile.name),
             sink: self.sink,
             standby: self.profile.incremental.cutover == Cutover::Never,
+            matcher: self.matcher,
         };
         let (outcome, applied) =
             replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;

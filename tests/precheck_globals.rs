@@ -93,7 +93,14 @@ async fn server_variables_drive_checks() {
         ),
         (
             s,
-            "SET GLOBAL server_id = 1717171717",
+            // The id this job registers with (derived from its name).
+            &*Box::leak(
+                format!(
+                    "SET GLOBAL server_id = {}",
+                    ferry::profile::Incremental::default().server_id_for("precheck-test")
+                )
+                .into_boxed_str(),
+            ),
             "SET GLOBAL server_id = 1",
             "binlog.server_id",
             Status::Fail,

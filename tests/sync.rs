@@ -90,6 +90,27 @@ async fn tables_equal(pair: &support::Pair, db: &str) -> bool {
     a == b
 }
 
+/// Every column of every row, source vs target (under the `_s` route).
+async fn same_rows(pair: &support::Pair, db: &str, table: &str) -> bool {
+    let target_db = format!("{db}_s");
+    let exists: Vec<u64> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{target_db}' AND TABLE_NAME = '{table}'"
+        ))
+        .await;
+    if exists[0] == 0 {
+        return false;
+    }
+    let rows = |d: &str| format!("SELECT * FROM `{d}`.`{table}` ORDER BY 1");
+    let a: Vec<mysql_async::Row> = pair.source.query(&rows(db)).await;
+    let b: Vec<mysql_async::Row> = pair.target.query(&rows(&target_db)).await;
+    let values = |v: Vec<mysql_async::Row>| -> Vec<Vec<mysql_async::Value>> {
+        v.into_iter().map(|r| r.unwrap()).collect()
+    };
+    values(a) == values(b)
+}
+
 #[tokio::test]
 async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
     let pair = support::pair();
@@ -200,6 +221,29 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
         async || tables_equal(&pair, &db).await,
     )
     .await;
+
+    // DDL while syncing, under the route: columns, an index, a new table that the
+    // rules select, a rename; rows written after each must land in the new shape.
+    pair.source
+        .sql(&format!(
+            "USE `{db}`;
+             ALTER TABLE acct ADD COLUMN extra VARCHAR(10) NOT NULL DEFAULT 'x';
+             UPDATE acct SET extra = CONCAT('e', id) WHERE id < 20;
+             ALTER TABLE acct MODIFY note VARCHAR(80);
+             CREATE INDEX k_at ON acct (at);
+             INSERT INTO acct (id, note, extra) VALUES (8000, REPEAT('n', 70), 'new');
+             CREATE TABLE fresh (id INT PRIMARY KEY, v VARCHAR(5));
+             INSERT INTO fresh VALUES (1, 'a'), (2, 'b'); UPDATE fresh SET v = 'c' WHERE id = 2;
+             CREATE TABLE moved (id INT PRIMARY KEY); INSERT INTO moved VALUES (1);
+             RENAME TABLE moved TO moved2; INSERT INTO moved2 VALUES (2);"
+        ))
+        .await;
+    for table in ["acct", "fresh", "moved2"] {
+        wait_for(&format!("{table} after DDL"), &mut child, async || {
+            same_rows(&pair, &db, table).await
+        })
+        .await;
+    }
 
     // Ctrl-C pauses cleanly with the position.
     Command::new("kill")

@@ -168,6 +168,34 @@ impl Applier {
         self.checkpoint(end).await
     }
 
+    /// Runs a DDL statement from the binlog (in `schema` when given). One that is
+    /// already applied (a replay after a crash between it and its checkpoint) is
+    /// accepted.
+    pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<(), ReplicateError> {
+        if let Some(schema) = schema {
+            self.conn
+                .query_drop(format!("USE {}", quote(schema)))
+                .await
+                .map_err(target_err("choosing the schema for DDL"))?;
+        }
+        // Row statements name their tables fully, so the default schema left
+        // behind does not matter.
+        let result = self.conn.query_drop(sql).await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(mysql_async::Error::Server(se))
+                if super::ddl::ALREADY_APPLIED.contains(&se.code) =>
+            {
+                tracing::warn!(%sql, error = %se.message, "DDL already applied (replay after a restart)");
+                Ok(())
+            }
+            Err(e) => Err(ReplicateError::Ddl {
+                statement: sql.to_string(),
+                cause: e.to_string(),
+            }),
+        }
+    }
+
     /// Stores `end` as the checkpoint in a transaction of its own.
     pub async fn checkpoint(&mut self, end: &Position) -> Result<(), ReplicateError> {
         self.meta

@@ -17,6 +17,7 @@
 //! handling is not implemented yet).
 
 pub mod apply;
+pub mod ddl;
 pub mod reader;
 pub mod sync;
 

@@ -453,6 +453,11 @@ impl Reader {
         }
     }
 
+    /// Decodes with `tables` from now on (after a DDL changed them).
+    pub fn set_tables(&mut self, tables: Arc<HashMap<(String, String), TableMap>>) {
+        self.tables = tables;
+    }
+
     /// The file the stream is in (known after its first ROTATE event).
     pub fn file(&self) -> &str {
         &self.file

@@ -52,6 +52,8 @@ pub struct SyncSetup<'a> {
     pub sink: &'a EventSink,
     /// A standby (`cutover = "never"`) ignores `complete`.
     pub standby: bool,
+    /// Decides whether tables created during the sync join it, and their names.
+    pub matcher: &'a crate::rules::Matcher,
 }
 
 /// What a running sync was asked to do.
@@ -128,8 +130,17 @@ pub async fn run(
         rx: requests,
         open: true,
     };
+    let mut tables = setup.tables.clone();
     loop {
-        let result = follow(setup, &mut applied, &mut status, &mut goal, &mut requests).await;
+        let result = follow(
+            setup,
+            &mut tables,
+            &mut applied,
+            &mut status,
+            &mut goal,
+            &mut requests,
+        )
+        .await;
         match result {
             Ok(outcome) => return Ok((outcome, applied)),
             Err(e) if e.is_transient() => {
@@ -172,6 +183,7 @@ async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
 /// `applied` always the last checkpoint stored on the target.
 async fn follow(
     setup: &SyncSetup<'_>,
+    tables: &mut Arc<HashMap<(String, String), TableMap>>,
     applied: &mut Position,
     status: &mut SyncStatus,
     goal: &mut Option<Position>,
@@ -180,7 +192,7 @@ async fn follow(
     let mut applier = Applier::new(
         setup.target,
         setup.meta.clone(),
-        setup.tables.clone(),
+        tables.clone(),
         setup.sql_mode,
     )
     .await?;
@@ -189,17 +201,27 @@ async fn follow(
         setup.flavor,
         applied,
         setup.server_id,
-        setup.tables.clone(),
+        tables.clone(),
     )
     .await?;
     let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
+    // After a statement (DDL) the reader waits for the maps as they are after it:
+    // rows that follow must be decoded with the new columns.
+    let (maps_tx, mut maps_rx) = mpsc::channel::<Arc<HashMap<(String, String), TableMap>>>(1);
     let reading = tokio::spawn(async move {
         let mut reader = reader;
         loop {
             match reader.next().await {
                 Ok(Some(t)) => {
+                    let statement = t.statement.is_some();
                     if tx.send(Ok(t)).await.is_err() {
                         break;
+                    }
+                    if statement {
+                        match maps_rx.recv().await {
+                            Some(maps) => reader.set_tables(maps),
+                            None => break,
+                        }
                     }
                 }
                 Ok(None) => {
@@ -293,12 +315,12 @@ async fn follow(
             status.changes += result.changes;
             batch.clear();
             if let Some((statement, end)) = statement {
-                // DDL is not replicated yet: applying it blindly could break the
-                // target, so it is recorded and skipped; a table whose columns change
-                // stops the sync at its next row event with a clear error.
-                tracing::info!(schema = %statement.schema, sql = %statement.sql, "statement in the binlog (not replicated)");
-                applier.checkpoint(&end).await?;
+                let maps = apply_statement(setup, &mut applier, tables, &statement, &end).await?;
+                *tables = maps;
+                applier.set_tables(tables.clone());
                 *applied = end;
+                // The reader is waiting for these before it decodes further rows.
+                let _ = maps_tx.send(tables.clone()).await;
             }
         }
         if last_tick.elapsed() >= TICK {
@@ -376,4 +398,66 @@ async fn start_completion(setup: &SyncSetup<'_>, freeze: bool) -> Result<Positio
     crate::position::current(&mut conn, setup.flavor)
         .await
         .map_err(ReplicateError::source)
+}
+
+/// Applies one statement from the binlog to the target (see `ddl`), checkpoints
+/// after it and returns the table maps as they are after it.
+async fn apply_statement(
+    setup: &SyncSetup<'_>,
+    applier: &mut Applier,
+    tables: &Arc<HashMap<(String, String), TableMap>>,
+    statement: &super::reader::Statement,
+    end: &Position,
+) -> Result<Arc<HashMap<(String, String), TableMap>>, ReplicateError> {
+    use super::ddl::{self, Plan};
+    match ddl::plan(statement, setup.matcher, tables) {
+        Plan::Ignore => {
+            applier.checkpoint(end).await?;
+            Ok(tables.clone())
+        }
+        Plan::Unparsed {
+            tables: names,
+            cause,
+        } => Err(ReplicateError::Ddl {
+            statement: statement.sql.clone(),
+            cause: format!(
+                "it names {} but Ferry cannot parse it ({cause})",
+                names.join(", ")
+            ),
+        }),
+        Plan::Apply {
+            sql,
+            use_schema,
+            refresh,
+            forget,
+            renamed,
+        } => {
+            if !sql.is_empty() {
+                tracing::info!(%sql, "applying DDL from the binlog");
+                applier.ddl(&sql, use_schema.as_deref()).await?;
+                setup.sink.emit(JobEvent::Ddl {
+                    statement: sql.clone(),
+                });
+            }
+            let mut maps = ddl::without(tables, &forget, &renamed);
+            let wanted: Vec<(String, String)> = refresh
+                .into_iter()
+                .chain(renamed.into_iter().map(|(_, new)| new))
+                .collect();
+            for (schema, name) in wanted {
+                let (ts, tn) = setup.matcher.route(&schema, &name);
+                let catalog = crate::catalog::Catalog::load(setup.target, |s| s == ts)
+                    .await
+                    .map_err(|e| ReplicateError::Target {
+                        what: format!("reading {ts}.{tn} after DDL"),
+                        cause: e.to_string(),
+                    })?;
+                if let Some(t) = catalog.table(&ts, &tn) {
+                    maps.insert((schema, name), TableMap::new(t, &ts, &tn));
+                }
+            }
+            applier.checkpoint(end).await?;
+            Ok(Arc::new(maps))
+        }
+    }
 }

@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# Incremental-sync benchmark: how fast a backlog of sysbench oltp_write_only
+# transactions is caught up by native MariaDB replication (serial, optimistic:2,
+# optimistic:4, each on its own replica) and by Ferry, all on the same backlog in
+# ONE run, every result checked with CHECKSUM TABLE; then Ferry's lag while
+# sysbench writes at a fixed rate, measured with a heartbeat row.
+#
+#   bench/incremental.sh [TRANSACTIONS] [RATE] [RATE_SECONDS]   (default 100000 2000 30)
+#
+# Needs: mariadb-server, sysbench (Debian packages). Builds ferry --release.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TXNS=${1:-100000}
+RATE=${2:-2000}
+RATE_SECS=${3:-30}
+DB=sbtest
+TABLES=4
+ROWS=100000
+
+for bin in mariadbd mariadb-install-db mariadb mysqldump sysbench; do
+  command -v "$bin" >/dev/null || [ -x "/usr/sbin/$bin" ] || {
+    echo "bench: $bin is missing: apt-get install mariadb-server sysbench" >&2
+    exit 1
+  }
+done
+
+cargo build --release --bin ferry >/dev/null
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+FERRY="$target_dir/release/ferry"
+
+work=$(mktemp -d /tmp/ferry-bench-inc.XXXXXX)
+user_flag=""
+[ "$(id -u)" = 0 ] && user_flag="--user=root"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+start_server() { # name server_id port extra...
+  local name=$1 id=$2 port=$3; shift 3
+  local dir="$work/$name"
+  mkdir -p "$dir"
+  mariadb-install-db --no-defaults --datadir="$dir/data" $user_flag --auth-root-authentication-method=normal --skip-test-db >/dev/null
+  cat >"$dir/init.sql" <<SQL
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+SQL
+  # Same durability settings everywhere: binlog and InnoDB flushed lazily.
+  mariadbd --no-defaults $user_flag --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
+    --socket="$dir/sock" --pid-file="$dir/pid" --log-error="$dir/error.log" --init-file="$dir/init.sql" \
+    --server-id="$id" --skip-name-resolve --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
+    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-allowed-packet=64M "$@" &
+  pids+=($!)
+  for _ in $(seq 1 300); do
+    mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "bench: $name did not start" >&2; cat "$dir/error.log" >&2; exit 1
+}
+
+declare -A PORT
+PORT[source]=$(free_port)
+start_server source 1 "${PORT[source]}" --log-bin="$work/source/data/binlog" --binlog-format=ROW --binlog-row-image=FULL
+replicas=(serial optimistic2 optimistic4 ferry)
+id=2
+for r in "${replicas[@]}"; do
+  PORT[$r]=$(free_port)
+  start_server "$r" "$id" "${PORT[$r]}"
+  id=$((id + 1))
+done
+sql() { local who=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"${PORT[$who]}" -uroot "$@"; }
+SP=${PORT[source]}
+
+echo "bench: preparing $TABLES tables x $ROWS rows"
+sql source -e "CREATE DATABASE $DB; CREATE TABLE $DB.heartbeat (id INT PRIMARY KEY, ts DATETIME(6) NOT NULL)"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
+  --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=2 prepare >/dev/null
+read -r FILE0 POS0 < <(sql source -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+mysqldump --no-defaults -h127.0.0.1 -P"$SP" -uroot --single-transaction --databases $DB >"$work/base.sql"
+for r in "${replicas[@]}"; do sql "$r" <"$work/base.sql"; done
+
+echo "bench: writing a backlog of $TXNS oltp_write_only transactions"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
+  --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=4 --events="$TXNS" --time=0 run >/dev/null
+read -r FILE1 POS1 < <(sql source -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+tables_list=$(seq -s, -f "$DB.sbtest%g" 1 $TABLES)
+expected=$(sql source -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
+echo "bench: backlog $FILE0:$POS0 .. $FILE1:$POS1 ($(( (POS1 - POS0) / 1048576 )) MiB of binlog if one file)"
+
+declare -A T
+now() { date +%s.%N; }
+
+native() { # replica parallel_threads mode
+  local r=$1 threads=$2 mode=$3
+  sql "$r" -e "SET GLOBAL slave_parallel_threads=$threads; SET GLOBAL slave_parallel_mode='$mode';
+    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SP, MASTER_USER='root',
+      MASTER_LOG_FILE='$FILE0', MASTER_LOG_POS=$POS0, MASTER_USE_GTID=no"
+  local t0; t0=$(now)
+  sql "$r" -e "START SLAVE"
+  while :; do
+    read -r f p < <(sql "$r" -e "SHOW SLAVE STATUS\G" | awk '/Relay_Master_Log_File/{f=$2} /Exec_Master_Log_Pos/{p=$2} END{print f, p}')
+    if [ "$f" = "$FILE1" ] && [ "$p" -ge "$POS1" ]; then break; fi
+    if [ "$f" \> "$FILE1" ]; then break; fi
+    sleep 0.05
+  done
+  T[$r]=$(python3 -c "print($(now) - $t0)")
+  sql "$r" -e "STOP SLAVE"
+  local got; got=$(sql "$r" -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
+  [ "$got" = "$expected" ] || { echo "bench: $r differs from the source" >&2; exit 1; }
+  printf "%-34s %8.2f s  %8.0f txn/s\n" "native $r" "${T[$r]}" "$(python3 -c "print($TXNS / ${T[$r]})")"
+}
+
+native serial 0 conservative
+native optimistic2 2 optimistic
+native optimistic4 4 optimistic
+
+cat >"$work/job.toml" <<TOML
+name = "bench-inc"
+mode = "incremental"
+[source]
+host = "127.0.0.1"
+port = $SP
+user = "root"
+[target]
+host = "127.0.0.1"
+port = ${PORT[ferry]}
+user = "root"
+[objects]
+include = ["$DB.*"]
+[incremental]
+start = "binlog:$FILE0:$POS0"
+TOML
+applied() {
+  sql ferry -N -e "SELECT sync_position FROM ferry_meta.jobs WHERE job='bench-inc'" 2>/dev/null |
+    python3 -c "import json,sys; t=sys.stdin.read().strip(); d=json.loads(t) if t and t!='NULL' else {}; print(d.get('file') or '-', d.get('pos') or 0)"
+}
+t0=$(now)
+/usr/bin/time -f "%M %U %S" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
+fpid=$!
+while :; do
+  read -r f p < <(applied)
+  if [ "$f" = "$FILE1" ] && [ "$p" -ge "$POS1" ]; then break; fi
+  if [ "$f" != "-" ] && [ "$f" \> "$FILE1" ]; then break; fi
+  kill -0 $fpid 2>/dev/null || { echo "bench: ferry stopped:" >&2; tail -5 "$work/ferry.events" >&2; exit 1; }
+  sleep 0.05
+done
+T[ferry]=$(python3 -c "print($(now) - $t0)")
+got=$(sql ferry -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
+[ "$got" = "$expected" ] || { echo "bench: ferry's target differs from the source" >&2; exit 1; }
+printf "%-34s %8.2f s  %8.0f txn/s\n" "ferry (incremental)" "${T[ferry]}" "$(python3 -c "print($TXNS / ${T[ferry]})")"
+
+echo "bench: lag while sysbench writes $RATE txn/s for $RATE_SECS s (heartbeat every 50 ms)"
+sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
+  --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=4 --rate="$RATE" --time="$RATE_SECS" run >"$work/rate.txt" &
+spid=$!
+python3 - "$SP" "${PORT[ferry]}" "$RATE_SECS" "$DB" <<'PY' >"$work/lag.txt"
+import subprocess, sys, time
+sp, tp, secs, db = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+def q(port, sql):
+    return subprocess.run(["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{port}", "-uroot", "-N", "-e", sql],
+                          capture_output=True, text=True).stdout.strip()
+lags = []
+end = time.time() + secs
+i = 0
+while time.time() < end:
+    i += 1
+    q(sp, f"REPLACE INTO {db}.heartbeat VALUES (1, NOW(6))")
+    time.sleep(0.05)
+    # Lag: how old the newest heartbeat the target has is, minus our own sleep.
+    v = q(tp, f"SELECT TIMESTAMPDIFF(MICROSECOND, ts, NOW(6)) / 1e6 FROM {db}.heartbeat WHERE id = 1")
+    if v:
+        lags.append(max(0.0, float(v) - 0.05))
+lags.sort()
+p = lambda x: lags[min(len(lags) - 1, int(len(lags) * x))] if lags else float("nan")
+print(f"{len(lags)} {p(0.5):.3f} {p(0.99):.3f} {lags[-1] if lags else float('nan'):.3f}")
+PY
+wait $spid
+achieved=$(awk '/transactions:/{gsub(/[(]/,"",$3); print $3}' "$work/rate.txt")
+read -r n p50 p99 pmax <"$work/lag.txt"
+pkill -INT -P $fpid || true; wait $fpid || true
+echo "ferry: peak RSS KiB, user s, sys s: $(cat "$work/ferry.rss")"
+
+python3 - <<PY
+serial, o2, o4, ferry = ${T[serial]}, ${T[optimistic2]}, ${T[optimistic4]}, ${T[ferry]}
+best = min(serial, o2, o4)
+print()
+print(f"backlog                       {$TXNS} txn (oltp_write_only, 4 row changes each)")
+print(f"ferry vs best native          {best / ferry:8.2f}x faster   (target >= 1.20x)")
+print(f"lag at ${achieved:-?} txn/s         p50 {float('$p50'):.3f} s, p99 {float('$p99'):.3f} s, max {float('$pmax'):.3f} s over $n samples   (target p99 < 1 s)")
+PY
