@@ -21,33 +21,50 @@ use mysql_async::{GnoInterval, Sid};
 pub struct TableMap {
     pub target_schema: String,
     pub target_name: String,
-    /// Columns in table order: name, integer width when unsigned, generated.
-    pub columns: Vec<(String, Option<u32>, bool)>,
+    /// Columns in table order: name, how its binlog value is corrected, generated.
+    pub columns: Vec<(String, Fix, bool)>,
     /// Positions (in `columns`) of the row key; empty for keyless tables.
     pub key: Vec<usize>,
 }
 
+/// How a binlog value must be corrected before it is written: the binlog (with
+/// `binlog_row_metadata = NO_LOG`) does not say what the column is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fix {
+    None,
+    /// An unsigned integer of this many bits, decoded as signed.
+    Unsigned(u32),
+    /// A signed MEDIUMINT, decoded without its sign.
+    SignedMedium,
+    /// TIMESTAMP arrives as seconds since the epoch (with a fraction).
+    Timestamp,
+    /// SET arrives as its little-endian member bitmask.
+    Set,
+    /// YEAR arrives as 1900 + the stored byte, so the zero year reads 1900.
+    Year,
+}
+
 impl TableMap {
     pub fn new(table: &Table, target_schema: &str, target_name: &str) -> TableMap {
-        let width = |t: &str| match t.to_ascii_lowercase().as_str() {
-            "tinyint" => Some(8),
-            "smallint" => Some(16),
-            "mediumint" => Some(24),
-            "int" | "integer" => Some(32),
-            "bigint" => Some(64),
-            _ => None,
+        let fix = |t: &str, unsigned: bool| match (t.to_ascii_lowercase().as_str(), unsigned) {
+            ("tinyint", true) => Fix::Unsigned(8),
+            ("smallint", true) => Fix::Unsigned(16),
+            ("mediumint", true) => Fix::Unsigned(24),
+            ("mediumint", false) => Fix::SignedMedium,
+            ("int" | "integer", true) => Fix::Unsigned(32),
+            ("bigint", true) => Fix::Unsigned(64),
+            ("timestamp", _) => Fix::Timestamp,
+            ("set", _) => Fix::Set,
+            ("year", _) => Fix::Year,
+            _ => Fix::None,
         };
-        let columns: Vec<(String, Option<u32>, bool)> = table
+        let columns: Vec<(String, Fix, bool)> = table
             .columns
             .iter()
             .map(|c| {
                 (
                     c.name.clone(),
-                    if c.unsigned {
-                        width(&c.data_type)
-                    } else {
-                        None
-                    },
+                    fix(&c.data_type, c.unsigned),
                     c.generated.is_some(),
                 )
             })
@@ -144,16 +161,66 @@ pub struct Reader {
     mysql_gtid: Option<(String, u64)>,
 }
 
-/// Unsigned integers arrive as signed when the binlog carries no signedness.
-fn fix_unsigned(v: Value, width: Option<u32>) -> Value {
-    match (v, width) {
-        (Value::Int(n), Some(w)) if n < 0 => {
+/// Corrects a decoded binlog value for its column (see `Fix`).
+fn fix_value(v: Value, fix: Fix) -> Value {
+    match (v, fix) {
+        (Value::Int(n), Fix::Unsigned(w)) if n < 0 => {
             let n = n as i128 + (1i128 << w);
             Value::UInt(n as u64)
         }
-        (Value::Int(n), Some(_)) => Value::UInt(n as u64),
+        (Value::Int(n), Fix::Unsigned(_)) => Value::UInt(n as u64),
+        (Value::Int(n), Fix::SignedMedium) if n >= 1 << 23 => Value::Int(n - (1 << 24)),
+        (Value::Int(n), Fix::Timestamp) => timestamp_value(n, 0),
+        (Value::Bytes(b), Fix::Timestamp) => {
+            let text = String::from_utf8_lossy(&b);
+            let (secs, frac) = text.split_once('.').unwrap_or((&text, "0"));
+            match (
+                secs.parse::<i64>(),
+                format!("{frac:0<6}").get(..6).map(str::parse::<u32>),
+            ) {
+                (Ok(s), Some(Ok(us))) => timestamp_value(s, us),
+                _ => Value::Bytes(b),
+            }
+        }
+        (Value::Bytes(b), Fix::Set) => {
+            let mut mask = 0u64;
+            for (i, byte) in b.iter().take(8).enumerate() {
+                mask |= u64::from(*byte) << (8 * i);
+            }
+            Value::UInt(mask)
+        }
+        (Value::Bytes(b), Fix::Year) if b == b"1900" => Value::Int(0),
         (v, _) => v,
     }
+}
+
+/// A TIMESTAMP from seconds since the epoch, as a UTC date-time (the apply session
+/// runs in UTC); 0 is the zero timestamp.
+fn timestamp_value(secs: i64, micros: u32) -> Value {
+    if secs == 0 && micros == 0 {
+        return Value::Date(0, 0, 0, 0, 0, 0, 0);
+    }
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    Value::Date(
+        year as u16,
+        month as u8,
+        day as u8,
+        (rest / 3600) as u8,
+        (rest % 3600 / 60) as u8,
+        (rest % 60) as u8,
+        micros,
+    )
 }
 
 fn source_err(e: mysql_async::Error) -> ReplicateError {
@@ -309,7 +376,7 @@ impl Reader {
         values
             .into_iter()
             .zip(&map.columns)
-            .map(|(v, (_, width, _))| {
+            .map(|(v, (_, fix, _))| {
                 let v = match v {
                     BinlogValue::Value(v) => v,
                     other => Value::try_from(other).map_err(|e| ReplicateError::Decode {
@@ -317,7 +384,7 @@ impl Reader {
                         cause: e.to_string(),
                     })?,
                 };
-                Ok(fix_unsigned(v, *width))
+                Ok(fix_value(v, *fix))
             })
             .collect()
     }
@@ -488,17 +555,48 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unsigned_values_are_restored() {
-        assert_eq!(fix_unsigned(Value::Int(-1), Some(8)), Value::UInt(255));
+    fn binlog_values_are_corrected_for_their_column() {
         assert_eq!(
-            fix_unsigned(Value::Int(-1), Some(64)),
+            fix_value(Value::Int(-1), Fix::Unsigned(8)),
+            Value::UInt(255)
+        );
+        assert_eq!(
+            fix_value(Value::Int(-1), Fix::Unsigned(64)),
             Value::UInt(u64::MAX)
         );
         assert_eq!(
-            fix_unsigned(Value::Int(-8388608), Some(24)),
+            fix_value(Value::Int(-8388608), Fix::Unsigned(24)),
             Value::UInt(8388608)
         );
-        assert_eq!(fix_unsigned(Value::Int(5), Some(32)), Value::UInt(5));
-        assert_eq!(fix_unsigned(Value::Int(-5), None), Value::Int(-5));
+        assert_eq!(fix_value(Value::Int(5), Fix::Unsigned(32)), Value::UInt(5));
+        assert_eq!(
+            fix_value(Value::Int(8388608), Fix::SignedMedium),
+            Value::Int(-8388608)
+        );
+        assert_eq!(
+            fix_value(Value::Int(8388607), Fix::SignedMedium),
+            Value::Int(8388607)
+        );
+        assert_eq!(
+            fix_value(Value::Bytes(b"2147483647.999999".to_vec()), Fix::Timestamp),
+            Value::Date(2038, 1, 19, 3, 14, 7, 999_999)
+        );
+        assert_eq!(
+            fix_value(Value::Bytes(b"1.5".to_vec()), Fix::Timestamp),
+            Value::Date(1970, 1, 1, 0, 0, 1, 500_000)
+        );
+        assert_eq!(
+            fix_value(Value::Int(951_782_400), Fix::Timestamp),
+            Value::Date(2000, 2, 29, 0, 0, 0, 0)
+        );
+        assert_eq!(
+            fix_value(Value::Bytes(vec![5, 1]), Fix::Set),
+            Value::UInt(261)
+        );
+        assert_eq!(
+            fix_value(Value::Bytes(b"1900".to_vec()), Fix::Year),
+            Value::Int(0)
+        );
+        assert_eq!(fix_value(Value::Int(-5), Fix::None), Value::Int(-5));
     }
 }

@@ -11,6 +11,7 @@
 #![allow(dead_code)]
 
 pub mod precheck;
+pub mod torture;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
