@@ -136,6 +136,18 @@ impl MariaGtids {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Domains where this position is behind `oldest` (the start of the oldest
+    /// binlog kept): what follows them has been purged.
+    pub fn older_than(&self, oldest: &MariaGtids) -> Vec<String> {
+        self.0
+            .iter()
+            .filter_map(|(d, (s, q))| {
+                let (_, oq) = oldest.0.get(d)?;
+                (q < oq).then(|| format!("{d}-{s}-{q}"))
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Display for MariaGtids {

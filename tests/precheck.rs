@@ -322,3 +322,54 @@ async fn cli_precheck_json_and_run_refuses_on_failure() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("snapshot.target_not_empty"), "{stderr}");
 }
+
+#[tokio::test]
+async fn incremental_start_position_must_still_be_on_the_source() {
+    let pair = support::pair();
+    let (s, t) = (&pair.source, &pair.target);
+    let (_db, include) = clean_schema(s, "start_").await;
+    let mut p = profile(s, t, Mode::Incremental, &include);
+    let (file, pos): (String, u64) = {
+        let rows: Vec<mysql_async::Row> = s.query("SHOW MASTER STATUS").await;
+        let mut r = rows.into_iter().next().unwrap();
+        (r.take(0).unwrap(), r.take(1).unwrap())
+    };
+    let gtid: Vec<String> = s.query("SELECT @@gtid_binlog_pos").await;
+    for start in [
+        "now".to_string(),
+        format!("binlog:{file}:{pos}"),
+        format!("gtid:{}", gtid[0]),
+    ] {
+        p.incremental.start = start.clone();
+        let r = precheck::run(&p).await;
+        assert_status(&r, "binlog.start_position", Status::Pass);
+    }
+    p.incremental.start = format!("binlog:{file}:{}", pos + 1_000_000_000);
+    assert_status(
+        &precheck::run(&p).await,
+        "binlog.start_position",
+        Status::Fail,
+    );
+    // Purge the binlog holding those positions: the file and the GTID are gone.
+    s.sql("FLUSH BINARY LOGS").await;
+    let newest: Vec<mysql_async::Row> = s.query("SHOW MASTER STATUS").await;
+    let newest: String = newest.into_iter().next().unwrap().take(0).unwrap();
+    // MariaDB keeps a binlog until its binlog checkpoint is written: retry a while.
+    for _ in 0..100 {
+        s.sql(&format!("PURGE BINARY LOGS TO '{newest}'")).await;
+        let logs: Vec<mysql_async::Row> = s.query("SHOW BINARY LOGS").await;
+        if logs.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for start in [format!("binlog:{file}:{pos}"), "gtid:0-1-1".to_string()] {
+        p.incremental.start = start.clone();
+        let r = precheck::run(&p).await;
+        assert_status(&r, "binlog.start_position", Status::Fail);
+        assert!(
+            !r.get("binlog.start_position").unwrap().objects.is_empty(),
+            "{start}"
+        );
+    }
+}

@@ -14,7 +14,92 @@ pub fn all(ctx: &Context) -> Vec<Check> {
         row_metadata(ctx),
         gtid(ctx),
         retention(ctx),
+        start_position(ctx),
     ]
+}
+
+/// Incremental-only jobs: the `[incremental] start` must still be on the source.
+fn start_position(ctx: &Context) -> Check {
+    use crate::profile::{Mode, StartAt};
+    let (id, title) = ("binlog.start_position", "Start position");
+    if ctx.mode() != Mode::Incremental {
+        return Check::pass(id, title, "the sync starts where the snapshot was taken");
+    }
+    let start = match ctx.profile.incremental.start_at() {
+        Ok(s) => s,
+        Err(e) => {
+            return Check::fail(
+                id,
+                title,
+                format!("[incremental] start: {e}"),
+                "write the start as now, binlog:<file>:<offset> or gtid:<set>",
+            )
+        }
+    };
+    let oldest = || {
+        ctx.source_binlogs
+            .as_ref()
+            .and_then(|l| l.first())
+            .map_or("none".to_string(), |(f, _)| f.clone())
+    };
+    match start {
+        StartAt::Snapshot => Check::fail(
+            id,
+            title,
+            "start = \"snapshot\" needs mode = \"all\"",
+            "use now, binlog:<file>:<offset> or gtid:<set>",
+        ),
+        StartAt::Now => Check::pass(id, title, "starts at the source's current position"),
+        StartAt::Binlog { file, pos } => match &ctx.source_binlogs {
+            None => Check::warn(
+                id,
+                title,
+                "SHOW BINARY LOGS is not allowed, so the start position cannot be checked",
+                "grant the source account REPLICATION CLIENT (MariaDB: BINLOG MONITOR)",
+            ),
+            Some(logs) => match logs.iter().find(|(f, _)| *f == file) {
+                None => Check::fail(
+                    id,
+                    title,
+                    format!("{file} is not on the source (purged or mistyped); the oldest binlog kept is {}", oldest()),
+                    "start from a position the source still has (SHOW BINARY LOGS), or load the target again and use mode = \"all\"",
+                )
+                .with_objects(vec![format!("{file}:{pos}")]),
+                Some((_, size)) if pos > *size => Check::fail(
+                    id,
+                    title,
+                    format!("offset {pos} is past the end of {file} ({size} bytes)"),
+                    "take the position from SHOW MASTER STATUS or the dump that seeded the target",
+                )
+                .with_objects(vec![format!("{file}:{pos}")]),
+                Some(_) => Check::pass(id, title, format!("{file}:{pos} is on the source")),
+            },
+        },
+        StartAt::Gtid(set) => {
+            let purged = match (&ctx.oldest_gtid, crate::position::MariaGtids::parse(&set)) {
+                (Some(oldest), Ok(wanted)) => {
+                    let first = crate::position::MariaGtids::parse(oldest).unwrap_or_default();
+                    wanted.older_than(&first)
+                }
+                _ => Vec::new(),
+            };
+            if purged.is_empty() {
+                Check::pass(id, title, format!("gtid {set}: the source still has what follows it"))
+            } else {
+                Check::fail(
+                    id,
+                    title,
+                    format!(
+                        "the source no longer has the transactions right after {}; the oldest binlog ({}) starts later",
+                        purged.join(", "),
+                        oldest()
+                    ),
+                    "start from a later GTID, or load the target again and use mode = \"all\"",
+                )
+                .with_objects(purged)
+            }
+        }
+    }
 }
 
 fn var<'a>(ctx: &'a Context, name: &str) -> Option<&'a str> {

@@ -86,6 +86,10 @@ pub struct Context {
     /// Selected target tables that exist: `true` when they hold rows.
     pub target_tables: BTreeMap<(String, String), bool>,
     pub target_collations: Option<HashSet<String>>,
+    /// `SHOW BINARY LOGS` of the source (name, size), when the account may read it.
+    pub source_binlogs: Option<Vec<(String, u64)>>,
+    /// MariaDB: the GTID position at the start of the oldest binlog still kept.
+    pub oldest_gtid: Option<String>,
     /// `user@host` accounts on the target, when the account may read them.
     pub target_accounts: Option<HashSet<String>>,
     /// `Binlog_Do_DB` and `Binlog_Ignore_DB` of the source.
@@ -251,6 +255,45 @@ impl Context {
         )
         .await;
         let largest_rows = bounded(largest_rows(&mut sc, &catalog, &selection), Vec::new()).await;
+        let source_binlogs: Option<Vec<(String, u64)>> = bounded(
+            async {
+                let rows: Vec<mysql_async::Row> = sc.query("SHOW BINARY LOGS").await.ok()?;
+                Some(
+                    rows.into_iter()
+                        .filter_map(|mut r| {
+                            Some((
+                                r.take_opt::<String, _>(0)?.ok()?,
+                                r.take_opt::<u64, _>(1)?.ok()?,
+                            ))
+                        })
+                        .collect(),
+                )
+            },
+            None,
+        )
+        .await;
+        let oldest_gtid: Option<String> = match (&source_binlogs, source_facts.flavor) {
+            (Some(logs), crate::endpoint::Flavor::MariaDB) => match logs.first() {
+                Some((file, _)) => {
+                    bounded(
+                        async {
+                            sc.exec_first::<Option<String>, _, _>(
+                                "SELECT BINLOG_GTID_POS(?, 4)",
+                                (file,),
+                            )
+                            .await
+                            .ok()
+                            .flatten()
+                            .flatten()
+                        },
+                        None,
+                    )
+                    .await
+                }
+                None => None,
+            },
+            _ => None,
+        };
         let source_is_replica = bounded(
             async {
                 let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await {
@@ -302,6 +345,8 @@ impl Context {
             target_accounts,
             binlog_filters,
             largest_rows,
+            source_binlogs,
+            oldest_gtid,
             source_is_replica,
             target_free_bytes,
             resuming,
