@@ -193,12 +193,24 @@ pub fn plan(statement: &Statement, matcher: &Matcher, tracked: &HashMap<Name, Ta
 }
 
 fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: String) -> Plan {
-    let lower = statement.sql.to_ascii_lowercase();
-    let tables: Vec<String> = tracked
+    // Identifiers of the statement, as whole words: a tracked table counts as named
+    // when its name appears and its schema is the default one or appears too.
+    let words: std::collections::HashSet<String> = statement
+        .sql
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let default_schema = statement.schema.to_lowercase();
+    let mut tables: Vec<String> = tracked
         .keys()
-        .filter(|(_, t)| lower.contains(&t.to_ascii_lowercase()))
+        .filter(|(s, t)| {
+            let s = s.to_lowercase();
+            words.contains(&t.to_lowercase()) && (s == default_schema || words.contains(&s))
+        })
         .map(|(s, t)| format!("{s}.{t}"))
         .collect();
+    tables.sort();
     if tables.is_empty() {
         Plan::Ignore
     } else {
@@ -348,5 +360,18 @@ mod tests {
             plan(&stmt("shop", "ALTER TABLE a FROBNICATE"), &m, &t),
             Plan::Unparsed { .. }
         ));
+        assert!(matches!(
+            plan(&stmt("other", "ALTER TABLE shop.b FROBNICATE"), &m, &t),
+            Plan::Unparsed { .. }
+        ));
+        // Unparsable, but about other tables: "a" only as a letter inside words.
+        assert_eq!(
+            plan(
+                &stmt("other", "CREATE TABLE gen (a_b INT INVISIBLE)"),
+                &m,
+                &t
+            ),
+            Plan::Ignore
+        );
     }
 }
