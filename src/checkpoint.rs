@@ -215,7 +215,88 @@ impl Meta {
             self.t("control")
         ))
         .await?;
+        // DDL the target refused, and what the user decided to do with it.
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               position VARCHAR(255) NOT NULL,
+               statement LONGTEXT NOT NULL,
+               error LONGTEXT NOT NULL,
+               action VARCHAR(16) NULL,
+               replacement LONGTEXT NULL,
+               PRIMARY KEY (job, position)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("ddl")
+        ))
+        .await?;
         Ok(())
+    }
+
+    /// Records a DDL the target refused at `position`, awaiting a decision.
+    pub async fn ddl_refused(
+        &self,
+        conn: &mut Conn,
+        position: &str,
+        statement: &str,
+        error: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {} (job, position, statement, error) VALUES (?, ?, ?, ?)
+                 ON DUPLICATE KEY UPDATE statement = VALUES(statement), error = VALUES(error)",
+                self.t("ddl")
+            ),
+            (&self.job, position, statement, error),
+        )
+        .await
+    }
+
+    /// The decision for the DDL at `position`: `("skip", None)` or
+    /// `("replace", Some(sql))`.
+    pub async fn ddl_decision(
+        &self,
+        conn: &mut Conn,
+        position: &str,
+    ) -> Result<Option<(String, Option<String>)>, mysql_async::Error> {
+        let row: Option<(Option<String>, Option<String>)> = conn
+            .exec_first(
+                format!(
+                    "SELECT action, replacement FROM {} WHERE job = ? AND position = ?",
+                    self.t("ddl")
+                ),
+                (&self.job, position),
+            )
+            .await?;
+        Ok(row.and_then(|(a, r)| a.map(|a| (a, r))))
+    }
+
+    /// Decides the newest undecided refused DDL; returns (position, statement, error).
+    pub async fn decide_ddl(
+        &self,
+        conn: &mut Conn,
+        action: &str,
+        replacement: Option<&str>,
+    ) -> Result<Option<(String, String, String)>, mysql_async::Error> {
+        let pending: Option<(String, String, String)> = conn
+            .exec_first(
+                format!(
+                    "SELECT position, statement, error FROM {} WHERE job = ? AND action IS NULL LIMIT 1",
+                    self.t("ddl")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        if let Some((position, _, _)) = &pending {
+            conn.exec_drop(
+                format!(
+                    "UPDATE {} SET action = ?, replacement = ? WHERE job = ? AND position = ?",
+                    self.t("ddl")
+                ),
+                (action, replacement, &self.job, position),
+            )
+            .await?;
+        }
+        Ok(pending)
     }
 
     /// Leaves a request for the running job (`pause`, `complete`, `abort`).
@@ -432,7 +513,7 @@ impl Meta {
 
     /// Forgets the job's state (a completed job that is run again starts over).
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
-        for table in ["chunks", "deferred", "control"] {
+        for table in ["chunks", "deferred", "control", "ddl"] {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE job = ?", self.t(table)),
                 (&self.job,),

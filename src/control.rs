@@ -135,3 +135,21 @@ pub async fn abort_stopped(profile: &Profile) -> Result<Option<String>, JobError
     target.close().await;
     Ok(phase)
 }
+
+/// Decides what happens to the DDL the target refused (the job stopped on it):
+/// `skip`, or `replace` with `replacement`. Returns (position, statement, error)
+/// of the statement decided, or `None` when none waits.
+pub async fn decide_ddl(
+    profile: &Profile,
+    action: &str,
+    replacement: Option<&str>,
+) -> Result<Option<(String, String, String)>, JobError> {
+    let (target, meta, mut conn) = open(profile).await?;
+    let decided = meta
+        .decide_ddl(&mut conn, action, replacement)
+        .await
+        .map_err(|e| ReplicateError::target("recording the DDL decision", e))?;
+    drop(conn);
+    target.close().await;
+    Ok(decided)
+}

@@ -77,6 +77,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Decide about a DDL statement the target refused (the sync stopped on it).
+    #[command(subcommand)]
+    Ddl(DdlCmd),
     /// Pause a running job with a checkpoint; `ferry run` resumes it.
     Pause { job: String },
     /// Stop a job at once and mark it aborted.
@@ -94,6 +97,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DdlCmd {
+    /// Skip the refused statement; the next `ferry run` continues after it.
+    Skip { job: String },
+    /// Run SQL instead of the refused statement (same default schema).
+    Replace { job: String, sql: String },
 }
 
 #[derive(Subcommand)]
@@ -176,6 +187,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             json,
         } => complete(&job, freeze_source, !no_verify, json).await,
         Command::Pause { job } => pause(&job).await,
+        Command::Ddl(cmd) => ddl(cmd).await,
         Command::Abort { job } => abort(&job).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
@@ -438,6 +450,29 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
             }
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn ddl(cmd: DdlCmd) -> Result<ExitCode, Failure> {
+    let (job, action, sql) = match &cmd {
+        DdlCmd::Skip { job } => (job, "skip", None),
+        DdlCmd::Replace { job, sql } => (job, "replace", Some(sql.as_str())),
+    };
+    let profile = load_job(job)?;
+    match ferry::control::decide_ddl(&profile, action, sql).await? {
+        Some((position, statement, _)) => {
+            match sql {
+                None => println!("at {position}: will skip `{statement}`"),
+                Some(s) => println!("at {position}: will run `{s}` instead of `{statement}`"),
+            }
+            println!("run `ferry run {job}` to continue");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => Err(Failure::Error(Report {
+            code: "ddl.none_pending".into(),
+            message: format!("{} has no refused DDL waiting for a decision", profile.name),
+            remedy: "nothing to do; `ferry status` shows the job's state".into(),
+        })),
     }
 }
 

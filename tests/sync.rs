@@ -503,6 +503,55 @@ async fn incremental_start_positions_and_control_commands() {
         text(&out)
     );
 
+    // A DDL the target refuses stops the job with the statement and the choices;
+    // `ferry ddl replace` runs an edited statement instead and the sync goes on.
+    pair.target
+        .sql(&format!(
+            "CREATE DATABASE `{db}_d`; CREATE TABLE `{db}_d`.t (id INT PRIMARY KEY); INSERT INTO `{db}_d`.t VALUES (1), (2), (3);"
+        ))
+        .await;
+    let jd = write_job(home, "d.toml", &job(&name("d"), "d", "now"));
+    let mut d = spawn_run(home, &jd);
+    let nd = name("d");
+    wait_for("the ddl job to sync", &mut d, async || {
+        phase(target, &nd).await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE `{db}`.t CHANGE v v2 VARCHAR(20); INSERT INTO `{db}`.t VALUES (4, 'four');"
+        ))
+        .await;
+    let refused = d.wait_with_output().unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("replicate.ddl_failed")
+            && text(&refused).contains("CHANGE v v2")
+            && text(&refused).contains("ferry ddl skip"),
+        "{}",
+        text(&refused)
+    );
+    let out = ferry(
+        home,
+        &[
+            "ddl",
+            "replace",
+            jd.to_str().unwrap(),
+            "ALTER TABLE t ADD COLUMN v2 VARCHAR(20)",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let mut d = spawn_run(home, &jd);
+    let td = format!("`{db}_d`.t");
+    wait_rows(&mut d, &pair.target, &td, &[1, 2, 3, 4]).await;
+    let v2: Vec<Option<String>> = pair
+        .target
+        .query(&format!("SELECT v2 FROM `{db}_d`.t WHERE id = 4"))
+        .await;
+    assert_eq!(v2, vec![Some("four".to_string())]);
+    let _ = d.kill();
+    let _ = d.wait();
+
     // A missing target table is named.
     let jm = write_job(home, "m.toml", &job(&name("m"), "missing", "now"));
     let out = ferry(home, &["run", jm.to_str().unwrap()]);

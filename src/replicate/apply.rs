@@ -153,21 +153,6 @@ impl Applier {
         self.tables = tables;
     }
 
-    /// Runs `sql` on the target outside any batch (DDL), with the checkpoint right
-    /// after it: DDL commits implicitly, so the checkpoint follows in its own
-    /// transaction and a crash in between replays a DDL that must then be skipped
-    /// by the caller's "already applied" check.
-    pub async fn execute(&mut self, sql: &str, end: &Position) -> Result<(), ReplicateError> {
-        self.conn
-            .query_drop(sql)
-            .await
-            .map_err(|e| ReplicateError::Ddl {
-                statement: sql.to_string(),
-                cause: e.to_string(),
-            })?;
-        self.checkpoint(end).await
-    }
-
     /// Runs a DDL statement from the binlog (in `schema` when given). One that is
     /// already applied (a replay after a crash between it and its checkpoint) is
     /// accepted.
@@ -190,6 +175,7 @@ impl Applier {
                 Ok(())
             }
             Err(e) => Err(ReplicateError::Ddl {
+                position: String::new(),
                 statement: sql.to_string(),
                 cause: e.to_string(),
             }),

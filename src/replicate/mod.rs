@@ -112,8 +112,14 @@ pub enum ReplicateError {
     BadPosition { position: String, cause: String },
     #[error("a row of {table} cannot be decoded: {cause}")]
     Decode { table: String, cause: String },
-    #[error("the target refused a statement from the source binlog: {statement}: {cause}")]
-    Ddl { statement: String, cause: String },
+    #[error(
+        "the target refused the statement at {position} of the source binlog: {statement}: {cause}"
+    )]
+    Ddl {
+        position: String,
+        statement: String,
+        cause: String,
+    },
     #[error("could not make the source read-only: {cause}")]
     Freeze { cause: String },
     #[error("the {side} refused {what}: {cause}")]
@@ -152,7 +158,7 @@ impl Coded for ReplicateError {
             ReplicateError::NoPosition => "run the job with mode = \"all\" so the snapshot records a position, or set [incremental] start".into(),
             ReplicateError::BadPosition { .. } => "write the start as now, binlog:<file>:<offset> or gtid:<set> (MariaDB 0-1-42, MySQL uuid:1-42)".into(),
             ReplicateError::Decode { .. } => "report this with the table's definition".into(),
-            ReplicateError::Ddl { .. } => "fix the target so the statement can run (or apply an edited version by hand), then run the job again".into(),
+            ReplicateError::Ddl { .. } => "skip it with `ferry ddl skip JOB`, or have an edited statement run instead with `ferry ddl replace JOB \"SQL\"` (or fix the target); then `ferry run JOB` resumes".into(),
             ReplicateError::Freeze { .. } => "grant SUPER (MySQL: SYSTEM_VARIABLES_ADMIN; MariaDB: READ_ONLY ADMIN) to the source account, or stop the application's writes yourself and complete without --freeze-source".into(),
             ReplicateError::Rejected { side, .. } => format!("fix the cause on the {side} (privileges, schema, settings), then run the job again: it resumes from the last checkpoint"),
             ReplicateError::MissingTables { .. } => "create these tables on the target (an incremental-only job copies no schema), or use mode = \"all\"".into(),

@@ -303,9 +303,12 @@ async fn follow(
                     Err(_) => break,
                 }
             }
-            let statement = batch
-                .last_mut()
-                .and_then(|t| t.statement.take().map(|s| (s, t.end.clone())));
+            // A statement is applied on its own, after the rows before it; the
+            // batch's checkpoint must not pass it before it has run.
+            let statement = match batch.last() {
+                Some(t) if t.statement.is_some() => batch.pop(),
+                _ => None,
+            };
             let result = applier.apply(&batch).await?;
             if let Some(last) = batch.last() {
                 *applied = last.end.clone();
@@ -314,6 +317,11 @@ async fn follow(
             status.transactions += batch.len() as u64;
             status.changes += result.changes;
             batch.clear();
+            let statement = statement.and_then(|mut t| {
+                status.transactions += 1;
+                last_commit_ts = Some(t.timestamp);
+                t.statement.take().map(|s| (s, t.end))
+            });
             if let Some((statement, end)) = statement {
                 let maps = apply_statement(setup, &mut applier, tables, &statement, &end).await?;
                 *tables = maps;
@@ -410,7 +418,64 @@ async fn apply_statement(
     end: &Position,
 ) -> Result<Arc<HashMap<(String, String), TableMap>>, ReplicateError> {
     use super::ddl::{self, Plan};
-    match ddl::plan(statement, setup.matcher, tables) {
+    let position = end.to_string();
+    let mut control = setup
+        .target
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("target", e))?;
+    let decision = setup
+        .meta
+        .ddl_decision(&mut control, &position)
+        .await
+        .map_err(|e| ReplicateError::target("reading DDL decisions", e))?;
+    let refuse = |cause: String| ReplicateError::Ddl {
+        position: position.clone(),
+        statement: statement.sql.clone(),
+        cause,
+    };
+    let mut plan = ddl::plan(statement, setup.matcher, tables);
+    match decision.as_ref().map(|(a, r)| (a.as_str(), r)) {
+        Some(("skip", _)) => {
+            tracing::warn!(%position, sql = %statement.sql, "skipping a DDL as decided");
+            plan = Plan::Ignore;
+        }
+        Some(("replace", Some(sql))) => {
+            tracing::warn!(%position, original = %statement.sql, replacement = %sql, "running the replacement DDL");
+            // The replacement is written for the target: it runs in the target
+            // schema of the table the original statement changes.
+            let target_schema = |names: &[(String, String)]| {
+                names
+                    .first()
+                    .map(|(s, t)| setup.matcher.route(s, t).0)
+                    .or_else(|| Some(statement.schema.clone()).filter(|s| !s.is_empty()))
+            };
+            plan = match plan {
+                Plan::Apply {
+                    refresh,
+                    forget,
+                    renamed,
+                    ..
+                } => Plan::Apply {
+                    sql: sql.clone(),
+                    use_schema: target_schema(&refresh),
+                    refresh,
+                    forget,
+                    renamed,
+                },
+                // Unparsed or ignored: run it for the tables it names.
+                _ => Plan::Apply {
+                    sql: sql.clone(),
+                    use_schema: Some(statement.schema.clone()).filter(|s| !s.is_empty()),
+                    refresh: tables.keys().cloned().collect(),
+                    forget: Vec::new(),
+                    renamed: Vec::new(),
+                },
+            };
+        }
+        _ => {}
+    }
+    match plan {
         Plan::Ignore => {
             applier.checkpoint(end).await?;
             Ok(tables.clone())
@@ -418,13 +483,17 @@ async fn apply_statement(
         Plan::Unparsed {
             tables: names,
             cause,
-        } => Err(ReplicateError::Ddl {
-            statement: statement.sql.clone(),
-            cause: format!(
+        } => {
+            let cause = format!(
                 "it names {} but Ferry cannot parse it ({cause})",
                 names.join(", ")
-            ),
-        }),
+            );
+            let _ = setup
+                .meta
+                .ddl_refused(&mut control, &position, &statement.sql, &cause)
+                .await;
+            Err(refuse(cause))
+        }
         Plan::Apply {
             sql,
             use_schema,
@@ -434,7 +503,17 @@ async fn apply_statement(
         } => {
             if !sql.is_empty() {
                 tracing::info!(%sql, "applying DDL from the binlog");
-                applier.ddl(&sql, use_schema.as_deref()).await?;
+                if let Err(e) = applier.ddl(&sql, use_schema.as_deref()).await {
+                    let cause = match e {
+                        ReplicateError::Ddl { cause, .. } => cause,
+                        other => return Err(other),
+                    };
+                    let _ = setup
+                        .meta
+                        .ddl_refused(&mut control, &position, &statement.sql, &cause)
+                        .await;
+                    return Err(refuse(cause));
+                }
                 setup.sink.emit(JobEvent::Ddl {
                     statement: sql.clone(),
                 });
