@@ -259,6 +259,7 @@ pub async fn run(
         catalog: &catalog,
         selection: &selection,
         matcher: &matcher,
+        lower_case_table_names: source_facts.lower_case_table_names,
         meta: &meta,
         sql_mode: &sql_mode,
         sink: &sink,
@@ -602,6 +603,7 @@ struct SyncCtx<'a> {
     catalog: &'a Catalog,
     selection: &'a Selection,
     matcher: &'a crate::rules::Matcher,
+    lower_case_table_names: u8,
     meta: &'a Meta,
     sql_mode: &'a str,
     sink: &'a EventSink,
@@ -626,6 +628,14 @@ impl SyncCtx<'_> {
             .iter()
             .map(|t| t.target_schema.as_str())
             .collect();
+        let filters = crate::replicate::filter::Filters::compile(
+            &self.profile.incremental.filters,
+            self.lower_case_table_names,
+        )
+        .map_err(|cause| ReplicateError::BadPosition {
+            position: "[[incremental.filters]]".into(),
+            cause,
+        })?;
         let target_catalog = Catalog::load(self.target, |s| target_schemas.contains(s))
             .await
             .map_err(FerryError::from)?;
@@ -637,7 +647,8 @@ impl SyncCtx<'_> {
             if let Some(table) = table {
                 tables.insert(
                     (t.schema.clone(), t.name.clone()),
-                    TableMap::new(table, &t.target_schema, &t.target_name),
+                    TableMap::new(table, &t.target_schema, &t.target_name)
+                        .filtered(&filters, &t.schema, &t.name),
                 );
             }
         }
@@ -652,6 +663,7 @@ impl SyncCtx<'_> {
             sink: self.sink,
             standby: self.profile.incremental.cutover == Cutover::Never,
             matcher: self.matcher,
+            filters: &filters,
         };
         let (outcome, applied) =
             replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;

@@ -68,11 +68,15 @@ pub struct Incremental {
     pub server_id: Option<u32>,
     /// `auto`: `ferry complete` cuts over; `never`: a standby that keeps syncing.
     pub cutover: Cutover,
+    /// Binlog events to leave out (DM's `binlog_filter_rule`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filters: Vec<crate::replicate::filter::FilterRule>,
 }
 
 impl Default for Incremental {
     fn default() -> Self {
         Incremental {
+            filters: Vec::new(),
             start: "snapshot".into(),
             server_id: None,
             cutover: Cutover::Auto,
@@ -413,6 +417,9 @@ impl Profile {
                 ))
             }
             Ok(_) => {}
+        }
+        if let Err(e) = crate::replicate::filter::Filters::compile(&self.incremental.filters, 0) {
+            return Err(invalid(&format!("[[incremental.filters]]: {e}")));
         }
         if self.incremental.server_id == Some(0) {
             return Err(invalid("[incremental] server_id must not be 0"));

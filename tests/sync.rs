@@ -775,3 +775,58 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
         "{all}"
     );
 }
+
+/// `[[incremental.filters]]` leave out the named row changes and DDL.
+#[tokio::test]
+async fn filters_leave_out_events() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let db = support::unique("filt_");
+    let table = "CREATE TABLE ft (id INT PRIMARY KEY, v INT)";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; {table}; CREATE TABLE other (id INT PRIMARY KEY);"
+        ))
+        .await;
+    pair.target
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; {table}; CREATE TABLE other (id INT PRIMARY KEY);"
+        ))
+        .await;
+    let name = format!("filt-{}", db.replace('_', "-"));
+    let job = write_job(
+        home,
+        "filt.toml",
+        &format!(
+            "name = \"{name}\"\nmode = \"incremental\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[incremental]\nstart = \"now\"\n[[incremental.filters]]\ntables = [\"{db}.ft\"]\nevents = [\"delete\", \"truncate table\"]\n[[incremental.filters]]\nsql = [\"INDEX\\\\s+kv\"]\n",
+            pair.source.port, pair.target.port
+        ),
+    );
+    let mut child = spawn_run(home, &job);
+    let target = &pair.target;
+    wait_for("the sync phase", &mut child, async || {
+        phase(target, &name).await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; INSERT INTO ft VALUES (1, 1), (2, 2); DELETE FROM ft WHERE id = 1;
+             TRUNCATE ft; CREATE INDEX kv ON ft (v); INSERT INTO ft VALUES (3, 3);
+             INSERT INTO other VALUES (1), (2); DELETE FROM other WHERE id = 1;"
+        ))
+        .await;
+    let t = format!("`{db}`.ft");
+    wait_rows(&mut child, &pair.target, &t, &[1, 2, 3]).await;
+    // Other tables are not filtered.
+    wait_rows(&mut child, &pair.target, &format!("`{db}`.other"), &[2]).await;
+    let idx: Vec<u64> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*) FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '{db}' AND INDEX_NAME = 'kv'"
+        ))
+        .await;
+    assert_eq!(idx, vec![0]);
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -218,6 +218,27 @@ fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: Str
     }
 }
 
+/// The filter kind of a DDL statement (`alter table`, `create index`…).
+pub fn kind(sql: &str) -> Option<&'static str> {
+    let asts = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
+    Some(match asts.first()? {
+        Ast::AlterTable { .. } => "alter table",
+        Ast::CreateTable(_) => "create table",
+        Ast::CreateIndex(_) => "create index",
+        Ast::Truncate { .. } => "truncate table",
+        Ast::Drop {
+            object_type: ObjectType::Table,
+            ..
+        } => "drop table",
+        Ast::Drop {
+            object_type: ObjectType::Index,
+            ..
+        } => "drop index",
+        Ast::RenameTable(_) => "rename table",
+        _ => return None,
+    })
+}
+
 /// Server errors that mean "this DDL is already applied": after a crash between a
 /// DDL and its checkpoint the statement comes again.
 pub const ALREADY_APPLIED: &[u16] = &[
@@ -275,6 +296,7 @@ mod tests {
                         target_name: t.to_string(),
                         columns: Vec::new(),
                         key: Vec::new(),
+                        skip: Default::default(),
                     },
                 )
             })

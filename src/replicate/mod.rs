@@ -18,6 +18,7 @@
 
 pub mod apply;
 pub mod ddl;
+pub mod filter;
 pub mod reader;
 pub mod sync;
 

@@ -25,6 +25,8 @@ pub struct TableMap {
     pub columns: Vec<(String, Fix, bool)>,
     /// Positions (in `columns`) of the row key; empty for keyless tables.
     pub key: Vec<usize>,
+    /// Row changes the job's filters leave out.
+    pub skip: super::filter::DmlSkip,
 }
 
 /// How a binlog value must be corrected before it is written: the binlog (with
@@ -83,7 +85,19 @@ impl TableMap {
             target_name: target_name.to_string(),
             columns,
             key,
+            skip: Default::default(),
         }
+    }
+
+    /// The same map, leaving out the row changes `filters` name for `schema.table`.
+    pub fn filtered(
+        mut self,
+        filters: &super::filter::Filters,
+        schema: &str,
+        table: &str,
+    ) -> TableMap {
+        self.skip = filters.dml(schema, table);
+        self
     }
 }
 
@@ -493,6 +507,7 @@ impl Reader {
                         })?;
                         let before = before.map(|r| self.decode(&key, map, r)).transpose()?;
                         let after = after.map(|r| self.decode(&key, map, r)).transpose()?;
+                        let skip = map.skip;
                         let change = match (&rows, before, after) {
                             (
                                 RowsEventData::WriteRowsEventV1(_)
@@ -509,6 +524,14 @@ impl Reader {
                             (_, Some(before), Some(after)) => Change::Update { before, after },
                             _ => continue,
                         };
+                        let left_out = match change {
+                            Change::Insert { .. } => skip.insert,
+                            Change::Update { .. } => skip.update,
+                            Change::Delete { .. } => skip.delete,
+                        };
+                        if left_out {
+                            continue;
+                        }
                         self.pending.push(TableChange {
                             table: key.clone(),
                             change,

@@ -54,6 +54,8 @@ pub struct SyncSetup<'a> {
     pub standby: bool,
     /// Decides whether tables created during the sync join it, and their names.
     pub matcher: &'a crate::rules::Matcher,
+    /// Events the job leaves out.
+    pub filters: &'a super::filter::Filters,
 }
 
 /// What a running sync was asked to do.
@@ -475,6 +477,28 @@ async fn apply_statement(
         }
         _ => {}
     }
+    if let Plan::Apply {
+        refresh,
+        forget,
+        renamed,
+        ..
+    } = &plan
+    {
+        let touched: Vec<(String, String)> = refresh
+            .iter()
+            .chain(forget)
+            .chain(renamed.iter().map(|(old, _)| old))
+            .cloned()
+            .collect();
+        if decision.is_none()
+            && setup
+                .filters
+                .skips_ddl(ddl::kind(&statement.sql), &touched, &statement.sql)
+        {
+            tracing::info!(%position, sql = %statement.sql, "DDL left out by a filter");
+            plan = Plan::Ignore;
+        }
+    }
     match plan {
         Plan::Ignore => {
             applier.checkpoint(end).await?;
@@ -532,7 +556,8 @@ async fn apply_statement(
                         cause: e.to_string(),
                     })?;
                 if let Some(t) = catalog.table(&ts, &tn) {
-                    maps.insert((schema, name), TableMap::new(t, &ts, &tn));
+                    let map = TableMap::new(t, &ts, &tn).filtered(setup.filters, &schema, &name);
+                    maps.insert((schema, name), map);
                 }
             }
             applier.checkpoint(end).await?;
