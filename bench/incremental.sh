@@ -6,6 +6,7 @@
 # sysbench writes at a fixed rate, measured with a heartbeat row.
 #
 #   bench/incremental.sh [TRANSACTIONS] [RATE] [RATE_SECONDS]   (default 100000 2000 30)
+#   APPLY_WORKERS=N sets Ferry's [incremental] apply_workers (default 1).
 #
 # Needs: mariadb-server, sysbench (Debian packages). Builds ferry --release.
 set -euo pipefail
@@ -135,6 +136,7 @@ user = "root"
 include = ["$DB.*"]
 [incremental]
 start = "binlog:$FILE0:$POS0"
+apply_workers = ${APPLY_WORKERS:-1}
 TOML
 applied() {
   sql ferry -N -e "SELECT sync_position FROM ferry_meta.jobs WHERE job='bench-inc'" 2>/dev/null |

@@ -137,6 +137,9 @@ pub struct Table {
     /// Unique keys whose columns are all NOT NULL (and not prefix indexes): usable
     /// to identify a row when there is no primary key.
     pub unique_not_null_keys: Vec<Key>,
+    /// Unique indexes besides the primary key, nullable or not: rows of such a
+    /// table can conflict on values other than their key.
+    pub secondary_unique: usize,
     pub foreign_keys: Vec<ForeignKey>,
 }
 
@@ -481,7 +484,11 @@ async fn load_with(
         let key = (schema.clone(), name.clone());
         let mut primary_key = None;
         let mut unique_not_null_keys = Vec::new();
+        let mut secondary_unique = 0;
         for (index, ix) in indexes.remove(&key).unwrap_or_default() {
+            if ix.unique && index != "PRIMARY" {
+                secondary_unique += 1;
+            }
             if !(ix.unique && ix.usable && !ix.columns.is_empty()) {
                 continue;
             }
@@ -504,6 +511,7 @@ async fn load_with(
             columns: columns.remove(&key).unwrap_or_default(),
             primary_key,
             unique_not_null_keys,
+            secondary_unique,
             foreign_keys: fks.remove(&key).unwrap_or_default(),
             schema,
             name,

@@ -664,6 +664,7 @@ impl SyncCtx<'_> {
             standby: self.profile.incremental.cutover == Cutover::Never,
             matcher: self.matcher,
             filters: &filters,
+            apply_workers: self.profile.incremental.apply_workers,
         };
         let (outcome, applied) =
             replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;

@@ -68,6 +68,9 @@ pub struct Incremental {
     pub server_id: Option<u32>,
     /// `auto`: `ferry complete` cuts over; `never`: a standby that keeps syncing.
     pub cutover: Cutover,
+    /// Target connections that apply each batch in parallel (rows partitioned by
+    /// key; tables with other unique indexes and keyless tables stay on one).
+    pub apply_workers: usize,
     /// Binlog events to leave out (DM's `binlog_filter_rule`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<crate::replicate::filter::FilterRule>,
@@ -76,6 +79,7 @@ pub struct Incremental {
 impl Default for Incremental {
     fn default() -> Self {
         Incremental {
+            apply_workers: 1,
             filters: Vec::new(),
             start: "snapshot".into(),
             server_id: None,
@@ -420,6 +424,9 @@ impl Profile {
         }
         if let Err(e) = crate::replicate::filter::Filters::compile(&self.incremental.filters, 0) {
             return Err(invalid(&format!("[[incremental.filters]]: {e}")));
+        }
+        if !(1..=64).contains(&self.incremental.apply_workers) {
+            return Err(invalid("[incremental] apply_workers must be 1-64"));
         }
         if self.incremental.server_id == Some(0) {
             return Err(invalid("[incremental] server_id must not be 0"));

@@ -36,7 +36,8 @@ const MAX_ROWS_PER_STATEMENT: usize = 256;
 const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 pub struct Applier {
-    conn: Conn,
+    /// One connection per apply worker; the first also stores the checkpoint.
+    conns: Vec<Conn>,
     meta: Meta,
     tables: Arc<HashMap<(String, String), TableMap>>,
     last_checkpoint: Instant,
@@ -127,21 +128,34 @@ impl Applier {
         meta: Meta,
         tables: Arc<HashMap<(String, String), TableMap>>,
         sql_mode: &str,
+        workers: usize,
     ) -> Result<Applier, ReplicateError> {
-        let mut conn = target
-            .standalone_conn_caching(256)
+        let mut conns = Vec::new();
+        for _ in 0..workers.max(1) {
+            let mut conn = target
+                .standalone_conn_caching(256)
+                .await
+                .map_err(|e| ReplicateError::connect("target", e))?;
+            conn.query_drop(
+                "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION unique_checks = 1, SESSION time_zone = '+00:00'",
+            )
             .await
-            .map_err(|e| ReplicateError::connect("target", e))?;
-        conn.query_drop(
-            "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION unique_checks = 1, SESSION time_zone = '+00:00'",
-        )
-        .await
-        .map_err(target_err("setting up the apply session"))?;
-        conn.exec_drop("SET SESSION sql_mode = ?", (sql_mode,))
-            .await
-            .map_err(target_err("setting sql_mode"))?;
+            .map_err(target_err("setting up the apply session"))?;
+            conn.exec_drop("SET SESSION sql_mode = ?", (sql_mode,))
+                .await
+                .map_err(target_err("setting sql_mode"))?;
+            if workers > 1 {
+                // Parallel workers touch disjoint keys; without gap locks they do
+                // not block each other on neighbouring keys. (Refused where the
+                // target's binlog is statement-based: then gap locks stay.)
+                let _ = conn
+                    .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                    .await;
+            }
+            conns.push(conn);
+        }
         Ok(Applier {
-            conn,
+            conns,
             meta,
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
@@ -157,15 +171,17 @@ impl Applier {
     /// already applied (a replay after a crash between it and its checkpoint) is
     /// accepted.
     pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<(), ReplicateError> {
+        let Some(conn) = self.conns.first_mut() else {
+            return Ok(());
+        };
         if let Some(schema) = schema {
-            self.conn
-                .query_drop(format!("USE {}", quote(schema)))
+            conn.query_drop(format!("USE {}", quote(schema)))
                 .await
                 .map_err(target_err("choosing the schema for DDL"))?;
         }
         // Row statements name their tables fully, so the default schema left
         // behind does not matter.
-        let result = self.conn.query_drop(sql).await;
+        let result = conn.query_drop(sql).await;
         match result {
             Ok(()) => Ok(()),
             Err(mysql_async::Error::Server(se))
@@ -184,16 +200,23 @@ impl Applier {
 
     /// Stores `end` as the checkpoint in a transaction of its own.
     pub async fn checkpoint(&mut self, end: &Position) -> Result<(), ReplicateError> {
+        let Some(conn) = self.conns.first_mut() else {
+            return Ok(());
+        };
         self.meta
-            .save_sync_position(&mut self.conn, end)
+            .save_sync_position(conn, end)
             .await
             .map_err(target_err("recording the sync checkpoint"))?;
         self.last_checkpoint = Instant::now();
         Ok(())
     }
 
-    /// Applies `txs` (in binlog order) as one target transaction ending with the
-    /// checkpoint of the last one.
+    /// Applies `txs` (in binlog order). With one worker: one target transaction
+    /// ending with the checkpoint. With more, rows are partitioned by key (a table
+    /// with other unique indexes stays on one worker, keyless tables on the first);
+    /// the other workers commit first, then the first commits its part with the
+    /// checkpoint. A crash in between replays from the previous checkpoint: keyed
+    /// final states are idempotent, keyless changes were not committed.
     pub async fn apply(&mut self, txs: &[Transaction]) -> Result<Applied, ReplicateError> {
         let Some(last) = txs.last() else {
             return Ok(Applied::default());
@@ -202,232 +225,308 @@ impl Applier {
         if changes == 0 && self.last_checkpoint.elapsed() < IDLE_CHECKPOINT {
             return Ok(Applied::default());
         }
-        self.conn
-            .query_drop("START TRANSACTION")
-            .await
-            .map_err(target_err("starting a transaction"))?;
-        let result = self.apply_in_tx(txs, &last.end).await;
+        let tables = self.tables.clone();
+        let parts = partition(txs, &tables, self.conns.len());
+        let rows: u64 = parts.iter().flatten().map(Work::rows).sum();
+        let (first, rest) = self.conns.split_at_mut(1);
+        let Some(conn0) = first.first_mut() else {
+            return Ok(Applied::default());
+        };
+        let others = futures_util::future::try_join_all(
+            rest.iter_mut()
+                .zip(parts.iter().skip(1))
+                .filter(|(_, work)| !work.is_empty())
+                .map(|(conn, work)| async move {
+                    begin(conn).await?;
+                    match run_work(conn, work).await {
+                        Ok(()) => commit(conn).await,
+                        Err(e) => {
+                            let _ = conn.query_drop("ROLLBACK").await;
+                            Err(e)
+                        }
+                    }
+                }),
+        );
+        let meta = &self.meta;
+        let end = &last.end;
+        let mine = async {
+            begin(conn0).await?;
+            if let Some(work) = parts.first() {
+                run_work(conn0, work).await?;
+            }
+            Ok::<(), ReplicateError>(())
+        };
+        let (others, mine) = tokio::join!(others, mine);
+        let result = match (others, mine) {
+            (Ok(_), Ok(())) => meta
+                .save_sync_position(conn0, end)
+                .await
+                .map_err(target_err("recording the sync checkpoint")),
+            (Err(e), _) | (_, Err(e)) => Err(e),
+        };
         match result {
-            Ok(rows) => {
-                self.conn
-                    .query_drop("COMMIT")
-                    .await
-                    .map_err(target_err("committing"))?;
+            Ok(()) => {
+                commit(conn0).await?;
                 self.last_checkpoint = Instant::now();
                 Ok(Applied { changes, rows })
             }
             Err(e) => {
-                let _ = self.conn.query_drop("ROLLBACK").await;
+                let _ = conn0.query_drop("ROLLBACK").await;
                 Err(e)
             }
         }
     }
+}
 
-    async fn apply_in_tx(
-        &mut self,
-        txs: &[Transaction],
-        end: &Position,
-    ) -> Result<u64, ReplicateError> {
-        let tables = self.tables.clone();
-        // Plans per table, in the order tables first appear.
-        let mut order: Vec<&(String, String)> = Vec::new();
-        let mut plans: HashMap<&(String, String), Plan> = HashMap::new();
-        for tc in txs.iter().flat_map(|t| &t.changes) {
-            let Some(map) = tables.get(&tc.table) else {
-                continue;
-            };
-            let plan = plans.entry(&tc.table).or_insert_with(|| {
-                order.push(&tc.table);
-                if map.key.is_empty() {
-                    Plan::Keyless(Vec::new())
-                } else {
-                    Plan::Keyed(Compacted::default())
-                }
-            });
-            match plan {
-                Plan::Keyless(list) => list.push(&tc.change),
-                Plan::Keyed(c) => match &tc.change {
-                    Change::Insert { after } => c.set(key_of(after, &map.key), Some(after), after),
-                    Change::Delete { before } => c.set(key_of(before, &map.key), None, before),
-                    Change::Update { before, after } => {
-                        let (kb, ka) = (key_of(before, &map.key), key_of(after, &map.key));
-                        if kb != ka {
-                            c.set(kb, None, before);
-                        }
-                        c.set(ka, Some(after), after);
-                    }
-                },
-            }
-        }
-        let mut rows = 0u64;
-        for table in order {
-            let (Some(map), Some(plan)) = (tables.get(table), plans.remove(table)) else {
-                continue;
-            };
-            match plan {
-                Plan::Keyless(list) => {
-                    for change in list {
-                        rows += self.keyless(map, change).await?;
-                    }
-                }
-                Plan::Keyed(c) => {
-                    let mut deletes: Vec<&[Value]> = Vec::new();
-                    let mut upserts: Vec<&[Value]> = Vec::new();
-                    for k in &c.order {
-                        match c.last.get(k) {
-                            Some((Some(row), _)) => upserts.push(row),
-                            Some((None, key_row)) => deletes.push(key_row),
-                            None => {}
-                        }
-                    }
-                    rows += self.delete_keys(map, &deletes).await?;
-                    rows += self.replace_rows(map, &upserts).await?;
-                }
-            }
-        }
-        self.meta
-            .save_sync_position(&mut self.conn, end)
-            .await
-            .map_err(target_err("recording the sync checkpoint"))?;
-        Ok(rows)
+async fn begin(conn: &mut Conn) -> Result<(), ReplicateError> {
+    conn.query_drop("START TRANSACTION")
+        .await
+        .map_err(target_err("starting a transaction"))
+}
+
+async fn commit(conn: &mut Conn) -> Result<(), ReplicateError> {
+    conn.query_drop("COMMIT")
+        .await
+        .map_err(target_err("committing"))
+}
+
+/// One worker's statements for one table.
+enum Work<'a> {
+    Delete(&'a TableMap, Vec<&'a [Value]>),
+    Replace(&'a TableMap, Vec<&'a [Value]>),
+    Keyless(&'a TableMap, Vec<&'a Change>),
+}
+
+impl Work<'_> {
+    fn rows(&self) -> u64 {
+        (match self {
+            Work::Delete(_, r) | Work::Replace(_, r) => r.len(),
+            Work::Keyless(_, c) => c.len(),
+        }) as u64
     }
+}
 
-    async fn keyless(&mut self, map: &TableMap, change: &Change) -> Result<u64, ReplicateError> {
-        match change {
-            Change::Insert { after } => self.insert_rows(map, &[after], "INSERT").await,
-            Change::Delete { before } => self.delete_one(map, before).await,
-            Change::Update { before, after } => {
-                self.delete_one(map, before).await?;
-                self.insert_rows(map, &[after], "INSERT").await
-            }
-        }
+fn hash_of(bytes: &[&[u8]]) -> u64 {
+    // FNV-1a: cheap and stable.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes.iter().flat_map(|b| b.iter()) {
+        h = (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3);
     }
+    h
+}
 
-    async fn replace_rows(
-        &mut self,
-        map: &TableMap,
-        rows: &[&[Value]],
-    ) -> Result<u64, ReplicateError> {
-        self.insert_rows(map, rows, "REPLACE").await
-    }
-
-    /// Multi-row `verb INTO` of `rows`, in power-of-two sized statements.
-    async fn insert_rows(
-        &mut self,
-        map: &TableMap,
-        rows: &[&[Value]],
-        verb: &str,
-    ) -> Result<u64, ReplicateError> {
-        let written: Vec<usize> = map
-            .columns
-            .iter()
-            .enumerate()
-            .filter(|(_, (_, _, generated))| !generated)
-            .map(|(i, _)| i)
-            .collect();
-        let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
-        let tuple = format!("({})", vec!["?"; written.len()].join(", "));
-        let mut rest = rows;
-        while !rest.is_empty() {
-            let n = statement_rows(rest, |r| {
-                written
-                    .iter()
-                    .map(|&i| r.get(i).map_or(1, value_bytes))
-                    .sum()
-            });
-            let (now, later) = rest.split_at(n);
-            let sql = format!(
-                "{verb} INTO {}.{} ({}) VALUES {}",
-                quote(&map.target_schema),
-                quote(&map.target_name),
-                cols.join(", "),
-                vec![tuple.as_str(); n].join(", ")
-            );
-            let params: Vec<Value> = now
-                .iter()
-                .flat_map(|r| {
-                    written
-                        .iter()
-                        .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
-                })
-                .collect();
-            self.conn
-                .exec_drop(sql, Params::Positional(params))
-                .await
-                .map_err(target_err("writing rows"))?;
-            rest = later;
-        }
-        Ok(rows.len() as u64)
-    }
-
-    /// Multi-row delete by key: `key IN (…)` or `(a, b) IN ((…), …)`.
-    async fn delete_keys(
-        &mut self,
-        map: &TableMap,
-        rows: &[&[Value]],
-    ) -> Result<u64, ReplicateError> {
-        let cols: Vec<String> = map.key.iter().map(|&i| quote(&map.columns[i].0)).collect();
-        let (lhs, tuple) = if cols.len() == 1 {
-            (cols[0].clone(), "?".to_string())
-        } else {
-            (
-                format!("({})", cols.join(", ")),
-                format!("({})", vec!["?"; cols.len()].join(", ")),
-            )
+/// Compacts `txs` to final row states and splits them over `workers`.
+fn partition<'a>(
+    txs: &'a [Transaction],
+    tables: &'a HashMap<(String, String), TableMap>,
+    workers: usize,
+) -> Vec<Vec<Work<'a>>> {
+    let workers = workers.max(1);
+    // Plans per table, in the order tables first appear.
+    let mut order: Vec<&(String, String)> = Vec::new();
+    let mut plans: HashMap<&(String, String), Plan> = HashMap::new();
+    for tc in txs.iter().flat_map(|t| &t.changes) {
+        let Some(map) = tables.get(&tc.table) else {
+            continue;
         };
-        let mut rest = rows;
-        while !rest.is_empty() {
-            let n = statement_rows(rest, |r| {
-                map.key
-                    .iter()
-                    .map(|&i| r.get(i).map_or(1, value_bytes))
-                    .sum()
-            });
-            let (now, later) = rest.split_at(n);
-            let sql = format!(
-                "DELETE FROM {}.{} WHERE {lhs} IN ({})",
-                quote(&map.target_schema),
-                quote(&map.target_name),
-                vec![tuple.as_str(); n].join(", ")
-            );
-            let params: Vec<Value> = now
-                .iter()
-                .flat_map(|r| {
-                    map.key
-                        .iter()
-                        .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
-                })
-                .collect();
-            self.conn
-                .exec_drop(sql, Params::Positional(params))
-                .await
-                .map_err(target_err("deleting rows"))?;
-            rest = later;
+        let plan = plans.entry(&tc.table).or_insert_with(|| {
+            order.push(&tc.table);
+            if map.key.is_empty() {
+                Plan::Keyless(Vec::new())
+            } else {
+                Plan::Keyed(Compacted::default())
+            }
+        });
+        match plan {
+            Plan::Keyless(list) => list.push(&tc.change),
+            Plan::Keyed(c) => match &tc.change {
+                Change::Insert { after } => c.set(key_of(after, &map.key), Some(after), after),
+                Change::Delete { before } => c.set(key_of(before, &map.key), None, before),
+                Change::Update { before, after } => {
+                    let (kb, ka) = (key_of(before, &map.key), key_of(after, &map.key));
+                    if kb != ka {
+                        c.set(kb, None, before);
+                    }
+                    c.set(ka, Some(after), after);
+                }
+            },
         }
-        Ok(rows.len() as u64)
     }
+    let mut parts: Vec<Vec<Work>> = (0..workers).map(|_| Vec::new()).collect();
+    for table in order {
+        let (Some(map), Some(plan)) = (tables.get(table), plans.remove(table)) else {
+            continue;
+        };
+        match plan {
+            Plan::Keyless(list) => parts[0].push(Work::Keyless(map, list)),
+            Plan::Keyed(c) => {
+                let table_hash = hash_of(&[table.0.as_bytes(), b".", table.1.as_bytes()]);
+                let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
+                let mut upserts: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
+                for k in &c.order {
+                    // Rows that may collide on another unique index stay together.
+                    let w = if map.serial || workers == 1 {
+                        (table_hash % workers as u64) as usize
+                    } else {
+                        (hash_of(&[&table_hash.to_le_bytes(), k]) % workers as u64) as usize
+                    };
+                    match c.last.get(k) {
+                        Some((Some(row), _)) => upserts[w].push(row),
+                        Some((None, key_row)) => deletes[w].push(key_row),
+                        None => {}
+                    }
+                }
+                for (w, (d, u)) in deletes.into_iter().zip(upserts).enumerate() {
+                    if !d.is_empty() {
+                        parts[w].push(Work::Delete(map, d));
+                    }
+                    if !u.is_empty() {
+                        parts[w].push(Work::Replace(map, u));
+                    }
+                }
+            }
+        }
+    }
+    parts
+}
 
-    /// Deletes one row equal in every written column (keyless tables).
-    async fn delete_one(&mut self, map: &TableMap, row: &[Value]) -> Result<u64, ReplicateError> {
-        let (preds, vals): (Vec<String>, Vec<Value>) = map
-            .columns
-            .iter()
-            .zip(row)
-            .filter(|((_, _, generated), _)| !generated)
-            .map(|((name, _, _), v)| (format!("{} <=> ?", quote(name)), v.clone()))
-            .unzip();
+async fn run_work(conn: &mut Conn, work: &[Work<'_>]) -> Result<(), ReplicateError> {
+    for w in work {
+        match w {
+            Work::Delete(map, rows) => delete_keys(conn, map, rows).await?,
+            Work::Replace(map, rows) => insert_rows(conn, map, rows, "REPLACE").await?,
+            Work::Keyless(map, changes) => {
+                for change in changes {
+                    match change {
+                        Change::Insert { after } => {
+                            insert_rows(conn, map, &[after], "INSERT").await?
+                        }
+                        Change::Delete { before } => delete_one(conn, map, before).await?,
+                        Change::Update { before, after } => {
+                            delete_one(conn, map, before).await?;
+                            insert_rows(conn, map, &[after], "INSERT").await?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Multi-row `verb INTO` of `rows`, in power-of-two sized statements.
+async fn insert_rows(
+    conn: &mut Conn,
+    map: &TableMap,
+    rows: &[&[Value]],
+    verb: &str,
+) -> Result<(), ReplicateError> {
+    let written: Vec<usize> = map
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, generated))| !generated)
+        .map(|(i, _)| i)
+        .collect();
+    let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
+    let tuple = format!("({})", vec!["?"; written.len()].join(", "));
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let n = statement_rows(rest, |r| {
+            written
+                .iter()
+                .map(|&i| r.get(i).map_or(1, value_bytes))
+                .sum()
+        });
+        let (now, later) = rest.split_at(n);
         let sql = format!(
-            "DELETE FROM {}.{} WHERE {} LIMIT 1",
+            "{verb} INTO {}.{} ({}) VALUES {}",
             quote(&map.target_schema),
             quote(&map.target_name),
-            preds.join(" AND ")
+            cols.join(", "),
+            vec![tuple.as_str(); n].join(", ")
         );
-        self.conn
-            .exec_drop(sql, Params::Positional(vals))
+        let params: Vec<Value> = now
+            .iter()
+            .flat_map(|r| {
+                written
+                    .iter()
+                    .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+            })
+            .collect();
+        conn.exec_drop(sql, Params::Positional(params))
             .await
-            .map_err(target_err("deleting a row"))?;
-        Ok(1)
+            .map_err(target_err("writing rows"))?;
+        rest = later;
     }
+    Ok(())
+}
+
+/// Multi-row delete by key: `key IN (…)` or `(a, b) IN ((…), …)`.
+async fn delete_keys(
+    conn: &mut Conn,
+    map: &TableMap,
+    rows: &[&[Value]],
+) -> Result<(), ReplicateError> {
+    let cols: Vec<String> = map.key.iter().map(|&i| quote(&map.columns[i].0)).collect();
+    let (lhs, tuple) = if cols.len() == 1 {
+        (cols[0].clone(), "?".to_string())
+    } else {
+        (
+            format!("({})", cols.join(", ")),
+            format!("({})", vec!["?"; cols.len()].join(", ")),
+        )
+    };
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let n = statement_rows(rest, |r| {
+            map.key
+                .iter()
+                .map(|&i| r.get(i).map_or(1, value_bytes))
+                .sum()
+        });
+        let (now, later) = rest.split_at(n);
+        let sql = format!(
+            "DELETE FROM {}.{} WHERE {lhs} IN ({})",
+            quote(&map.target_schema),
+            quote(&map.target_name),
+            vec![tuple.as_str(); n].join(", ")
+        );
+        let params: Vec<Value> = now
+            .iter()
+            .flat_map(|r| {
+                map.key
+                    .iter()
+                    .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+            })
+            .collect();
+        conn.exec_drop(sql, Params::Positional(params))
+            .await
+            .map_err(target_err("deleting rows"))?;
+        rest = later;
+    }
+    Ok(())
+}
+
+/// Deletes one row equal in every written column (keyless tables).
+async fn delete_one(conn: &mut Conn, map: &TableMap, row: &[Value]) -> Result<(), ReplicateError> {
+    let (preds, vals): (Vec<String>, Vec<Value>) = map
+        .columns
+        .iter()
+        .zip(row)
+        .filter(|((_, _, generated), _)| !generated)
+        .map(|((name, _, _), v)| (format!("{} <=> ?", quote(name)), v.clone()))
+        .unzip();
+    let sql = format!(
+        "DELETE FROM {}.{} WHERE {} LIMIT 1",
+        quote(&map.target_schema),
+        quote(&map.target_name),
+        preds.join(" AND ")
+    );
+    conn.exec_drop(sql, Params::Positional(vals))
+        .await
+        .map_err(target_err("deleting a row"))?;
+    Ok(())
 }
 
 /// How many of `rows` the next statement takes: the largest power of two that
@@ -459,6 +558,100 @@ mod tests {
         assert_eq!(statement_rows(&rows[..1], |_| 9), 1);
         // One huge row still goes alone.
         assert_eq!(statement_rows(&rows[..3], |_| MAX_STATEMENT_BYTES + 1), 1);
+    }
+
+    fn map(name: &str, key: Vec<usize>, serial: bool) -> TableMap {
+        TableMap {
+            target_schema: "s".into(),
+            target_name: name.into(),
+            columns: vec![
+                ("id".into(), super::super::reader::Fix::None, false),
+                ("v".into(), super::super::reader::Fix::None, false),
+            ],
+            key,
+            skip: Default::default(),
+            serial,
+        }
+    }
+
+    #[test]
+    fn batches_compact_and_split_by_key() {
+        use super::super::reader::TableChange;
+        let mut tables = HashMap::new();
+        tables.insert(
+            ("s".to_string(), "pk".to_string()),
+            map("pk", vec![0], false),
+        );
+        tables.insert(
+            ("s".to_string(), "uk".to_string()),
+            map("uk", vec![0], true),
+        );
+        tables.insert(
+            ("s".to_string(), "nokey".to_string()),
+            map("nokey", vec![], false),
+        );
+        let row = |id: i64, v: i64| vec![Value::Int(id), Value::Int(v)];
+        let change = |t: &str, c: Change| TableChange {
+            table: ("s".to_string(), t.to_string()),
+            change: c,
+        };
+        let mut changes = Vec::new();
+        for id in 0..100 {
+            changes.push(change("pk", Change::Insert { after: row(id, 0) }));
+            changes.push(change("uk", Change::Insert { after: row(id, 0) }));
+        }
+        // Row 5 is updated twice and row 6 deleted: one final state each.
+        changes.push(change(
+            "pk",
+            Change::Update {
+                before: row(5, 0),
+                after: row(5, 1),
+            },
+        ));
+        changes.push(change(
+            "pk",
+            Change::Update {
+                before: row(5, 1),
+                after: row(5, 2),
+            },
+        ));
+        changes.push(change("pk", Change::Delete { before: row(6, 0) }));
+        changes.push(change("nokey", Change::Insert { after: row(1, 1) }));
+        let txs = vec![Transaction {
+            changes,
+            statement: None,
+            end: Position::default(),
+            timestamp: 0,
+        }];
+        let parts = partition(&txs, &tables, 4);
+        let count = |t: &str, pred: &dyn Fn(&Work) -> bool| -> Vec<u64> {
+            parts
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .filter(|w| pred(w))
+                        .filter(|w| match w {
+                            Work::Delete(m, _) | Work::Replace(m, _) | Work::Keyless(m, _) => {
+                                m.target_name == t
+                            }
+                        })
+                        .map(Work::rows)
+                        .sum()
+                })
+                .collect()
+        };
+        let any = |_: &Work| true;
+        // 100 rows of pk, compacted (99 upserts + 1 delete), over several workers.
+        let pk = count("pk", &any);
+        assert_eq!(pk.iter().sum::<u64>(), 100);
+        assert!(pk.iter().filter(|n| **n > 0).count() > 1, "{pk:?}");
+        // uk has another unique index: all on one worker.
+        let uk = count("uk", &any);
+        assert_eq!(uk.iter().filter(|n| **n > 0).count(), 1, "{uk:?}");
+        // Keyless rows on the first worker, which also commits the checkpoint.
+        assert_eq!(count("nokey", &any), vec![1, 0, 0, 0]);
+        let deletes = count("pk", &|w| matches!(w, Work::Delete(..)));
+        assert_eq!(deletes.iter().sum::<u64>(), 1);
     }
 
     #[test]

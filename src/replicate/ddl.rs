@@ -297,6 +297,7 @@ mod tests {
                         columns: Vec::new(),
                         key: Vec::new(),
                         skip: Default::default(),
+                        serial: false,
                     },
                 )
             })

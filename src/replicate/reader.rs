@@ -27,6 +27,9 @@ pub struct TableMap {
     pub key: Vec<usize>,
     /// Row changes the job's filters leave out.
     pub skip: super::filter::DmlSkip,
+    /// Rows may collide on a unique index other than the key: apply them on one
+    /// worker.
+    pub serial: bool,
 }
 
 /// How a binlog value must be corrected before it is written: the binlog (with
@@ -84,6 +87,7 @@ impl TableMap {
             target_schema: target_schema.to_string(),
             target_name: target_name.to_string(),
             columns,
+            serial: table.secondary_unique > 0 || table.primary_key.is_none(),
             key,
             skip: Default::default(),
         }

@@ -56,6 +56,8 @@ pub struct SyncSetup<'a> {
     pub matcher: &'a crate::rules::Matcher,
     /// Events the job leaves out.
     pub filters: &'a super::filter::Filters,
+    /// Target connections applying a batch in parallel.
+    pub apply_workers: usize,
 }
 
 /// What a running sync was asked to do.
@@ -196,6 +198,7 @@ async fn follow(
         setup.meta.clone(),
         tables.clone(),
         setup.sql_mode,
+        setup.apply_workers,
     )
     .await?;
     let reader = Reader::open(
