@@ -21,6 +21,8 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
             .progress_chars("=> "),
     );
     overall.set_prefix("total");
+    // One line for the sync, created when it starts.
+    let mut sync_line: Option<ProgressBar> = None;
     let table_style =
         ProgressStyle::with_template("{prefix:>8} [{bar:40}] {pos}/{len} chunks  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
@@ -83,6 +85,43 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
                     human_bytes(bytes_per_sec as u64)
                 ));
             }
+            JobEvent::Sync(st) => {
+                let line = sync_line.get_or_insert_with(|| {
+                    for bar in bars.values() {
+                        bar.finish_and_clear();
+                    }
+                    overall.finish_and_clear();
+                    let b = multi.add(ProgressBar::new_spinner());
+                    b.set_style(
+                        ProgressStyle::with_template("{prefix:>8} {spinner} {msg}")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    b.set_prefix("sync");
+                    b.enable_steady_tick(std::time::Duration::from_millis(250));
+                    b
+                });
+                line.set_message(format!(
+                    "{} · lag {:.1} s{} · {:.0} txn/s · {:.0} rows/s · applied {}{}",
+                    st.state,
+                    st.lag_secs,
+                    st.behind_bytes
+                        .map_or(String::new(), |b| format!(" ({} behind)", human_bytes(b))),
+                    st.transactions_per_sec,
+                    st.changes_per_sec,
+                    st.applied,
+                    if st.synced { " · synced" } else { "" }
+                ));
+            }
+            JobEvent::Retrying {
+                attempt,
+                cause,
+                in_secs,
+            } => {
+                let _ = multi.println(format!("retrying ({attempt}) in {in_secs:.0} s — {cause}"));
+            }
+            JobEvent::Ddl { statement } => {
+                let _ = multi.println(format!("ddl: {statement}"));
+            }
             JobEvent::Warning { report } => {
                 let _ = multi.println(format!(
                     "warning {}: {}. {}",
@@ -97,6 +136,9 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
     }
     for bar in bars.values() {
         bar.finish();
+    }
+    if let Some(line) = sync_line {
+        line.finish_and_clear();
     }
     overall.finish_and_clear();
 }

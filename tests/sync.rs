@@ -450,7 +450,11 @@ async fn incremental_start_positions_and_control_commands() {
     );
 
     // complete: catches up, verifies, finishes; the running process exits 0.
-    let out = ferry(home, &["complete", jf.to_str().unwrap()]);
+    // --freeze-source makes the source read-only first (root may still write).
+    let out = ferry(home, &["complete", "--freeze-source", jf.to_str().unwrap()]);
+    let read_only: Vec<u64> = pair.source.query("SELECT @@GLOBAL.read_only").await;
+    pair.source.sql("SET GLOBAL read_only = OFF").await;
+    assert_eq!(read_only, vec![1]);
     let done = f.wait_with_output().unwrap();
     let both = format!("complete: {}\nrun: {}", text(&out), text(&done));
     assert_eq!(out.status.code(), Some(0), "{both}");
@@ -551,6 +555,16 @@ async fn incremental_start_positions_and_control_commands() {
     assert_eq!(v2, vec![Some("four".to_string())]);
     let _ = d.kill();
     let _ = d.wait();
+
+    // A standby never completes.
+    let js = write_job(
+        home,
+        "s.toml",
+        &format!("{}cutover = \"never\"\n", job(&name("s"), "f", "now")),
+    );
+    let out = ferry(home, &["complete", js.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("job.standby"), "{}", text(&out));
 
     // A missing target table is named.
     let jm = write_job(home, "m.toml", &job(&name("m"), "missing", "now"));
@@ -689,7 +703,7 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
                 let sql = format!(
                     "USE `{db}`; START TRANSACTION;
                      UPDATE acc SET v = v + 1, note = NULL WHERE id = {a};
-                     INSERT INTO acc VALUES ({fresh}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;
+                     INSERT INTO acc (id, v, note) VALUES ({fresh}, {i}, 'new') ON DUPLICATE KEY UPDATE v = v + 1;
                      DELETE FROM acc WHERE id = {};
                      UPDATE acc SET id = {} WHERE id = {};
                      SELECT code INTO @cb FROM u WHERE id = {b};
@@ -705,6 +719,14 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
                     i % 7,
                 );
                 conn.query_drop(sql).await.unwrap();
+                if i == 150 {
+                    // DDL in the middle of the load.
+                    conn.query_drop(format!(
+                        "ALTER TABLE `{db}`.acc ADD COLUMN extra INT NOT NULL DEFAULT 7; CREATE INDEX k_v ON `{db}`.acc (v)"
+                    ))
+                    .await
+                    .unwrap();
+                }
                 if i % 5 == 0 {
                     conn.query_drop(format!(
                         "DELETE FROM `{db}`.log WHERE x = {} LIMIT 1",
