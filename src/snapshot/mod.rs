@@ -79,9 +79,19 @@ pub(crate) fn target_err(
     what: impl Into<String>,
 ) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
     let what = what.into();
-    move |e| SnapshotError::Target {
-        what,
-        cause: e.to_string(),
+    move |e| match &e {
+        // Deadlock victim or lock wait timeout: the target rolled the chunk's
+        // transaction back, and copying the chunk again succeeds.
+        mysql_async::Error::Server(se) if se.code == 1213 || se.code == 1205 => {
+            SnapshotError::Retryable {
+                what,
+                cause: e.to_string(),
+            }
+        }
+        _ => SnapshotError::Target {
+            what,
+            cause: e.to_string(),
+        },
     }
 }
 
