@@ -26,53 +26,18 @@ for bin in mariadbd mariadb-install-db mariadb mysqldump sysbench; do
   }
 done
 
-cargo build --release --bin ferry >/dev/null
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-FERRY="$target_dir/release/ferry"
-
-work=$(mktemp -d /tmp/ferry-bench-inc.XXXXXX)
-user_flag=""
-[ "$(id -u)" = 0 ] && user_flag="--user=root"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-start_server() { # name server_id port extra...
-  local name=$1 id=$2 port=$3; shift 3
-  local dir="$work/$name"
-  mkdir -p "$dir"
-  mariadb-install-db --no-defaults --datadir="$dir/data" $user_flag --auth-root-authentication-method=normal --skip-test-db >/dev/null
-  cat >"$dir/init.sql" <<SQL
-CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
-GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
-SQL
-  # Same durability settings everywhere: binlog and InnoDB flushed lazily.
-  mariadbd --no-defaults $user_flag --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
-    --socket="$dir/sock" --pid-file="$dir/pid" --log-error="$dir/error.log" --init-file="$dir/init.sql" \
-    --server-id="$id" --skip-name-resolve --innodb-buffer-pool-size=512M --innodb-log-file-size=256M \
-    --innodb-flush-log-at-trx-commit=2 --sync-binlog=0 --max-allowed-packet=64M "$@" &
-  pids+=($!)
-  for _ in $(seq 1 300); do
-    mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot -e 'SELECT 1' >/dev/null 2>&1 && return 0
-    sleep 0.1
-  done
-  echo "bench: $name did not start" >&2; cat "$dir/error.log" >&2; exit 1
-}
+. bench/lib.sh
+bench_init ferry-bench-inc
+SERVER_FLAGS=(--innodb-buffer-pool-size=512M --innodb-log-file-size=256M --sync-binlog=0)
 
 declare -A PORT
 PORT[source]=$(free_port)
-start_server source 1 "${PORT[source]}" --log-bin="$work/source/data/binlog" --binlog-format=ROW --binlog-row-image=FULL
+start_server source 1 "${PORT[source]}" "${SERVER_FLAGS[@]}" --log-bin="$work/source/data/binlog" --binlog-format=ROW --binlog-row-image=FULL
 replicas=(serial optimistic2 optimistic4 ferry)
 id=2
 for r in "${replicas[@]}"; do
   PORT[$r]=$(free_port)
-  start_server "$r" "$id" "${PORT[$r]}"
+  start_server "$r" "$id" "${PORT[$r]}" "${SERVER_FLAGS[@]}"
   id=$((id + 1))
 done
 sql() { local who=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"${PORT[$who]}" -uroot "$@"; }

@@ -8,17 +8,35 @@ use std::time::{Duration, Instant};
 
 use support::Server;
 
-fn spawn_run(home: &std::path::Path, job: &std::path::Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["run", job.to_str().unwrap()])
+/// `ferry` with its config and keyring confined to `home`.
+fn ferry_cmd(home: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    c.args(args)
         .current_dir(home)
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("FERRY_KEYRING", "keyutils")
+        .env("FERRY_KEYRING", "keyutils");
+    c
+}
+
+fn spawn_run(home: &std::path::Path, job: &std::path::Path) -> Child {
+    ferry_cmd(home, &["run", job.to_str().unwrap()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
+}
+
+/// Writes a `mode = "all"` job for `db.*`, routed to `db_s.*`, plus `extra` lines.
+fn all_job(path: &std::path::Path, pair: &support::Pair, name: &str, db: &str, extra: &str) {
+    std::fs::write(
+        path,
+        format!(
+            "name = \"{name}\"\nmode = \"all\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_s.*\"\n{extra}",
+            pair.source.port, pair.target.port
+        ),
+    )
+    .unwrap();
 }
 
 async fn phase(target: &Server, job: &str) -> Option<String> {
@@ -129,14 +147,7 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
         .await;
     let name = format!("sync-{}", db.replace('_', "-"));
     let job = home.path().join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            "name = \"{name}\"\nmode = \"all\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_s.*\"\n",
-            pair.source.port, pair.target.port
-        ),
-    )
-    .unwrap();
+    all_job(&job, &pair, &name, &db, "");
 
     let mut child = spawn_run(home.path(), &job);
     let target = &pair.target;
@@ -270,14 +281,7 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
 
     // Complete with no process running: the job runs here, catches up, verifies, and
     // only now creates the trigger (during sync its effects came as row changes).
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["complete", job.to_str().unwrap()])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("FERRY_KEYRING", "keyutils")
-        .output()
-        .unwrap();
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -314,14 +318,7 @@ fn write_job(home: &std::path::Path, file: &str, body: &str) -> std::path::PathB
 }
 
 fn ferry(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("FERRY_KEYRING", "keyutils")
-        .output()
-        .unwrap()
+    ferry_cmd(home, args).output().unwrap()
 }
 
 fn text(out: &std::process::Output) -> String {
@@ -598,14 +595,7 @@ async fn every_type_survives_the_binlog() {
     pair.source.sql(&create).await;
     let name = format!("tsync-{}", db.replace('_', "-"));
     let job = home.path().join("job.toml");
-    std::fs::write(
-        &job,
-        format!(
-            "name = \"{name}\"\nmode = \"all\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_s.*\"\n",
-            pair.source.port, pair.target.port
-        ),
-    )
-    .unwrap();
+    all_job(&job, &pair, &name, &db, "");
     let mut child = spawn_run(home.path(), &job);
     let target = &pair.target;
     wait_for("the sync phase", &mut child, async || {
@@ -667,14 +657,13 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
         .await;
     let name = format!("load-{}", db.replace('_', "-"));
     let job = home.path().join("job.toml");
-    std::fs::write(
+    all_job(
         &job,
-        format!(
-            "name = \"{name}\"\nmode = \"all\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_s.*\"\n[incremental]\napply_workers = 3\n",
-            pair.source.port, pair.target.port
-        ),
-    )
-    .unwrap();
+        &pair,
+        &name,
+        &db,
+        "[incremental]\napply_workers = 3\n",
+    );
 
     // The load: small transactions mixing updates, moves of the key, deletes and
     // inserts, swaps of a unique value between rows, and keyless rows.
@@ -774,14 +763,7 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
     })
     .await;
     // Cut over from another process: catches up, verifies, ends the run.
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["complete", job.to_str().unwrap()])
-        .current_dir(home.path())
-        .env("HOME", home.path())
-        .env("XDG_CONFIG_HOME", home.path().join("config"))
-        .env("FERRY_KEYRING", "keyutils")
-        .output()
-        .unwrap();
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
     let run = child.wait_with_output().unwrap();
     let all = format!(
         "complete: {}{}\nrun: {}{}",
