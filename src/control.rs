@@ -18,6 +18,7 @@ use crate::replicate::ReplicateError;
 
 /// What `ferry status` shows.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct JobStatus {
     pub job: String,
     /// `None` when the job never ran against this target.

@@ -25,6 +25,7 @@ const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
 /// How a connection is protected; the names are those of `mysql --ssl-mode`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum TlsMode {
     Disabled,
     #[default]
@@ -49,6 +50,7 @@ impl TlsMode {
 /// One server as written in a job profile. No password: that lives in the keyring.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct EndpointConfig {
     pub host: String,
     #[serde(default = "default_port")]
@@ -209,6 +211,7 @@ impl Coded for EndpointError {
 
 /// The server kind; decides which SQL dialect details and positions apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Flavor {
     MySQL,
     MariaDB,
@@ -231,6 +234,7 @@ impl Flavor {
 /// How the server identifies transactions in its binlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum GtidMode {
     /// MySQL `gtid_mode=ON` (`uuid:1-23` sets).
     On,
@@ -242,6 +246,7 @@ pub enum GtidMode {
 
 /// What a server says about itself; read once per connection test and per job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ServerFacts {
     pub version: String,
     /// `(major, minor, patch)` parsed from `version`.

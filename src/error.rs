@@ -22,6 +22,7 @@ pub trait Coded: std::error::Error {
 
 /// The serialisable form of any [`Coded`] error: what the CLI prints and the UI shows.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Report {
     pub code: String,
     pub message: String,
@@ -59,6 +60,7 @@ impl std::fmt::Display for Report {
 /// Which side of a migration an endpoint is; used in every message about a server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Side {
     Source,
     Target,

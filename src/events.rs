@@ -14,6 +14,7 @@ use crate::position::Position;
 /// Job phases, in the order a job goes through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Phase {
     Precheck,
     Schema,
@@ -30,6 +31,7 @@ pub enum Phase {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct TableTotals {
     pub schema: String,
     pub table: String,
@@ -43,6 +45,7 @@ pub struct TableTotals {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum JobEvent {
     Phase {
         phase: Phase,
@@ -119,6 +122,7 @@ pub enum JobEvent {
 
 /// The state of an incremental sync, as shown live and by `ferry status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncStatus {
     /// `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`.
     pub state: String,

@@ -84,6 +84,7 @@ impl Coded for JobError {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RunSummary {
     pub tables: usize,
     pub rows: u64,
@@ -151,6 +152,7 @@ impl Control {
 /// How the incremental phase ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum SyncEnd {
     Paused,
     Completed,

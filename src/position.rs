@@ -10,6 +10,7 @@ use crate::endpoint::Flavor;
 
 /// Where in the source's history something happened.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Position {
     /// Binlog file name, e.g. `binlog.000003`.
     pub file: Option<String>,

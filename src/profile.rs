@@ -14,6 +14,7 @@ use crate::rules::ObjectRules;
 /// What a job does: DM's `task_mode`, the `sync_way` of QingCloud's standby.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Mode {
     /// Snapshot copy only.
     Full,
@@ -37,6 +38,7 @@ impl Mode {
 /// A job profile as stored on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Profile {
     pub name: String,
     #[serde(default)]
@@ -58,6 +60,7 @@ pub struct Profile {
 /// `[incremental]`: where the binlog phase starts and how it ends.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Incremental {
     /// `snapshot` (the full copy's position; the default), `now`,
     /// `gtid:<set>` or `binlog:<file>:<offset>`.
@@ -113,6 +116,7 @@ impl Incremental {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Cutover {
     #[default]
     Auto,
@@ -170,6 +174,7 @@ impl StartAt {
 /// How the snapshot is made consistent (DM's `consistency`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Consistency {
     /// `flush`, or `snapshot` where FLUSH TABLES WITH READ LOCK is not allowed.
     #[default]
@@ -187,6 +192,7 @@ pub enum Consistency {
 /// What to do with target tables that already exist and hold rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum OnExisting {
     #[default]
     Error,
@@ -197,6 +203,7 @@ pub enum OnExisting {
 /// Definers of views, triggers, routines and events on the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum DefinerPolicy {
     Keep,
     /// Drop the DEFINER clause: objects belong to the target login.
@@ -207,6 +214,7 @@ pub enum DefinerPolicy {
 /// How rows are written to the target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum WriteMethod {
     /// LOAD DATA LOCAL INFILE when the target allows it, INSERT otherwise.
     #[default]
@@ -218,6 +226,7 @@ pub enum WriteMethod {
 /// Tuning and policies; every key has a default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Options {
     pub consistency: Consistency,
     pub export_threads: usize,

@@ -19,6 +19,7 @@ use crate::error::Coded;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ObjectRules {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub include: Vec<String>,
@@ -30,6 +31,7 @@ pub struct ObjectRules {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Route {
     pub from: String,
     pub to: String,
@@ -469,6 +471,7 @@ impl Matcher {
 
 /// A selected table with the name it gets on the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SelectedTable {
     pub schema: String,
     pub name: String,
@@ -483,6 +486,7 @@ pub struct SelectedTable {
 
 /// A view, trigger, routine or event carried along with the tables.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SelectedObject {
     /// `view`, `trigger`, `procedure`, `function` or `event`.
     pub kind: String,
@@ -494,6 +498,7 @@ pub struct SelectedObject {
 
 /// What a job would migrate: tables with target names, plus schema-level objects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Selection {
     pub tables: Vec<SelectedTable>,
     pub objects: Vec<SelectedObject>,

@@ -57,6 +57,7 @@ impl Coded for VerifyError {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ChunkMismatch {
     pub chunk: u32,
     /// The key range, as the source prints the bounds.
@@ -66,6 +67,7 @@ pub struct ChunkMismatch {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct TableReport {
     pub schema: String,
     pub table: String,
@@ -79,6 +81,7 @@ pub struct TableReport {
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct VerifyReport {
     pub tables: Vec<TableReport>,
     pub equal: bool,

@@ -1,15 +1,290 @@
 // Hide the console window on Windows release builds; harmless elsewhere.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+//! The desktop shell: each command is a thin call into the `ferry` engine, and
+//! every engine event of a running job is forwarded to the window as
+//! `job-event` (`{ job, event }`). Passwords typed in the UI go to the OS keyring.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use ferry::endpoint::{Endpoint, EndpointConfig, ServerFacts};
+use ferry::error::{Coded, Report, Side};
+use ferry::events::{EventSink, JobEvent};
+use ferry::job::{Control, RunOptions, RunSummary};
+use ferry::profile::{Profile, ProfileStore};
+use serde::Serialize;
+use tauri::{Emitter, State};
+
+/// Controls of the jobs this window started, by job name.
+#[derive(Default)]
+struct Running(Mutex<HashMap<String, Control>>);
+
+fn report(e: impl Coded) -> Report {
+    Report::from_error(&e)
+}
+
 /// Reports the engine version so the page can show which engine it talks to.
 #[tauri::command]
 fn engine_version() -> String {
     ferry::VERSION.to_string()
 }
 
+/// A new job with the engine's defaults, for the wizard to fill in.
+#[tauri::command]
+fn profile_new(name: String) -> Profile {
+    Profile {
+        name,
+        mode: ferry::profile::Mode::All,
+        source: EndpointConfig::new("", 3306, ""),
+        target: EndpointConfig::new("", 3306, ""),
+        objects: Default::default(),
+        options: Default::default(),
+        incremental: Default::default(),
+        ignore_checks: Vec::new(),
+    }
+}
+
+/// A saved profile, or why it could not be read.
+#[derive(Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+struct SavedProfile {
+    name: String,
+    profile: Option<Profile>,
+    error: Option<Report>,
+}
+
+#[tauri::command]
+fn profiles_list() -> Result<Vec<SavedProfile>, Report> {
+    let store = ProfileStore::user().map_err(report)?;
+    let names = store.list().map_err(report)?;
+    Ok(names
+        .into_iter()
+        .map(|name| match store.load(&name) {
+            Ok(p) => SavedProfile {
+                name,
+                profile: Some(p),
+                error: None,
+            },
+            Err(e) => SavedProfile {
+                name,
+                profile: None,
+                error: Some(report(e)),
+            },
+        })
+        .collect())
+}
+
+/// Saves the profile; passwords given here go to the keyring, never to the file.
+#[tauri::command]
+fn profile_save(
+    profile: Profile,
+    source_password: Option<String>,
+    target_password: Option<String>,
+) -> Result<(), Report> {
+    let store = ProfileStore::user().map_err(report)?;
+    store.save(&profile).map_err(report)?;
+    for (side, password) in [
+        (Side::Source, source_password),
+        (Side::Target, target_password),
+    ] {
+        if let Some(p) = password.filter(|p| !p.is_empty()) {
+            ferry::secrets::set_password(&profile.name, side, &p).map_err(report)?;
+        }
+    }
+    Ok(())
+}
+
+#[tauri::command]
+fn profile_delete(name: String) -> Result<(), Report> {
+    let store = ProfileStore::user().map_err(report)?;
+    store.remove(&name).map_err(report)?;
+    for side in [Side::Source, Side::Target] {
+        let _ = ferry::secrets::delete_password(&name, side);
+    }
+    Ok(())
+}
+
+/// Connects with what the form holds (the typed password, else the stored one)
+/// and returns the server's facts, or the exact error.
+#[tauri::command]
+async fn test_connection(
+    job: String,
+    side: Side,
+    config: EndpointConfig,
+    password: Option<String>,
+) -> Result<ServerFacts, Report> {
+    let password = match password.filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => ferry::secrets::resolve_password(&job, side).map_err(report)?,
+    };
+    let endpoint = Endpoint::open(side, &config, password.as_deref(), 1)
+        .await
+        .map_err(report)?;
+    let facts = endpoint.facts().await.map_err(report);
+    endpoint.close().await;
+    facts
+}
+
+#[tauri::command]
+async fn objects(profile: Profile) -> Result<ferry::rules::Selection, Report> {
+    ferry::inspect::selected_objects(&profile)
+        .await
+        .map_err(report)
+}
+
+#[tauri::command]
+async fn precheck(profile: Profile) -> ferry::precheck::Report {
+    ferry::precheck::run(&profile).await
+}
+
+/// An engine event of one job, as the window receives it.
+#[derive(Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+struct JobEventEnvelope {
+    job: String,
+    event: JobEvent,
+}
+
+/// Starts (or resumes) the job; its events arrive as `job-event`, and the summary
+/// as the command's result when it ends.
+#[tauri::command]
+async fn start(
+    app: tauri::AppHandle,
+    running: State<'_, Running>,
+    profile: Profile,
+    verify: bool,
+) -> Result<RunSummary, Report> {
+    let name = profile.name.clone();
+    let control = Control::default();
+    {
+        let mut jobs = running.0.lock().map_err(|_| busy())?;
+        if jobs.contains_key(&name) {
+            return Err(Report {
+                code: "app.already_running".into(),
+                message: format!("{name} is already running in this window"),
+                remedy: "wait for it, or pause or abort it first".into(),
+            });
+        }
+        jobs.insert(name.clone(), control.clone());
+    }
+    let (sink, mut rx) = EventSink::channel();
+    let forward = {
+        let app = app.clone();
+        let name = name.clone();
+        tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let _ = app.emit(
+                    "job-event",
+                    JobEventEnvelope {
+                        job: name.clone(),
+                        event,
+                    },
+                );
+            }
+        })
+    };
+    let result = ferry::job::run(&profile, RunOptions { verify, control }, sink).await;
+    let _ = forward.await;
+    if let Ok(mut jobs) = running.0.lock() {
+        jobs.remove(&name);
+    }
+    result.map_err(report)
+}
+
+fn busy() -> Report {
+    Report {
+        code: "app.state".into(),
+        message: "the app's job list is unavailable".into(),
+        remedy: "restart the app".into(),
+    }
+}
+
+/// Sends a request to a job: through this window when it runs here, else through
+/// the target's meta schema (a `ferry run` elsewhere). Returns whether it was
+/// delivered to a running job.
+async fn request(
+    running: &Running,
+    profile: &Profile,
+    kind: &str,
+    freeze_source: bool,
+) -> Result<bool, Report> {
+    let local = running
+        .0
+        .lock()
+        .map_err(|_| busy())?
+        .get(&profile.name)
+        .cloned();
+    if let Some(control) = local {
+        match kind {
+            "pause" => control.pause(),
+            "complete" => control.complete(freeze_source),
+            _ => control.abort(),
+        }
+        return Ok(true);
+    }
+    let arg = (kind == "complete" && freeze_source).then_some("freeze");
+    ferry::control::request(profile, kind, arg)
+        .await
+        .map_err(report)
+}
+
+#[tauri::command]
+async fn pause(running: State<'_, Running>, profile: Profile) -> Result<bool, Report> {
+    request(&running, &profile, "pause", false).await
+}
+
+#[tauri::command]
+async fn complete(
+    running: State<'_, Running>,
+    profile: Profile,
+    freeze_source: bool,
+) -> Result<bool, Report> {
+    request(&running, &profile, "complete", freeze_source).await
+}
+
+#[tauri::command]
+async fn abort(running: State<'_, Running>, profile: Profile) -> Result<bool, Report> {
+    let delivered = request(&running, &profile, "abort", false).await?;
+    if !delivered {
+        ferry::control::abort_stopped(&profile)
+            .await
+            .map_err(report)?;
+    }
+    Ok(delivered)
+}
+
+#[tauri::command]
+async fn status(profile: Profile) -> Result<ferry::control::JobStatus, Report> {
+    ferry::control::status(&profile).await.map_err(report)
+}
+
+#[tauri::command]
+async fn verify(profile: Profile) -> Result<ferry::verify::VerifyReport, Report> {
+    ferry::job::verify_job(&profile, EventSink::none())
+        .await
+        .map_err(report)
+}
+
 fn main() {
     let result = tauri::Builder::default()
-        .invoke_handler(tauri::generate_handler![engine_version])
+        .manage(Running::default())
+        .invoke_handler(tauri::generate_handler![
+            engine_version,
+            profile_new,
+            profiles_list,
+            profile_save,
+            profile_delete,
+            test_connection,
+            objects,
+            precheck,
+            start,
+            pause,
+            complete,
+            abort,
+            status,
+            verify
+        ])
         .run(tauri::generate_context!());
     if let Err(err) = result {
         eprintln!("error FERRY-APP: the window could not start: {err}. Check that a display (or Xvfb) is available.");

@@ -307,8 +307,11 @@ impl Context {
         .await;
         let target_free_bytes = bounded(
             async {
+                // The filesystem holding the data directory: the mounted path that is
+                // the longest prefix of @@datadir.
                 tc.query_first::<Option<u64>, _>(
-                    "SELECT CAST(SUM(Available) AS UNSIGNED) * 1024 FROM information_schema.DISKS",
+                    "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
+                     WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
                 )
                 .await
                 .ok()

@@ -24,6 +24,7 @@ use crate::profile::Profile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "CheckStatus"))]
 pub enum Status {
     Pass,
     Warn,
@@ -31,6 +32,7 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Check {
     pub id: String,
     pub title: String,
@@ -85,6 +87,11 @@ impl Check {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(
+    feature = "ts",
+    derive(ts_rs::TS),
+    ts(export, rename = "PrecheckReport")
+)]
 pub struct Report {
     pub checks: Vec<Check>,
 }

@@ -9,6 +9,7 @@ use crate::rules::{Matcher, ObjectRules};
 /// One `[[incremental.filters]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FilterRule {
     /// Source tables it applies to (`db.*`, `db.tb_*`); empty: every synced table.
     #[serde(skip_serializing_if = "Vec::is_empty")]

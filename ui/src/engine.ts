@@ -1,7 +1,50 @@
+// Typed calls into the Tauri shell (src-tauri/src/main.rs). The data types are
+// generated from the engine's Rust types into ./bindings (ts-rs); only the command
+// names live here.
 import { invoke, isTauri } from "@tauri-apps/api/core";
+import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import type { EndpointConfig } from "./bindings/EndpointConfig";
+import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
+import type { JobStatus } from "./bindings/JobStatus";
+import type { PrecheckReport } from "./bindings/PrecheckReport";
+import type { Profile } from "./bindings/Profile";
+import type { Report } from "./bindings/Report";
+import type { RunSummary } from "./bindings/RunSummary";
+import type { SavedProfile } from "./bindings/SavedProfile";
+import type { Selection } from "./bindings/Selection";
+import type { ServerFacts } from "./bindings/ServerFacts";
+import type { Side } from "./bindings/Side";
+import type { VerifyReport } from "./bindings/VerifyReport";
 
 /** The engine version reported by the Tauri shell, or null when the page runs in a plain browser. */
 export async function engineVersion(): Promise<string | null> {
   if (!isTauri()) return null;
   return invoke<string>("engine_version");
 }
+
+/** An engine error as the shell returns it: code, message, remedy. */
+export function asReport(e: unknown): Report {
+  if (e && typeof e === "object" && "code" in e && "message" in e) return e as Report;
+  return { code: "app.unexpected", message: String(e), remedy: "try again; if it persists, restart the app" };
+}
+
+export const engine = {
+  profilesList: () => invoke<SavedProfile[]>("profiles_list"),
+  profileSave: (profile: Profile, sourcePassword: string | null, targetPassword: string | null) =>
+    invoke<void>("profile_save", { profile, sourcePassword, targetPassword }),
+  profileDelete: (name: string) => invoke<void>("profile_delete", { name }),
+  testConnection: (job: string, side: Side, config: EndpointConfig, password: string | null) =>
+    invoke<ServerFacts>("test_connection", { job, side, config, password }),
+  objects: (profile: Profile) => invoke<Selection>("objects", { profile }),
+  precheck: (profile: Profile) => invoke<PrecheckReport>("precheck", { profile }),
+  start: (profile: Profile, verify: boolean) => invoke<RunSummary>("start", { profile, verify }),
+  pause: (profile: Profile) => invoke<boolean>("pause", { profile }),
+  complete: (profile: Profile, freezeSource: boolean) => invoke<boolean>("complete", { profile, freezeSource }),
+  abort: (profile: Profile) => invoke<boolean>("abort", { profile }),
+  status: (profile: Profile) => invoke<JobStatus>("status", { profile }),
+  verify: (profile: Profile) => invoke<VerifyReport>("verify", { profile }),
+  onJobEvent: (handler: (e: JobEventEnvelope) => void): Promise<UnlistenFn> =>
+    listen<JobEventEnvelope>("job-event", (msg) => handler(msg.payload)),
+};
+
+export const newProfile = (name: string) => invoke<Profile>("profile_new", { name });

@@ -1,0 +1,105 @@
+import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Profile } from "../bindings/Profile";
+import Connect from "./Connect.svelte";
+import { newEndpoint } from "../lib/validate";
+
+function profile(): Profile {
+  return {
+    name: "shop",
+    mode: "all",
+    source: { ...newEndpoint(), host: "db1", user: "migrator" },
+    target: { ...newEndpoint(), host: "db2", user: "root" },
+    objects: {},
+    options: {
+      consistency: "auto",
+      export_threads: 4,
+      import_threads: 4,
+      chunk_bytes: 4194304,
+      on_existing: "error",
+      definer: "rewrite",
+      meta_schema: "ferry_meta",
+      write_method: "auto",
+    },
+  };
+}
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+describe("Connect", () => {
+  it("reports bad fields next to them and saves nothing", async () => {
+    const calls: string[] = [];
+    mockIPC((cmd) => {
+      calls.push(cmd);
+    });
+    const p = profile();
+    p.source.host = "";
+    p.name = "9lives";
+    render(Connect, { props: { profile: p, onsaved: vi.fn(), oncancel: vi.fn() } });
+    await fireEvent.input(screen.getByTestId("target-port"), { target: { value: "70000" } });
+    await fireEvent.click(screen.getByTestId("save"));
+    expect(screen.getByTestId("error-source-host").textContent).toMatch(/host/);
+    expect(screen.getByTestId("error-target-port").textContent).toMatch(/1 to 65535/);
+    expect(screen.getByTestId("error-job-name").textContent).toMatch(/letter/);
+    expect(calls).not.toContain("profile_save");
+  });
+
+  it("shows the server's facts, or the engine's error with its remedy", async () => {
+    mockIPC((cmd, args) => {
+      if (cmd !== "test_connection") return;
+      const a = args as { side: string; password: string | null };
+      if (a.side === "source") {
+        return {
+          version: "10.11.19-MariaDB",
+          version_number: [10, 11, 19],
+          flavor: "MariaDB",
+          server_id: 1,
+          log_bin: true,
+          binlog_format: "ROW",
+          binlog_row_image: "FULL",
+          gtid_mode: "Off",
+          lower_case_table_names: 0,
+          max_allowed_packet: 16777216,
+          time_zone: "SYSTEM",
+          system_time_zone: "UTC",
+          character_set_server: "utf8mb4",
+          collation_server: "utf8mb4_general_ci",
+          read_only: false,
+          tls_version: null,
+        };
+      }
+      throw {
+        code: "endpoint.auth_failed",
+        message: "the target server at db2:3306 refused the login of 'root'",
+        remedy: "check the target user and password",
+      };
+    });
+    render(Connect, { props: { profile: profile(), onsaved: vi.fn(), oncancel: vi.fn() } });
+    await fireEvent.click(screen.getByTestId("source-test"));
+    await fireEvent.click(screen.getByTestId("target-test"));
+    expect((await screen.findByTestId("source-facts")).textContent).toMatch(/MariaDB\s+10\.11\.19.*server_id 1.*binlog ROW/s);
+    const failure = await screen.findByTestId("target-failure");
+    expect(failure.textContent).toMatch(/refused the login/);
+    expect(failure.textContent).toMatch(/check the target user and password/);
+  });
+
+  it("saves with the typed passwords going to the shell, not into the profile", async () => {
+    let saved: unknown = null;
+    mockIPC((cmd, args) => {
+      if (cmd === "profile_save") saved = args;
+    });
+    const onsaved = vi.fn();
+    render(Connect, { props: { profile: profile(), onsaved, oncancel: vi.fn() } });
+    await fireEvent.input(screen.getByTestId("source-password"), { target: { value: "s3cret" } });
+    await fireEvent.click(screen.getByTestId("save"));
+    await vi.waitFor(() => expect(onsaved).toHaveBeenCalled());
+    const a = saved as { profile: Profile; sourcePassword: string | null; targetPassword: string | null };
+    expect(a.sourcePassword).toBe("s3cret");
+    expect(a.targetPassword).toBeNull();
+    expect(JSON.stringify(a.profile)).not.toContain("s3cret");
+  });
+});
