@@ -103,3 +103,24 @@ describe("Connect", () => {
     expect(JSON.stringify(a.profile)).not.toContain("s3cret");
   });
 });
+
+describe("Connect, incremental start", () => {
+  it("writes the start position into the profile and checks its form", async () => {
+    let saved: { profile: Profile } | null = null;
+    mockIPC((cmd, args) => {
+      if (cmd === "profile_save") saved = args as { profile: Profile };
+    });
+    const p = profile();
+    p.mode = "incremental";
+    render(Connect, { props: { profile: p, onsaved: vi.fn(), oncancel: vi.fn() } });
+    await fireEvent.change(screen.getByTestId("start-kind"), { target: { value: "binlog" } });
+    await fireEvent.input(screen.getByTestId("start-value"), { target: { value: "binlog.000003" } });
+    await fireEvent.click(screen.getByTestId("save"));
+    expect(screen.getByTestId("error-start").textContent).toMatch(/binlog.000012:4/);
+    expect(saved).toBeNull();
+    await fireEvent.input(screen.getByTestId("start-value"), { target: { value: "binlog.000003:1234" } });
+    await fireEvent.click(screen.getByTestId("save"));
+    await vi.waitFor(() => expect(saved).not.toBeNull());
+    expect(saved!.profile.incremental?.start).toBe("binlog:binlog.000003:1234");
+  });
+});
