@@ -1,0 +1,52 @@
+import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Profile } from "../bindings/Profile";
+import type { SelectedTable } from "../bindings/SelectedTable";
+import Objects from "./Objects.svelte";
+
+const t = (schema: string, name: string, target_schema = schema): SelectedTable => ({
+  schema,
+  name,
+  target_schema,
+  target_name: name,
+  engine: "InnoDB",
+  row_estimate: 10,
+  bytes: 16384,
+  row_key: ["id"],
+});
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+describe("Objects", () => {
+  it("turns checked tables and routes into the job's rules, previewed by the engine", async () => {
+    const asked: Profile[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "objects") return;
+      const p = (args as { profile: Profile }).profile;
+      asked.push(p);
+      const routed = (p.objects.route ?? []).length > 0 ? "shop_v2" : "shop";
+      return { tables: [t("shop", "orders", routed), t("shop", "items", routed), t("crm", "customers")], objects: [] };
+    });
+    const profile = { name: "shop", objects: {} } as unknown as Profile;
+    const onnext = vi.fn();
+    render(Objects, { props: { profile, onnext, onback: vi.fn() } });
+    await screen.findByTestId("preview-table"); // the source's tables are in
+    await fireEvent.click(screen.getByTestId("scope-custom"));
+    await fireEvent.click(await screen.findByTestId("table-shop.items"));
+    const shop = screen.getByTestId("schema-shop") as HTMLInputElement;
+    expect(shop.indeterminate).toBe(true);
+    await fireEvent.click(screen.getByTestId("add-route"));
+    await fireEvent.input(screen.getByTestId("route-from-0"), { target: { value: "shop.*" } });
+    await fireEvent.input(screen.getByTestId("route-to-0"), { target: { value: "shop_v2.*" } });
+    await fireEvent.click(screen.getByTestId("objects-next"));
+    await vi.waitFor(() => expect(onnext).toHaveBeenCalled());
+    const last = asked[asked.length - 1];
+    expect(last.objects.include).toEqual(["shop.orders", "crm.*"]);
+    expect(last.objects.route).toEqual([{ from: "shop.*", to: "shop_v2.*" }]);
+    expect(screen.getByTestId("preview-table").textContent).toMatch(/shop\.orders\s*shop_v2\.orders/);
+  });
+});
