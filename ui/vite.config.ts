@@ -10,5 +10,5 @@ export default defineConfig(({ mode }) => ({
   build: { outDir: "dist", emptyOutDir: true, target: "es2022" },
   // Component tests (vitest runs in mode "test") use Svelte's browser build in jsdom.
   resolve: mode === "test" ? { conditions: ["browser"] } : undefined,
-  test: { environment: "jsdom", include: ["src/**/*.test.ts"] },
+  test: { environment: "jsdom", include: ["src/**/*.test.ts", "src/**/*.test.svelte.ts"] },
 }));

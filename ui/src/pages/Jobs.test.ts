@@ -1,0 +1,43 @@
+import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import Jobs from "./Jobs.svelte";
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+const endpoint = (host: string) => ({ host, port: 3306, user: "u", tls: "preferred", connect_timeout_secs: 10 });
+const saved = (name: string) => ({
+  name,
+  profile: { name, mode: "all", source: endpoint("s1"), target: endpoint("t1"), objects: {}, options: {} },
+  error: null,
+});
+
+describe("Jobs", () => {
+  it("lists saved jobs with their last state and deletes one", async () => {
+    let names = ["alpha", "beta"];
+    const deleted: string[] = [];
+    mockIPC((cmd, args) => {
+      const a = args as { name?: string; profile?: { name: string } };
+      if (cmd === "profiles_list") return names.map(saved);
+      if (cmd === "status") {
+        return a.profile?.name === "alpha"
+          ? { job: "alpha", mode: "all", phase: "sync", running: false, snapshot: null, applied: null, live: null, live_age_secs: null }
+          : { job: "beta", mode: null, phase: null, running: false, snapshot: null, applied: null, live: null, live_age_secs: null };
+      }
+      if (cmd === "profile_delete") {
+        deleted.push(a.name ?? "");
+        names = names.filter((n) => n !== a.name);
+      }
+    });
+    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn() } });
+    expect((await screen.findByTestId("job-alpha")).textContent).toMatch(/s1:3306 → t1:3306/);
+    await vi.waitFor(() => expect(screen.getByTestId("state-alpha").textContent).toBe("paused"));
+    expect(screen.getByTestId("state-beta").textContent).toBe("never run");
+    await fireEvent.click(screen.getByTestId("delete-beta"));
+    await vi.waitFor(() => expect(screen.queryByTestId("job-beta")).toBeNull());
+    expect(deleted).toEqual(["beta"]);
+  });
+});

@@ -1,0 +1,37 @@
+import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Profile } from "../bindings/Profile";
+import Options from "./Options.svelte";
+
+afterEach(() => cleanup());
+
+const profile = (): Profile =>
+  ({
+    name: "shop",
+    mode: "all",
+    options: {
+      consistency: "auto",
+      export_threads: 4,
+      import_threads: 4,
+      chunk_bytes: 4194304,
+      on_existing: "error",
+      definer: "rewrite",
+      meta_schema: "ferry_meta",
+      write_method: "auto",
+    },
+    incremental: { start: "snapshot", server_id: null, cutover: "auto", apply_workers: 1, filters: [] },
+  }) as unknown as Profile;
+
+describe("Options", () => {
+  it("rejects out-of-range numbers next to the field", async () => {
+    // The app binds a reactive profile; so does this test.
+    const p = $state(profile());
+    render(Options, { props: { profile: p, onnext: vi.fn(), onback: vi.fn() } });
+    await fireEvent.input(screen.getByTestId("export-threads"), { target: { value: "0" } });
+    expect((await screen.findByTestId("error-export")).textContent).toMatch(/1 to 64/);
+    expect((screen.getByTestId("options-next") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.input(screen.getByTestId("export-threads"), { target: { value: "8" } });
+    await vi.waitFor(() => expect(screen.queryByTestId("error-export")).toBeNull());
+    expect((screen.getByTestId("options-next") as HTMLButtonElement).disabled).toBe(false);
+  });
+});
