@@ -246,7 +246,9 @@ async fn snapshot_then_sync_survives_a_kill_and_stops_on_ctrl_c() {
              CREATE TABLE fresh (id INT PRIMARY KEY, v VARCHAR(5));
              INSERT INTO fresh VALUES (1, 'a'), (2, 'b'); UPDATE fresh SET v = 'c' WHERE id = 2;
              CREATE TABLE moved (id INT PRIMARY KEY); INSERT INTO moved VALUES (1);
-             RENAME TABLE moved TO moved2; INSERT INTO moved2 VALUES (2);"
+             RENAME TABLE moved TO moved2; INSERT INTO moved2 VALUES (2);
+             ALTER TABLE fresh ADD COLUMN junk INT DEFAULT 1; ALTER TABLE fresh DROP COLUMN junk;
+             ALTER TABLE acct DROP COLUMN extra; UPDATE acct SET note = 'after drop' WHERE id = 8000;"
         ))
         .await;
     for table in ["acct", "fresh", "moved2"] {
