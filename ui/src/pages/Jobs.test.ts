@@ -36,6 +36,8 @@ describe("Jobs", () => {
     expect((await screen.findByTestId("job-alpha")).textContent).toMatch(/s1:3306 → t1:3306/);
     await vi.waitFor(() => expect(screen.getByTestId("state-alpha").textContent).toBe("paused"));
     expect(screen.getByTestId("state-beta").textContent).toBe("never run");
+    expect(screen.getByTestId("run-alpha").textContent).toBe("Resume");
+    expect(screen.getByTestId("run-beta").textContent).toBe("Run");
     await fireEvent.click(screen.getByTestId("delete-beta"));
     await vi.waitFor(() => expect(screen.queryByTestId("job-beta")).toBeNull());
     expect(deleted).toEqual(["beta"]);
