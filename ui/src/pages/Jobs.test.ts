@@ -32,12 +32,15 @@ describe("Jobs", () => {
         names = names.filter((n) => n !== a.name);
       }
     });
-    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn() } });
+    const onduplicate = vi.fn();
+    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onduplicate } });
     expect((await screen.findByTestId("job-alpha")).textContent).toMatch(/s1:3306 → t1:3306/);
     await vi.waitFor(() => expect(screen.getByTestId("state-alpha").textContent).toBe("paused"));
     expect(screen.getByTestId("state-beta").textContent).toBe("never run");
     expect(screen.getByTestId("run-alpha").textContent).toBe("Resume");
     expect(screen.getByTestId("run-beta").textContent).toBe("Run");
+    await fireEvent.click(screen.getByTestId("duplicate-alpha"));
+    expect(onduplicate.mock.calls[0][0].name).toBe("alpha");
     await fireEvent.click(screen.getByTestId("delete-beta"));
     await vi.waitFor(() => expect(screen.queryByTestId("job-beta")).toBeNull());
     expect(deleted).toEqual(["beta"]);

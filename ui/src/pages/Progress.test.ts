@@ -53,6 +53,8 @@ describe("Progress", () => {
     expect((screen.getByTestId("complete") as HTMLButtonElement).disabled).toBe(true);
     await send({ type: "sync", ...status, lag_secs: 0, synced: true, applied: { ...status.applied, pos: 1200 } });
     await vi.waitFor(() => expect((screen.getByTestId("complete") as HTMLButtonElement).disabled).toBe(false));
+    // The lag chart has a point per status: 2.5 s, then 0.
+    expect(screen.getByTestId("lag-chart").querySelector("polyline")?.getAttribute("points")?.split(" ")).toHaveLength(2);
     await fireEvent.click(screen.getByTestId("complete"));
     await vi.waitFor(() => expect(calls).toContain("complete"));
     // Abort asks first, saying what stays on the target.
