@@ -251,6 +251,17 @@ def main():
         for table, order in (("orders", "id"), ("log", "msg")):
             q = f"SELECT * FROM shop.{table} ORDER BY {order}"
             assert source.value(q) == target.value(q), f"{table} differs"
+
+        # The demo: two sandbox servers with sample data and a saved job, ready to run.
+        w.click("back-to-jobs")
+        w.click("demo")
+        name = w.s(f"/element/{w.find('job-name', timeout=120)}/property/value", method="GET")["value"]
+        assert name == "demo", name
+        w.click("source-test")
+        w.click("target-test")
+        w.wait_text("source-facts", lambda t: "server_id 1" in t and "binlog ROW" in t, "demo source")
+        w.wait_text("target-facts", lambda t: "server_id 2" in t, "demo target")
+        w.shot("7-demo")
         w.close()
         print("e2e: the wizard migrated shop (copy + sync + complete), verified 0 differences; screenshots in", SHOTS)
     finally:

@@ -5,6 +5,8 @@
 //! every engine event of a running job is forwarded to the window as
 //! `job-event` (`{ job, event }`). Passwords typed in the UI go to the OS keyring.
 
+mod demo;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -14,7 +16,25 @@ use ferry::events::{EventSink, JobEvent};
 use ferry::job::{Control, RunOptions, RunSummary};
 use ferry::profile::{Profile, ProfileStore};
 use serde::Serialize;
-use tauri::{Emitter, State};
+use tauri::{Emitter, Manager, State};
+
+/// The demo databases, while they run.
+#[derive(Default)]
+struct DemoState(tokio::sync::Mutex<Option<demo::Demo>>);
+
+/// Starts two local sandbox servers with sample data and saves the `demo` job.
+#[tauri::command]
+async fn demo_start(state: State<'_, DemoState>) -> Result<Profile, Report> {
+    let mut current = state.0.lock().await;
+    // Stop an earlier demo first: its servers and data are replaced.
+    current.take();
+    // One directory, replaced by each demo, so old demos do not pile up.
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("ferry-demo-{user}"));
+    let (running, profile) = demo::start(&dir).await?;
+    *current = Some(running);
+    Ok(profile)
+}
 
 /// Controls of the jobs this window started, by job name.
 #[derive(Default)]
@@ -267,10 +287,12 @@ async fn verify(profile: Profile) -> Result<ferry::verify::VerifyReport, Report>
 }
 
 fn main() {
-    let result = tauri::Builder::default()
+    let app = tauri::Builder::default()
         .manage(Running::default())
+        .manage(DemoState::default())
         .invoke_handler(tauri::generate_handler![
             engine_version,
+            demo_start,
             profile_new,
             profiles_list,
             profile_save,
@@ -285,9 +307,19 @@ fn main() {
             status,
             verify
         ])
-        .run(tauri::generate_context!());
-    if let Err(err) = result {
-        eprintln!("error FERRY-APP: the window could not start: {err}. Check that a display (or Xvfb) is available.");
-        std::process::exit(1);
+        .build(tauri::generate_context!());
+    match app {
+        Ok(app) => app.run(|handle, event| {
+            if let tauri::RunEvent::Exit = event {
+                // The demo's servers stop with the app.
+                if let Ok(mut demo) = handle.state::<DemoState>().0.try_lock() {
+                    demo.take();
+                }
+            }
+        }),
+        Err(err) => {
+            eprintln!("error FERRY-APP: the window could not start: {err}. Check that a display (or Xvfb) is available.");
+            std::process::exit(1);
+        }
     }
 }

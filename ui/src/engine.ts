@@ -48,3 +48,6 @@ export const engine = {
 };
 
 export const newProfile = (name: string) => invoke<Profile>("profile_new", { name });
+
+/** Starts two local sandbox MariaDB servers with sample data; returns the saved `demo` job. */
+export const demoStart = () => invoke<Profile>("demo_start");
