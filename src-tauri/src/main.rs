@@ -146,6 +146,35 @@ async fn test_connection(
     facts
 }
 
+/// The source's current binlog file/position and GTID set: hints for where an
+/// incremental-only job could start.
+#[tauri::command]
+async fn source_position(
+    job: String,
+    config: EndpointConfig,
+    password: Option<String>,
+) -> Result<ferry::position::Position, Report> {
+    let password = match password.filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => ferry::secrets::resolve_password(&job, Side::Source).map_err(report)?,
+    };
+    let endpoint = Endpoint::open(Side::Source, &config, password.as_deref(), 1)
+        .await
+        .map_err(report)?;
+    let flavor = endpoint.facts().await.map_err(report)?.flavor;
+    let mut conn = endpoint.conn().await.map_err(report)?;
+    let position = ferry::position::current(&mut conn, flavor)
+        .await
+        .map_err(|e| Report {
+            code: "app.source_position".into(),
+            message: format!("reading the source's binlog position failed: {e}"),
+            remedy: "grant the source account REPLICATION CLIENT (MariaDB: BINLOG MONITOR)".into(),
+        });
+    drop(conn);
+    endpoint.close().await;
+    position
+}
+
 #[tauri::command]
 async fn objects(profile: Profile) -> Result<ferry::rules::Selection, Report> {
     ferry::inspect::selected_objects(&profile)
@@ -298,6 +327,7 @@ fn main() {
             profile_save,
             profile_delete,
             test_connection,
+            source_position,
             objects,
             precheck,
             start,

@@ -6,6 +6,7 @@ import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type { EndpointConfig } from "./bindings/EndpointConfig";
 import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
 import type { JobStatus } from "./bindings/JobStatus";
+import type { Position } from "./bindings/Position";
 import type { PrecheckReport } from "./bindings/PrecheckReport";
 import type { Profile } from "./bindings/Profile";
 import type { Report } from "./bindings/Report";
@@ -51,3 +52,6 @@ export const newProfile = (name: string) => invoke<Profile>("profile_new", { nam
 
 /** Starts two local sandbox MariaDB servers with sample data; returns the saved `demo` job. */
 export const demoStart = () => invoke<Profile>("demo_start");
+
+export const sourcePosition = (job: string, config: EndpointConfig, password: string | null) =>
+  invoke<Position>("source_position", { job, config, password });

@@ -109,6 +109,7 @@ describe("Connect, incremental start", () => {
     let saved: { profile: Profile } | null = null;
     mockIPC((cmd, args) => {
       if (cmd === "profile_save") saved = args as { profile: Profile };
+      if (cmd === "source_position") return { file: "binlog.000003", pos: 98765, gtid: "0-1-42" };
     });
     const p = profile();
     p.mode = "incremental";
@@ -122,5 +123,7 @@ describe("Connect, incremental start", () => {
     await fireEvent.click(screen.getByTestId("save"));
     await vi.waitFor(() => expect(saved).not.toBeNull());
     expect(saved!.profile.incremental?.start).toBe("binlog:binlog.000003:1234");
+    await fireEvent.click(screen.getByTestId("read-position"));
+    expect((await screen.findByTestId("position-hint")).textContent).toMatch(/binlog.000003:98765 · GTID 0-1-42/);
   });
 });
