@@ -102,6 +102,11 @@ pub enum JobEvent {
     },
     /// Incremental sync progress, about once a second.
     Sync(SyncStatus),
+    /// The job waits for its scheduled start (`[options] start_at`).
+    Scheduled {
+        start_at: String,
+        in_secs: u64,
+    },
     /// A DDL statement from the source binlog was applied to the target.
     Ddl {
         statement: String,

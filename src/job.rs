@@ -42,10 +42,12 @@ pub enum JobError {
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Replicate(#[from] ReplicateError),
-    #[error("mode \"{mode}\" is not implemented yet")]
-    ModeNotImplemented { mode: &'static str },
     #[error("the job's rules select no table on the source")]
     NothingSelected,
+    #[error("[options] start_at is not valid: {cause}")]
+    Schedule { cause: String },
+    #[error("the job was paused or aborted before its scheduled start")]
+    Cancelled,
 }
 
 impl Coded for JobError {
@@ -55,8 +57,9 @@ impl Coded for JobError {
             JobError::Snapshot(e) => e.code(),
             JobError::Verify(e) => e.code(),
             JobError::Replicate(e) => e.code(),
-            JobError::ModeNotImplemented { .. } => "job.mode_not_implemented",
             JobError::NothingSelected => "job.nothing_selected",
+            JobError::Schedule { .. } => "job.bad_schedule",
+            JobError::Cancelled => "job.cancelled",
         }
     }
 
@@ -66,12 +69,13 @@ impl Coded for JobError {
             JobError::Snapshot(e) => e.remedy(),
             JobError::Verify(e) => e.remedy(),
             JobError::Replicate(e) => e.remedy(),
-            JobError::ModeNotImplemented { .. } => {
-                "use mode = \"full\" for now; incremental sync comes in a later release".into()
-            }
             JobError::NothingSelected => {
                 "check [objects] include / exclude with `ferry objects JOB`".into()
             }
+            JobError::Schedule { .. } => {
+                "write start_at as a UTC time like 2026-11-23T02:00:00Z".into()
+            }
+            JobError::Cancelled => "run the job again when it should start".into(),
         }
     }
 
@@ -137,6 +141,12 @@ impl Control {
 
     pub fn abort(&self) {
         let _ = self.tx.send(Request::Abort);
+    }
+
+    fn give_back(&self, rx: tokio::sync::mpsc::UnboundedReceiver<Request>) {
+        if let Ok(mut slot) = self.rx.lock() {
+            *slot = Some(rx);
+        }
     }
 
     fn receiver(&self) -> tokio::sync::mpsc::UnboundedReceiver<Request> {
@@ -217,6 +227,9 @@ pub async fn run(
     opts: RunOptions,
     sink: EventSink,
 ) -> Result<RunSummary, JobError> {
+    if let Some(at) = &profile.options.start_at {
+        wait_for_start(at, &sink, &opts.control).await?;
+    }
     let started = Instant::now();
     let o = &profile.options;
     let (source, target, catalog, selection, matcher) = open_job(profile).await?;
@@ -733,6 +746,39 @@ impl SyncCtx<'_> {
             .map_err(target_error("recording the job phase"))?;
         self.sink.phase(Phase::Completed);
         Ok((end, applied, report))
+    }
+}
+
+/// Sleeps until the scheduled start, reporting the wait; a pause or abort
+/// request while waiting cancels the run before anything starts.
+async fn wait_for_start(at: &str, sink: &EventSink, control: &Control) -> Result<(), JobError> {
+    let when = crate::profile::parse_utc(at).map_err(|cause| JobError::Schedule { cause })?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if when <= now {
+        return Ok(());
+    }
+    let secs = (when - now) as u64;
+    sink.emit(JobEvent::Scheduled {
+        start_at: at.to_string(),
+        in_secs: secs,
+    });
+    let mut requests = control.receiver();
+    tokio::select! {
+        _ = tokio::time::sleep(std::time::Duration::from_secs(secs)) => {
+            // Give the receiver back for the sync phase.
+            control.give_back(requests);
+            Ok(())
+        }
+        r = requests.recv() => match r {
+            Some(Request::Complete { .. }) | None => {
+                control.give_back(requests);
+                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                Ok(())
+            }
+            Some(_) => Err(JobError::Cancelled),
+        },
     }
 }
 

@@ -237,6 +237,41 @@ pub struct Options {
     pub definer: DefinerPolicy,
     pub meta_schema: String,
     pub write_method: WriteMethod,
+    /// Start no earlier than this UTC time (`2026-11-23T02:00:00Z`); `ferry run`
+    /// waits for it (seed 001's scheduled migration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub start_at: Option<String>,
+}
+
+/// Seconds since the Unix epoch of `YYYY-MM-DDTHH:MM:SS[Z]` (UTC).
+pub fn parse_utc(s: &str) -> Result<i64, String> {
+    let t = s.trim().trim_end_matches('Z');
+    let bad = || format!("\"{s}\" is not a UTC time like 2026-11-23T02:00:00Z");
+    let (date, time) = t.split_once(['T', ' ']).ok_or_else(bad)?;
+    let d: Vec<i64> = date
+        .split('-')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let tm: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let ([y, m, day], [hh, mm, ss]) = (d.as_slice(), tm.as_slice()) else {
+        return Err(bad());
+    };
+    if !(1..=12).contains(m) || !(1..=31).contains(day) || *hh > 23 || *mm > 59 || *ss > 60 {
+        return Err(bad());
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y = if *m <= 2 { y - 1 } else { *y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Ok(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
 impl Default for Options {
@@ -250,6 +285,7 @@ impl Default for Options {
             definer: DefinerPolicy::Rewrite,
             meta_schema: crate::catalog::META_SCHEMA.to_string(),
             write_method: WriteMethod::Auto,
+            start_at: None,
         }
     }
 }
@@ -419,6 +455,9 @@ impl Profile {
         if o.chunk_bytes < 4096 {
             return Err(invalid("[options] chunk_bytes must be at least 4096"));
         }
+        if let Some(at) = &o.start_at {
+            parse_utc(at).map_err(|e| invalid(&format!("[options] start_at: {e}")))?;
+        }
         if o.meta_schema.is_empty() || o.meta_schema.len() > 64 {
             return Err(invalid("[options] meta_schema must be 1-64 characters"));
         }
@@ -560,6 +599,20 @@ impl ProfileStore {
         } else {
             self.load(job)
         }
+    }
+}
+
+#[cfg(test)]
+mod schedule_tests {
+    use super::parse_utc;
+
+    #[test]
+    fn utc_times_parse_to_epoch_seconds() {
+        assert_eq!(parse_utc("1970-01-01T00:00:00Z"), Ok(0));
+        assert_eq!(parse_utc("2000-02-29T12:00:01Z"), Ok(951_825_601));
+        assert_eq!(parse_utc("2038-01-19 03:14:07"), Ok(2_147_483_647));
+        assert!(parse_utc("tomorrow").is_err());
+        assert!(parse_utc("2026-13-01T00:00:00Z").is_err());
     }
 }
 

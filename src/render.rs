@@ -119,6 +119,11 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
             } => {
                 let _ = multi.println(format!("retrying ({attempt}) in {in_secs:.0} s — {cause}"));
             }
+            JobEvent::Scheduled { start_at, in_secs } => {
+                let _ = multi.println(format!(
+                    "scheduled: starting at {start_at} (in {in_secs} s); Ctrl-C cancels"
+                ));
+            }
             JobEvent::Ddl { statement } => {
                 let _ = multi.println(format!("ddl: {statement}"));
             }

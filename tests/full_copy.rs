@@ -464,3 +464,55 @@ async fn auto_consistency_falls_back_when_the_lock_is_not_allowed() {
     assert_eq!(summary["verify"]["equal"], true);
     assert!(summary["position"]["file"].as_str().is_some(), "{summary}");
 }
+
+/// `[options] start_at` in the future: the run reports the wait, then copies.
+#[tokio::test]
+async fn a_scheduled_job_waits_for_its_start_time() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("sched_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY); INSERT INTO `{db}`.t VALUES (1), (2);"
+        ))
+        .await;
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3;
+    // The same UTC time the engine expects, written by the database itself.
+    let at: Vec<String> = pair
+        .source
+        .query(&format!(
+            "SELECT DATE_FORMAT(CONVERT_TZ(FROM_UNIXTIME({secs}), @@session.time_zone, '+00:00'), '%Y-%m-%dT%H:%i:%sZ')"
+        ))
+        .await;
+    let job = write_job(
+        home.path(),
+        "sched",
+        &pair,
+        &format!(
+            "[objects]\ninclude = [\"{db}.*\"]\n[options]\nstart_at = \"{}\"\n",
+            at[0]
+        ),
+    );
+    let out = ferry(home.path(), &["run", job.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap();
+    let events = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{events}");
+    let scheduled = events
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["type"] == "scheduled")
+        .unwrap_or_else(|| panic!("no scheduled event: {events}"));
+    assert_eq!(scheduled["start_at"], at[0].as_str());
+    assert!(
+        scheduled["in_secs"]
+            .as_u64()
+            .is_some_and(|s| (1..=3).contains(&s)),
+        "{scheduled}"
+    );
+    assert_eq!(count(&pair.target, &format!("`{db}`.t")).await, 2);
+}

@@ -11,4 +11,9 @@ export type Options = { consistency: Consistency, export_threads: number, import
 /**
  * Target size of one copy chunk (key range) in bytes.
  */
-chunk_bytes: number, on_existing: OnExisting, definer: DefinerPolicy, meta_schema: string, write_method: WriteMethod, };
+chunk_bytes: number, on_existing: OnExisting, definer: DefinerPolicy, meta_schema: string, write_method: WriteMethod, 
+/**
+ * Start no earlier than this UTC time (`2026-11-23T02:00:00Z`); `ferry run`
+ * waits for it (seed 001's scheduled migration).
+ */
+start_at?: string, };

@@ -33,5 +33,10 @@ describe("Options", () => {
     await fireEvent.input(screen.getByTestId("export-threads"), { target: { value: "8" } });
     await vi.waitFor(() => expect(screen.queryByTestId("error-export")).toBeNull());
     expect((screen.getByTestId("options-next") as HTMLButtonElement).disabled).toBe(false);
+    await fireEvent.input(screen.getByTestId("start-at"), { target: { value: "tomorrow" } });
+    expect((await screen.findByTestId("error-start-at")).textContent).toMatch(/UTC/);
+    await fireEvent.input(screen.getByTestId("start-at"), { target: { value: "2030-01-01T06:00:00Z" } });
+    await vi.waitFor(() => expect(screen.queryByTestId("error-start-at")).toBeNull());
+    expect(p.options.start_at).toBe("2030-01-01T06:00:00Z");
   });
 });
