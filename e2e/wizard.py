@@ -139,14 +139,22 @@ class Window:
     def click(self, testid):
         self.s(f"/element/{self.find(testid)}/click", {})
 
+    def select(self, testid, value):
+        v = self.s("/element", {"using": "css selector",
+                                "value": f'[data-testid="{testid}"] option[value="{value}"]'})["value"]
+        self.s(f"/element/{v[ELEMENT]}/click", {})
+
     def enabled(self, testid):
         return self.s(f"/element/{self.find(testid)}/enabled", method="GET")["value"]
 
     def type(self, testid, text, clear=True):
         el = self.find(testid)
         if clear:
-            self.s(f"/element/{el}/clear", {})
-        self.s(f"/element/{el}/value", {"text": text})
+            # Select all and delete by keyboard: unlike Element Clear, this fires the
+            # input events the page's bindings listen to.
+            self.s(f"/element/{el}/value", {"text": "\ue009a\ue009\ue003"})
+        if text:
+            self.s(f"/element/{el}/value", {"text": text})
 
     def shot(self, name):
         # WebKitWebDriver's screenshot hangs without compositing: grab the display.
@@ -201,6 +209,17 @@ def main():
         w.click("save")
         assert "65535" in w.text("error-target-port")
         w.type("target-port", str(target.port))
+        # A wrong password and an unknown CA file: the engine's exact error, next to that server's form.
+        w.type("source-password", "wrong")
+        w.click("source-test")
+        assert "refused the login" in w.wait_text("source-failure", lambda t: len(t) > 0, "wrong password")
+        w.type("source-password", "")
+        w.select("target-tls", "verify-ca")
+        w.type("target-ca", "/nonexistent/ca.pem")
+        w.click("target-test")
+        assert "/nonexistent/ca.pem" in w.wait_text("target-failure", lambda t: len(t) > 0, "unknown CA file")
+        w.shot("2-connect-errors")
+        w.select("target-tls", "preferred")
         w.click("source-test")
         w.click("target-test")
         assert "MariaDB" in w.wait_text("source-facts", lambda t: "server_id 1" in t, "source facts")
@@ -264,6 +283,12 @@ def main():
         w.shot("7-demo")
         w.close()
         print("e2e: the wizard migrated shop (copy + sync + complete), verified 0 differences; screenshots in", SHOTS)
+    except BaseException:
+        log = os.path.join(work, "tauri-driver.log")
+        if os.path.exists(log):
+            print("e2e: tauri-driver log (last lines):", file=sys.stderr)
+            print("".join(open(log).readlines()[-30:]), file=sys.stderr)
+        raise
     finally:
         for p in procs:
             p.terminate()

@@ -670,8 +670,12 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
     // The load: small transactions mixing updates, moves of the key, deletes and
     // inserts, swaps of a unique value between rows, and keyless rows.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // DDL waits for the sync: during the copy it would queue behind the snapshot's
+    // metadata locks and block the copy's next reads (and itself) indefinitely.
+    let syncing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
         let stop = stop.clone();
+        let syncing = syncing.clone();
         let mut conn = pair.source.conn().await;
         let db = db.clone();
         tokio::spawn(async move {
@@ -684,6 +688,7 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
             };
             let mut fresh = 10_000;
             let mut i = 0u64;
+            let mut ddl_done = false;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 i += 1;
                 let a = next(3000) + 1;
@@ -710,7 +715,8 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
                     i % 7,
                 );
                 conn.query_drop(sql).await.unwrap();
-                if i == 150 {
+                if i >= 150 && !ddl_done && syncing.load(std::sync::atomic::Ordering::Relaxed) {
+                    ddl_done = true;
                     // DDL in the middle of the load.
                     conn.query_drop(format!(
                         "ALTER TABLE `{db}`.acc ADD COLUMN extra INT NOT NULL DEFAULT 7; CREATE INDEX k_v ON `{db}`.acc (v)"
@@ -727,7 +733,7 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
                     .unwrap();
                 }
             }
-            i
+            (i, ddl_done)
         })
     };
 
@@ -737,6 +743,7 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
         phase(target, &name).await.as_deref() == Some("sync")
     })
     .await;
+    syncing.store(true, std::sync::atomic::Ordering::Relaxed);
     for delay_ms in [700u64, 150, 1100, 400] {
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         child.kill().unwrap();
@@ -745,11 +752,12 @@ async fn kills_at_random_moments_under_load_lose_nothing() {
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let transactions = writer.await.unwrap();
+    let (transactions, ddl_done) = writer.await.unwrap();
     assert!(
-        transactions > 50,
+        transactions > 150,
         "the load ran ({transactions} transactions)"
     );
+    assert!(ddl_done, "the DDL ran during the sync");
     for table in ["acc", "u"] {
         wait_for(&format!("{table} to match"), &mut child, async || {
             same_rows(&pair, &db, table).await
