@@ -34,7 +34,11 @@ async fn prepare_reader(conn: &mut Conn) -> Result<(), mysql_async::Error> {
     conn.query_drop("SET NAMES binary, SESSION time_zone = '+00:00'")
         .await?;
     conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await
+        .await?;
+    // A DDL on the source that waits for this snapshot's metadata locks makes every
+    // later read of that table queue behind it: neither could ever finish. Give up
+    // after a while with a clear error instead of hanging.
+    conn.query_drop("SET SESSION lock_wait_timeout = 60").await
 }
 
 async fn open_readers(source: &Endpoint, n: usize) -> Result<Vec<Conn>, SnapshotError> {

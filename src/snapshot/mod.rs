@@ -33,6 +33,8 @@ pub enum SnapshotError {
     BadPlan { cause: String },
     #[error("{what} failed on the target and was rolled back: {cause}")]
     Retryable { what: String, cause: String },
+    #[error("{what} waited too long for a lock on the source ({cause}); a DDL statement there is probably waiting for this copy's snapshot, and each blocks the other")]
+    SourceLocked { what: String, cause: String },
     #[error("chunk {chunk} of {table} was already committed by another run")]
     ChunkRace { table: String, chunk: u32 },
 }
@@ -47,6 +49,7 @@ impl Coded for SnapshotError {
             SnapshotError::AlreadyRunning { .. } => "snapshot.already_running",
             SnapshotError::BadPlan { .. } => "snapshot.bad_plan",
             SnapshotError::Retryable { .. } => "snapshot.target_deadlock",
+            SnapshotError::SourceLocked { .. } => "snapshot.source_locked",
             SnapshotError::ChunkRace { .. } => "snapshot.chunk_race",
         }
     }
@@ -60,6 +63,7 @@ impl Coded for SnapshotError {
             SnapshotError::AlreadyRunning { .. } => "wait for the other run to finish, or stop it first".into(),
             SnapshotError::BadPlan { .. } => "drop the job's rows from the meta schema (DELETE FROM ferry_meta.chunks WHERE job = …) and run again".into(),
             SnapshotError::Retryable { .. } => "run the job again; if it keeps happening, lower import_threads".into(),
+            SnapshotError::SourceLocked { .. } => "find the waiting statement (SHOW PROCESSLIST: 'Waiting for table metadata lock'); let it finish or cancel it, then run the job again (it resumes); schedule DDL before the copy or after it".into(),
             SnapshotError::ChunkRace { .. } => "make sure only one `ferry run` of this job is active, then run again".into(),
         }
     }
@@ -69,9 +73,15 @@ pub(crate) fn source_err(
     what: impl Into<String>,
 ) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
     let what = what.into();
-    move |e| SnapshotError::Source {
-        what,
-        cause: e.to_string(),
+    move |e| match &e {
+        mysql_async::Error::Server(se) if se.code == 1205 => SnapshotError::SourceLocked {
+            what,
+            cause: e.to_string(),
+        },
+        _ => SnapshotError::Source {
+            what,
+            cause: e.to_string(),
+        },
     }
 }
 
