@@ -482,6 +482,10 @@ pub async fn run(
         .fold((0, 0), |(r, b), c| (r + c.rows, b + c.bytes));
     progress.rows.store(done_rows, Ordering::Relaxed);
     progress.bytes.store(done_bytes, Ordering::Relaxed);
+    progress.committed_rows.store(done_rows, Ordering::Relaxed);
+    progress
+        .committed_bytes
+        .store(done_bytes, Ordering::Relaxed);
     let rows_total: u64 = totals
         .iter()
         .map(|t| t.rows_estimate)
@@ -536,8 +540,8 @@ pub async fn run(
         }
     }
     snap.close().await;
-    let rows = progress.rows.load(Ordering::Relaxed);
-    let bytes = progress.bytes.load(Ordering::Relaxed);
+    let rows = progress.committed_rows.load(Ordering::Relaxed);
+    let bytes = progress.committed_bytes.load(Ordering::Relaxed);
     sink.emit(JobEvent::CopyDone {
         rows,
         bytes,

@@ -54,8 +54,13 @@ pub type AtomicU64Shared = Arc<AtomicU64>;
 /// Running totals shared by all pipelines.
 #[derive(Debug, Default)]
 pub struct Progress {
+    /// Rows and bytes read so far, for throughput; a chunk copied again after a
+    /// rollback counts twice here.
     pub rows: AtomicU64,
     pub bytes: AtomicU64,
+    /// Rows and bytes of committed chunks: what the summary reports.
+    pub committed_rows: AtomicU64,
+    pub committed_bytes: AtomicU64,
 }
 
 pub struct CopySettings {
@@ -256,6 +261,12 @@ async fn pipeline(mut reader: Conn, ctx: PipelineCtx) -> Result<Conn, SnapshotEr
         match result {
             Ok((rows, bytes)) => {
                 ctx.writer_pool.lock().await.push(writer);
+                ctx.progress
+                    .committed_rows
+                    .fetch_add(rows, Ordering::Relaxed);
+                ctx.progress
+                    .committed_bytes
+                    .fetch_add(bytes, Ordering::Relaxed);
                 let done = table.chunks_done.fetch_add(1, Ordering::Relaxed) + 1;
                 ctx.sink.emit(JobEvent::Chunk {
                     schema: table.schema.clone(),
