@@ -93,7 +93,18 @@ class Window:
                 break
             except (urllib.error.URLError, ConnectionError):
                 time.sleep(0.2)
-        s = self.call("POST", "/session", {"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}})
+        # The native WebKitWebDriver behind tauri-driver may still be starting.
+        caps = {"capabilities": {"alwaysMatch": {"tauri:options": {"application": app}}}}
+        for attempt in range(20):
+            try:
+                s = self.call("POST", "/session", caps)
+                if isinstance(s.get("value"), dict) and "sessionId" in s["value"]:
+                    break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(1 + attempt * 0.5)
+        else:
+            raise AssertionError("no WebDriver session after 20 attempts")
         self.sid = s["value"]["sessionId"]
 
     def call(self, method, path, body=None):
@@ -301,4 +312,10 @@ def main():
 SHOTS = os.environ.get("FERRY_SHOTS", "target/screenshots/e2e")
 os.makedirs(SHOTS, exist_ok=True)
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ConnectionError, TimeoutError, urllib.error.URLError) as e:
+        # The browser driver itself went away (WebKitWebDriver crashes now and then
+        # under Xvfb): not a finding about Ferry. Exit 75 so the caller may retry.
+        print(f"e2e: the WebDriver connection failed: {e!r}", file=sys.stderr)
+        sys.exit(75)
