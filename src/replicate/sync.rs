@@ -259,7 +259,6 @@ async fn follow(
         .conn()
         .await
         .map_err(|e| ReplicateError::connect("target", e))?;
-    let started = Instant::now();
     let mut window = (Instant::now(), status.transactions, status.changes);
     let mut last_tick = Instant::now() - TICK;
     let mut last_commit_ts: Option<u32> = None;
@@ -389,7 +388,6 @@ async fn follow(
                     return Ok(Outcome::Caught { source: g.clone() });
                 }
             }
-            let _ = started;
         }
     }
 }
