@@ -39,6 +39,7 @@ describe("Objects", () => {
     await fireEvent.click(await screen.findByTestId("table-shop.items"));
     const shop = screen.getByTestId("schema-shop") as HTMLInputElement;
     expect(shop.indeterminate).toBe(true);
+    await fireEvent.input(screen.getByTestId("exclude-patterns"), { target: { value: "shop.tmp_*\n\n" } });
     await fireEvent.click(screen.getByTestId("add-route"));
     await fireEvent.input(screen.getByTestId("route-from-0"), { target: { value: "shop.*" } });
     await fireEvent.input(screen.getByTestId("route-to-0"), { target: { value: "shop_v2.*" } });
@@ -47,6 +48,7 @@ describe("Objects", () => {
     const last = asked[asked.length - 1];
     expect(last.objects.include).toEqual(["shop.orders", "crm.*"]);
     expect(last.objects.route).toEqual([{ from: "shop.*", to: "shop_v2.*" }]);
+    expect(last.objects.exclude).toEqual(["shop.tmp_*"]);
     expect(screen.getByTestId("preview-table").textContent).toMatch(/shop\.orders\s*shop_v2\.orders/);
   });
 });
