@@ -125,6 +125,23 @@ fn profile_delete(name: String) -> Result<(), Report> {
     Ok(())
 }
 
+/// Opens one connection with what the form holds: the typed password, else the
+/// one stored for the job.
+async fn open_form_endpoint(
+    job: &str,
+    side: Side,
+    config: &EndpointConfig,
+    password: Option<String>,
+) -> Result<Endpoint, Report> {
+    let password = match password.filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => ferry::secrets::resolve_password(job, side).map_err(report)?,
+    };
+    Endpoint::open(side, config, password.as_deref(), 1)
+        .await
+        .map_err(report)
+}
+
 /// Connects with what the form holds (the typed password, else the stored one)
 /// and returns the server's facts, or the exact error.
 #[tauri::command]
@@ -134,13 +151,7 @@ async fn test_connection(
     config: EndpointConfig,
     password: Option<String>,
 ) -> Result<ServerFacts, Report> {
-    let password = match password.filter(|p| !p.is_empty()) {
-        Some(p) => Some(p),
-        None => ferry::secrets::resolve_password(&job, side).map_err(report)?,
-    };
-    let endpoint = Endpoint::open(side, &config, password.as_deref(), 1)
-        .await
-        .map_err(report)?;
+    let endpoint = open_form_endpoint(&job, side, &config, password).await?;
     let facts = endpoint.facts().await.map_err(report);
     endpoint.close().await;
     facts
@@ -154,13 +165,7 @@ async fn source_position(
     config: EndpointConfig,
     password: Option<String>,
 ) -> Result<ferry::position::Position, Report> {
-    let password = match password.filter(|p| !p.is_empty()) {
-        Some(p) => Some(p),
-        None => ferry::secrets::resolve_password(&job, Side::Source).map_err(report)?,
-    };
-    let endpoint = Endpoint::open(Side::Source, &config, password.as_deref(), 1)
-        .await
-        .map_err(report)?;
+    let endpoint = open_form_endpoint(&job, Side::Source, &config, password).await?;
     let flavor = endpoint.facts().await.map_err(report)?.flavor;
     let mut conn = endpoint.conn().await.map_err(report)?;
     let position = ferry::position::current(&mut conn, flavor)

@@ -241,10 +241,6 @@ fn timestamp_value(secs: i64, micros: u32) -> Value {
     )
 }
 
-fn source_err(e: mysql_async::Error) -> ReplicateError {
-    ReplicateError::source(e)
-}
-
 fn uuid_bytes(uuid: &str) -> Option<[u8; 16]> {
     let hex: String = uuid.chars().filter(|c| *c != '-').collect();
     if hex.len() != 32 {
@@ -306,19 +302,21 @@ impl Reader {
             HEARTBEAT.as_nanos()
         ))
         .await
-        .map_err(source_err)?;
+        .map_err(ReplicateError::source)?;
         if flavor == Flavor::MariaDB {
             // Capability 4: GTID events arrive as themselves, not as dummy queries.
             conn.query_drop("SET @mariadb_slave_capability = 4")
                 .await
-                .map_err(source_err)?;
+                .map_err(ReplicateError::source)?;
         }
         let request = BinlogStreamRequest::new(server_id);
         let (file, request) = match (&start.file, start.pos) {
             (Some(file), Some(pos)) => {
                 // The file must still exist: a purged position is a definite error.
-                let logs: Vec<mysql_async::Row> =
-                    conn.query("SHOW BINARY LOGS").await.map_err(source_err)?;
+                let logs: Vec<mysql_async::Row> = conn
+                    .query("SHOW BINARY LOGS")
+                    .await
+                    .map_err(ReplicateError::source)?;
                 let present = logs
                     .into_iter()
                     .any(|mut r| r.take::<String, _>(0).as_deref() == Some(file.as_str()));
@@ -340,7 +338,7 @@ impl Reader {
                         (gtid_text.as_str(),),
                     )
                     .await
-                    .map_err(source_err)?;
+                    .map_err(ReplicateError::source)?;
                     (String::new(), request.with_filename(b"").with_pos(4u64))
                 }
                 Gtids::Mysql(set) => {
@@ -366,7 +364,10 @@ impl Reader {
             },
             _ => return Err(ReplicateError::NoPosition),
         };
-        let stream = conn.get_binlog_stream(request).await.map_err(source_err)?;
+        let stream = conn
+            .get_binlog_stream(request)
+            .await
+            .map_err(ReplicateError::source)?;
         Ok(Reader {
             stream,
             file,
@@ -574,7 +575,7 @@ fn classify_stream_error(e: mysql_async::Error) -> ReplicateError {
             };
         }
     }
-    source_err(e)
+    ReplicateError::source(e)
 }
 
 #[cfg(test)]

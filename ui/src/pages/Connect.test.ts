@@ -3,27 +3,9 @@ import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Profile } from "../bindings/Profile";
 import Connect from "./Connect.svelte";
-import { newEndpoint } from "../lib/validate";
+import { testProfile } from "../test/fixtures";
 
-function profile(): Profile {
-  return {
-    name: "shop",
-    mode: "all",
-    source: { ...newEndpoint(), host: "db1", user: "migrator" },
-    target: { ...newEndpoint(), host: "db2", user: "root" },
-    objects: {},
-    options: {
-      consistency: "auto",
-      export_threads: 4,
-      import_threads: 4,
-      chunk_bytes: 4194304,
-      on_existing: "error",
-      definer: "rewrite",
-      meta_schema: "ferry_meta",
-      write_method: "auto",
-    },
-  };
-}
+const profile = testProfile;
 
 afterEach(() => {
   cleanup();

@@ -1,26 +1,11 @@
 import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import type { Profile } from "../bindings/Profile";
+import { testProfile } from "../test/fixtures";
 import Options from "./Options.svelte";
 
 afterEach(() => cleanup());
 
-const profile = (): Profile =>
-  ({
-    name: "shop",
-    mode: "all",
-    options: {
-      consistency: "auto",
-      export_threads: 4,
-      import_threads: 4,
-      chunk_bytes: 4194304,
-      on_existing: "error",
-      definer: "rewrite",
-      meta_schema: "ferry_meta",
-      write_method: "auto",
-    },
-    incremental: { start: "snapshot", server_id: null, cutover: "auto", apply_workers: 1, filters: [] },
-  }) as unknown as Profile;
+const profile = testProfile;
 
 describe("Options", () => {
   it("rejects out-of-range numbers next to the field", async () => {
