@@ -373,3 +373,103 @@ async fn incremental_start_position_must_still_be_on_the_source() {
         );
     }
 }
+
+/// A character-sets directory with one collation Debian's MariaDB does not have: a
+/// server started with it knows `utf8mb3_ferry_ci`, every other server does not.
+fn charsets_with_custom_collation(dir: &std::path::Path) -> String {
+    let stock = std::path::Path::new("/usr/share/mysql/charsets");
+    std::fs::create_dir_all(dir).unwrap();
+    for f in std::fs::read_dir(stock).expect("Debian's MariaDB charsets directory") {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join(f.file_name())).unwrap();
+    }
+    let index = dir.join("Index.xml");
+    let xml = std::fs::read_to_string(&index).unwrap();
+    let at = xml
+        .find("<charset name=\"utf8mb3\">")
+        .expect("utf8mb3 in Index.xml");
+    let end = at + xml[at..].find("</charset>").unwrap();
+    let custom = "  <collation name=\"utf8mb3_ferry_ci\" id=\"2000\">\n    <rules><reset>a</reset><s>b</s></rules>\n  </collation>\n";
+    std::fs::write(&index, format!("{}{custom}{}", &xml[..end], &xml[end..])).unwrap();
+    format!("--character-sets-dir={}", dir.display())
+}
+
+/// The checks that need a server unlike the pair: an older version, a collation only
+/// one side has, a target disk with less room than the data.
+#[tokio::test]
+async fn older_target_unknown_collation_and_a_full_disk() {
+    let pair = support::pair();
+    let charsets = tempfile::tempdir().unwrap();
+    let charsets_arg = charsets_with_custom_collation(&charsets.path().join("charsets"));
+    // Reports itself as MariaDB 10.6 (the binary is 10.11), has its own collation, and
+    // keeps its data on a 256 MiB disk; the disks plugin makes it report free space.
+    let odd = &Server::start_on_small_disk(
+        "small",
+        4,
+        &[
+            "--version=10.6.1-MariaDB",
+            &charsets_arg,
+            "--plugin-load-add=disks",
+        ],
+        256,
+    );
+    let (_db, include) = clean_schema(&pair.source, "odd_").await;
+    // Source 10.11 → target 10.6: fail; 10.6 → 10.11: pass.
+    let to_old = profile(&pair.source, odd, Mode::Full, &include);
+    let r = precheck::run(&to_old).await;
+    assert_status(&r, "version.compatibility", Status::Fail);
+    assert!(
+        r.get("version.compatibility")
+            .unwrap()
+            .detail
+            .contains("10.11 → 10.6"),
+        "{:?}",
+        r.get("version.compatibility")
+    );
+    // The target reports its disk: plenty of room for one row.
+    assert_status(&r, "target.capacity", Status::Pass);
+    assert!(
+        r.get("target.capacity")
+            .unwrap()
+            .detail
+            .contains("MiB free"),
+        "{:?}",
+        r.get("target.capacity")
+    );
+
+    // A table using the collation only this server knows, copied to the pair's target.
+    let db = support::unique("coll_");
+    odd.sql(&format!(
+        "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.names (id INT PRIMARY KEY, name VARCHAR(20) CHARACTER SET utf8mb3 COLLATE utf8mb3_ferry_ci);
+         CREATE TABLE `{db}`.plain (id INT PRIMARY KEY, name VARCHAR(20));"
+    ))
+    .await;
+    let from_odd = profile(odd, &pair.target, Mode::Full, &[format!("{db}.names")]);
+    let r = precheck::run(&from_odd).await;
+    assert_status(&r, "version.compatibility", Status::Pass);
+    assert_status(&r, "target.charsets", Status::Fail);
+    assert_eq!(
+        r.get("target.charsets").unwrap().objects,
+        vec!["utf8mb3_ferry_ci".to_string()]
+    );
+    let plain = profile(odd, &pair.target, Mode::Full, &[format!("{db}.plain")]);
+    assert_status(
+        &precheck::run(&plain).await,
+        "target.charsets",
+        Status::Pass,
+    );
+
+    // About 3 MiB of rows on the source, 1 MiB left on the target's disk.
+    let big = support::unique("big_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{big}`; CREATE TABLE `{big}`.t (id INT PRIMARY KEY, body TEXT);
+             INSERT INTO `{big}`.t SELECT seq, REPEAT('x', 1000) FROM `{big}`.seq_1_to_3000;
+             ANALYZE TABLE `{big}`.t;"
+        ))
+        .await;
+    odd.fill_disk(1 << 20).await;
+    let p = profile(&pair.source, odd, Mode::Full, &[format!("{big}.*")]);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "target.capacity", Status::Warn);
+}

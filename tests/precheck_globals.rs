@@ -162,6 +162,29 @@ async fn server_variables_drive_checks() {
         assert_status(&again, id, Status::Pass);
     }
 
+    // An incremental job starting from a GTID set, on a source without gtid_strict_mode.
+    let mut from_gtid = profile(s, t, Mode::Incremental, &include);
+    let pos: Vec<String> = s.query("SELECT @@gtid_binlog_pos").await;
+    from_gtid.incremental.start = format!("gtid:{}", pos[0]);
+    let r = precheck::run(&from_gtid).await;
+    assert_status(&r, "binlog.gtid", Status::Warn);
+    assert!(
+        r.get("binlog.gtid")
+            .unwrap()
+            .remedy
+            .contains("gtid_strict_mode"),
+        "{:?}",
+        r.get("binlog.gtid")
+    );
+    let r = with_global(
+        s,
+        "SET GLOBAL gtid_strict_mode = ON",
+        "SET GLOBAL gtid_strict_mode = OFF",
+        &from_gtid,
+    )
+    .await;
+    assert_status(&r, "binlog.gtid", Status::Pass);
+
     // Connection limits: fewer free connections than the job's threads.
     let mut threads = all.clone();
     threads.options.import_threads = 64;

@@ -226,7 +226,7 @@ fn row_metadata(ctx: &Context) -> Check {
 fn gtid(ctx: &Context) -> Check {
     let (id, title) = ("binlog.gtid", "GTID mode");
     match (ctx.source_facts.flavor, ctx.source_facts.gtid_mode) {
-        (Flavor::MariaDB, _) => Check::pass(id, title, "MariaDB GTIDs (domain-server-seq)"),
+        (Flavor::MariaDB, _) => mariadb_gtid(ctx, id, title),
         (_, GtidMode::On) => Check::pass(id, title, "gtid_mode = ON"),
         _ => Check::warn(
             id,
@@ -235,6 +235,28 @@ fn gtid(ctx: &Context) -> Check {
             "enable GTIDs (gtid_mode = ON, enforce_gtid_consistency = ON) if the source may fail over during the migration",
         ),
     }
+}
+
+/// MariaDB GTIDs are always on; what can make a GTID position point to the wrong
+/// place is a domain whose sequence numbers went out of order, which only
+/// `gtid_strict_mode` prevents. It matters when the job starts from a GTID set the DBA
+/// took elsewhere (e.g. from a former replica).
+fn mariadb_gtid(ctx: &Context, id: &str, title: &str) -> Check {
+    let asks_gtid = ctx.mode() == crate::profile::Mode::Incremental
+        && matches!(
+            ctx.profile.incremental.start_at(),
+            Ok(crate::profile::StartAt::Gtid(_))
+        );
+    let strict = var(ctx, "gtid_strict_mode").is_some_and(|v| v.eq_ignore_ascii_case("ON"));
+    if !asks_gtid || strict {
+        return Check::pass(id, title, "MariaDB GTIDs (domain-server-seq)");
+    }
+    Check::warn(
+        id,
+        title,
+        "the job starts from a GTID set but gtid_strict_mode is OFF on the source: a domain's sequence numbers may be out of order (writes on a former replica, gtid_seq_no set by hand), and the set can then match the wrong place",
+        "SET GLOBAL gtid_strict_mode = ON on the source (and in my.cnf), or start from binlog:<file>:<offset>",
+    )
 }
 
 fn retention(ctx: &Context) -> Check {

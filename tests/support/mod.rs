@@ -162,9 +162,32 @@ impl Server {
         tls: Option<&Certs>,
         extra: &[&str],
     ) -> Server {
+        Server::start_opts(name, server_id, binlog, tls, extra, None)
+    }
+
+    /// As [`Server::start_with`], with the data directory on a tmpfs of `disk_mib` MiB
+    /// of its own (a private mount namespace, so nothing is mounted on the host), for
+    /// tests of a target running out of disk. See [`Server::fill_disk`].
+    pub fn start_on_small_disk(
+        name: &'static str,
+        server_id: u32,
+        extra: &[&str],
+        disk_mib: u32,
+    ) -> Server {
+        Server::start_opts(name, server_id, false, None, extra, Some(disk_mib))
+    }
+
+    fn start_opts(
+        name: &'static str,
+        server_id: u32,
+        binlog: bool,
+        tls: Option<&Certs>,
+        extra: &[&str],
+        disk_mib: Option<u32>,
+    ) -> Server {
         let mut last_err = String::new();
         for _ in 0..3 {
-            match Server::try_start(name, server_id, binlog, tls, extra) {
+            match Server::try_start(name, server_id, binlog, tls, extra, disk_mib) {
                 Ok(s) => return s,
                 Err(e) => last_err = e,
             }
@@ -178,12 +201,13 @@ impl Server {
         binlog: bool,
         tls: Option<&Certs>,
         extra: &[&str],
+        disk_mib: Option<u32>,
     ) -> Result<Server, String> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("ferry-{name}-"))
             .tempdir()
             .map_err(|e| e.to_string())?;
-        let data = dir.path().join("data");
+        let mut data = dir.path().join("data");
         let mut install = Command::new(find_binary("mariadb-install-db"));
         install
             .arg("--no-defaults")
@@ -213,7 +237,29 @@ impl Server {
         )
         .map_err(|e| e.to_string())?;
         let port = free_port();
-        let mut cmd = Command::new(find_binary("mariadbd"));
+        let mut cmd = match disk_mib {
+            None => Command::new(find_binary("mariadbd")),
+            Some(mib) => {
+                // unshare runs the shell in a new mount namespace: the tmpfs exists
+                // only for mariadbd and vanishes with it. Without root, a user
+                // namespace maps the caller to root inside.
+                let disk = dir.path().join("disk");
+                std::fs::create_dir(&disk).map_err(|e| e.to_string())?;
+                let mut c = Command::new("unshare");
+                c.arg(if is_root() { "-m" } else { "-rm" })
+                    .arg("sh")
+                    .arg("-c")
+                    .arg(format!(
+                        "mount -t tmpfs -o size={mib}m ferry-small \"$1\" && cp -a \"$2\"/. \"$1\"/ && shift 2 && exec \"$@\""
+                    ))
+                    .arg("sh")
+                    .arg(&disk)
+                    .arg(&data)
+                    .arg(find_binary("mariadbd"));
+                data = disk;
+                c
+            }
+        };
         cmd.arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--port={port}"))
@@ -242,7 +288,7 @@ impl Server {
                 .arg(format!("--ssl-cert={}", c.server_cert.display()))
                 .arg(format!("--ssl-key={}", c.server_key.display()));
         }
-        if is_root() {
+        if is_root() || disk_mib.is_some() {
             cmd.arg("--user=root");
         }
         cmd.args(extra);
@@ -282,6 +328,45 @@ impl Server {
             std::thread::sleep(Duration::from_millis(100));
         }
         Err(format!("mariadbd not ready in 60 s: {}", self.error_log()))
+    }
+
+    /// Fills the filesystem of the data directory (see [`Server::start_on_small_disk`])
+    /// until `leave` bytes are free, as `information_schema.DISKS` reports them. The
+    /// file is written through `/proc/PID/root`, the server's view of the mounts.
+    pub async fn fill_disk(&self, leave: u64) {
+        let datadir: Vec<String> = self.query("SELECT @@datadir").await;
+        let free = || async {
+            let v: Vec<u64> = self
+                .query(
+                    "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
+                     WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
+                )
+                .await;
+            v.first()
+                .copied()
+                .expect("DISKS reports the datadir's filesystem (plugin disks)")
+        };
+        let avail = free().await;
+        assert!(avail > leave, "only {avail} bytes free already");
+        let path = format!(
+            "/proc/{}/root{}/filler",
+            self.child.id(),
+            datadir[0].trim_end_matches('/')
+        );
+        let file = std::fs::File::create(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        use std::io::Write;
+        let mut w = std::io::BufWriter::new(file);
+        let chunk = vec![0x5au8; 1 << 20];
+        let mut left = avail - leave;
+        while left > 0 {
+            let n = left.min(chunk.len() as u64) as usize;
+            w.write_all(&chunk[..n])
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            left -= n as u64;
+        }
+        w.flush().unwrap();
+        let now = free().await;
+        assert!(now <= leave + (1 << 20), "{now} bytes still free");
     }
 
     pub fn error_log(&self) -> String {
