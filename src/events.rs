@@ -107,6 +107,10 @@ pub enum JobEvent {
         start_at: String,
         in_secs: u64,
     },
+    /// A scheduled job waits for another scheduled job's copy to end.
+    Queued {
+        behind: String,
+    },
     /// A DDL statement from the source binlog was applied to the target.
     Ddl {
         statement: String,

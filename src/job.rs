@@ -24,6 +24,7 @@ use crate::inspect;
 use crate::position::Position;
 use crate::profile::{Cutover, StartAt};
 use crate::profile::{Mode, Profile};
+use crate::queue::{Queue, Turn};
 use crate::replicate::reader::TableMap;
 use crate::replicate::sync::{Outcome, Request, SyncSetup};
 use crate::replicate::{self, ReplicateError};
@@ -109,6 +110,8 @@ pub struct RunOptions {
     pub verify: bool,
     /// Requests from this process to the running job (Ctrl-C, the app's buttons).
     pub control: Control,
+    /// Scheduled jobs of this process copy one at a time (see [`Queue`]).
+    pub queue: Option<Queue>,
 }
 
 /// Sends requests (pause, complete, abort) to a running job; clones share it.
@@ -227,8 +230,13 @@ pub async fn run(
     opts: RunOptions,
     sink: EventSink,
 ) -> Result<RunSummary, JobError> {
+    // Held until this job's copy ends: the next scheduled job starts then.
+    let mut turn = None;
     if let Some(at) = &profile.options.start_at {
         wait_for_start(at, &sink, &opts.control).await?;
+        if let Some(queue) = &opts.queue {
+            turn = Some(wait_turn(queue, &profile.name, &sink, &opts.control).await?);
+        }
     }
     let started = Instant::now();
     let o = &profile.options;
@@ -297,6 +305,7 @@ pub async fn run(
                 (start, false)
             }
         };
+        drop(turn.take());
         let (end, synced_to, verify) = sync_ctx.run(&mut meta_conn, start.clone()).await?;
         // The job lock lives on this connection; the pool only closes once it is back.
         drop(meta_conn);
@@ -582,6 +591,7 @@ pub async fn run(
     let mut synced_to = None;
     let mut sync_end = None;
     let mut verify_report = verify_report;
+    drop(turn.take());
     if profile.mode == Mode::All {
         meta.set_phase(&mut meta_conn, "sync")
             .await
@@ -783,6 +793,43 @@ async fn wait_for_start(at: &str, sink: &EventSink, control: &Control) -> Result
             }
             Some(_) => Err(JobError::Cancelled),
         },
+    }
+}
+
+/// Takes the queue's slot, reporting which job is ahead while waiting; a pause or
+/// abort request while queued cancels the run before anything starts.
+async fn wait_turn(
+    queue: &Queue,
+    job: &str,
+    sink: &EventSink,
+    control: &Control,
+) -> Result<Turn, JobError> {
+    if let Some(turn) = queue.try_enter(job) {
+        return Ok(turn);
+    }
+    sink.emit(JobEvent::Queued {
+        behind: queue.holder().unwrap_or_default(),
+    });
+    let mut requests = control.receiver();
+    let entered = queue.enter(job);
+    tokio::pin!(entered);
+    loop {
+        tokio::select! {
+            turn = &mut entered => {
+                control.give_back(requests);
+                return Ok(turn);
+            }
+            r = requests.recv() => match r {
+                // A cutover request is for later; nothing to cut over yet.
+                Some(Request::Complete { .. }) => continue,
+                None => {
+                    let turn = (&mut entered).await;
+                    control.give_back(requests);
+                    return Ok(turn);
+                }
+                Some(_) => return Err(JobError::Cancelled),
+            },
+        }
     }
 }
 

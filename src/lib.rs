@@ -12,6 +12,7 @@ pub mod job;
 pub mod position;
 pub mod precheck;
 pub mod profile;
+pub mod queue;
 pub mod replicate;
 pub mod rules;
 pub mod secrets;

@@ -348,7 +348,16 @@ async fn run(
             on_ctrl_c.pause();
         }
     });
-    let result = ferry::job::run(&profile, ferry::job::RunOptions { verify, control }, sink).await;
+    let result = ferry::job::run(
+        &profile,
+        ferry::job::RunOptions {
+            verify,
+            control,
+            queue: None,
+        },
+        sink,
+    )
+    .await;
     let _ = view.await;
     let summary = result?;
     let peak_rss_bytes = peak_rss_bytes();

@@ -124,6 +124,11 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
                     "scheduled: starting at {start_at} (in {in_secs} s); Ctrl-C cancels"
                 ));
             }
+            JobEvent::Queued { behind } => {
+                let _ = multi.println(format!(
+                    "queued: starts when {behind} has finished its copy"
+                ));
+            }
             JobEvent::Ddl { statement } => {
                 let _ = multi.println(format!("ddl: {statement}"));
             }

@@ -516,3 +516,100 @@ async fn a_scheduled_job_waits_for_its_start_time() {
     );
     assert_eq!(count(&pair.target, &format!("`{db}`.t")).await, 2);
 }
+
+/// Scheduled jobs of one process copy one after another: the second waits, says for
+/// whom, and starts copying only once the first one's copy has ended; a queued job
+/// can be aborted before it starts.
+#[tokio::test]
+async fn scheduled_jobs_start_one_after_another() {
+    use ferry::events::{EventSink, JobEvent, Phase};
+    use ferry::job::{Control, RunOptions};
+    use ferry::profile::Mode;
+    let pair = support::pair();
+    let db = support::unique("queue_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.big (id INT PRIMARY KEY, body TEXT);
+             INSERT INTO `{db}`.big SELECT seq, REPEAT('q', 500) FROM `{db}`.seq_1_to_100000;
+             CREATE TABLE `{db}`.small (id INT PRIMARY KEY); INSERT INTO `{db}`.small VALUES (1), (2);"
+        ))
+        .await;
+    let job = |name: &str, table: &str| {
+        let mut p = support::precheck::profile(
+            &pair.source,
+            &pair.target,
+            Mode::Full,
+            &[format!("{db}.{table}")],
+        );
+        p.name = name.into();
+        // Due already: the run does not wait for the clock, only for its turn.
+        p.options.start_at = Some("2026-01-01T00:00:00Z".into());
+        p
+    };
+    let queue = ferry::queue::Queue::default();
+    let start = |p: ferry::profile::Profile, control: Control| {
+        let (sink, mut rx) = EventSink::channel();
+        let queue = queue.clone();
+        let run = tokio::spawn(async move {
+            let opts = RunOptions {
+                verify: false,
+                control,
+                queue: Some(queue),
+            };
+            ferry::job::run(&p, opts, sink).await
+        });
+        // Each event with the moment it arrived.
+        let events = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while let Some(e) = rx.recv().await {
+                seen.push((Instant::now(), e));
+            }
+            seen
+        });
+        (run, events)
+    };
+    let (run_a, events_a) = start(job("queue-a", "big"), Control::default());
+    // A holds the slot before B asks for it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while queue.holder().is_none() {
+        assert!(Instant::now() < deadline, "job a never took the slot");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let (run_b, events_b) = start(job("queue-b", "small"), Control::default());
+    let aborted = Control::default();
+    let (run_c, _events_c) = start(job("queue-c", "small"), aborted.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    aborted.abort();
+    let c = run_c.await.unwrap();
+    assert!(matches!(c, Err(ferry::job::JobError::Cancelled)), "{c:?}");
+
+    run_a.await.unwrap().expect("job a");
+    run_b.await.unwrap().expect("job b");
+    let (a, b) = (events_a.await.unwrap(), events_b.await.unwrap());
+    let a_copied = a
+        .iter()
+        .find(|(_, e)| matches!(e, JobEvent::CopyDone { .. }))
+        .map(|(t, _)| *t)
+        .expect("a copied");
+    let queued = b.iter().find_map(|(_, e)| match e {
+        JobEvent::Queued { behind } => Some(behind.clone()),
+        _ => None,
+    });
+    assert_eq!(queued.as_deref(), Some("queue-a"));
+    let b_started = b
+        .iter()
+        .find(|(_, e)| {
+            matches!(
+                e,
+                JobEvent::Phase {
+                    phase: Phase::Schema
+                }
+            )
+        })
+        .map(|(t, _)| *t)
+        .expect("b started");
+    assert!(b_started >= a_copied, "b started before a's copy ended");
+    assert_eq!(count(&pair.target, &format!("`{db}`.big")).await, 100_000);
+    assert_eq!(count(&pair.target, &format!("`{db}`.small")).await, 2);
+    assert_eq!(queue.holder(), None);
+}

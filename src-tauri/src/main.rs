@@ -15,6 +15,7 @@ use ferry::error::{Coded, Report, Side};
 use ferry::events::{EventSink, JobEvent};
 use ferry::job::{Control, RunOptions, RunSummary};
 use ferry::profile::{Profile, ProfileStore};
+use ferry::queue::Queue;
 use serde::Serialize;
 use tauri::{Emitter, Manager, State};
 
@@ -206,6 +207,7 @@ struct JobEventEnvelope {
 async fn start(
     app: tauri::AppHandle,
     running: State<'_, Running>,
+    queue: State<'_, Queue>,
     profile: Profile,
     verify: bool,
 ) -> Result<RunSummary, Report> {
@@ -238,7 +240,16 @@ async fn start(
             }
         })
     };
-    let result = ferry::job::run(&profile, RunOptions { verify, control }, sink).await;
+    let result = ferry::job::run(
+        &profile,
+        RunOptions {
+            verify,
+            control,
+            queue: Some(queue.inner().clone()),
+        },
+        sink,
+    )
+    .await;
     let _ = forward.await;
     if let Ok(mut jobs) = running.0.lock() {
         jobs.remove(&name);
@@ -323,6 +334,7 @@ async fn verify(profile: Profile) -> Result<ferry::verify::VerifyReport, Report>
 fn main() {
     let app = tauri::Builder::default()
         .manage(Running::default())
+        .manage(Queue::default())
         .manage(DemoState::default())
         .invoke_handler(tauri::generate_handler![
             engine_version,

@@ -4,6 +4,8 @@ import { emit } from "@tauri-apps/api/event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JobEvent } from "../bindings/JobEvent";
 import type { Profile } from "../bindings/Profile";
+import { resetRuns } from "../lib/runs.svelte";
+import Jobs from "./Jobs.svelte";
 import Progress from "./Progress.svelte";
 
 const profile = { name: "shop" } as unknown as Profile;
@@ -11,6 +13,7 @@ const profile = { name: "shop" } as unknown as Profile;
 afterEach(() => {
   cleanup();
   clearMocks();
+  resetRuns();
 });
 
 describe("Progress", () => {
@@ -61,5 +64,61 @@ describe("Progress", () => {
     await fireEvent.click(screen.getByTestId("abort"));
     expect(screen.getByText(/keeps what was copied/)).toBeTruthy();
     expect(calls).not.toContain("abort");
+  });
+
+  it("shows a queued job, keeps it running when the page is left, and lists it as running here", async () => {
+    const starts: string[] = [];
+    mockIPC(
+      (cmd, args) => {
+        const a = args as { profile?: { name: string } };
+        if (cmd === "start") {
+          starts.push(a.profile?.name ?? "");
+          return new Promise(() => {});
+        }
+        if (cmd === "profiles_list") return [{ name: "shop", profile: { ...profile, mode: "all", source: { host: "s", port: 1 }, target: { host: "t", port: 2 } }, error: null }];
+        if (cmd === "status") return { job: "shop", mode: null, phase: null, running: false };
+      },
+      { shouldMockEvents: true },
+    );
+    const onleave = vi.fn();
+    render(Progress, { props: { profile, ondone: vi.fn(), onleave } });
+    await vi.waitFor(() => expect(starts).toEqual(["shop"]));
+    await emit("job-event", { job: "shop", event: { type: "scheduled", start_at: "2026-11-23T03:00:00Z", in_secs: 60 } });
+    expect((await screen.findByTestId("scheduled")).textContent).toMatch(/03:00:00Z/);
+    await emit("job-event", { job: "shop", event: { type: "queued", behind: "orders-eu" } });
+    expect((await screen.findByTestId("queued")).textContent).toMatch(/when orders-eu has finished its copy/);
+    await fireEvent.click(screen.getByTestId("leave"));
+    expect(onleave).toHaveBeenCalled();
+    cleanup();
+    // The job list shows it as queued, with its live view instead of Run.
+    const onshow = vi.fn();
+    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onshow } });
+    await vi.waitFor(() => expect(screen.getByTestId("state-shop").textContent).toBe("queued behind orders-eu"));
+    expect(screen.queryByTestId("run-shop")).toBeNull();
+    await fireEvent.click(screen.getByTestId("show-shop"));
+    expect(onshow).toHaveBeenCalled();
+    cleanup();
+    // Back on its page: the same run (not started twice), still following events.
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    await emit("job-event", { job: "shop", event: { type: "phase", phase: "copy" } });
+    await vi.waitFor(() => expect(screen.getByTestId("phase").textContent).toMatch(/copy/));
+    expect(screen.queryByTestId("queued")).toBeNull();
+    expect(starts).toEqual(["shop"]);
+  });
+
+  it("offers Resume after a pause, which starts the job again", async () => {
+    let starts = 0;
+    const paused = { tables: 1, rows: 0, bytes: 0, seconds: 1, resumed: false, position: {}, lock_ms: 0, verify: null, synced_to: null, sync_end: "paused" };
+    mockIPC((cmd) => {
+      if (cmd === "start") {
+        starts += 1;
+        return starts === 1 ? paused : new Promise(() => {});
+      }
+    }, { shouldMockEvents: true });
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    await fireEvent.click(await screen.findByTestId("resume"));
+    await vi.waitFor(() => expect(starts).toBe(2));
+    await vi.waitFor(() => expect(screen.queryByTestId("resume")).toBeNull());
+    expect(screen.getByTestId("pause")).toBeTruthy();
   });
 });

@@ -1,0 +1,135 @@
+// The jobs running in this window, folded from the engine's `job-event` stream. A
+// run outlives the Progress page: the DBA can go back to the job list (to start a
+// second, scheduled job for instance) and come back to a job's live view.
+import type { JobEvent } from "../bindings/JobEvent";
+import type { Phase } from "../bindings/Phase";
+import type { Profile } from "../bindings/Profile";
+import type { Report } from "../bindings/Report";
+import type { RunSummary } from "../bindings/RunSummary";
+import type { SyncStatus } from "../bindings/SyncStatus";
+import type { TableTotals } from "../bindings/TableTotals";
+import { asReport, engine } from "../engine";
+
+export interface Run {
+  job: string;
+  /** True from start until the engine's `start` call returns. */
+  active: boolean;
+  phase: Phase;
+  tables: TableTotals[];
+  rows: { done: number; total: number; perSec: number; eta: number | null };
+  sync: SyncStatus | null;
+  /** Lag of the last few minutes, one value per sync status (about one a second). */
+  lags: number[];
+  log: string[];
+  scheduled: string | null;
+  /** The job whose copy this one waits for (scheduled jobs start one after another). */
+  queuedBehind: string | null;
+  error: Report | null;
+  summary: RunSummary | null;
+}
+
+export const runs: Record<string, Run> = $state({});
+
+function fresh(job: string): Run {
+  return {
+    job,
+    active: true,
+    phase: "precheck",
+    tables: [],
+    rows: { done: 0, total: 0, perSec: 0, eta: null },
+    sync: null,
+    lags: [],
+    log: [],
+    scheduled: null,
+    queuedBehind: null,
+    error: null,
+    summary: null,
+  };
+}
+
+/** Folds one engine event into a run. */
+export function apply(run: Run, event: JobEvent) {
+  switch (event.type) {
+    case "phase":
+      run.phase = event.phase;
+      run.queuedBehind = null;
+      break;
+    case "plan":
+      run.tables = event.tables;
+      break;
+    case "chunk":
+      run.tables = run.tables.map((t) =>
+        t.schema === event.schema && t.table === event.table ? { ...t, chunks_done: event.chunks_done } : t,
+      );
+      break;
+    case "throughput":
+      run.rows = { done: event.rows_done, total: event.rows_total, perSec: event.rows_per_sec, eta: event.eta_secs };
+      break;
+    case "sync": {
+      const { type: _type, ...status } = event;
+      void _type;
+      run.sync = status;
+      run.lags = [...run.lags, status.lag_secs].slice(-300);
+      break;
+    }
+    case "warning":
+      run.log = [...run.log, `warning ${event.report.code}: ${event.report.message} Fix: ${event.report.remedy}`];
+      break;
+    case "error":
+      run.log = [...run.log, `error ${event.report.code}: ${event.report.message} Fix: ${event.report.remedy}`];
+      break;
+    case "retrying":
+      run.log = [...run.log, `retrying (${event.attempt}) — ${event.cause}`];
+      break;
+    case "ddl":
+      run.log = [...run.log, `ddl: ${event.statement}`];
+      break;
+    case "scheduled":
+      run.scheduled = event.start_at;
+      break;
+    case "queued":
+      run.queuedBehind = event.behind;
+      break;
+  }
+}
+
+let listening: Promise<unknown> | null = null;
+
+/** Starts the job, or returns its run when it is already running in this window. */
+export async function startRun(profile: Profile): Promise<Run> {
+  const current = runs[profile.name];
+  if (current?.active) return current;
+  listening ??= engine.onJobEvent((e) => {
+    const run = runs[e.job];
+    if (run?.active) apply(run, e.event);
+  });
+  await listening;
+  runs[profile.name] = fresh(profile.name);
+  const run = runs[profile.name];
+  engine.start(profile, true).then(
+    (summary) => {
+      run.summary = summary;
+      run.active = false;
+    },
+    (e) => {
+      run.error = asReport(e);
+      run.active = false;
+    },
+  );
+  return run;
+}
+
+/** What the job list shows for a job running in this window, if it is. */
+export function runLabel(job: string): string | null {
+  const run = runs[job];
+  if (!run?.active) return null;
+  if (run.queuedBehind) return `queued behind ${run.queuedBehind}`;
+  if (run.scheduled && run.tables.length === 0 && run.phase === "precheck") return `scheduled for ${run.scheduled} UTC`;
+  return `running here (${run.phase})`;
+}
+
+/** Forgets every run and the event listener (tests start from nothing). */
+export function resetRuns() {
+  for (const k of Object.keys(runs)) delete runs[k];
+  listening = null;
+}
