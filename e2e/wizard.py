@@ -238,6 +238,11 @@ def main():
         w.shot("2-connect")
         w.click("save")
 
+        # Mode: full copy + incremental sync, the default.
+        assert w.s(f"/element/{w.find('mode-all')}/selected", method="GET")["value"] is True
+        w.shot("2b-mode")
+        w.click("mode-next")
+
         # Objects: only the shop schema, previewed by the engine.
         w.find("preview-table")
         w.click("scope-custom")  # every table starts checked: the rule becomes shop.*
@@ -278,6 +283,14 @@ def main():
         w.shot("6-done")
         assert "0 differences" in result, result
         assert "Completed" in w.text("sync-end")
+        # Export: the report lands in the downloads folder, and the page says where.
+        w.click("export-json")
+        saved = w.wait_text("exported", lambda t: t.startswith("Saved to "), "the JSON export")
+        path = saved[len("Saved to "):]
+        assert path == os.path.join(home, "Downloads", "shop-e2e-report.json"), path
+        with open(path) as f:
+            exported = json.load(f)
+        assert exported["job"] == "shop-e2e" and exported["verify"]["equal"] is True, exported
         for table, order in (("orders", "id"), ("log", "msg")):
             q = f"SELECT * FROM shop.{table} ORDER BY {order}"
             assert source.value(q) == target.value(q), f"{table} differs"

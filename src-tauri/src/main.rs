@@ -331,13 +331,71 @@ async fn verify(profile: Profile) -> Result<ferry::verify::VerifyReport, Report>
         .map_err(report)
 }
 
+/// Writes an exported report where downloads go (the XDG download folder, else
+/// ~/Downloads) under a fresh name, and returns its path for the window to show.
+#[tauri::command]
+fn save_report(name: String, contents: String) -> Result<String, Report> {
+    let failed = |what: String| Report {
+        code: "app.export".into(),
+        message: what,
+        remedy: "check that the downloads folder exists and is writable".into(),
+    };
+    let dirs = directories::UserDirs::new()
+        .ok_or_else(|| failed("no home directory to save the report in".into()))?;
+    let dir = dirs
+        .download_dir()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| dirs.home_dir().join("Downloads"));
+    std::fs::create_dir_all(&dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
+    // Only a plain file name from the window; never a path.
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let (stem, ext) = clean.rsplit_once('.').unwrap_or((clean.as_str(), "txt"));
+    for n in 0..1000 {
+        let file = if n == 0 {
+            format!("{stem}.{ext}")
+        } else {
+            format!("{stem}-{n}.{ext}")
+        };
+        let path = dir.join(file);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(contents.as_bytes())
+                    .map_err(|e| failed(format!("{}: {e}", path.display())))?;
+                return Ok(path.display().to_string());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(failed(format!("{}: {e}", path.display()))),
+        }
+    }
+    Err(failed(format!(
+        "too many reports named {stem} in {}",
+        dir.display()
+    )))
+}
+
 fn main() {
     let app = tauri::Builder::default()
+        .plugin(tauri_plugin_dialog::init())
         .manage(Running::default())
         .manage(Queue::default())
         .manage(DemoState::default())
         .invoke_handler(tauri::generate_handler![
             engine_version,
+            save_report,
             demo_start,
             profile_new,
             profiles_list,

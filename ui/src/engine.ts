@@ -3,6 +3,7 @@
 // names live here.
 import { invoke, isTauri } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
+import { open } from "@tauri-apps/plugin-dialog";
 import type { EndpointConfig } from "./bindings/EndpointConfig";
 import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
 import type { JobStatus } from "./bindings/JobStatus";
@@ -55,3 +56,12 @@ export const demoStart = () => invoke<Profile>("demo_start");
 
 export const sourcePosition = (job: string, config: EndpointConfig, password: string | null) =>
   invoke<Position>("source_position", { job, config, password });
+
+/** Saves an exported report in the downloads folder; returns the file's path. */
+export const saveReport = (name: string, contents: string) => invoke<string>("save_report", { name, contents });
+
+/** The native open-file dialog; null when the DBA cancels. */
+export async function pickFile(title: string): Promise<string | null> {
+  const picked = await open({ title, multiple: false, directory: false });
+  return typeof picked === "string" ? picked : null;
+}

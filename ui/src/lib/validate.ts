@@ -11,7 +11,7 @@ export function jobNameError(name: string): string | null {
   return null;
 }
 
-export type EndpointErrors = Partial<Record<"host" | "port" | "user" | "ca", string>>;
+export type EndpointErrors = Partial<Record<"host" | "port" | "user" | "ca" | "cert" | "key", string>>;
 
 export function endpointErrors(c: EndpointConfig): EndpointErrors {
   const errors: EndpointErrors = {};
@@ -21,6 +21,9 @@ export function endpointErrors(c: EndpointConfig): EndpointErrors {
   if ((c.tls === "verify-ca" || c.tls === "verify-identity") && !c.ca) {
     errors.ca = "This TLS mode needs the CA certificate file.";
   }
+  // A client certificate is presented with its key: one without the other is a typo.
+  if (c.tls !== "disabled" && c.cert && !c.key) errors.key = "Give the key file of the client certificate.";
+  if (c.tls !== "disabled" && c.key && !c.cert) errors.cert = "Give the client certificate of this key.";
   return errors;
 }
 

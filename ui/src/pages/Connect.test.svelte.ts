@@ -86,26 +86,26 @@ describe("Connect", () => {
   });
 });
 
-describe("Connect, incremental start", () => {
-  it("writes the start position into the profile and checks its form", async () => {
-    let saved: { profile: Profile } | null = null;
+describe("Connect, TLS files", () => {
+  it("fills a file field from the native file dialog and pairs certificate with key", async () => {
+    const dialogs: unknown[] = [];
+    let saved = false;
     mockIPC((cmd, args) => {
-      if (cmd === "profile_save") saved = args as { profile: Profile };
-      if (cmd === "source_position") return { file: "binlog.000003", pos: 98765, gtid: "0-1-42" };
+      if (cmd === "plugin:dialog|open") {
+        dialogs.push(args);
+        return "/etc/ssl/ferry/client-cert.pem";
+      }
+      if (cmd === "profile_save") saved = true;
     });
-    const p = profile();
-    p.mode = "incremental";
+    // The app binds a reactive profile; so does this test.
+    const p = $state(profile());
     render(Connect, { props: { profile: p, onsaved: vi.fn(), oncancel: vi.fn() } });
-    await fireEvent.change(screen.getByTestId("start-kind"), { target: { value: "binlog" } });
-    await fireEvent.input(screen.getByTestId("start-value"), { target: { value: "binlog.000003" } });
+    await fireEvent.click(screen.getByTestId("target-cert-browse"));
+    await vi.waitFor(() => expect((screen.getByTestId("target-cert") as HTMLInputElement).value).toBe("/etc/ssl/ferry/client-cert.pem"));
+    expect(JSON.stringify(dialogs[0])).toMatch(/Target client certificate/);
+    // A certificate without its key is reported at the key field; nothing is saved.
     await fireEvent.click(screen.getByTestId("save"));
-    expect(screen.getByTestId("error-start").textContent).toMatch(/binlog.000012:4/);
-    expect(saved).toBeNull();
-    await fireEvent.input(screen.getByTestId("start-value"), { target: { value: "binlog.000003:1234" } });
-    await fireEvent.click(screen.getByTestId("save"));
-    await vi.waitFor(() => expect(saved).not.toBeNull());
-    expect(saved!.profile.incremental?.start).toBe("binlog:binlog.000003:1234");
-    await fireEvent.click(screen.getByTestId("read-position"));
-    expect((await screen.findByTestId("position-hint")).textContent).toMatch(/binlog.000003:98765 · GTID 0-1-42/);
+    expect(screen.getByTestId("error-target-key").textContent).toMatch(/key file/);
+    expect(saved).toBe(false);
   });
 });

@@ -1,0 +1,48 @@
+import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { RunSummary } from "../bindings/RunSummary";
+import Done from "./Done.svelte";
+
+afterEach(() => {
+  cleanup();
+  clearMocks();
+});
+
+const summary = {
+  tables: 1,
+  rows: 10,
+  bytes: 2048,
+  seconds: 2,
+  resumed: false,
+  position: { file: "binlog.000001", pos: 4, gtid: null },
+  lock_ms: 3,
+  verify: {
+    equal: true,
+    tables: [{ schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 10, chunks: 1, mismatches: [], equal: true }],
+  },
+  synced_to: null,
+  sync_end: "completed",
+} as unknown as RunSummary;
+
+describe("Done", () => {
+  it("saves the report and the verification as files and says where", async () => {
+    const files: { name: string; contents: string }[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "save_report") {
+        const a = args as { name: string; contents: string };
+        files.push(a);
+        return `/home/dba/Downloads/${a.name}`;
+      }
+    });
+    render(Done, { props: { job: "shop", summary, onclose: vi.fn() } });
+    expect(screen.getByTestId("verify-result").textContent).toMatch(/0 differences/);
+    await fireEvent.click(screen.getByTestId("export-json"));
+    await fireEvent.click(screen.getByTestId("export-csv"));
+    await vi.waitFor(() => expect(screen.getAllByTestId("exported")).toHaveLength(2));
+    expect(screen.getAllByTestId("exported")[0].textContent).toBe("Saved to /home/dba/Downloads/shop-report.json");
+    expect(JSON.parse(files[0].contents)).toMatchObject({ job: "shop", rows: 10, verify: { equal: true } });
+    expect(files[1].name).toBe("shop-verification.csv");
+    expect(files[1].contents).toBe("source,target,source_rows,target_rows,chunks,differing_chunks,equal\nshop.orders,shop.orders,10,10,1,0,true\n");
+  });
+});
