@@ -86,6 +86,9 @@ pub async fn plan_table(
     };
     let step = rows_per_chunk(table, chunk_bytes);
     let fqn = format!("{}.{}", quote(&table.schema), quote(&table.name));
+    if let Some(chunks) = plan_integer_key(conn, table, &key.columns, step, &fqn).await? {
+        return Ok(chunks);
+    }
     let cols = key
         .columns
         .iter()
@@ -126,6 +129,93 @@ pub async fn plan_table(
     Ok(chunks)
 }
 
+/// A single integer key that is dense enough (at most 4 key values per row) is cut
+/// by arithmetic between its MIN and MAX — two index dives instead of a walk over
+/// the whole key, as mydumper does. Sparser keys, or tables whose statistics are
+/// missing, return `None` and are walked.
+async fn plan_integer_key(
+    conn: &mut Conn,
+    table: &Table,
+    key: &[String],
+    step: u64,
+    fqn: &str,
+) -> Result<Option<Vec<ChunkRecord>>, SnapshotError> {
+    let [column] = key else { return Ok(None) };
+    let is_integer = table.columns.iter().any(|c| {
+        c.name == *column
+            && matches!(
+                c.data_type.to_ascii_lowercase().as_str(),
+                "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+            )
+    });
+    if !is_integer || table.row_estimate == 0 {
+        return Ok(None);
+    }
+    let k = quote(column);
+    let bounds: Option<(Option<i128>, Option<i128>)> = conn
+        .query_first(format!("SELECT MIN({k}), MAX({k}) FROM {fqn}"))
+        .await
+        .map_err(source_err(format!("planning chunks of {fqn}")))?;
+    let (Some(min), Some(max)) = bounds.unwrap_or((None, None)) else {
+        return Ok(None);
+    };
+    Ok(integer_ranges(min, max, table.row_estimate, step).map(|uppers| {
+        let mut lower: Option<Vec<Value>> = None;
+        let mut chunks = Vec::with_capacity(uppers.len() + 1);
+        for (n, upper) in uppers.into_iter().map(int_value).enumerate() {
+            chunks.push(ChunkRecord {
+                schema: table.schema.clone(),
+                table: table.name.clone(),
+                chunk: n as u32,
+                lower: lower.take(),
+                upper: Some(vec![upper.clone()]),
+                done: false,
+                rows: 0,
+                bytes: 0,
+            });
+            lower = Some(vec![upper]);
+        }
+        // The last range is open: nothing escapes the plan, whatever MAX said.
+        chunks.push(ChunkRecord {
+            schema: table.schema.clone(),
+            table: table.name.clone(),
+            chunk: chunks.len() as u32,
+            lower,
+            upper: None,
+            done: false,
+            rows: 0,
+            bytes: 0,
+        });
+        chunks
+    }))
+}
+
+/// Upper bounds (inclusive) of ranges over `[min, max]` holding about `step` of
+/// `rows` rows each, the last one (above them, up to `max` and beyond) left open;
+/// `None` when the key is too sparse for arithmetic.
+fn integer_ranges(min: i128, max: i128, rows: u64, step: u64) -> Option<Vec<i128>> {
+    let span = max - min + 1;
+    let rows = rows.max(1) as i128;
+    if span > rows.saturating_mul(4) {
+        return None;
+    }
+    let width = (step.max(1) as i128 * span / rows).max(1);
+    let mut uppers = Vec::new();
+    let mut upper = min + width - 1;
+    while upper < max {
+        uppers.push(upper);
+        upper += width;
+    }
+    Some(uppers)
+}
+
+fn int_value(v: i128) -> Value {
+    match i64::try_from(v) {
+        Ok(i) => Value::Int(i),
+        Err(_) => Value::UInt(u64::try_from(v).unwrap_or(u64::MAX)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,6 +229,25 @@ mod tests {
         let (sql, params) = range_predicate(&key, None, None);
         assert_eq!(sql, "1=1");
         assert!(params.is_empty());
+    }
+
+    #[test]
+    fn dense_integer_keys_are_cut_by_arithmetic() {
+        // 1..=100 000, 10 000 rows a chunk: 9 closed ranges and the open last one.
+        let uppers = integer_ranges(1, 100_000, 100_000, 10_000).unwrap();
+        assert_eq!(uppers.len(), 9);
+        assert_eq!(uppers[0], 10_000);
+        assert_eq!(uppers[8], 90_000);
+        // Half the key values used: ranges twice as wide.
+        assert_eq!(integer_ranges(1, 200_000, 100_000, 10_000).unwrap()[0], 20_000);
+        // Too sparse for arithmetic: walk the index instead.
+        assert!(integer_ranges(1, 1_000_000, 100, 10).is_none());
+        // Fewer rows than a chunk: one open range.
+        assert!(integer_ranges(5, 9, 5, 100).unwrap().is_empty());
+        // Unsigned BIGINT beyond i64.
+        let top = u64::MAX as i128;
+        assert_eq!(int_value(top), Value::UInt(u64::MAX));
+        assert_eq!(integer_ranges(top - 9, top, 10, 5).unwrap(), vec![top - 5]);
     }
 
     #[test]
