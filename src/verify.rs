@@ -424,7 +424,9 @@ async fn whole_table(
     conn: &mut Conn,
     fqn: &str,
 ) -> Result<(u64, Value, Value), mysql_async::Error> {
-    let rows: Option<u64> = conn.query_first(format!("SELECT COUNT(*) FROM {fqn}")).await?;
+    let rows: Option<u64> = conn
+        .query_first(format!("SELECT COUNT(*) FROM {fqn}"))
+        .await?;
     let sum: Option<Row> = conn.query_first(format!("CHECKSUM TABLE {fqn}")).await?;
     let sum = sum
         .and_then(|mut r| r.take::<Value, _>(1))

@@ -181,7 +181,9 @@ async fn every_type_round_trips(method: &str) {
         .query(&format!("CHECKSUM TABLE `{dst}`.latin"))
         .await;
     pair.target
-        .sql(&format!("ALTER TABLE `{dst}`.latin MODIFY s VARCHAR(50) FIRST"))
+        .sql(&format!(
+            "ALTER TABLE `{dst}`.latin MODIFY s VARCHAR(50) FIRST"
+        ))
         .await;
     let after: Vec<(String, String)> = pair
         .target

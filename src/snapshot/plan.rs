@@ -159,35 +159,37 @@ async fn plan_integer_key(
     let (Some(min), Some(max)) = bounds.unwrap_or((None, None)) else {
         return Ok(None);
     };
-    Ok(integer_ranges(min, max, table.row_estimate, step).map(|uppers| {
-        let mut lower: Option<Vec<Value>> = None;
-        let mut chunks = Vec::with_capacity(uppers.len() + 1);
-        for (n, upper) in uppers.into_iter().map(int_value).enumerate() {
+    Ok(
+        integer_ranges(min, max, table.row_estimate, step).map(|uppers| {
+            let mut lower: Option<Vec<Value>> = None;
+            let mut chunks = Vec::with_capacity(uppers.len() + 1);
+            for (n, upper) in uppers.into_iter().map(int_value).enumerate() {
+                chunks.push(ChunkRecord {
+                    schema: table.schema.clone(),
+                    table: table.name.clone(),
+                    chunk: n as u32,
+                    lower: lower.take(),
+                    upper: Some(vec![upper.clone()]),
+                    done: false,
+                    rows: 0,
+                    bytes: 0,
+                });
+                lower = Some(vec![upper]);
+            }
+            // The last range is open: nothing escapes the plan, whatever MAX said.
             chunks.push(ChunkRecord {
                 schema: table.schema.clone(),
                 table: table.name.clone(),
-                chunk: n as u32,
-                lower: lower.take(),
-                upper: Some(vec![upper.clone()]),
+                chunk: chunks.len() as u32,
+                lower,
+                upper: None,
                 done: false,
                 rows: 0,
                 bytes: 0,
             });
-            lower = Some(vec![upper]);
-        }
-        // The last range is open: nothing escapes the plan, whatever MAX said.
-        chunks.push(ChunkRecord {
-            schema: table.schema.clone(),
-            table: table.name.clone(),
-            chunk: chunks.len() as u32,
-            lower,
-            upper: None,
-            done: false,
-            rows: 0,
-            bytes: 0,
-        });
-        chunks
-    }))
+            chunks
+        }),
+    )
 }
 
 /// Upper bounds (inclusive) of ranges over `[min, max]` holding about `step` of
@@ -239,7 +241,10 @@ mod tests {
         assert_eq!(uppers[0], 10_000);
         assert_eq!(uppers[8], 90_000);
         // Half the key values used: ranges twice as wide.
-        assert_eq!(integer_ranges(1, 200_000, 100_000, 10_000).unwrap()[0], 20_000);
+        assert_eq!(
+            integer_ranges(1, 200_000, 100_000, 10_000).unwrap()[0],
+            20_000
+        );
         // Too sparse for arithmetic: walk the index instead.
         assert!(integer_ranges(1, 1_000_000, 100, 10).is_none());
         // Fewer rows than a chunk: one open range.
