@@ -20,6 +20,8 @@ export interface Run {
   sync: SyncStatus | null;
   /** Lag of the last few minutes, one value per sync status (about one a second). */
   lags: number[];
+  /** Throughput of the last few minutes: rows/s while copying, transactions/s while syncing. */
+  rates: number[];
   log: string[];
   scheduled: string | null;
   /** The job whose copy this one waits for (scheduled jobs start one after another). */
@@ -39,6 +41,7 @@ function fresh(job: string): Run {
     rows: { done: 0, total: 0, perSec: 0, eta: null },
     sync: null,
     lags: [],
+    rates: [],
     log: [],
     scheduled: null,
     queuedBehind: null,
@@ -64,10 +67,13 @@ export function apply(run: Run, event: JobEvent) {
       break;
     case "throughput":
       run.rows = { done: event.rows_done, total: event.rows_total, perSec: event.rows_per_sec, eta: event.eta_secs };
+      run.rates = [...run.rates, event.rows_per_sec].slice(-300);
       break;
     case "sync": {
       const { type: _type, ...status } = event;
       void _type;
+      // The copy's rows/s give way to the sync's transactions/s.
+      run.rates = [...(run.sync ? run.rates : []), status.transactions_per_sec].slice(-300);
       run.sync = status;
       run.lags = [...run.lags, status.lag_secs].slice(-300);
       break;

@@ -35,6 +35,8 @@ describe("Progress", () => {
       type: "plan",
       tables: [{ schema: "shop", table: "orders", target: "shop.orders", rows_estimate: 10, bytes_estimate: 100, chunks: 2, chunks_done: 0 }],
     });
+    await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 1 });
+    expect((await screen.findByTestId("rate-chart")).textContent).toMatch(/Copy: max 1200 rows\/s/);
     await send({ type: "phase", phase: "sync" }, "another-job");
     expect((await screen.findByTestId("phase")).textContent).toMatch(/copy/);
     const status = {
@@ -58,6 +60,9 @@ describe("Progress", () => {
     await vi.waitFor(() => expect((screen.getByTestId("complete") as HTMLButtonElement).disabled).toBe(false));
     // The lag chart has a point per status: 2.5 s, then 0.
     expect(screen.getByTestId("lag-chart").querySelector("polyline")?.getAttribute("points")?.split(" ")).toHaveLength(2);
+    // Throughput over time: the sync's transactions/s (the copy's rows/s are dropped).
+    expect(screen.getByTestId("rate-chart").querySelector("polyline")?.getAttribute("points")?.split(" ")).toHaveLength(2);
+    expect(screen.getByTestId("rate-chart").textContent).toMatch(/Apply: max 5\.0 txn\/s/);
     await fireEvent.click(screen.getByTestId("complete"));
     await vi.waitFor(() => expect(calls).toContain("complete"));
     // Abort asks first, saying what stays on the target.
