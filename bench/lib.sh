@@ -30,9 +30,10 @@ start_server() { # name server_id port extra...
 CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
 GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
 SQL
-  # InnoDB flushed lazily on every server; each script adds its own flags.
+  # InnoDB flushed lazily on every server; each script adds its own flags. Each
+  # server has its own tmpdir: a starting mariadbd deletes the `#sql*` files there.
   mariadbd --no-defaults $user_flag --datadir="$dir/data" --port="$port" --bind-address=127.0.0.1 \
-    --socket="$dir/sock" --pid-file="$dir/pid" --log-error="$dir/error.log" --init-file="$dir/init.sql" \
+    --socket="$dir/sock" --pid-file="$dir/pid" --tmpdir="$dir" --log-error="$dir/error.log" --init-file="$dir/init.sql" \
     --server-id="$id" --skip-name-resolve --innodb-flush-log-at-trx-commit=2 --max-allowed-packet=64M "$@" &
   pids+=($!)
   for _ in $(seq 1 300); do

@@ -55,7 +55,7 @@ class Server:
             f.write("CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';\n"
                     "GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;\n")
         args = [binary("mariadbd"), "--no-defaults", *root, f"--datadir={d}/data", f"--port={self.port}",
-                "--bind-address=127.0.0.1", f"--socket={d}/sock", f"--pid-file={d}/pid",
+                "--bind-address=127.0.0.1", f"--socket={d}/sock", f"--pid-file={d}/pid", f"--tmpdir={d}",
                 f"--log-error={d}/error.log", f"--init-file={d}/init.sql", f"--server-id={server_id}",
                 "--skip-name-resolve", "--innodb-buffer-pool-size=64M", "--innodb-log-file-size=16M",
                 "--innodb-flush-log-at-trx-commit=2"]

@@ -100,6 +100,9 @@ fn start_server(dir: &Path, server_id: u32, port: u16, binlog: bool) -> Result<C
         .arg("--bind-address=127.0.0.1")
         .arg(format!("--socket={}", dir.join("sock").display()))
         .arg(format!("--pid-file={}", dir.join("pid").display()))
+        // Its own tmpdir: a starting mariadbd deletes the `#sql*` files of its
+        // tmpdir, which in a shared /tmp are other servers' live temporary tables.
+        .arg(format!("--tmpdir={}", dir.display()))
         .arg(format!("--log-error={}", dir.join("error.log").display()))
         .arg(format!("--init-file={}", init.display()))
         .arg(format!("--server-id={server_id}"))

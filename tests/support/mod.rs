@@ -236,6 +236,8 @@ impl Server {
             ),
         )
         .map_err(|e| e.to_string())?;
+        let tmp = dir.path().join("tmp");
+        std::fs::create_dir(&tmp).map_err(|e| e.to_string())?;
         let port = free_port();
         let mut cmd = match disk_mib {
             None => Command::new(find_binary("mariadbd")),
@@ -271,6 +273,11 @@ impl Server {
                 dir.path().join("error.log").display()
             ))
             .arg(format!("--init-file={}", init.display()))
+            // Temporary files of its own: a starting mariadbd deletes every `#sql*`
+            // file in its tmpdir, and in a shared /tmp those were the internal
+            // temporary tables of servers already running, which then crashed
+            // (signal 11 in ha_maria::drop_table).
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--server-id={server_id}"))
             .args([
                 "--skip-name-resolve",
@@ -386,7 +393,17 @@ impl Server {
     pub async fn conn(&self) -> mysql_async::Conn {
         mysql_async::Conn::new(self.root_opts())
             .await
-            .unwrap_or_else(|e| panic!("connect to {} as root: {e}", self.name))
+            .unwrap_or_else(|e| {
+                // Why the server is gone, if it is: the end of its error log.
+                let log = self.error_log();
+                let tail: Vec<&str> = log.lines().rev().take(80).collect();
+                panic!(
+                    "connect to {} (port {}) as root: {e}\nerror log, last lines:\n{}",
+                    self.name,
+                    self.port,
+                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                )
+            })
     }
 
     /// Runs statements as root (`;`-separated are sent as one multi-statement batch).
