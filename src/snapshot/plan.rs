@@ -70,76 +70,78 @@ pub async fn plan_table(
     table: &Table,
     chunk_bytes: u64,
 ) -> Result<Vec<ChunkRecord>, SnapshotError> {
-    let whole = |chunk| ChunkRecord {
+    let Some(key) = table.row_key() else {
+        // No usable key: one chunk, read in one pass.
+        return Ok(ranges(table, Vec::new()));
+    };
+    let step = rows_per_chunk(table, chunk_bytes);
+    let fqn = format!("{}.{}", quote(&table.schema), quote(&table.name));
+    let uppers = match integer_uppers(conn, table, &key.columns, step, &fqn).await? {
+        Some(uppers) => uppers,
+        None => walked_uppers(conn, &key.columns, step, &fqn).await?,
+    };
+    Ok(ranges(table, uppers))
+}
+
+/// Chunks `(previous upper, upper]` for each upper bound, then the open range above
+/// the last one: nothing escapes the plan, whatever the bounds were.
+fn ranges(table: &Table, uppers: Vec<Vec<Value>>) -> Vec<ChunkRecord> {
+    let chunk = |n: usize, lower: Option<Vec<Value>>, upper: Option<Vec<Value>>| ChunkRecord {
         schema: table.schema.clone(),
         table: table.name.clone(),
-        chunk,
-        lower: None,
-        upper: None,
+        chunk: n as u32,
+        lower,
+        upper,
         done: false,
         rows: 0,
         bytes: 0,
     };
-    let Some(key) = table.row_key() else {
-        // No usable key: one chunk, read in one pass.
-        return Ok(vec![whole(0)]);
-    };
-    let step = rows_per_chunk(table, chunk_bytes);
-    let fqn = format!("{}.{}", quote(&table.schema), quote(&table.name));
-    if let Some(chunks) = plan_integer_key(conn, table, &key.columns, step, &fqn).await? {
-        return Ok(chunks);
+    let mut chunks = Vec::with_capacity(uppers.len() + 1);
+    let mut lower = None;
+    for (n, upper) in uppers.into_iter().enumerate() {
+        chunks.push(chunk(n, lower.take(), Some(upper.clone())));
+        lower = Some(upper);
     }
-    let cols = key
-        .columns
-        .iter()
-        .map(|c| quote(c))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut chunks = Vec::new();
-    let mut lower: Option<Vec<Value>> = None;
+    chunks.push(chunk(chunks.len(), lower, None));
+    chunks
+}
+
+/// Upper bounds found by the source itself, walking the key index
+/// (`ORDER BY key LIMIT 1 OFFSET step-1` after the previous bound).
+async fn walked_uppers(
+    conn: &mut Conn,
+    key: &[String],
+    step: u64,
+    fqn: &str,
+) -> Result<Vec<Vec<Value>>, SnapshotError> {
+    let cols = key.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+    let mut uppers: Vec<Vec<Value>> = Vec::new();
     loop {
-        let (pred, mut params) = range_predicate(&key.columns, lower.as_deref(), None);
+        let (pred, mut params) = range_predicate(key, uppers.last().map(Vec::as_slice), None);
         let sql = format!("SELECT {cols} FROM {fqn} WHERE {pred} ORDER BY {cols} LIMIT 1 OFFSET ?");
         params.push(Value::UInt(step.saturating_sub(1)));
         let boundary: Option<Row> = conn
             .exec_first(sql, Params::Positional(params))
             .await
             .map_err(source_err(format!("planning chunks of {fqn}")))?;
-        let n = chunks.len() as u32;
         match boundary {
-            Some(row) => {
-                let upper = row.unwrap();
-                chunks.push(ChunkRecord {
-                    lower: lower.take(),
-                    upper: Some(upper.clone()),
-                    ..whole(n)
-                });
-                lower = Some(upper);
-            }
-            None => {
-                chunks.push(ChunkRecord {
-                    lower: lower.take(),
-                    upper: None,
-                    ..whole(n)
-                });
-                break;
-            }
+            Some(row) => uppers.push(row.unwrap()),
+            None => return Ok(uppers),
         }
     }
-    Ok(chunks)
 }
 
 /// A single integer key that is dense enough (at most 4 key values per row) is cut
 /// by arithmetic between its MIN and MAX — two index dives instead of a walk over
 /// the whole key, as mydumper does. Sparser keys, or tables whose statistics are
 /// missing, return `None` and are walked.
-async fn plan_integer_key(
+async fn integer_uppers(
     conn: &mut Conn,
     table: &Table,
     key: &[String],
     step: u64,
     fqn: &str,
-) -> Result<Option<Vec<ChunkRecord>>, SnapshotError> {
+) -> Result<Option<Vec<Vec<Value>>>, SnapshotError> {
     let [column] = key else { return Ok(None) };
     let is_integer = table.columns.iter().any(|c| {
         c.name == *column
@@ -159,37 +161,8 @@ async fn plan_integer_key(
     let (Some(min), Some(max)) = bounds.unwrap_or((None, None)) else {
         return Ok(None);
     };
-    Ok(
-        integer_ranges(min, max, table.row_estimate, step).map(|uppers| {
-            let mut lower: Option<Vec<Value>> = None;
-            let mut chunks = Vec::with_capacity(uppers.len() + 1);
-            for (n, upper) in uppers.into_iter().map(int_value).enumerate() {
-                chunks.push(ChunkRecord {
-                    schema: table.schema.clone(),
-                    table: table.name.clone(),
-                    chunk: n as u32,
-                    lower: lower.take(),
-                    upper: Some(vec![upper.clone()]),
-                    done: false,
-                    rows: 0,
-                    bytes: 0,
-                });
-                lower = Some(vec![upper]);
-            }
-            // The last range is open: nothing escapes the plan, whatever MAX said.
-            chunks.push(ChunkRecord {
-                schema: table.schema.clone(),
-                table: table.name.clone(),
-                chunk: chunks.len() as u32,
-                lower,
-                upper: None,
-                done: false,
-                rows: 0,
-                bytes: 0,
-            });
-            chunks
-        }),
-    )
+    Ok(integer_ranges(min, max, table.row_estimate, step)
+        .map(|uppers| uppers.into_iter().map(|u| vec![int_value(u)]).collect()))
 }
 
 /// Upper bounds (inclusive) of ranges over `[min, max]` holding about `step` of
