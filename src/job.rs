@@ -778,22 +778,11 @@ async fn wait_for_start(at: &str, sink: &EventSink, control: &Control) -> Result
         start_at: at.to_string(),
         in_secs: secs,
     });
-    let mut requests = control.receiver();
-    tokio::select! {
-        _ = tokio::time::sleep(std::time::Duration::from_secs(secs)) => {
-            // Give the receiver back for the sync phase.
-            control.give_back(requests);
-            Ok(())
-        }
-        r = requests.recv() => match r {
-            Some(Request::Complete { .. }) | None => {
-                control.give_back(requests);
-                tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                Ok(())
-            }
-            Some(_) => Err(JobError::Cancelled),
-        },
-    }
+    unless_cancelled(
+        tokio::time::sleep(std::time::Duration::from_secs(secs)),
+        control,
+    )
+    .await
 }
 
 /// Takes the queue's slot, reporting which job is ahead while waiting; a pause or
@@ -810,22 +799,30 @@ async fn wait_turn(
     sink.emit(JobEvent::Queued {
         behind: queue.holder().unwrap_or_default(),
     });
+    unless_cancelled(queue.enter(job), control).await
+}
+
+/// Waits for `wait` before anything has started; a pause or abort request meanwhile
+/// cancels the run. A cutover request is for later (nothing to cut over yet), and
+/// the receiver goes back to the control for the sync phase.
+async fn unless_cancelled<T>(
+    wait: impl std::future::Future<Output = T>,
+    control: &Control,
+) -> Result<T, JobError> {
     let mut requests = control.receiver();
-    let entered = queue.enter(job);
-    tokio::pin!(entered);
+    tokio::pin!(wait);
     loop {
         tokio::select! {
-            turn = &mut entered => {
+            done = &mut wait => {
                 control.give_back(requests);
-                return Ok(turn);
+                return Ok(done);
             }
             r = requests.recv() => match r {
-                // A cutover request is for later; nothing to cut over yet.
                 Some(Request::Complete { .. }) => continue,
                 None => {
-                    let turn = (&mut entered).await;
+                    let done = (&mut wait).await;
                     control.give_back(requests);
-                    return Ok(turn);
+                    return Ok(done);
                 }
                 Some(_) => return Err(JobError::Cancelled),
             },
