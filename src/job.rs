@@ -243,16 +243,8 @@ pub async fn run(
     let (source, target, catalog, selection, matcher) = open_job(profile).await?;
     let source_facts = source.facts().await.map_err(FerryError::from)?;
     let target_facts = target.facts().await.map_err(FerryError::from)?;
-    let sql_mode: String = {
-        let mut c = source.conn().await.map_err(FerryError::from)?;
-        c.query_first("SELECT @@GLOBAL.sql_mode")
-            .await
-            .map_err(|e| SnapshotError::Source {
-                what: "reading sql_mode".into(),
-                cause: e.to_string(),
-            })?
-            .unwrap_or_default()
-    };
+    // Every target session writes under one permissive mode (see `target`).
+    let sql_mode = crate::target::WRITE_SQL_MODE.to_string();
 
     // The meta connection holds the job lock for the whole run.
     let meta = Meta::new(&o.meta_schema, &profile.name);
@@ -455,6 +447,16 @@ pub async fn run(
                     .iter()
                     .filter(|c| c.generated.is_none())
                     .map(|c| c.data_type.eq_ignore_ascii_case("year"))
+                    .collect(),
+                enums: table
+                    .columns
+                    .iter()
+                    .filter(|c| {
+                        c.generated.is_none()
+                            && (c.data_type.eq_ignore_ascii_case("enum")
+                                || c.data_type.eq_ignore_ascii_case("set"))
+                    })
+                    .map(|c| c.name.clone())
                     .collect(),
                 key: table
                     .row_key()
@@ -713,6 +715,12 @@ impl SyncCtx<'_> {
             Outcome::Caught { .. } => SyncEnd::Completed,
         };
         self.sink.phase(Phase::Completing);
+        // The tables as they are now: ones created or renamed during the sync are
+        // verified (and get their triggers) like the ones copied at the start.
+        let catalog = Catalog::load(self.source, |s| self.matcher.touches_schema(s))
+            .await
+            .map_err(FerryError::from)?;
+        let selection = self.matcher.select(&catalog);
         let report = if self.opts.verify {
             self.sink.phase(Phase::Verify);
             Some(
@@ -720,8 +728,8 @@ impl SyncCtx<'_> {
                     self.source,
                     self.target,
                     self.flavor,
-                    self.catalog,
-                    self.selection,
+                    &catalog,
+                    &selection,
                     self.profile.options.chunk_bytes,
                     self.profile.options.export_threads,
                     self.sink,
@@ -742,8 +750,8 @@ impl SyncCtx<'_> {
             let ddl = schema::SchemaCopy {
                 source: self.source,
                 target: self.target,
-                catalog: self.catalog,
-                selection: self.selection,
+                catalog: &catalog,
+                selection: &selection,
                 sql_mode: self.sql_mode,
                 sink: self.sink,
             };

@@ -17,6 +17,7 @@ pub mod replicate;
 pub mod rules;
 pub mod secrets;
 pub mod snapshot;
+pub mod target;
 pub mod verify;
 
 pub use catalog::Catalog;

@@ -136,22 +136,15 @@ impl Applier {
                 .standalone_conn_caching(256)
                 .await
                 .map_err(|e| ReplicateError::connect("target", e))?;
-            conn.query_drop(
-                "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION unique_checks = 1, SESSION time_zone = '+00:00'",
+            crate::target::prepare(
+                &mut conn,
+                crate::target::Session::Apply {
+                    parallel: workers > 1,
+                },
             )
             .await
             .map_err(target_err("setting up the apply session"))?;
-            conn.exec_drop("SET SESSION sql_mode = ?", (sql_mode,))
-                .await
-                .map_err(target_err("setting sql_mode"))?;
-            if workers > 1 {
-                // Parallel workers touch disjoint keys; without gap locks they do
-                // not block each other on neighbouring keys. (Refused where the
-                // target's binlog is statement-based: then gap locks stay.)
-                let _ = conn
-                    .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                    .await;
-            }
+            let _ = sql_mode;
             conns.push(conn);
         }
         Ok(Applier {
@@ -571,6 +564,7 @@ mod tests {
             key,
             skip: Default::default(),
             serial,
+            transactional: true,
         }
     }
 

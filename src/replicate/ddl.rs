@@ -1,13 +1,22 @@
-//! DDL from the binlog: which selected tables a statement touches (parsed with
-//! sqlparser's MySQL dialect, not matched by pattern), the statement to run on the
-//! target under the job's routes, and the table maps after it.
+//! DDL from the binlog: which selected tables a statement touches, the statement
+//! to run on the target under the job's routes, and the table maps after it.
+//!
+//! Statements are read with a small tokenizer that knows MySQL/MariaDB quoting
+//! and comments, not with a full grammar: only the table names of a statement
+//! matter here, and the statement that runs on the target is the source's own
+//! text with just those names replaced. So MariaDB's dialect (`IF NOT EXISTS` on
+//! columns, `INVISIBLE`, `WITH SYSTEM VERSIONING`, `ALGORITHM=INSTANT`, table
+//! options) reaches the target as the source wrote it.
+//!
+//! Online schema-change tools (pt-online-schema-change, gh-ost) work on shadow
+//! tables (`_t_new`, `_t_gho`, `_t_ghc`, `_t_old`, `_t_del`) and swap them in with
+//! one RENAME; a shadow of a synced table is synced with it, under the same target
+//! schema, so the swap lands the altered table on the target with every row. Their
+//! helper triggers are not created on the target: the rows they write arrive as row
+//! events already.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-
-use sqlparser::ast::{ObjectName, ObjectNamePart, ObjectType, Statement as Ast};
-use sqlparser::dialect::MySqlDialect;
-use sqlparser::parser::Parser;
 
 use super::reader::{Statement, TableMap};
 use crate::rules::Matcher;
@@ -34,7 +43,7 @@ pub enum Plan {
     Unparsed { tables: Vec<String>, cause: String },
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Role {
     /// The statement changes this existing table (ALTER, CREATE INDEX, TRUNCATE).
     Change,
@@ -42,140 +51,578 @@ enum Role {
     Drop,
     RenameFrom,
     RenameTo,
+    /// Only read (`CREATE TABLE … LIKE this`): renamed on the target, no map change.
+    Read,
 }
 
-fn parts(name: &ObjectName, default_schema: &str) -> Option<Name> {
-    let idents: Vec<String> = name
-        .0
-        .iter()
-        .map(|p| match p {
-            ObjectNamePart::Identifier(i) => Some(i.value.clone()),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
-    match idents.as_slice() {
-        [t] if !default_schema.is_empty() => Some((default_schema.to_string(), t.clone())),
-        [s, t] => Some((s.clone(), t.clone())),
-        _ => None,
+#[derive(Debug, Clone)]
+struct Tok {
+    /// Identifier value (unquoted), or the word as written.
+    text: String,
+    /// Upper-cased for keywords; empty for quoted identifiers and strings.
+    word: String,
+    start: usize,
+    end: usize,
+    kind: TokKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum TokKind {
+    Word,
+    Quoted,
+    Str,
+    Punct,
+}
+
+/// Splits SQL into words, quoted identifiers, strings and punctuation, skipping
+/// comments (`/*! … */` version comments included: they never hold table names
+/// that matter here).
+fn tokens(sql: &str) -> Vec<Tok> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if c == b'#' || (c == b'-' && b.get(i + 1) == Some(&b'-')) {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                i += 1;
+            }
+            i = (i + 2).min(b.len());
+        } else if c == b'`' || c == b'"' || c == b'\'' {
+            let q = c;
+            let start = i;
+            i += 1;
+            let mut val = Vec::new();
+            while i < b.len() {
+                if b[i] == b'\\' && q != b'`' && i + 1 < b.len() {
+                    val.push(b[i + 1]);
+                    i += 2;
+                } else if b[i] == q {
+                    if b.get(i + 1) == Some(&q) {
+                        val.push(q);
+                        i += 2;
+                    } else {
+                        i += 1;
+                        break;
+                    }
+                } else {
+                    val.push(b[i]);
+                    i += 1;
+                }
+            }
+            out.push(Tok {
+                text: String::from_utf8_lossy(&val).into_owned(),
+                word: String::new(),
+                start,
+                end: i,
+                // Double quotes are strings unless ANSI_QUOTES; names in DDL are
+                // backquoted or bare in practice.
+                kind: if q == b'`' {
+                    TokKind::Quoted
+                } else {
+                    TokKind::Str
+                },
+            });
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            let text = sql.get(start..i).unwrap_or_default().to_string();
+            out.push(Tok {
+                word: text.to_ascii_uppercase(),
+                text,
+                start,
+                end: i,
+                kind: TokKind::Word,
+            });
+        } else {
+            out.push(Tok {
+                text: (c as char).to_string(),
+                word: (c as char).to_string(),
+                start: i,
+                end: i + 1,
+                kind: TokKind::Punct,
+            });
+            i += 1;
+        }
+    }
+    out
+}
+
+/// A table name found in a statement: where it is in the text and what it means.
+#[derive(Debug, Clone)]
+struct Found {
+    name: Name,
+    start: usize,
+    end: usize,
+    role: Role,
+}
+
+/// What kind of statement this is, by its first words.
+#[derive(Debug, PartialEq)]
+enum Shape {
+    /// Table DDL with the names it touches.
+    Tables(Vec<Found>),
+    /// CREATE DATABASE / SCHEMA: the name and its span.
+    CreateSchema {
+        name: String,
+        start: usize,
+        end: usize,
+    },
+    /// Changes no table data on the target, or is handled elsewhere (triggers at
+    /// cutover; table maintenance; temporary tables; routines, views, users).
+    Ignore,
+    /// DML written as a statement.
+    Dml,
+    /// Something else.
+    Unknown(String),
+}
+
+impl PartialEq for Found {
+    fn eq(&self, o: &Found) -> bool {
+        self.name == o.name && self.role == o.role
     }
 }
 
-fn qualified(schema: &str, table: &str) -> ObjectName {
-    ObjectName(vec![
-        ObjectNamePart::Identifier(sqlparser::ast::Ident::with_quote('`', schema)),
-        ObjectNamePart::Identifier(sqlparser::ast::Ident::with_quote('`', table)),
-    ])
+struct Cursor<'a> {
+    t: &'a [Tok],
+    i: usize,
+    default_schema: &'a str,
 }
 
-/// The table names a statement touches, with their role, for the kinds of DDL
-/// that change tables.
-fn names(ast: &mut Ast) -> Vec<(&mut ObjectName, Role)> {
-    match ast {
-        Ast::AlterTable { name, .. } => vec![(name, Role::Change)],
-        Ast::CreateTable(ct) => vec![(&mut ct.name, Role::Create)],
-        Ast::CreateIndex(ci) => vec![(&mut ci.table_name, Role::Change)],
-        Ast::Truncate { table_names, .. } => table_names
-            .iter_mut()
-            .map(|t| (&mut t.name, Role::Change))
-            .collect(),
-        Ast::Drop {
-            object_type: ObjectType::Table,
-            names,
-            ..
-        } => names.iter_mut().map(|n| (n, Role::Drop)).collect(),
-        Ast::Drop {
-            object_type: ObjectType::Index,
-            table: Some(t),
-            ..
-        } => vec![(t, Role::Change)],
-        Ast::RenameTable(list) => list
-            .iter_mut()
-            .flat_map(|r| {
-                [
-                    (&mut r.old_name, Role::RenameFrom),
-                    (&mut r.new_name, Role::RenameTo),
-                ]
+impl Cursor<'_> {
+    fn peek(&self) -> &str {
+        self.t
+            .get(self.i)
+            .filter(|t| t.kind == TokKind::Word)
+            .map_or("", |t| t.word.as_str())
+    }
+    fn eat(&mut self, w: &str) -> bool {
+        if self.peek() == w {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn eat_seq(&mut self, ws: &[&str]) -> bool {
+        let ok = ws.iter().enumerate().all(|(k, w)| {
+            self.t
+                .get(self.i + k)
+                .is_some_and(|t| t.kind == TokKind::Word && t.word == *w)
+        });
+        if ok {
+            self.i += ws.len();
+        }
+        ok
+    }
+    fn punct(&self, c: &str) -> bool {
+        self.t
+            .get(self.i)
+            .is_some_and(|t| t.kind == TokKind::Punct && t.text == c)
+    }
+    /// `ident [. ident]` at the cursor.
+    fn name(&mut self, role: Role) -> Option<Found> {
+        let ident = |t: Option<&Tok>| {
+            t.filter(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted))
+                .cloned()
+        };
+        let first = ident(self.t.get(self.i))?;
+        let dotted = self
+            .t
+            .get(self.i + 1)
+            .is_some_and(|t| t.kind == TokKind::Punct && t.text == ".");
+        if dotted {
+            let second = ident(self.t.get(self.i + 2))?;
+            self.i += 3;
+            Some(Found {
+                name: (first.text, second.text),
+                start: first.start,
+                end: second.end,
+                role,
             })
-            .collect(),
-        _ => Vec::new(),
+        } else {
+            self.i += 1;
+            if self.default_schema.is_empty() {
+                return None;
+            }
+            Some(Found {
+                name: (self.default_schema.to_string(), first.text),
+                start: first.start,
+                end: first.end,
+                role,
+            })
+        }
     }
+    /// A comma-separated list of names.
+    fn names(&mut self, role: Role, out: &mut Vec<Found>) -> Option<()> {
+        loop {
+            out.push(self.name(role)?);
+            if self.punct(",") {
+                self.i += 1;
+            } else {
+                return Some(());
+            }
+        }
+    }
+}
+
+fn shape(sql: &str, default_schema: &str) -> Shape {
+    let toks = tokens(sql);
+    let mut c = Cursor {
+        t: &toks,
+        i: 0,
+        default_schema,
+    };
+    let unknown = |why: &str| Shape::Unknown(why.to_string());
+    let mut found = Vec::new();
+    match c.peek() {
+        "ALTER" => {
+            c.i += 1;
+            c.eat("ONLINE");
+            c.eat("IGNORE");
+            if !c.eat("TABLE") {
+                return Shape::Ignore; // ALTER VIEW / USER / DATABASE / EVENT / …
+            }
+            c.eat_seq(&["IF", "EXISTS"]);
+            let Some(table) = c.name(Role::Change) else {
+                return unknown("no table name after ALTER TABLE");
+            };
+            // `RENAME [TO|AS|=] new` at the top level (not RENAME COLUMN/INDEX/KEY).
+            let mut depth = 0i32;
+            let mut renamed_to = None;
+            while c.i < toks.len() {
+                let t = &toks[c.i];
+                match (t.kind, t.word.as_str()) {
+                    (TokKind::Punct, "(") => depth += 1,
+                    (TokKind::Punct, ")") => depth -= 1,
+                    (TokKind::Word, "RENAME") if depth == 0 => {
+                        c.i += 1;
+                        if matches!(c.peek(), "COLUMN" | "INDEX" | "KEY" | "CONSTRAINT") {
+                            continue;
+                        }
+                        if !(c.eat("TO") || c.eat("AS")) && c.punct("=") {
+                            c.i += 1;
+                        }
+                        renamed_to = c.name(Role::RenameTo);
+                        continue;
+                    }
+                    _ => {}
+                }
+                c.i += 1;
+            }
+            match renamed_to {
+                Some(new) => {
+                    found.push(Found {
+                        role: Role::RenameFrom,
+                        ..table
+                    });
+                    found.push(new);
+                }
+                None => found.push(table),
+            }
+            Shape::Tables(found)
+        }
+        "CREATE" => {
+            c.i += 1;
+            c.eat_seq(&["OR", "REPLACE"]);
+            if c.eat("TEMPORARY") {
+                return Shape::Ignore;
+            }
+            // DEFINER = user@host, ALGORITHM = …, SQL SECURITY …: views/routines.
+            match c.peek() {
+                "TABLE" => {
+                    c.i += 1;
+                    c.eat_seq(&["IF", "NOT", "EXISTS"]);
+                    let Some(t) = c.name(Role::Create) else {
+                        return unknown("no table name after CREATE TABLE");
+                    };
+                    found.push(t);
+                    // `LIKE other` / `(LIKE other)`: the other table is only read.
+                    let mut k = c.i;
+                    while k < toks.len() && toks[k].kind == TokKind::Punct && toks[k].text == "(" {
+                        k += 1;
+                    }
+                    if toks
+                        .get(k)
+                        .is_some_and(|t| t.kind == TokKind::Word && t.word == "LIKE")
+                    {
+                        c.i = k + 1;
+                        if let Some(src) = c.name(Role::Read) {
+                            found.push(src);
+                        }
+                    }
+                    Shape::Tables(found)
+                }
+                "DATABASE" | "SCHEMA" => {
+                    c.i += 1;
+                    c.eat_seq(&["IF", "NOT", "EXISTS"]);
+                    match toks.get(c.i) {
+                        Some(t) if matches!(t.kind, TokKind::Word | TokKind::Quoted) => {
+                            Shape::CreateSchema {
+                                name: t.text.clone(),
+                                start: t.start,
+                                end: t.end,
+                            }
+                        }
+                        _ => unknown("no name after CREATE DATABASE"),
+                    }
+                }
+                "UNIQUE" | "FULLTEXT" | "SPATIAL" | "INDEX" | "ONLINE" | "OFFLINE" => {
+                    while matches!(
+                        c.peek(),
+                        "UNIQUE" | "FULLTEXT" | "SPATIAL" | "ONLINE" | "OFFLINE"
+                    ) {
+                        c.i += 1;
+                    }
+                    if !c.eat("INDEX") {
+                        return unknown("CREATE … without INDEX");
+                    }
+                    // Skip to the top-level ON.
+                    while c.i < toks.len() && c.peek() != "ON" {
+                        c.i += 1;
+                    }
+                    if !c.eat("ON") {
+                        return unknown("CREATE INDEX without ON");
+                    }
+                    match c.name(Role::Change) {
+                        Some(t) => Shape::Tables(vec![t]),
+                        None => unknown("no table name after ON"),
+                    }
+                }
+                _ => Shape::Ignore, // VIEW, TRIGGER, PROCEDURE, FUNCTION, EVENT, USER, ROLE, SEQUENCE…
+            }
+        }
+        "DROP" => {
+            c.i += 1;
+            if c.eat("TEMPORARY") {
+                return Shape::Ignore;
+            }
+            match c.peek() {
+                "TABLE" | "TABLES" => {
+                    c.i += 1;
+                    c.eat_seq(&["IF", "EXISTS"]);
+                    if c.names(Role::Drop, &mut found).is_none() {
+                        return unknown("a name in DROP TABLE");
+                    }
+                    Shape::Tables(found)
+                }
+                "INDEX" => {
+                    c.i += 1;
+                    while c.i < toks.len() && c.peek() != "ON" {
+                        c.i += 1;
+                    }
+                    if !c.eat("ON") {
+                        return unknown("DROP INDEX without ON");
+                    }
+                    match c.name(Role::Change) {
+                        Some(t) => Shape::Tables(vec![t]),
+                        None => unknown("no table name after ON"),
+                    }
+                }
+                "DATABASE" | "SCHEMA" => unknown("DROP DATABASE"),
+                _ => Shape::Ignore,
+            }
+        }
+        "RENAME" => {
+            c.i += 1;
+            if !(c.eat("TABLE") || c.eat("TABLES")) {
+                return Shape::Ignore; // RENAME USER
+            }
+            loop {
+                let Some(old) = c.name(Role::RenameFrom) else {
+                    return unknown("a name in RENAME TABLE");
+                };
+                c.eat_seq(&["WAIT"]).then(|| c.i += 1);
+                c.eat("NOWAIT");
+                if !c.eat("TO") {
+                    return unknown("RENAME TABLE without TO");
+                }
+                let Some(new) = c.name(Role::RenameTo) else {
+                    return unknown("a name in RENAME TABLE");
+                };
+                found.push(old);
+                found.push(new);
+                if c.punct(",") {
+                    c.i += 1;
+                } else {
+                    break;
+                }
+            }
+            Shape::Tables(found)
+        }
+        "TRUNCATE" => {
+            c.i += 1;
+            c.eat("TABLE");
+            match c.name(Role::Change) {
+                Some(t) => Shape::Tables(vec![t]),
+                None => unknown("no table name after TRUNCATE"),
+            }
+        }
+        "OPTIMIZE" | "ANALYZE" | "REPAIR" | "CHECK" | "CHECKSUM" | "FLUSH" | "GRANT" | "REVOKE"
+        | "SET" | "INSTALL" | "UNINSTALL" | "SAVEPOINT" | "RELEASE" | "DO" | "XA" => Shape::Ignore,
+        "INSERT" | "REPLACE" | "UPDATE" | "DELETE" | "LOAD" | "CALL" => Shape::Dml,
+        "" => unknown("an empty or unreadable statement"),
+        other => Shape::Unknown(format!("{other} statements are not understood")),
+    }
+}
+
+/// The target name of a source table: its route, or for an online schema-change
+/// shadow of a synced table, the target schema of that table.
+pub fn route_of(matcher: &Matcher, tracked: &HashMap<Name, TableMap>, n: &Name) -> Name {
+    if !matcher.selects(&n.0, &n.1) {
+        if let Some(base) = shadow_base(tracked, n) {
+            if let Some(map) = tracked.get(&base) {
+                return (map.target_schema.clone(), n.1.clone());
+            }
+        }
+    }
+    matcher.route(&n.0, &n.1)
+}
+
+/// The synced table `n` is an online schema-change shadow of: `_t_new`, `__t_new`,
+/// `_t_old` (pt-online-schema-change), `_t_gho`, `_t_ghc`, `_t_del` (gh-ost).
+fn shadow_base(tracked: &HashMap<Name, TableMap>, n: &Name) -> Option<Name> {
+    let bare = n.1.trim_start_matches('_');
+    if bare.len() == n.1.len() {
+        return None;
+    }
+    ["_new", "_old", "_gho", "_ghc", "_del"]
+        .iter()
+        .filter_map(|suffix| bare.strip_suffix(suffix))
+        .map(|base| (n.0.clone(), base.to_string()))
+        .find(|base| tracked.contains_key(base))
+}
+
+/// Whether DML written as a statement touches a synced table: the name of the
+/// first such table (matched as whole identifiers, so it errs towards stopping).
+pub fn statement_dml(statement: &Statement, tracked: &HashMap<Name, TableMap>) -> Option<String> {
+    if shape(&statement.sql, &statement.schema) != Shape::Dml {
+        return None;
+    }
+    named_tables(statement, tracked).into_iter().next()
 }
 
 /// Decides what `statement` means for the job. `tracked` are the source tables
 /// being synced now; new tables join when `matcher` selects them.
 pub fn plan(statement: &Statement, matcher: &Matcher, tracked: &HashMap<Name, TableMap>) -> Plan {
     let default_schema = statement.schema.as_str();
-    let mut asts = match Parser::parse_sql(&MySqlDialect {}, &statement.sql) {
-        Ok(a) => a,
-        Err(e) => return unparsed(statement, tracked, e.to_string()),
+    let found = match shape(&statement.sql, default_schema) {
+        Shape::Tables(f) => f,
+        Shape::CreateSchema { name, start, end } => {
+            if !matcher.touches_schema(&name) {
+                return Plan::Ignore;
+            }
+            let target = matcher.route_schema(&name);
+            let sql = replace_spans(&statement.sql, &[(start, end, quote(&target))]);
+            return Plan::Apply {
+                sql,
+                use_schema: None,
+                refresh: Vec::new(),
+                forget: Vec::new(),
+                renamed: Vec::new(),
+            };
+        }
+        Shape::Ignore | Shape::Dml => return Plan::Ignore,
+        Shape::Unknown(cause) => return unparsed(statement, tracked, cause),
     };
-    if asts.len() != 1 {
-        return unparsed(statement, tracked, "more than one statement".into());
-    }
-    let Some(ast) = asts.first_mut() else {
-        return Plan::Ignore;
+    let selectable = |n: &Name| matcher.selects(&n.0, &n.1) || shadow_base(tracked, n).is_some();
+    // Follow renames pair by pair: `a → tmp, b → a, tmp → b` swaps two synced
+    // tables through a name that is synced only for the moment.
+    let mut live: HashMap<Name, bool> = HashMap::new();
+    let is_live = |live: &HashMap<Name, bool>, n: &Name| {
+        live.get(n)
+            .copied()
+            .unwrap_or_else(|| tracked.contains_key(n))
     };
-    let is_tracked = |n: &Name| tracked.contains_key(n);
-    let mut refresh = Vec::new();
-    let mut forget = Vec::new();
-    let mut renamed = Vec::new();
     let mut relevant = false;
-    let mut rewrite = false;
-    let mut pending_from: Option<(Name, bool)> = None;
-    for (name, role) in names(ast) {
-        let Some(n) = parts(name, default_schema) else {
-            continue;
-        };
-        let selected = match role {
-            Role::Create | Role::RenameTo => matcher.selects(&n.0, &n.1),
-            _ => is_tracked(&n),
-        };
-        match role {
+    let mut renamed = Vec::new();
+    let mut touched: Vec<Name> = Vec::new();
+    let mut k = 0;
+    while k < found.len() {
+        let f = &found[k];
+        touched.push(f.name.clone());
+        match f.role {
             Role::RenameFrom => {
-                pending_from = Some((n.clone(), selected));
-                if !selected {
-                    continue;
+                let Some(to) = found.get(k + 1) else { break };
+                touched.push(to.name.clone());
+                let was = is_live(&live, &f.name);
+                live.insert(f.name.clone(), false);
+                live.insert(to.name.clone(), was);
+                if was {
+                    relevant = true;
+                    renamed.push((f.name.clone(), to.name.clone()));
+                }
+                k += 2;
+                continue;
+            }
+            Role::Create if selectable(&f.name) => {
+                relevant = true;
+                live.insert(f.name.clone(), true);
+            }
+            Role::Drop | Role::Change if is_live(&live, &f.name) => {
+                relevant = true;
+                if f.role == Role::Drop {
+                    live.insert(f.name.clone(), false);
                 }
             }
-            Role::RenameTo => {
-                let from = pending_from.take();
-                match (from, selected) {
-                    (Some((old, true)), true) => renamed.push((old, n.clone())),
-                    // Leaves the selection: the target keeps its table as it is.
-                    (Some((old, true)), false) => {
-                        forget.push(old);
-                        continue;
-                    }
-                    _ => continue,
-                }
-            }
-            _ if !selected => continue,
-            Role::Drop => forget.push(n.clone()),
-            Role::Create | Role::Change => refresh.push(n.clone()),
+            _ => {}
         }
-        relevant = true;
-        let (ts, tt) = matcher.route(&n.0, &n.1);
-        if ts != n.0 || tt != n.1 {
-            rewrite = true;
-        }
-        *name = qualified(&ts, &tt);
+        k += 1;
     }
     if !relevant {
-        return if forget.is_empty() {
-            Plan::Ignore
-        } else {
-            // A rename out of the selection: stop tracking, leave the target alone.
-            Plan::Apply {
-                sql: String::new(),
-                use_schema: None,
-                refresh,
-                forget,
-                renamed,
-            }
+        return Plan::Ignore;
+    }
+    let mut refresh = Vec::new();
+    let mut forget = Vec::new();
+    touched.dedup();
+    let mut seen = std::collections::HashSet::new();
+    for n in touched {
+        if !seen.insert(n.clone()) {
+            continue;
+        }
+        let now = is_live(&live, &n);
+        if now && selectable(&n) {
+            refresh.push(n);
+        } else if tracked.contains_key(&n) && !now || now && !selectable(&n) {
+            forget.push(n);
+        }
+    }
+    // A table renamed out of the selection only: stop following it, leave the
+    // target alone.
+    let into_selection = found
+        .iter()
+        .any(|f| f.role != Role::RenameFrom && f.role != Role::RenameTo || selectable(&f.name));
+    if !into_selection {
+        return Plan::Apply {
+            sql: String::new(),
+            use_schema: None,
+            refresh: Vec::new(),
+            forget,
+            renamed: Vec::new(),
         };
     }
+    let mut edits = Vec::new();
+    let mut rewrite = false;
+    for f in &found {
+        let (ts, tt) = route_of(matcher, tracked, &f.name);
+        if ts != f.name.0 || tt != f.name.1 {
+            rewrite = true;
+        }
+        edits.push((f.start, f.end, format!("{}.{}", quote(&ts), quote(&tt))));
+    }
     let (sql, use_schema) = if rewrite {
-        (ast.to_string(), None)
+        (replace_spans(&statement.sql, &edits), None)
     } else {
         // Same names on both sides: run the source's own text, in its schema.
         (
@@ -192,14 +639,35 @@ pub fn plan(statement: &Statement, matcher: &Matcher, tracked: &HashMap<Name, Ta
     }
 }
 
-fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: String) -> Plan {
-    // Identifiers of the statement, as whole words: a tracked table counts as named
-    // when its name appears and its schema is the default one or appears too.
-    let words: std::collections::HashSet<String> = statement
-        .sql
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
+fn quote(ident: &str) -> String {
+    format!("`{}`", ident.replace('`', "``"))
+}
+
+/// `sql` with each `(start, end)` byte span replaced, spans in text order.
+fn replace_spans(sql: &str, edits: &[(usize, usize, String)]) -> String {
+    let mut sorted: Vec<&(usize, usize, String)> = edits.iter().collect();
+    sorted.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(sql.len() + 32);
+    let mut at = 0;
+    for (start, end, text) in sorted {
+        if *start < at {
+            continue;
+        }
+        out.push_str(sql.get(at..*start).unwrap_or_default());
+        out.push_str(text);
+        at = *end;
+    }
+    out.push_str(sql.get(at..).unwrap_or_default());
+    out
+}
+
+/// Synced tables a statement names, as whole identifiers: a table counts as
+/// named when its name appears and its schema is the default one or appears too.
+fn named_tables(statement: &Statement, tracked: &HashMap<Name, TableMap>) -> Vec<String> {
+    let words: std::collections::HashSet<String> = tokens(&statement.sql)
+        .into_iter()
+        .filter(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted))
+        .map(|t| t.text.to_lowercase())
         .collect();
     let default_schema = statement.schema.to_lowercase();
     let mut tables: Vec<String> = tracked
@@ -211,6 +679,11 @@ fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: Str
         .map(|(s, t)| format!("{s}.{t}"))
         .collect();
     tables.sort();
+    tables
+}
+
+fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: String) -> Plan {
+    let tables = named_tables(statement, tracked);
     if tables.is_empty() {
         Plan::Ignore
     } else {
@@ -220,21 +693,35 @@ fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: Str
 
 /// The filter kind of a DDL statement (`alter table`, `create index`…).
 pub fn kind(sql: &str) -> Option<&'static str> {
-    let asts = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
-    Some(match asts.first()? {
-        Ast::AlterTable { .. } => "alter table",
-        Ast::CreateTable(_) => "create table",
-        Ast::CreateIndex(_) => "create index",
-        Ast::Truncate { .. } => "truncate table",
-        Ast::Drop {
-            object_type: ObjectType::Table,
-            ..
-        } => "drop table",
-        Ast::Drop {
-            object_type: ObjectType::Index,
-            ..
-        } => "drop index",
-        Ast::RenameTable(_) => "rename table",
+    let toks = tokens(sql);
+    let w = |i: usize| {
+        toks.get(i)
+            .filter(|t| t.kind == TokKind::Word)
+            .map_or("", |t| t.word.as_str())
+    };
+    let after_create = (1..toks.len().min(6))
+        .map(w)
+        .find(|x| {
+            !matches!(
+                *x,
+                "OR" | "REPLACE"
+                    | "UNIQUE"
+                    | "FULLTEXT"
+                    | "SPATIAL"
+                    | "ONLINE"
+                    | "OFFLINE"
+                    | "TEMPORARY"
+            )
+        })
+        .unwrap_or("");
+    Some(match (w(0), after_create) {
+        ("ALTER", _) if (1..4).any(|i| w(i) == "TABLE") => "alter table",
+        ("CREATE", "TABLE") => "create table",
+        ("CREATE", "INDEX") => "create index",
+        ("TRUNCATE", _) => "truncate table",
+        ("DROP", "TABLE" | "TABLES") => "drop table",
+        ("DROP", "INDEX") => "drop index",
+        ("RENAME", "TABLE" | "TABLES") => "rename table",
         _ => return None,
     })
 }
@@ -242,6 +729,7 @@ pub fn kind(sql: &str) -> Option<&'static str> {
 /// Server errors that mean "this DDL is already applied": after a crash between a
 /// DDL and its checkpoint the statement comes again.
 pub const ALREADY_APPLIED: &[u16] = &[
+    1007, // database exists
     1050, // table exists
     1051, // unknown table (drop)
     1060, // duplicate column
@@ -298,6 +786,7 @@ mod tests {
                         key: Vec::new(),
                         skip: Default::default(),
                         serial: false,
+                        transactional: true,
                     },
                 )
             })
@@ -379,12 +868,13 @@ mod tests {
             Plan::Ignore
         );
         assert_eq!(plan(&stmt("shop", "CREATE USER u"), &m, &t), Plan::Ignore);
+        // The target judges what follows the table name.
         assert!(matches!(
             plan(&stmt("shop", "ALTER TABLE a FROBNICATE"), &m, &t),
-            Plan::Unparsed { .. }
+            Plan::Apply { .. }
         ));
         assert!(matches!(
-            plan(&stmt("other", "ALTER TABLE shop.b FROBNICATE"), &m, &t),
+            plan(&stmt("other", "FROBNICATE TABLE shop.b"), &m, &t),
             Plan::Unparsed { .. }
         ));
         // Unparsable, but about other tables: "a" only as a letter inside words.

@@ -12,9 +12,13 @@
 //! Rows are decoded through the catalog (`binlog_row_metadata = NO_LOG` sends no
 //! names or signedness): values are matched to columns by position, unsigned
 //! integers are restored from their two's complement, generated columns are
-//! skipped. A row event whose column count differs from the catalog means the
-//! table changed under us (DDL), which stops the sync with a clear error (DDL
-//! handling is not implemented yet).
+//! skipped. DDL from the binlog is applied under the routes (`ddl`), after which
+//! the maps are rebuilt; a row event whose column count still differs from the
+//! map means the table changed outside the binlog, which stops the sync.
+//!
+//! A transaction is everything between its start (GTID, BEGIN, XA START) and its
+//! end (XID, COMMIT, XA PREPARE): SAVEPOINT and ROLLBACK TO move inside it, so a
+//! checkpoint never lands inside one (`reader`).
 
 pub mod apply;
 pub mod ddl;
@@ -131,6 +135,22 @@ pub enum ReplicateError {
     },
     #[error("target tables are missing for an incremental job: {tables}")]
     MissingTables { tables: String },
+    #[error("the source wrote compressed binlog events (log_bin_compress = ON) at {position}, which Ferry does not decode")]
+    Compressed { position: String },
+    #[error("rows of {table} at {position} of the source binlog carry only some columns (a session with binlog_row_image = MINIMAL or NOBLOB)")]
+    PartialImage { table: String, position: String },
+    #[error("rows of {table} were written as a statement at {position} of the source binlog (a session with binlog_format = STATEMENT or MIXED): {statement}")]
+    StatementLogged {
+        table: String,
+        position: String,
+        statement: String,
+    },
+    #[error("the XA transaction {xid} was rolled back at {position} after its PREPARE, which came before this run started: its rows are on the target")]
+    XaRolledBack { xid: String, position: String },
+    #[error("the source cannot send a binlog event of {position}: it is larger than its max_allowed_packet ({cause})")]
+    PacketTooLarge { position: String, cause: String },
+    #[error("the source refused to stream its binlog ({position}): {cause}")]
+    StreamRefused { position: String, cause: String },
 }
 
 impl Coded for ReplicateError {
@@ -147,6 +167,12 @@ impl Coded for ReplicateError {
             ReplicateError::Freeze { .. } => "replicate.freeze_failed",
             ReplicateError::MissingTables { .. } => "replicate.missing_tables",
             ReplicateError::Rejected { .. } => "replicate.rejected",
+            ReplicateError::Compressed { .. } => "replicate.compressed_events",
+            ReplicateError::PartialImage { .. } => "replicate.partial_row_image",
+            ReplicateError::StatementLogged { .. } => "replicate.statement_logged",
+            ReplicateError::XaRolledBack { .. } => "replicate.xa_rolled_back",
+            ReplicateError::PacketTooLarge { .. } => "replicate.event_too_large",
+            ReplicateError::StreamRefused { .. } => "replicate.stream_refused",
         }
     }
 
@@ -155,7 +181,7 @@ impl Coded for ReplicateError {
             ReplicateError::Source { .. } => "check the source is reachable and the account has REPLICATION SLAVE; run again to resume from the last checkpoint".into(),
             ReplicateError::Target { .. } => "check the target's error log and the account's privileges; run again to resume from the last checkpoint".into(),
             ReplicateError::Purged { .. } => "the source purged the binlogs the job needs: raise binlog retention and start the job over (mode = \"all\")".into(),
-            ReplicateError::SchemaChanged { .. } => "apply the same DDL to the target table, then run again (DDL replication is not implemented yet)".into(),
+            ReplicateError::SchemaChanged { .. } => "the table's definition on the target no longer matches the source's rows (a change made outside the binlog, or a DDL that was skipped): make the target table match the source, then run again".into(),
             ReplicateError::NoPosition => "run the job with mode = \"all\" so the snapshot records a position, or set [incremental] start".into(),
             ReplicateError::BadPosition { .. } => "write the start as now, binlog:<file>:<offset> or gtid:<set> (MariaDB 0-1-42, MySQL uuid:1-42)".into(),
             ReplicateError::Decode { .. } => "report this with the table's definition".into(),
@@ -163,6 +189,12 @@ impl Coded for ReplicateError {
             ReplicateError::Freeze { .. } => "grant SUPER (MySQL: SYSTEM_VARIABLES_ADMIN; MariaDB: READ_ONLY ADMIN) to the source account, or stop the application's writes yourself and complete without --freeze-source".into(),
             ReplicateError::Rejected { side, .. } => format!("fix the cause on the {side} (privileges, schema, settings), then run the job again: it resumes from the last checkpoint"),
             ReplicateError::MissingTables { .. } => "create these tables on the target (an incremental-only job copies no schema), or use mode = \"all\"".into(),
+            ReplicateError::Compressed { .. } => "turn compression off on the source (SET GLOBAL log_bin_compress = OFF, and in its configuration), then run the job again from a new snapshot: the changes in compressed events cannot be read".into(),
+            ReplicateError::PartialImage { .. } => "set binlog_row_image = FULL on the source (globally, and make sure no application session changes it), then run the job again from a new snapshot (or copy this table again): the missing columns cannot be recovered from the binlog".into(),
+            ReplicateError::StatementLogged { .. } => "set binlog_format = ROW on the source (globally, and make sure no session changes it: that needs SUPER or BINLOG ADMIN), then run the job again from a new snapshot (or copy this table again)".into(),
+            ReplicateError::XaRolledBack { .. } => "compare the tables with `ferry verify` and copy the affected tables again (or start the job over); to avoid it, end prepared XA transactions (XA RECOVER on the source) before pausing the job".into(),
+            ReplicateError::PacketTooLarge { .. } => "raise max_allowed_packet on the source (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration) above the largest row, then run the job again: it resumes from the last checkpoint".into(),
+            ReplicateError::StreamRefused { .. } => "fix the cause the source names (see its error log), then run the job again: it resumes from the last checkpoint".into(),
         }
     }
 

@@ -30,6 +30,17 @@ pub struct TableMap {
     /// Rows may collide on a unique index other than the key: apply them on one
     /// worker.
     pub serial: bool,
+    /// The engine rolls back (InnoDB): a source ROLLBACK undoes its rows.
+    pub transactional: bool,
+}
+
+/// The length of a `BINARY(n)` column (`data_type` "binary").
+fn binary_length(data_type: &str, column_type: &str) -> Option<usize> {
+    if !data_type.eq_ignore_ascii_case("binary") {
+        return None;
+    }
+    let inner = column_type.split_once('(')?.1.split_once(')')?.0;
+    inner.trim().parse().ok()
 }
 
 /// How a binlog value must be corrected before it is written: the binlog (with
@@ -47,6 +58,11 @@ pub enum Fix {
     Set,
     /// YEAR arrives as 1900 + the stored byte, so the zero year reads 1900.
     Year,
+    /// Fixed-length binary (BINARY(n), INET6, UUID): the server strips trailing
+    /// 0x00 pad bytes from row images; they are put back to this length.
+    Pad(usize),
+    /// BIT arrives as big-endian bytes; written and compared as its number.
+    Bit,
 }
 
 impl TableMap {
@@ -61,17 +77,19 @@ impl TableMap {
             ("timestamp", _) => Fix::Timestamp,
             ("set", _) => Fix::Set,
             ("year", _) => Fix::Year,
+            ("inet6" | "uuid", _) => Fix::Pad(16),
+            ("bit", _) => Fix::Bit,
             _ => Fix::None,
         };
         let columns: Vec<(String, Fix, bool)> = table
             .columns
             .iter()
             .map(|c| {
-                (
-                    c.name.clone(),
-                    fix(&c.data_type, c.unsigned),
-                    c.generated.is_some(),
-                )
+                let f = match binary_length(&c.data_type, &c.column_type) {
+                    Some(n) => Fix::Pad(n),
+                    None => fix(&c.data_type, c.unsigned),
+                };
+                (c.name.clone(), f, c.generated.is_some())
             })
             .collect();
         let key = table
@@ -90,6 +108,14 @@ impl TableMap {
             serial: table.secondary_unique > 0 || table.primary_key.is_none(),
             key,
             skip: Default::default(),
+            transactional: !matches!(
+                table
+                    .engine
+                    .as_deref()
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("myisam" | "aria" | "memory" | "csv" | "archive" | "merge" | "mrg_myisam")
+            ),
         }
     }
 
@@ -177,6 +203,164 @@ pub struct Reader {
     gtids: Gtids,
     /// MySQL GTID of the transaction being read, added to the set at its commit.
     mysql_gtid: Option<(String, u64)>,
+    /// Where the stream is inside a source transaction.
+    tx: TxState,
+    /// Whether the connection's first FORMAT_DESCRIPTION event has arrived (see
+    /// the ROTATE handling).
+    seen_fde: bool,
+    /// XA transactions prepared on the source and applied here at their PREPARE,
+    /// by xid, with their changes: an `XA ROLLBACK` undoes them.
+    prepared: HashMap<String, Vec<TableChange>>,
+}
+
+/// The transaction being read. A transaction is everything between its start
+/// (GTID, BEGIN, XA START) and its end (XID, COMMIT, XA PREPARE), whatever
+/// statements it holds: SAVEPOINT and ROLLBACK TO move within it, never end it.
+#[derive(Debug, Default)]
+struct TxState {
+    open: bool,
+    /// Savepoints in order, with the number of changes read before each.
+    savepoints: Vec<(String, usize)>,
+    /// The xid of an XA transaction being read (as the binlog writes it).
+    xa: Option<String>,
+}
+
+/// What a Query event means for the transaction framing.
+#[derive(Debug, PartialEq)]
+enum Control {
+    Begin,
+    Commit,
+    Rollback,
+    Savepoint(String),
+    RollbackTo(String),
+    Release(String),
+    XaStart(String),
+    XaEnd,
+    XaPrepare,
+    XaCommit(String),
+    XaRollback(String),
+    Dummy,
+    /// Anything else: DDL, or DML logged as a statement.
+    Other,
+}
+
+/// An identifier as a savepoint statement writes it: backquoted or bare.
+fn savepoint_name(rest: &str) -> String {
+    let rest = rest.trim().trim_end_matches(';').trim();
+    let rest = rest
+        .strip_prefix("SAVEPOINT ")
+        .or_else(|| rest.strip_prefix("savepoint "))
+        .unwrap_or(rest)
+        .trim();
+    match rest.strip_prefix('`').and_then(|r| r.strip_suffix('`')) {
+        Some(inner) => inner.replace("``", "`"),
+        None => rest.to_string(),
+    }
+}
+
+fn classify_query(sql: &str) -> Control {
+    let t = sql.trim_start();
+    let upper: String = t.chars().take(32).collect::<String>().to_ascii_uppercase();
+    let words: Vec<&str> = upper.split_whitespace().collect();
+    let rest_after = |n: usize| -> String {
+        // The text after the first `n` words, original case.
+        let mut r = t;
+        for _ in 0..n {
+            r = r.trim_start();
+            let end = r.find(char::is_whitespace).unwrap_or(r.len());
+            r = &r[end..];
+        }
+        r.trim().to_string()
+    };
+    match words.as_slice() {
+        ["BEGIN", ..] | ["START", "TRANSACTION", ..] => Control::Begin,
+        ["COMMIT", ..] => Control::Commit,
+        ["#", "DUMMY", ..] => Control::Dummy,
+        ["ROLLBACK", "TO", ..] => Control::RollbackTo(savepoint_name(&rest_after(2))),
+        ["ROLLBACK", "WORK", "TO", ..] => Control::RollbackTo(savepoint_name(&rest_after(3))),
+        ["ROLLBACK", ..] => Control::Rollback,
+        ["SAVEPOINT", ..] => Control::Savepoint(savepoint_name(&rest_after(1))),
+        ["RELEASE", "SAVEPOINT", ..] => Control::Release(savepoint_name(&rest_after(2))),
+        ["XA", "START" | "BEGIN", ..] => Control::XaStart(xid_text(&rest_after(2))),
+        ["XA", "END", ..] => Control::XaEnd,
+        ["XA", "PREPARE", ..] => Control::XaPrepare,
+        ["XA", "COMMIT", ..] => Control::XaCommit(xid_text(&rest_after(2))),
+        ["XA", "ROLLBACK", ..] => Control::XaRollback(xid_text(&rest_after(2))),
+        _ => Control::Other,
+    }
+}
+
+/// The xid of an XA statement, without a trailing `ONE PHASE` / `JOIN` / `RESUME`
+/// or comment, so START and COMMIT of one transaction give the same text.
+fn xid_text(rest: &str) -> String {
+    let mut r = rest.trim();
+    if let Some(i) = r.find("/*") {
+        r = r[..i].trim();
+    }
+    for suffix in ["ONE PHASE", "JOIN", "RESUME", "SUSPEND", "FOR MIGRATE"] {
+        if r.len() >= suffix.len() && r[r.len() - suffix.len()..].eq_ignore_ascii_case(suffix) {
+            r = r[..r.len() - suffix.len()].trim();
+        }
+    }
+    r.trim_end_matches(';').trim().to_ascii_lowercase()
+}
+
+/// The xid of an XA_PREPARE_LOG_EVENT, written as XA COMMIT / ROLLBACK statements
+/// in the binlog name it: `X'<gtrid hex>',X'<bqual hex>',<formatID>`. The body is
+/// one_phase (1), formatID (4 LE), gtrid_length (4 LE), bqual_length (4 LE), data.
+fn prepared_xid(d: &[u8]) -> Option<String> {
+    let u32_at = |i: usize| {
+        d.get(i..i + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    };
+    let format_id = u32_at(1)? as i32;
+    let gtrid = u32_at(5)? as usize;
+    let bqual = u32_at(9)? as usize;
+    let data = d.get(13..13 + gtrid + bqual)?;
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    Some(
+        format!(
+            "X'{}',X'{}',{format_id}",
+            hex(&data[..gtrid]),
+            hex(&data[gtrid..])
+        )
+        .to_ascii_lowercase(),
+    )
+}
+
+/// The change that undoes `c`.
+fn inverse(c: &TableChange) -> TableChange {
+    let change = match &c.change {
+        Change::Insert { after } => Change::Delete {
+            before: after.clone(),
+        },
+        Change::Delete { before } => Change::Insert {
+            after: before.clone(),
+        },
+        Change::Update { before, after } => Change::Update {
+            before: after.clone(),
+            after: before.clone(),
+        },
+    };
+    TableChange {
+        table: c.table.clone(),
+        change,
+    }
+}
+
+/// Whether a ROTATE name still holds the 4 checksum bytes: binlog names end in
+/// `.` and digits, a CRC32 almost never does.
+fn strip_rotate_checksum(raw: &[u8]) -> &[u8] {
+    let looks_like_name = |n: &[u8]| {
+        let digits = n.iter().rev().take_while(|b| b.is_ascii_digit()).count();
+        digits > 0 && n.len() > digits && n[n.len() - digits - 1] == b'.'
+    };
+    if raw.len() > 4 && !looks_like_name(raw) && looks_like_name(&raw[..raw.len() - 4]) {
+        &raw[..raw.len() - 4]
+    } else {
+        raw
+    }
 }
 
 /// Corrects a decoded binlog value for its column (see `Fix`).
@@ -208,6 +392,13 @@ fn fix_value(v: Value, fix: Fix) -> Value {
             Value::UInt(mask)
         }
         (Value::Bytes(b), Fix::Year) if b == b"1900" => Value::Int(0),
+        (Value::Bytes(mut b), Fix::Pad(n)) if b.len() < n => {
+            b.resize(n, 0);
+            Value::Bytes(b)
+        }
+        (Value::Bytes(b), Fix::Bit) if b.len() <= 8 => {
+            Value::UInt(b.iter().fold(0u64, |acc, x| (acc << 8) | u64::from(*x)))
+        }
         (v, _) => v,
     }
 }
@@ -266,6 +457,13 @@ fn uuid_string(b: &[u8; 16]) -> String {
 }
 
 const MARIADB_GTID_EVENT: u8 = 162;
+/// MariaDB's GTID flag: the event group is one statement, not a transaction.
+const MARIADB_FL_STANDALONE: u8 = 1;
+/// MariaDB's compressed events (`log_bin_compress = ON`): QUERY_COMPRESSED and
+/// the compressed row events (v1 and v2).
+const MARIADB_COMPRESSED_EVENTS: &[u8] = &[165, 166, 167, 168, 169, 170, 171];
+/// XA_PREPARE_LOG_EVENT: ends the first half of an XA transaction.
+const XA_PREPARE_EVENT: u8 = 38;
 
 impl Reader {
     /// Registers as a replica with `server_id` and starts streaming at `start`:
@@ -375,7 +573,14 @@ impl Reader {
             pending: Vec::new(),
             gtids,
             mysql_gtid: None,
+            tx: TxState::default(),
+            seen_fde: false,
+            prepared: HashMap::new(),
         })
+    }
+
+    fn here(&self, log_pos: u64) -> String {
+        format!("{}:{log_pos}", self.file)
     }
 
     fn decode(
@@ -408,6 +613,29 @@ impl Reader {
             .collect()
     }
 
+    /// Ends the transaction being read: its changes, and the position after `log_pos`.
+    fn commit(
+        &mut self,
+        statement: Option<Statement>,
+        log_pos: u64,
+        timestamp: u32,
+    ) -> Transaction {
+        if let (Some((uuid, gno)), Gtids::Mysql(set)) = (self.mysql_gtid.take(), &mut self.gtids) {
+            set.add(&uuid, gno);
+        }
+        self.tx = TxState::default();
+        Transaction {
+            changes: std::mem::take(&mut self.pending),
+            statement,
+            end: Position {
+                file: Some(self.file.clone()),
+                pos: Some(log_pos),
+                gtid: self.gtids.render(),
+            },
+            timestamp,
+        }
+    }
+
     /// The next committed transaction; `None` when the source closes the stream.
     pub async fn next(&mut self) -> Result<Option<Transaction>, ReplicateError> {
         loop {
@@ -423,11 +651,13 @@ impl Reader {
             let Some(event) = next else {
                 return Ok(None);
             };
-            let event = event.map_err(classify_stream_error)?;
+            let event = event.map_err(|e| classify_stream_error(e, &self.file))?;
             let header = event.header();
             let log_pos = u64::from(header.log_pos());
             let timestamp = header.timestamp();
-            if header.event_type_raw() == MARIADB_GTID_EVENT {
+            let raw_type = header.event_type_raw();
+            tracing::trace!(raw_type, log_pos, file = %self.file, "binlog event");
+            if raw_type == MARIADB_GTID_EVENT {
                 // seq_no (8 bytes LE), domain_id (4 bytes LE), flags; server in the header.
                 let d = event.data();
                 if let (Some(seq), Some(domain), Gtids::Maria(g)) =
@@ -437,63 +667,147 @@ impl Reader {
                     let domain = u32::from_le_bytes(domain.try_into().unwrap_or_default());
                     g.set(domain, header.server_id(), seq);
                 }
+                // Not standalone: a transaction follows (no BEGIN is written).
+                let flags = d.get(12).copied().unwrap_or(MARIADB_FL_STANDALONE);
+                self.tx = TxState {
+                    open: flags & MARIADB_FL_STANDALONE == 0,
+                    ..TxState::default()
+                };
                 continue;
+            }
+            if MARIADB_COMPRESSED_EVENTS.contains(&raw_type) {
+                return Err(ReplicateError::Compressed {
+                    position: self.here(log_pos),
+                });
+            }
+            if raw_type == XA_PREPARE_EVENT {
+                // one_phase (1 byte), then the xid; one phase is a plain commit.
+                let one_phase = event.data().first().copied().unwrap_or(0) != 0;
+                let xid = prepared_xid(event.data()).or_else(|| self.tx.xa.take());
+                if let (false, Some(xid)) = (one_phase, xid) {
+                    // Applied now, at PREPARE: the source holds the rows' locks until
+                    // COMMIT or ROLLBACK, so no other change can come between, and a
+                    // ROLLBACK is undone exactly by the inverse changes.
+                    self.prepared.insert(xid, self.pending.clone());
+                }
+                return Ok(Some(self.commit(None, log_pos, timestamp)));
             }
             let data = event.read_data().map_err(|e| ReplicateError::Decode {
-                table: "(binlog event)".into(),
+                table: format!("(binlog event at {})", self.here(log_pos)),
                 cause: e.to_string(),
             })?;
-            if let Some(EventData::GtidEvent(g)) = &data {
-                self.mysql_gtid = Some((uuid_string(&g.sid()), g.gno()));
-                continue;
-            }
-            let file = self.file.clone();
-            let commit = |me: &mut Reader, statement: Option<Statement>| {
-                if let (Some((uuid, gno)), Gtids::Mysql(set)) =
-                    (me.mysql_gtid.take(), &mut me.gtids)
-                {
-                    set.add(&uuid, gno);
-                }
-                Transaction {
-                    changes: std::mem::take(&mut me.pending),
-                    statement,
-                    end: Position {
-                        file: Some(file.clone()),
-                        pos: Some(log_pos),
-                        gtid: me.gtids.render(),
-                    },
-                    timestamp,
-                }
-            };
             match data {
+                Some(EventData::FormatDescriptionEvent(_)) => {
+                    self.seen_fde = true;
+                }
+                Some(EventData::GtidEvent(g)) => {
+                    self.mysql_gtid = Some((uuid_string(&g.sid()), g.gno()));
+                }
                 Some(EventData::RotateEvent(r)) => {
-                    // The fake ROTATE that opens a stream (log_pos 0) carries its 4
-                    // checksum bytes after the name; real ones do not.
+                    // The server sends a fake ROTATE (log_pos 0) before every file it
+                    // streams; only the one before the connection's first
+                    // FORMAT_DESCRIPTION event still carries the 4 checksum bytes
+                    // (mysql_common strips checksums once it has read an FDE).
                     let raw = r.name_raw();
-                    let raw = if log_pos == 0 && raw.len() > 4 {
-                        &raw[..raw.len() - 4]
+                    let raw = if log_pos == 0 && !self.seen_fde {
+                        strip_rotate_checksum(raw)
                     } else {
                         raw
                     };
                     self.file = String::from_utf8_lossy(raw).into_owned();
                 }
-                Some(EventData::XidEvent(_)) => return Ok(Some(commit(self, None))),
+                Some(EventData::XidEvent(_)) => {
+                    return Ok(Some(self.commit(None, log_pos, timestamp)))
+                }
                 Some(EventData::QueryEvent(q)) => {
                     let sql = q.query();
-                    let head = sql.trim_start().to_ascii_uppercase();
-                    if head.starts_with("BEGIN") || head.starts_with("# DUMMY") {
-                        continue;
-                    }
-                    if head.starts_with("COMMIT") {
+                    match classify_query(&sql) {
+                        Control::Begin => {
+                            self.tx.open = true;
+                        }
+                        Control::Dummy | Control::XaEnd | Control::XaPrepare => {}
                         // A non-transactional engine's commit.
-                        return Ok(Some(commit(self, None)));
+                        Control::Commit => return Ok(Some(self.commit(None, log_pos, timestamp))),
+                        Control::Rollback => {
+                            // Written when non-transactional changes were made: those
+                            // stay, the transactional ones are undone.
+                            let tables = self.tables.clone();
+                            self.pending
+                                .retain(|c| tables.get(&c.table).is_some_and(|m| !m.transactional));
+                            return Ok(Some(self.commit(None, log_pos, timestamp)));
+                        }
+                        Control::Savepoint(name) => {
+                            self.tx.savepoints.retain(|(n, _)| *n != name);
+                            self.tx.savepoints.push((name, self.pending.len()));
+                        }
+                        Control::RollbackTo(name) => {
+                            if let Some(i) = self.tx.savepoints.iter().position(|(n, _)| *n == name)
+                            {
+                                let mark = self.tx.savepoints[i].1;
+                                self.tx.savepoints.truncate(i + 1);
+                                // Rows of non-transactional tables are not undone.
+                                let tables = self.tables.clone();
+                                let tail: Vec<TableChange> =
+                                    self.pending.drain(mark.min(self.pending.len())..).collect();
+                                self.pending.extend(tail.into_iter().filter(|c| {
+                                    tables.get(&c.table).is_some_and(|m| !m.transactional)
+                                }));
+                            }
+                        }
+                        Control::Release(name) => {
+                            self.tx.savepoints.retain(|(n, _)| *n != name);
+                        }
+                        Control::XaStart(xid) => {
+                            self.tx.open = true;
+                            self.tx.xa = Some(xid);
+                        }
+                        Control::XaCommit(xid) => {
+                            // Its rows were applied at its PREPARE.
+                            self.prepared.remove(&xid);
+                            return Ok(Some(self.commit(None, log_pos, timestamp)));
+                        }
+                        Control::XaRollback(xid) => match self.prepared.remove(&xid) {
+                            Some(changes) => {
+                                self.pending = changes.iter().rev().map(inverse).collect();
+                                return Ok(Some(self.commit(None, log_pos, timestamp)));
+                            }
+                            None if self.tx.open || !self.pending.is_empty() => {
+                                // Rolled back before it was prepared: nothing happened.
+                                self.pending.clear();
+                                return Ok(Some(self.commit(None, log_pos, timestamp)));
+                            }
+                            None => {
+                                return Err(ReplicateError::XaRolledBack {
+                                    xid,
+                                    position: self.here(log_pos),
+                                })
+                            }
+                        },
+                        Control::Other => {
+                            let statement = Statement {
+                                schema: q.schema().into_owned(),
+                                sql: sql.into_owned(),
+                            };
+                            if let Some(table) = super::ddl::statement_dml(&statement, &self.tables)
+                            {
+                                // Rows written as SQL text (a session with
+                                // binlog_format = STATEMENT or MIXED): replaying the text
+                                // may not give the source's rows, so stop.
+                                return Err(ReplicateError::StatementLogged {
+                                    table,
+                                    position: self.here(log_pos),
+                                    statement: statement.sql,
+                                });
+                            }
+                            if self.tx.open {
+                                // Inside a transaction (CREATE TEMPORARY TABLE, DML on
+                                // tables outside the job): not a transaction end.
+                                continue;
+                            }
+                            // DDL: ends a "transaction" of its own.
+                            return Ok(Some(self.commit(Some(statement), log_pos, timestamp)));
+                        }
                     }
-                    // DDL (or DML logged as a statement): ends a "transaction" too.
-                    let statement = Statement {
-                        schema: q.schema().into_owned(),
-                        sql: sql.into_owned(),
-                    };
-                    return Ok(Some(commit(self, Some(statement))));
                 }
                 Some(EventData::RowsEvent(rows)) => {
                     let Some(tme) = self.stream.get_tme(rows.table_id()) else {
@@ -506,8 +820,25 @@ impl Reader {
                     let Some(map) = self.tables.get(&key) else {
                         continue;
                     };
+                    // MINIMAL / NOBLOB images leave columns out: applying them as
+                    // whole rows would write defaults over the source's values.
+                    let n = rows.num_columns() as usize;
+                    let full = |ones: Option<usize>| ones.is_none_or(|c| c == n);
+                    let before_ones = rows
+                        .columns_before_image()
+                        .map(|b| b.iter().take(n).filter(|x| **x).count());
+                    let after_ones = rows
+                        .columns_after_image()
+                        .map(|b| b.iter().take(n).filter(|x| **x).count());
+                    if !full(before_ones) || !full(after_ones) {
+                        return Err(ReplicateError::PartialImage {
+                            table: format!("{}.{}", key.0, key.1),
+                            position: self.here(log_pos),
+                        });
+                    }
                     for row in rows.rows(tme) {
-                        let (before, after) = row.map_err(|e| ReplicateError::Source {
+                        let (before, after) = row.map_err(|e| ReplicateError::Decode {
+                            table: format!("{}.{}", key.0, key.1),
                             cause: e.to_string(),
                         })?;
                         let before = before.map(|r| self.decode(&key, map, r)).transpose()?;
@@ -565,12 +896,30 @@ impl Reader {
     }
 }
 
-/// ERROR 1236 from the dump thread: the position is not (or no longer) there.
-fn classify_stream_error(e: mysql_async::Error) -> ReplicateError {
+/// ERROR 1236 from the dump thread: the position is gone, or the server cannot
+/// send an event; each with its own cause and remedy.
+fn classify_stream_error(e: mysql_async::Error, file: &str) -> ReplicateError {
     if let mysql_async::Error::Server(se) = &e {
         if se.code == 1236 {
-            return ReplicateError::Purged {
-                position: "the requested start".into(),
+            let m = se.message.to_ascii_lowercase();
+            if m.contains("max_allowed_packet") {
+                return ReplicateError::PacketTooLarge {
+                    position: file.to_string(),
+                    cause: se.message.clone(),
+                };
+            }
+            if m.contains("purged")
+                || m.contains("could not find")
+                || m.contains("not find first log")
+                || m.contains("gtid") && m.contains("not")
+            {
+                return ReplicateError::Purged {
+                    position: "the requested start".into(),
+                    cause: se.message.clone(),
+                };
+            }
+            return ReplicateError::StreamRefused {
+                position: file.to_string(),
                 cause: se.message.clone(),
             };
         }

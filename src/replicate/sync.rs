@@ -544,12 +544,11 @@ async fn apply_statement(
                 });
             }
             let mut maps = ddl::without(tables, &forget, &renamed);
-            let wanted: Vec<(String, String)> = refresh
-                .into_iter()
-                .chain(renamed.into_iter().map(|(_, new)| new))
-                .collect();
-            for (schema, name) in wanted {
-                let (ts, tn) = setup.matcher.route(&schema, &name);
+            // `refresh` holds every table the statement leaves synced, renamed
+            // ones under their new names.
+            for (schema, name) in refresh {
+                let (ts, tn) =
+                    ddl::route_of(setup.matcher, tables, &(schema.clone(), name.clone()));
                 let catalog = crate::catalog::Catalog::load(setup.target, |s| s == ts)
                     .await
                     .map_err(|e| ReplicateError::Target {

@@ -240,12 +240,10 @@ pub fn strip_definer(sql: &str) -> String {
 
 async fn ddl_conn(target: &Endpoint, sql_mode: &str) -> Result<Conn, SnapshotError> {
     let mut c = target_conn(target, "opening a DDL connection").await?;
-    c.query_drop("SET SESSION foreign_key_checks = 0")
+    let _ = sql_mode;
+    crate::target::prepare(&mut c, crate::target::Session::Ddl)
         .await
         .map_err(target_err("setting up the DDL session"))?;
-    c.exec_drop("SET SESSION sql_mode = ?", (sql_mode,))
-        .await
-        .map_err(target_err("setting sql_mode"))?;
     Ok(c)
 }
 

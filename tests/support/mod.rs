@@ -10,6 +10,7 @@
 
 #![allow(dead_code)]
 
+pub mod job;
 pub mod precheck;
 pub mod torture;
 
@@ -37,6 +38,9 @@ pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
     child: Child,
+    /// How it was started, to start it again on the same datadir and port.
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
 }
 
 fn free_port() -> u16 {
@@ -299,6 +303,8 @@ impl Server {
             cmd.arg("--user=root");
         }
         cmd.args(extra);
+        let program = cmd.get_program().to_os_string();
+        let args: Vec<std::ffi::OsString> = cmd.get_args().map(|a| a.to_os_string()).collect();
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -310,9 +316,30 @@ impl Server {
             port,
             dir,
             child,
+            program,
+            args,
         };
         server.wait_ready()?;
         Ok(server)
+    }
+
+    /// Stops the server (SIGKILL when `kill`, else a clean shutdown) and starts it
+    /// again on the same datadir and port, as a crash or a restart would.
+    pub fn restart(&mut self, kill: bool) {
+        let signal = if kill { "-KILL" } else { "-TERM" };
+        let _ = Command::new("kill")
+            .arg(signal)
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        self.child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd restart");
+        self.wait_ready().expect("mariadbd ready after restart");
     }
 
     fn wait_ready(&mut self) -> Result<(), String> {

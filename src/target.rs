@@ -1,0 +1,67 @@
+//! Sessions that write to the target: the copy's writers, the sync's appliers and
+//! the DDL executor all start here, so they write under the same rules.
+//!
+//! Guarantee: a value read from the source (its rows, or its binlog row images) is
+//! stored on the target as it is, never re-validated. The source already accepted
+//! it — possibly under a permissive session `sql_mode` (`ALLOW_INVALID_DATES`, an
+//! empty mode that allows zero dates and ENUM's error value `''`,
+//! `NO_AUTO_VALUE_ON_ZERO` for an id of 0) — and a replica, mysqldump and myloader
+//! all write stored values as they are. So the session:
+//! - sends and receives raw bytes (`SET NAMES binary`): no charset conversion;
+//! - uses UTC, so TIMESTAMP values are not shifted;
+//! - runs under [`WRITE_SQL_MODE`]: not strict, invalid and zero dates allowed, a
+//!   0 in an AUTO_INCREMENT column stays 0. Nothing is lost by leaving strict mode:
+//!   the target tables have the source's definitions, so every value fits;
+//! - skips foreign-key checks, which the source already made; the rows that
+//!   cascades change on the source arrive as row changes of their own (see
+//!   `replicate::apply`).
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+/// The `sql_mode` of every session that writes rows or DDL to the target.
+pub const WRITE_SQL_MODE: &str = "NO_AUTO_VALUE_ON_ZERO,ALLOW_INVALID_DATES,NO_ENGINE_SUBSTITUTION";
+
+/// What a session is for: the settings that differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Session {
+    /// The full copy's writers: unique checks are off (the rows come from tables
+    /// whose keys already hold), and READ COMMITTED so writers of neighbouring key
+    /// ranges take no gap locks on each other.
+    Copy,
+    /// The sync's appliers: unique checks stay on (`REPLACE` relies on them).
+    /// `parallel` asks for READ COMMITTED: workers touch disjoint keys.
+    Apply { parallel: bool },
+    /// Schema copy and DDL from the binlog.
+    Ddl,
+}
+
+/// Sets `conn` up for `session` (see the module's guarantee).
+pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_async::Error> {
+    let unique_checks = if session == Session::Copy { 0 } else { 1 };
+    conn.query_drop(format!(
+        "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION unique_checks = {unique_checks}, \
+         SESSION time_zone = '+00:00'"
+    ))
+    .await?;
+    conn.exec_drop("SET SESSION sql_mode = ?", (WRITE_SQL_MODE,))
+        .await?;
+    match session {
+        Session::Copy => {
+            conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await?;
+            // Every warning of a chunk is looked at (see the copy's LOAD DATA).
+            conn.query_drop("SET SESSION max_error_count = 65535")
+                .await?;
+        }
+        Session::Apply { parallel: true } => {
+            // Refused where the target's binlog is statement-based: then gap locks
+            // stay, which is slower but still correct.
+            let _ = conn
+                .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+                .await;
+        }
+        _ => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! The target ends equal to the source on what real sources write: binlog
+//! rotations and a restarted source, savepoints and XA, values a permissive
+//! session stored, padded binary and negative fractional times, MariaDB's DDL
+//! dialect, renames and online schema changes. Each test runs `ferry` as a user
+//! would and compares both sides itself (ordered rows and CHECKSUM TABLE), not
+//! through Ferry's own verification.
+
+mod support;
+
+use support::job::*;
+use support::Server;
+
+fn name_of(db: &str) -> String {
+    db.replace('_', "-")
+}
+
+/// Rotations (FLUSH BINARY LOGS, twice) and a source killed and restarted in the
+/// middle of a sync under writes; then Ferry itself is killed and restarted. The
+/// job resumes, completes and the target equals the source.
+#[tokio::test]
+async fn rotations_and_a_source_restart_lose_nothing() {
+    // A pair of its own: the source is restarted.
+    let mut pair = support::Pair::start();
+    let home = tempfile::tempdir().unwrap();
+    let db = "rot";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO {db}.t VALUES (1, 'copied')"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, "rot", db, "");
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, "rot").await;
+    for round in 0..3 {
+        pair.source
+            .sql(&format!(
+                "INSERT INTO {db}.t VALUES ({}, 'before flush'); FLUSH BINARY LOGS; INSERT INTO {db}.t VALUES ({}, 'after flush'); UPDATE {db}.t SET v = 'updated' WHERE id = 1",
+                10 + round * 2,
+                11 + round * 2
+            ))
+            .await;
+    }
+    wait_equal(&mut child, &pair, db).await;
+    // The applied position names a real file.
+    let out = ferry(home.path(), &["status", "--json", job.to_str().unwrap()]);
+    let status = text(&out);
+    assert!(status.contains("binlog.000004"), "{status}");
+    // The source dies (SIGKILL) and comes back; Ferry reconnects by itself.
+    pair.source.restart(true);
+    pair.source
+        .sql(&format!(
+            "INSERT INTO {db}.t VALUES (100, 'after the source restart')"
+        ))
+        .await;
+    wait_equal(&mut child, &pair, db).await;
+    // Ferry dies too, during more writes, and resumes from its checkpoint.
+    pair.source
+        .sql(&format!("INSERT INTO {db}.t VALUES (101, 'x'); FLUSH BINARY LOGS; DELETE FROM {db}.t WHERE id = 10"))
+        .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    pair.source.restart(false);
+    pair.source
+        .sql(&format!(
+            "INSERT INTO {db}.t VALUES (102, 'after both restarts')"
+        ))
+        .await;
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    compare_db(&pair, db).await.unwrap();
+}
+
+/// Values the source accepted under a permissive session `sql_mode` (invalid and
+/// zero dates, ENUM's error value, an id of 0) arrive as stored, by the copy and
+/// by the sync.
+#[tokio::test]
+async fn values_stored_under_a_permissive_sql_mode_arrive_as_they_are() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("perm_");
+    let table = "CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, d DATE, dt DATETIME, e ENUM('a','b'), note VARCHAR(20))";
+    let rows = |base: u32| {
+        format!(
+            "SET SESSION sql_mode = 'ALLOW_INVALID_DATES'; INSERT INTO t VALUES ({}, '2024-02-30', '2023-04-31 10:00:00', 'a', 'invalid');
+             SET SESSION sql_mode = ''; INSERT INTO t VALUES ({}, '0000-00-00', '0000-00-00 00:00:00', '', 'zero'), ({}, '2024-00-10', '2024-05-00 01:02:03', 'x', 'zero part');
+             SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'; INSERT INTO t VALUES ({}, NULL, NULL, NULL, 'id zero')",
+            base + 1,
+            base + 2,
+            base + 3,
+            if base == 0 { "0".to_string() } else { (base + 4).to_string() }
+        )
+    };
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; {table}; {}",
+            rows(0)
+        ))
+        .await;
+    let name = name_of(&db);
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, &name, &db, "");
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; {}; SET SESSION sql_mode = ''; UPDATE t SET d = '2025-02-31' WHERE id = 1; CREATE TABLE t2 LIKE t; SET SESSION sql_mode = 'NO_AUTO_VALUE_ON_ZERO'; INSERT INTO t2 VALUES (0, '0000-00-00', NULL, '', 'in sync')",
+            rows(100)
+        ))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let zero: Vec<u32> = pair
+        .target
+        .query(&format!("SELECT id FROM `{db}_s`.t2"))
+        .await;
+    assert_eq!(zero, vec![0]);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Transactions with savepoints (and a rollback to one), and XA transactions
+/// (two-phase committed, one-phase, and rolled back after PREPARE): only what the
+/// source committed arrives, and no row of a transaction is dropped.
+#[tokio::test]
+async fn savepoints_and_xa_transactions_keep_their_rows() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("xa_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE m (id INT PRIMARY KEY) ENGINE=MyISAM; INSERT INTO t VALUES (0, 0)"
+        ))
+        .await;
+    let name = name_of(&db);
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, &name, &db, "");
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    let x = |n: &str| format!("{db}{n}");
+    pair.source
+        .sql(&format!(
+            "USE `{db}`;
+             BEGIN; INSERT INTO t VALUES (1, 1); SAVEPOINT s1; INSERT INTO t VALUES (2, 2); ROLLBACK TO SAVEPOINT s1; INSERT INTO t VALUES (3, 3); COMMIT;
+             BEGIN; INSERT INTO t VALUES (4, 4); SAVEPOINT s1; INSERT INTO m VALUES (1); INSERT INTO t VALUES (5, 5); ROLLBACK TO SAVEPOINT s1; UPDATE t SET v = 40 WHERE id = 4; COMMIT;
+             BEGIN; INSERT INTO t VALUES (6, 6); SAVEPOINT a; UPDATE t SET v = 60 WHERE id = 6; SAVEPOINT b; DELETE FROM t WHERE id = 0; RELEASE SAVEPOINT b; COMMIT;
+             XA START '{}'; INSERT INTO t VALUES (10, 10); UPDATE t SET v = 11 WHERE id = 1; XA END '{}'; XA PREPARE '{}'; XA COMMIT '{}';
+             XA START '{}'; INSERT INTO t VALUES (20, 20); XA END '{}'; XA COMMIT '{}' ONE PHASE;
+             XA START '{}'; INSERT INTO t VALUES (30, 30); DELETE FROM t WHERE id = 3; XA END '{}'; XA PREPARE '{}'; XA ROLLBACK '{}';
+             INSERT INTO t VALUES (99, 99);",
+            x("a"), x("a"), x("a"), x("a"), x("b"), x("b"), x("b"), x("c"), x("c"), x("c"), x("c")
+        ))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let ids: Vec<u32> = pair
+        .target
+        .query(&format!("SELECT id FROM `{db}_s`.t ORDER BY id"))
+        .await;
+    assert_eq!(ids, vec![1, 3, 4, 6, 10, 20, 99]);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Types whose row images need care: BINARY(n) ending in 0x00 (the server strips
+/// the padding), BIT and BINARY in keyless tables, INET6, negative TIME with one
+/// or two fractional digits. A table created during the sync is verified at the
+/// cutover like the others.
+#[tokio::test]
+async fn padded_binary_bits_inet6_and_negative_times_arrive_equal() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("edge_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE bin (k BINARY(4) PRIMARY KEY, v INT);
+             CREATE TABLE loose (b BIT(10), k BINARY(3), n INT);
+             CREATE TABLE net (id INT PRIMARY KEY, a INET6, u UUID);
+             INSERT INTO bin VALUES (x'61000000', 1), (x'00', 2), (x'62620000', 3);
+             INSERT INTO loose VALUES (b'1010', x'0100', 1), (b'0', x'', 2)"
+        ))
+        .await;
+    let name = name_of(&db);
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, &name, &db, "");
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`;
+             INSERT INTO bin VALUES (x'63000000', 4), (x'7a7a7a00', 5);
+             DELETE FROM bin WHERE k = x'61000000';
+             UPDATE bin SET k = x'64000000' WHERE k = x'62620000';
+             UPDATE bin SET v = 50 WHERE k = x'7a7a7a00';
+             INSERT INTO loose VALUES (b'1111111111', x'000000', 3), (b'1', x'ff00', 4);
+             UPDATE loose SET n = 10 WHERE n = 1;
+             DELETE FROM loose WHERE n = 2;
+             INSERT INTO net VALUES (1, '::', '00000000-0000-0000-0000-000000000000'), (2, '::1', NULL), (3, 'fe80::1:0', '11111111-2222-3333-4444-555555550000');
+             UPDATE net SET a = '2001:db8::' WHERE id = 1;
+             CREATE TABLE times (id INT PRIMARY KEY, t1 TIME(1), t2 TIME(2), t4 TIME(4), t6 TIME(6));
+             INSERT INTO times VALUES (1, '-00:00:00.1', '-00:00:00.01', '-00:00:00.0001', '-00:00:00.000001'),
+                                      (2, '-12:34:56.5', '-838:59:58.99', '-100:00:00.5', '-1:00:00.5'),
+                                      (3, '00:00:00.1', '838:59:59.99', '-0:0:1.0', NULL);"
+        ))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
+    let run = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{}\n{run:?}", text(&out));
+    // Four tables at the cutover, the one created during the sync among them.
+    assert!(run.1.contains("verified: 4 tables equal"), "{run:?}");
+    compare_db(&pair, &db).await.unwrap();
+}
+
+/// MariaDB's own DDL during the sync, renames (a table renamed with ALTER, two
+/// tables swapped through a temporary name) and an online schema change done the
+/// way pt-online-schema-change does it (shadow table, helper triggers, chunked
+/// copy, atomic swap): the target follows, with every row.
+#[tokio::test]
+async fn mariadb_ddl_renames_and_online_schema_changes_follow() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("ddl_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10));
+             CREATE TABLE b (id INT PRIMARY KEY, w INT);
+             CREATE TABLE r (id INT PRIMARY KEY);
+             CREATE TABLE big (id INT PRIMARY KEY, v INT);
+             INSERT INTO a VALUES (1, 'a1'); INSERT INTO b VALUES (1, 100); INSERT INTO r VALUES (1);
+             INSERT INTO big SELECT seq, seq FROM seq_1_to_500"
+        ))
+        .await;
+    let name = name_of(&db);
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, &name, &db, "");
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`;
+             ALTER TABLE a ADD COLUMN IF NOT EXISTS extra INT DEFAULT 7;
+             ALTER TABLE a ADD COLUMN IF NOT EXISTS extra INT DEFAULT 7;
+             ALTER TABLE a COMMENT 'commented';
+             ALTER TABLE a ADD COLUMN secret INT INVISIBLE DEFAULT 5, ALGORITHM=INSTANT;
+             OPTIMIZE TABLE a; ANALYZE TABLE b; REPAIR TABLE r;
+             INSERT INTO a (id, v, extra, secret) VALUES (2, 'a2', 8, 9);
+             ALTER TABLE r RENAME TO r2;
+             INSERT INTO r2 VALUES (2);
+             RENAME TABLE a TO tmp, b TO a, tmp TO b;
+             INSERT INTO a VALUES (2, 200);
+             INSERT INTO b (id, v) VALUES (3, 'b3');
+             CREATE TABLE `_big_new` LIKE big;
+             ALTER TABLE `_big_new` ADD COLUMN added INT NOT NULL DEFAULT 1;
+             CREATE TRIGGER `pt_osc_{db}_big_del` AFTER DELETE ON big FOR EACH ROW DELETE IGNORE FROM `_big_new` WHERE `_big_new`.id <=> OLD.id;
+             CREATE TRIGGER `pt_osc_{db}_big_upd` AFTER UPDATE ON big FOR EACH ROW REPLACE INTO `_big_new` (id, v) VALUES (NEW.id, NEW.v);
+             CREATE TRIGGER `pt_osc_{db}_big_ins` AFTER INSERT ON big FOR EACH ROW REPLACE INTO `_big_new` (id, v) VALUES (NEW.id, NEW.v);
+             INSERT LOW_PRIORITY IGNORE INTO `_big_new` (id, v) SELECT id, v FROM big WHERE id <= 250 LOCK IN SHARE MODE;
+             UPDATE big SET v = -1 WHERE id = 10; DELETE FROM big WHERE id = 20; INSERT INTO big VALUES (1000, 1000);
+             INSERT LOW_PRIORITY IGNORE INTO `_big_new` (id, v) SELECT id, v FROM big WHERE id > 250 LOCK IN SHARE MODE;
+             RENAME TABLE big TO `_big_old`, `_big_new` TO big;
+             DROP TABLE IF EXISTS `_big_old`;
+             DROP TRIGGER IF EXISTS `pt_osc_{db}_big_del`; DROP TRIGGER IF EXISTS `pt_osc_{db}_big_upd`; DROP TRIGGER IF EXISTS `pt_osc_{db}_big_ins`;
+             INSERT INTO big VALUES (2000, 2000, 2);"
+        ))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let tables = tables_of(&pair.target, &format!("{db}_s")).await;
+    assert_eq!(tables, vec!["a", "b", "big", "r2"]);
+    let triggers: Vec<u64> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}_s'"
+        ))
+        .await;
+    assert_eq!(
+        triggers,
+        vec![0],
+        "helper triggers must not fire on the target"
+    );
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
+    let run = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{}\n{run:?}", text(&out));
+    compare_db(&pair, &db).await.unwrap();
+}
+
+/// Rows the binlog does not carry in full stop the sync with the table, the
+/// position and the cause instead of being applied wrong or dropped: a session
+/// with binlog_row_image = MINIMAL, and one with binlog_format = STATEMENT.
+#[tokio::test]
+async fn partial_row_images_and_statement_rows_stop_with_their_cause() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    for (tag, session, code) in [
+        (
+            "min",
+            "SET SESSION binlog_row_image = 'MINIMAL'",
+            "replicate.partial_row_image",
+        ),
+        (
+            "stm",
+            "SET SESSION binlog_format = 'STATEMENT'",
+            "replicate.statement_logged",
+        ),
+    ] {
+        let db = support::unique(&format!("{tag}_"));
+        pair.source
+            .sql(&format!(
+                "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, a INT, b INT); INSERT INTO `{db}`.t VALUES (1, 1, 1)"
+            ))
+            .await;
+        let name = name_of(&db);
+        let job = home.path().join(format!("{tag}.toml"));
+        all_job(&job, &pair, &name, &db, "");
+        let mut child = spawn_run(home.path(), &job);
+        wait_sync(&mut child, &pair.target, &name).await;
+        pair.source
+            .sql(&format!(
+                "{session}; UPDATE `{db}`.t SET a = 2 WHERE id = 1"
+            ))
+            .await;
+        let (code_out, out) = finish(child);
+        assert_eq!(code_out, Some(1), "{out}");
+        assert!(out.contains(code), "{out}");
+        assert!(out.contains(&format!("{db}.t")), "{out}");
+    }
+}
+
+/// Keeps `Server` in use for tests that start their own.
+#[allow(dead_code)]
+fn _server(_: &Server) {}
