@@ -121,6 +121,19 @@ pub struct ForeignKey {
     pub ref_schema: String,
     pub ref_table: String,
     pub ref_columns: Vec<String>,
+    /// `ON UPDATE` / `ON DELETE` rules as information_schema writes them
+    /// (`CASCADE`, `SET NULL`, `RESTRICT`, `NO ACTION`, `SET DEFAULT`).
+    pub on_update: String,
+    pub on_delete: String,
+}
+
+impl ForeignKey {
+    /// Whether changing or deleting a parent row changes child rows: InnoDB does
+    /// that inside the engine and does not binlog those child changes.
+    pub fn cascades(&self) -> bool {
+        let acts = |r: &str| matches!(r, "CASCADE" | "SET NULL" | "SET DEFAULT");
+        acts(&self.on_update) || acts(&self.on_delete)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -205,6 +218,17 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Tables that a foreign key with an action (CASCADE, SET NULL) references:
+    /// changing their rows changes rows of other tables inside the engine.
+    pub fn cascade_parents(&self) -> std::collections::HashSet<(String, String)> {
+        self.tables
+            .iter()
+            .flat_map(|t| &t.foreign_keys)
+            .filter(|fk| fk.cascades())
+            .map(|fk| (fk.ref_schema.clone(), fk.ref_table.clone()))
+            .collect()
+    }
+
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
         self.tables
             .iter()
@@ -432,11 +456,15 @@ async fn load_with(
         conn,
         FK,
         format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, \
-             REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
-             FROM information_schema.KEY_COLUMN_USAGE \
-             WHERE TABLE_SCHEMA IN ({ph}) AND REFERENCED_TABLE_NAME IS NOT NULL \
-             ORDER BY TABLE_SCHEMA, TABLE_NAME, CONSTRAINT_NAME, ORDINAL_POSITION"
+            "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, \
+             k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, \
+             COALESCE(r.UPDATE_RULE, 'RESTRICT'), COALESCE(r.DELETE_RULE, 'RESTRICT') \
+             FROM information_schema.KEY_COLUMN_USAGE k \
+             LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+               ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+              AND r.TABLE_NAME = k.TABLE_NAME \
+             WHERE k.TABLE_SCHEMA IN ({ph}) AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+             ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
         ),
         &names,
     )
@@ -449,6 +477,8 @@ async fn load_with(
         let ref_schema: String = take(&mut row, 4, FK)?;
         let ref_table: String = take(&mut row, 5, FK)?;
         let ref_column: String = take(&mut row, 6, FK)?;
+        let on_update: String = take(&mut row, 7, FK)?;
+        let on_delete: String = take(&mut row, 8, FK)?;
         let list = fks.entry((schema, table)).or_default();
         match list.iter_mut().find(|f| f.name == name) {
             Some(fk) => {
@@ -461,6 +491,8 @@ async fn load_with(
                 ref_schema,
                 ref_table,
                 ref_columns: vec![ref_column],
+                on_update,
+                on_delete,
             }),
         }
     }

@@ -671,15 +671,20 @@ impl SyncCtx<'_> {
             .await
             .map_err(FerryError::from)?;
         let mut tables = HashMap::new();
+        let target_parents = target_catalog.cascade_parents();
+        let source_parents = self.catalog.cascade_parents();
         for t in &self.selection.tables {
             let table = target_catalog
                 .table(&t.target_schema, &t.target_name)
                 .or_else(|| self.catalog.table(&t.schema, &t.name));
+            let parent = target_parents.contains(&(t.target_schema.clone(), t.target_name.clone()))
+                || source_parents.contains(&(t.schema.clone(), t.name.clone()));
             if let Some(table) = table {
                 tables.insert(
                     (t.schema.clone(), t.name.clone()),
                     TableMap::new(table, &t.target_schema, &t.target_name)
-                        .filtered(&filters, &t.schema, &t.name),
+                        .filtered(&filters, &t.schema, &t.name)
+                        .cascading(parent),
                 );
             }
         }

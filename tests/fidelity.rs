@@ -326,6 +326,65 @@ async fn partial_row_images_and_statement_rows_stop_with_their_cause() {
     }
 }
 
+/// Foreign-key actions: InnoDB does not binlog the child rows that ON DELETE
+/// CASCADE, ON UPDATE CASCADE and SET NULL change. The target makes the same
+/// changes (three levels deep), a REPLACE and a delete-then-reinsert of a parent
+/// cascade as on the source, and a parent deleted with foreign_key_checks = 0
+/// keeps its children, as on the source.
+#[tokio::test]
+async fn foreign_key_cascades_reach_the_target() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("fk_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE p (id INT PRIMARY KEY, code INT UNIQUE, name VARCHAR(10));
+             CREATE TABLE c (id INT PRIMARY KEY, pid INT, pcode INT,
+               FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE,
+               FOREIGN KEY (pcode) REFERENCES p (code) ON UPDATE CASCADE ON DELETE SET NULL);
+             CREATE TABLE g (id INT PRIMARY KEY, cid INT, FOREIGN KEY (cid) REFERENCES c (id) ON DELETE CASCADE);
+             CREATE TABLE n (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id) ON DELETE SET NULL);
+             INSERT INTO p SELECT seq, seq * 10, CONCAT('p', seq) FROM seq_1_to_9;
+             INSERT INTO c SELECT seq, seq, seq * 10 FROM seq_1_to_9;
+             INSERT INTO c SELECT 100 + seq, 9, seq * 10 FROM seq_1_to_8;
+             INSERT INTO g SELECT seq, seq FROM seq_1_to_9;
+             INSERT INTO n SELECT seq, seq FROM seq_1_to_9;"
+        ))
+        .await;
+    let name = name_of(&db);
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        &name,
+        &db,
+        "[incremental]\napply_workers = 2\n",
+    );
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`;
+             DELETE FROM p WHERE id = 1;
+             UPDATE p SET code = 200 WHERE id = 2;
+             DELETE FROM p WHERE id = 3;
+             REPLACE INTO p VALUES (4, 40, 'replaced');
+             INSERT INTO p VALUES (10, 100, 'new'); INSERT INTO c VALUES (10, 10, 100); INSERT INTO g VALUES (10, 10);
+             DELETE FROM p WHERE id = 10;
+             BEGIN; DELETE FROM p WHERE id = 7; INSERT INTO p VALUES (7, 70, 'again'); COMMIT;
+             UPDATE c SET pid = 8 WHERE id = 101;
+             SET SESSION foreign_key_checks = 0; DELETE FROM p WHERE id = 5; SET SESSION foreign_key_checks = 1;
+             INSERT INTO n VALUES (20, 6);"
+        ))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
+    let run = finish(child);
+    assert_eq!(out.status.code(), Some(0), "{}\n{run:?}", text(&out));
+    compare_db(&pair, &db).await.unwrap();
+}
+
 /// Keeps `Server` in use for tests that start their own.
 #[allow(dead_code)]
 fn _server(_: &Server) {}

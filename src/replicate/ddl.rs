@@ -787,6 +787,7 @@ mod tests {
                         skip: Default::default(),
                         serial: false,
                         transactional: true,
+                        cascade_parent: false,
                     },
                 )
             })

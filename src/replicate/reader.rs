@@ -32,6 +32,9 @@ pub struct TableMap {
     pub serial: bool,
     /// The engine rolls back (InnoDB): a source ROLLBACK undoes its rows.
     pub transactional: bool,
+    /// A foreign key with an action (CASCADE, SET NULL) references this table:
+    /// deleting or updating its rows changes child rows the binlog never shows.
+    pub cascade_parent: bool,
 }
 
 /// The length of a `BINARY(n)` column (`data_type` "binary").
@@ -116,7 +119,14 @@ impl TableMap {
                     .as_deref(),
                 Some("myisam" | "aria" | "memory" | "csv" | "archive" | "merge" | "mrg_myisam")
             ),
+            cascade_parent: false,
         }
+    }
+
+    /// The same map, marked as a parent of cascading foreign keys or not.
+    pub fn cascading(mut self, parent: bool) -> TableMap {
+        self.cascade_parent = parent;
+        self
     }
 
     /// The same map, leaving out the row changes `filters` name for `schema.table`.
@@ -150,6 +160,10 @@ pub enum Change {
 pub struct TableChange {
     pub table: (String, String),
     pub change: Change,
+    /// A delete or update of a cascade parent that the source made with foreign-key
+    /// checks on: the target must run it with checks on too, so its engine makes
+    /// the same child changes.
+    pub cascade: bool,
 }
 
 /// A statement from the binlog that is not row data: DDL, or DML logged as a
@@ -171,6 +185,13 @@ pub struct Transaction {
     pub end: Position,
     /// Source commit time (Unix seconds), for lag.
     pub timestamp: u32,
+}
+
+impl Transaction {
+    /// Whether its changes must be applied in order, uncompacted (a cascade).
+    pub fn ordered(&self) -> bool {
+        self.changes.iter().any(|c| c.cascade)
+    }
 }
 
 /// The GTID state as the stream moves, in the source flavor's form.
@@ -346,6 +367,7 @@ fn inverse(c: &TableChange) -> TableChange {
     TableChange {
         table: c.table.clone(),
         change,
+        cascade: c.cascade,
     }
 }
 
@@ -462,6 +484,8 @@ const MARIADB_FL_STANDALONE: u8 = 1;
 /// MariaDB's compressed events (`log_bin_compress = ON`): QUERY_COMPRESSED and
 /// the compressed row events (v1 and v2).
 const MARIADB_COMPRESSED_EVENTS: &[u8] = &[165, 166, 167, 168, 169, 170, 171];
+/// Rows event flag: the session had foreign_key_checks = 0.
+const ROWS_NO_FOREIGN_KEY_CHECKS: u16 = 0x0002;
 /// XA_PREPARE_LOG_EVENT: ends the first half of an XA transaction.
 const XA_PREPARE_EVENT: u8 = 38;
 
@@ -836,6 +860,8 @@ impl Reader {
                             position: self.here(log_pos),
                         });
                     }
+                    // The source session's foreign_key_checks, as the event records it.
+                    let fk_checks = rows.flags().bits() & ROWS_NO_FOREIGN_KEY_CHECKS == 0;
                     for row in rows.rows(tme) {
                         let (before, after) = row.map_err(|e| ReplicateError::Decode {
                             table: format!("{}.{}", key.0, key.1),
@@ -868,9 +894,13 @@ impl Reader {
                         if left_out {
                             continue;
                         }
+                        let cascade = fk_checks
+                            && map.cascade_parent
+                            && !matches!(change, Change::Insert { .. });
                         self.pending.push(TableChange {
                             table: key.clone(),
                             change,
+                            cascade,
                         });
                     }
                 }

@@ -263,6 +263,8 @@ async fn follow(
     let mut last_tick = Instant::now() - TICK;
     let mut last_commit_ts: Option<u32> = None;
     let mut batch: Vec<Transaction> = Vec::new();
+    // A transaction taken from the queue that starts the next batch.
+    let mut held: Option<Transaction> = None;
     status.state = if goal.is_some() {
         "completing"
     } else {
@@ -273,7 +275,10 @@ async fn follow(
     loop {
         // Wait for work, a request, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
-        let first = tokio::select! {
+        let first = if let Some(t) = held.take() {
+            Some(Ok(t))
+        } else {
+            tokio::select! {
             r = rx.recv() => r,
             r = requests.recv() => {
                 match r {
@@ -292,15 +297,25 @@ async fn follow(
                 None
             }
             _ = tokio::time::sleep(wait) => None,
+            }
         };
         if let Some(first) = first {
             batch.push(first?);
             let mut changes = batch[0].changes.len();
-            // Take what is queued, up to a batch; a statement (DDL) ends it.
-            while changes < BATCH_CHANGES && batch.last().is_some_and(|t| t.statement.is_none()) {
+            // Take what is queued, up to a batch; a statement (DDL) ends it, and a
+            // transaction that must be applied in order (a cascade) goes alone.
+            while changes < BATCH_CHANGES
+                && batch
+                    .last()
+                    .is_some_and(|t| t.statement.is_none() && !t.ordered())
+            {
                 match rx.try_recv() {
                     Ok(t) => {
                         let t = t?;
+                        if t.ordered() {
+                            held = Some(t);
+                            break;
+                        }
                         changes += t.changes.len();
                         batch.push(t);
                     }
@@ -356,7 +371,7 @@ async fn follow(
                 }
             }
             let source = source_position(setup.source, setup.flavor).await;
-            let idle = rx.is_empty();
+            let idle = rx.is_empty() && held.is_none();
             let synced = idle && source.as_ref().is_some_and(|s| reached(applied, s));
             let secs = window.0.elapsed().as_secs_f64().max(0.001);
             status.transactions_per_sec = (status.transactions - window.1) as f64 / secs;
@@ -556,9 +571,29 @@ async fn apply_statement(
                         cause: e.to_string(),
                     })?;
                 if let Some(t) = catalog.table(&ts, &tn) {
-                    let map = TableMap::new(t, &ts, &tn).filtered(setup.filters, &schema, &name);
+                    let parent = catalog
+                        .cascade_parents()
+                        .contains(&(ts.clone(), tn.clone()));
+                    let map = TableMap::new(t, &ts, &tn)
+                        .filtered(setup.filters, &schema, &name)
+                        .cascading(parent);
                     maps.insert((schema, name), map);
                 }
+            }
+            // A table created or altered with a foreign key makes its parent a
+            // cascade parent (or no longer one): look again in the schemas touched.
+            let schemas: std::collections::HashSet<String> =
+                maps.values().map(|m| m.target_schema.clone()).collect();
+            let catalog = crate::catalog::Catalog::load(setup.target, |s| schemas.contains(s))
+                .await
+                .map_err(|e| ReplicateError::Target {
+                    what: "reading foreign keys after DDL".into(),
+                    cause: e.to_string(),
+                })?;
+            let parents = catalog.cascade_parents();
+            for m in maps.values_mut() {
+                m.cascade_parent =
+                    parents.contains(&(m.target_schema.clone(), m.target_name.clone()));
             }
             applier.checkpoint(end).await?;
             Ok(Arc::new(maps))
