@@ -426,6 +426,15 @@ impl Endpoint {
         connect(self.side, &self.config, self.opts.clone()).await
     }
 
+    /// A connection of its own for a binlog stream: it accepts packets up to 1 GiB
+    /// (the protocol's limit), since one row event holds a row's before and after
+    /// images and can be far larger than the server's `max_allowed_packet`.
+    pub async fn replica_conn(&self) -> Result<Conn, EndpointError> {
+        let opts = mysql_async::OptsBuilder::from_opts(self.opts.clone())
+            .max_allowed_packet(Some(1 << 30));
+        connect(self.side, &self.config, opts.into()).await
+    }
+
     /// A connection of its own that keeps up to `statements` prepared statements
     /// (an applier cycles through many multi-row statement shapes).
     pub async fn standalone_conn_caching(&self, statements: usize) -> Result<Conn, EndpointError> {

@@ -41,6 +41,8 @@ pub struct Applier {
     meta: Meta,
     tables: Arc<HashMap<(String, String), TableMap>>,
     last_checkpoint: Instant,
+    /// The target's max_allowed_packet: a row above it can never be written.
+    max_packet: usize,
 }
 
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
@@ -147,11 +149,19 @@ impl Applier {
             let _ = sql_mode;
             conns.push(conn);
         }
+        let max_packet: Option<u64> = match conns.first_mut() {
+            Some(c) => c
+                .query_first("SELECT @@max_allowed_packet")
+                .await
+                .map_err(target_err("reading max_allowed_packet"))?,
+            None => None,
+        };
         Ok(Applier {
             conns,
             meta,
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
+            max_packet: max_packet.map_or(usize::MAX, |n| n as usize),
         })
     }
 
@@ -214,6 +224,28 @@ impl Applier {
         let Some(last) = txs.last() else {
             return Ok(Applied::default());
         };
+        // A row the target cannot take would fail (and the server drop the
+        // connection, which looks transient) at every retry: say so instead.
+        for tc in txs.iter().flat_map(|t| &t.changes) {
+            let keyed = self
+                .tables
+                .get(&tc.table)
+                .is_some_and(|m| !m.key.is_empty());
+            let row = match &tc.change {
+                Change::Insert { after } | Change::Update { after, .. } => after,
+                // A keyed delete sends only the key.
+                Change::Delete { .. } if keyed => continue,
+                Change::Delete { before } => before,
+            };
+            let bytes: usize = row.iter().map(value_bytes).sum();
+            if bytes + 1024 > self.max_packet {
+                return Err(ReplicateError::RowTooLarge {
+                    table: format!("{}.{}", tc.table.0, tc.table.1),
+                    bytes,
+                    limit: self.max_packet,
+                });
+            }
+        }
         if let [tx] = txs {
             if tx.ordered() {
                 return self.apply_ordered(tx).await;

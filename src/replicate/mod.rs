@@ -151,6 +151,12 @@ pub enum ReplicateError {
     PacketTooLarge { position: String, cause: String },
     #[error("the source refused to stream its binlog ({position}): {cause}")]
     StreamRefused { position: String, cause: String },
+    #[error("a row of {table} is {bytes} bytes, more than the target's max_allowed_packet ({limit} bytes)")]
+    RowTooLarge {
+        table: String,
+        bytes: usize,
+        limit: usize,
+    },
 }
 
 impl Coded for ReplicateError {
@@ -173,6 +179,7 @@ impl Coded for ReplicateError {
             ReplicateError::XaRolledBack { .. } => "replicate.xa_rolled_back",
             ReplicateError::PacketTooLarge { .. } => "replicate.event_too_large",
             ReplicateError::StreamRefused { .. } => "replicate.stream_refused",
+            ReplicateError::RowTooLarge { .. } => "replicate.row_too_large",
         }
     }
 
@@ -195,6 +202,7 @@ impl Coded for ReplicateError {
             ReplicateError::XaRolledBack { .. } => "compare the tables with `ferry verify` and copy the affected tables again (or start the job over); to avoid it, end prepared XA transactions (XA RECOVER on the source) before pausing the job".into(),
             ReplicateError::PacketTooLarge { .. } => "raise max_allowed_packet on the source (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration) above the largest row, then run the job again: it resumes from the last checkpoint".into(),
             ReplicateError::StreamRefused { .. } => "fix the cause the source names (see its error log), then run the job again: it resumes from the last checkpoint".into(),
+            ReplicateError::RowTooLarge { .. } => "raise max_allowed_packet on the target (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration), then run the job again: it resumes from the last checkpoint".into(),
         }
     }
 

@@ -500,7 +500,7 @@ impl Reader {
         tables: Arc<HashMap<(String, String), TableMap>>,
     ) -> Result<Reader, ReplicateError> {
         let mut conn = source
-            .standalone_conn()
+            .replica_conn()
             .await
             .map_err(|e| ReplicateError::connect("source", e))?;
         let gtid_text = start.gtid.clone().unwrap_or_default();
@@ -953,6 +953,13 @@ fn classify_stream_error(e: mysql_async::Error, file: &str) -> ReplicateError {
                 cause: se.message.clone(),
             };
         }
+    }
+    if e.to_string().contains("larger than max_allowed_packet") {
+        // Over the protocol's 1 GiB: no retry can read it.
+        return ReplicateError::PacketTooLarge {
+            position: file.to_string(),
+            cause: e.to_string(),
+        };
     }
     ReplicateError::source(e)
 }
