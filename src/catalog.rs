@@ -154,6 +154,8 @@ pub struct Table {
     /// table can conflict on values other than their key.
     pub secondary_unique: usize,
     pub foreign_keys: Vec<ForeignKey>,
+    /// MariaDB `WITH SYSTEM VERSIONING`: the server keeps history rows itself.
+    pub system_versioned: bool,
 }
 
 impl Table {
@@ -502,7 +504,8 @@ async fn load_with(
         conn,
         TBL,
         format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COLLATION \
+            "SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COLLATION, \
+             TABLE_TYPE = 'SYSTEM VERSIONED' \
              FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA IN ({ph}) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
              ORDER BY TABLE_SCHEMA, TABLE_NAME"
@@ -545,6 +548,7 @@ async fn load_with(
             unique_not_null_keys,
             secondary_unique,
             foreign_keys: fks.remove(&key).unwrap_or_default(),
+            system_versioned: take::<Option<i64>>(&mut row, 7, TBL)?.unwrap_or(0) != 0,
             schema,
             name,
         });

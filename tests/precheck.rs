@@ -473,3 +473,47 @@ async fn older_target_unknown_collation_and_a_full_disk() {
     let r = precheck::run(&p).await;
     assert_status(&r, "target.capacity", Status::Warn);
 }
+
+/// What the sync will meet, named before the start: cascading foreign keys,
+/// system-versioned tables (which cannot be migrated as they are), accounts that
+/// may write rows as statements, and seed 001's innodb_stats_on_metadata.
+#[tokio::test]
+async fn fidelity_checks_name_what_the_sync_will_meet() {
+    let pair = support::pair();
+    let (s, t) = (&pair.source, &pair.target);
+    let db = support::unique("fid_");
+    let app = support::unique("app_");
+    s.sql(&format!(
+        "CREATE DATABASE `{db}`; USE `{db}`;
+         CREATE TABLE p (id INT PRIMARY KEY);
+         CREATE TABLE c (id INT PRIMARY KEY, pid INT, FOREIGN KEY (pid) REFERENCES p (id) ON DELETE CASCADE);
+         CREATE TABLE hist (id INT PRIMARY KEY, v INT) WITH SYSTEM VERSIONING;
+         CREATE USER '{app}'@'%' IDENTIFIED BY 'x'; GRANT BINLOG ADMIN ON *.* TO '{app}'@'%';"
+    ))
+    .await;
+    let p = profile(s, t, Mode::All, &[format!("{db}.*")]);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "tables.cascades", Status::Pass);
+    assert!(r.get("tables.cascades").unwrap().objects[0].contains("ON DELETE CASCADE"));
+    assert_status(&r, "tables.system_versioned", Status::Fail);
+    assert_eq!(
+        r.get("tables.system_versioned").unwrap().objects,
+        vec![format!("{db}.hist")]
+    );
+    assert_status(&r, "binlog.session_overrides", Status::Warn);
+    assert!(r
+        .get("binlog.session_overrides")
+        .unwrap()
+        .objects
+        .iter()
+        .any(|g| g.contains(&app)));
+    // Leaving the versioned table out passes.
+    let mut without = profile(s, t, Mode::All, &[format!("{db}.*")]);
+    without.objects.exclude = vec![format!("{db}.hist")];
+    assert_status(
+        &precheck::run(&without).await,
+        "tables.system_versioned",
+        Status::Pass,
+    );
+    s.sql(&format!("DROP USER '{app}'@'%'")).await;
+}

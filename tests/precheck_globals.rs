@@ -57,6 +57,9 @@ async fn server_variables_drive_checks() {
         "tables.online_ddl",
         "objects.routing",
         "objects.rules",
+        "tables.cascades",
+        "tables.system_versioned",
+        "source.innodb_stats_on_metadata",
     ] {
         assert_status(&report, id, Status::Pass);
     }
@@ -104,6 +107,13 @@ async fn server_variables_drive_checks() {
             "SET GLOBAL server_id = 1",
             "binlog.server_id",
             Status::Fail,
+        ),
+        (
+            s,
+            "SET GLOBAL innodb_stats_on_metadata = ON",
+            "SET GLOBAL innodb_stats_on_metadata = OFF",
+            "source.innodb_stats_on_metadata",
+            Status::Warn,
         ),
         (
             s,

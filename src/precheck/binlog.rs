@@ -11,6 +11,7 @@ pub fn all(ctx: &Context) -> Vec<Check> {
         server_id(ctx),
         filters(ctx),
         compression(ctx),
+        session_overrides(ctx),
         row_metadata(ctx),
         gtid(ctx),
         retention(ctx),
@@ -206,6 +207,43 @@ fn compression(ctx: &Context) -> Check {
         Check::fail(id, title, "the source compresses binlog events, which Ferry cannot decode", "SET GLOBAL binlog_transaction_compression = OFF (MySQL) / log_bin_compress = OFF (MariaDB)")
     } else {
         Check::pass(id, title, "events are not compressed")
+    }
+}
+
+/// Sessions that may write rows as statements (binlog_format) are the ones with
+/// SUPER or BINLOG ADMIN; a row image is shortened by any session that sets
+/// binlog_row_image. The sync stops with the table and position when it meets
+/// either, so they are named here, before the start.
+fn session_overrides(ctx: &Context) -> Check {
+    let (id, title) = (
+        "binlog.session_overrides",
+        "Sessions that change the binlog format",
+    );
+    let system = |g: &str| {
+        let user = g.trim_matches('\'').split("'@'").next().unwrap_or_default();
+        matches!(user, "root" | "mariadb.sys" | "mysql.sys" | "mysql.session")
+            || g.starts_with(&format!("'{}'@", ctx.profile.source.user))
+    };
+    match &ctx.binlog_admins {
+        None => Check::pass(
+            id,
+            title,
+            "the grants of other accounts cannot be read; rows a session writes as statements or with a partial image stop the sync with their table and position",
+        ),
+        Some(all) => {
+            let others: Vec<String> = all.iter().filter(|g| !system(g)).cloned().collect();
+            if others.is_empty() {
+                Check::pass(id, title, "only administrative accounts may change binlog_format for their session")
+            } else {
+                Check::warn(
+                    id,
+                    title,
+                    format!("{} account(s) have SUPER or BINLOG ADMIN and may SET SESSION binlog_format = STATEMENT: rows they write that way cannot be replayed faithfully, and the sync stops at them (so does a session with binlog_row_image = MINIMAL)", others.len()),
+                    "REVOKE SUPER / BINLOG ADMIN from application accounts, or make sure their sessions keep binlog_format = ROW and binlog_row_image = FULL",
+                )
+                .with_objects(others)
+            }
+        }
     }
 }
 

@@ -97,6 +97,9 @@ pub struct Context {
     /// Largest row (bytes) of tables with long columns, where measured.
     pub largest_rows: Vec<(String, u64)>,
     pub source_is_replica: bool,
+    /// Source accounts that may change `binlog_format` for their session (SUPER or
+    /// BINLOG ADMIN), when the job's account may see the grants of others.
+    pub binlog_admins: Option<Vec<String>>,
     pub target_free_bytes: Option<u64>,
     /// The job was interrupted mid-copy or is syncing: its tables hold its rows.
     pub resuming: bool,
@@ -305,6 +308,20 @@ impl Context {
             false,
         )
         .await;
+        let binlog_admins = bounded(
+            async {
+                let rows: Vec<String> = sc
+                    .query(
+                        "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES \
+                         WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
+                    )
+                    .await
+                    .ok()?;
+                Some(rows)
+            },
+            None,
+        )
+        .await;
         let target_free_bytes = bounded(
             async {
                 // The filesystem holding the data directory: the mounted path that is
@@ -351,6 +368,7 @@ impl Context {
             source_binlogs,
             oldest_gtid,
             source_is_replica,
+            binlog_admins,
             target_free_bytes,
             resuming,
         })

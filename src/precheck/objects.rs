@@ -21,6 +21,8 @@ pub fn all(ctx: &Context) -> Vec<Check> {
     v.push(keys(ctx));
     v.push(engines(ctx));
     v.push(foreign_keys(ctx));
+    v.push(cascades(ctx));
+    v.push(system_versioned(ctx));
     v.push(definers(ctx));
     v.push(shadow_tables(ctx));
     v.push(routing(ctx));
@@ -138,6 +140,68 @@ fn foreign_keys(ctx: &Context) -> Check {
             "add the referenced tables to [objects] include (seed 001: referenced tables must be migrated too)",
         )
         .with_objects(outside)
+    }
+}
+
+/// Foreign keys with actions: InnoDB changes the child rows inside the engine and
+/// does not binlog them; the sync reproduces them on the target (see
+/// `replicate::apply`), so this only tells the DBA where.
+fn cascades(ctx: &Context) -> Check {
+    let (id, title) = ("tables.cascades", "Cascading foreign keys");
+    let mut found = Vec::new();
+    for sel in &ctx.selection.tables {
+        let Some(t) = ctx.catalog.table(&sel.schema, &sel.name) else {
+            continue;
+        };
+        for fk in t.foreign_keys.iter().filter(|fk| fk.cascades()) {
+            found.push(format!(
+                "{}.{} -> {}.{} (ON DELETE {}, ON UPDATE {})",
+                t.schema, t.name, fk.ref_schema, fk.ref_table, fk.on_delete, fk.on_update
+            ));
+        }
+    }
+    if found.is_empty() {
+        Check::pass(
+            id,
+            title,
+            "no selected table has a foreign key with CASCADE or SET NULL",
+        )
+    } else {
+        Check::pass(
+            id,
+            title,
+            format!("{} foreign key(s) with CASCADE / SET NULL: the source does not binlog the child rows they change, so the sync applies each parent delete or key update in order with foreign-key checks on, and the target's engine makes the same child changes", found.len()),
+        )
+        .with_objects(found)
+    }
+}
+
+/// MariaDB system-versioned tables: the server writes history rows and their
+/// row_start / row_end itself, so neither the copy nor the sync can reproduce the
+/// history as it is on the source.
+fn system_versioned(ctx: &Context) -> Check {
+    let (id, title) = ("tables.system_versioned", "System-versioned tables");
+    let found: Vec<String> = ctx
+        .selection
+        .tables
+        .iter()
+        .filter(|s| {
+            ctx.catalog
+                .table(&s.schema, &s.name)
+                .is_some_and(|t| t.system_versioned)
+        })
+        .map(|s| format!("{}.{}", s.schema, s.name))
+        .collect();
+    if found.is_empty() {
+        Check::pass(id, title, "no selected table is system-versioned")
+    } else {
+        Check::fail(
+            id,
+            title,
+            format!("{} table(s) are WITH SYSTEM VERSIONING: their history rows and row_start/row_end times are set by the server and cannot be migrated as they are", found.len()),
+            "leave them out ([objects] exclude) and move them with mariadb-dump, or remove versioning on the source first (ALTER TABLE … DROP SYSTEM VERSIONING, which drops the history)",
+        )
+        .with_objects(found)
     }
 }
 

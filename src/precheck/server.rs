@@ -57,7 +57,27 @@ pub fn all(ctx: &Context) -> Vec<Check> {
         time_zone(ctx),
         sql_mode(ctx),
         charset_defaults(ctx),
+        stats_on_metadata(ctx),
     ]
+}
+
+/// Seed 001: with innodb_stats_on_metadata on, every information_schema read of
+/// the source (discovery, sizes, checks) recomputes index statistics, which is
+/// slow on large schemas and disturbs the source's query plans.
+fn stats_on_metadata(ctx: &Context) -> Check {
+    let (id, title) = (
+        "source.innodb_stats_on_metadata",
+        "innodb_stats_on_metadata",
+    );
+    match ctx.source_vars.get("innodb_stats_on_metadata").map(String::as_str) {
+        Some(v) if v.eq_ignore_ascii_case("ON") || v == "1" => Check::warn(
+            id,
+            title,
+            "ON: each read of table metadata on the source recomputes index statistics, which slows discovery and checks and can change the source's query plans",
+            "SET GLOBAL innodb_stats_on_metadata = OFF on the source (and in its configuration)",
+        ),
+        _ => Check::pass(id, title, "OFF"),
+    }
 }
 
 /// Enough free connections on both sides for the job's threads.
