@@ -58,13 +58,25 @@ pub struct Applied {
     pub rows: u64,
 }
 
+/// The target's collation weights of string key values, per table: `(column,
+/// raw bytes) → weight`. Two values with one weight are the same key to the
+/// target ('abc' and 'ABC' under a `_ci` collation), so they must compact
+/// together and go to the same worker.
+type Weights = HashMap<(usize, Vec<u8>), Vec<u8>>;
+
 /// A byte encoding of key values, to compare keys without `Value: Hash`.
 fn key_of(row: &[Value], key: &[usize]) -> Vec<u8> {
+    key_of_weighted(row, key, None)
+}
+
+/// As [`key_of`], string values replaced by their weight where known.
+fn key_of_weighted(row: &[Value], key: &[usize], weights: Option<&Weights>) -> Vec<u8> {
     let mut out = Vec::with_capacity(key.len() * 9);
     for &i in key {
         match row.get(i).unwrap_or(&Value::NULL) {
             Value::NULL => out.push(0),
             Value::Bytes(b) => {
+                let b = weights.and_then(|w| w.get(&(i, b.clone()))).unwrap_or(b);
                 out.push(1);
                 out.extend_from_slice(&(b.len() as u64).to_le_bytes());
                 out.extend_from_slice(b);
@@ -133,7 +145,10 @@ impl Applier {
         workers: usize,
     ) -> Result<Applier, ReplicateError> {
         let mut conns = Vec::new();
-        for _ in 0..workers.max(1) {
+        // With parallel workers, one more connection holds the keyless changes and
+        // the checkpoint (see `apply`).
+        let conns_wanted = if workers > 1 { workers + 1 } else { 1 };
+        for _ in 0..conns_wanted {
             let mut conn = target
                 .standalone_conn_caching(256)
                 .await
@@ -215,11 +230,12 @@ impl Applier {
     }
 
     /// Applies `txs` (in binlog order). With one worker: one target transaction
-    /// ending with the checkpoint. With more, rows are partitioned by key (a table
-    /// with other unique indexes stays on one worker, keyless tables on the first);
-    /// the other workers commit first, then the first commits its part with the
-    /// checkpoint. A crash in between replays from the previous checkpoint: keyed
-    /// final states are idempotent, keyless changes were not committed.
+    /// ending with the checkpoint. With more, keyed final states are partitioned
+    /// by key (a table with other unique indexes stays on one worker) and committed
+    /// by the workers in parallel; then a connection of its own commits the keyless
+    /// changes with the checkpoint. A crash in between replays from the previous
+    /// checkpoint: keyed final states are idempotent, keyless changes were not
+    /// committed.
     pub async fn apply(&mut self, txs: &[Transaction]) -> Result<Applied, ReplicateError> {
         let Some(last) = txs.last() else {
             return Ok(Applied::default());
@@ -256,44 +272,68 @@ impl Applier {
             return Ok(Applied::default());
         }
         let tables = self.tables.clone();
-        let parts = partition(txs, &tables, self.conns.len());
-        let rows: u64 = parts.iter().flatten().map(Work::rows).sum();
+        // One connection: it does everything. More: conns[1..] apply the keyed
+        // final states in parallel, each committing on its own; then conns[0]
+        // applies the keyless changes and the checkpoint in one transaction. The
+        // first never holds row locks while it waits for the others, so a worker
+        // blocked on another's rows is freed by that worker's commit, never left
+        // waiting for a transaction that waits for it.
+        let keyed_workers = self.conns.len().saturating_sub(1).max(1);
+        let weights = match self.conns.first_mut() {
+            Some(conn) => collation_weights(conn, txs, &tables).await?,
+            None => HashMap::new(),
+        };
+        let (keyed, keyless) = partition(txs, &tables, keyed_workers, &weights);
+        let rows: u64 = keyed.iter().flatten().chain(&keyless).map(Work::rows).sum();
         let (first, rest) = self.conns.split_at_mut(1);
         let Some(conn0) = first.first_mut() else {
             return Ok(Applied::default());
         };
-        let others = futures_util::future::try_join_all(
-            rest.iter_mut()
-                .zip(parts.iter().skip(1))
-                .filter(|(_, work)| !work.is_empty())
-                .map(|(conn, work)| async move {
-                    begin(conn).await?;
-                    match run_work(conn, work).await {
-                        Ok(()) => commit(conn).await,
-                        Err(e) => {
-                            let _ = conn.query_drop("ROLLBACK").await;
-                            Err(e)
+        let mut serial = rest.is_empty();
+        if !serial {
+            let parallel = futures_util::future::try_join_all(
+                rest.iter_mut()
+                    .zip(keyed.iter())
+                    .filter(|(_, work)| !work.is_empty())
+                    .map(|(conn, work)| async move {
+                        begin(conn).await?;
+                        match run_work(conn, work).await {
+                            Ok(()) => commit(conn).await,
+                            Err(e) => {
+                                let _ = conn.query_drop("ROLLBACK").await;
+                                Err(e)
+                            }
                         }
-                    }
-                }),
-        );
+                    }),
+            )
+            .await;
+            match parallel {
+                Ok(_) => {}
+                // Two workers deadlocked (InnoDB picked one) or one waited too
+                // long: apply the whole batch on one connection instead. What the
+                // others committed are final states, which applying again keeps.
+                Err(ReplicateError::LockConflict { cause, .. }) => {
+                    tracing::info!(%cause, "apply workers conflicted; applying this batch on one connection");
+                    serial = true;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let meta = &self.meta;
         let end = &last.end;
-        let mine = async {
+        let result = async {
             begin(conn0).await?;
-            if let Some(work) = parts.first() {
-                run_work(conn0, work).await?;
+            if serial {
+                for work in &keyed {
+                    run_work(conn0, work).await?;
+                }
             }
-            Ok::<(), ReplicateError>(())
-        };
-        let (others, mine) = tokio::join!(others, mine);
-        let result = match (others, mine) {
-            (Ok(_), Ok(())) => meta
-                .save_sync_position(conn0, end)
+            run_work(conn0, &keyless).await?;
+            meta.save_sync_position(conn0, end)
                 .await
-                .map_err(target_err("recording the sync checkpoint")),
-            (Err(e), _) | (_, Err(e)) => Err(e),
-        };
+                .map_err(target_err("recording the sync checkpoint"))
+        }
+        .await;
         match result {
             Ok(()) => {
                 commit(conn0).await?;
@@ -400,6 +440,94 @@ async fn fk_checks(conn: &mut Conn, on: bool) -> Result<(), ReplicateError> {
     .map_err(target_err("switching foreign-key checks"))
 }
 
+/// Values per weight query.
+const WEIGHTS_PER_QUERY: usize = 256;
+
+/// Asks the target for the collation weight of every string key value in `txs`
+/// of tables whose key compares under a collation (see `Weights`). Trailing
+/// spaces are stripped first for PAD SPACE collations, where they never count.
+async fn collation_weights(
+    conn: &mut Conn,
+    txs: &[Transaction],
+    tables: &HashMap<(String, String), TableMap>,
+) -> Result<HashMap<(String, String), Weights>, ReplicateError> {
+    type Wanted<'t> = HashMap<&'t (String, String), std::collections::BTreeSet<(usize, Vec<u8>)>>;
+    let mut wanted: Wanted = HashMap::new();
+    for tc in txs.iter().flat_map(|t| &t.changes) {
+        let Some(map) = tables.get(&tc.table) else {
+            continue;
+        };
+        if map.key_collations.iter().all(Option::is_none) {
+            continue;
+        }
+        let rows: Vec<&Vec<Value>> = match &tc.change {
+            Change::Insert { after } => vec![after],
+            Change::Delete { before } => vec![before],
+            Change::Update { before, after } => vec![before, after],
+        };
+        let set = wanted.entry(&tc.table).or_default();
+        for row in rows {
+            for (k, &i) in map.key.iter().enumerate() {
+                if let (Some(Some(_)), Some(Value::Bytes(b))) =
+                    (map.key_collations.get(k), row.get(i))
+                {
+                    set.insert((i, b.clone()));
+                }
+            }
+        }
+    }
+    let mut out = HashMap::new();
+    for (table, values) in wanted {
+        let Some(map) = tables.get(table) else {
+            continue;
+        };
+        let mut weights = Weights::new();
+        let values: Vec<(usize, Vec<u8>)> = values.into_iter().collect();
+        for chunk in values.chunks(WEIGHTS_PER_QUERY) {
+            let mut exprs = Vec::with_capacity(chunk.len());
+            let mut params = Vec::with_capacity(chunk.len());
+            let mut asked = Vec::with_capacity(chunk.len());
+            for (i, raw) in chunk {
+                let k = map.key.iter().position(|c| c == i).unwrap_or(0);
+                let Some(Some((cs, coll))) = map.key_collations.get(k) else {
+                    continue;
+                };
+                // Names come from information_schema and are checked to be plain
+                // identifiers (TableMap::new): they cannot be parameters.
+                exprs.push(format!(
+                    "WEIGHT_STRING(CONVERT(? USING {cs}) COLLATE {coll})"
+                ));
+                let mut v = raw.clone();
+                if !coll.contains("nopad") {
+                    while v.last() == Some(&b' ') {
+                        v.pop();
+                    }
+                }
+                params.push(Value::Bytes(v));
+                asked.push((*i, raw.clone()));
+            }
+            if exprs.is_empty() {
+                continue;
+            }
+            let row: Option<mysql_async::Row> = conn
+                .exec_first(
+                    format!("SELECT {}", exprs.join(", ")),
+                    Params::Positional(params),
+                )
+                .await
+                .map_err(target_err("reading collation weights of keys"))?;
+            let Some(row) = row else { continue };
+            for (n, v) in row.unwrap().into_iter().enumerate() {
+                if let (Some(key), Value::Bytes(w)) = (asked.get(n), v) {
+                    weights.insert(key.clone(), w);
+                }
+            }
+        }
+        out.insert(table.clone(), weights);
+    }
+    Ok(out)
+}
+
 async fn begin(conn: &mut Conn) -> Result<(), ReplicateError> {
     conn.query_drop("START TRANSACTION")
         .await
@@ -437,12 +565,14 @@ fn hash_of(bytes: &[&[u8]]) -> u64 {
     h
 }
 
-/// Compacts `txs` to final row states and splits them over `workers`.
+/// Compacts `txs` to final row states and splits the keyed ones over `workers`;
+/// keyless changes (not idempotent: they go with the checkpoint) come apart.
 fn partition<'a>(
     txs: &'a [Transaction],
     tables: &'a HashMap<(String, String), TableMap>,
     workers: usize,
-) -> Vec<Vec<Work<'a>>> {
+    weights: &HashMap<(String, String), Weights>,
+) -> (Vec<Vec<Work<'a>>>, Vec<Work<'a>>) {
     let workers = workers.max(1);
     // Plans per table, in the order tables first appear.
     let mut order: Vec<&(String, String)> = Vec::new();
@@ -459,13 +589,15 @@ fn partition<'a>(
                 Plan::Keyed(Compacted::default())
             }
         });
+        let w = weights.get(&tc.table);
+        let key = |row: &[Value]| key_of_weighted(row, &map.key, w);
         match plan {
             Plan::Keyless(list) => list.push(&tc.change),
             Plan::Keyed(c) => match &tc.change {
-                Change::Insert { after } => c.set(key_of(after, &map.key), Some(after), after),
-                Change::Delete { before } => c.set(key_of(before, &map.key), None, before),
+                Change::Insert { after } => c.set(key(after), Some(after), after),
+                Change::Delete { before } => c.set(key(before), None, before),
                 Change::Update { before, after } => {
-                    let (kb, ka) = (key_of(before, &map.key), key_of(after, &map.key));
+                    let (kb, ka) = (key(before), key(after));
                     if kb != ka {
                         c.set(kb, None, before);
                     }
@@ -475,12 +607,13 @@ fn partition<'a>(
         }
     }
     let mut parts: Vec<Vec<Work>> = (0..workers).map(|_| Vec::new()).collect();
+    let mut keyless = Vec::new();
     for table in order {
         let (Some(map), Some(plan)) = (tables.get(table), plans.remove(table)) else {
             continue;
         };
         match plan {
-            Plan::Keyless(list) => parts[0].push(Work::Keyless(map, list)),
+            Plan::Keyless(list) => keyless.push(Work::Keyless(map, list)),
             Plan::Keyed(c) => {
                 let table_hash = hash_of(&[table.0.as_bytes(), b".", table.1.as_bytes()]);
                 let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
@@ -509,7 +642,7 @@ fn partition<'a>(
             }
         }
     }
-    parts
+    (parts, keyless)
 }
 
 async fn run_work(conn: &mut Conn, work: &[Work<'_>]) -> Result<(), ReplicateError> {
@@ -736,6 +869,7 @@ mod tests {
             serial,
             transactional: true,
             cascade_parent: false,
+            key_collations: Vec::new(),
         }
     }
 
@@ -789,7 +923,7 @@ mod tests {
             end: Position::default(),
             timestamp: 0,
         }];
-        let parts = partition(&txs, &tables, 4);
+        let (parts, keyless) = partition(&txs, &tables, 4, &HashMap::new());
         let count = |t: &str, pred: &dyn Fn(&Work) -> bool| -> Vec<u64> {
             parts
                 .iter()
@@ -814,8 +948,9 @@ mod tests {
         // uk has another unique index: all on one worker.
         let uk = count("uk", &any);
         assert_eq!(uk.iter().filter(|n| **n > 0).count(), 1, "{uk:?}");
-        // Keyless rows on the first worker, which also commits the checkpoint.
-        assert_eq!(count("nokey", &any), vec![1, 0, 0, 0]);
+        // Keyless rows apart: they go with the checkpoint.
+        assert_eq!(count("nokey", &any), vec![0, 0, 0, 0]);
+        assert_eq!(keyless.iter().map(Work::rows).sum::<u64>(), 1);
         let deletes = count("pk", &|w| matches!(w, Work::Delete(..)));
         assert_eq!(deletes.iter().sum::<u64>(), 1);
     }

@@ -788,6 +788,7 @@ mod tests {
                         serial: false,
                         transactional: true,
                         cascade_parent: false,
+                        key_collations: Vec::new(),
                     },
                 )
             })

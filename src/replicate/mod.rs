@@ -62,6 +62,14 @@ impl ReplicateError {
     }
 
     pub fn target(what: &str, e: mysql_async::Error) -> ReplicateError {
+        if let mysql_async::Error::Server(se) = &e {
+            if se.code == 1205 || se.code == 1213 {
+                return ReplicateError::LockConflict {
+                    what: what.to_string(),
+                    cause: e.to_string(),
+                };
+            }
+        }
         if is_transient(&e) {
             ReplicateError::Target {
                 what: what.to_string(),
@@ -101,6 +109,9 @@ pub enum ReplicateError {
     Source { cause: String },
     #[error("applying changes on the target failed: {what}: {cause}")]
     Target { what: String, cause: String },
+    /// A lock wait timeout or deadlock on the target: transient.
+    #[error("applying changes on the target failed: {what}: {cause}")]
+    LockConflict { what: String, cause: String },
     #[error("the binlog position {position} is no longer on the source ({cause})")]
     Purged { position: String, cause: String },
     #[error(
@@ -163,7 +174,9 @@ impl Coded for ReplicateError {
     fn code(&self) -> &'static str {
         match self {
             ReplicateError::Source { .. } => "replicate.source_failed",
-            ReplicateError::Target { .. } => "replicate.target_failed",
+            ReplicateError::Target { .. } | ReplicateError::LockConflict { .. } => {
+                "replicate.target_failed"
+            }
             ReplicateError::Purged { .. } => "replicate.position_purged",
             ReplicateError::SchemaChanged { .. } => "replicate.schema_changed",
             ReplicateError::NoPosition => "replicate.no_position",
@@ -186,7 +199,7 @@ impl Coded for ReplicateError {
     fn remedy(&self) -> String {
         match self {
             ReplicateError::Source { .. } => "check the source is reachable and the account has REPLICATION SLAVE; run again to resume from the last checkpoint".into(),
-            ReplicateError::Target { .. } => "check the target's error log and the account's privileges; run again to resume from the last checkpoint".into(),
+            ReplicateError::Target { .. } | ReplicateError::LockConflict { .. } => "check the target's error log and the account's privileges; run again to resume from the last checkpoint".into(),
             ReplicateError::Purged { .. } => "the source purged the binlogs the job needs: raise binlog retention and start the job over (mode = \"all\")".into(),
             ReplicateError::SchemaChanged { .. } => "the table's definition on the target no longer matches the source's rows (a change made outside the binlog, or a DDL that was skipped): make the target table match the source, then run again".into(),
             ReplicateError::NoPosition => "run the job with mode = \"all\" so the snapshot records a position, or set [incremental] start".into(),
@@ -209,7 +222,9 @@ impl Coded for ReplicateError {
     fn is_transient(&self) -> bool {
         matches!(
             self,
-            ReplicateError::Source { .. } | ReplicateError::Target { .. }
+            ReplicateError::Source { .. }
+                | ReplicateError::Target { .. }
+                | ReplicateError::LockConflict { .. }
         )
     }
 }

@@ -32,6 +32,11 @@ pub struct TableMap {
     pub serial: bool,
     /// The engine rolls back (InnoDB): a source ROLLBACK undoes its rows.
     pub transactional: bool,
+    /// Per key column (as `key`): `(charset, collation)` when the column compares
+    /// under a collation that can make different bytes equal (`_ci`, `_ai`, PAD
+    /// SPACE); such keys are compared by the target's weights (see
+    /// `replicate::apply`).
+    pub key_collations: Vec<Option<(String, String)>>,
     /// A foreign key with an action (CASCADE, SET NULL) references this table:
     /// deleting or updating its rows changes child rows the binlog never shows.
     pub cascade_parent: bool,
@@ -95,7 +100,7 @@ impl TableMap {
                 (c.name.clone(), f, c.generated.is_some())
             })
             .collect();
-        let key = table
+        let key: Vec<usize> = table
             .row_key()
             .map(|k| {
                 k.columns
@@ -104,9 +109,31 @@ impl TableMap {
                     .collect()
             })
             .unwrap_or_default();
+        let key_collations = key
+            .iter()
+            .map(|&i: &usize| {
+                let c = table.columns.get(i)?;
+                let textual = matches!(
+                    c.data_type.to_ascii_lowercase().as_str(),
+                    "char"
+                        | "varchar"
+                        | "tinytext"
+                        | "text"
+                        | "mediumtext"
+                        | "longtext"
+                        | "enum"
+                        | "set"
+                );
+                let (cs, coll) = (c.charset.as_ref()?, c.collation.as_ref()?);
+                let plain = |n: &str| n.chars().all(|x| x.is_ascii_alphanumeric() || x == '_');
+                (textual && coll != "binary" && plain(cs) && plain(coll))
+                    .then(|| (cs.clone(), coll.clone()))
+            })
+            .collect();
         TableMap {
             target_schema: target_schema.to_string(),
             target_name: target_name.to_string(),
+            key_collations,
             columns,
             serial: table.secondary_unique > 0 || table.primary_key.is_none(),
             key,

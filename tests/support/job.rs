@@ -154,8 +154,9 @@ pub async fn compare_table(
         .collect();
     let order = names.join(", ");
     let select = |db: &str| format!("SELECT {order} FROM `{db}`.`{t}` ORDER BY {order}");
-    let ra: Vec<mysql_async::Row> = a.query(&select(src)).await;
-    let rb: Vec<mysql_async::Row> = b.query(&select(dst)).await;
+    // The target may not have the source's latest columns yet: not equal, no panic.
+    let ra: Vec<mysql_async::Row> = a.try_query(&select(src)).await?;
+    let rb: Vec<mysql_async::Row> = b.try_query(&select(dst)).await?;
     let va: Vec<Vec<mysql_async::Value>> = ra.into_iter().map(|r| r.unwrap()).collect();
     let vb: Vec<Vec<mysql_async::Value>> = rb.into_iter().map(|r| r.unwrap()).collect();
     if va != vb {
@@ -169,10 +170,12 @@ pub async fn compare_table(
     }
     let virtual_cols = cols.iter().any(|(_, e)| e.contains("VIRTUAL"));
     if !virtual_cols {
-        let sa: Vec<(String, Option<u64>)> =
-            a.query(&format!("CHECKSUM TABLE `{src}`.`{t}`")).await;
-        let sb: Vec<(String, Option<u64>)> =
-            b.query(&format!("CHECKSUM TABLE `{dst}`.`{t}`")).await;
+        let sa: Vec<(String, Option<u64>)> = a
+            .try_query(&format!("CHECKSUM TABLE `{src}`.`{t}`"))
+            .await?;
+        let sb: Vec<(String, Option<u64>)> = b
+            .try_query(&format!("CHECKSUM TABLE `{dst}`.`{t}`"))
+            .await?;
         if sa[0].1 != sb[0].1 {
             return Err(format!(
                 "{t}: CHECKSUM TABLE {:?} vs {:?}",

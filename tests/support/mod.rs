@@ -442,6 +442,20 @@ impl Server {
         let _ = c.disconnect().await;
     }
 
+    /// As [`Server::query`], returning the error instead of failing the test.
+    pub async fn try_query<T: mysql_async::prelude::FromRow + Send + 'static>(
+        &self,
+        q: &str,
+    ) -> Result<Vec<T>, String> {
+        let mut c = self.conn().await;
+        let rows = c
+            .query(q)
+            .await
+            .map_err(|e| format!("{q} on {}: {e}", self.name));
+        let _ = c.disconnect().await;
+        rows
+    }
+
     pub async fn query<T: mysql_async::prelude::FromRow + Send + 'static>(
         &self,
         q: &str,
