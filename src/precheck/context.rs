@@ -100,6 +100,9 @@ pub struct Context {
     /// Source accounts that may change `binlog_format` for their session (SUPER or
     /// BINLOG ADMIN), when the job's account may see the grants of others.
     pub binlog_admins: Option<Vec<String>>,
+    /// XA transactions prepared and not yet ended on the source (`XA RECOVER`),
+    /// when the account may list them.
+    pub prepared_xa: Option<Vec<String>>,
     pub target_free_bytes: Option<u64>,
     /// The job was interrupted mid-copy or is syncing: its tables hold its rows.
     pub resuming: bool,
@@ -322,6 +325,21 @@ impl Context {
             None,
         )
         .await;
+        let prepared_xa = bounded(
+            async {
+                let rows: Vec<mysql_async::Row> = sc.query("XA RECOVER").await.ok()?;
+                Some(
+                    rows.into_iter()
+                        .map(|mut r| {
+                            let data: Option<Vec<u8>> = r.take(3);
+                            String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
+                        })
+                        .collect(),
+                )
+            },
+            None,
+        )
+        .await;
         let target_free_bytes = bounded(
             async {
                 // The filesystem holding the data directory: the mounted path that is
@@ -369,6 +387,7 @@ impl Context {
             oldest_gtid,
             source_is_replica,
             binlog_admins,
+            prepared_xa,
             target_free_bytes,
             resuming,
         })
