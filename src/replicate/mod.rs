@@ -156,6 +156,8 @@ pub enum ReplicateError {
         position: String,
         statement: String,
     },
+    #[error("an update of {table} was logged as a JSON diff (binlog_row_value_options = PARTIAL_JSON), not as the new row")]
+    PartialJson { table: String },
     #[error("the XA transaction {xid} was rolled back at {position} after its PREPARE, which came before this run started: its rows are on the target")]
     XaRolledBack { xid: String, position: String },
     #[error("the source cannot send a binlog event of {position}: it is larger than its max_allowed_packet ({cause})")]
@@ -190,6 +192,7 @@ impl Coded for ReplicateError {
             ReplicateError::PartialImage { .. } => "replicate.partial_row_image",
             ReplicateError::StatementLogged { .. } => "replicate.statement_logged",
             ReplicateError::XaRolledBack { .. } => "replicate.xa_rolled_back",
+            ReplicateError::PartialJson { .. } => "replicate.partial_json",
             ReplicateError::PacketTooLarge { .. } => "replicate.event_too_large",
             ReplicateError::StreamRefused { .. } => "replicate.stream_refused",
             ReplicateError::RowTooLarge { .. } => "replicate.row_too_large",
@@ -212,6 +215,7 @@ impl Coded for ReplicateError {
             ReplicateError::Compressed { .. } => "turn compression off on the source (SET GLOBAL log_bin_compress = OFF, and in its configuration), then run the job again from a new snapshot: the changes in compressed events cannot be read".into(),
             ReplicateError::PartialImage { .. } => "set binlog_row_image = FULL on the source (globally, and make sure no application session changes it), then run the job again from a new snapshot (or copy this table again): the missing columns cannot be recovered from the binlog".into(),
             ReplicateError::StatementLogged { .. } => "set binlog_format = ROW on the source (globally, and make sure no session changes it: that needs SUPER or BINLOG ADMIN), then run the job again from a new snapshot (or copy this table again)".into(),
+            ReplicateError::PartialJson { .. } => "SET GLOBAL binlog_row_value_options = '' on the source (and in its configuration), then run the job again from a new snapshot (or copy this table again): the diff cannot be applied without the document it changes".into(),
             ReplicateError::XaRolledBack { .. } => "compare the tables with `ferry verify` and copy the affected tables again (or start the job over); to avoid it, end prepared XA transactions (XA RECOVER on the source) before pausing the job".into(),
             ReplicateError::PacketTooLarge { .. } => "raise max_allowed_packet on the source (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration) above the largest row, then run the job again: it resumes from the last checkpoint".into(),
             ReplicateError::StreamRefused { .. } => "fix the cause the source names (see its error log), then run the job again: it resumes from the last checkpoint".into(),
