@@ -243,9 +243,6 @@ pub async fn run(
     let (source, target, catalog, selection, matcher) = open_job(profile).await?;
     let source_facts = source.facts().await.map_err(FerryError::from)?;
     let target_facts = target.facts().await.map_err(FerryError::from)?;
-    // Every target session writes under one permissive mode (see `target`).
-    let sql_mode = crate::target::WRITE_SQL_MODE.to_string();
-
     // The meta connection holds the job lock for the whole run.
     let meta = Meta::new(&o.meta_schema, &profile.name);
     let mut meta_conn = target.conn().await.map_err(FerryError::from)?;
@@ -276,7 +273,6 @@ pub async fn run(
         matcher: &matcher,
         lower_case_table_names: source_facts.lower_case_table_names,
         meta: &meta,
-        sql_mode: &sql_mode,
         sink: &sink,
         opts: &opts,
     };
@@ -340,7 +336,6 @@ pub async fn run(
         target: &target,
         catalog: &catalog,
         selection: &selection,
-        sql_mode: &sql_mode,
         sink: &sink,
     };
     ddl.create_tables(o.on_existing, &planned, &meta).await?;
@@ -535,7 +530,6 @@ pub async fn run(
         CopySettings {
             load_data,
             batch_bytes,
-            sql_mode: sql_mode.clone(),
         },
         progress.clone(),
         sink.clone(),
@@ -636,7 +630,6 @@ struct SyncCtx<'a> {
     matcher: &'a crate::rules::Matcher,
     lower_case_table_names: u8,
     meta: &'a Meta,
-    sql_mode: &'a str,
     sink: &'a EventSink,
     opts: &'a RunOptions,
 }
@@ -694,7 +687,6 @@ impl SyncCtx<'_> {
             flavor: self.flavor,
             meta: self.meta,
             tables: Arc::new(tables),
-            sql_mode: self.sql_mode,
             server_id: self.profile.incremental.server_id_for(&self.profile.name),
             sink: self.sink,
             standby: self.profile.incremental.cutover == Cutover::Never,
@@ -757,7 +749,6 @@ impl SyncCtx<'_> {
                 target: self.target,
                 catalog: &catalog,
                 selection: &selection,
-                sql_mode: self.sql_mode,
                 sink: self.sink,
             };
             ddl.create_objects(

@@ -12,9 +12,17 @@
 //! - runs under [`WRITE_SQL_MODE`]: not strict, invalid and zero dates allowed, a
 //!   0 in an AUTO_INCREMENT column stays 0. Nothing is lost by leaving strict mode:
 //!   the target tables have the source's definitions, so every value fits;
-//! - skips foreign-key checks, which the source already made; the rows that
-//!   cascades change on the source arrive as row changes of their own (see
-//!   `replicate::apply`).
+//! - skips foreign-key checks, which the source already made (a parent's delete
+//!   or key update that cascades on the source is run with the checks on, so the
+//!   target cascades too: see `replicate::apply`).
+//!
+//! Exactly once, for both writers: rows are committed in the same target
+//! transaction as the mark that says they are there — the copy's chunk mark
+//! (`snapshot::copy`), the sync's binlog checkpoint (`replicate::apply`). A crash
+//! before the commit loses both, so the work is done again; after it, both are
+//! there and the work is skipped. The sync's statements are idempotent (final row
+//! states by key), so its replay from the last checkpoint converges; keyless
+//! changes, which are not, always commit with the checkpoint itself.
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -64,4 +72,15 @@ pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_asyn
         _ => {}
     }
     Ok(())
+}
+
+/// The multi-row statement every writer uses: `verb INTO table (cols) VALUES
+/// (?, …), …` for `rows` rows of `width` values. `table` and `cols` are already
+/// quoted; values always travel as parameters.
+pub fn insert_sql(verb: &str, table: &str, cols: &str, width: usize, rows: usize) -> String {
+    let tuple = format!("({})", vec!["?"; width].join(", "));
+    format!(
+        "{verb} INTO {table} ({cols}) VALUES {}",
+        vec![tuple.as_str(); rows].join(", ")
+    )
 }

@@ -3,86 +3,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use support::job::{all_job, ferry, phase, spawn_run, text, wait_for};
 use support::Server;
-
-/// `ferry` with its config and keyring confined to `home`.
-fn ferry_cmd(home: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ferry"));
-    c.args(args)
-        .current_dir(home)
-        .env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("FERRY_KEYRING", "keyutils");
-    c
-}
-
-fn spawn_run(home: &std::path::Path, job: &std::path::Path) -> Child {
-    ferry_cmd(home, &["run", job.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
-}
-
-/// Writes a `mode = "all"` job for `db.*`, routed to `db_s.*`, plus `extra` lines.
-fn all_job(path: &std::path::Path, pair: &support::Pair, name: &str, db: &str, extra: &str) {
-    std::fs::write(
-        path,
-        format!(
-            "name = \"{name}\"\nmode = \"all\"\n[source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n[objects]\ninclude = [\"{db}.*\"]\n[[objects.route]]\nfrom = \"{db}.*\"\nto = \"{db}_s.*\"\n{extra}",
-            pair.source.port, pair.target.port
-        ),
-    )
-    .unwrap();
-}
-
-async fn phase(target: &Server, job: &str) -> Option<String> {
-    let exists: Vec<u64> = target
-        .query("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'ferry_meta' AND TABLE_NAME = 'jobs'")
-        .await;
-    if exists[0] == 0 {
-        return None;
-    }
-    let rows: Vec<String> = target
-        .query(&format!(
-            "SELECT phase FROM ferry_meta.jobs WHERE job = '{job}'"
-        ))
-        .await;
-    rows.into_iter().next()
-}
-
-async fn wait_for(what: &str, child: &mut Child, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while Instant::now() < deadline {
-        if ok().await {
-            return;
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                use std::io::Read;
-                let _ = e.read_to_string(&mut err);
-            }
-            panic!("ferry exited ({status}) while waiting for {what}: {err}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let _ = child.kill();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut err);
-    }
-    let mut out = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        use std::io::Read;
-        let _ = o.read_to_string(&mut out);
-    }
-    panic!("timed out waiting for {what}: {out} {err}");
-}
 
 /// Row count and content checksums of both tables, source vs target. (CHECKSUM
 /// TABLE is not used: MariaDB includes stale VIRTUAL column buffers in it.)
@@ -317,18 +242,6 @@ fn write_job(home: &std::path::Path, file: &str, body: &str) -> std::path::PathB
     let path = home.join(file);
     std::fs::write(&path, body).unwrap();
     path
-}
-
-fn ferry(home: &std::path::Path, args: &[&str]) -> std::process::Output {
-    ferry_cmd(home, args).output().unwrap()
-}
-
-fn text(out: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 async fn ids(server: &Server, table: &str) -> Vec<u64> {

@@ -141,7 +141,6 @@ impl Applier {
         target: &Endpoint,
         meta: Meta,
         tables: Arc<HashMap<(String, String), TableMap>>,
-        sql_mode: &str,
         workers: usize,
     ) -> Result<Applier, ReplicateError> {
         let mut conns = Vec::new();
@@ -161,7 +160,6 @@ impl Applier {
             )
             .await
             .map_err(target_err("setting up the apply session"))?;
-            let _ = sql_mode;
             conns.push(conn);
         }
         let max_packet: Option<u64> = match conns.first_mut() {
@@ -684,7 +682,8 @@ async fn insert_rows(
         .map(|(i, _)| i)
         .collect();
     let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
-    let tuple = format!("({})", vec!["?"; written.len()].join(", "));
+    let cols = cols.join(", ");
+    let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
     let mut rest = rows;
     while !rest.is_empty() {
         let n = statement_rows(rest, |r| {
@@ -694,13 +693,7 @@ async fn insert_rows(
                 .sum()
         });
         let (now, later) = rest.split_at(n);
-        let sql = format!(
-            "{verb} INTO {}.{} ({}) VALUES {}",
-            quote(&map.target_schema),
-            quote(&map.target_name),
-            cols.join(", "),
-            vec![tuple.as_str(); n].join(", ")
-        );
+        let sql = crate::target::insert_sql(verb, &table, &cols, written.len(), n);
         let params: Vec<Value> = now
             .iter()
             .flat_map(|r| {

@@ -47,7 +47,6 @@ pub struct SyncSetup<'a> {
     pub flavor: Flavor,
     pub meta: &'a Meta,
     pub tables: Arc<HashMap<(String, String), TableMap>>,
-    pub sql_mode: &'a str,
     pub server_id: u32,
     pub sink: &'a EventSink,
     /// A standby (`cutover = "never"`) ignores `complete`.
@@ -197,7 +196,6 @@ async fn follow(
         setup.target,
         setup.meta.clone(),
         tables.clone(),
-        setup.sql_mode,
         setup.apply_workers,
     )
     .await?;

@@ -68,7 +68,6 @@ pub struct Progress {
 
 pub struct CopySettings {
     pub batch_bytes: usize,
-    pub sql_mode: String,
     /// Stream rows with `LOAD DATA LOCAL INFILE` (the target allows `local_infile`)
     /// instead of multi-row INSERTs.
     pub load_data: bool,
@@ -499,13 +498,7 @@ async fn copy_insert(
     } = *io;
     let ncols = io.table.columns.len().max(1);
     let batch_rows = INSERT_ROWS.min(MAX_PLACEHOLDERS / ncols).max(1);
-    let row_sql = format!("({})", vec!["?"; ncols].join(", "));
-    let insert_sql = |n: usize| {
-        format!(
-            "INSERT INTO {dst} ({cols}) VALUES {}",
-            vec![row_sql.as_str(); n].join(", ")
-        )
-    };
+    let insert_sql = |n: usize| crate::target::insert_sql("INSERT", dst, cols, ncols, n);
     let (tx, mut rx) = mpsc::channel::<(usize, Vec<Value>, usize)>(CHANNEL_BATCHES * 8);
     let read = async move {
         let mut result = reader

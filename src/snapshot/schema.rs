@@ -238,9 +238,8 @@ pub fn strip_definer(sql: &str) -> String {
     format!("{}{}", &sql[..at], tail)
 }
 
-async fn ddl_conn(target: &Endpoint, sql_mode: &str) -> Result<Conn, SnapshotError> {
+async fn ddl_conn(target: &Endpoint) -> Result<Conn, SnapshotError> {
     let mut c = target_conn(target, "opening a DDL connection").await?;
-    let _ = sql_mode;
     crate::target::prepare(&mut c, crate::target::Session::Ddl)
         .await
         .map_err(target_err("setting up the DDL session"))?;
@@ -281,8 +280,6 @@ fn object_warning(kind: &str, name: &str, cause: String, remedy: &str) -> Report
     }
 }
 
-/// What schema copy works on: both servers, what the job selects, the source's
-/// sql_mode (so zero-date defaults and the like are accepted as on the source).
 /// Which objects `create_objects` creates. During a binlog sync the source's
 /// trigger effects arrive as row changes, so target triggers wait for the cutover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -292,12 +289,14 @@ pub enum Objects {
     Triggers,
 }
 
+/// What schema copy works on: both servers and what the job selects. Its target
+/// sessions write under `target::WRITE_SQL_MODE` (zero-date defaults and the like
+/// are accepted as on the source).
 pub struct SchemaCopy<'a> {
     pub source: &'a Endpoint,
     pub target: &'a Endpoint,
     pub catalog: &'a Catalog,
     pub selection: &'a Selection,
-    pub sql_mode: &'a str,
     pub sink: &'a EventSink,
 }
 
@@ -305,7 +304,7 @@ impl SchemaCopy<'_> {
     /// A source connection for SHOW CREATE and a target DDL session.
     async fn connections(&self) -> Result<(Conn, Conn), SnapshotError> {
         let src = source_conn(self.source, "opening a DDL connection").await?;
-        let tgt = ddl_conn(self.target, self.sql_mode).await?;
+        let tgt = ddl_conn(self.target).await?;
         Ok((src, tgt))
     }
 
@@ -445,10 +444,10 @@ impl SchemaCopy<'_> {
         let SchemaCopy {
             catalog,
             selection,
-            sql_mode,
             sink,
             ..
         } = *self;
+        let sql_mode = crate::target::WRITE_SQL_MODE;
         let (mut src, mut tgt) = self.connections().await?;
         let route = |s: &str, n: &str| -> Option<(String, String)> {
             catalog
