@@ -21,10 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::position::Position;
 
-/// Quotes an identifier with backticks, doubling any backtick inside.
-pub fn quote(ident: &str) -> String {
-    format!("`{}`", ident.replace('`', "``"))
-}
+pub use crate::mysql::quote;
 
 /// A key value stored as JSON in the plan; mirrors `mysql_async::Value` exactly so a
 /// bound read back is byte-for-byte the value the server gave.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod inspect;
 pub mod job;
+pub mod mysql;
 pub mod position;
 pub mod precheck;
 pub mod profile;

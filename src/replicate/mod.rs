@@ -27,60 +27,47 @@ pub mod reader;
 pub mod sync;
 
 use crate::error::Coded;
-
-/// Server error codes that heal by themselves: too many connections, shutdown in
-/// progress, lock wait timeout, deadlock, query/connection killed, read-only
-/// (a failover in progress).
-const TRANSIENT_CODES: &[u16] = &[1040, 1053, 1205, 1213, 1317, 1290, 1927, 2006, 2013, 4031];
-
-/// Whether a MySQL error may heal by itself (connection trouble, not a refusal).
-pub fn is_transient(e: &mysql_async::Error) -> bool {
-    match e {
-        mysql_async::Error::Io(_) => true,
-        mysql_async::Error::Driver(d) => matches!(
-            d,
-            mysql_async::DriverError::ConnectionClosed | mysql_async::DriverError::PoolDisconnected
-        ),
-        mysql_async::Error::Server(se) => TRANSIENT_CODES.contains(&se.code),
-        _ => false,
-    }
-}
+use crate::mysql::Class;
 
 impl ReplicateError {
+    /// A failed request to the source, classified once (`mysql::class`), the
+    /// server's error kept as the typed source.
     pub fn source(e: mysql_async::Error) -> ReplicateError {
-        if is_transient(&e) {
-            ReplicateError::Source {
-                cause: e.to_string(),
-            }
-        } else {
-            ReplicateError::Rejected {
+        let cause = e.to_string();
+        match crate::mysql::class(&e) {
+            Class::Transient | Class::LockConflict => ReplicateError::Source {
+                cause,
+                error: Some(Box::new(e)),
+            },
+            Class::Definite => ReplicateError::Rejected {
                 side: "source",
                 what: "a request".into(),
-                cause: e.to_string(),
-            }
+                cause,
+                error: Some(Box::new(e)),
+            },
         }
     }
 
+    /// A failed statement on the target (see [`ReplicateError::source`]).
     pub fn target(what: &str, e: mysql_async::Error) -> ReplicateError {
-        if let mysql_async::Error::Server(se) = &e {
-            if se.code == 1205 || se.code == 1213 {
-                return ReplicateError::LockConflict {
-                    what: what.to_string(),
-                    cause: e.to_string(),
-                };
-            }
-        }
-        if is_transient(&e) {
-            ReplicateError::Target {
-                what: what.to_string(),
-                cause: e.to_string(),
-            }
-        } else {
-            ReplicateError::Rejected {
+        let (what, cause) = (what.to_string(), e.to_string());
+        match crate::mysql::class(&e) {
+            Class::LockConflict => ReplicateError::LockConflict {
+                what,
+                cause,
+                error: Some(Box::new(e)),
+            },
+            Class::Transient => ReplicateError::Target {
+                what,
+                cause,
+                error: Some(Box::new(e)),
+            },
+            Class::Definite => ReplicateError::Rejected {
                 side: "target",
-                what: what.to_string(),
-                cause: e.to_string(),
-            }
+                what,
+                cause,
+                error: Some(Box::new(e)),
+            },
         }
     }
 
@@ -89,15 +76,17 @@ impl ReplicateError {
     pub fn connect(side: &'static str, e: crate::endpoint::EndpointError) -> ReplicateError {
         let cause = e.to_string();
         match (e.is_transient(), side) {
-            (true, "source") => ReplicateError::Source { cause },
+            (true, "source") => ReplicateError::Source { cause, error: None },
             (true, _) => ReplicateError::Target {
                 what: "connecting".into(),
                 cause,
+                error: None,
             },
             (false, _) => ReplicateError::Rejected {
                 side,
                 what: "the connection".into(),
                 cause,
+                error: None,
             },
         }
     }
@@ -106,12 +95,26 @@ impl ReplicateError {
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicateError {
     #[error("reading the source binlog failed: {cause}")]
-    Source { cause: String },
+    Source {
+        cause: String,
+        #[source]
+        error: Option<Box<mysql_async::Error>>,
+    },
     #[error("applying changes on the target failed: {what}: {cause}")]
-    Target { what: String, cause: String },
+    Target {
+        what: String,
+        cause: String,
+        #[source]
+        error: Option<Box<mysql_async::Error>>,
+    },
     /// A lock wait timeout or deadlock on the target: transient.
     #[error("applying changes on the target failed: {what}: {cause}")]
-    LockConflict { what: String, cause: String },
+    LockConflict {
+        what: String,
+        cause: String,
+        #[source]
+        error: Option<Box<mysql_async::Error>>,
+    },
     #[error("the binlog position {position} is no longer on the source ({cause})")]
     Purged { position: String, cause: String },
     #[error(
@@ -143,6 +146,8 @@ pub enum ReplicateError {
         side: &'static str,
         what: String,
         cause: String,
+        #[source]
+        error: Option<Box<mysql_async::Error>>,
     },
     #[error("target tables are missing for an incremental job: {tables}")]
     MissingTables { tables: String },

@@ -658,6 +658,7 @@ impl Reader {
                         "nothing received for {} s, not even a heartbeat",
                         (HEARTBEAT * 3).as_secs()
                     ),
+                    error: None,
                 })?;
             let Some(event) = next else {
                 return Ok(None);

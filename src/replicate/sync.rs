@@ -231,6 +231,7 @@ async fn follow(
                     let _ = tx
                         .send(Err(ReplicateError::Source {
                             cause: "the source ended the binlog stream".into(),
+                            error: None,
                         }))
                         .await;
                     break;
@@ -567,6 +568,7 @@ async fn apply_statement(
                     .map_err(|e| ReplicateError::Target {
                         what: format!("reading {ts}.{tn} after DDL"),
                         cause: e.to_string(),
+                        error: None,
                     })?;
                 if let Some(t) = catalog.table(&ts, &tn) {
                     let parent = catalog
@@ -587,6 +589,7 @@ async fn apply_statement(
                 .map_err(|e| ReplicateError::Target {
                     what: "reading foreign keys after DDL".into(),
                     cause: e.to_string(),
+                    error: None,
                 })?;
             let parents = catalog.cascade_parents();
             for m in maps.values_mut() {

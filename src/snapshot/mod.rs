@@ -89,15 +89,13 @@ pub(crate) fn target_err(
     what: impl Into<String>,
 ) -> impl FnOnce(mysql_async::Error) -> SnapshotError {
     let what = what.into();
-    move |e| match &e {
+    move |e| match crate::mysql::class(&e) {
         // Deadlock victim or lock wait timeout: the target rolled the chunk's
         // transaction back, and copying the chunk again succeeds.
-        mysql_async::Error::Server(se) if se.code == 1213 || se.code == 1205 => {
-            SnapshotError::Retryable {
-                what,
-                cause: e.to_string(),
-            }
-        }
+        crate::mysql::Class::LockConflict => SnapshotError::Retryable {
+            what,
+            cause: e.to_string(),
+        },
         _ => SnapshotError::Target {
             what,
             cause: e.to_string(),
