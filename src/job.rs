@@ -276,6 +276,33 @@ pub async fn run(
         sink: &sink,
         opts: &opts,
     };
+    if let Some(job) = existing.as_ref().filter(|j| j.phase == "completing") {
+        // A cutover that stopped after its verification: finish it.
+        let catalog = Catalog::load(&source, |s| matcher.touches_schema(s))
+            .await
+            .map_err(FerryError::from)?;
+        let now = matcher.select(&catalog);
+        sync_ctx.sink.phase(Phase::Completing);
+        sync_ctx
+            .finish_cutover(&mut meta_conn, &catalog, &now)
+            .await?;
+        let at = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
+        drop(meta_conn);
+        source.close().await;
+        target.close().await;
+        return Ok(RunSummary {
+            tables: now.tables.len(),
+            rows: 0,
+            bytes: 0,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed: true,
+            position: at.clone(),
+            lock_ms: 0,
+            verify: None,
+            synced_to: Some(at),
+            sync_end: Some(SyncEnd::Completed),
+        });
+    }
     let resume_sync = existing.as_ref().filter(|j| j.phase == "sync");
     if resume_sync.is_some() || profile.mode == Mode::Incremental {
         let (start, resumed) = match resume_sync {
@@ -741,16 +768,35 @@ impl SyncCtx<'_> {
             // source is quiet.
             return Ok((SyncEnd::CompletedUnverified, applied, report));
         }
+        // From here on the target has every change: a run that finds this phase
+        // finishes the cutover without following the binlog again (which, with the
+        // triggers in place, would fire them on replayed rows).
+        self.meta
+            .set_phase(meta_conn, "completing")
+            .await
+            .map_err(target_error("recording the job phase"))?;
+        self.finish_cutover(meta_conn, &catalog, &selection).await?;
+        Ok((end, applied, report))
+    }
+
+    /// The last steps of a cutover, safe to repeat: the triggers (mode `all`: the
+    /// sync is over, so they may fire on the target from now on), then the phase.
+    async fn finish_cutover(
+        &self,
+        meta_conn: &mut mysql_async::Conn,
+        catalog: &Catalog,
+        selection: &Selection,
+    ) -> Result<(), JobError> {
         if self.profile.mode == Mode::All {
-            // The sync is over: triggers may fire on the target from now on.
             self.sink.phase(Phase::Objects);
             let ddl = schema::SchemaCopy {
                 source: self.source,
                 target: self.target,
-                catalog: &catalog,
-                selection: &selection,
+                catalog,
+                selection,
                 sink: self.sink,
             };
+            // Each trigger is dropped if present and created again.
             ddl.create_objects(
                 self.matcher,
                 self.profile.options.definer,
@@ -758,12 +804,13 @@ impl SyncCtx<'_> {
             )
             .await?;
         }
+        crate::failpoint::hit("cutover.verified");
         self.meta
             .set_phase(meta_conn, "completed")
             .await
             .map_err(target_error("recording the job phase"))?;
         self.sink.phase(Phase::Completed);
-        Ok((end, applied, report))
+        Ok(())
     }
 }
 

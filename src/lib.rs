@@ -7,6 +7,7 @@ pub mod control;
 pub mod endpoint;
 pub mod error;
 pub mod events;
+pub mod failpoint;
 pub mod inspect;
 pub mod job;
 pub mod mysql;

@@ -359,7 +359,7 @@ impl Context {
         let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
         let resuming = bounded(async { meta.load_job(&mut tc).await.ok().flatten() }, None)
             .await
-            .is_some_and(|j| j.phase == "copy" || j.phase == "sync");
+            .is_some_and(|j| matches!(j.phase.as_str(), "copy" | "sync" | "completing"));
         drop(sc);
         drop(tc);
         Ok(Context {

@@ -327,6 +327,7 @@ impl Applier {
                 }
             }
             run_work(conn0, &keyless).await?;
+            crate::failpoint::hit("apply.rows_before_checkpoint");
             meta.save_sync_position(conn0, end)
                 .await
                 .map_err(target_err("recording the sync checkpoint"))

@@ -556,6 +556,7 @@ async fn apply_statement(
                 setup.sink.emit(JobEvent::Ddl {
                     statement: sql.clone(),
                 });
+                crate::failpoint::hit("ddl.applied");
             }
             let mut maps = ddl::without(tables, &forget, &renamed);
             // `refresh` holds every table the statement leaves synced, renamed

@@ -310,6 +310,7 @@ async fn copy_one(
     } else {
         copy_insert(reader, writer, params, &io, ctx).await?
     };
+    crate::failpoint::hit("copy.rows_written");
     let marked = ctx
         .meta
         .mark_chunk_done(

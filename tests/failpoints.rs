@@ -1,0 +1,179 @@
+//! One test per crash window (cargo feature `failpoints`, see src/failpoint.rs):
+//! `ferry` exits exactly there, as a crash would, then runs again and the target
+//! ends equal to the source — deterministic, where the random-kill test in
+//! tests/sync.rs is probabilistic. Run with
+//! `cargo test -p ferry --features failpoints --test failpoints`.
+
+#![cfg(feature = "failpoints")]
+
+mod support;
+
+use support::job::*;
+
+/// Exit code of a process stopped by a failpoint.
+const CRASHED: i32 = 99;
+
+fn run_crashing(home: &std::path::Path, args: &[&str], point: &str) -> String {
+    let out = ferry_cmd(home, args)
+        .env("FERRY_FAILPOINT", point)
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(CRASHED),
+        "{point} was not reached: {all}"
+    );
+    all
+}
+
+/// Rows of a chunk written, its mark not committed: the chunk is copied again.
+#[tokio::test]
+async fn crash_after_chunk_rows_before_their_mark() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("fpc_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO t SELECT seq, 'row' FROM seq_1_to_5000; CREATE TABLE k (v INT)"
+        ))
+        .await;
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.k VALUES (1), (1), (2)"))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, "fp-copy", &db, "");
+    std::fs::write(
+        &job,
+        std::fs::read_to_string(&job)
+            .unwrap()
+            .replace("mode = \"all\"", "mode = \"full\""),
+    )
+    .unwrap();
+    let jp = job.to_str().unwrap();
+    run_crashing(home.path(), &["run", jp], "copy.rows_written");
+    let out = ferry(home.path(), &["run", jp]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    compare_db(&pair, &db).await.unwrap();
+}
+
+/// A batch applied (by two parallel workers, which commit on their own) but its
+/// checkpoint not committed: the batch is applied again from the previous
+/// checkpoint, and keyless changes, which commit with the checkpoint, once.
+#[tokio::test]
+async fn crash_after_a_batch_before_its_checkpoint() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("fpa_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t SELECT seq, seq FROM seq_1_to_100; CREATE TABLE k (v INT)"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        "fp-apply",
+        &db,
+        "[incremental]\napply_workers = 2\n",
+    );
+    let jp = job.to_str().unwrap();
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, "fp-apply").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; UPDATE t SET v = v * 2; DELETE FROM t WHERE id <= 10; INSERT INTO t VALUES (1000, 1); INSERT INTO k VALUES (1), (1), (2); DELETE FROM k WHERE v = 2"
+        ))
+        .await;
+    run_crashing(home.path(), &["run", jp], "apply.rows_before_checkpoint");
+    let mut child = spawn_run(home.path(), &job);
+    wait_equal(&mut child, &pair, &db).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A DDL from the binlog ran on the target, its checkpoint not stored: it comes
+/// again after the restart and is taken as already applied; the rows after it
+/// fit the new table.
+#[tokio::test]
+async fn crash_after_a_ddl_before_its_checkpoint() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("fpd_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); INSERT INTO t VALUES (1, 1)"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, "fp-ddl", &db, "");
+    let jp = job.to_str().unwrap();
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, "fp-ddl").await;
+    let _ = child.kill();
+    let _ = child.wait();
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; ALTER TABLE t ADD COLUMN extra VARCHAR(10) DEFAULT 'x'; INSERT INTO t VALUES (2, 2, 'after'); CREATE TABLE n (id INT PRIMARY KEY); INSERT INTO n VALUES (1)"
+        ))
+        .await;
+    run_crashing(home.path(), &["run", jp], "ddl.applied");
+    let mut child = spawn_run(home.path(), &job);
+    wait_equal(&mut child, &pair, &db).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The cutover verified and created the triggers, the job not yet marked
+/// completed: `complete` again finishes it without following the binlog again, so
+/// the triggers never fire on replayed rows.
+#[tokio::test]
+async fn crash_during_the_cutover() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("fpk_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, tid INT);
+             CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit (tid) VALUES (NEW.id);
+             INSERT INTO t VALUES (1, 1)"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, "fp-cut", &db, "");
+    let jp = job.to_str().unwrap();
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, "fp-cut").await;
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (2, 2), (3, 3)"))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    // More rows before the cutover: they are applied by the crashing run.
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (4, 4)"))
+        .await;
+    run_crashing(home.path(), &["complete", jp], "cutover.verified");
+    assert_eq!(
+        phase(&pair.target, "fp-cut").await.as_deref(),
+        Some("completing")
+    );
+    let out = ferry(home.path(), &["complete", jp]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(
+        phase(&pair.target, "fp-cut").await.as_deref(),
+        Some("completed")
+    );
+    compare_db(&pair, &db).await.unwrap();
+    let triggers: Vec<u64> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}_s'"
+        ))
+        .await;
+    assert_eq!(triggers, vec![1]);
+}
