@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use crate::checkpoint::Meta;
 use crate::endpoint::Endpoint;
-use crate::error::{FerryError, Side};
+use crate::endpoint::Side;
 use crate::events::SyncStatus;
 use crate::inspect;
+use crate::inspect::FerryError;
 use crate::job::JobError;
 use crate::position::Position;
 use crate::profile::Profile;

@@ -17,10 +17,42 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{ClientIdentity, Conn, DriverError, Opts, OptsBuilder, Pool, SslOpts};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Coded, Side};
+use crate::error::Coded;
 
 pub const DEFAULT_PORT: u16 = 3306;
 const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+
+/// Which side of a migration an endpoint is; used in every message about a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+
+    /// The environment variable the CLI reads this side's password from.
+    pub fn password_env(self) -> &'static str {
+        match self {
+            Side::Source => "FERRY_SOURCE_PASSWORD",
+            Side::Target => "FERRY_TARGET_PASSWORD",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// How a connection is protected; the names are those of `mysql --ssl-mode`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

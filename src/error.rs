@@ -4,6 +4,8 @@
 //! whatever reaches a user (CLI line, UI toast, JSON body) carries a stable code, a
 //! message saying what failed and why, and a remedy saying what to do. Codes are
 //! dotted and never reused: scripts and the UI match on them.
+//!
+//! This module depends on no other engine module: every module depends on it.
 
 use serde::Serialize;
 
@@ -54,83 +56,5 @@ impl Report {
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.one_line())
-    }
-}
-
-/// Which side of a migration an endpoint is; used in every message about a server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub enum Side {
-    Source,
-    Target,
-}
-
-impl Side {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Side::Source => "source",
-            Side::Target => "target",
-        }
-    }
-
-    /// The environment variable the CLI reads this side's password from.
-    pub fn password_env(self) -> &'static str {
-        match self {
-            Side::Source => "FERRY_SOURCE_PASSWORD",
-            Side::Target => "FERRY_TARGET_PASSWORD",
-        }
-    }
-}
-
-impl std::fmt::Display for Side {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Any engine error, for API entry points that cross module boundaries. The code,
-/// message and remedy are those of the module error inside.
-#[derive(Debug, thiserror::Error)]
-pub enum FerryError {
-    #[error(transparent)]
-    Endpoint(#[from] crate::endpoint::EndpointError),
-    #[error(transparent)]
-    Secret(#[from] crate::secrets::SecretError),
-    #[error(transparent)]
-    Profile(#[from] crate::profile::ProfileError),
-    #[error(transparent)]
-    Catalog(#[from] crate::catalog::CatalogError),
-    #[error(transparent)]
-    Rules(#[from] crate::rules::RulesError),
-}
-
-impl FerryError {
-    fn inner(&self) -> &dyn Coded {
-        match self {
-            FerryError::Endpoint(e) => e,
-            FerryError::Secret(e) => e,
-            FerryError::Profile(e) => e,
-            FerryError::Catalog(e) => e,
-            FerryError::Rules(e) => e,
-        }
-    }
-
-    pub fn report(&self) -> Report {
-        Report::from_error(self)
-    }
-}
-
-impl Coded for FerryError {
-    fn code(&self) -> &'static str {
-        self.inner().code()
-    }
-
-    fn remedy(&self) -> String {
-        self.inner().remedy()
-    }
-
-    fn is_transient(&self) -> bool {
-        self.inner().is_transient()
     }
 }

@@ -5,8 +5,9 @@
 use serde::Serialize;
 
 use crate::catalog::Catalog;
+use crate::endpoint::Side;
 use crate::endpoint::{Endpoint, ServerFacts};
-use crate::error::{FerryError, Report, Side};
+use crate::error::{Coded, Report};
 use crate::profile::Profile;
 use crate::rules::Selection;
 use crate::secrets;
@@ -97,4 +98,50 @@ pub async fn selected_on(source: &Endpoint, profile: &Profile) -> Result<Selecti
         &all_schemas,
     )?;
     Ok(matcher.select(&catalog))
+}
+
+/// Any engine error, for API entry points that cross module boundaries. The code,
+/// message and remedy are those of the module error inside.
+#[derive(Debug, thiserror::Error)]
+pub enum FerryError {
+    #[error(transparent)]
+    Endpoint(#[from] crate::endpoint::EndpointError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Rules(#[from] crate::rules::RulesError),
+}
+
+impl FerryError {
+    fn inner(&self) -> &dyn Coded {
+        match self {
+            FerryError::Endpoint(e) => e,
+            FerryError::Secret(e) => e,
+            FerryError::Profile(e) => e,
+            FerryError::Catalog(e) => e,
+            FerryError::Rules(e) => e,
+        }
+    }
+
+    pub fn report(&self) -> Report {
+        Report::from_error(self)
+    }
+}
+
+impl Coded for FerryError {
+    fn code(&self) -> &'static str {
+        self.inner().code()
+    }
+
+    fn remedy(&self) -> String {
+        self.inner().remedy()
+    }
+
+    fn is_transient(&self) -> bool {
+        self.inner().is_transient()
+    }
 }

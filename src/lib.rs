@@ -23,8 +23,10 @@ pub mod target;
 pub mod verify;
 
 pub use catalog::Catalog;
+pub use endpoint::Side;
 pub use endpoint::{Endpoint, EndpointConfig, ServerFacts, TlsMode};
-pub use error::{Coded, FerryError, Report, Side};
+pub use error::{Coded, Report};
+pub use inspect::FerryError;
 pub use profile::{Mode, Profile, ProfileStore};
 pub use rules::{ObjectRules, Selection};
 

@@ -9,10 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use ferry::endpoint::ServerFacts;
-use ferry::error::{Coded, FerryError, Report, Side};
 use ferry::inspect::{self, ConnectionCheck};
 use ferry::profile::{Profile, ProfileStore};
 use ferry::secrets;
+use ferry::{Coded, FerryError, Report, Side};
 
 mod render;
 

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::endpoint::EndpointConfig;
-use crate::error::{Coded, Side};
+use crate::endpoint::Side;
+use crate::error::Coded;
 use crate::rules::ObjectRules;
 
 /// What a job does: DM's `task_mode`, the `sync_way` of QingCloud's standby.

@@ -12,7 +12,8 @@ use std::sync::OnceLock;
 
 use keyring::Entry;
 
-use crate::error::{Coded, Side};
+use crate::endpoint::Side;
+use crate::error::Coded;
 
 pub const SERVICE: &str = "ferry";
 

@@ -4,8 +4,8 @@ mod support;
 
 use ferry::catalog::Catalog;
 use ferry::endpoint::{Endpoint, EndpointConfig};
-use ferry::error::{Coded, Side};
 use ferry::rules::{ObjectRules, Route};
+use ferry::{Coded, Side};
 
 async fn source_endpoint(pair: &support::Pair) -> Endpoint {
     let cfg = EndpointConfig::new("127.0.0.1", pair.source.port, "root");

@@ -3,7 +3,7 @@
 mod support;
 
 use ferry::endpoint::{Endpoint, EndpointConfig, Flavor, GtidMode, TlsMode};
-use ferry::error::{Coded, Side};
+use ferry::{Coded, Side};
 
 fn cfg(port: u16, user: &str, tls: TlsMode) -> EndpointConfig {
     let mut c = EndpointConfig::new("127.0.0.1", port, user);

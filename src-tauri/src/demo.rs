@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use ferry::endpoint::{Endpoint, EndpointConfig, TlsMode};
-use ferry::error::{Report, Side};
 use ferry::profile::{Mode, Profile, ProfileStore};
+use ferry::{Report, Side};
 use mysql_async::prelude::Queryable;
 
 pub struct Demo {

@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use ferry::endpoint::{Endpoint, EndpointConfig, ServerFacts};
-use ferry::error::{Coded, Report, Side};
 use ferry::events::{EventSink, JobEvent};
 use ferry::job::{Control, RunOptions, RunSummary};
 use ferry::profile::{Profile, ProfileStore};
 use ferry::queue::Queue;
+use ferry::{Coded, Report, Side};
 use serde::Serialize;
 use tauri::{Emitter, Manager, State};
 

@@ -10,8 +10,10 @@ use mysql_async::Conn;
 
 use crate::catalog::Catalog;
 use crate::checkpoint::quote;
+use crate::endpoint::Side;
 use crate::endpoint::{Endpoint, ServerFacts};
-use crate::error::{FerryError, Report, Side};
+use crate::error::Report;
+use crate::inspect::FerryError;
 use crate::inspect::{self, ConnectionCheck};
 use crate::profile::{Mode, Profile};
 use crate::rules::{Matcher, Selection};

@@ -18,7 +18,7 @@ use serde::Serialize;
 
 pub use context::Context;
 
-use crate::error::Side;
+use crate::endpoint::Side;
 use crate::inspect;
 use crate::profile::Profile;
 
