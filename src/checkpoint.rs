@@ -20,6 +20,7 @@ use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::position::Position;
+use crate::profile::Mode;
 
 pub use crate::mysql::quote;
 
@@ -117,11 +118,47 @@ pub struct ChunkRecord {
     pub bytes: u64,
 }
 
+/// A job's phase as the meta schema stores it (`jobs.phase`): the engine compares
+/// these, and `as_str` is their one string form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobPhase {
+    /// Copying the snapshot (resumable chunk by chunk).
+    Copy,
+    /// The copy and its objects are done; the sync or the verification follows.
+    Copied,
+    /// Following the binlog.
+    Sync,
+    /// Verified at the cutover; triggers and the final mark are left to do.
+    Completing,
+    Completed,
+    Aborted,
+}
+
+impl JobPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobPhase::Copy => "copy",
+            JobPhase::Copied => "copied",
+            JobPhase::Sync => "sync",
+            JobPhase::Completing => "completing",
+            JobPhase::Completed => "completed",
+            JobPhase::Aborted => "aborted",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<JobPhase> {
+        use JobPhase::*;
+        [Copy, Copied, Sync, Completing, Completed, Aborted]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
+}
+
 /// The job's row in `jobs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
-    pub mode: String,
-    pub phase: String,
+    pub mode: Mode,
+    pub phase: JobPhase,
     pub snapshot: Position,
     /// Where the incremental phase has applied up to.
     pub sync: Option<Position>,
@@ -452,7 +489,19 @@ impl Meta {
                 (&self.job,),
             )
             .await?;
-        Ok(row.map(|(mode, phase, pos, sync)| JobRecord {
+        let Some((mode, phase, pos, sync)) = row else {
+            return Ok(None);
+        };
+        let (Some(mode), Some(phase)) = (Mode::parse(&mode), JobPhase::parse(&phase)) else {
+            return Err(mysql_async::Error::Other(
+                format!(
+                    "the meta schema records mode {mode:?} and phase {phase:?} for job {}, which this version of Ferry does not know",
+                    self.job
+                )
+                .into(),
+            ));
+        };
+        Ok(Some(JobRecord {
             mode,
             phase,
             snapshot: pos
@@ -462,13 +511,17 @@ impl Meta {
         }))
     }
 
-    pub async fn set_phase(&self, conn: &mut Conn, phase: &str) -> Result<(), mysql_async::Error> {
+    pub async fn set_phase(
+        &self,
+        conn: &mut Conn,
+        phase: JobPhase,
+    ) -> Result<(), mysql_async::Error> {
         conn.exec_drop(
             format!(
                 "UPDATE {} SET phase = ?, updated_at = CURRENT_TIMESTAMP(6) WHERE job = ?",
                 self.t("jobs")
             ),
-            (phase, &self.job),
+            (phase.as_str(), &self.job),
         )
         .await
     }
@@ -477,16 +530,16 @@ impl Meta {
     pub async fn start_sync_job(
         &self,
         conn: &mut Conn,
-        mode: &str,
+        mode: Mode,
         start: &Position,
     ) -> Result<(), mysql_async::Error> {
         let json = serde_json::to_string(start).unwrap_or_default();
         conn.exec_drop(
             format!(
-                "REPLACE INTO {} (job, mode, phase, snapshot_position, sync_position) VALUES (?, ?, 'sync', ?, ?)",
+                "REPLACE INTO {} (job, mode, phase, snapshot_position, sync_position) VALUES (?, ?, ?, ?, ?)",
                 self.t("jobs")
             ),
-            (&self.job, mode, &json, &json),
+            (&self.job, mode.as_str(), JobPhase::Sync.as_str(), &json, &json),
         )
         .await
     }
@@ -500,10 +553,14 @@ impl Meta {
     ) -> Result<(), mysql_async::Error> {
         conn.exec_drop(
             format!(
-                "UPDATE {} SET sync_position = ?, phase = 'sync', updated_at = CURRENT_TIMESTAMP(6) WHERE job = ?",
+                "UPDATE {} SET sync_position = ?, phase = ?, updated_at = CURRENT_TIMESTAMP(6) WHERE job = ?",
                 self.t("jobs")
             ),
-            (serde_json::to_string(position).unwrap_or_default(), &self.job),
+            (
+                serde_json::to_string(position).unwrap_or_default(),
+                JobPhase::Sync.as_str(),
+                &self.job,
+            ),
         )
         .await
     }
@@ -529,7 +586,7 @@ impl Meta {
     pub async fn store_plan(
         &self,
         conn: &mut Conn,
-        mode: &str,
+        mode: Mode,
         snapshot: &Position,
         chunks: &[ChunkRecord],
     ) -> Result<(), mysql_async::Error> {
@@ -548,7 +605,7 @@ impl Meta {
     async fn store_plan_once(
         &self,
         conn: &mut Conn,
-        mode: &str,
+        mode: Mode,
         snapshot: &Position,
         chunks: &[ChunkRecord],
     ) -> Result<(), mysql_async::Error> {
@@ -562,12 +619,13 @@ impl Meta {
         .await?;
         tx.exec_drop(
             format!(
-                "REPLACE INTO {} (job, mode, phase, snapshot_position) VALUES (?, ?, 'copy', ?)",
+                "REPLACE INTO {} (job, mode, phase, snapshot_position) VALUES (?, ?, ?, ?)",
                 self.t("jobs")
             ),
             (
                 &self.job,
-                mode,
+                mode.as_str(),
+                JobPhase::Copy.as_str(),
                 serde_json::to_string(snapshot).unwrap_or_default(),
             ),
         )

@@ -67,8 +67,8 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, JobError> {
     };
     Ok(JobStatus {
         job: profile.name.clone(),
-        mode: job.as_ref().map(|j| j.mode.clone()),
-        phase: job.as_ref().map(|j| j.phase.clone()),
+        mode: job.as_ref().map(|j| j.mode.as_str().to_string()),
+        phase: job.as_ref().map(|j| j.phase.as_str().to_string()),
         running,
         snapshot: job.as_ref().map(|j| j.snapshot.clone()),
         applied: job.and_then(|j| j.sync),
@@ -122,14 +122,14 @@ pub async fn abort_stopped(profile: &Profile) -> Result<Option<String>, JobError
         .load_job(&mut conn)
         .await
         .map_err(err("reading the job"))?
-        .map(|j| j.phase);
+        .map(|j| j.phase.as_str().to_string());
     if phase.is_some()
         && meta
             .try_lock(&mut conn)
             .await
             .map_err(err("taking the job lock"))?
     {
-        meta.set_phase(&mut conn, "aborted")
+        meta.set_phase(&mut conn, crate::checkpoint::JobPhase::Aborted)
             .await
             .map_err(err("recording the job phase"))?;
     }

@@ -15,7 +15,7 @@ use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use crate::catalog::Catalog;
-use crate::checkpoint::{ChunkRecord, Meta};
+use crate::checkpoint::{ChunkRecord, JobPhase, Meta};
 use crate::endpoint::Endpoint;
 use crate::endpoint::Flavor;
 use crate::endpoint::Side;
@@ -278,7 +278,10 @@ pub async fn run(
         sink: &sink,
         opts: &opts,
     };
-    if let Some(job) = existing.as_ref().filter(|j| j.phase == "completing") {
+    if let Some(job) = existing
+        .as_ref()
+        .filter(|j| j.phase == JobPhase::Completing)
+    {
         // A cutover that stopped after its verification: finish it.
         let catalog = Catalog::load(&source, |s| matcher.touches_schema(s))
             .await
@@ -305,7 +308,7 @@ pub async fn run(
             sync_end: Some(SyncEnd::Completed),
         });
     }
-    let resume_sync = existing.as_ref().filter(|j| j.phase == "sync");
+    let resume_sync = existing.as_ref().filter(|j| j.phase == JobPhase::Sync);
     if resume_sync.is_some() || profile.mode == Mode::Incremental {
         let (start, resumed) = match resume_sync {
             // Continue following the binlog where it stopped.
@@ -316,7 +319,7 @@ pub async fn run(
             None => {
                 let start = incremental_start(profile, &source, source_facts.flavor).await?;
                 missing_target_tables(&target, &selection).await?;
-                meta.start_sync_job(&mut meta_conn, "incremental", &start)
+                meta.start_sync_job(&mut meta_conn, Mode::Incremental, &start)
                     .await
                     .map_err(target_error("recording the job"))?;
                 (start, false)
@@ -341,7 +344,7 @@ pub async fn run(
             sync_end: Some(end),
         });
     }
-    let resuming = existing.as_ref().is_some_and(|j| j.phase == "copy");
+    let resuming = existing.as_ref().is_some_and(|j| j.phase == JobPhase::Copy);
     let stored_plan = if resuming {
         meta.load_plan(&mut meta_conn)
             .await
@@ -426,14 +429,9 @@ pub async fn run(
                 chunks.extend(plan::plan_table(planner, table, o.chunk_bytes).await?);
             }
         }
-        meta.store_plan(
-            &mut meta_conn,
-            profile.mode.as_str(),
-            &snap.position,
-            &chunks,
-        )
-        .await
-        .map_err(target_error("storing the copy plan"))?;
+        meta.store_plan(&mut meta_conn, profile.mode, &snap.position, &chunks)
+            .await
+            .map_err(target_error("storing the copy plan"))?;
         (chunks, snap.position.clone())
     };
 
@@ -590,7 +588,7 @@ pub async fn run(
         schema::Objects::AllButTriggers
     };
     ddl.create_objects(&matcher, o.definer, which).await?;
-    meta.set_phase(&mut meta_conn, "copied")
+    meta.set_phase(&mut meta_conn, JobPhase::Copied)
         .await
         .map_err(target_error("recording the job phase"))?;
 
@@ -618,7 +616,7 @@ pub async fn run(
     let mut verify_report = verify_report;
     drop(turn.take());
     if profile.mode == Mode::All {
-        meta.set_phase(&mut meta_conn, "sync")
+        meta.set_phase(&mut meta_conn, JobPhase::Sync)
             .await
             .map_err(target_error("recording the job phase"))?;
         let (end, to, verify) = sync_ctx.run(&mut meta_conn, position.clone()).await?;
@@ -626,7 +624,7 @@ pub async fn run(
         sync_end = Some(end);
         verify_report = verify;
     } else if verify_report.as_ref().is_none_or(|r| r.equal) {
-        meta.set_phase(&mut meta_conn, "completed")
+        meta.set_phase(&mut meta_conn, JobPhase::Completed)
             .await
             .map_err(target_error("recording the job phase"))?;
         sink.phase(Phase::Completed);
@@ -732,7 +730,7 @@ impl SyncCtx<'_> {
             }
             Outcome::Aborted => {
                 self.meta
-                    .set_phase(meta_conn, "aborted")
+                    .set_phase(meta_conn, JobPhase::Aborted)
                     .await
                     .map_err(target_error("recording the job phase"))?;
                 self.sink.phase(Phase::Aborted);
@@ -774,7 +772,7 @@ impl SyncCtx<'_> {
         // finishes the cutover without following the binlog again (which, with the
         // triggers in place, would fire them on replayed rows).
         self.meta
-            .set_phase(meta_conn, "completing")
+            .set_phase(meta_conn, JobPhase::Completing)
             .await
             .map_err(target_error("recording the job phase"))?;
         self.finish_cutover(meta_conn, &catalog, &selection).await?;
@@ -808,7 +806,7 @@ impl SyncCtx<'_> {
         }
         crate::failpoint::hit("cutover.verified");
         self.meta
-            .set_phase(meta_conn, "completed")
+            .set_phase(meta_conn, JobPhase::Completed)
             .await
             .map_err(target_error("recording the job phase"))?;
         self.sink.phase(Phase::Completed);

@@ -431,8 +431,9 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
     loop {
         let s = ferry::control::status(&profile).await?;
         if !s.running {
+            let completed = ferry::checkpoint::JobPhase::Completed.as_str();
             return Ok(match s.phase.as_deref() {
-                Some("completed") => {
+                Some(p) if p == completed => {
                     println!(
                         "completed: {} has every change; point the application at the target",
                         profile.name

@@ -34,6 +34,81 @@ impl Mode {
             Mode::All => "all",
         }
     }
+
+    /// The mode `as_str` wrote (job files and the meta schema).
+    pub fn parse(s: &str) -> Option<Mode> {
+        [Mode::Full, Mode::Incremental, Mode::All]
+            .into_iter()
+            .find(|m| m.as_str() == s)
+    }
+}
+
+/// One `[[incremental.filters]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct FilterRule {
+    /// Source tables it applies to (`db.*`, `db.tb_*`); empty: every synced table.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tables: Vec<String>,
+    /// Event kinds to leave out: `insert`, `update`, `delete`, `all dml`,
+    /// `create table`, `alter table`, `drop table`, `rename table`,
+    /// `truncate table`, `create index`, `drop index`, `all ddl`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+    /// Regular expressions (case-insensitive); a DDL statement matching one is
+    /// left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sql: Vec<String>,
+}
+
+pub const DML: &[&str] = &["insert", "update", "delete"];
+pub const DDL: &[&str] = &[
+    "create table",
+    "alter table",
+    "drop table",
+    "rename table",
+    "truncate table",
+    "create index",
+    "drop index",
+];
+
+impl FilterRule {
+    /// The event kinds it names, `all dml` / `all ddl` expanded; `n` numbers the
+    /// rule in messages.
+    pub fn event_kinds(&self, n: usize) -> Result<Vec<String>, String> {
+        let mut events = Vec::new();
+        for e in &self.events {
+            let e = e.trim().to_ascii_lowercase();
+            let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
+            match e.as_str() {
+                "all dml" => events.extend(DML.iter().map(|s| s.to_string())),
+                "all ddl" => events.extend(DDL.iter().map(|s| s.to_string())),
+                k if DML.contains(&k) || DDL.contains(&k) => events.push(k.to_string()),
+                other => {
+                    return Err(format!(
+                        "rule {n}: unknown event \"{other}\" (use {}, {}, all dml or all ddl)",
+                        DML.join(", "),
+                        DDL.join(", ")
+                    ))
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// Its `sql` patterns, compiled case-insensitively.
+    pub fn sql_patterns(&self, n: usize) -> Result<Vec<regex::Regex>, String> {
+        self.sql
+            .iter()
+            .map(|p| {
+                regex::RegexBuilder::new(p)
+                    .case_insensitive(true)
+                    .build()
+                    .map_err(|e| format!("rule {n}: sql pattern \"{p}\": {e}"))
+            })
+            .collect()
+    }
 }
 
 /// A job profile as stored on disk.
@@ -77,7 +152,7 @@ pub struct Incremental {
     pub apply_workers: usize,
     /// Binlog events to leave out (DM's `binlog_filter_rule`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub filters: Vec<crate::replicate::filter::FilterRule>,
+    pub filters: Vec<FilterRule>,
 }
 
 impl Default for Incremental {
@@ -471,8 +546,24 @@ impl Profile {
             }
             Ok(_) => {}
         }
-        if let Err(e) = crate::replicate::filter::Filters::compile(&self.incremental.filters, 0) {
-            return Err(invalid(&format!("[[incremental.filters]]: {e}")));
+        for (i, r) in self.incremental.filters.iter().enumerate() {
+            let n = i + 1;
+            let checked = r.event_kinds(n).and_then(|events| {
+                let sql = r.sql_patterns(n)?;
+                if events.is_empty() && sql.is_empty() {
+                    return Err(format!("rule {n} names neither events nor sql patterns"));
+                }
+                ObjectRules {
+                    include: r.tables.clone(),
+                    ..Default::default()
+                }
+                .compile(0)
+                .map(|_| ())
+                .map_err(|e| format!("rule {n}: {e}"))
+            });
+            if let Err(e) = checked {
+                return Err(invalid(&format!("[[incremental.filters]]: {e}")));
+            }
         }
         if !(1..=64).contains(&self.incremental.apply_workers) {
             return Err(invalid("[incremental] apply_workers must be 1-64"));

@@ -361,7 +361,13 @@ impl Context {
         let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
         let resuming = bounded(async { meta.load_job(&mut tc).await.ok().flatten() }, None)
             .await
-            .is_some_and(|j| matches!(j.phase.as_str(), "copy" | "sync" | "completing"));
+            .is_some_and(|j| {
+                use crate::checkpoint::JobPhase;
+                matches!(
+                    j.phase,
+                    JobPhase::Copy | JobPhase::Sync | JobPhase::Completing
+                )
+            });
         drop(sc);
         drop(tc);
         Ok(Context {

@@ -1,40 +1,10 @@
 //! Binlog event filters, like DM's `binlog_filter_rule`: leave out kinds of row
 //! changes or DDL on some tables, or DDL whose text matches a pattern.
 
-use regex::{Regex, RegexBuilder};
-use serde::{Deserialize, Serialize};
+use regex::Regex;
 
+pub use crate::profile::{FilterRule, DDL, DML};
 use crate::rules::{Matcher, ObjectRules};
-
-/// One `[[incremental.filters]]` entry.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct FilterRule {
-    /// Source tables it applies to (`db.*`, `db.tb_*`); empty: every synced table.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub tables: Vec<String>,
-    /// Event kinds to leave out: `insert`, `update`, `delete`, `all dml`,
-    /// `create table`, `alter table`, `drop table`, `rename table`,
-    /// `truncate table`, `create index`, `drop index`, `all ddl`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<String>,
-    /// Regular expressions (case-insensitive); a DDL statement matching one is
-    /// left out.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub sql: Vec<String>,
-}
-
-pub const DML: &[&str] = &["insert", "update", "delete"];
-pub const DDL: &[&str] = &[
-    "create table",
-    "alter table",
-    "drop table",
-    "rename table",
-    "truncate table",
-    "create index",
-    "drop index",
-];
 
 struct Compiled {
     tables: Option<Matcher>,
@@ -65,33 +35,8 @@ impl Filters {
         let mut out = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let n = i + 1;
-            let mut events = Vec::new();
-            for e in &r.events {
-                let e = e.trim().to_ascii_lowercase();
-                let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
-                match e.as_str() {
-                    "all dml" => events.extend(DML.iter().map(|s| s.to_string())),
-                    "all ddl" => events.extend(DDL.iter().map(|s| s.to_string())),
-                    k if DML.contains(&k) || DDL.contains(&k) => events.push(k.to_string()),
-                    other => {
-                        return Err(format!(
-                            "rule {n}: unknown event \"{other}\" (use {}, {}, all dml or all ddl)",
-                            DML.join(", "),
-                            DDL.join(", ")
-                        ))
-                    }
-                }
-            }
-            let sql = r
-                .sql
-                .iter()
-                .map(|p| {
-                    RegexBuilder::new(p)
-                        .case_insensitive(true)
-                        .build()
-                        .map_err(|e| format!("rule {n}: sql pattern \"{p}\": {e}"))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let events = r.event_kinds(n)?;
+            let sql = r.sql_patterns(n)?;
             if events.is_empty() && sql.is_empty() {
                 return Err(format!("rule {n} names neither events nor sql patterns"));
             }
