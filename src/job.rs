@@ -51,6 +51,12 @@ pub enum JobError {
     Schedule { cause: String },
     #[error("the job was paused or aborted before its scheduled start")]
     Cancelled,
+    #[error("the precheck failed: {}", failed.join(", "))]
+    PrecheckFailed {
+        failed: Vec<String>,
+        /// Every check, for the adapter to show.
+        report: Box<crate::precheck::Report>,
+    },
 }
 
 impl Coded for JobError {
@@ -63,6 +69,7 @@ impl Coded for JobError {
             JobError::NothingSelected => "job.nothing_selected",
             JobError::Schedule { .. } => "job.bad_schedule",
             JobError::Cancelled => "job.cancelled",
+            JobError::PrecheckFailed { .. } => "precheck.failed",
         }
     }
 
@@ -79,6 +86,7 @@ impl Coded for JobError {
                 "write start_at as a UTC time like 2026-11-23T02:00:00Z".into()
             }
             JobError::Cancelled => "run the job again when it should start".into(),
+            JobError::PrecheckFailed { .. } => "fix what the precheck reports (each check names its fix), or list the check ids in the job's ignore_checks".into(),
         }
     }
 
@@ -224,6 +232,25 @@ async fn open_job(
         return Err(JobError::NothingSelected);
     }
     Ok((source, target, catalog, selection, matcher))
+}
+
+/// Starts a job the one way every adapter does (the CLI, the app, a future HTTP
+/// server): the precheck first — a failed check the job does not list in
+/// `ignore_checks` refuses the start, with every check in the error — then [`run`].
+pub async fn start(
+    profile: &Profile,
+    opts: RunOptions,
+    sink: EventSink,
+) -> Result<RunSummary, JobError> {
+    let report = crate::precheck::run(profile).await;
+    let failed = report.blocking(&profile.ignore_checks);
+    if !failed.is_empty() {
+        return Err(JobError::PrecheckFailed {
+            failed,
+            report: Box::new(report),
+        });
+    }
+    run(profile, opts, sink).await
 }
 
 /// Runs a job (full copy for now) to its end, emitting events on `sink`.

@@ -323,19 +323,6 @@ async fn run(
     complete: Option<bool>,
 ) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
-    // Never start into a failing check, unless the job says to ignore that check.
-    let report = ferry::precheck::run(&profile).await;
-    let blocking = report.blocking(&profile.ignore_checks);
-    if !blocking.is_empty() {
-        if !json {
-            render::precheck(&report, &profile.ignore_checks);
-        }
-        return Err(Failure::Error(Report {
-            code: "precheck.failed".into(),
-            message: format!("the precheck failed: {}", blocking.join(", ")),
-            remedy: "fix what `ferry precheck JOB` reports, or list the check ids in the job's ignore_checks".into(),
-        }));
-    }
     let (sink, rx) = ferry::events::EventSink::channel();
     let view = tokio::spawn(render::events(rx, json));
     let control = ferry::job::Control::default();
@@ -348,7 +335,8 @@ async fn run(
             on_ctrl_c.pause();
         }
     });
-    let result = ferry::job::run(
+    // The engine's one start path: it refuses to start into a failing check.
+    let result = ferry::job::start(
         &profile,
         ferry::job::RunOptions {
             verify,
@@ -359,6 +347,11 @@ async fn run(
     )
     .await;
     let _ = view.await;
+    if let Err(ferry::job::JobError::PrecheckFailed { report, .. }) = &result {
+        if !json {
+            render::precheck(report, &profile.ignore_checks);
+        }
+    }
     let summary = result?;
     let peak_rss_bytes = peak_rss_bytes();
     if json {

@@ -240,7 +240,8 @@ async fn start(
             }
         })
     };
-    let result = ferry::job::run(
+    // The engine's one start path: the precheck gate, then the run.
+    let result = ferry::job::start(
         &profile,
         RunOptions {
             verify,
