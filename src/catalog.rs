@@ -18,7 +18,7 @@ use crate::endpoint::{Endpoint, EndpointError};
 use crate::error::Coded;
 
 /// Ferry's checkpoint schema on the target; never migrated, never listed.
-pub const META_SCHEMA: &str = "ferry_meta";
+pub use crate::profile::META_SCHEMA;
 
 /// Schemas that belong to the server itself (MySQL, MariaDB, TiDB).
 pub const SYSTEM_SCHEMAS: &[&str] = &[

@@ -8,6 +8,7 @@ pub mod endpoint;
 pub mod error;
 pub mod events;
 pub mod failpoint;
+pub mod gtid;
 pub mod inspect;
 pub mod job;
 pub mod mysql;

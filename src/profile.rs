@@ -7,10 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::endpoint::EndpointConfig;
-use crate::endpoint::Side;
 use crate::error::Coded;
-use crate::rules::ObjectRules;
 
 /// What a job does: DM's `task_mode`, the `sync_way` of QingCloud's standby.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -109,6 +106,146 @@ impl FilterRule {
             })
             .collect()
     }
+}
+
+/// The meta schema Ferry keeps job state in on the target, unless a job names another.
+pub const META_SCHEMA: &str = "ferry_meta";
+
+pub const DEFAULT_PORT: u16 = 3306;
+const DEFAULT_CONNECT_TIMEOUT_SECS: u64 = 10;
+
+/// Which side of a migration an endpoint is; used in every message about a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum Side {
+    Source,
+    Target,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        }
+    }
+
+    /// The environment variable the CLI reads this side's password from.
+    pub fn password_env(self) -> &'static str {
+        match self {
+            Side::Source => "FERRY_SOURCE_PASSWORD",
+            Side::Target => "FERRY_TARGET_PASSWORD",
+        }
+    }
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a connection is protected; the names are those of `mysql --ssl-mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum TlsMode {
+    Disabled,
+    #[default]
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl TlsMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::Disabled => "disabled",
+            TlsMode::Preferred => "preferred",
+            TlsMode::Required => "required",
+            TlsMode::VerifyCa => "verify-ca",
+            TlsMode::VerifyIdentity => "verify-identity",
+        }
+    }
+}
+
+/// One server as written in a job profile. No password: that lives in the keyring.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct EndpointConfig {
+    pub host: String,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub user: String,
+    #[serde(default)]
+    pub tls: TlsMode,
+    /// CA certificate (PEM) for `verify-ca` / `verify-identity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for servers that require X509 accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
+    /// Client private key (PEM) matching `cert`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+
+fn default_connect_timeout() -> u64 {
+    DEFAULT_CONNECT_TIMEOUT_SECS
+}
+
+impl EndpointConfig {
+    pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>) -> Self {
+        EndpointConfig {
+            host: host.into(),
+            port,
+            user: user.into(),
+            tls: TlsMode::default(),
+            ca: None,
+            cert: None,
+            key: None,
+            connect_timeout_secs: DEFAULT_CONNECT_TIMEOUT_SECS,
+        }
+    }
+
+    /// `host:port`, as shown in messages.
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Which tables a job selects and where they go on the target.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ObjectRules {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Route {
+    pub from: String,
+    pub to: String,
 }
 
 /// A job profile as stored on disk.
@@ -219,8 +356,8 @@ impl StartAt {
         }
         if let Some(set) = s.strip_prefix("gtid:") {
             let set = set.trim();
-            let valid = crate::position::MariaGtids::parse(set).is_ok()
-                || crate::position::MysqlGtids::parse(set).is_ok();
+            let valid = crate::gtid::MariaGtids::parse(set).is_ok()
+                || crate::gtid::MysqlGtids::parse(set).is_ok();
             if set.is_empty() || !valid {
                 return Err(format!("\"{set}\" is neither a MariaDB GTID list (0-1-42) nor a MySQL GTID set (uuid:1-42)"));
             }
@@ -359,7 +496,7 @@ impl Default for Options {
             chunk_bytes: 4 << 20,
             on_existing: OnExisting::Error,
             definer: DefinerPolicy::Rewrite,
-            meta_schema: crate::catalog::META_SCHEMA.to_string(),
+            meta_schema: META_SCHEMA.to_string(),
             write_method: WriteMethod::Auto,
             start_at: None,
         }
