@@ -52,46 +52,129 @@ pub struct FilterRule {
     /// `create table`, `alter table`, `drop table`, `rename table`,
     /// `truncate table`, `create index`, `drop index`, `all ddl`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub events: Vec<String>,
+    pub events: Vec<EventKind>,
     /// Regular expressions (case-insensitive); a DDL statement matching one is
     /// left out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sql: Vec<String>,
 }
 
-pub const DML: &[&str] = &["insert", "update", "delete"];
-pub const DDL: &[&str] = &[
-    "create table",
-    "alter table",
-    "drop table",
-    "rename table",
-    "truncate table",
-    "create index",
-    "drop index",
-];
+/// A kind of binlog event a filter rule leaves out, as written in the job file
+/// (`"insert"`, `"all dml"`, `"alter table"`…; case and spacing are free).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum EventKind {
+    #[serde(rename = "insert")]
+    Insert,
+    #[serde(rename = "update")]
+    Update,
+    #[serde(rename = "delete")]
+    Delete,
+    /// insert, update and delete.
+    #[serde(rename = "all dml")]
+    AllDml,
+    #[serde(rename = "create table")]
+    CreateTable,
+    #[serde(rename = "alter table")]
+    AlterTable,
+    #[serde(rename = "drop table")]
+    DropTable,
+    #[serde(rename = "rename table")]
+    RenameTable,
+    #[serde(rename = "truncate table")]
+    TruncateTable,
+    #[serde(rename = "create index")]
+    CreateIndex,
+    #[serde(rename = "drop index")]
+    DropIndex,
+    /// Every DDL kind above.
+    #[serde(rename = "all ddl")]
+    AllDdl,
+}
+
+impl EventKind {
+    pub const DML: [EventKind; 3] = [EventKind::Insert, EventKind::Update, EventKind::Delete];
+    pub const DDL: [EventKind; 7] = [
+        EventKind::CreateTable,
+        EventKind::AlterTable,
+        EventKind::DropTable,
+        EventKind::RenameTable,
+        EventKind::TruncateTable,
+        EventKind::CreateIndex,
+        EventKind::DropIndex,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Insert => "insert",
+            EventKind::Update => "update",
+            EventKind::Delete => "delete",
+            EventKind::AllDml => "all dml",
+            EventKind::CreateTable => "create table",
+            EventKind::AlterTable => "alter table",
+            EventKind::DropTable => "drop table",
+            EventKind::RenameTable => "rename table",
+            EventKind::TruncateTable => "truncate table",
+            EventKind::CreateIndex => "create index",
+            EventKind::DropIndex => "drop index",
+            EventKind::AllDdl => "all ddl",
+        }
+    }
+
+    /// The kinds it stands for: itself, or the group `all dml` / `all ddl` names.
+    pub fn expand(self) -> Vec<EventKind> {
+        match self {
+            EventKind::AllDml => EventKind::DML.to_vec(),
+            EventKind::AllDdl => EventKind::DDL.to_vec(),
+            k => vec![k],
+        }
+    }
+}
+
+impl std::str::FromStr for EventKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<EventKind, String> {
+        let s = s
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+        EventKind::DML
+            .into_iter()
+            .chain(EventKind::DDL)
+            .chain([EventKind::AllDml, EventKind::AllDdl])
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = EventKind::DML
+                    .iter()
+                    .chain(EventKind::DDL.iter())
+                    .map(|k| k.as_str())
+                    .collect();
+                format!(
+                    "unknown event \"{s}\" (use {}, all dml or all ddl)",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<EventKind, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
 
 impl FilterRule {
-    /// The event kinds it names, `all dml` / `all ddl` expanded; `n` numbers the
-    /// rule in messages.
-    pub fn event_kinds(&self, n: usize) -> Result<Vec<String>, String> {
-        let mut events = Vec::new();
-        for e in &self.events {
-            let e = e.trim().to_ascii_lowercase();
-            let e = e.split_whitespace().collect::<Vec<_>>().join(" ");
-            match e.as_str() {
-                "all dml" => events.extend(DML.iter().map(|s| s.to_string())),
-                "all ddl" => events.extend(DDL.iter().map(|s| s.to_string())),
-                k if DML.contains(&k) || DDL.contains(&k) => events.push(k.to_string()),
-                other => {
-                    return Err(format!(
-                        "rule {n}: unknown event \"{other}\" (use {}, {}, all dml or all ddl)",
-                        DML.join(", "),
-                        DDL.join(", ")
-                    ))
-                }
+    /// The event kinds it names, `all dml` / `all ddl` expanded.
+    pub fn event_kinds(&self) -> Vec<EventKind> {
+        let mut out: Vec<EventKind> = Vec::new();
+        for k in self.events.iter().flat_map(|k| k.expand()) {
+            if !out.contains(&k) {
+                out.push(k);
             }
         }
-        Ok(events)
+        out
     }
 
     /// Its `sql` patterns, compiled case-insensitively.
@@ -685,8 +768,8 @@ impl Profile {
         }
         for (i, r) in self.incremental.filters.iter().enumerate() {
             let n = i + 1;
-            let checked = r.event_kinds(n).and_then(|events| {
-                let sql = r.sql_patterns(n)?;
+            let events = r.event_kinds();
+            let checked = r.sql_patterns(n).and_then(|sql| {
                 if events.is_empty() && sql.is_empty() {
                     return Err(format!("rule {n} names neither events nor sql patterns"));
                 }

@@ -692,7 +692,8 @@ fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: Str
 }
 
 /// The filter kind of a DDL statement (`alter table`, `create index`…).
-pub fn kind(sql: &str) -> Option<&'static str> {
+pub fn kind(sql: &str) -> Option<crate::profile::EventKind> {
+    use crate::profile::EventKind;
     let toks = tokens(sql);
     let w = |i: usize| {
         toks.get(i)
@@ -715,13 +716,13 @@ pub fn kind(sql: &str) -> Option<&'static str> {
         })
         .unwrap_or("");
     Some(match (w(0), after_create) {
-        ("ALTER", _) if (1..4).any(|i| w(i) == "TABLE") => "alter table",
-        ("CREATE", "TABLE") => "create table",
-        ("CREATE", "INDEX") => "create index",
-        ("TRUNCATE", _) => "truncate table",
-        ("DROP", "TABLE" | "TABLES") => "drop table",
-        ("DROP", "INDEX") => "drop index",
-        ("RENAME", "TABLE" | "TABLES") => "rename table",
+        ("ALTER", _) if (1..4).any(|i| w(i) == "TABLE") => EventKind::AlterTable,
+        ("CREATE", "TABLE") => EventKind::CreateTable,
+        ("CREATE", "INDEX") => EventKind::CreateIndex,
+        ("TRUNCATE", _) => EventKind::TruncateTable,
+        ("DROP", "TABLE" | "TABLES") => EventKind::DropTable,
+        ("DROP", "INDEX") => EventKind::DropIndex,
+        ("RENAME", "TABLE" | "TABLES") => EventKind::RenameTable,
         _ => return None,
     })
 }

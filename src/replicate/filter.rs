@@ -3,12 +3,12 @@
 
 use regex::Regex;
 
-pub use crate::profile::{FilterRule, DDL, DML};
+pub use crate::profile::{EventKind, FilterRule};
 use crate::rules::{Matcher, ObjectRules};
 
 struct Compiled {
     tables: Option<Matcher>,
-    events: Vec<String>,
+    events: Vec<EventKind>,
     sql: Vec<Regex>,
 }
 
@@ -35,7 +35,7 @@ impl Filters {
         let mut out = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             let n = i + 1;
-            let events = r.event_kinds(n)?;
+            let events = r.event_kinds();
             let sql = r.sql_patterns(n)?;
             if events.is_empty() && sql.is_empty() {
                 return Err(format!("rule {n} names neither events nor sql patterns"));
@@ -69,19 +69,24 @@ impl Filters {
     pub fn dml(&self, schema: &str, table: &str) -> DmlSkip {
         let mut skip = DmlSkip::default();
         for c in self.0.iter().filter(|c| Self::applies(c, schema, table)) {
-            skip.insert |= c.events.iter().any(|e| e == "insert");
-            skip.update |= c.events.iter().any(|e| e == "update");
-            skip.delete |= c.events.iter().any(|e| e == "delete");
+            skip.insert |= c.events.contains(&EventKind::Insert);
+            skip.update |= c.events.contains(&EventKind::Update);
+            skip.delete |= c.events.contains(&EventKind::Delete);
         }
         skip
     }
 
     /// Whether a DDL statement of `kind` on `tables` with text `sql` is left out.
-    pub fn skips_ddl(&self, kind: Option<&str>, tables: &[(String, String)], sql: &str) -> bool {
+    pub fn skips_ddl(
+        &self,
+        kind: Option<EventKind>,
+        tables: &[(String, String)],
+        sql: &str,
+    ) -> bool {
         self.0.iter().any(|c| {
             let on_table = c.tables.is_none() || tables.iter().any(|(s, t)| Self::applies(c, s, t));
             on_table
-                && (kind.is_some_and(|k| c.events.iter().any(|e| e == k))
+                && (kind.is_some_and(|k| c.events.contains(&k))
                     || c.sql.iter().any(|r| r.is_match(sql)))
         })
     }
@@ -94,7 +99,7 @@ mod tests {
     fn rule(tables: &[&str], events: &[&str], sql: &[&str]) -> FilterRule {
         FilterRule {
             tables: tables.iter().map(|s| s.to_string()).collect(),
-            events: events.iter().map(|s| s.to_string()).collect(),
+            events: events.iter().map(|s| s.parse().unwrap()).collect(),
             sql: sql.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -120,20 +125,20 @@ mod tests {
         assert_eq!(f.dml("shop", "orders"), DmlSkip::default());
         let log = [("shop".to_string(), "log_1".to_string())];
         let orders = [("shop".to_string(), "orders".to_string())];
-        assert!(f.skips_ddl(Some("truncate table"), &log, "TRUNCATE log_1"));
-        assert!(!f.skips_ddl(Some("truncate table"), &orders, "TRUNCATE orders"));
-        assert!(f.skips_ddl(
-            Some("alter table"),
-            &orders,
-            "ALTER TABLE orders DROP COLUMN x"
-        ));
-        assert!(!f.skips_ddl(Some("alter table"), &orders, "ALTER TABLE orders ADD x INT"));
+        let truncate = Some(EventKind::TruncateTable);
+        let alter = Some(EventKind::AlterTable);
+        assert!(f.skips_ddl(truncate, &log, "TRUNCATE log_1"));
+        assert!(!f.skips_ddl(truncate, &orders, "TRUNCATE orders"));
+        assert!(f.skips_ddl(alter, &orders, "ALTER TABLE orders DROP COLUMN x"));
+        assert!(!f.skips_ddl(alter, &orders, "ALTER TABLE orders ADD x INT"));
     }
 
     #[test]
     fn bad_rules_say_what_is_wrong() {
-        let e = Filters::compile(&[rule(&[], &["upsert"], &[])], 0).unwrap_err();
+        let e = "upsert".parse::<EventKind>().unwrap_err();
         assert!(e.contains("unknown event \"upsert\""), "{e}");
+        let e = Filters::compile(&[rule(&[], &[], &[])], 0).unwrap_err();
+        assert!(e.contains("neither events nor sql"), "{e}");
         let e = Filters::compile(&[rule(&[], &[], &["("])], 0).unwrap_err();
         assert!(e.contains("sql pattern"), "{e}");
         assert!(Filters::compile(&[rule(&["a.*"], &[], &[])], 0).is_err());
