@@ -305,80 +305,139 @@ pub async fn run(
         sink: &sink,
         opts: &opts,
     };
-    if let Some(job) = existing
-        .as_ref()
-        .filter(|j| j.phase == JobPhase::Completing)
-    {
-        // A cutover that stopped after its verification: finish it.
-        let catalog = Catalog::load(&source, |s| matcher.touches_schema(s))
+    // One function per phase, chosen by the phase the meta schema records.
+    let result = match existing.as_ref() {
+        Some(job) if job.phase == JobPhase::Completing => {
+            finish_interrupted_cutover(&sync_ctx, &mut meta_conn, job, started).await
+        }
+        Some(job) if job.phase == JobPhase::Sync => {
+            sync_phase(&sync_ctx, &mut meta_conn, Some(job), turn, started).await
+        }
+        _ if profile.mode == Mode::Incremental => {
+            sync_phase(&sync_ctx, &mut meta_conn, None, turn, started).await
+        }
+        _ => {
+            copy_phase(
+                &sync_ctx,
+                &mut meta_conn,
+                existing.as_ref(),
+                turn,
+                started,
+                &target_facts,
+            )
             .await
-            .map_err(FerryError::from)?;
-        let now = matcher.select(&catalog);
-        sync_ctx.sink.phase(Phase::Completing);
-        sync_ctx
-            .finish_cutover(&mut meta_conn, &catalog, &now)
-            .await?;
-        let at = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
-        drop(meta_conn);
-        source.close().await;
-        target.close().await;
-        return Ok(RunSummary {
-            tables: now.tables.len(),
-            rows: 0,
-            bytes: 0,
-            seconds: started.elapsed().as_secs_f64(),
-            resumed: true,
-            position: at.clone(),
-            lock_ms: 0,
-            verify: None,
-            synced_to: Some(at),
-            sync_end: Some(SyncEnd::Completed),
-        });
-    }
-    let resume_sync = existing.as_ref().filter(|j| j.phase == JobPhase::Sync);
-    if resume_sync.is_some() || profile.mode == Mode::Incremental {
-        let (start, resumed) = match resume_sync {
-            // Continue following the binlog where it stopped.
-            Some(job) => (
-                job.sync.clone().unwrap_or_else(|| job.snapshot.clone()),
-                true,
-            ),
-            None => {
-                let start = incremental_start(profile, &source, source_facts.flavor).await?;
-                missing_target_tables(&target, &selection).await?;
-                meta.start_sync_job(&mut meta_conn, Mode::Incremental, &start)
-                    .await
-                    .map_err(target_error("recording the job"))?;
-                (start, false)
-            }
-        };
-        drop(turn.take());
-        let (end, synced_to, verify) = sync_ctx.run(&mut meta_conn, start.clone()).await?;
-        // The job lock lives on this connection; the pool only closes once it is back.
-        drop(meta_conn);
-        source.close().await;
-        target.close().await;
-        return Ok(RunSummary {
-            tables: selection.tables.len(),
-            rows: 0,
-            bytes: 0,
-            seconds: started.elapsed().as_secs_f64(),
-            resumed,
-            position: start,
-            lock_ms: 0,
-            verify,
-            synced_to: Some(synced_to),
-            sync_end: Some(end),
-        });
-    }
-    let resuming = existing.as_ref().is_some_and(|j| j.phase == JobPhase::Copy);
+        }
+    };
+    // The job lock lives on this connection; the pool only closes once it is back.
+    drop(meta_conn);
+    source.close().await;
+    target.close().await;
+    result
+}
+
+/// Phase `completing`: a cutover that stopped after its verification; finishes it
+/// without following the binlog again.
+async fn finish_interrupted_cutover(
+    ctx: &SyncCtx<'_>,
+    meta_conn: &mut mysql_async::Conn,
+    job: &crate::checkpoint::JobRecord,
+    started: Instant,
+) -> Result<RunSummary, JobError> {
+    let catalog = Catalog::load(ctx.source, |s| ctx.matcher.touches_schema(s))
+        .await
+        .map_err(FerryError::from)?;
+    let now = ctx.matcher.select(&catalog);
+    ctx.sink.phase(Phase::Completing);
+    ctx.finish_cutover(meta_conn, &catalog, &now).await?;
+    let at = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
+    Ok(RunSummary {
+        tables: now.tables.len(),
+        rows: 0,
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed: true,
+        position: at.clone(),
+        lock_ms: 0,
+        verify: None,
+        synced_to: Some(at),
+        sync_end: Some(SyncEnd::Completed),
+    })
+}
+
+/// Phase `sync`: follows the binlog, from where a previous run stopped (`resume`)
+/// or, for an incremental-only job, from its start position.
+async fn sync_phase(
+    ctx: &SyncCtx<'_>,
+    meta_conn: &mut mysql_async::Conn,
+    resume_sync: Option<&crate::checkpoint::JobRecord>,
+    turn: Option<Turn>,
+    started: Instant,
+) -> Result<RunSummary, JobError> {
+    let (start, resumed) = match resume_sync {
+        // Continue following the binlog where it stopped.
+        Some(job) => (
+            job.sync.clone().unwrap_or_else(|| job.snapshot.clone()),
+            true,
+        ),
+        None => {
+            let start = incremental_start(ctx.profile, ctx.source, ctx.flavor).await?;
+            missing_target_tables(ctx.target, ctx.selection).await?;
+            ctx.meta
+                .start_sync_job(meta_conn, Mode::Incremental, &start)
+                .await
+                .map_err(target_error("recording the job"))?;
+            (start, false)
+        }
+    };
+    drop(turn);
+    let (end, synced_to, verify) = ctx.run(meta_conn, start.clone()).await?;
+    Ok(RunSummary {
+        tables: ctx.selection.tables.len(),
+        rows: 0,
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed,
+        position: start,
+        lock_ms: 0,
+        verify,
+        synced_to: Some(synced_to),
+        sync_end: Some(end),
+    })
+}
+
+/// Phase `copy`: the consistent snapshot, schema, chunked copy, objects and (mode
+/// `full`) verification, resuming an interrupted copy from its stored plan; mode
+/// `all` goes on into the sync.
+async fn copy_phase(
+    ctx: &SyncCtx<'_>,
+    meta_conn: &mut mysql_async::Conn,
+    existing: Option<&crate::checkpoint::JobRecord>,
+    mut turn: Option<Turn>,
+    started: Instant,
+    target_facts: &crate::endpoint::ServerFacts,
+) -> Result<RunSummary, JobError> {
+    let SyncCtx {
+        profile,
+        source,
+        target,
+        flavor,
+        catalog,
+        selection,
+        matcher,
+        meta,
+        sink,
+        opts,
+        ..
+    } = *ctx;
+    let o = &profile.options;
+    let resuming = existing.is_some_and(|j| j.phase == JobPhase::Copy);
     let stored_plan = if resuming {
-        meta.load_plan(&mut meta_conn)
+        meta.load_plan(meta_conn)
             .await
             .map_err(|cause| SnapshotError::BadPlan { cause })?
     } else {
         if existing.is_some() {
-            meta.reset(&mut meta_conn)
+            meta.reset(meta_conn)
                 .await
                 .map_err(target_error("resetting the job state"))?;
         }
@@ -391,13 +450,13 @@ pub async fn run(
 
     sink.phase(Phase::Schema);
     let ddl = schema::SchemaCopy {
-        source: &source,
-        target: &target,
-        catalog: &catalog,
-        selection: &selection,
-        sink: &sink,
+        source,
+        target,
+        catalog,
+        selection,
+        sink,
     };
-    ddl.create_tables(o.on_existing, &planned, &meta).await?;
+    ddl.create_tables(o.on_existing, &planned, meta).await?;
 
     sink.phase(Phase::Snapshot);
     let lock_list: Vec<(String, String)> = selection
@@ -405,14 +464,8 @@ pub async fn run(
         .iter()
         .map(|t| (t.schema.clone(), t.name.clone()))
         .collect();
-    let mut snap = consistency::open(
-        &source,
-        source_facts.flavor,
-        o.consistency,
-        o.export_threads,
-        &lock_list,
-    )
-    .await?;
+    let mut snap =
+        consistency::open(source, flavor, o.consistency, o.export_threads, &lock_list).await?;
     let lock_ms = snap.lock_ms;
     sink.emit(JobEvent::Snapshot {
         position: snap.position.clone(),
@@ -431,7 +484,7 @@ pub async fn run(
     }
 
     let (chunks, position) = if resuming {
-        let position = existing.map(|j| j.snapshot).unwrap_or_default();
+        let position = existing.map(|j| j.snapshot.clone()).unwrap_or_default();
         sink.warn(Report {
             code: "snapshot.resumed".into(),
             message: format!(
@@ -456,7 +509,7 @@ pub async fn run(
                 chunks.extend(plan::plan_table(planner, table, o.chunk_bytes).await?);
             }
         }
-        meta.store_plan(&mut meta_conn, profile.mode, &snap.position, &chunks)
+        meta.store_plan(meta_conn, profile.mode, &snap.position, &chunks)
             .await
             .map_err(target_error("storing the copy plan"))?;
         (chunks, snap.position.clone())
@@ -576,7 +629,7 @@ pub async fn run(
     let readers = std::mem::take(&mut snap.readers);
     let copied = copy_chunks(
         readers,
-        &target,
+        target,
         o.import_threads,
         todo,
         Arc::new(tables),
@@ -608,14 +661,14 @@ pub async fn run(
     });
 
     sink.phase(Phase::Objects);
-    schema::build_deferred_indexes(&target, &meta, o.import_threads, &sink).await?;
+    schema::build_deferred_indexes(target, meta, o.import_threads, sink).await?;
     let which = if profile.mode == Mode::Full {
         schema::Objects::All
     } else {
         schema::Objects::AllButTriggers
     };
-    ddl.create_objects(&matcher, o.definer, which).await?;
-    meta.set_phase(&mut meta_conn, JobPhase::Copied)
+    ddl.create_objects(matcher, o.definer, which).await?;
+    meta.set_phase(meta_conn, JobPhase::Copied)
         .await
         .map_err(target_error("recording the job phase"))?;
 
@@ -624,14 +677,14 @@ pub async fn run(
     let verify_report = if opts.verify && profile.mode == Mode::Full {
         sink.phase(Phase::Verify);
         let report = verify::verify(
-            &source,
-            &target,
-            source_facts.flavor,
-            &catalog,
-            &selection,
+            source,
+            target,
+            flavor,
+            catalog,
+            selection,
             o.chunk_bytes,
             o.export_threads,
-            &sink,
+            sink,
         )
         .await?;
         Some(report)
@@ -643,22 +696,19 @@ pub async fn run(
     let mut verify_report = verify_report;
     drop(turn.take());
     if profile.mode == Mode::All {
-        meta.set_phase(&mut meta_conn, JobPhase::Sync)
+        meta.set_phase(meta_conn, JobPhase::Sync)
             .await
             .map_err(target_error("recording the job phase"))?;
-        let (end, to, verify) = sync_ctx.run(&mut meta_conn, position.clone()).await?;
+        let (end, to, verify) = ctx.run(meta_conn, position.clone()).await?;
         synced_to = Some(to);
         sync_end = Some(end);
         verify_report = verify;
     } else if verify_report.as_ref().is_none_or(|r| r.equal) {
-        meta.set_phase(&mut meta_conn, JobPhase::Completed)
+        meta.set_phase(meta_conn, JobPhase::Completed)
             .await
             .map_err(target_error("recording the job phase"))?;
         sink.phase(Phase::Completed);
     }
-    drop(meta_conn);
-    source.close().await;
-    target.close().await;
     Ok(RunSummary {
         tables: selection.tables.len(),
         rows,
