@@ -1,9 +1,126 @@
-//! Small MySQL helpers every module may use: identifier quoting, and the one place
-//! that decides whether a server or connection error may heal by itself.
+//! Small MySQL helpers every module may use: identifier quoting, a tokenizer of
+//! SQL text, and the one place that decides whether a server or connection error
+//! may heal by itself.
 
 /// Quotes an identifier with backticks, doubling any backtick inside.
 pub fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
+}
+
+/// A token of SQL text, with its byte span.
+#[derive(Debug, Clone)]
+pub(crate) struct Token {
+    /// Identifier value (unquoted), or the word as written.
+    pub text: String,
+    /// Upper-cased for keywords; empty for quoted identifiers and strings.
+    pub word: String,
+    pub start: usize,
+    pub end: usize,
+    pub kind: TokenKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum TokenKind {
+    Word,
+    Quoted,
+    Str,
+    Punct,
+}
+
+/// What the tokenizer does with comments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Comments {
+    /// Leaves them out (`/*! … */` version comments included): a statement's
+    /// table names never hide there.
+    Skip,
+    /// Reads through them like code: their delimiters come out as punctuation.
+    Scan,
+}
+
+/// Splits SQL into words, backquoted identifiers, strings (quotes and escapes as
+/// MySQL reads them) and punctuation.
+pub(crate) fn tokens(sql: &str, comments: Comments) -> Vec<Token> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        if c.is_ascii_whitespace() {
+            i += 1;
+        } else if comments == Comments::Skip
+            && (c == b'#' || (c == b'-' && b.get(i + 1) == Some(&b'-')))
+        {
+            while i < b.len() && b[i] != b'\n' {
+                i += 1;
+            }
+        } else if comments == Comments::Skip && c == b'/' && b.get(i + 1) == Some(&b'*') {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                i += 1;
+            }
+            i = (i + 2).min(b.len());
+        } else if c == b'`' || c == b'"' || c == b'\'' {
+            let q = c;
+            let start = i;
+            i += 1;
+            let mut val = Vec::new();
+            while i < b.len() {
+                if b[i] == b'\\' && q != b'`' && i + 1 < b.len() {
+                    val.push(b[i + 1]);
+                    i += 2;
+                } else if b[i] == q {
+                    if b.get(i + 1) == Some(&q) {
+                        val.push(q);
+                        i += 2;
+                    } else {
+                        i += 1;
+                        break;
+                    }
+                } else {
+                    val.push(b[i]);
+                    i += 1;
+                }
+            }
+            out.push(Token {
+                text: String::from_utf8_lossy(&val).into_owned(),
+                word: String::new(),
+                start,
+                end: i,
+                // Double quotes are strings unless ANSI_QUOTES; names in DDL are
+                // backquoted or bare in practice.
+                kind: if q == b'`' {
+                    TokenKind::Quoted
+                } else {
+                    TokenKind::Str
+                },
+            });
+        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
+            let start = i;
+            while i < b.len()
+                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
+            {
+                i += 1;
+            }
+            let text = sql.get(start..i).unwrap_or_default().to_string();
+            out.push(Token {
+                word: text.to_ascii_uppercase(),
+                text,
+                start,
+                end: i,
+                kind: TokenKind::Word,
+            });
+        } else {
+            out.push(Token {
+                text: (c as char).to_string(),
+                word: (c as char).to_string(),
+                start: i,
+                end: i + 1,
+                kind: TokenKind::Punct,
+            });
+            i += 1;
+        }
+    }
+    out
 }
 
 /// What a MySQL error means for the work that met it.

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::reader::{Statement, TableMap};
+use crate::mysql::{tokens, Comments, Token as Tok, TokenKind as TokKind};
 use crate::rules::Matcher;
 
 type Name = (String, String);
@@ -53,110 +54,6 @@ enum Role {
     RenameTo,
     /// Only read (`CREATE TABLE … LIKE this`): renamed on the target, no map change.
     Read,
-}
-
-#[derive(Debug, Clone)]
-struct Tok {
-    /// Identifier value (unquoted), or the word as written.
-    text: String,
-    /// Upper-cased for keywords; empty for quoted identifiers and strings.
-    word: String,
-    start: usize,
-    end: usize,
-    kind: TokKind,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum TokKind {
-    Word,
-    Quoted,
-    Str,
-    Punct,
-}
-
-/// Splits SQL into words, quoted identifiers, strings and punctuation, skipping
-/// comments (`/*! … */` version comments included: they never hold table names
-/// that matter here).
-fn tokens(sql: &str) -> Vec<Tok> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        if c.is_ascii_whitespace() {
-            i += 1;
-        } else if c == b'#' || (c == b'-' && b.get(i + 1) == Some(&b'-')) {
-            while i < b.len() && b[i] != b'\n' {
-                i += 1;
-            }
-        } else if c == b'/' && b.get(i + 1) == Some(&b'*') {
-            i += 2;
-            while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                i += 1;
-            }
-            i = (i + 2).min(b.len());
-        } else if c == b'`' || c == b'"' || c == b'\'' {
-            let q = c;
-            let start = i;
-            i += 1;
-            let mut val = Vec::new();
-            while i < b.len() {
-                if b[i] == b'\\' && q != b'`' && i + 1 < b.len() {
-                    val.push(b[i + 1]);
-                    i += 2;
-                } else if b[i] == q {
-                    if b.get(i + 1) == Some(&q) {
-                        val.push(q);
-                        i += 2;
-                    } else {
-                        i += 1;
-                        break;
-                    }
-                } else {
-                    val.push(b[i]);
-                    i += 1;
-                }
-            }
-            out.push(Tok {
-                text: String::from_utf8_lossy(&val).into_owned(),
-                word: String::new(),
-                start,
-                end: i,
-                // Double quotes are strings unless ANSI_QUOTES; names in DDL are
-                // backquoted or bare in practice.
-                kind: if q == b'`' {
-                    TokKind::Quoted
-                } else {
-                    TokKind::Str
-                },
-            });
-        } else if c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c >= 0x80 {
-            let start = i;
-            while i < b.len()
-                && (b[i].is_ascii_alphanumeric() || b[i] == b'_' || b[i] == b'$' || b[i] >= 0x80)
-            {
-                i += 1;
-            }
-            let text = sql.get(start..i).unwrap_or_default().to_string();
-            out.push(Tok {
-                word: text.to_ascii_uppercase(),
-                text,
-                start,
-                end: i,
-                kind: TokKind::Word,
-            });
-        } else {
-            out.push(Tok {
-                text: (c as char).to_string(),
-                word: (c as char).to_string(),
-                start: i,
-                end: i + 1,
-                kind: TokKind::Punct,
-            });
-            i += 1;
-        }
-    }
-    out
 }
 
 /// A table name found in a statement: where it is in the text and what it means.
@@ -278,7 +175,7 @@ impl Cursor<'_> {
 }
 
 fn shape(sql: &str, default_schema: &str) -> Shape {
-    let toks = tokens(sql);
+    let toks = tokens(sql, Comments::Skip);
     let mut c = Cursor {
         t: &toks,
         i: 0,
@@ -664,7 +561,7 @@ fn replace_spans(sql: &str, edits: &[(usize, usize, String)]) -> String {
 /// Synced tables a statement names, as whole identifiers: a table counts as
 /// named when its name appears and its schema is the default one or appears too.
 fn named_tables(statement: &Statement, tracked: &HashMap<Name, TableMap>) -> Vec<String> {
-    let words: std::collections::HashSet<String> = tokens(&statement.sql)
+    let words: std::collections::HashSet<String> = tokens(&statement.sql, Comments::Skip)
         .into_iter()
         .filter(|t| matches!(t.kind, TokKind::Word | TokKind::Quoted))
         .map(|t| t.text.to_lowercase())
@@ -694,7 +591,7 @@ fn unparsed(statement: &Statement, tracked: &HashMap<Name, TableMap>, cause: Str
 /// The filter kind of a DDL statement (`alter table`, `create index`…).
 pub fn kind(sql: &str) -> Option<crate::profile::EventKind> {
     use crate::profile::EventKind;
-    let toks = tokens(sql);
+    let toks = tokens(sql, Comments::Skip);
     let w = |i: usize| {
         toks.get(i)
             .filter(|t| t.kind == TokKind::Word)

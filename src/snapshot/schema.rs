@@ -28,65 +28,16 @@ enum Tok {
 }
 
 fn tokens(sql: &str) -> Vec<Tok> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'`' => {
-                let start = i;
-                let mut name = Vec::new();
-                i += 1;
-                while i < b.len() {
-                    if b[i] == b'`' {
-                        if b.get(i + 1) == Some(&b'`') {
-                            name.push(b'`');
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    name.push(b[i]);
-                    i += 1;
-                }
-                i += 1;
-                out.push(Tok::Ident(
-                    start,
-                    i.min(b.len()),
-                    String::from_utf8_lossy(&name).into_owned(),
-                ));
-            }
-            q @ (b'\'' | b'"') => {
-                i += 1;
-                while i < b.len() {
-                    if b[i] == b'\\' {
-                        i += 2;
-                        continue;
-                    }
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    i += 1;
-                }
-                i += 1;
-                out.push(Tok::Other);
-            }
-            b'.' => {
-                out.push(Tok::Dot);
-                i += 1;
-            }
-            c if c.is_ascii_whitespace() => i += 1,
-            _ => {
-                out.push(Tok::Other);
-                i += 1;
-            }
-        }
-    }
-    out
+    use crate::mysql::{Comments, TokenKind};
+    // Generated text: names inside comments (a trigger body's) are rewritten too.
+    crate::mysql::tokens(sql, Comments::Scan)
+        .into_iter()
+        .map(|t| match t.kind {
+            TokenKind::Quoted => Tok::Ident(t.start, t.end, t.text),
+            TokenKind::Punct if t.text == "." => Tok::Dot,
+            _ => Tok::Other,
+        })
+        .collect()
 }
 
 /// Rewrites every `` `schema`.`name` `` pair for which `map` gives a new pair.
