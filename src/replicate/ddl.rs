@@ -161,6 +161,20 @@ impl Cursor<'_> {
             })
         }
     }
+    /// The table of `CREATE INDEX` / `DROP INDEX`: the name after the next ON.
+    fn index_table(&mut self, statement: &str) -> Shape {
+        while self.i < self.t.len() && self.peek() != "ON" {
+            self.i += 1;
+        }
+        if !self.eat("ON") {
+            return Shape::Unknown(format!("{statement} without ON"));
+        }
+        match self.name(Role::Change) {
+            Some(t) => Shape::Tables(vec![t]),
+            None => Shape::Unknown("no table name after ON".into()),
+        }
+    }
+
     /// A comma-separated list of names.
     fn names(&mut self, role: Role, out: &mut Vec<Found>) -> Option<()> {
         loop {
@@ -285,17 +299,7 @@ fn shape(sql: &str, default_schema: &str) -> Shape {
                     if !c.eat("INDEX") {
                         return unknown("CREATE … without INDEX");
                     }
-                    // Skip to the top-level ON.
-                    while c.i < toks.len() && c.peek() != "ON" {
-                        c.i += 1;
-                    }
-                    if !c.eat("ON") {
-                        return unknown("CREATE INDEX without ON");
-                    }
-                    match c.name(Role::Change) {
-                        Some(t) => Shape::Tables(vec![t]),
-                        None => unknown("no table name after ON"),
-                    }
+                    c.index_table("CREATE INDEX")
                 }
                 _ => Shape::Ignore, // VIEW, TRIGGER, PROCEDURE, FUNCTION, EVENT, USER, ROLE, SEQUENCE…
             }
@@ -316,16 +320,7 @@ fn shape(sql: &str, default_schema: &str) -> Shape {
                 }
                 "INDEX" => {
                     c.i += 1;
-                    while c.i < toks.len() && c.peek() != "ON" {
-                        c.i += 1;
-                    }
-                    if !c.eat("ON") {
-                        return unknown("DROP INDEX without ON");
-                    }
-                    match c.name(Role::Change) {
-                        Some(t) => Shape::Tables(vec![t]),
-                        None => unknown("no table name after ON"),
-                    }
+                    c.index_table("DROP INDEX")
                 }
                 "DATABASE" | "SCHEMA" => unknown("DROP DATABASE"),
                 _ => Shape::Ignore,
