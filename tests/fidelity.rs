@@ -175,18 +175,17 @@ async fn values_stored_under_a_permissive_sql_mode_arrive_as_they_are() {
 #[tokio::test]
 async fn savepoints_and_xa_transactions_keep_their_rows() {
     let pair = support::pair();
-    let home = tempfile::tempdir().unwrap();
-    let db = support::unique("xa_");
-    pair.source
-        .sql(&format!(
+    let Synced { db, mut child, .. } = synced(
+        &pair,
+        "xa_",
+        |db| {
+            format!(
             "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE m (id INT PRIMARY KEY) ENGINE=MyISAM; INSERT INTO t VALUES (0, 0)"
-        ))
-        .await;
-    let name = name_of(&db);
-    let job = home.path().join("job.toml");
-    all_job(&job, &pair, &name, &db, "");
-    let mut child = spawn_run(home.path(), &job);
-    wait_sync(&mut child, &pair.target, &name).await;
+            )
+        },
+        "",
+    )
+    .await;
     let x = |n: &str| format!("{db}{n}");
     pair.source
         .sql(&format!(
@@ -218,23 +217,28 @@ async fn savepoints_and_xa_transactions_keep_their_rows() {
 #[tokio::test]
 async fn padded_binary_bits_inet6_and_negative_times_arrive_equal() {
     let pair = support::pair();
-    let home = tempfile::tempdir().unwrap();
-    let db = support::unique("edge_");
-    pair.source
-        .sql(&format!(
-            "CREATE DATABASE `{db}`; USE `{db}`;
+    let Synced {
+        home,
+        job,
+        db,
+        mut child,
+        ..
+    } = synced(
+        &pair,
+        "edge_",
+        |db| {
+            format!(
+                "CREATE DATABASE `{db}`; USE `{db}`;
              CREATE TABLE bin (k BINARY(4) PRIMARY KEY, v INT);
              CREATE TABLE loose (b BIT(10), k BINARY(3), n INT);
              CREATE TABLE net (id INT PRIMARY KEY, a INET6, u UUID);
              INSERT INTO bin VALUES (x'61000000', 1), (x'00', 2), (x'62620000', 3);
              INSERT INTO loose VALUES (b'1010', x'0100', 1), (b'0', x'', 2)"
-        ))
-        .await;
-    let name = name_of(&db);
-    let job = home.path().join("job.toml");
-    all_job(&job, &pair, &name, &db, "");
-    let mut child = spawn_run(home.path(), &job);
-    wait_sync(&mut child, &pair.target, &name).await;
+            )
+        },
+        "",
+    )
+    .await;
     pair.source
         .sql(&format!(
             "USE `{db}`;
@@ -269,10 +273,11 @@ async fn padded_binary_bits_inet6_and_negative_times_arrive_equal() {
 #[tokio::test]
 async fn mariadb_ddl_renames_and_online_schema_changes_follow() {
     let pair = support::pair();
-    let home = tempfile::tempdir().unwrap();
-    let db = support::unique("ddl_");
-    pair.source
-        .sql(&format!(
+    let Synced { home, job, db, mut child, .. } = synced(
+        &pair,
+        "ddl_",
+        |db| {
+            format!(
             "CREATE DATABASE `{db}`; USE `{db}`;
              CREATE TABLE a (id INT PRIMARY KEY, v VARCHAR(10));
              CREATE TABLE b (id INT PRIMARY KEY, w INT);
@@ -280,13 +285,11 @@ async fn mariadb_ddl_renames_and_online_schema_changes_follow() {
              CREATE TABLE big (id INT PRIMARY KEY, v INT);
              INSERT INTO a VALUES (1, 'a1'); INSERT INTO b VALUES (1, 100); INSERT INTO r VALUES (1);
              INSERT INTO big SELECT seq, seq FROM seq_1_to_500"
-        ))
-        .await;
-    let name = name_of(&db);
-    let job = home.path().join("job.toml");
-    all_job(&job, &pair, &name, &db, "");
-    let mut child = spawn_run(home.path(), &job);
-    wait_sync(&mut child, &pair.target, &name).await;
+            )
+        },
+        "",
+    )
+    .await;
     pair.source
         .sql(&format!(
             "USE `{db}`;
@@ -385,10 +388,17 @@ async fn partial_row_images_and_statement_rows_stop_with_their_cause() {
 #[tokio::test]
 async fn foreign_key_cascades_reach_the_target() {
     let pair = support::pair();
-    let home = tempfile::tempdir().unwrap();
-    let db = support::unique("fk_");
-    pair.source
-        .sql(&format!(
+    let Synced {
+        home,
+        db,
+        job,
+        mut child,
+        ..
+    } = synced(
+        &pair,
+        "fk_",
+        |db| {
+            format!(
             "CREATE DATABASE `{db}`; USE `{db}`;
              CREATE TABLE p (id INT PRIMARY KEY, code INT UNIQUE, name VARCHAR(10));
              CREATE TABLE c (id INT PRIMARY KEY, pid INT, pcode INT,
@@ -401,19 +411,11 @@ async fn foreign_key_cascades_reach_the_target() {
              INSERT INTO c SELECT 100 + seq, 9, seq * 10 FROM seq_1_to_8;
              INSERT INTO g SELECT seq, seq FROM seq_1_to_9;
              INSERT INTO n SELECT seq, seq FROM seq_1_to_9;"
-        ))
-        .await;
-    let name = name_of(&db);
-    let job = home.path().join("job.toml");
-    all_job(
-        &job,
-        &pair,
-        &name,
-        &db,
+            )
+        },
         "[incremental]\napply_workers = 2\n",
-    );
-    let mut child = spawn_run(home.path(), &job);
-    wait_sync(&mut child, &pair.target, &name).await;
+    )
+    .await;
     pair.source
         .sql(&format!(
             "USE `{db}`;
@@ -608,25 +610,18 @@ async fn the_edge_case_corpus_arrives_equal() {
 #[tokio::test]
 async fn collation_equal_keys_do_not_race_between_workers() {
     let pair = support::pair();
-    let home = tempfile::tempdir().unwrap();
-    let db = support::unique("coll_");
-    pair.source
-        .sql(&format!(
-            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE ci (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT);
-             INSERT INTO ci SELECT CONCAT('key', seq), seq FROM seq_1_to_400"
-        ))
-        .await;
-    let name = name_of(&db);
-    let job = home.path().join("job.toml");
-    all_job(
-        &job,
+    let Synced { db, mut child, .. } = synced(
         &pair,
-        &name,
-        &db,
+        "coll_",
+        |db| {
+            format!(
+                "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE ci (k VARCHAR(20) COLLATE utf8mb4_general_ci PRIMARY KEY, v INT);
+                 INSERT INTO ci SELECT CONCAT('key', seq), seq FROM seq_1_to_400"
+            )
+        },
         "[incremental]\napply_workers = 4\n",
-    );
-    let mut child = spawn_run(home.path(), &job);
-    wait_sync(&mut child, &pair.target, &name).await;
+    )
+    .await;
     for round in 0..4 {
         let spelling = match round % 4 {
             0 => "UPPER(k)",

@@ -227,3 +227,38 @@ pub fn finish(mut child: Child) -> (Option<i32>, String) {
     let status = child.wait().unwrap();
     (status.code(), drain(&mut child))
 }
+
+/// A `mode = "all"` job of its own, running and in its sync phase (see [`synced`]).
+pub struct Synced {
+    pub home: tempfile::TempDir,
+    pub db: String,
+    pub name: String,
+    pub job: std::path::PathBuf,
+    pub child: Child,
+}
+
+/// Creates a schema of its own (`setup` gives the SQL for its name), writes the job
+/// for it (routed to `<db>_s`, plus `extra` lines), starts `ferry run` and waits for
+/// the sync phase.
+pub async fn synced(
+    pair: &Pair,
+    prefix: &str,
+    setup: impl FnOnce(&str) -> String,
+    extra: &str,
+) -> Synced {
+    let home = tempfile::tempdir().unwrap();
+    let db = super::unique(prefix);
+    pair.source.sql(&setup(&db)).await;
+    let name = db.replace('_', "-");
+    let job = home.path().join("job.toml");
+    all_job(&job, pair, &name, &db, extra);
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    Synced {
+        home,
+        db,
+        name,
+        job,
+        child,
+    }
+}
