@@ -86,7 +86,10 @@ impl Coded for JobError {
                 "write start_at as a UTC time like 2026-11-23T02:00:00Z".into()
             }
             JobError::Cancelled => "run the job again when it should start".into(),
-            JobError::PrecheckFailed { .. } => "fix what the precheck reports (each check names its fix), or list the check ids in the job's ignore_checks".into(),
+            JobError::PrecheckFailed { .. } => {
+                "fix what the precheck reports (each check names its fix), then start the job again"
+                    .into()
+            }
         }
     }
 

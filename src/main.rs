@@ -350,6 +350,7 @@ async fn run(
     if let Err(ferry::job::JobError::PrecheckFailed { report, .. }) = &result {
         if !json {
             render::precheck(report, &profile.ignore_checks);
+            eprintln!("(a check may be ignored for this job by listing its id in the job file's ignore_checks)");
         }
     }
     let summary = result?;

@@ -199,7 +199,7 @@ fn system_versioned(ctx: &Context) -> Check {
             id,
             title,
             format!("{} table(s) are WITH SYSTEM VERSIONING: their history rows and row_start/row_end times are set by the server and cannot be migrated as they are", found.len()),
-            "leave them out ([objects] exclude) and move them with mariadb-dump, or remove versioning on the source first (ALTER TABLE … DROP SYSTEM VERSIONING, which drops the history)",
+            "leave these tables out of the job's selection and move them with mariadb-dump, or remove versioning on the source first (ALTER TABLE … DROP SYSTEM VERSIONING, which drops the history)",
         )
         .with_objects(found)
     }
