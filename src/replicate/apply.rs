@@ -289,7 +289,11 @@ impl Applier {
         };
         let mut serial = rest.is_empty();
         if !serial {
-            let parallel = futures_util::future::try_join_all(
+            // Every worker runs to its commit or its rollback, even when another
+            // fails: a worker dropped mid-transaction would keep its row locks,
+            // and the serial retry below would wait for them until the server's
+            // lock wait timeout.
+            let parallel = futures_util::future::join_all(
                 rest.iter_mut()
                     .zip(keyed.iter())
                     .filter(|(_, work)| !work.is_empty())
@@ -304,7 +308,9 @@ impl Applier {
                         }
                     }),
             )
-            .await;
+            .await
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>();
             match parallel {
                 Ok(_) => {}
                 // Two workers deadlocked (InnoDB picked one) or one waited too
