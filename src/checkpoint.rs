@@ -154,6 +154,74 @@ impl JobPhase {
     }
 }
 
+/// What a running job is asked to do. The same value reaches it from its own
+/// process (`control::Control`) or from any other through the job's row in
+/// `control` (`request`, `request_arg`: `to_row` / `from_row` are its one string
+/// form there); the job treats both alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// Stop with a checkpoint; a later run resumes.
+    Pause,
+    /// Cut over once caught up, optionally making the source read-only first.
+    Complete {
+        freeze_source: bool,
+    },
+    Abort,
+}
+
+impl Request {
+    pub fn to_row(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Request::Pause => ("pause", None),
+            Request::Complete {
+                freeze_source: true,
+            } => ("complete", Some("freeze")),
+            Request::Complete {
+                freeze_source: false,
+            } => ("complete", None),
+            Request::Abort => ("abort", None),
+        }
+    }
+
+    pub fn from_row(kind: &str, arg: Option<&str>) -> Option<Request> {
+        match kind {
+            "pause" => Some(Request::Pause),
+            "abort" => Some(Request::Abort),
+            "complete" => Some(Request::Complete {
+                freeze_source: arg == Some("freeze"),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What happens to a DDL statement the target refused (`ddl.action`,
+/// `ddl.replacement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DdlDecision {
+    /// Leave it out; the sync goes on after it.
+    Skip,
+    /// Run this statement on the target instead.
+    Replace(String),
+}
+
+impl DdlDecision {
+    fn to_row(&self) -> (&'static str, Option<&str>) {
+        match self {
+            DdlDecision::Skip => ("skip", None),
+            DdlDecision::Replace(sql) => ("replace", Some(sql)),
+        }
+    }
+
+    fn from_row(action: &str, replacement: Option<String>) -> Option<DdlDecision> {
+        match (action, replacement) {
+            ("skip", _) => Some(DdlDecision::Skip),
+            ("replace", Some(sql)) => Some(DdlDecision::Replace(sql)),
+            _ => None,
+        }
+    }
+}
+
 /// The job's row in `jobs`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
@@ -285,13 +353,12 @@ impl Meta {
         .await
     }
 
-    /// The decision for the DDL at `position`: `("skip", None)` or
-    /// `("replace", Some(sql))`.
+    /// The decision taken for the refused DDL at `position`, if any.
     pub async fn ddl_decision(
         &self,
         conn: &mut Conn,
         position: &str,
-    ) -> Result<Option<(String, Option<String>)>, mysql_async::Error> {
+    ) -> Result<Option<DdlDecision>, mysql_async::Error> {
         let row: Option<(Option<String>, Option<String>)> = conn
             .exec_first(
                 format!(
@@ -301,16 +368,18 @@ impl Meta {
                 (&self.job, position),
             )
             .await?;
-        Ok(row.and_then(|(a, r)| a.map(|a| (a, r))))
+        Ok(row.and_then(|(action, replacement)| {
+            DdlDecision::from_row(action.as_deref()?, replacement)
+        }))
     }
 
     /// Decides the newest undecided refused DDL; returns (position, statement, error).
     pub async fn decide_ddl(
         &self,
         conn: &mut Conn,
-        action: &str,
-        replacement: Option<&str>,
+        decision: &DdlDecision,
     ) -> Result<Option<(String, String, String)>, mysql_async::Error> {
+        let (action, replacement) = decision.to_row();
         let pending: Option<(String, String, String)> = conn
             .exec_first(
                 format!(
@@ -333,13 +402,13 @@ impl Meta {
         Ok(pending)
     }
 
-    /// Leaves a request for the running job (`pause`, `complete`, `abort`).
+    /// Leaves a request for the running job.
     pub async fn request(
         &self,
         conn: &mut Conn,
-        request: &str,
-        arg: Option<&str>,
+        request: Request,
     ) -> Result<(), mysql_async::Error> {
+        let (request, arg) = request.to_row();
         conn.exec_drop(
             format!(
                 "INSERT INTO {} (job, request, request_arg, requested_at) VALUES (?, ?, ?, CURRENT_TIMESTAMP(6))
@@ -351,11 +420,12 @@ impl Meta {
         .await
     }
 
-    /// Takes (reads and clears) a pending request.
+    /// Takes (reads and clears) a pending request. One this version does not know
+    /// (left by a newer `ferry`) is cleared and ignored.
     pub async fn take_request(
         &self,
         conn: &mut Conn,
-    ) -> Result<Option<(String, Option<String>)>, mysql_async::Error> {
+    ) -> Result<Option<Request>, mysql_async::Error> {
         let row: Option<(Option<String>, Option<String>)> = conn
             .exec_first(
                 format!(
@@ -376,7 +446,7 @@ impl Meta {
             (&self.job, &request),
         )
         .await?;
-        Ok(Some((request, arg)))
+        Ok(Request::from_row(&request, arg.as_deref()))
     }
 
     /// Stores the job's latest status (JSON) for `ferry status`.

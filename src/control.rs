@@ -1,21 +1,154 @@
-//! Talking to a job from outside the process that runs it: requests (pause,
-//! complete, abort) and status go through the job's rows in the target's meta
-//! schema, so any `ferry` (or the app) that reaches the target can use them.
+//! Requests to a running job — pause, complete, abort — and its status. A
+//! [`Request`] reaches the job in one of two ways, and the job treats both alike:
+//! from its own process through a [`Control`] (Ctrl-C, the app's buttons), or from
+//! any other `ferry` (or app) that reaches the target through the job's row in the
+//! target's meta schema ([`request`]), which the running job reads once per tick.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use tokio::sync::mpsc;
+
+pub use crate::checkpoint::{DdlDecision, Request};
 
 use crate::checkpoint::Meta;
 use crate::endpoint::Endpoint;
 use crate::endpoint::Side;
+use crate::error::Coded;
 use crate::events::SyncStatus;
 use crate::inspect;
 use crate::inspect::FerryError;
-use crate::job::JobError;
 use crate::position::Position;
 use crate::profile::Profile;
-use crate::replicate::ReplicateError;
+
+/// Sends requests to a job that runs in this process; clones share it. The job
+/// takes the receiving side ([`Control::receiver`]) for as long as it listens.
+#[derive(Debug, Clone)]
+pub struct Control {
+    tx: mpsc::UnboundedSender<Request>,
+    rx: Arc<Mutex<Option<mpsc::UnboundedReceiver<Request>>>>,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        Control {
+            tx,
+            rx: Arc::new(Mutex::new(Some(rx))),
+        }
+    }
+}
+
+impl Control {
+    pub fn send(&self, request: Request) {
+        let _ = self.tx.send(request);
+    }
+
+    pub fn pause(&self) {
+        self.send(Request::Pause);
+    }
+
+    pub fn complete(&self, freeze_source: bool) {
+        self.send(Request::Complete { freeze_source });
+    }
+
+    pub fn abort(&self) {
+        self.send(Request::Abort);
+    }
+
+    /// The requests sent from now on, for the job to listen to.
+    pub(crate) fn receiver(&self) -> Requests {
+        let rx = self.rx.lock().ok().and_then(|mut r| r.take());
+        Requests { rx }
+    }
+
+    /// Hands the receiving side back, for a later phase of the same run.
+    pub(crate) fn give_back(&self, requests: Requests) {
+        if let (Some(rx), Ok(mut slot)) = (requests.rx, self.rx.lock()) {
+            *slot = Some(rx);
+        }
+    }
+}
+
+/// The receiving side of a [`Control`].
+pub struct Requests {
+    /// `None`: taken by an earlier phase that kept it, or every sender is gone.
+    rx: Option<mpsc::UnboundedReceiver<Request>>,
+}
+
+impl Requests {
+    /// The next request; waits forever once no request can come.
+    pub(crate) async fn recv(&mut self) -> Request {
+        if let Some(rx) = &mut self.rx {
+            if let Some(r) = rx.recv().await {
+                return r;
+            }
+        }
+        std::future::pending().await
+    }
+
+    /// The next request from this process or, read every second on `conn`, from
+    /// the job's control row (another process). A failed read is retried at the
+    /// next second: the work the job is doing meanwhile does not depend on it.
+    pub(crate) async fn recv_or_row(
+        &mut self,
+        meta: &Meta,
+        conn: &mut mysql_async::Conn,
+    ) -> Request {
+        loop {
+            tokio::select! {
+                r = self.recv() => return r,
+                _ = tokio::time::sleep(ROW_POLL) => {
+                    match meta.take_request(conn).await {
+                        Ok(Some(r)) => return r,
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(cause = %e, "reading the job's requests failed"),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How often a job that is not following the binlog reads its control row.
+const ROW_POLL: Duration = Duration::from_secs(1);
+
+/// Reaching the job's rows on the target failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Ferry(#[from] FerryError),
+    #[error("{what} in the target's meta schema failed: {cause}")]
+    Target { what: &'static str, cause: String },
+}
+
+impl Coded for ControlError {
+    fn code(&self) -> &'static str {
+        match self {
+            ControlError::Ferry(e) => e.code(),
+            ControlError::Target { .. } => "control.target_failed",
+        }
+    }
+
+    fn remedy(&self) -> String {
+        match self {
+            ControlError::Ferry(e) => e.remedy(),
+            ControlError::Target { .. } => "the job's requests and status live in the target's meta schema: check that the target is up and that the target account may create and write it".into(),
+        }
+    }
+
+    fn is_transient(&self) -> bool {
+        matches!(self, ControlError::Ferry(e) if e.is_transient())
+    }
+}
+
+fn target(what: &'static str) -> impl FnOnce(mysql_async::Error) -> ControlError {
+    move |e| ControlError::Target {
+        what,
+        cause: e.to_string(),
+    }
+}
 
 /// What `ferry status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -34,33 +167,32 @@ pub struct JobStatus {
     pub live_age_secs: Option<f64>,
 }
 
-async fn open(profile: &Profile) -> Result<(Endpoint, Meta, mysql_async::Conn), JobError> {
-    let target = inspect::open(profile, Side::Target, 2).await?;
+async fn open(profile: &Profile) -> Result<(Endpoint, Meta, mysql_async::Conn), ControlError> {
+    let target_side = inspect::open(profile, Side::Target, 2).await?;
     let meta = Meta::new(&profile.options.meta_schema, &profile.name);
-    let mut conn = target.conn().await.map_err(FerryError::from)?;
+    let mut conn = target_side.conn().await.map_err(FerryError::from)?;
     meta.ensure(&mut conn)
         .await
-        .map_err(|e| ReplicateError::target("creating the meta schema", e))?;
-    Ok((target, meta, conn))
+        .map_err(target("creating the job's tables"))?;
+    Ok((target_side, meta, conn))
 }
 
-pub async fn status(profile: &Profile) -> Result<JobStatus, JobError> {
-    let (target, meta, mut conn) = open(profile).await?;
-    let err = |what: &'static str| move |e| ReplicateError::target(what, e);
+pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
+    let (target_side, meta, mut conn) = open(profile).await?;
     let job = meta
         .load_job(&mut conn)
         .await
-        .map_err(err("reading the job"))?;
+        .map_err(target("reading the job"))?;
     let running = meta
         .is_running(&mut conn)
         .await
-        .map_err(err("reading the job lock"))?;
+        .map_err(target("reading the job lock"))?;
     let live = meta
         .load_status(&mut conn)
         .await
-        .map_err(err("reading the job status"))?;
+        .map_err(target("reading the job status"))?;
     drop(conn);
-    target.close().await;
+    target_side.close().await;
     let (live, live_age_secs) = match live {
         Some((json, age)) => (serde_json::from_str(&json).ok(), Some(age)),
         None => (None, None),
@@ -77,81 +209,73 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, JobError> {
     })
 }
 
-/// Leaves `request` for the job's running process. Returns false (and leaves
-/// nothing) when no process runs the job.
-pub async fn request(
-    profile: &Profile,
-    request: &str,
-    arg: Option<&str>,
-) -> Result<bool, JobError> {
-    let (target, meta, mut conn) = open(profile).await?;
+/// Leaves `request` for the job's running process, wherever it runs. Returns
+/// false (and leaves nothing) when no process runs the job.
+pub async fn request(profile: &Profile, request: Request) -> Result<bool, ControlError> {
+    let (target_side, meta, mut conn) = open(profile).await?;
     let running = meta
         .is_running(&mut conn)
         .await
-        .map_err(|e| ReplicateError::target("reading the job lock", e))?;
+        .map_err(target("reading the job lock"))?;
     if running {
-        meta.request(&mut conn, request, arg)
+        meta.request(&mut conn, request)
             .await
-            .map_err(|e| ReplicateError::target("leaving the request", e))?;
+            .map_err(target("leaving the request"))?;
     }
     drop(conn);
-    target.close().await;
+    target_side.close().await;
     Ok(running)
 }
 
-/// Waits until no process runs the job (or `timeout` passes); returns its phase.
-pub async fn wait_stopped(
-    profile: &Profile,
-    timeout: Duration,
-) -> Result<Option<String>, JobError> {
+/// Waits until no process runs the job or `timeout` passes; returns its status
+/// then (`running` tells which).
+pub async fn wait_stopped(profile: &Profile, timeout: Duration) -> Result<JobStatus, ControlError> {
     let deadline = Instant::now() + timeout;
     loop {
         let s = status(profile).await?;
         if !s.running || Instant::now() > deadline {
-            return Ok(s.phase);
+            return Ok(s);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
 /// Marks a job that no process runs as aborted.
-pub async fn abort_stopped(profile: &Profile) -> Result<Option<String>, JobError> {
-    let (target, meta, mut conn) = open(profile).await?;
-    let err = |what: &'static str| move |e| ReplicateError::target(what, e);
+pub async fn abort_stopped(profile: &Profile) -> Result<Option<String>, ControlError> {
+    let (target_side, meta, mut conn) = open(profile).await?;
     let phase = meta
         .load_job(&mut conn)
         .await
-        .map_err(err("reading the job"))?
+        .map_err(target("reading the job"))?
         .map(|j| j.phase.as_str().to_string());
     if phase.is_some()
         && meta
             .try_lock(&mut conn)
             .await
-            .map_err(err("taking the job lock"))?
+            .map_err(target("taking the job lock"))?
     {
         meta.set_phase(&mut conn, crate::checkpoint::JobPhase::Aborted)
             .await
-            .map_err(err("recording the job phase"))?;
+            .map_err(target("recording the job phase"))?;
     }
     drop(conn);
-    target.close().await;
+    target_side.close().await;
     Ok(phase)
 }
 
-/// Decides what happens to the DDL the target refused (the job stopped on it):
-/// `skip`, or `replace` with `replacement`. Returns (position, statement, error)
-/// of the statement decided, or `None` when none waits.
+/// Decides what happens to the DDL the target refused (the job stopped on it).
+/// Returns (position, statement, error) of the statement decided, or `None` when
+/// none waits.
 pub async fn decide_ddl(
     profile: &Profile,
-    action: &str,
-    replacement: Option<&str>,
-) -> Result<Option<(String, String, String)>, JobError> {
-    let (target, meta, mut conn) = open(profile).await?;
+    decision: &DdlDecision,
+) -> Result<Option<(String, String, String)>, ControlError> {
+    let (target_side, meta, mut conn) = open(profile).await?;
     let decided = meta
-        .decide_ddl(&mut conn, action, replacement)
+        .decide_ddl(&mut conn, decision)
         .await
-        .map_err(|e| ReplicateError::target("recording the DDL decision", e))?;
+        .map_err(target("recording the DDL decision"))?;
     drop(conn);
-    target.close().await;
+    target_side.close().await;
     Ok(decided)
 }

@@ -141,12 +141,15 @@ pub struct SyncStatus {
     pub changes: u64,
     pub transactions_per_sec: f64,
     pub changes_per_sec: f64,
-    /// Seconds between the source committing the last applied transaction and now
-    /// (0 when nothing is waiting).
+    /// How long the oldest change not yet applied has waited, in seconds (0 when
+    /// nothing is waiting; an idle source before a burst does not count).
     pub lag_secs: f64,
     /// Bytes of binlog between the applied position and the source's current one,
     /// when both are in the same file.
     pub behind_bytes: Option<u64>,
+    /// Seconds until `behind_bytes` reaches 0 at the rate it shrank over the last
+    /// tick; `None` while it does not shrink.
+    pub catch_up_secs: Option<f64>,
     /// Last position applied and checkpointed on the target.
     pub applied: Position,
     /// The source's current position (read about once a second).

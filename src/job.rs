@@ -7,7 +7,7 @@
 //! `completed` starts over (the target's tables then fall under `on_existing`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::catalog::Catalog;
 use crate::checkpoint::{ChunkRecord, JobPhase, Meta};
+use crate::control::{Control, Request};
 use crate::endpoint::Endpoint;
 use crate::endpoint::Flavor;
 use crate::endpoint::Side;
@@ -28,7 +29,7 @@ use crate::profile::{Cutover, StartAt};
 use crate::profile::{Mode, Profile};
 use crate::queue::{Queue, Turn};
 use crate::replicate::reader::TableMap;
-use crate::replicate::sync::{Outcome, Request, SyncSetup};
+use crate::replicate::sync::{Outcome, SyncSetup};
 use crate::replicate::{self, ReplicateError};
 use crate::rules::Selection;
 use crate::snapshot::copy::{copy_chunks, report_throughput, CopySettings, CopyTable, Progress};
@@ -45,6 +46,8 @@ pub enum JobError {
     Verify(#[from] VerifyError),
     #[error(transparent)]
     Replicate(#[from] ReplicateError),
+    #[error(transparent)]
+    Control(#[from] crate::control::ControlError),
     #[error("the job's rules select no table on the source")]
     NothingSelected,
     #[error("[options] start_at is not valid: {cause}")]
@@ -66,6 +69,7 @@ impl Coded for JobError {
             JobError::Snapshot(e) => e.code(),
             JobError::Verify(e) => e.code(),
             JobError::Replicate(e) => e.code(),
+            JobError::Control(e) => e.code(),
             JobError::NothingSelected => "job.nothing_selected",
             JobError::Schedule { .. } => "job.bad_schedule",
             JobError::Cancelled => "job.cancelled",
@@ -79,6 +83,7 @@ impl Coded for JobError {
             JobError::Snapshot(e) => e.remedy(),
             JobError::Verify(e) => e.remedy(),
             JobError::Replicate(e) => e.remedy(),
+            JobError::Control(e) => e.remedy(),
             JobError::NothingSelected => {
                 "check [objects] include / exclude with `ferry objects JOB`".into()
             }
@@ -113,7 +118,8 @@ pub struct RunSummary {
     pub position: Position,
     pub lock_ms: u64,
     pub verify: Option<VerifyReport>,
-    /// Where the incremental sync stopped (modes `all` / `incremental`).
+    /// Where the incremental sync stopped (modes `all` / `incremental`); `None`
+    /// when the run stopped before its sync.
     pub synced_to: Option<Position>,
     pub sync_end: Option<SyncEnd>,
 }
@@ -127,55 +133,8 @@ pub struct RunOptions {
     pub queue: Option<Queue>,
 }
 
-/// Sends requests (pause, complete, abort) to a running job; clones share it.
-#[derive(Debug, Clone)]
-pub struct Control {
-    tx: tokio::sync::mpsc::UnboundedSender<Request>,
-    rx: Arc<std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Request>>>>,
-}
-
-impl Default for Control {
-    fn default() -> Self {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        Control {
-            tx,
-            rx: Arc::new(std::sync::Mutex::new(Some(rx))),
-        }
-    }
-}
-
-impl Control {
-    /// Pause: stop syncing with a checkpoint; a later run resumes.
-    pub fn pause(&self) {
-        let _ = self.tx.send(Request::Pause);
-    }
-
-    /// Cut over once caught up (optionally making the source read-only first).
-    pub fn complete(&self, freeze_source: bool) {
-        let _ = self.tx.send(Request::Complete { freeze_source });
-    }
-
-    pub fn abort(&self) {
-        let _ = self.tx.send(Request::Abort);
-    }
-
-    fn give_back(&self, rx: tokio::sync::mpsc::UnboundedReceiver<Request>) {
-        if let Ok(mut slot) = self.rx.lock() {
-            *slot = Some(rx);
-        }
-    }
-
-    fn receiver(&self) -> tokio::sync::mpsc::UnboundedReceiver<Request> {
-        self.rx
-            .lock()
-            .ok()
-            .and_then(|mut r| r.take())
-            // Taken by an earlier phase of the same run: nobody sends any more.
-            .unwrap_or_else(|| tokio::sync::mpsc::unbounded_channel().1)
-    }
-}
-
-/// How the incremental phase ended.
+/// How a run ended: the incremental phase's end, or a pause or abort during the
+/// copy (then `RunSummary::synced_to` is `None`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -630,7 +589,8 @@ async fn copy_phase(
             matches!(on.flatten().as_deref(), Some("1" | "ON"))
         };
     let readers = std::mem::take(&mut snap.readers);
-    let copied = copy_chunks(
+    let stop = Arc::new(AtomicBool::new(false));
+    let copy = copy_chunks(
         readers,
         target,
         o.import_threads,
@@ -643,8 +603,30 @@ async fn copy_phase(
         },
         progress.clone(),
         sink.clone(),
-    )
-    .await;
+        stop.clone(),
+    );
+    // Pause and abort take effect during the copy (after the chunks in flight); a
+    // cutover request waits for the sync.
+    let mut requests = opts.control.receiver();
+    let mut stopped = None;
+    let mut cutover = None;
+    tokio::pin!(copy);
+    let copied = loop {
+        tokio::select! {
+            copied = &mut copy => break copied,
+            r = requests.recv_or_row(meta, meta_conn), if stopped.is_none() => match r {
+                Request::Complete { .. } => cutover = Some(r),
+                Request::Pause | Request::Abort => {
+                    stopped = Some(r);
+                    stop.store(true, Ordering::Relaxed);
+                }
+            },
+        }
+    };
+    opts.control.give_back(requests);
+    if let Some(r) = cutover {
+        opts.control.send(r);
+    }
     let _ = stop_tx.send(());
     let _ = reporter.await;
     match copied {
@@ -657,6 +639,30 @@ async fn copy_phase(
     snap.close().await;
     let rows = progress.committed_rows.load(Ordering::Relaxed);
     let bytes = progress.committed_bytes.load(Ordering::Relaxed);
+    if let Some(r) = stopped {
+        let end = if r == Request::Abort {
+            meta.set_phase(meta_conn, JobPhase::Aborted)
+                .await
+                .map_err(target_error("recording the job phase"))?;
+            sink.phase(Phase::Aborted);
+            SyncEnd::Aborted
+        } else {
+            sink.phase(Phase::Paused);
+            SyncEnd::Paused
+        };
+        return Ok(RunSummary {
+            tables: selection.tables.len(),
+            rows,
+            bytes,
+            seconds: started.elapsed().as_secs_f64(),
+            resumed: resuming,
+            position,
+            lock_ms,
+            verify: None,
+            synced_to: None,
+            sync_end: Some(end),
+        });
+    }
     sink.emit(JobEvent::CopyDone {
         rows,
         bytes,
@@ -949,13 +955,8 @@ async fn unless_cancelled<T>(
                 return Ok(done);
             }
             r = requests.recv() => match r {
-                Some(Request::Complete { .. }) => continue,
-                None => {
-                    let done = (&mut wait).await;
-                    control.give_back(requests);
-                    return Ok(done);
-                }
-                Some(_) => return Err(JobError::Cancelled),
+                Request::Complete { .. } => continue,
+                Request::Pause | Request::Abort => return Err(JobError::Cancelled),
             },
         }
     }

@@ -325,7 +325,7 @@ async fn run(
     let profile = load_job(job)?;
     let (sink, rx) = ferry::events::EventSink::channel();
     let view = tokio::spawn(render::events(rx, json));
-    let control = ferry::job::Control::default();
+    let control = ferry::control::Control::default();
     if let Some(freeze) = complete {
         control.complete(freeze);
     }
@@ -366,6 +366,18 @@ async fn run(
             summary: &summary,
             peak_rss_bytes,
         });
+    } else if summary.synced_to.is_none() && summary.sync_end.is_some() {
+        use ferry::job::SyncEnd;
+        let copied = format!(
+            "{} rows ({}) on the target after {:.1} s",
+            summary.rows,
+            human_bytes(summary.bytes),
+            summary.seconds
+        );
+        match summary.sync_end {
+            Some(SyncEnd::Aborted) => println!("aborted during the copy: {copied}. {ABORT_NOTE}"),
+            _ => println!("copy paused: {copied}; run the job again to resume the copy"),
+        }
     } else if summary.synced_to.is_none() || summary.rows > 0 {
         println!(
             "{} {} tables, {} rows, {} in {:.1} s ({:.0} rows/s); snapshot at {} (writes blocked {} ms){}",
@@ -415,8 +427,10 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
             remedy: "set cutover = \"auto\" under [incremental] to allow a cutover, or pause / abort the standby".into(),
         }));
     }
-    let arg = freeze.then_some("freeze");
-    if !ferry::control::request(&profile, "complete", arg).await? {
+    let request = ferry::control::Request::Complete {
+        freeze_source: freeze,
+    };
+    if !ferry::control::request(&profile, request).await? {
         // Nobody runs the job: run it here, cutting over as soon as it has caught up.
         return run(job, verify, json, Some(freeze)).await;
     }
@@ -458,16 +472,19 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
 }
 
 async fn ddl(cmd: DdlCmd) -> Result<ExitCode, Failure> {
-    let (job, action, sql) = match &cmd {
-        DdlCmd::Skip { job } => (job, "skip", None),
-        DdlCmd::Replace { job, sql } => (job, "replace", Some(sql.as_str())),
+    use ferry::control::DdlDecision;
+    let (job, decision) = match cmd {
+        DdlCmd::Skip { job } => (job, DdlDecision::Skip),
+        DdlCmd::Replace { job, sql } => (job, DdlDecision::Replace(sql)),
     };
-    let profile = load_job(job)?;
-    match ferry::control::decide_ddl(&profile, action, sql).await? {
+    let profile = load_job(&job)?;
+    match ferry::control::decide_ddl(&profile, &decision).await? {
         Some((position, statement, _)) => {
-            match sql {
-                None => println!("at {position}: will skip `{statement}`"),
-                Some(s) => println!("at {position}: will run `{s}` instead of `{statement}`"),
+            match &decision {
+                DdlDecision::Skip => println!("at {position}: will skip `{statement}`"),
+                DdlDecision::Replace(s) => {
+                    println!("at {position}: will run `{s}` instead of `{statement}`")
+                }
             }
             println!("run `ferry run {job}` to continue");
             Ok(ExitCode::SUCCESS)
@@ -482,23 +499,37 @@ async fn ddl(cmd: DdlCmd) -> Result<ExitCode, Failure> {
 
 async fn pause(job: &str) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
-    if !ferry::control::request(&profile, "pause", None).await? {
+    if !ferry::control::request(&profile, ferry::control::Request::Pause).await? {
         println!("{} is not running; nothing to pause", profile.name);
         return Ok(ExitCode::SUCCESS);
     }
-    let phase = ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
+    let s = ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
+    if s.running {
+        return Err(Failure::Error(Report {
+            code: "job.still_running".into(),
+            message: format!("{} was asked to pause but still runs after 60 s", profile.name),
+            remedy: "it stops at its next checkpoint (a large transaction or chunk can take a while): watch `ferry status`, or stop its process".into(),
+        }));
+    }
     println!(
         "{} paused (phase {}); `ferry run` resumes it",
         profile.name,
-        phase.as_deref().unwrap_or("unknown")
+        s.phase.as_deref().unwrap_or("unknown")
     );
     Ok(ExitCode::SUCCESS)
 }
 
 async fn abort(job: &str) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
-    if ferry::control::request(&profile, "abort", None).await? {
-        ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
+    if ferry::control::request(&profile, ferry::control::Request::Abort).await? {
+        let s = ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
+        if s.running {
+            return Err(Failure::Error(Report {
+                code: "job.still_running".into(),
+                message: format!("{} was asked to abort but still runs after 60 s", profile.name),
+                remedy: "it stops at its next checkpoint (a large transaction or chunk can take a while): watch `ferry status`, or stop its process".into(),
+            }));
+        }
     } else if ferry::control::abort_stopped(&profile).await?.is_none() {
         println!(
             "{} never ran against this target; nothing to abort",

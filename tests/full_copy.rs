@@ -544,8 +544,9 @@ async fn a_scheduled_job_waits_for_its_start_time() {
 /// can be aborted before it starts.
 #[tokio::test]
 async fn scheduled_jobs_start_one_after_another() {
+    use ferry::control::Control;
     use ferry::events::{EventSink, JobEvent, Phase};
-    use ferry::job::{Control, RunOptions};
+    use ferry::job::RunOptions;
     use ferry::profile::Mode;
     let pair = support::pair();
     let db = support::unique("queue_");

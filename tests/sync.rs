@@ -757,3 +757,141 @@ async fn filters_leave_out_events() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+async fn chunks_done(target: &Server, job: &str) -> (u64, u64) {
+    // (0, 0) until the job has created its meta schema.
+    let rows: Vec<(Option<u64>, u64)> = target
+        .try_query(&format!(
+            "SELECT CAST(SUM(done) AS UNSIGNED), COUNT(*) FROM ferry_meta.chunks WHERE job = '{job}'"
+        ))
+        .await
+        .unwrap_or_default();
+    rows.first().map_or((0, 0), |&(d, n)| (d.unwrap_or(0), n))
+}
+
+/// Waits for `child` to exit within `secs`; its exit code and output.
+fn exits_within(mut child: Child, secs: u64, what: &str) -> (Option<i32>, String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "ferry kept running {secs} s after {what}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), all)
+}
+
+/// Pause (from another process and by Ctrl-C) and abort reach a job that is still
+/// copying: it stops after the chunks in flight, not once the whole copy is done,
+/// and a later run resumes the copy from its marks and ends equal.
+#[tokio::test]
+async fn pause_and_abort_reach_a_job_during_its_copy() {
+    let pair = support::pair();
+    let db = support::unique("copystop_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE t (id INT PRIMARY KEY, body VARCHAR(200));
+             INSERT INTO t SELECT seq, REPEAT('c', 200) FROM seq_1_to_150000; ANALYZE TABLE t;"
+        ))
+        .await;
+    let home = tempfile::tempdir().unwrap();
+    // Small chunks copied by one writer: the copy takes long enough to be stopped.
+    let extra = "[options]\nchunk_bytes = 16384\nimport_threads = 1\nexport_threads = 1\n";
+    let name = format!("{db}_job");
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, &name, &db, extra);
+    let job_arg = job.to_str().unwrap();
+
+    let started = async |child: &mut Child| {
+        wait_for("the first chunks", child, async || {
+            chunks_done(&pair.target, &name).await.0 >= 2
+        })
+        .await;
+    };
+
+    // `ferry pause` from another process.
+    let mut child = spawn_run(home.path(), &job);
+    started(&mut child).await;
+    let out = ferry(home.path(), &["pause", job_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, all) = exits_within(child, 20, "ferry pause");
+    assert_eq!(code, Some(0), "{all}");
+    let (done, total) = chunks_done(&pair.target, &name).await;
+    assert!(
+        done < total,
+        "the copy ran to its end ({done}/{total}): {all}"
+    );
+    assert_eq!(phase(&pair.target, &name).await.as_deref(), Some("copy"));
+    assert!(text(&out).contains("paused"), "{}", text(&out));
+
+    // Ctrl-C during the copy.
+    let mut child = spawn_run(home.path(), &job);
+    let before = done;
+    wait_for("more chunks", &mut child, async || {
+        chunks_done(&pair.target, &name).await.0 >= before + 2
+    })
+    .await;
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let (code, all) = exits_within(child, 20, "Ctrl-C");
+    assert_eq!(code, Some(0), "{all}");
+    assert!(all.contains("paused"), "{all}");
+    let (done, total) = chunks_done(&pair.target, &name).await;
+    assert!(
+        before < done && done < total,
+        "{before} → {done}/{total}: {all}"
+    );
+    assert_eq!(phase(&pair.target, &name).await.as_deref(), Some("copy"));
+
+    // The next run resumes the copy and follows the binlog; rows are equal.
+    let mut child = spawn_run(home.path(), &job);
+    support::job::wait_sync(&mut child, &pair.target, &name).await;
+    support::job::wait_equal(&mut child, &pair, &db).await;
+    let out = ferry(home.path(), &["pause", job_arg]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    exits_within(child, 30, "ferry pause in the sync");
+
+    // `ferry abort` during the copy of a second job.
+    let name2 = format!("{db}_two");
+    let job2 = home.path().join("two.toml");
+    all_job(&job2, &pair, &name2, &db, extra);
+    std::fs::write(
+        &job2,
+        std::fs::read_to_string(&job2)
+            .unwrap()
+            .replace(&format!("to = \"{db}_s.*\""), &format!("to = \"{db}_t.*\"")),
+    )
+    .unwrap();
+    let mut child = spawn_run(home.path(), &job2);
+    wait_for("the second job's first chunks", &mut child, async || {
+        chunks_done(&pair.target, &name2).await.0 >= 2
+    })
+    .await;
+    let out = ferry(home.path(), &["abort", job2.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (_, all) = exits_within(child, 20, "ferry abort");
+    let (done, total) = chunks_done(&pair.target, &name2).await;
+    assert!(
+        done < total,
+        "the copy ran to its end ({done}/{total}): {all}"
+    );
+    assert_eq!(
+        phase(&pair.target, &name2).await.as_deref(),
+        Some("aborted")
+    );
+}

@@ -10,9 +10,10 @@ mod demo;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use ferry::control::{Control, Request};
 use ferry::endpoint::{Endpoint, EndpointConfig, ServerFacts};
 use ferry::events::{EventSink, JobEvent};
-use ferry::job::{Control, RunOptions, RunSummary};
+use ferry::job::{RunOptions, RunSummary};
 use ferry::profile::{Profile, ProfileStore};
 use ferry::queue::Queue;
 use ferry::{Coded, Report, Side};
@@ -269,12 +270,7 @@ fn busy() -> Report {
 /// Sends a request to a job: through this window when it runs here, else through
 /// the target's meta schema (a `ferry run` elsewhere). Returns whether it was
 /// delivered to a running job.
-async fn request(
-    running: &Running,
-    profile: &Profile,
-    kind: &str,
-    freeze_source: bool,
-) -> Result<bool, Report> {
+async fn request(running: &Running, profile: &Profile, request: Request) -> Result<bool, Report> {
     let local = running
         .0
         .lock()
@@ -282,22 +278,17 @@ async fn request(
         .get(&profile.name)
         .cloned();
     if let Some(control) = local {
-        match kind {
-            "pause" => control.pause(),
-            "complete" => control.complete(freeze_source),
-            _ => control.abort(),
-        }
+        control.send(request);
         return Ok(true);
     }
-    let arg = (kind == "complete" && freeze_source).then_some("freeze");
-    ferry::control::request(profile, kind, arg)
+    ferry::control::request(profile, request)
         .await
         .map_err(report)
 }
 
 #[tauri::command]
 async fn pause(running: State<'_, Running>, profile: Profile) -> Result<bool, Report> {
-    request(&running, &profile, "pause", false).await
+    request(&running, &profile, Request::Pause).await
 }
 
 #[tauri::command]
@@ -306,12 +297,12 @@ async fn complete(
     profile: Profile,
     freeze_source: bool,
 ) -> Result<bool, Report> {
-    request(&running, &profile, "complete", freeze_source).await
+    request(&running, &profile, Request::Complete { freeze_source }).await
 }
 
 #[tauri::command]
 async fn abort(running: State<'_, Running>, profile: Profile) -> Result<bool, Report> {
-    let delivered = request(&running, &profile, "abort", false).await?;
+    let delivered = request(&running, &profile, Request::Abort).await?;
     if !delivered {
         ferry::control::abort_stopped(&profile)
             .await

@@ -15,6 +15,7 @@ use super::apply::Applier;
 use super::reader::{Reader, TableMap, Transaction};
 use super::ReplicateError;
 use crate::checkpoint::Meta;
+use crate::control::{DdlDecision, Request, Requests};
 use crate::endpoint::{Endpoint, Flavor};
 use crate::error::Coded;
 use crate::events::{EventSink, JobEvent, SyncStatus};
@@ -59,49 +60,22 @@ pub struct SyncSetup<'a> {
     pub apply_workers: usize,
 }
 
-/// What a running sync was asked to do.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Request {
-    Pause,
-    Complete { freeze_source: bool },
-    Abort,
-}
-
-impl Request {
-    pub fn parse(kind: &str, arg: Option<&str>) -> Option<Request> {
-        match kind {
-            "pause" => Some(Request::Pause),
-            "abort" => Some(Request::Abort),
-            "complete" => Some(Request::Complete {
-                freeze_source: arg == Some("freeze"),
-            }),
-            _ => None,
-        }
-    }
-}
-
-/// This process's requests; once every sender is gone, no request comes.
-pub struct Requests {
-    rx: mpsc::UnboundedReceiver<Request>,
-    open: bool,
-}
-
-impl Requests {
-    async fn recv(&mut self) -> Request {
-        if self.open {
-            if let Some(r) = self.rx.recv().await {
-                return r;
-            }
-            self.open = false;
-        }
-        std::future::pending().await
-    }
-}
-
 fn now_secs() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Seconds the oldest change not yet applied has waited: 0 when synced. Its
+/// commit is later than the last applied one (`last_commit`) and later than the
+/// last moment the job had everything (`synced_at`), so the lag is at most the
+/// smaller of the two ages — an idle stretch before a burst does not count.
+fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>) -> f64 {
+    if synced {
+        return 0.0;
+    }
+    let ages = [last_commit.map(f64::from), synced_at].map(|t| t.map(|t| (now - t).max(0.0)));
+    ages.into_iter().flatten().reduce(f64::min).unwrap_or(0.0)
 }
 
 fn reached(applied: &Position, goal: &Position) -> bool {
@@ -119,7 +93,7 @@ async fn source_position(source: &Endpoint, flavor: Flavor) -> Option<Position> 
 pub async fn run(
     setup: &SyncSetup<'_>,
     start: Position,
-    requests: mpsc::UnboundedReceiver<Request>,
+    mut requests: Requests,
 ) -> Result<(Outcome, Position), ReplicateError> {
     let mut status = SyncStatus {
         state: "syncing".into(),
@@ -129,10 +103,6 @@ pub async fn run(
     let mut applied = start;
     let mut attempt = 0u32;
     let mut goal: Option<Position> = None;
-    let mut requests = Requests {
-        rx: requests,
-        open: true,
-    };
     let mut tables = setup.tables.clone();
     loop {
         let result = follow(
@@ -261,6 +231,10 @@ async fn follow(
     let mut window = (Instant::now(), status.transactions, status.changes);
     let mut last_tick = Instant::now() - TICK;
     let mut last_commit_ts: Option<u32> = None;
+    // When the job last had everything the source had (see `lag`).
+    let mut synced_at: Option<f64> = None;
+    // Bytes behind at the last tick, for the catch-up estimate.
+    let mut last_behind: Option<(u64, Instant)> = None;
     let mut batch: Vec<Transaction> = Vec::new();
     // A transaction taken from the queue that starts the next batch.
     let mut held: Option<Transaction> = None;
@@ -351,22 +325,20 @@ async fn follow(
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            if let Some((kind, arg)) = setup
+            if let Some(request) = setup
                 .meta
                 .take_request(&mut control)
                 .await
                 .map_err(|e| ReplicateError::target("reading requests", e))?
             {
-                match Request::parse(&kind, arg.as_deref()) {
-                    Some(Request::Abort) => return Ok(Outcome::Aborted),
-                    Some(Request::Pause) => return Ok(Outcome::Paused),
-                    Some(Request::Complete { freeze_source })
-                        if goal.is_none() && !setup.standby =>
-                    {
+                match request {
+                    Request::Abort => return Ok(Outcome::Aborted),
+                    Request::Pause => return Ok(Outcome::Paused),
+                    Request::Complete { freeze_source } if goal.is_none() && !setup.standby => {
                         *goal = Some(start_completion(setup, freeze_source).await?);
                         status.state = "completing".into();
                     }
-                    _ => {}
+                    Request::Complete { .. } => {}
                 }
             }
             let source = source_position(setup.source, setup.flavor).await;
@@ -376,10 +348,11 @@ async fn follow(
             status.transactions_per_sec = (status.transactions - window.1) as f64 / secs;
             status.changes_per_sec = (status.changes - window.2) as f64 / secs;
             window = (Instant::now(), status.transactions, status.changes);
-            status.lag_secs = match (synced, last_commit_ts) {
-                (true, _) | (_, None) => 0.0,
-                (false, Some(ts)) => (now_secs() - f64::from(ts)).max(0.0),
-            };
+            let now = now_secs();
+            if synced {
+                synced_at = Some(now);
+            }
+            status.lag_secs = lag(now, synced, last_commit_ts, synced_at);
             status.behind_bytes =
                 source
                     .as_ref()
@@ -389,6 +362,15 @@ async fn follow(
                         }
                         _ => None,
                     });
+            status.catch_up_secs = match (status.behind_bytes, last_behind) {
+                (Some(0), _) => Some(0.0),
+                (Some(b), Some((before, at))) if b < before => {
+                    let rate = (before - b) as f64 / at.elapsed().as_secs_f64().max(0.001);
+                    Some(b as f64 / rate)
+                }
+                _ => None,
+            };
+            last_behind = status.behind_bytes.map(|b| (b, Instant::now()));
             status.source = source;
             status.synced = synced;
             status.applied = applied.clone();
@@ -452,12 +434,12 @@ async fn apply_statement(
         cause,
     };
     let mut plan = ddl::plan(statement, setup.matcher, tables);
-    match decision.as_ref().map(|(a, r)| (a.as_str(), r)) {
-        Some(("skip", _)) => {
+    match &decision {
+        Some(DdlDecision::Skip) => {
             tracing::warn!(%position, sql = %statement.sql, "skipping a DDL as decided");
             plan = Plan::Ignore;
         }
-        Some(("replace", Some(sql))) => {
+        Some(DdlDecision::Replace(sql)) => {
             tracing::warn!(%position, original = %statement.sql, replacement = %sql, "running the replacement DDL");
             // The replacement is written for the target: it runs in the target
             // schema of the table the original statement changes.
@@ -600,5 +582,22 @@ async fn apply_statement(
             applier.checkpoint(end).await?;
             Ok(Arc::new(maps))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lag;
+
+    #[test]
+    fn an_idle_stretch_before_a_burst_is_not_lag() {
+        // Synced at 1000 after a last commit at 940; a burst starts at 1000.
+        assert_eq!(lag(1000.0, true, Some(940), Some(1000.0)), 0.0);
+        assert_eq!(lag(1000.5, false, Some(940), Some(1000.0)), 0.5);
+        // A long backlog: the last applied commit is the tighter bound.
+        assert_eq!(lag(2000.0, false, Some(1990), Some(1000.0)), 10.0);
+        // Nothing known yet.
+        assert_eq!(lag(2000.0, false, None, None), 0.0);
+        assert_eq!(lag(2000.0, false, Some(1970), None), 30.0);
     }
 }

@@ -12,7 +12,7 @@
 //! of row data (64 MiB for 4 pipelines), whatever the table sizes.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -135,7 +135,9 @@ fn value_size(v: &Value) -> usize {
 const CHUNK_ATTEMPTS: u32 = 5;
 
 /// Copies `chunks` (those not yet done) using the snapshot's `readers` and up to
-/// `writers` target connections. Returns the readers for reuse.
+/// `writers` target connections. Returns the readers for reuse. Once `stop` is
+/// set no chunk starts; the ones in flight finish with their marks, so the copy
+/// resumes from there.
 #[allow(clippy::too_many_arguments)]
 pub async fn copy_chunks(
     readers: Vec<Conn>,
@@ -147,6 +149,7 @@ pub async fn copy_chunks(
     settings: CopySettings,
     progress: Arc<Progress>,
     sink: EventSink,
+    stop: Arc<AtomicBool>,
 ) -> Result<Vec<Conn>, SnapshotError> {
     let mut pool = Vec::new();
     for _ in 0..writers.max(1) {
@@ -172,6 +175,7 @@ pub async fn copy_chunks(
             settings: settings.clone(),
             progress: progress.clone(),
             sink: sink.clone(),
+            stop: stop.clone(),
         };
         handles.push(tokio::spawn(pipeline(reader, ctx)));
     }
@@ -209,10 +213,14 @@ struct PipelineCtx {
     settings: Arc<CopySettings>,
     progress: Arc<Progress>,
     sink: EventSink,
+    stop: Arc<AtomicBool>,
 }
 
 async fn pipeline(mut reader: Conn, ctx: PipelineCtx) -> Result<Conn, SnapshotError> {
     loop {
+        if ctx.stop.load(Ordering::Relaxed) {
+            return Ok(reader);
+        }
         let Some(chunk) = ctx.queue.lock().await.pop_front() else {
             return Ok(reader);
         };
