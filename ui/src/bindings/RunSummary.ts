@@ -9,6 +9,7 @@ export type RunSummary = { tables: number, rows: number, bytes: number, seconds:
  */
 resumed: boolean, position: Position, lock_ms: number, verify: VerifyReport | null, 
 /**
- * Where the incremental sync stopped (modes `all` / `incremental`).
+ * Where the incremental sync stopped (modes `all` / `incremental`); `None`
+ * when the run stopped before its sync.
  */
 synced_to: Position | null, sync_end: SyncEnd | null, };

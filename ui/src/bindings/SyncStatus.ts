@@ -18,8 +18,8 @@ transactions: number,
  */
 changes: number, transactions_per_sec: number, changes_per_sec: number, 
 /**
- * Seconds between the source committing the last applied transaction and now
- * (0 when nothing is waiting).
+ * How long the oldest change not yet applied has waited, in seconds (0 when
+ * nothing is waiting; an idle source before a burst does not count).
  */
 lag_secs: number, 
 /**
@@ -27,6 +27,11 @@ lag_secs: number,
  * when both are in the same file.
  */
 behind_bytes: number | null, 
+/**
+ * Seconds until `behind_bytes` reaches 0 at the rate it shrank over the last
+ * tick; `None` while it does not shrink.
+ */
+catch_up_secs: number | null, 
 /**
  * Last position applied and checkpointed on the target.
  */

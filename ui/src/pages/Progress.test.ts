@@ -46,7 +46,8 @@ describe("Progress", () => {
       transactions_per_sec: 5,
       changes_per_sec: 20,
       lag_secs: 2.5,
-      behind_bytes: 300,
+      behind_bytes: 3000,
+      catch_up_secs: 125,
       applied: { file: "binlog.000001", pos: 900, gtid: "0-1-9" },
       source: { file: "binlog.000001", pos: 1200, gtid: null },
       synced: false,
@@ -55,6 +56,7 @@ describe("Progress", () => {
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
     expect((await screen.findByTestId("lag")).textContent).toMatch(/2\.5 s/);
+    expect(screen.getByTestId("behind").textContent).toBe("2.9 KiB of binlog · caught up in ~2 min 5 s");
     expect((screen.getByTestId("complete") as HTMLButtonElement).disabled).toBe(true);
     await send({ type: "sync", ...status, lag_secs: 0, synced: true, applied: { ...status.applied, pos: 1200 } });
     await vi.waitFor(() => expect((screen.getByTestId("complete") as HTMLButtonElement).disabled).toBe(false));

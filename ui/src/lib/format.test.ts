@@ -1,0 +1,19 @@
+import { describe, expect, it } from "vitest";
+import { bytes, count, duration } from "./format";
+
+describe("format", () => {
+  it("groups digits", () => {
+    expect(count(5000000)).toBe("5,000,000");
+    expect(count(12.6)).toBe("13");
+  });
+  it("shows binary sizes", () => {
+    expect(bytes(300)).toBe("300 B");
+    expect(bytes(1536)).toBe("1.5 KiB");
+    expect(bytes(5 * 1048576)).toBe("5.0 MiB");
+  });
+  it("shows durations in h/m/s", () => {
+    expect(duration(42)).toBe("42 s");
+    expect(duration(125)).toBe("2 min 5 s");
+    expect(duration(3 * 3600 + 120)).toBe("3 h 2 min");
+  });
+});
