@@ -196,8 +196,10 @@ impl Request {
 }
 
 /// What happens to a DDL statement the target refused (`ddl.action`,
-/// `ddl.replacement`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `ddl.replacement`). In JSON: `"skip"` or `{"replace": "SQL"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum DdlDecision {
     /// Leave it out; the sync goes on after it.
     Skip,
@@ -373,6 +375,21 @@ impl Meta {
         }))
     }
 
+    /// The refused DDL that waits for a decision: (position, statement, error).
+    pub async fn pending_ddl(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Option<(String, String, String)>, mysql_async::Error> {
+        conn.exec_first(
+            format!(
+                "SELECT position, statement, error FROM {} WHERE job = ? AND action IS NULL LIMIT 1",
+                self.t("ddl")
+            ),
+            (&self.job,),
+        )
+        .await
+    }
+
     /// Decides the newest undecided refused DDL; returns (position, statement, error).
     pub async fn decide_ddl(
         &self,
@@ -380,15 +397,7 @@ impl Meta {
         decision: &DdlDecision,
     ) -> Result<Option<(String, String, String)>, mysql_async::Error> {
         let (action, replacement) = decision.to_row();
-        let pending: Option<(String, String, String)> = conn
-            .exec_first(
-                format!(
-                    "SELECT position, statement, error FROM {} WHERE job = ? AND action IS NULL LIMIT 1",
-                    self.t("ddl")
-                ),
-                (&self.job,),
-            )
-            .await?;
+        let pending = self.pending_ddl(conn).await?;
         if let Some((position, _, _)) = &pending {
             conn.exec_drop(
                 format!(

@@ -165,6 +165,20 @@ pub struct JobStatus {
     /// The last progress the running job stored, and how old it is.
     pub live: Option<SyncStatus>,
     pub live_age_secs: Option<f64>,
+    /// The DDL the target refused, which the sync stopped on and which waits for
+    /// a decision ([`decide_ddl`]).
+    pub pending_ddl: Option<PendingDdl>,
+}
+
+/// A DDL statement the target refused, as the sync met it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct PendingDdl {
+    /// Where in the source's binlog the statement is.
+    pub position: String,
+    pub statement: String,
+    /// What the target answered.
+    pub error: String,
 }
 
 async fn open(profile: &Profile) -> Result<(Endpoint, Meta, mysql_async::Conn), ControlError> {
@@ -191,6 +205,15 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
         .load_status(&mut conn)
         .await
         .map_err(target("reading the job status"))?;
+    let pending_ddl = meta
+        .pending_ddl(&mut conn)
+        .await
+        .map_err(target("reading refused DDL"))?
+        .map(|(position, statement, error)| PendingDdl {
+            position,
+            statement,
+            error,
+        });
     drop(conn);
     target_side.close().await;
     let (live, live_age_secs) = match live {
@@ -206,6 +229,7 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
         applied: job.and_then(|j| j.sync),
         live,
         live_age_secs,
+        pending_ddl,
     })
 }
 

@@ -163,9 +163,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Failure::Error(report)) => {
             eprintln!("{}", report.one_line());
+            if let Some(how) = cli_hint(&report.code) {
+                eprintln!("{how}");
+            }
             ExitCode::from(1)
         }
         Err(Failure::Silent) => ExitCode::from(1),
+    }
+}
+
+/// How to act on an error from the command line: the engine's remedy says what
+/// to do, each adapter where (the app shows buttons instead).
+fn cli_hint(code: &str) -> Option<&'static str> {
+    match code {
+        "replicate.ddl_failed" => Some(
+            "(`ferry ddl skip JOB` skips it, `ferry ddl replace JOB \"SQL\"` runs SQL instead; then `ferry run JOB` resumes)",
+        ),
+        _ => None,
     }
 }
 

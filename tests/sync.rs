@@ -447,6 +447,29 @@ async fn incremental_start_positions_and_control_commands() {
         "{}",
         text(&refused)
     );
+    // The refused statement waits for a decision: status shows it, and the
+    // precheck before a resume names it instead of letting the run stop again.
+    let out = ferry(home, &["status", jd.to_str().unwrap(), "--json"]);
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        status["pending_ddl"]["statement"]
+            .as_str()
+            .is_some_and(|s| s.contains("CHANGE v v2")),
+        "{status}"
+    );
+    let out = ferry(home, &["precheck", jd.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "target.pending_ddl")
+        .cloned();
+    assert_eq!(
+        check.as_ref().map(|c| c["status"].clone()),
+        Some(serde_json::json!("warn")),
+        "{report}"
+    );
     let out = ferry(
         home,
         &[

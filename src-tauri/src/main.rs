@@ -316,6 +316,18 @@ async fn status(profile: Profile) -> Result<ferry::control::JobStatus, Report> {
     ferry::control::status(&profile).await.map_err(report)
 }
 
+/// Decides the refused DDL the job stopped on; returns false when none waits.
+#[tauri::command]
+async fn decide_ddl(
+    profile: Profile,
+    decision: ferry::control::DdlDecision,
+) -> Result<bool, Report> {
+    ferry::control::decide_ddl(&profile, &decision)
+        .await
+        .map(|decided| decided.is_some())
+        .map_err(report)
+}
+
 #[tauri::command]
 async fn verify(profile: Profile) -> Result<ferry::verify::VerifyReport, Report> {
     ferry::job::verify_job(&profile, EventSink::none())
@@ -402,6 +414,7 @@ fn main() {
             complete,
             abort,
             status,
+            decide_ddl,
             verify
         ])
         .build(tauri::generate_context!());

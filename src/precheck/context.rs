@@ -108,6 +108,9 @@ pub struct Context {
     pub target_free_bytes: Option<u64>,
     /// The job was interrupted mid-copy or is syncing: its tables hold its rows.
     pub resuming: bool,
+    /// A DDL the target refused, that the job stopped on: (position, statement,
+    /// error).
+    pub pending_ddl: Option<(String, String, String)>,
 }
 
 fn report(e: FerryError) -> Report {
@@ -368,6 +371,15 @@ impl Context {
                     JobPhase::Copy | JobPhase::Sync | JobPhase::Completing
                 )
             });
+        let pending_ddl = if resuming {
+            bounded(
+                async { meta.pending_ddl(&mut tc).await.ok().flatten() },
+                None,
+            )
+            .await
+        } else {
+            None
+        };
         drop(sc);
         drop(tc);
         Ok(Context {
@@ -398,6 +410,7 @@ impl Context {
             prepared_xa,
             target_free_bytes,
             resuming,
+            pending_ddl,
         })
     }
 

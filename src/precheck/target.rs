@@ -13,11 +13,28 @@ pub fn all(ctx: &Context) -> Vec<Check> {
     } else {
         v.push(conflicts(ctx));
     }
+    if ctx.resuming {
+        v.push(pending_ddl(ctx));
+    }
     v.push(capacity(ctx));
     v.push(lower_case(ctx));
     v.push(charsets(ctx));
     v.push(packet(ctx));
     v
+}
+
+/// A resumed sync would stop on the same refused statement again.
+fn pending_ddl(ctx: &Context) -> Check {
+    let (id, title) = ("target.pending_ddl", "No refused DDL waits");
+    match &ctx.pending_ddl {
+        None => Check::pass(id, title, "the job did not stop on a DDL statement"),
+        Some((position, statement, error)) => Check::warn(
+            id,
+            title,
+            format!("the sync stopped at {position} on `{statement}`, which the target refused: {error}"),
+            "decide first — skip the statement, or run an edited one instead — or change the target so that it succeeds; resuming as it is runs the statement again",
+        ),
+    }
 }
 
 fn conflicts(ctx: &Context) -> Check {

@@ -4,6 +4,7 @@
 import { invoke, isTauri } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import { open } from "@tauri-apps/plugin-dialog";
+import type { DdlDecision } from "./bindings/DdlDecision";
 import type { EndpointConfig } from "./bindings/EndpointConfig";
 import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
 import type { JobStatus } from "./bindings/JobStatus";
@@ -44,6 +45,7 @@ export const engine = {
   complete: (profile: Profile, freezeSource: boolean) => invoke<boolean>("complete", { profile, freezeSource }),
   abort: (profile: Profile) => invoke<boolean>("abort", { profile }),
   status: (profile: Profile) => invoke<JobStatus>("status", { profile }),
+  decideDdl: (profile: Profile, decision: DdlDecision) => invoke<boolean>("decide_ddl", { profile, decision }),
   verify: (profile: Profile) => invoke<VerifyReport>("verify", { profile }),
   onJobEvent: (handler: (e: JobEventEnvelope) => void): Promise<UnlistenFn> =>
     listen<JobEventEnvelope>("job-event", (msg) => handler(msg.payload)),

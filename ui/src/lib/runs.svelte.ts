@@ -134,6 +134,12 @@ export function runLabel(job: string): string | null {
   return `running here (${run.phase})`;
 }
 
+/** The error that ended this window's last run of `job`, if it ended so. */
+export function lastError(job: string): Report | null {
+  const run = runs[job];
+  return run && !run.active ? run.error : null;
+}
+
 /** Forgets every run and the event listener (tests start from nothing). */
 export function resetRuns() {
   for (const k of Object.keys(runs)) delete runs[k];

@@ -24,8 +24,8 @@ describe("Jobs", () => {
       if (cmd === "profiles_list") return names.map(saved);
       if (cmd === "status") {
         return a.profile?.name === "alpha"
-          ? { job: "alpha", mode: "all", phase: "sync", running: false, snapshot: null, applied: null, live: null, live_age_secs: null }
-          : { job: "beta", mode: null, phase: null, running: false, snapshot: null, applied: null, live: null, live_age_secs: null };
+          ? { job: "alpha", mode: "all", phase: "sync", running: false, snapshot: null, applied: null, live: null, live_age_secs: null, pending_ddl: null }
+          : { job: "beta", mode: null, phase: null, running: false, snapshot: null, applied: null, live: null, live_age_secs: null, pending_ddl: null };
       }
       if (cmd === "profile_delete") {
         deleted.push(a.name ?? "");

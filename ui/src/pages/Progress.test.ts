@@ -128,4 +128,48 @@ describe("Progress", () => {
     await vi.waitFor(() => expect(screen.queryByTestId("resume")).toBeNull());
     expect(screen.getByTestId("pause")).toBeTruthy();
   });
+
+  it("a sync stopped on a refused DDL offers Skip, Replace and Retry, and resumes after the decision", async () => {
+    let starts = 0;
+    const decisions: unknown[] = [];
+    const refused = { code: "replicate.ddl_failed", message: "the target refused ALTER TABLE t ADD COLUMN c INT", remedy: "decide" };
+    const sync = {
+      state: "syncing", transactions: 1, changes: 1, transactions_per_sec: 0, changes_per_sec: 0, lag_secs: 0,
+      behind_bytes: 0, catch_up_secs: 0, applied: { file: "binlog.000001", pos: 900, gtid: null },
+      source: { file: "binlog.000001", pos: 900, gtid: null }, synced: true, retry: null,
+    };
+    mockIPC((cmd, args) => {
+      if (cmd === "start") {
+        starts += 1;
+        if (starts === 1) {
+          return new Promise((_, reject) => {
+            setTimeout(() => emit("job-event", { job: "shop", event: { type: "sync", ...sync } }), 0);
+            setTimeout(() => reject(refused), 20);
+          });
+        }
+        return new Promise(() => {});
+      }
+      if (cmd === "status") {
+        return { pending_ddl: { position: "binlog.000001:900", statement: "ALTER TABLE t ADD COLUMN c INT", error: "Duplicate column name 'c'" } };
+      }
+      if (cmd === "decide_ddl") {
+        decisions.push((args as { decision: unknown }).decision);
+        return true;
+      }
+    }, { shouldMockEvents: true });
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    expect((await screen.findByTestId("ddl-statement")).textContent).toBe("ALTER TABLE t ADD COLUMN c INT");
+    expect(screen.getByTestId("ddl-error").textContent).toBe("Duplicate column name 'c'");
+    // The stopped job no longer claims to be syncing.
+    expect(screen.getByTestId("sync-state").textContent).toBe("stopped by an error");
+    expect(screen.queryByTestId("lag")).toBeNull();
+    await fireEvent.click(screen.getByTestId("ddl-replace"));
+    const editor = screen.getByTestId("ddl-replacement") as HTMLTextAreaElement;
+    expect(editor.value).toBe("ALTER TABLE t ADD COLUMN c INT");
+    await fireEvent.input(editor, { target: { value: "ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT" } });
+    await fireEvent.click(screen.getByTestId("ddl-replace-run"));
+    await vi.waitFor(() => expect(starts).toBe(2));
+    expect(decisions).toEqual([{ replace: "ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT" }]);
+    await vi.waitFor(() => expect(screen.queryByTestId("ddl-decision")).toBeNull());
+  });
 });
