@@ -273,6 +273,27 @@ def main():
             time.sleep(0.3)
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after writes", timeout=120)
         w.shot("5-progress")
+
+        # A DDL the target refuses (someone renamed the column there): the Run page
+        # shows the statement and the target's answer; Replace runs an edited
+        # statement instead and the job resumes without the terminal.
+        target.sql("ALTER TABLE shop.orders CHANGE note note_t VARCHAR(40)")
+        source.sql("ALTER TABLE shop.orders MODIFY note VARCHAR(60)")
+        assert "MODIFY note" in w.wait_text("ddl-statement", lambda t: len(t) > 0, "the refused DDL", timeout=120)
+        assert "note" in w.text("ddl-error")
+        assert w.text("sync-state") == "stopped by an error"
+        w.shot("5b-ddl-refused")
+        w.click("ddl-replace")
+        w.type("ddl-replacement", "ALTER TABLE orders CHANGE note_t note VARCHAR(60)")
+        w.click("ddl-replace-run")
+        source.sql("INSERT INTO shop.orders VALUES (9002, 2.00, REPEAT('x', 50))")
+        deadline = time.time() + 120
+        q = "SELECT LENGTH(note) FROM shop.orders WHERE id = 9002"
+        # Until the replacement has run the column is still note_t there.
+        while time.time() < deadline and target.sql(q, check=False).stdout.strip() != "50":
+            time.sleep(0.3)
+        assert target.value(q) == "50", "the row after the DDL never arrived"
+        w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the DDL", timeout=120)
         deadline = time.time() + 60
         while not w.enabled("complete"):
             if time.time() > deadline:
