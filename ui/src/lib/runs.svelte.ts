@@ -15,6 +15,8 @@ export interface Run {
   /** True from start until the engine's `start` call returns. */
   active: boolean;
   phase: Phase;
+  /** The furthest working phase reached (a pause or failure does not move it). */
+  reached: Phase;
   tables: TableTotals[];
   rows: { done: number; total: number; perSec: number; eta: number | null };
   sync: SyncStatus | null;
@@ -37,6 +39,7 @@ function fresh(job: string): Run {
     job,
     active: true,
     phase: "precheck",
+    reached: "precheck",
     tables: [],
     rows: { done: 0, total: 0, perSec: 0, eta: null },
     sync: null,
@@ -55,6 +58,7 @@ export function apply(run: Run, event: JobEvent) {
   switch (event.type) {
     case "phase":
       run.phase = event.phase;
+      if (!["paused", "failed", "aborted"].includes(event.phase)) run.reached = event.phase;
       run.queuedBehind = null;
       break;
     case "plan":
