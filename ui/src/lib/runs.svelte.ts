@@ -21,9 +21,9 @@ export interface Run {
   rows: { done: number; total: number; perSec: number; eta: number | null };
   sync: SyncStatus | null;
   /** Lag of the last few minutes, one value per sync status (about one a second). */
-  lags: number[];
+  lags: [number, number][];
   /** Throughput of the last few minutes: rows/s while copying, transactions/s while syncing. */
-  rates: number[];
+  rates: [number, number][];
   log: string[];
   scheduled: string | null;
   /** The job whose copy this one waits for (scheduled jobs start one after another). */
@@ -53,6 +53,9 @@ function fresh(job: string): Run {
   };
 }
 
+/** Seconds since the epoch: the charts' time axis. */
+const now = () => Date.now() / 1000;
+
 /** Folds one engine event into a run. */
 export function apply(run: Run, event: JobEvent) {
   switch (event.type) {
@@ -71,15 +74,15 @@ export function apply(run: Run, event: JobEvent) {
       break;
     case "throughput":
       run.rows = { done: event.rows_done, total: event.rows_total, perSec: event.rows_per_sec, eta: event.eta_secs };
-      run.rates = [...run.rates, event.rows_per_sec].slice(-300);
+      run.rates = [...run.rates, [now(), event.rows_per_sec] as [number, number]].slice(-300);
       break;
     case "sync": {
       const { type: _type, ...status } = event;
       void _type;
       // The copy's rows/s give way to the sync's transactions/s.
-      run.rates = [...(run.sync ? run.rates : []), status.transactions_per_sec].slice(-300);
+      run.rates = [...(run.sync ? run.rates : []), [now(), status.transactions_per_sec] as [number, number]].slice(-300);
       run.sync = status;
-      run.lags = [...run.lags, status.lag_secs].slice(-300);
+      run.lags = [...run.lags, [now(), status.lag_secs] as [number, number]].slice(-300);
       break;
     }
     case "warning":
