@@ -227,7 +227,10 @@ def main():
         # A wrong password and an unknown CA file: the engine's exact error, next to that server's form.
         w.type("source-password", "wrong")
         w.click("source-test")
-        assert "refused the login" in w.wait_text("source-failure", lambda t: len(t) > 0, "wrong password")
+        refused = w.wait_text("source-failure", lambda t: len(t) > 0, "wrong password")
+        assert "refused the login" in refused, refused
+        # The fix is phrased for the window: no commands, environment variables or markup.
+        assert "Connect page" in refused and not any(x in refused for x in ("ferry ", "FERRY_", "⟦")), refused
         w.type("source-password", "")
         w.select("target-tls", "verify-ca")
         w.type("target-ca", "/nonexistent/ca.pem")

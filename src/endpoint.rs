@@ -92,14 +92,14 @@ impl Coded for EndpointError {
     fn remedy(&self) -> String {
         match self {
             EndpointError::Unreachable { side, .. } | EndpointError::Timeout { side, .. } => format!(
-                "check the {side} host and port in the profile, that the server is running and that no firewall blocks the port"
+                "check the {side} host and port⟦cli: in the job|app: on the Connect page⟧, that the server is running and that no firewall blocks the port"
             ),
             EndpointError::AuthFailed { side, .. } => format!(
-                "check the {side} user and password: store the password with `ferry profile save` (it goes to the OS keyring) or set {}; make sure the account may connect from this host",
+                "check the {side} user and password⟦cli:: store the password with `ferry profile save` (it goes to the OS keyring) or set {}|app: on the Connect page (the password is kept in the OS keyring when the job is saved)⟧; make sure the account may connect from this host",
                 side.password_env()
             ),
             EndpointError::TlsUnavailable { side, .. } => format!(
-                "enable TLS on the {side} server (ssl_cert / ssl_key) or set tls = \"preferred\" or \"disabled\" for the {side} if plain TCP is acceptable on this network"
+                "enable TLS on the {side} server (ssl_cert / ssl_key), or ⟦cli:set tls = \"preferred\" or \"disabled\" for the {side}|app:choose TLS preferred or disabled for the {side} on the Connect page⟧ if plain TCP is acceptable on this network"
             ),
             EndpointError::TlsFailed { side, .. } => format!(
                 "check the {side} `ca`, `cert` and `key` files and that the server certificate is signed by that CA (and names the host for verify-identity)"
@@ -108,7 +108,7 @@ impl Coded for EndpointError {
                 format!("point the {side} `ca` / `cert` / `key` at readable PEM files")
             }
             EndpointError::TlsCaMissing { side, .. } => format!(
-                "set `ca` for the {side} to the PEM file of the CA that signed the server certificate, or use tls = \"required\""
+                "set `ca` for the {side} to the PEM file of the CA that signed the server certificate⟦cli:, or use tls = \"required\"|app: (CA file on the Connect page), or choose TLS required⟧"
             ),
             EndpointError::TlsIdentityIncomplete { side } => {
                 format!("set both `cert` and `key` for the {side}, or neither")

@@ -85,7 +85,7 @@ impl Coded for JobError {
             JobError::Replicate(e) => e.remedy(),
             JobError::Control(e) => e.remedy(),
             JobError::NothingSelected => {
-                "check [objects] include / exclude with `ferry objects JOB`".into()
+                "⟦cli:check [objects] include / exclude with `ferry objects JOB`|app:check the selection on the Objects page⟧".into()
             }
             JobError::Schedule { .. } => {
                 "write start_at as a UTC time like 2026-11-23T02:00:00Z".into()

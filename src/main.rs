@@ -316,7 +316,9 @@ fn store_password(profile: &Profile, side: Side) -> Result<(), Failure> {
 
 async fn precheck(job: &str, json: bool) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
-    let report = ferry::precheck::run(&profile).await;
+    let report = ferry::precheck::run(&profile)
+        .await
+        .for_audience(ferry::error::Audience::Cli);
     if json {
         print_json(&report);
     } else {

@@ -632,7 +632,7 @@ impl Coded for ProfileError {
                 "fix the line named above; README.md shows the job file format".into()
             }
             ProfileError::PasswordInFile { side, .. } => format!(
-                "delete the password line; `ferry profile save` stores it in the OS keyring, or set {} for one run",
+                "delete the password line⟦cli:; `ferry profile save` stores it in the OS keyring, or set {} for one run|app: from the job file; enter the password on the Connect page, which keeps it in the OS keyring⟧",
                 side.password_env()
             ),
             ProfileError::InvalidName { .. } => {
@@ -640,7 +640,7 @@ impl Coded for ProfileError {
             }
             ProfileError::Invalid { .. } => "correct the value named above".into(),
             ProfileError::NotFound { .. } => {
-                "run `ferry profile list` to see saved profiles, or pass the path of a job file".into()
+                "⟦cli:run `ferry profile list` to see saved profiles, or pass the path of a job file|app:open the job from the job list, or create it again⟧".into()
             }
             ProfileError::Write { .. } => {
                 "check that the config directory is writable and the disk is not full".into()

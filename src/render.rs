@@ -1,6 +1,7 @@
 //! Terminal rendering of job events: progress bars on a terminal (indicatif hides
 //! them when stderr is not one), JSON lines with `--json`.
 
+use ferry::error::{phrase, Audience};
 use std::collections::HashMap;
 
 use ferry::events::{JobEvent, Phase};
@@ -135,7 +136,9 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
             JobEvent::Warning { report } => {
                 let _ = multi.println(format!(
                     "warning {}: {}. {}",
-                    report.code, report.message, report.remedy
+                    report.code,
+                    report.message,
+                    phrase(&report.remedy, Audience::Cli)
                 ));
             }
             JobEvent::Error { report } => {
@@ -206,7 +209,7 @@ pub fn precheck(report: &ferry::precheck::Report, ignored: &[String]) {
             println!("{:38}… and {} more", "", c.objects.len() - 10);
         }
         if c.status != Status::Pass && !c.remedy.is_empty() {
-            println!("{:38}fix: {}", "", c.remedy);
+            println!("{:38}fix: {}", "", phrase(&c.remedy, Audience::Cli));
         }
     }
     let count = |s| report.checks.iter().filter(|c| c.status == s).count();

@@ -52,7 +52,7 @@ impl Coded for RulesError {
             RulesError::BadPattern { .. } => {
                 "write patterns as schema.table with * and ? wildcards, e.g. shop.* or shop.tb_*".into()
             }
-            _ => "fix the spelling in [objects] (see `ferry objects JOB` for what exists), or remove the rule".into(),
+            _ => "⟦cli:fix the spelling in [objects] (see `ferry objects JOB` for what exists)|app:fix the spelling in the rules on the Objects page⟧, or remove the rule".into(),
         }
     }
 }

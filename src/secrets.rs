@@ -37,7 +37,7 @@ impl Coded for SecretError {
     fn remedy(&self) -> String {
         let SecretError::Keyring { side, .. } = self;
         format!(
-            "unlock the desktop keyring (or set FERRY_KEYRING=keyutils to use the kernel store), or pass the password in {} for this run",
+            "unlock the desktop keyring⟦cli: (or set FERRY_KEYRING=keyutils to use the kernel store), or pass the password in {} for this run|app: (your session's keyring, e.g. GNOME Keyring or KWallet), then try again⟧",
             side.password_env()
         )
     }

@@ -54,7 +54,10 @@ impl Coded for VerifyError {
             VerifyError::Query { .. } => {
                 "check that the table exists on both sides and the accounts may SELECT it".into()
             }
-            VerifyError::Missing { .. } => "check the job's [objects] rules".into(),
+            VerifyError::Missing { .. } => {
+                "⟦cli:check the job's [objects] rules|app:check the selection on the Objects page⟧"
+                    .into()
+            }
         }
     }
 }

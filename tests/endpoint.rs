@@ -145,10 +145,18 @@ async fn wrong_password_and_unreachable_host() {
     .unwrap_err();
     assert_eq!(err.code(), "endpoint.auth_failed");
     assert!(!err.is_transient());
-    let text = format!("{err} {}", err.remedy());
+    // The remedy is phrased for each reader: the CLI's names the environment
+    // variable, the app's the page with the password field.
+    let cli = ferry::error::phrase(&err.remedy(), ferry::error::Audience::Cli);
+    let app = ferry::error::phrase(&err.remedy(), ferry::error::Audience::App);
+    let text = format!("{err} {cli}");
     assert!(
         text.contains("Access denied") && text.contains("FERRY_SOURCE_PASSWORD"),
         "{text}"
+    );
+    assert!(
+        app.contains("Connect page") && !app.contains("FERRY_") && !app.contains("ferry "),
+        "{app}"
     );
     assert!(!text.contains(wrong));
 

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 
 use ferry::control::{Control, Request};
 use ferry::endpoint::{Endpoint, EndpointConfig, ServerFacts};
+use ferry::error::Audience;
 use ferry::events::{EventSink, JobEvent};
 use ferry::job::{RunOptions, RunSummary};
 use ferry::profile::{Profile, ProfileStore};
@@ -42,8 +43,10 @@ async fn demo_start(state: State<'_, DemoState>) -> Result<Profile, Report> {
 #[derive(Default)]
 struct Running(Mutex<HashMap<String, Control>>);
 
+/// An engine error for the window: its remedy phrased for the app (pages and
+/// buttons, not commands or job-file keys).
 fn report(e: impl Coded) -> Report {
-    Report::from_error(&e)
+    Report::from_error(&e).for_audience(Audience::App)
 }
 
 /// Reports the engine version so the page can show which engine it talks to.
@@ -191,7 +194,9 @@ async fn objects(profile: Profile) -> Result<ferry::rules::Selection, Report> {
 
 #[tauri::command]
 async fn precheck(profile: Profile) -> ferry::precheck::Report {
-    ferry::precheck::run(&profile).await
+    ferry::precheck::run(&profile)
+        .await
+        .for_audience(Audience::App)
 }
 
 /// An engine event of one job, as the window receives it.
@@ -231,6 +236,15 @@ async fn start(
         let name = name.clone();
         tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
+                let event = match event {
+                    JobEvent::Warning { report } => JobEvent::Warning {
+                        report: report.for_audience(Audience::App),
+                    },
+                    JobEvent::Error { report } => JobEvent::Error {
+                        report: report.for_audience(Audience::App),
+                    },
+                    other => other,
+                };
                 let _ = app.emit(
                     "job-event",
                     JobEventEnvelope {

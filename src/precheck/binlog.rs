@@ -49,7 +49,7 @@ fn start_position(ctx: &Context) -> Check {
         StartAt::Snapshot => Check::fail(
             id,
             title,
-            "start = \"snapshot\" needs mode = \"all\"",
+            "⟦cli:start = \"snapshot\" needs mode = \"all\"|app:starting from the snapshot needs the mode “Full copy + incremental sync”⟧",
             "use now, binlog:<file>:<offset> or gtid:<set>",
         ),
         StartAt::Now => Check::pass(id, title, "starts at the source's current position"),
@@ -65,7 +65,7 @@ fn start_position(ctx: &Context) -> Check {
                     id,
                     title,
                     format!("{file} is not on the source (purged or mistyped); the oldest binlog kept is {}", oldest()),
-                    "start from a position the source still has (SHOW BINARY LOGS), or load the target again and use mode = \"all\"",
+                    "start from a position the source still has (SHOW BINARY LOGS), or load the target again and use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧",
                 )
                 .with_objects(vec![format!("{file}:{pos}")]),
                 Some((_, size)) if pos > *size => Check::fail(
@@ -97,7 +97,7 @@ fn start_position(ctx: &Context) -> Check {
                         purged.join(", "),
                         oldest()
                     ),
-                    "start from a later GTID, or load the target again and use mode = \"all\"",
+                    "start from a later GTID, or load the target again and use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧",
                 )
                 .with_objects(purged)
             }
@@ -167,7 +167,7 @@ fn server_id(ctx: &Context) -> Check {
             id,
             title,
             format!("server_id {sid} is the id this job registers with"),
-            "set another [incremental] server_id in the job",
+            "⟦cli:set another [incremental] server_id in the job|app:give the job another name (its server id is derived from the name)⟧",
         )
     } else {
         Check::pass(id, title, format!("server_id = {sid}"))

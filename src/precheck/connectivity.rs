@@ -50,7 +50,7 @@ pub fn tls(c: &ConnectionCheck) -> Check {
             &id,
             &title,
             format!("data and credentials cross the network to {} unencrypted", c.address),
-            format!("enable TLS on the {} server and set tls = \"required\" (or verify-ca) in the profile", c.side),
+            format!("enable TLS on the {} server and ⟦cli:set tls = \"required\" (or verify-ca) in the profile|app:choose TLS required (or verify-ca) on the Connect page⟧", c.side),
         ),
     }
 }

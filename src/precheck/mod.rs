@@ -106,6 +106,14 @@ impl Report {
             .collect()
     }
 
+    /// The checks' remedies phrased for `audience` (see [`crate::error::phrase`]).
+    pub fn for_audience(mut self, audience: crate::error::Audience) -> Report {
+        for c in &mut self.checks {
+            c.remedy = crate::error::phrase(&c.remedy, audience);
+        }
+        self
+    }
+
     pub fn get(&self, id: &str) -> Option<&Check> {
         self.checks.iter().find(|c| c.id == id)
     }

@@ -36,7 +36,7 @@ fn selected(ctx: &Context) -> Check {
             id,
             title,
             "the rules select no table",
-            "check [objects] include / exclude with `ferry objects JOB`",
+            "⟦cli:check [objects] include / exclude with `ferry objects JOB`|app:check the selection on the Objects page⟧",
         )
     } else {
         Check::pass(
@@ -104,7 +104,7 @@ fn engines(ctx: &Context) -> Check {
     {
         detail.push_str("; MEMORY tables lose their rows on every restart");
     }
-    Check::warn(id, title, detail, "convert them to InnoDB (ALTER TABLE … ENGINE=InnoDB), or use consistency = \"lock\" for an exact copy")
+    Check::warn(id, title, detail, "convert them to InnoDB (ALTER TABLE … ENGINE=InnoDB), or use ⟦cli:consistency = \"lock\"|app:Consistency lock (Options page)⟧ for an exact copy")
         .with_objects(odd)
 }
 
@@ -137,7 +137,7 @@ fn foreign_keys(ctx: &Context) -> Check {
             id,
             title,
             format!("{} foreign key(s) reference tables that are not selected", outside.len()),
-            "add the referenced tables to [objects] include (seed 001: referenced tables must be migrated too)",
+            "⟦cli:add the referenced tables to [objects] include|app:select the referenced tables on the Objects page⟧ (referenced tables must be migrated too)",
         )
         .with_objects(outside)
     }

@@ -169,7 +169,7 @@ fn meta(ctx: &Context) -> Check {
             id,
             title,
             format!("Ferry keeps its checkpoints in `{schema}` but lacks {}", absent.join("; ")),
-            format!("GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON `{schema}`.* TO the target account, or set [options] meta_schema to a schema it may use"),
+            format!("GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON `{schema}`.* TO the target account, or ⟦cli:set [options] meta_schema|app:set “Meta schema on the target” on the Options page⟧ to a schema it may use"),
         )
     }
 }

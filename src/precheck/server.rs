@@ -122,7 +122,7 @@ fn connections(ctx: &Context) -> Check {
             id,
             title,
             format!("not enough free connections ({})", short.join("; ")),
-            "raise max_connections on that server, or lower export_threads / import_threads in [options]",
+            "raise max_connections on that server, or lower ⟦cli:export_threads / import_threads in [options]|app:Reader threads / Writer threads on the Options page⟧",
         )
     }
 }

@@ -63,7 +63,7 @@ fn conflicts(ctx: &Context) -> Check {
             id,
             title,
             format!("{} target table(s) already hold rows", full.len()),
-            "empty or drop them, or set [options] on_existing = \"truncate\" or \"append\"",
+            "empty or drop them, or ⟦cli:set [options] on_existing = \"truncate\" or \"append\"|app:choose truncate or append for “Target tables that already hold rows” on the Options page⟧",
         )
         .with_objects(full),
         OnExisting::Truncate => Check::warn(
@@ -111,7 +111,7 @@ fn missing_tables(ctx: &Context) -> Check {
                 "an incremental job only applies changes; {} target table(s) do not exist",
                 missing.len()
             ),
-            "create them on the target first (or use mode = \"all\" to copy them)",
+            "create them on the target first (or use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧ to copy them)",
         )
         .with_objects(missing)
     }

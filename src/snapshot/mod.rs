@@ -58,13 +58,13 @@ impl Coded for SnapshotError {
         match self {
             SnapshotError::Source { .. } => "check the source account's privileges (SELECT, RELOAD, LOCK TABLES, REPLICATION CLIENT) and the server's error log".into(),
             SnapshotError::Target { .. } => "check the target account's privileges (CREATE, ALTER, INSERT, …), free space, and the server's error log".into(),
-            SnapshotError::LockDenied { .. } => "grant RELOAD to the source account, or set [options] consistency = \"snapshot\" (MariaDB) or \"lock\"".into(),
-            SnapshotError::TargetNotEmpty { .. } => "empty or drop those tables, or set [options] on_existing = \"truncate\" or \"append\"".into(),
+            SnapshotError::LockDenied { .. } => "grant RELOAD to the source account, or ⟦cli:set [options] consistency = \"snapshot\" (MariaDB) or \"lock\"|app:choose Consistency snapshot (MariaDB) or lock on the Options page⟧".into(),
+            SnapshotError::TargetNotEmpty { .. } => "empty or drop those tables, or ⟦cli:set [options] on_existing = \"truncate\" or \"append\"|app:choose truncate or append for “Target tables that already hold rows” on the Options page⟧".into(),
             SnapshotError::AlreadyRunning { .. } => "wait for the other run to finish, or stop it first".into(),
             SnapshotError::BadPlan { .. } => "drop the job's rows from the meta schema (DELETE FROM ferry_meta.chunks WHERE job = …) and run again".into(),
             SnapshotError::Retryable { .. } => "run the job again; if it keeps happening, lower import_threads".into(),
             SnapshotError::SourceLocked { .. } => "find the waiting statement (SHOW PROCESSLIST: 'Waiting for table metadata lock'); let it finish or cancel it, then run the job again (it resumes); schedule DDL before the copy or after it".into(),
-            SnapshotError::ChunkRace { .. } => "make sure only one `ferry run` of this job is active, then run again".into(),
+            SnapshotError::ChunkRace { .. } => "make sure only one run of this job is active (here or in another `ferry` or app), then run it again".into(),
         }
     }
 }

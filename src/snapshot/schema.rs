@@ -418,7 +418,7 @@ impl SchemaCopy<'_> {
                 "{} views/triggers/routines/events are created with the target login as DEFINER",
                 selection.objects.len()
             ),
-            remedy: "set [options] definer = \"keep\" to keep the source definers (they must exist on the target)".into(),
+            remedy: "⟦cli:set [options] definer = \"keep\"|app:choose keep for “Definers of views, triggers, routines and events” on the Options page⟧ to keep the source definers (they must exist on the target)".into(),
         });
         }
 
