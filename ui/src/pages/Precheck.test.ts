@@ -47,4 +47,28 @@ describe("Precheck", () => {
     await fireEvent.click(screen.getByTestId("start"));
     expect(onstart).toHaveBeenCalled();
   });
+
+  it("puts failures first, then warnings with their acknowledgement, grouped by family; passed checks fold away; SQL fixes can be copied", async () => {
+    const written: string[] = [];
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: async (t: string) => void written.push(t) }, configurable: true });
+    const binlog = { ...check("binlog.format", "fail"), remedy: "SET GLOBAL binlog_format = 'ROW' (and in my.cnf); sessions already open keep their old format" };
+    mockIPC((cmd) => {
+      if (cmd === "precheck") {
+        return { checks: [check("connect.source", "pass"), check("tables.keys", "warn"), binlog, check("privileges.source", "pass")] };
+      }
+    });
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    const fail = await screen.findByTestId("group-fail");
+    const warn = screen.getByTestId("group-warn");
+    // Failures come before warnings in the page, each under its family.
+    expect(fail.compareDocumentPosition(warn) & Node.DOCUMENT_POSITION_FOLLOWING).toBeTruthy();
+    expect(fail.textContent).toMatch(/Binlog/);
+    expect(warn.textContent).toMatch(/Objects/);
+    expect((screen.getByTestId("group-pass") as HTMLDetailsElement).open).toBe(false);
+    expect(screen.getByTestId("group-pass").textContent).toMatch(/Passed \(2\)/);
+    expect(screen.getByTestId("sql-binlog.format").textContent).toBe("SET GLOBAL binlog_format = 'ROW'");
+    await fireEvent.click(screen.getByTestId("copy-binlog.format"));
+    await vi.waitFor(() => expect(written).toEqual(["SET GLOBAL binlog_format = 'ROW'"]));
+    expect(screen.getByTestId("copy-binlog.format").textContent).toBe("Copied");
+  });
 });
