@@ -18,6 +18,8 @@ export interface Run {
   /** The furthest working phase reached (a pause or failure does not move it). */
   reached: Phase;
   tables: TableTotals[];
+  /** Rows copied per table by this run (`schema.table`), from its chunk events. */
+  tableRows: Record<string, number>;
   rows: { done: number; total: number; perSec: number; eta: number | null };
   sync: SyncStatus | null;
   /** Lag of the last few minutes, one value per sync status (about one a second). */
@@ -41,6 +43,7 @@ function fresh(job: string): Run {
     phase: "precheck",
     reached: "precheck",
     tables: [],
+    tableRows: {},
     rows: { done: 0, total: 0, perSec: 0, eta: null },
     sync: null,
     lags: [],
@@ -68,6 +71,7 @@ export function apply(run: Run, event: JobEvent) {
       run.tables = event.tables;
       break;
     case "chunk":
+      run.tableRows = { ...run.tableRows, [`${event.schema}.${event.table}`]: (run.tableRows[`${event.schema}.${event.table}`] ?? 0) + event.rows };
       run.tables = run.tables.map((t) =>
         t.schema === event.schema && t.table === event.table ? { ...t, chunks_done: event.chunks_done } : t,
       );

@@ -35,7 +35,13 @@ describe("Progress", () => {
       type: "plan",
       tables: [{ schema: "shop", table: "orders", target: "shop.orders", rows_estimate: 10, bytes_estimate: 100, chunks: 2, chunks_done: 0 }],
     });
-    await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 1 });
+    await send({ type: "chunk", schema: "shop", table: "orders", rows: 5, bytes: 500, chunks_done: 1, chunks: 2 });
+    await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 125 });
+    // The overall bar and the per-table row: %, grouped digits, state, ETA in minutes.
+    await vi.waitFor(() => expect(screen.getByTestId("copy-percent").textContent).toBe("50 %"));
+    expect(screen.getByTestId("rows").textContent).toMatch(/1,200 rows\/s · about 2 min 5 s left/);
+    expect(screen.getByTestId("table-state-shop.orders").textContent).toBe("copying");
+    expect(screen.getByTestId("table-shop.orders").textContent).toMatch(/5 \/ ~10.*50 %/);
     expect((await screen.findByTestId("rate-chart")).textContent).toMatch(/Copy: max 1200 rows\/s/);
     await send({ type: "phase", phase: "sync" }, "another-job");
     expect((await screen.findByTestId("phase")).textContent).toMatch(/copy/);
