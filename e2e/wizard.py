@@ -311,6 +311,11 @@ def main():
         w.shot("6-done")
         assert "0 differences" in result, result
         assert "Completed" in w.text("sync-end")
+        # The whole job across its two runs (the DDL stop and the resume): every
+        # row copied, every row change and the replaced DDL counted once.
+        assert w.wait_text("job-rows", lambda t: "5,003" in t, "rows copied by the job").startswith("5,003")
+        changes = w.text("job-changes")
+        assert changes == "14 row changes · 1 DDL statements", changes
         # Export: the report lands in the downloads folder, and the page says where.
         w.click("export-json")
         saved = w.wait_text("exported", lambda t: t.startswith("Saved to "), "the JSON export")

@@ -492,6 +492,34 @@ impl Meta {
         Ok(row.and_then(|(s, age)| s.map(|s| (s, age.unwrap_or(0.0)))))
     }
 
+    /// Rows and bytes the copy has on the target (its chunks marked done), and
+    /// when the job was first recorded (seconds since the epoch).
+    pub async fn job_totals(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<(u64, u64, Option<u64>), mysql_async::Error> {
+        let copied: Option<(Option<u64>, Option<u64>)> = conn
+            .exec_first(
+                format!(
+                    "SELECT CAST(SUM(rows_copied) AS UNSIGNED), CAST(SUM(bytes_copied) AS UNSIGNED) FROM {} WHERE job = ? AND done = 1",
+                    self.t("chunks")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        let started: Option<Option<u64>> = conn
+            .exec_first(
+                format!(
+                    "SELECT CAST(UNIX_TIMESTAMP(created_at) AS UNSIGNED) FROM {} WHERE job = ?",
+                    self.t("jobs")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        let (rows, bytes) = copied.unwrap_or_default();
+        Ok((rows.unwrap_or(0), bytes.unwrap_or(0), started.flatten()))
+    }
+
     /// Whether some process holds the job's lock (a `ferry run` is working on it).
     pub async fn is_running(&self, conn: &mut Conn) -> Result<bool, mysql_async::Error> {
         let holder: Option<Option<u64>> = conn

@@ -168,6 +168,12 @@ pub struct JobStatus {
     /// The DDL the target refused, which the sync stopped on and which waits for
     /// a decision ([`decide_ddl`]).
     pub pending_ddl: Option<PendingDdl>,
+    /// Rows and bytes the copy put on the target, over all runs of the job.
+    pub copied_rows: u64,
+    pub copied_bytes: u64,
+    /// When the job was first started against this target, in seconds since
+    /// the epoch.
+    pub started_at: Option<u64>,
 }
 
 /// A DDL statement the target refused, as the sync met it.
@@ -214,6 +220,10 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
             statement,
             error,
         });
+    let (copied_rows, copied_bytes, started_at) = meta
+        .job_totals(&mut conn)
+        .await
+        .map_err(target("reading the job's totals"))?;
     drop(conn);
     target_side.close().await;
     let (live, live_age_secs) = match live {
@@ -230,6 +240,9 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
         live,
         live_age_secs,
         pending_ddl,
+        copied_rows,
+        copied_bytes,
+        started_at,
     })
 }
 

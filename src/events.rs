@@ -131,6 +131,7 @@ pub enum JobEvent {
 
 /// The state of an incremental sync, as shown live and by `ferry status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncStatus {
     /// `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`.
@@ -139,6 +140,10 @@ pub struct SyncStatus {
     pub transactions: u64,
     /// Row changes of selected tables read since this run started.
     pub changes: u64,
+    /// Row changes applied over the whole job, across its runs.
+    pub job_changes: u64,
+    /// DDL statements followed over the whole job, across its runs.
+    pub job_ddl: u64,
     pub transactions_per_sec: f64,
     pub changes_per_sec: f64,
     /// How long the oldest change not yet applied has waited, in seconds (0 when

@@ -576,6 +576,23 @@ async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
     if let Some(p) = &s.applied {
         println!("applied  {p}");
     }
+    if s.copied_rows > 0 || s.live.is_some() {
+        let (changes, ddl) = s
+            .live
+            .as_ref()
+            .map_or((0, 0), |l| (l.job_changes, l.job_ddl));
+        println!(
+            "job      {} rows ({}) copied, {changes} row changes and {ddl} DDL statements replicated",
+            s.copied_rows,
+            human_bytes(s.copied_bytes)
+        );
+    }
+    if let Some(d) = &s.pending_ddl {
+        println!(
+            "waiting  a decision on the DDL the target refused at {}: `{}` ({}); `ferry ddl skip` or `ferry ddl replace`",
+            d.position, d.statement, d.error
+        );
+    }
     if let (Some(l), true) = (&s.live, s.running) {
         println!(
             "sync     {} · lag {:.1} s{} · {:.0} txn/s · {:.0} rows/s · synced {}",

@@ -95,9 +95,17 @@ pub async fn run(
     start: Position,
     mut requests: Requests,
 ) -> Result<(Outcome, Position), ReplicateError> {
+    // The whole job's counts go on from where its last run left them.
+    let before = match setup.target.conn().await {
+        Ok(mut c) => setup.meta.load_status(&mut c).await.ok().flatten(),
+        Err(_) => None,
+    }
+    .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok());
     let mut status = SyncStatus {
         state: "syncing".into(),
         applied: start.clone(),
+        job_changes: before.as_ref().map_or(0, |s| s.job_changes),
+        job_ddl: before.as_ref().map_or(0, |s| s.job_ddl),
         ..SyncStatus::default()
     };
     let mut applied = start;
@@ -114,6 +122,10 @@ pub async fn run(
             &mut requests,
         )
         .await;
+        // The whole job's counts must survive the run: store them as it ends.
+        if !matches!(&result, Err(e) if e.is_transient()) {
+            save_status(setup, &status).await;
+        }
         match result {
             Ok(outcome) => return Ok((outcome, applied)),
             Err(e) if e.is_transient() => {
@@ -308,6 +320,7 @@ async fn follow(
             }
             status.transactions += batch.len() as u64;
             status.changes += result.changes;
+            status.job_changes += result.changes;
             batch.clear();
             let statement = statement.and_then(|mut t| {
                 status.transactions += 1;
@@ -316,6 +329,7 @@ async fn follow(
             });
             if let Some((statement, end)) = statement {
                 let maps = apply_statement(setup, &mut applier, tables, &statement, &end).await?;
+                status.job_ddl += 1;
                 *tables = maps;
                 applier.set_tables(tables.clone());
                 *applied = end;

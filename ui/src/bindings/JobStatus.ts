@@ -23,4 +23,13 @@ live: SyncStatus | null, live_age_secs: number | null,
  * The DDL the target refused, which the sync stopped on and which waits for
  * a decision ([`decide_ddl`]).
  */
-pending_ddl: PendingDdl | null, };
+pending_ddl: PendingDdl | null, 
+/**
+ * Rows and bytes the copy put on the target, over all runs of the job.
+ */
+copied_rows: number, copied_bytes: number, 
+/**
+ * When the job was first started against this target, in seconds since
+ * the epoch.
+ */
+started_at: number | null, };

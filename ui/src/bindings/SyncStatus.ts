@@ -16,7 +16,15 @@ transactions: number,
 /**
  * Row changes of selected tables read since this run started.
  */
-changes: number, transactions_per_sec: number, changes_per_sec: number, 
+changes: number, 
+/**
+ * Row changes applied over the whole job, across its runs.
+ */
+job_changes: number, 
+/**
+ * DDL statements followed over the whole job, across its runs.
+ */
+job_ddl: number, transactions_per_sec: number, changes_per_sec: number, 
 /**
  * How long the oldest change not yet applied has waited, in seconds (0 when
  * nothing is waiting; an idle source before a burst does not count).

@@ -45,4 +45,23 @@ describe("Done", () => {
     expect(files[1].name).toBe("shop-verification.csv");
     expect(files[1].contents).toBe("source,target,source_rows,target_rows,chunks,differing_chunks,equal\nshop.orders,shop.orders,10,10,1,0,true\n");
   });
+
+  it("sums up the whole job across its runs when it has the profile", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "status") {
+        return {
+          job: "shop", mode: "all", phase: "completed", running: false,
+          snapshot: { file: "binlog.000001", pos: 4, gtid: "0-1-7" }, applied: { file: "binlog.000002", pos: 900, gtid: null },
+          live: { job_changes: 1234567, job_ddl: 2 }, live_age_secs: 1, pending_ddl: null,
+          copied_rows: 5000000, copied_bytes: 3 * 1048576, started_at: Math.floor(Date.now() / 1000) - 7200,
+        };
+      }
+    });
+    const profile = { name: "shop" } as never;
+    render(Done, { props: { job: "shop", summary: { ...summary, rows: 0, resumed: true }, onclose: vi.fn(), profile } });
+    expect((await screen.findByTestId("job-rows")).textContent).toBe("5,000,000 (3.0 MiB)");
+    expect(screen.getByTestId("job-changes").textContent).toBe("1,234,567 row changes · 2 DDL statements");
+    expect(screen.getByTestId("job-snapshot").textContent).toBe("binlog.000001:4 (gtid 0-1-7)");
+    expect(screen.getByTestId("job-summary").textContent).toMatch(/2 h 0 min ago/);
+  });
 });

@@ -49,6 +49,8 @@ describe("Progress", () => {
       state: "syncing",
       transactions: 5,
       changes: 20,
+      job_changes: 20,
+      job_ddl: 0,
       transactions_per_sec: 5,
       changes_per_sec: 20,
       lag_secs: 2.5,
