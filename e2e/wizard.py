@@ -302,7 +302,13 @@ def main():
             if time.time() > deadline:
                 raise AssertionError("Complete never enabled")
             time.sleep(0.3)
+        # The cutover checklist: confirm waits until the writes are said to be stopped.
         w.click("complete")
+        w.find("cutover-confirm")
+        assert not w.enabled("cutover-confirm"), "the cutover started without the checklist"
+        w.click("cutover-writes-stopped")
+        w.shot("5c-cutover")
+        w.click("cutover-confirm")
 
         # Done: verified equal.
         w.find("done", timeout=180)
@@ -328,8 +334,14 @@ def main():
             q = f"SELECT * FROM shop.{table} ORDER BY {order}"
             assert source.value(q) == target.value(q), f"{table} differs"
 
-        # The demo: two sandbox servers with sample data and a saved job, ready to run.
+        # Back on the list, Delete asks first; cancelling keeps the job.
         w.click("back-to-jobs")
+        w.click("delete-shop-e2e")
+        assert "target keeps its tables" in w.text("delete-dialog")
+        w.click("delete-dialog-cancel")
+        w.find("job-shop-e2e")
+
+        # The demo: two sandbox servers with sample data and a saved job, ready to run.
         w.click("demo")
         name = w.s(f"/element/{w.find('job-name', timeout=120)}/property/value", method="GET")["value"]
         assert name == "demo", name

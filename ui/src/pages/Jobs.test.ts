@@ -41,7 +41,11 @@ describe("Jobs", () => {
     expect(screen.getByTestId("run-beta").textContent).toBe("Run");
     await fireEvent.click(screen.getByTestId("duplicate-alpha"));
     expect(onduplicate.mock.calls[0][0].name).toBe("alpha");
+    // Delete asks first and says what stays on the servers.
     await fireEvent.click(screen.getByTestId("delete-beta"));
+    expect(screen.getByTestId("delete-dialog").textContent).toMatch(/target keeps its tables/);
+    expect(deleted).toEqual([]);
+    await fireEvent.click(screen.getByTestId("delete-dialog-confirm"));
     await vi.waitFor(() => expect(screen.queryByTestId("job-beta")).toBeNull());
     expect(deleted).toEqual(["beta"]);
   });

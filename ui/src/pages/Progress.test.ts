@@ -74,11 +74,18 @@ describe("Progress", () => {
     // Throughput over time: the sync's transactions/s (the copy's rows/s are dropped).
     expect(screen.getByTestId("rate-chart").dataset.points).toBe("2");
     expect(screen.getByTestId("rate-chart").textContent).toMatch(/Apply: max 5\.0 txn\/s/);
+    // Complete opens the cutover checklist: it waits for the writes to be stopped
+    // (or the source frozen) before it cuts over.
     await fireEvent.click(screen.getByTestId("complete"));
+    expect(screen.getByTestId("cutover-lag").textContent).toMatch(/✔/);
+    expect((screen.getByTestId("cutover-confirm") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.click(screen.getByTestId("cutover-writes-stopped"));
+    await fireEvent.click(screen.getByTestId("cutover-confirm"));
     await vi.waitFor(() => expect(calls).toContain("complete"));
-    // Abort asks first, saying what stays on the target.
+    // Abort asks first, saying what stays on the target; Cancel leaves the job alone.
     await fireEvent.click(screen.getByTestId("abort"));
     expect(screen.getByText(/keeps what was copied/)).toBeTruthy();
+    await fireEvent.click(screen.getByTestId("abort-dialog-cancel"));
     expect(calls).not.toContain("abort");
   });
 
