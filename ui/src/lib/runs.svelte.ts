@@ -26,7 +26,8 @@ export interface Run {
   lags: [number, number][];
   /** Throughput of the last few minutes: rows/s while copying, transactions/s while syncing. */
   rates: [number, number][];
-  log: string[];
+  /** The job's log in this window, kept across its runs (resumes). */
+  log: LogEntry[];
   scheduled: string | null;
   /** The job whose copy this one waits for (scheduled jobs start one after another). */
   queuedBehind: string | null;
@@ -34,7 +35,16 @@ export interface Run {
   summary: RunSummary | null;
 }
 
+export type Severity = "info" | "warning" | "error";
+export interface LogEntry {
+  at: number;
+  severity: Severity;
+  text: string;
+}
+
 export const runs: Record<string, Run> = $state({});
+
+const entry = (severity: Severity, text: string): LogEntry => ({ at: Date.now() / 1000, severity, text });
 
 function fresh(job: string): Run {
   return {
@@ -90,16 +100,16 @@ export function apply(run: Run, event: JobEvent) {
       break;
     }
     case "warning":
-      run.log = [...run.log, `warning ${event.report.code}: ${event.report.message} Fix: ${event.report.remedy}`];
+      run.log = [...run.log, entry("warning", `${event.report.code}: ${event.report.message} Fix: ${event.report.remedy}`)];
       break;
     case "error":
-      run.log = [...run.log, `error ${event.report.code}: ${event.report.message} Fix: ${event.report.remedy}`];
+      run.log = [...run.log, entry("error", `${event.report.code}: ${event.report.message} Fix: ${event.report.remedy}`)];
       break;
     case "retrying":
-      run.log = [...run.log, `retrying (${event.attempt}) — ${event.cause}`];
+      run.log = [...run.log, entry("warning", `retrying (${event.attempt}) — ${event.cause}`)];
       break;
     case "ddl":
-      run.log = [...run.log, `ddl: ${event.statement}`];
+      run.log = [...run.log, entry("info", `DDL applied: ${event.statement}`)];
       break;
     case "scheduled":
       run.scheduled = event.start_at;
@@ -121,16 +131,20 @@ export async function startRun(profile: Profile): Promise<Run> {
     if (run?.active) apply(run, e.event);
   });
   await listening;
+  const earlier = current?.log ?? [];
   runs[profile.name] = fresh(profile.name);
   const run = runs[profile.name];
+  run.log = [...earlier, entry("info", earlier.length > 0 ? "resumed" : "started")];
   engine.start(profile, true).then(
     (summary) => {
       run.summary = summary;
       run.active = false;
+      run.log = [...run.log, entry("info", summary.sync_end ? `run ended: ${summary.sync_end.replace("_", " ")}` : "run ended")];
     },
     (e) => {
       run.error = asReport(e);
       run.active = false;
+      run.log = [...run.log, entry("error", `${run.error.code}: ${run.error.message}`)];
     },
   );
   return run;

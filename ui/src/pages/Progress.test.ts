@@ -187,5 +187,12 @@ describe("Progress", () => {
     await vi.waitFor(() => expect(starts).toBe(2));
     expect(decisions).toEqual([{ replace: "ALTER TABLE t ADD COLUMN IF NOT EXISTS c INT" }]);
     await vi.waitFor(() => expect(screen.queryByTestId("ddl-decision")).toBeNull());
+    // The log keeps the first run's stop across the resume, and filters by severity.
+    const log = () => [...screen.getByTestId("log").querySelectorAll("li")].map((li) => li.textContent ?? "");
+    await vi.waitFor(() => expect(log().some((l) => l.includes("resumed"))).toBe(true));
+    expect(log().some((l) => l.includes("replicate.ddl_failed"))).toBe(true);
+    await fireEvent.change(screen.getByTestId("log-filter"), { target: { value: "error" } });
+    expect(log()).toHaveLength(1);
+    expect(log()[0]).toMatch(/replicate\.ddl_failed/);
   });
 });
