@@ -340,6 +340,8 @@ def main():
         assert "target keeps its tables" in w.text("delete-dialog")
         w.click("delete-dialog-cancel")
         w.find("job-shop-e2e")
+        w.wait_text("state-shop-e2e", lambda t: t == "completed", "the job list's state")
+        w.shot("8-jobs")
 
         # The demo: two sandbox servers with sample data and a saved job, ready to run.
         w.click("demo")

@@ -11,7 +11,7 @@ afterEach(() => {
 const endpoint = (host: string) => ({ host, port: 3306, user: "u", tls: "preferred", connect_timeout_secs: 10 });
 const saved = (name: string) => ({
   name,
-  profile: { name, mode: "all", source: endpoint("s1"), target: endpoint("t1"), objects: {}, options: {} },
+  profile: { name, mode: "all", source: endpoint("s1"), target: endpoint("t1"), objects: { include: ["shop.*", "shop.orders", "crm"] }, options: {} },
   error: null,
 });
 
@@ -24,7 +24,7 @@ describe("Jobs", () => {
       if (cmd === "profiles_list") return names.map(saved);
       if (cmd === "status") {
         return a.profile?.name === "alpha"
-          ? { job: "alpha", mode: "all", phase: "sync", running: false, snapshot: null, applied: null, live: null, live_age_secs: null, pending_ddl: null }
+          ? { job: "alpha", mode: "all", phase: "sync", running: false, snapshot: null, applied: null, live: null, live_age_secs: 125, pending_ddl: null }
           : { job: "beta", mode: null, phase: null, running: false, snapshot: null, applied: null, live: null, live_age_secs: null, pending_ddl: null };
       }
       if (cmd === "profile_delete") {
@@ -37,6 +37,10 @@ describe("Jobs", () => {
     expect((await screen.findByTestId("job-alpha")).textContent).toMatch(/s1:3306 → t1:3306/);
     await vi.waitFor(() => expect(screen.getByTestId("state-alpha").textContent).toBe("paused"));
     expect(screen.getByTestId("state-beta").textContent).toBe("never run");
+    // The mode in words, the schemas the rules name, and when the job last reported.
+    expect(screen.getByTestId("mode-alpha").textContent).toBe("Full copy + incremental sync");
+    expect(screen.getByTestId("schemas-alpha").textContent).toBe("shop, crm");
+    expect(screen.getByTestId("detail-alpha").textContent).toBe("last status 2 min 5 s ago");
     expect(screen.getByTestId("run-alpha").textContent).toBe("Resume");
     expect(screen.getByTestId("run-beta").textContent).toBe("Run");
     await fireEvent.click(screen.getByTestId("duplicate-alpha"));
