@@ -51,4 +51,24 @@ describe("Objects", () => {
     expect(last.objects.exclude).toEqual(["shop.tmp_*"]);
     expect(screen.getByTestId("preview-table").textContent).toMatch(/shop\.orders\s*shop_v2\.orders/);
   });
+
+  it("follows each change with the target names, without a click, and lists views and triggers", async () => {
+    mockIPC((cmd, args) => {
+      if (cmd !== "objects") return;
+      const p = (args as { profile: Profile }).profile;
+      const routed = (p.objects.route ?? []).some((r) => r.to === "shop_v2.*") ? "shop_v2" : "shop";
+      return {
+        tables: [t("shop", "orders", routed)],
+        objects: [{ kind: "view", schema: "shop", name: "big_orders", target_schema: routed, target_name: "big_orders" }],
+      };
+    });
+    const profile = { name: "shop", objects: {} } as unknown as Profile;
+    render(Objects, { props: { profile, onnext: vi.fn(), onback: vi.fn() } });
+    expect((await screen.findByTestId("preview-objects")).textContent).toMatch(/view\s*shop\.big_orders\s*shop\.big_orders/);
+    await fireEvent.click(screen.getByTestId("add-route"));
+    await fireEvent.input(screen.getByTestId("route-from-0"), { target: { value: "shop.*" } });
+    await fireEvent.input(screen.getByTestId("route-to-0"), { target: { value: "shop_v2.*" } });
+    await vi.waitFor(() => expect(screen.getByTestId("preview-table").textContent).toMatch(/shop_v2\.orders/), { timeout: 3000 });
+    expect(screen.getByTestId("preview-objects").textContent).toMatch(/shop_v2\.big_orders/);
+  });
 });
