@@ -23,6 +23,8 @@ import urllib.error
 import urllib.request
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
+# Serious or critical accessibility violations found on the pages (axe-core).
+A11Y = []
 
 
 def free_port():
@@ -175,6 +177,21 @@ class Window:
         subprocess.run(["import", "-window", "root", os.path.join(SHOTS, f"{name}.png")],
                        env=dict(os.environ, DISPLAY=self.display), check=False, timeout=30)
 
+    def axe(self, page):
+        """Runs axe-core in the window: no serious or critical accessibility violation."""
+        if not hasattr(self, "_axe"):
+            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ui", "node_modules", "axe-core", "axe.min.js")) as f:
+                self._axe = f.read()
+        script = self._axe + """
+            const done = arguments[arguments.length - 1];
+            axe.run(document, { resultTypes: ["violations"] }).then(
+              (r) => done(r.violations.filter((v) => v.impact === "serious" || v.impact === "critical")
+                .map((v) => v.id + ": " + v.help + " — " + v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "))),
+              (e) => done(["axe failed: " + e]));
+        """
+        found = self.s("/execute/async", {"script": script, "args": []})["value"]
+        A11Y.extend(f"{page}: {v}" for v in found)
+
     def close(self):
         self.s("", method="DELETE")
 
@@ -213,6 +230,7 @@ def main():
         # Jobs → New job → Connect.
         w.find("no-jobs")
         w.shot("1-jobs")
+        w.axe("jobs")
         w.click("new-job")
         w.type("job-name", "shop-e2e")
         for side, server in (("source", source), ("target", target)):
@@ -243,11 +261,13 @@ def main():
         assert "MariaDB" in w.wait_text("source-facts", lambda t: "server_id 1" in t, "source facts")
         assert "server_id 2" in w.wait_text("target-facts", lambda t: "server_id" in t, "target facts")
         w.shot("2-connect")
+        w.axe("connect")
         w.click("save")
 
         # Mode: full copy + incremental sync, the default.
         assert w.s(f"/element/{w.find('mode-all')}/selected", method="GET")["value"] is True
         w.shot("2b-mode")
+        w.axe("mode")
         w.click("mode-next")
 
         # Objects: only the shop schema, previewed by the engine.
@@ -256,11 +276,13 @@ def main():
         assert w.s(f"/element/{w.find('schema-shop')}/selected", method="GET")["value"] is True
         w.click("objects-next")
         w.shot("3-objects")
+        w.axe("objects")
 
         # Options → Precheck.
         w.click("options-next")
         summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "precheck", timeout=120)
         w.shot("4-precheck")
+        w.axe("precheck")
         assert " 0 failing" in summary, summary
         if "0 warnings" not in summary:
             w.click("ack-warnings")
@@ -276,6 +298,7 @@ def main():
             time.sleep(0.3)
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after writes", timeout=120)
         w.shot("5-progress")
+        w.axe("run")
 
         # A DDL the target refuses (someone renamed the column there): the Run page
         # shows the statement and the target's answer; Replace runs an edited
@@ -286,6 +309,7 @@ def main():
         assert "note" in w.text("ddl-error")
         assert w.text("sync-state") == "stopped by an error"
         w.shot("5b-ddl-refused")
+        w.axe("ddl decision")
         w.click("ddl-replace")
         w.type("ddl-replacement", "ALTER TABLE orders CHANGE note_t note VARCHAR(60)")
         w.click("ddl-replace-run")
@@ -308,6 +332,7 @@ def main():
         assert not w.enabled("cutover-confirm"), "the cutover started without the checklist"
         w.click("cutover-writes-stopped")
         w.shot("5c-cutover")
+        w.axe("cutover dialog")
         w.click("cutover-confirm")
 
         # Done: verified equal.
@@ -315,6 +340,7 @@ def main():
         w.click("done")
         result = w.wait_text("verify-result", lambda t: "Verified" in t or "differ" in t, "verification", timeout=60)
         w.shot("6-done")
+        w.axe("done")
         assert "0 differences" in result, result
         assert "Completed" in w.text("sync-end")
         # The whole job across its two runs (the DDL stop and the resume): every
@@ -342,6 +368,7 @@ def main():
         w.find("job-shop-e2e")
         w.wait_text("state-shop-e2e", lambda t: t == "completed", "the job list's state")
         w.shot("8-jobs")
+        w.axe("job list")
 
         # The demo: two sandbox servers with sample data and a saved job, ready to run.
         w.click("demo")
@@ -353,6 +380,7 @@ def main():
         w.wait_text("target-facts", lambda t: "server_id 2" in t, "demo target")
         w.shot("7-demo")
         w.close()
+        assert not A11Y, "accessibility violations (axe-core, serious or critical):\n" + "\n".join(A11Y)
         print("e2e: the wizard migrated shop (copy + sync + complete), verified 0 differences; screenshots in", SHOTS)
     except BaseException:
         log = os.path.join(work, "webdriver.log")
