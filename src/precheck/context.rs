@@ -25,6 +25,8 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(20);
 /// granted: `shop`, `shop\_%`).
 #[derive(Debug, Default, Clone)]
 pub struct Privileges {
+    /// The account as GRANT names it: `'user'@'host'`.
+    pub grantee: String,
     pub global: HashSet<String>,
     pub schema: Vec<(String, HashSet<String>)>,
 }
@@ -148,6 +150,7 @@ async fn privileges(conn: &mut Conn) -> Option<Privileges> {
         by_schema.entry(s).or_default().insert(p);
     }
     Some(Privileges {
+        grantee,
         global: global.into_iter().collect(),
         schema: by_schema.into_iter().collect(),
     })
@@ -544,6 +547,7 @@ mod tests {
         assert!(like("sh_p", "shop"));
         assert!(like("%", "anything"));
         let p = Privileges {
+            grantee: "'m'@'%'".into(),
             global: ["RELOAD".to_string()].into(),
             schema: vec![("shop%".into(), ["SELECT".to_string()].into())],
         };

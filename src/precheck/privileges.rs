@@ -80,8 +80,9 @@ fn source(ctx: &Context) -> Check {
             title,
             format!("missing: {}", absent.join("; ")),
             format!(
-                "on the source: GRANT {} TO the migration account",
-                absent.join(", ")
+                "on the source, grant the account {}: {}",
+                p.grantee,
+                absent.join("; ")
             ),
         )
         .with_objects(absent)
@@ -90,7 +91,10 @@ fn source(ctx: &Context) -> Check {
             id,
             title,
             "no RELOAD: FLUSH TABLES WITH READ LOCK is not allowed, so the copy falls back to one lock-free reader (slower)",
-            "GRANT RELOAD ON *.* to the source account for parallel consistent reads",
+            format!(
+                "for parallel consistent reads: GRANT RELOAD ON *.* TO {}",
+                p.grantee
+            ),
         )
     } else {
         Check::pass(id, title, "everything the job needs is granted")
@@ -137,8 +141,9 @@ fn target(ctx: &Context) -> Check {
             title,
             format!("missing: {}", absent.join("; ")),
             format!(
-                "on the target: GRANT {} TO the migration account",
-                absent.join(", ")
+                "on the target, grant the account {}: {}",
+                p.grantee,
+                absent.join("; ")
             ),
         )
         .with_objects(absent)
@@ -169,7 +174,7 @@ fn meta(ctx: &Context) -> Check {
             id,
             title,
             format!("Ferry keeps its checkpoints in `{schema}` but lacks {}", absent.join("; ")),
-            format!("GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON `{schema}`.* TO the target account, or ⟦cli:set [options] meta_schema|app:set “Meta schema on the target” on the Options page⟧ to a schema it may use"),
+            format!("GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON `{schema}`.* TO {}, or ⟦cli:set [options] meta_schema|app:set “Meta schema on the target” on the Options page⟧ to a schema it may use", p.grantee),
         )
     }
 }
