@@ -266,18 +266,8 @@ async fn follow(
             tokio::select! {
             r = rx.recv() => r,
             r = requests.recv() => {
-                match r {
-                    Request::Abort => return Ok(Outcome::Aborted),
-                    Request::Pause => return Ok(Outcome::Paused),
-                    Request::Complete { .. } if setup.standby => {
-                        tracing::warn!("complete asked of a standby (cutover = \"never\"); ignored");
-                    }
-                    Request::Complete { freeze_source } => {
-                        if goal.is_none() {
-                            *goal = Some(start_completion(setup, freeze_source).await?);
-                        }
-                        status.state = "completing".into();
-                    }
+                if let Some(outcome) = on_request(setup, goal, status, r).await? {
+                    return Ok(outcome);
                 }
                 None
             }
@@ -345,14 +335,8 @@ async fn follow(
                 .await
                 .map_err(|e| ReplicateError::target("reading requests", e))?
             {
-                match request {
-                    Request::Abort => return Ok(Outcome::Aborted),
-                    Request::Pause => return Ok(Outcome::Paused),
-                    Request::Complete { freeze_source } if goal.is_none() && !setup.standby => {
-                        *goal = Some(start_completion(setup, freeze_source).await?);
-                        status.state = "completing".into();
-                    }
-                    Request::Complete { .. } => {}
+                if let Some(outcome) = on_request(setup, goal, status, request).await? {
+                    return Ok(outcome);
                 }
             }
             let source = source_position(setup.source, setup.flavor).await;
@@ -400,6 +384,31 @@ async fn follow(
             }
         }
     }
+}
+
+/// What a request does to a following sync, from this process or from the job's
+/// control row alike: the outcome that ends it, or, for a cutover, the goal it
+/// now catches up to.
+async fn on_request(
+    setup: &SyncSetup<'_>,
+    goal: &mut Option<Position>,
+    status: &mut SyncStatus,
+    request: Request,
+) -> Result<Option<Outcome>, ReplicateError> {
+    match request {
+        Request::Abort => return Ok(Some(Outcome::Aborted)),
+        Request::Pause => return Ok(Some(Outcome::Paused)),
+        Request::Complete { .. } if setup.standby => {
+            tracing::warn!("complete asked of a standby (cutover = \"never\"); ignored");
+        }
+        Request::Complete { freeze_source } => {
+            if goal.is_none() {
+                *goal = Some(start_completion(setup, freeze_source).await?);
+            }
+            status.state = "completing".into();
+        }
+    }
+    Ok(None)
 }
 
 /// Freezes the source when asked, then returns the position the sync must reach.
