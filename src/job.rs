@@ -639,29 +639,21 @@ async fn copy_phase(
     snap.close().await;
     let rows = progress.committed_rows.load(Ordering::Relaxed);
     let bytes = progress.committed_bytes.load(Ordering::Relaxed);
+    let summary = |position: Position, verify, synced_to, sync_end| RunSummary {
+        tables: selection.tables.len(),
+        rows,
+        bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed: resuming,
+        position,
+        lock_ms,
+        verify,
+        synced_to,
+        sync_end,
+    };
     if let Some(r) = stopped {
-        let end = if r == Request::Abort {
-            meta.set_phase(meta_conn, JobPhase::Aborted)
-                .await
-                .map_err(target_error("recording the job phase"))?;
-            sink.phase(Phase::Aborted);
-            SyncEnd::Aborted
-        } else {
-            sink.phase(Phase::Paused);
-            SyncEnd::Paused
-        };
-        return Ok(RunSummary {
-            tables: selection.tables.len(),
-            rows,
-            bytes,
-            seconds: started.elapsed().as_secs_f64(),
-            resumed: resuming,
-            position,
-            lock_ms,
-            verify: None,
-            synced_to: None,
-            sync_end: Some(end),
-        });
+        let end = end_stopped(meta, meta_conn, sink, r == Request::Abort).await?;
+        return Ok(summary(position, None, None, Some(end)));
     }
     sink.emit(JobEvent::CopyDone {
         rows,
@@ -718,18 +710,26 @@ async fn copy_phase(
             .map_err(target_error("recording the job phase"))?;
         sink.phase(Phase::Completed);
     }
-    Ok(RunSummary {
-        tables: selection.tables.len(),
-        rows,
-        bytes,
-        seconds: started.elapsed().as_secs_f64(),
-        resumed: resuming,
-        position,
-        lock_ms,
-        verify: verify_report,
-        synced_to,
-        sync_end,
-    })
+    Ok(summary(position, verify_report, synced_to, sync_end))
+}
+
+/// Ends a run that a pause or abort request stopped (in its copy or its sync): an
+/// abort is recorded as the job's phase, so no later run resumes it.
+async fn end_stopped(
+    meta: &Meta,
+    meta_conn: &mut mysql_async::Conn,
+    sink: &EventSink,
+    aborted: bool,
+) -> Result<SyncEnd, JobError> {
+    if !aborted {
+        sink.phase(Phase::Paused);
+        return Ok(SyncEnd::Paused);
+    }
+    meta.set_phase(meta_conn, JobPhase::Aborted)
+        .await
+        .map_err(target_error("recording the job phase"))?;
+    sink.phase(Phase::Aborted);
+    Ok(SyncEnd::Aborted)
 }
 
 /// What the incremental phase of a run needs.
@@ -810,17 +810,10 @@ impl SyncCtx<'_> {
         let (outcome, applied) =
             replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;
         let end = match outcome {
-            Outcome::Paused => {
-                self.sink.phase(Phase::Paused);
-                return Ok((SyncEnd::Paused, applied, None));
-            }
-            Outcome::Aborted => {
-                self.meta
-                    .set_phase(meta_conn, JobPhase::Aborted)
-                    .await
-                    .map_err(target_error("recording the job phase"))?;
-                self.sink.phase(Phase::Aborted);
-                return Ok((SyncEnd::Aborted, applied, None));
+            Outcome::Paused | Outcome::Aborted => {
+                let aborted = matches!(outcome, Outcome::Aborted);
+                let end = end_stopped(self.meta, meta_conn, self.sink, aborted).await?;
+                return Ok((end, applied, None));
             }
             Outcome::Caught { .. } => SyncEnd::Completed,
         };
