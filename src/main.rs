@@ -163,23 +163,9 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(Failure::Error(report)) => {
             eprintln!("{}", report.one_line());
-            if let Some(how) = cli_hint(&report.code) {
-                eprintln!("{how}");
-            }
             ExitCode::from(1)
         }
         Err(Failure::Silent) => ExitCode::from(1),
-    }
-}
-
-/// How to act on an error from the command line: the engine's remedy says what
-/// to do, each adapter where (the app shows buttons instead).
-fn cli_hint(code: &str) -> Option<&'static str> {
-    match code {
-        "replicate.ddl_failed" => Some(
-            "(`ferry ddl skip JOB` skips it, `ferry ddl replace JOB \"SQL\"` runs SQL instead; then `ferry run JOB` resumes)",
-        ),
-        _ => None,
     }
 }
 
@@ -513,20 +499,30 @@ async fn ddl(cmd: DdlCmd) -> Result<ExitCode, Failure> {
     }
 }
 
+/// Waits up to a minute for the job that was asked to `asked` (pause, abort) to
+/// stop; an error if it still runs then.
+async fn wait_stopped(
+    profile: &Profile,
+    asked: &str,
+) -> Result<ferry::control::JobStatus, Failure> {
+    let s = ferry::control::wait_stopped(profile, std::time::Duration::from_secs(60)).await?;
+    if s.running {
+        return Err(Failure::Error(Report {
+            code: "job.still_running".into(),
+            message: format!("{} was asked to {asked} but still runs after 60 s", profile.name),
+            remedy: "it stops at its next checkpoint (a large transaction or chunk can take a while): watch `ferry status`, or stop its process".into(),
+        }));
+    }
+    Ok(s)
+}
+
 async fn pause(job: &str) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     if !ferry::control::request(&profile, ferry::control::Request::Pause).await? {
         println!("{} is not running; nothing to pause", profile.name);
         return Ok(ExitCode::SUCCESS);
     }
-    let s = ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
-    if s.running {
-        return Err(Failure::Error(Report {
-            code: "job.still_running".into(),
-            message: format!("{} was asked to pause but still runs after 60 s", profile.name),
-            remedy: "it stops at its next checkpoint (a large transaction or chunk can take a while): watch `ferry status`, or stop its process".into(),
-        }));
-    }
+    let s = wait_stopped(&profile, "pause").await?;
     println!(
         "{} paused (phase {}); `ferry run` resumes it",
         profile.name,
@@ -538,14 +534,7 @@ async fn pause(job: &str) -> Result<ExitCode, Failure> {
 async fn abort(job: &str) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     if ferry::control::request(&profile, ferry::control::Request::Abort).await? {
-        let s = ferry::control::wait_stopped(&profile, std::time::Duration::from_secs(60)).await?;
-        if s.running {
-            return Err(Failure::Error(Report {
-                code: "job.still_running".into(),
-                message: format!("{} was asked to abort but still runs after 60 s", profile.name),
-                remedy: "it stops at its next checkpoint (a large transaction or chunk can take a while): watch `ferry status`, or stop its process".into(),
-            }));
-        }
+        wait_stopped(&profile, "abort").await?;
     } else if ferry::control::abort_stopped(&profile).await?.is_none() {
         println!(
             "{} never ran against this target; nothing to abort",

@@ -213,7 +213,7 @@ impl Coded for ReplicateError {
             ReplicateError::NoPosition => "⟦cli:run the job with mode = \"all\" so the snapshot records a position, or set [incremental] start|app:choose the mode “full copy + incremental” so the snapshot records a position, or give a start position on the Mode page⟧".into(),
             ReplicateError::BadPosition { .. } => "write the start as now, binlog:<file>:<offset> or gtid:<set> (MariaDB 0-1-42, MySQL uuid:1-42)".into(),
             ReplicateError::Decode { .. } => "report this with the table's definition".into(),
-            ReplicateError::Ddl { .. } => "decide what happens to the statement — skip it, or run an edited statement instead — or change the target so that it succeeds; then resume the job".into(),
+            ReplicateError::Ddl { .. } => "decide what happens to the statement — skip it, or run an edited statement instead — or change the target so that it succeeds; then resume the job⟦cli: (`ferry ddl skip JOB` skips it, `ferry ddl replace JOB \"SQL\"` runs SQL instead; then `ferry run JOB` resumes)|app: (Skip, Replace with… or Retry on the Run page)⟧".into(),
             ReplicateError::Freeze { .. } => "grant SUPER (MySQL: SYSTEM_VARIABLES_ADMIN; MariaDB: READ_ONLY ADMIN) to the source account, or stop the application's writes yourself and complete without --freeze-source".into(),
             ReplicateError::Rejected { side, .. } => format!("fix the cause on the {side} (privileges, schema, settings), then run the job again: it resumes from the last checkpoint"),
             ReplicateError::MissingTables { .. } => "create these tables on the target (an incremental-only job copies no schema), or use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧".into(),
