@@ -73,7 +73,7 @@ impl Control {
 
 /// The receiving side of a [`Control`].
 pub struct Requests {
-    /// `None`: taken by an earlier phase that kept it, or every sender is gone.
+    /// `None`: an earlier phase of the run took the receiver and kept it.
     rx: Option<mpsc::UnboundedReceiver<Request>>,
 }
 
