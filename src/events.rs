@@ -43,6 +43,16 @@ pub struct TableTotals {
     pub chunks_done: u64,
 }
 
+/// A count for one source table: rows read by the copy, or row changes applied by
+/// the sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct TableCount {
+    pub schema: String,
+    pub table: String,
+    pub count: u64,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -78,6 +88,10 @@ pub enum JobEvent {
         rows_per_sec: f64,
         bytes_per_sec: f64,
         eta_secs: Option<u64>,
+        /// Rows read so far per table, chunks in flight included, so a table
+        /// copied as one chunk (a keyless one) shows progress before it commits;
+        /// tables with nothing read yet are left out.
+        tables: Vec<TableCount>,
     },
     /// A schema object created on the target.
     Created {
@@ -163,6 +177,30 @@ pub struct SyncStatus {
     pub synced: bool,
     /// The cause of the current retry, if any.
     pub retry: Option<String>,
+    /// Row changes applied per source table over the whole job, sorted by name;
+    /// tables without changes are left out.
+    pub tables: Vec<TableCount>,
+}
+
+impl SyncStatus {
+    /// Counts `n` more applied changes of `schema.table`.
+    pub fn count_changes(&mut self, schema: &str, table: &str, n: u64) {
+        let key = (schema, table);
+        match self
+            .tables
+            .binary_search_by(|t| (t.schema.as_str(), t.table.as_str()).cmp(&key))
+        {
+            Ok(i) => self.tables[i].count += n,
+            Err(i) => self.tables.insert(
+                i,
+                TableCount {
+                    schema: schema.to_string(),
+                    table: table.to_string(),
+                    count: n,
+                },
+            ),
+        }
+    }
 }
 
 /// Where the engine sends events. Cheap to clone; sending never blocks or fails.

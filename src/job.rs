@@ -528,6 +528,9 @@ async fn copy_phase(
                     .unwrap_or_default(),
                 chunks: mine.len() as u64,
                 chunks_done: Arc::new(AtomicU64::new(done)),
+                rows_read: Arc::new(AtomicU64::new(
+                    mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
+                )),
             },
         );
     }
@@ -570,8 +573,10 @@ async fn copy_phase(
 
     sink.phase(Phase::Copy);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let tables = Arc::new(tables);
     let reporter = tokio::spawn(report_throughput(
         progress.clone(),
+        tables.clone(),
         rows_total,
         bytes_total,
         sink.clone(),
@@ -595,7 +600,7 @@ async fn copy_phase(
         target,
         o.import_threads,
         todo,
-        Arc::new(tables),
+        tables,
         meta.clone(),
         CopySettings {
             load_data,

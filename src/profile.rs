@@ -321,6 +321,11 @@ pub struct ObjectRules {
     pub exclude: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route: Vec<Route>,
+    /// Views, triggers, routines and events left out although their table or
+    /// schema is selected, each as `kind schema.name` (`"view shop.v_orders"`;
+    /// kinds: view, trigger, procedure, function, event).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -324,11 +324,16 @@ impl ObjectRules {
                 to: Template { schema, table },
             });
         }
+        let mut skip = Vec::new();
+        for text in &self.skip {
+            skip.push(parse_skip(text)?);
+        }
         Ok(Matcher {
             fold,
             include,
             exclude,
             routes,
+            skip,
         })
     }
 }
@@ -341,6 +346,36 @@ pub struct Matcher {
     include: Vec<Pattern>,
     exclude: Vec<Pattern>,
     routes: Vec<CompiledRoute>,
+    /// Objects left out: (kind, schema, name).
+    skip: Vec<(String, String, String)>,
+}
+
+/// The kinds of schema object a `skip` entry may name.
+const OBJECT_KINDS: [&str; 5] = ["view", "trigger", "procedure", "function", "event"];
+
+/// Parses a `skip` entry: `kind schema.name`, the name optionally backquoted.
+fn parse_skip(text: &str) -> Result<(String, String, String), RulesError> {
+    let bad = |reason: &str| RulesError::BadPattern {
+        pattern: text.to_string(),
+        reason: reason.to_string(),
+    };
+    let (kind, rest) = text
+        .trim()
+        .split_once(char::is_whitespace)
+        .ok_or_else(|| bad("write it as `kind schema.name`, e.g. `view shop.v_orders`"))?;
+    let kind = kind.to_ascii_lowercase();
+    if !OBJECT_KINDS.contains(&kind.as_str()) {
+        return Err(bad(
+            "the kind is one of view, trigger, procedure, function, event",
+        ));
+    }
+    let parts = split_parts(rest.trim()).map_err(|reason| bad(&reason))?;
+    match parts.as_slice() {
+        [(schema, _), (name, _)] if !schema.is_empty() && !name.is_empty() => {
+            Ok((kind, schema.clone(), name.clone()))
+        }
+        _ => Err(bad("name the object as schema.name")),
+    }
 }
 
 impl Matcher {
@@ -378,6 +413,20 @@ impl Matcher {
         };
         (self.include.is_empty() || self.include.iter().any(whole))
             && !self.exclude.iter().any(whole)
+    }
+
+    /// Whether the rules leave out this view, trigger, routine or event by name.
+    pub fn skips(&self, kind: &str, schema: &str, name: &str) -> bool {
+        let eq = |a: &str, b: &str| {
+            if self.fold {
+                a.eq_ignore_ascii_case(b)
+            } else {
+                a == b
+            }
+        };
+        self.skip
+            .iter()
+            .any(|(k, s, n)| k == kind && eq(s, schema) && eq(n, name))
     }
 
     /// The target `(schema, table)` of a source table.
@@ -520,6 +569,9 @@ impl Matcher {
             .collect::<Vec<_>>();
         let mut objects = Vec::new();
         let mut push = |kind: &str, schema: &str, name: &str, target: (String, String)| {
+            if self.skips(kind, schema, name) {
+                return;
+            }
             objects.push(SelectedObject {
                 kind: kind.to_string(),
                 schema: schema.to_string(),
@@ -579,6 +631,7 @@ mod tests {
                     to: t.to_string(),
                 })
                 .collect(),
+            skip: Vec::new(),
         }
     }
 
@@ -667,6 +720,31 @@ mod tests {
             .unwrap();
         assert_eq!(m.route("shop", "vip"), ("vip".into(), "x".into()));
         assert_eq!(m.route("shop", "y"), ("s2".into(), "y".into()));
+    }
+
+    #[test]
+    fn skip_entries_name_one_object_of_one_kind() {
+        let mut r = rules(&[], &[], &[]);
+        r.skip = vec!["view shop.v_a".into(), "TRIGGER `shop`.`t.b`".into()];
+        let m = r.compile(0).unwrap();
+        assert!(m.skips("view", "shop", "v_a"));
+        assert!(!m.skips("trigger", "shop", "v_a"), "the kind must match");
+        assert!(m.skips("trigger", "shop", "t.b"));
+        assert!(
+            !m.skips("view", "shop", "V_A"),
+            "case-sensitive with lctn 0"
+        );
+        assert!(r.compile(1).unwrap().skips("view", "SHOP", "V_A"));
+        for bad in [
+            "v_a",
+            "table shop.t",
+            "view shop",
+            "view shop.a.b",
+            "view .a",
+        ] {
+            r.skip = vec![bad.into()];
+            assert!(r.validate().is_err(), "{bad} must be refused");
+        }
     }
 
     #[test]

@@ -185,6 +185,7 @@ fn rules(include: &[String], exclude: &[String], routes: &[(String, String)]) ->
                 to: t.clone(),
             })
             .collect(),
+        skip: Vec::new(),
     }
 }
 
@@ -254,6 +255,23 @@ async fn rules_select_and_route_real_tables() {
             ("procedure", "p_count", v2.as_str()),
             ("event", "ev_purge", v2.as_str()),
         ]
+    );
+    // Objects the user leaves out by name (the Objects page's checkboxes).
+    let mut skipping = rules(&[format!("{db}.*")], &[], &[]);
+    skipping.skip = vec![
+        format!("view {db}.v_totals"),
+        format!("PROCEDURE `{db}`.`p_count`"),
+        format!("trigger {db}.no_such_trigger"),
+    ];
+    let skipped = ferry::inspect::selected_on(&ep, &profile_with(&pair, skipping))
+        .await
+        .expect("selection");
+    let left: Vec<&str> = skipped.objects.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(left, ["trg_qty", "f_double", "ev_purge"]);
+    assert_eq!(
+        skipped.tables.len(),
+        sel.tables.len() + 1,
+        "tables stay selected"
     );
     assert_eq!(
         sel.tables

@@ -636,3 +636,68 @@ async fn scheduled_jobs_start_one_after_another() {
     assert_eq!(count(&pair.target, &format!("`{db}`.small")).await, 2);
     assert_eq!(queue.holder(), None);
 }
+
+#[tokio::test]
+async fn a_table_copied_in_one_chunk_shows_its_rows_before_it_commits() {
+    use ferry::control::Control;
+    use ferry::events::{EventSink, JobEvent};
+    use ferry::job::RunOptions;
+    use ferry::profile::Mode;
+    use mysql_async::prelude::Queryable;
+    let pair = support::pair();
+    let db = support::unique("prog_");
+    let create = format!(
+        "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.heap (a INT, b VARCHAR(100)) ENGINE=InnoDB;"
+    );
+    pair.source.sql(&create).await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; INSERT INTO heap SELECT seq, REPEAT('x', 100) FROM seq_1_to_20000"
+        ))
+        .await;
+    pair.target.sql(&create).await;
+    // A locking read of the empty target table holds the gap to its end: the
+    // copy's insert waits on it, so the one chunk cannot commit until this ends.
+    let mut lock = pair.target.conn().await;
+    lock.query_drop("START TRANSACTION").await.unwrap();
+    lock.query_drop(format!("SELECT * FROM `{db}`.heap FOR UPDATE"))
+        .await
+        .unwrap();
+
+    let mut p = support::precheck::profile(
+        &pair.source,
+        &pair.target,
+        Mode::Full,
+        &[format!("{db}.heap")],
+    );
+    p.name = "one-chunk-progress".into();
+    let (sink, mut rx) = EventSink::channel();
+    let run = tokio::spawn(async move {
+        let opts = RunOptions {
+            verify: false,
+            control: Control::default(),
+            queue: None,
+        };
+        ferry::job::run(&p, opts, sink).await
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = None;
+    while seen.is_none() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let event = tokio::time::timeout(left, rx.recv())
+            .await
+            .expect("no per-table progress within 30 s")
+            .expect("the job ended without per-table progress");
+        match event {
+            JobEvent::Chunk { .. } => panic!("the chunk committed while the target was locked"),
+            JobEvent::Throughput { tables, .. } => {
+                seen = tables.iter().find(|t| t.table == "heap").map(|t| t.count);
+            }
+            _ => {}
+        }
+    }
+    assert!(seen.is_some_and(|n| n > 0), "{seen:?}");
+    lock.query_drop("ROLLBACK").await.unwrap();
+    run.await.unwrap().expect("the job");
+    assert_eq!(count(&pair.target, &format!("`{db}`.heap")).await, 20_000);
+}

@@ -354,6 +354,14 @@ async fn incremental_start_positions_and_control_commands() {
     assert_eq!(live["running"], true, "{live}");
     assert_eq!(live["phase"], "sync", "{live}");
     assert_eq!(live["live"]["synced"], true, "{live}");
+    // Row 3 came through the binlog: the per-table count has it.
+    let per_table = &live["live"]["tables"][0];
+    assert_eq!(per_table["schema"], db.as_str(), "{live}");
+    assert_eq!(per_table["table"], "t", "{live}");
+    assert!(
+        per_table["count"].as_u64().is_some_and(|n| n >= 1),
+        "{live}"
+    );
     assert!(
         live["applied"]["gtid"]
             .as_str()

@@ -106,6 +106,7 @@ pub async fn run(
         applied: start.clone(),
         job_changes: before.as_ref().map_or(0, |s| s.job_changes),
         job_ddl: before.as_ref().map_or(0, |s| s.job_ddl),
+        tables: before.as_ref().map_or_else(Vec::new, |s| s.tables.clone()),
         ..SyncStatus::default()
     };
     let mut applied = start;
@@ -304,6 +305,9 @@ async fn follow(
                 _ => None,
             };
             let result = applier.apply(&batch).await?;
+            for tc in batch.iter().flat_map(|t| &t.changes) {
+                status.count_changes(&tc.table.0, &tc.table.1, 1);
+            }
             if let Some(last) = batch.last() {
                 *applied = last.end.clone();
                 last_commit_ts = Some(last.timestamp);

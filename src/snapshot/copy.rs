@@ -25,7 +25,7 @@ use super::plan::range_predicate;
 use super::{source_err, target_conn, target_err, SnapshotError};
 use crate::checkpoint::{quote, ChunkRecord, Meta};
 use crate::endpoint::Endpoint;
-use crate::events::{EventSink, JobEvent};
+use crate::events::{EventSink, JobEvent, TableCount};
 
 const CHANNEL_BATCHES: usize = 2;
 /// The protocol's limit on placeholders in one prepared statement.
@@ -50,6 +50,9 @@ pub struct CopyTable {
     pub enums: Vec<String>,
     pub chunks: u64,
     pub chunks_done: AtomicU64Shared,
+    /// Rows read from this table, for per-table progress (like `Progress::rows`,
+    /// a chunk copied again after a rollback counts twice).
+    pub rows_read: AtomicU64Shared,
 }
 
 pub type AtomicU64Shared = Arc<AtomicU64>;
@@ -429,6 +432,9 @@ async fn copy_load_data(
                         Vec::with_capacity(BLOCK + 64 * 1024),
                     ));
                     progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
+                    io.table
+                        .rows_read
+                        .fetch_add(pending_rows, Ordering::Relaxed);
                     progress
                         .bytes
                         .fetch_add(block.len() as u64, Ordering::Relaxed);
@@ -440,6 +446,9 @@ async fn copy_load_data(
             }
             if !buf.is_empty() {
                 progress.rows.fetch_add(pending_rows, Ordering::Relaxed);
+                io.table
+                    .rows_read
+                    .fetch_add(pending_rows, Ordering::Relaxed);
                 progress
                     .bytes
                     .fetch_add(buf.len() as u64, Ordering::Relaxed);
@@ -573,6 +582,7 @@ async fn copy_insert(
             total_rows += rows as u64;
             total_bytes += bytes as u64;
             ctx.progress.rows.fetch_add(rows as u64, Ordering::Relaxed);
+            io.table.rows_read.fetch_add(rows as u64, Ordering::Relaxed);
             ctx.progress
                 .bytes
                 .fetch_add(bytes as u64, Ordering::Relaxed);
@@ -586,9 +596,27 @@ async fn copy_insert(
     Ok(totals)
 }
 
+/// Rows read per table, sorted by name, tables with none left out.
+fn per_table(tables: &HashMap<(String, String), CopyTable>) -> Vec<TableCount> {
+    let mut out: Vec<TableCount> = tables
+        .values()
+        .filter_map(|t| {
+            let count = t.rows_read.load(Ordering::Relaxed);
+            (count > 0).then(|| TableCount {
+                schema: t.schema.clone(),
+                table: t.name.clone(),
+                count,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.schema, &a.table).cmp(&(&b.schema, &b.table)));
+    out
+}
+
 /// Emits throughput events about once a second until `stop` fires.
 pub async fn report_throughput(
     progress: Arc<Progress>,
+    tables: Arc<HashMap<(String, String), CopyTable>>,
     rows_total: u64,
     bytes_total: u64,
     sink: EventSink,
@@ -620,6 +648,7 @@ pub async fn report_throughput(
             rows_per_sec: rps,
             bytes_per_sec: bps,
             eta_secs: eta,
+            tables: per_table(&tables),
         });
     }
 }

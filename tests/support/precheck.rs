@@ -23,6 +23,7 @@ pub fn profile(source: &Server, target: &Server, mode: Mode, include: &[String])
             include: include.to_vec(),
             exclude: Vec::new(),
             route: Vec::new(),
+            skip: Vec::new(),
         },
         options: Options::default(),
         incremental: Default::default(),

@@ -3,6 +3,13 @@ import type { Phase } from "./Phase";
 import type { Position } from "./Position";
 import type { Report } from "./Report";
 import type { SyncStatus } from "./SyncStatus";
+import type { TableCount } from "./TableCount";
 import type { TableTotals } from "./TableTotals";
 
-export type JobEvent = { "type": "phase", phase: Phase, } | { "type": "snapshot", position: Position, method: string, lock_ms: number, } | { "type": "plan", tables: Array<TableTotals>, } | { "type": "chunk", schema: string, table: string, rows: number, bytes: number, chunks_done: number, chunks: number, } | { "type": "throughput", rows_done: number, bytes_done: number, rows_total: number, bytes_total: number, rows_per_sec: number, bytes_per_sec: number, eta_secs: number | null, } | { "type": "created", kind: string, name: string, } | { "type": "warning", report: Report, } | { "type": "error", report: Report, } | { "type": "verified", schema: string, table: string, equal: boolean, source_rows: number, target_rows: number, chunks: number, mismatched_chunks: number, } | { "type": "sync" } & SyncStatus | { "type": "scheduled", start_at: string, in_secs: number, } | { "type": "queued", behind: string, } | { "type": "ddl", statement: string, } | { "type": "retrying", attempt: number, cause: string, in_secs: number, } | { "type": "copy_done", rows: number, bytes: number, seconds: number, };
+export type JobEvent = { "type": "phase", phase: Phase, } | { "type": "snapshot", position: Position, method: string, lock_ms: number, } | { "type": "plan", tables: Array<TableTotals>, } | { "type": "chunk", schema: string, table: string, rows: number, bytes: number, chunks_done: number, chunks: number, } | { "type": "throughput", rows_done: number, bytes_done: number, rows_total: number, bytes_total: number, rows_per_sec: number, bytes_per_sec: number, eta_secs: number | null, 
+/**
+ * Rows read so far per table, chunks in flight included, so a table
+ * copied as one chunk (a keyless one) shows progress before it commits;
+ * tables with nothing read yet are left out.
+ */
+tables: Array<TableCount>, } | { "type": "created", kind: string, name: string, } | { "type": "warning", report: Report, } | { "type": "error", report: Report, } | { "type": "verified", schema: string, table: string, equal: boolean, source_rows: number, target_rows: number, chunks: number, mismatched_chunks: number, } | { "type": "sync" } & SyncStatus | { "type": "scheduled", start_at: string, in_secs: number, } | { "type": "queued", behind: string, } | { "type": "ddl", statement: string, } | { "type": "retrying", attempt: number, cause: string, in_secs: number, } | { "type": "copy_done", rows: number, bytes: number, seconds: number, };

@@ -4,4 +4,10 @@ import type { Route } from "./Route";
 /**
  * Which tables a job selects and where they go on the target.
  */
-export type ObjectRules = { include?: Array<string>, exclude?: Array<string>, route?: Array<Route>, };
+export type ObjectRules = { include?: Array<string>, exclude?: Array<string>, route?: Array<Route>, 
+/**
+ * Views, triggers, routines and events left out although their table or
+ * schema is selected, each as `kind schema.name` (`"view shop.v_orders"`;
+ * kinds: view, trigger, procedure, function, event).
+ */
+skip?: Array<string>, };
