@@ -20,6 +20,17 @@ export interface Run {
   tables: TableTotals[];
   /** Rows copied per table by this run (`schema.table`), from its chunk events. */
   tableRows: Record<string, number>;
+  /** Rows read per table so far, chunks in flight included (earlier runs' chunks too). */
+  tableRead: Record<string, number>;
+  /** Rows per second per table, over the last throughput tick. */
+  tableRate: Record<string, number>;
+  /** Verification outcome per table, once verified. */
+  verified: Record<string, boolean>;
+  /** When this run entered each phase (seconds since the epoch), and when it ended. */
+  phaseAt: Partial<Record<Phase, number>>;
+  endedAt: number | null;
+  /** When `tableRead` was last updated. */
+  readAt: number | null;
   rows: { done: number; total: number; perSec: number; eta: number | null };
   sync: SyncStatus | null;
   /** Lag of the last few minutes, one value per sync status (about one a second). */
@@ -46,7 +57,7 @@ export const runs: Record<string, Run> = $state({});
 
 const entry = (severity: Severity, text: string): LogEntry => ({ at: Date.now() / 1000, severity, text });
 
-function fresh(job: string): Run {
+export function newRun(job: string): Run {
   return {
     job,
     active: true,
@@ -54,6 +65,12 @@ function fresh(job: string): Run {
     reached: "precheck",
     tables: [],
     tableRows: {},
+    tableRead: {},
+    tableRate: {},
+    verified: {},
+    phaseAt: { precheck: now() },
+    endedAt: null,
+    readAt: null,
     rows: { done: 0, total: 0, perSec: 0, eta: null },
     sync: null,
     lags: [],
@@ -74,6 +91,7 @@ export function apply(run: Run, event: JobEvent) {
   switch (event.type) {
     case "phase":
       run.phase = event.phase;
+      if (run.phaseAt[event.phase] === undefined) run.phaseAt = { ...run.phaseAt, [event.phase]: now() };
       if (!["paused", "failed", "aborted"].includes(event.phase)) run.reached = event.phase;
       run.queuedBehind = null;
       break;
@@ -88,6 +106,20 @@ export function apply(run: Run, event: JobEvent) {
       break;
     case "throughput":
       run.rows = { done: event.rows_done, total: event.rows_total, perSec: event.rows_per_sec, eta: event.eta_secs };
+      {
+        const at = now();
+        const elapsed = run.readAt === null ? 0 : at - run.readAt;
+        const read: Record<string, number> = {};
+        const rate: Record<string, number> = {};
+        for (const t of event.tables) {
+          const key = `${t.schema}.${t.table}`;
+          read[key] = t.count;
+          rate[key] = elapsed > 0 ? Math.max(0, (t.count - (run.tableRead[key] ?? t.count)) / elapsed) : 0;
+        }
+        run.tableRead = read;
+        run.tableRate = rate;
+        run.readAt = at;
+      }
       run.rates = [...run.rates, [now(), event.rows_per_sec] as [number, number]].slice(-300);
       break;
     case "sync": {
@@ -107,6 +139,9 @@ export function apply(run: Run, event: JobEvent) {
       break;
     case "retrying":
       run.log = [...run.log, entry("warning", `retrying (${event.attempt}) — ${event.cause}`)];
+      break;
+    case "verified":
+      run.verified = { ...run.verified, [`${event.schema}.${event.table}`]: event.equal };
       break;
     case "ddl":
       run.log = [...run.log, entry("info", `DDL applied: ${event.statement}`)];
@@ -132,18 +167,20 @@ export async function startRun(profile: Profile): Promise<Run> {
   });
   await listening;
   const earlier = current?.log ?? [];
-  runs[profile.name] = fresh(profile.name);
+  runs[profile.name] = newRun(profile.name);
   const run = runs[profile.name];
   run.log = [...earlier, entry("info", earlier.length > 0 ? "resumed" : "started")];
   engine.start(profile, true).then(
     (summary) => {
       run.summary = summary;
       run.active = false;
+      run.endedAt = now();
       run.log = [...run.log, entry("info", summary.sync_end ? `run ended: ${summary.sync_end.replace("_", " ")}` : "run ended")];
     },
     (e) => {
       run.error = asReport(e);
       run.active = false;
+      run.endedAt = now();
       run.log = [...run.log, entry("error", `${run.error.code}: ${run.error.message}`)];
     },
   );

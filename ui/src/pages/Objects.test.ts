@@ -71,4 +71,34 @@ describe("Objects", () => {
     await vi.waitFor(() => expect(screen.getByTestId("preview-table").textContent).toMatch(/shop_v2\.orders/), { timeout: 3000 });
     expect(screen.getByTestId("preview-objects").textContent).toMatch(/shop_v2\.big_orders/);
   });
+
+  it("leaves out an unticked view or trigger under its schema, and shows the job's earlier choice", async () => {
+    const asked: Profile[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd !== "objects") return;
+      asked.push((args as { profile: Profile }).profile);
+      return {
+        tables: [t("shop", "orders")],
+        objects: [
+          { kind: "view", schema: "shop", name: "big_orders", target_schema: "shop", target_name: "big_orders" },
+          { kind: "trigger", schema: "shop", name: "audit", target_schema: "shop", target_name: "audit" },
+        ],
+      };
+    });
+    const profile = { name: "shop", objects: { skip: ["trigger `shop`.`audit`", "event shop.typed_by_hand"] } } as unknown as Profile;
+    const onnext = vi.fn();
+    render(Objects, { props: { profile, onnext, onback: vi.fn() } });
+    const view = (await screen.findByTestId("object-view-shop.big_orders")) as HTMLInputElement;
+    const trigger = screen.getByTestId("object-trigger-shop.audit") as HTMLInputElement;
+    expect(screen.getByTestId("objects-of-shop").textContent).toMatch(/shop/);
+    expect([view.checked, trigger.checked]).toEqual([true, false]);
+    await fireEvent.click(view);
+    await fireEvent.click(trigger);
+    expect(screen.getByTestId("preview-objects").textContent).toMatch(/big_orders\s*left out/);
+    await fireEvent.click(screen.getByTestId("objects-next"));
+    await vi.waitFor(() => expect(onnext).toHaveBeenCalled());
+    expect(profile.objects.skip).toEqual(["event shop.typed_by_hand", "view `shop`.`big_orders`"]);
+    // The preview asks without the skips, so left-out objects stay listed.
+    expect(asked.every((p) => (p.objects.skip ?? []).length === 0)).toBe(true);
+  });
 });

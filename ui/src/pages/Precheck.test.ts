@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Check } from "../bindings/Check";
 import type { Profile } from "../bindings/Profile";
 import Precheck from "./Precheck.svelte";
+import { toasts } from "../lib/toasts.svelte";
+import { wizard } from "../lib/wizard.svelte";
 
 const profile = { name: "shop", ignore_checks: [] } as unknown as Profile;
 const check = (id: string, status: Check["status"]): Check => ({
@@ -18,6 +20,8 @@ const check = (id: string, status: Check["status"]): Check => ({
 afterEach(() => {
   cleanup();
   clearMocks();
+  toasts.splice(0);
+  wizard.blocked = null;
 });
 
 describe("Precheck", () => {
@@ -70,5 +74,23 @@ describe("Precheck", () => {
     await fireEvent.click(screen.getByTestId("copy-binlog.format"));
     await vi.waitFor(() => expect(written).toEqual(["SET GLOBAL binlog_format = 'ROW'"]));
     expect(screen.getByTestId("copy-binlog.format").textContent).toBe("Copied");
+  });
+
+  it("checks one failing check again and says how it stands; the step rail shows Run blocked meanwhile", async () => {
+    let round = 0;
+    mockIPC((cmd) => {
+      if (cmd !== "precheck") return;
+      round += 1;
+      return { checks: [check("binlog.format", round === 1 ? "fail" : "pass"), check("target.conflicts", "fail")] };
+    });
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    await screen.findByTestId("recheck-binlog.format");
+    await vi.waitFor(() => expect(wizard.blocked).toEqual({ step: "progress", reason: "2 checks fail" }));
+    await fireEvent.click(screen.getByTestId("recheck-binlog.format"));
+    await vi.waitFor(() => expect(toasts.map((t) => t.text)).toEqual(["binlog.format: passes now"]));
+    expect(screen.getByTestId("check-binlog.format").dataset.status).toBe("pass");
+    expect(wizard.blocked).toEqual({ step: "progress", reason: "1 check fails" });
+    await fireEvent.click(screen.getByTestId("recheck-target.conflicts"));
+    await vi.waitFor(() => expect(toasts.map((t) => t.text)).toContain("target.conflicts: still fails"));
   });
 });

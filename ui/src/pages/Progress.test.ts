@@ -36,7 +36,7 @@ describe("Progress", () => {
       tables: [{ schema: "shop", table: "orders", target: "shop.orders", rows_estimate: 10, bytes_estimate: 100, chunks: 2, chunks_done: 0 }],
     });
     await send({ type: "chunk", schema: "shop", table: "orders", rows: 5, bytes: 500, chunks_done: 1, chunks: 2 });
-    await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 125 });
+    await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 125, tables: [] });
     // The overall bar and the per-table row: %, grouped digits, state, ETA in minutes.
     await vi.waitFor(() => expect(screen.getByTestId("copy-percent").textContent).toBe("50 %"));
     expect(screen.getByTestId("rows").textContent).toMatch(/1,200 rows\/s · about 2 min 5 s left/);
@@ -60,6 +60,7 @@ describe("Progress", () => {
       source: { file: "binlog.000001", pos: 1200, gtid: null },
       synced: false,
       retry: null,
+      tables: [],
     };
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
@@ -152,7 +153,7 @@ describe("Progress", () => {
     const sync = {
       state: "syncing", transactions: 1, changes: 1, transactions_per_sec: 0, changes_per_sec: 0, lag_secs: 0,
       behind_bytes: 0, catch_up_secs: 0, applied: { file: "binlog.000001", pos: 900, gtid: null },
-      source: { file: "binlog.000001", pos: 900, gtid: null }, synced: true, retry: null,
+      source: { file: "binlog.000001", pos: 900, gtid: null }, synced: true, retry: null, tables: [],
     };
     mockIPC((cmd, args) => {
       if (cmd === "start") {
