@@ -153,7 +153,11 @@ class Window:
         raise AssertionError(f"{what}: [data-testid={testid}] shows {last!r}")
 
     def click(self, testid):
-        self.s(f"/element/{self.find(testid)}/click", {})
+        r = self.s(f"/element/{self.find(testid)}/click", {})
+        # An element covered by another (a toast, a dialog) is an error, not a click.
+        if isinstance(r.get("value"), dict) and "error" in r["value"]:
+            self.shot("failure")
+            raise AssertionError(f"clicking [data-testid={testid}]: {r['value'].get('message', r['value']['error'])}")
 
     def select(self, testid, value):
         v = self.s("/element", {"using": "css selector",
@@ -172,9 +176,20 @@ class Window:
         if text:
             self.s(f"/element/{el}/value", {"text": text})
 
+    def size(self, width, height):
+        """Puts the window at the display's corner with this size (no window manager runs)."""
+        self.s("/window/rect", {"x": 0, "y": 0, "width": width, "height": height})
+        rect = self.s("/window/rect", method="GET")["value"]
+        self.rect = (rect["width"], rect["height"], rect["x"], rect["y"])
+        time.sleep(0.5)  # the layout settles
+
     def shot(self, name):
-        # WebKitWebDriver's screenshot hangs without compositing: grab the display.
-        subprocess.run(["import", "-window", "root", os.path.join(SHOTS, f"{name}.png")],
+        # WebKitWebDriver's screenshot hangs without compositing: grab the window's
+        # part of the display.
+        w, h, x, y = getattr(self, "rect", (1280, 900, 0, 0))
+        time.sleep(0.3)  # the last change reaches the screen
+        subprocess.run(["import", "-window", "root", "-crop", f"{w}x{h}+{x}+{y}", "+repage",
+                        os.path.join(SHOTS, f"{name}.png")],
                        env=dict(os.environ, DISPLAY=self.display), check=False, timeout=30)
 
     def axe(self, page):
@@ -208,7 +223,9 @@ def main():
                    "CREATE TABLE orders (id INT PRIMARY KEY, total DECIMAL(10,2), note VARCHAR(40));"
                    "INSERT INTO orders SELECT seq, seq * 1.5, CONCAT('order ', seq) FROM seq_1_to_5000;"
                    "CREATE TABLE log (msg VARCHAR(20));"
-                   "INSERT INTO log VALUES ('a'), ('a'), ('b');")
+                   "INSERT INTO log VALUES ('a'), ('a'), ('b');"
+                   "CREATE VIEW big_orders AS SELECT id, total FROM orders WHERE total > 1000;"
+                   "CREATE VIEW order_notes AS SELECT id, note FROM orders;")
 
         display = f":{200 + os.getpid() % 500}"
         xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "1280x900x24", "-nolisten", "tcp"],
@@ -226,6 +243,8 @@ def main():
                               stdout=open(os.path.join(work, "webdriver.log"), "w"), stderr=subprocess.STDOUT)
         procs.append(td)
         w = Window(wd_port, app, display)
+        w.size(1280, 800)
+        assert w.rect[:2] == (1280, 800), f"the window is {w.rect}"
 
         # Jobs → New job → Connect.
         w.find("no-jobs")
@@ -274,9 +293,12 @@ def main():
         w.find("preview-table")
         w.click("scope-custom")  # every table starts checked: the rule becomes shop.*
         assert w.s(f"/element/{w.find('schema-shop')}/selected", method="GET")["value"] is True
-        w.click("objects-next")
+        # Views come with their schema; one is unticked and must stay off the target.
+        w.click("object-view-shop.order_notes")
+        w.wait_text("preview-objects", lambda t: "left out" in t, "the unticked view")
         w.shot("3-objects")
         w.axe("objects")
+        w.click("objects-next")
 
         # Options → Precheck, by Enter in a field: Enter continues a wizard step.
         w.s(f"/element/{w.find('meta-schema')}/value", {"text": "\ue007"})
@@ -297,6 +319,7 @@ def main():
         while time.time() < deadline and target.value("SELECT COUNT(*) FROM shop.orders WHERE id = 9001") != "1":
             time.sleep(0.3)
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after writes", timeout=120)
+        w.wait_text("table-changes-shop.orders", lambda t: t == "12", "the orders table's changes")
         w.shot("5-progress")
         w.axe("run")
 
@@ -308,8 +331,22 @@ def main():
         assert "MODIFY note" in w.wait_text("ddl-statement", lambda t: len(t) > 0, "the refused DDL", timeout=120)
         assert "note" in w.text("ddl-error")
         assert w.text("sync-state") == "stopped by an error"
+        assert w.find("step-done") and w.s(f"/element/{w.find('step-done')}/attribute/data-state", method="GET")["value"] == "blocked"
         w.shot("5b-ddl-refused")
         w.axe("ddl decision")
+        # Failed is not paused: the job list says a DDL waits, and its Resume goes
+        # through a precheck that names the statement, then back to the decision.
+        w.click("progress-close")
+        state = w.wait_text("state-shop-e2e", lambda t: t.startswith("stopped"), "the failed job's state")
+        assert state == "stopped: a DDL waits for a decision", state
+        assert "MODIFY note" in w.text("detail-shop-e2e")
+        w.click("run-shop-e2e")
+        w.wait_text("precheck-summary", lambda t: "failing" in t, "the resume's precheck", timeout=120)
+        assert w.s(f"/element/{w.find('check-target.pending_ddl')}/attribute/data-status", method="GET")["value"] == "warn"
+        assert "MODIFY note" in w.text("check-target.pending_ddl")
+        w.click("ack-warnings")
+        w.click("start")
+        assert "MODIFY note" in w.wait_text("ddl-statement", lambda t: len(t) > 0, "the refused DDL again", timeout=120)
         w.click("ddl-replace")
         w.type("ddl-replacement", "ALTER TABLE orders CHANGE note_t note VARCHAR(60)")
         w.click("ddl-replace-run")
@@ -321,6 +358,35 @@ def main():
             time.sleep(0.3)
         assert target.value(q) == "50", "the row after the DDL never arrived"
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the DDL", timeout=120)
+
+        # Pause: the job list calls it paused (not failed), and Resume from there
+        # takes the sync up again.
+        w.click("pause")
+        assert "Pause requested" in w.wait_text("toasts", lambda t: "Pause" in t, "the pause toast")
+        w.find("resume", timeout=120)
+        assert w.text("sync-state") == "paused"
+        w.click("done")
+        w.click("back-to-jobs")
+        assert w.wait_text("state-shop-e2e", lambda t: t == "paused", "the paused job's state") == "paused"
+        assert "chip-idle" in w.s(f"/element/{w.find('state-shop-e2e')}/attribute/class", method="GET")["value"]
+        w.click("run-shop-e2e")
+        summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "the resume's precheck", timeout=120)
+        assert " 0 failing" in summary, summary
+        if "0 warnings" not in summary:
+            w.click("ack-warnings")
+        w.click("start")
+        w.wait_text("sync-state", lambda t: "synced" in t, "the resumed sync", timeout=180)
+        source.sql("INSERT INTO shop.orders VALUES (9003, 3.00, 'after the pause')")
+        deadline = time.time() + 120
+        while time.time() < deadline and target.value("SELECT COUNT(*) FROM shop.orders WHERE id = 9003") != "1":
+            time.sleep(0.3)
+        w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the resume", timeout=120)
+        assert w.wait_text("table-changes-shop.orders", lambda t: t not in ("", "0"), "per-table changes") != "0"
+        # A smaller window: the Run page still fits.
+        w.size(1024, 700)
+        w.shot("5d-progress-1024x700")
+        w.axe("run at 1024x700")
+        w.size(1280, 800)
         deadline = time.time() + 60
         while not w.enabled("complete"):
             if time.time() > deadline:
@@ -347,7 +413,7 @@ def main():
         # row copied, every row change and the replaced DDL counted once.
         assert w.wait_text("job-rows", lambda t: "5,003" in t, "rows copied by the job").startswith("5,003")
         changes = w.text("job-changes")
-        assert changes == "14 row changes · 1 DDL statements", changes
+        assert changes == "15 row changes · 1 DDL statements", changes
         # Export: the report lands in the downloads folder, and the page says where.
         w.click("export-json")
         saved = w.wait_text("exported", lambda t: t.startswith("Saved to "), "the JSON export")
@@ -356,6 +422,8 @@ def main():
         with open(path) as f:
             exported = json.load(f)
         assert exported["job"] == "shop-e2e" and exported["verify"]["equal"] is True, exported
+        views = target.value("SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = 'shop'")
+        assert views == "big_orders", f"views on the target: {views}"
         for table, order in (("orders", "id"), ("log", "msg")):
             q = f"SELECT * FROM shop.{table} ORDER BY {order}"
             assert source.value(q) == target.value(q), f"{table} differs"

@@ -39,8 +39,9 @@ pub struct TableTotals {
     pub rows_estimate: u64,
     pub bytes_estimate: u64,
     pub chunks: u64,
-    /// Chunks already copied by an earlier run of this job.
+    /// Chunks already copied by an earlier run of this job, and their rows.
     pub chunks_done: u64,
+    pub rows_done: u64,
 }
 
 /// A count for one source table: rows read by the copy, or row changes applied by
@@ -148,7 +149,8 @@ pub enum JobEvent {
 #[serde(default)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncStatus {
-    /// `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`.
+    /// `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`,
+    /// `failed`.
     pub state: String,
     /// Source transactions read since this run started.
     pub transactions: u64,

@@ -352,6 +352,32 @@ async fn sync_phase(
         }
     };
     drop(turn);
+    // The tables of a run that copies nothing, so its live view lists them too
+    // (with what an earlier run of the job copied).
+    let plan = ctx.meta.load_plan(meta_conn).await.unwrap_or_default();
+    ctx.sink.emit(JobEvent::Plan {
+        tables: ctx
+            .selection
+            .tables
+            .iter()
+            .map(|t| {
+                let mine = || {
+                    plan.iter()
+                        .filter(|c| c.schema == t.schema && c.table == t.name)
+                };
+                TableTotals {
+                    schema: t.schema.clone(),
+                    table: t.name.clone(),
+                    target: format!("{}.{}", t.target_schema, t.target_name),
+                    rows_estimate: t.row_estimate,
+                    bytes_estimate: t.bytes,
+                    chunks: mine().count() as u64,
+                    chunks_done: mine().filter(|c| c.done).count() as u64,
+                    rows_done: mine().filter(|c| c.done).map(|c| c.rows).sum(),
+                }
+            })
+            .collect(),
+    });
     let (end, synced_to, verify) = ctx.run(meta_conn, start.clone()).await?;
     Ok(RunSummary {
         tables: ctx.selection.tables.len(),
@@ -497,6 +523,7 @@ async fn copy_phase(
             bytes_estimate: table.data_bytes,
             chunks: mine.len() as u64,
             chunks_done: done,
+            rows_done: mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
         });
         tables.insert(
             (t.schema.clone(), t.name.clone()),

@@ -123,8 +123,14 @@ pub async fn run(
             &mut requests,
         )
         .await;
-        // The whole job's counts must survive the run: store them as it ends.
+        // The whole job's counts must survive the run: store them as it ends, and
+        // show the final state (the last tick may be up to a second old).
         if !matches!(&result, Err(e) if e.is_transient()) {
+            if result.is_err() {
+                status.state = "failed".into();
+                status.synced = false;
+            }
+            setup.sink.emit(JobEvent::Sync(status.clone()));
             save_status(setup, &status).await;
         }
         match result {

@@ -2,6 +2,6 @@
 
 export type TableTotals = { schema: string, table: string, target: string, rows_estimate: number, bytes_estimate: number, chunks: number, 
 /**
- * Chunks already copied by an earlier run of this job.
+ * Chunks already copied by an earlier run of this job, and their rows.
  */
-chunks_done: number, };
+chunks_done: number, rows_done: number, };

@@ -4,7 +4,7 @@ import type { SyncStatus } from "../bindings/SyncStatus";
 import { stepDurations, tableChanges, tablePercent, tableRows, tableState } from "./progress";
 import { apply, newRun } from "./runs.svelte";
 
-const heap = { schema: "shop", table: "heap", target: "shop.heap", rows_estimate: 1000, bytes_estimate: 1 << 20, chunks: 1, chunks_done: 0 };
+const heap = { schema: "shop", table: "heap", target: "shop.heap", rows_estimate: 1000, bytes_estimate: 1 << 20, chunks: 1, chunks_done: 0, rows_done: 0 };
 const throughput = (count: number): JobEvent => ({
   type: "throughput",
   rows_done: count,
@@ -54,6 +54,14 @@ describe("per-table progress", () => {
     expect(tableState(run, run.tables[0])).toBe("building indexes");
   });
 
+  it("counts the rows earlier runs copied", () => {
+    const run = newRun("j");
+    apply(run, { type: "plan", tables: [{ ...heap, chunks: 2, chunks_done: 1, rows_done: 700 }] });
+    expect(tableRows(run, run.tables[0])).toBe(700);
+    apply(run, { type: "chunk", schema: "shop", table: "heap", rows: 300, bytes: 10, chunks_done: 2, chunks: 2 });
+    expect(tableRows(run, run.tables[0])).toBe(1000);
+  });
+
   it("counts rows per second per table between ticks", () => {
     const run = newRun("j");
     apply(run, { type: "plan", tables: [heap] });
@@ -72,6 +80,10 @@ describe("per-table progress", () => {
     apply(run, { type: "sync", ...sync(true) });
     expect(tableState(run, run.tables[0])).toBe("synced");
     expect(tableChanges(run, run.tables[0])).toBe(5);
+    // Stopped (an error, a pause): no longer "synced".
+    run.active = false;
+    expect(tableState(run, run.tables[0])).toBe("stopped");
+    run.active = true;
     apply(run, { type: "phase", phase: "verify" });
     expect(tableState(run, run.tables[0])).toBe("verifying");
     apply(run, { type: "verified", schema: "shop", table: "heap", equal: false, source_rows: 2, target_rows: 1, chunks: 1, mismatched_chunks: 1 });

@@ -4,7 +4,17 @@ import type { Phase } from "../bindings/Phase";
 import type { TableTotals } from "../bindings/TableTotals";
 import type { Run } from "./runs.svelte";
 
-export type TableState = "queued" | "copying" | "copied" | "building indexes" | "verifying" | "verified" | "differs" | "syncing" | "synced";
+export type TableState =
+  | "queued"
+  | "copying"
+  | "copied"
+  | "building indexes"
+  | "verifying"
+  | "verified"
+  | "differs"
+  | "syncing"
+  | "synced"
+  | "stopped";
 
 const key = (t: TableTotals) => `${t.schema}.${t.table}`;
 const copied = (t: TableTotals) => t.chunks > 0 && t.chunks_done >= t.chunks;
@@ -14,6 +24,8 @@ export function tableState(run: Run, t: TableTotals): TableState {
   const verified = run.verified[key(t)];
   if (verified !== undefined) return verified ? "verified" : "differs";
   const phase = run.reached;
+  // A run that has ended is not live: its tables are neither copying nor synced.
+  if (!run.active && phase !== "completed") return copied(t) || t.chunks_done > 0 || (run.tableRead[key(t)] ?? 0) > 0 ? "stopped" : "queued";
   if (phase === "verify") return "verifying";
   if (phase === "sync" || phase === "completing" || phase === "completed") return run.sync?.synced ? "synced" : "syncing";
   if (copied(t)) return phase === "objects" ? "building indexes" : "copied";
@@ -22,7 +34,7 @@ export function tableState(run: Run, t: TableTotals): TableState {
 
 /** Rows of the table on the target or on their way, as far as this window knows. */
 export function tableRows(run: Run, t: TableTotals): number {
-  return Math.max(run.tableRead[key(t)] ?? 0, run.tableRows[key(t)] ?? 0);
+  return Math.max(run.tableRead[key(t)] ?? 0, t.rows_done + (run.tableRows[key(t)] ?? 0));
 }
 
 /** How far the copy of a table is: from the rows read against the estimate,

@@ -33,7 +33,7 @@ describe("Progress", () => {
     await send({ type: "phase", phase: "copy" });
     await send({
       type: "plan",
-      tables: [{ schema: "shop", table: "orders", target: "shop.orders", rows_estimate: 10, bytes_estimate: 100, chunks: 2, chunks_done: 0 }],
+      tables: [{ schema: "shop", table: "orders", target: "shop.orders", rows_estimate: 10, bytes_estimate: 100, chunks: 2, chunks_done: 0, rows_done: 0 }],
     });
     await send({ type: "chunk", schema: "shop", table: "orders", rows: 5, bytes: 500, chunks_done: 1, chunks: 2 });
     await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 125, tables: [] });
