@@ -7,7 +7,8 @@ import type { TableCount } from "./TableCount";
  */
 export type SyncStatus = { 
 /**
- * `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`.
+ * `syncing`, `retrying`, `completing`, `paused`, `completed`, `aborted`,
+ * `failed`.
  */
 state: string, 
 /**
