@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod checkpoint;
 pub mod control;
+pub mod dm;
 pub mod endpoint;
 pub mod error;
 pub mod events;

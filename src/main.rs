@@ -15,6 +15,7 @@ use ferry::secrets;
 use ferry::{Coded, FerryError, Report, Side};
 
 mod render;
+mod serve;
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +97,16 @@ enum Command {
         job: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Serve TiDB DM's OpenAPI (v1) over this machine's jobs, for tools that
+    /// automate DM. Off loopback, every request needs the bearer token.
+    Serve {
+        /// Address to listen on (DM-master's port by default).
+        #[arg(long, default_value = "127.0.0.1:8261")]
+        listen: std::net::SocketAddr,
+        /// Print the bearer token (made on first use, kept in the OS keyring) and exit.
+        #[arg(long)]
+        show_token: bool,
     },
 }
 
@@ -191,6 +202,25 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Abort { job } => abort(&job).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
+        Command::Serve { listen, show_token } => {
+            if show_token {
+                println!("{}", secrets::api_token()?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            // Loopback is this machine's users only; anything else needs the token.
+            let token = if listen.ip().is_loopback() {
+                None
+            } else {
+                Some(secrets::api_token()?)
+            };
+            match serve::serve(listen, token).await {
+                Ok(()) => Ok(ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("error ferry.serve: {e}. Fix: choose a free address with --listen");
+                    Err(Failure::Silent)
+                }
+            }
+        }
     }
 }
 

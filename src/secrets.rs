@@ -206,6 +206,20 @@ pub fn delete_password(profile: &str, side: Side) -> Result<(), SecretError> {
     }
 }
 
+/// The bearer token of `ferry serve` (made on first use): a fixed keyring entry
+/// that no job's entries can meet (job names start with a letter).
+pub fn api_token() -> Result<String, SecretError> {
+    const HOLDER: &str = "@serve";
+    if let Some(t) = get_password(HOLDER, Side::Target)? {
+        return Ok(t);
+    }
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).map_err(|e| wrap("make", HOLDER, Side::Target, e.to_string()))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    set_password(HOLDER, Side::Target, &token)?;
+    Ok(token)
+}
+
 /// The password to connect with: the environment override first, then the keyring
 /// entry of the profile, else none (accounts without a password).
 pub fn resolve_password(profile: &str, side: Side) -> Result<Option<String>, SecretError> {

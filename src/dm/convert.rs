@@ -1,0 +1,470 @@
+//! DM tasks ⇄ Ferry jobs. A task is stored as an ordinary job profile (so the
+//! wizard and `ferry status` see it); what DM says that a job cannot hold is kept
+//! beside it (see `TaskStore`), so a task reads back as it was written.
+//!
+//! Guarantees: `to_profile` either maps every setting of the task onto the job or
+//! refuses the task naming the setting — nothing is dropped silently.
+
+use std::collections::BTreeSet;
+
+use super::model::{
+    BinlogFilterRule, FullMigrateConf, IncrMigrateConf, RuleSource, RuleTarget, SourceConf,
+    SourceConfig, TableMigrateRule, TargetConfig, Task, TaskMode,
+};
+use super::DmError;
+use crate::profile::{
+    Consistency, EndpointConfig, EventKind, FilterRule, Mode, ObjectRules, Profile, Route, StartAt,
+};
+
+/// A name part of a DM pattern as a Ferry pattern part: backquoted when it holds
+/// a dot (Ferry's separator), wildcards kept.
+fn part(name: &str, field: &str) -> Result<String, DmError> {
+    if name.is_empty() {
+        return Err(DmError::invalid(format!("{field} must not be empty")));
+    }
+    if name.contains('[') {
+        return Err(DmError::unsupported(format!(
+            "{field} \"{name}\": character classes ([...]) in patterns; use * and ?"
+        )));
+    }
+    if name.contains('.') || name.contains('`') {
+        if name.contains('*') || name.contains('?') {
+            return Err(DmError::unsupported(format!(
+                "{field} \"{name}\": a wildcard pattern containing a dot"
+            )));
+        }
+        return Ok(format!("`{}`", name.replace('`', "``")));
+    }
+    Ok(name.to_string())
+}
+
+fn event_kinds(rule: &str, events: &[String]) -> Result<Vec<EventKind>, DmError> {
+    let mut out = Vec::new();
+    for e in events {
+        let norm = e
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_ascii_lowercase();
+        if norm == "all" {
+            out.extend([EventKind::AllDml, EventKind::AllDdl]);
+            continue;
+        }
+        let kind = norm
+            .parse::<EventKind>()
+            .map_err(|why| DmError::unsupported(format!("binlog_filter_rule \"{rule}\": {why}")))?;
+        out.push(kind);
+    }
+    Ok(out)
+}
+
+fn consistency(text: &str) -> Result<Consistency, DmError> {
+    Ok(match text.to_ascii_lowercase().as_str() {
+        "auto" => Consistency::Auto,
+        "flush" => Consistency::Flush,
+        "snapshot" => Consistency::Snapshot,
+        "lock" => Consistency::Lock,
+        "none" => Consistency::None,
+        other => {
+            return Err(DmError::invalid(format!(
+                "full_migrate_conf.consistency \"{other}\": use auto, flush, snapshot, lock or none"
+            )))
+        }
+    })
+}
+
+/// The one source a task reads from. Tasks naming several sources (shard merge
+/// across servers) are refused until jobs can follow several sources.
+pub fn source_of(task: &Task) -> Result<String, DmError> {
+    let names: BTreeSet<&str> = task
+        .source_config
+        .source_conf
+        .iter()
+        .map(|c| c.source_name.as_str())
+        .chain(
+            task.table_migrate_rule
+                .iter()
+                .map(|r| r.source.source_name.as_str()),
+        )
+        .collect();
+    match names.len() {
+        0 => Err(DmError::invalid(
+            "the task names no source: add source_config.source_conf with a source_name".into(),
+        )),
+        1 => Ok(names.into_iter().next().unwrap_or_default().to_string()),
+        _ => Err(DmError::unsupported(format!(
+            "a task over several sources ({}): run one task per source for now",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// The job a task describes; `source` is the endpoint of its one source
+/// ([`source_of`]). Passwords are the caller's business (the keyring).
+pub fn to_profile(task: &Task, source: &EndpointConfig) -> Result<Profile, DmError> {
+    crate::profile::validate_name(&task.name)
+        .map_err(|e| DmError::invalid(format!("name: {e}")))?;
+    let mut profile = Profile {
+        name: task.name.clone(),
+        mode: match task.task_mode {
+            TaskMode::Full => Mode::Full,
+            TaskMode::Incremental => Mode::Incremental,
+            TaskMode::All => Mode::All,
+        },
+        source: source.clone(),
+        target: target_endpoint(&task.target_config)?,
+        objects: ObjectRules::default(),
+        options: Default::default(),
+        incremental: Default::default(),
+        ignore_checks: task.ignore_checking_items.clone(),
+    };
+    if task.shard_mode == Some(super::model::ShardMode::Optimistic) {
+        return Err(DmError::unsupported(
+            "shard_mode optimistic: Ferry coordinates shard DDL pessimistically (leave it out or use pessimistic)".into(),
+        ));
+    }
+    if task.target_config.security.as_ref().is_some_and(|s| {
+        !s.ssl_ca_content.is_empty()
+            || !s.ssl_cert_content.is_empty()
+            || !s.ssl_key_content.is_empty()
+    }) {
+        return Err(DmError::unsupported(
+            "target_config.security: TLS material for the target in a task; connect to the target without it, or make the job with the app or a job file (tls, ca, cert, key)".into(),
+        ));
+    }
+    if let Some(meta) = &task.meta_schema {
+        profile.options.meta_schema = meta.clone();
+    }
+    for name in task.binlog_filter_rule.keys() {
+        if !task
+            .table_migrate_rule
+            .iter()
+            .any(|r| r.binlog_filter_rule.contains(name))
+        {
+            return Err(DmError::invalid(format!(
+                "binlog_filter_rule \"{name}\" is not used by any table_migrate_rule"
+            )));
+        }
+    }
+    for (i, rule) in task.table_migrate_rule.iter().enumerate() {
+        let field = format!("table_migrate_rule[{i}].source");
+        let from = format!(
+            "{}.{}",
+            part(&rule.source.schema, &format!("{field}.schema"))?,
+            part(&rule.source.table, &format!("{field}.table"))?
+        );
+        profile.objects.include.push(from.clone());
+        if let Some(target) = &rule.target {
+            let to = match (&target.schema, &target.table) {
+                (Some(s), Some(t)) => format!("{}.{}", literal(s)?, literal(t)?),
+                (Some(s), None) => literal(s)?,
+                (None, Some(t)) => format!("{}.{}", keep(&rule.source.schema)?, literal(t)?),
+                (None, None) => continue,
+            };
+            profile.objects.route.push(Route {
+                from: from.clone(),
+                to,
+            });
+        }
+        for name in &rule.binlog_filter_rule {
+            let Some(f) = task.binlog_filter_rule.get(name) else {
+                return Err(DmError::invalid(format!(
+                    "table_migrate_rule[{i}] names binlog_filter_rule \"{name}\", which the task does not define"
+                )));
+            };
+            profile.incremental.filters.push(FilterRule {
+                tables: vec![from.clone()],
+                events: event_kinds(name, &f.ignore_event)?,
+                sql: f.ignore_sql.clone(),
+            });
+        }
+    }
+    let sc = &task.source_config;
+    if let Some(full) = &sc.full_migrate_conf {
+        if let Some(n) = full.export_threads {
+            profile.options.export_threads = n.max(1);
+        }
+        if let Some(n) = full.import_threads {
+            profile.options.import_threads = n.max(1);
+        }
+        if let Some(c) = &full.consistency {
+            profile.options.consistency = consistency(c)?;
+        }
+    }
+    if let Some(n) = sc.incr_migrate_conf.as_ref().and_then(|c| c.repl_threads) {
+        profile.incremental.apply_workers = n.max(1);
+    }
+    if let Some(conf) = sc.source_conf.first() {
+        profile.incremental.start = match (&conf.binlog_gtid, &conf.binlog_name, conf.binlog_pos) {
+            (Some(g), _, _) if !g.trim().is_empty() => format!("gtid:{}", g.trim()),
+            (_, Some(f), pos) if !f.trim().is_empty() => {
+                format!("binlog:{}:{}", f.trim(), pos.unwrap_or(4))
+            }
+            _ if profile.mode == Mode::Incremental => "now".into(),
+            _ => "snapshot".into(),
+        };
+    }
+    // The job file's own checks (patterns, filters, start) apply as well.
+    crate::profile::Profile::from_toml(&profile.to_toml(), &format!("task {}", task.name))
+        .map_err(|e| DmError::invalid(e.to_string()))?;
+    Ok(profile)
+}
+
+fn literal(name: &str) -> Result<String, DmError> {
+    if name.contains('*') || name.contains('?') {
+        return Err(DmError::invalid(format!(
+            "target name \"{name}\": DM target names take no wildcards"
+        )));
+    }
+    part(name, "target")
+}
+
+/// A source schema pattern as a route target part that keeps the source's name.
+fn keep(schema: &str) -> Result<String, DmError> {
+    if schema.contains('*') || schema.contains('?') {
+        Ok("*".into())
+    } else {
+        part(schema, "source.schema")
+    }
+}
+
+fn target_endpoint(t: &TargetConfig) -> Result<EndpointConfig, DmError> {
+    if t.host.trim().is_empty() {
+        return Err(DmError::invalid(
+            "target_config.host must not be empty".into(),
+        ));
+    }
+    Ok(EndpointConfig::new(t.host.trim(), t.port, t.user.clone()))
+}
+
+/// The DM task a job reads as (for jobs made by the wizard or the CLI): what a DM
+/// task can say of it. `source_name` names its source.
+pub fn from_profile(p: &Profile, source_name: &str) -> Task {
+    let mode = match p.mode {
+        Mode::Full => TaskMode::Full,
+        Mode::Incremental => TaskMode::Incremental,
+        Mode::All => TaskMode::All,
+    };
+    let split = |pattern: &str| -> (String, String) {
+        let unquote = |s: &str| s.trim_matches('`').replace("``", "`");
+        match pattern.split_once('.') {
+            Some((s, t)) => (unquote(s), unquote(t)),
+            None => (unquote(pattern), "*".into()),
+        }
+    };
+    let includes: Vec<String> = if p.objects.include.is_empty() {
+        vec!["*.*".into()]
+    } else {
+        p.objects.include.clone()
+    };
+    let mut binlog_filter_rule = std::collections::BTreeMap::new();
+    for (n, f) in p.incremental.filters.iter().enumerate() {
+        binlog_filter_rule.insert(
+            format!("filter-{}", n + 1),
+            BinlogFilterRule {
+                ignore_event: f.events.iter().map(|e| e.as_str().to_string()).collect(),
+                ignore_sql: f.sql.clone(),
+            },
+        );
+    }
+    let table_migrate_rule = includes
+        .iter()
+        .map(|inc| {
+            let (schema, table) = split(inc);
+            let target = p.objects.route.iter().find(|r| &r.from == inc).map(|r| {
+                let (s, t) = split(&r.to);
+                RuleTarget {
+                    schema: Some(s),
+                    table: (t != "*").then_some(t),
+                }
+            });
+            let filters = p
+                .incremental
+                .filters
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| f.tables.is_empty() || f.tables.contains(inc))
+                .map(|(n, _)| format!("filter-{}", n + 1))
+                .collect();
+            TableMigrateRule {
+                source: RuleSource {
+                    source_name: source_name.to_string(),
+                    schema,
+                    table,
+                },
+                target,
+                binlog_filter_rule: filters,
+            }
+        })
+        .collect();
+    let (binlog_name, binlog_pos, binlog_gtid) = match p.incremental.start_at() {
+        Ok(StartAt::Binlog { file, pos }) => (Some(file), Some(pos), None),
+        Ok(StartAt::Gtid(g)) => (None, None, Some(g)),
+        _ => (None, None, None),
+    };
+    Task {
+        name: p.name.clone(),
+        task_mode: mode,
+        shard_mode: None,
+        meta_schema: Some(p.options.meta_schema.clone()),
+        enhance_online_schema_change: false,
+        on_duplicate: Default::default(),
+        target_config: TargetConfig {
+            host: p.target.host.clone(),
+            port: p.target.port,
+            user: p.target.user.clone(),
+            password: None,
+            security: None,
+        },
+        binlog_filter_rule,
+        table_migrate_rule,
+        source_config: SourceConfig {
+            full_migrate_conf: Some(FullMigrateConf {
+                export_threads: Some(p.options.export_threads),
+                import_threads: Some(p.options.import_threads),
+                data_dir: None,
+                consistency: Some(
+                    serde_json::to_value(p.options.consistency)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_else(|| "auto".into()),
+                ),
+            }),
+            incr_migrate_conf: Some(IncrMigrateConf {
+                repl_threads: Some(p.incremental.apply_workers),
+                repl_batch: None,
+            }),
+            source_conf: vec![SourceConf {
+                source_name: source_name.to_string(),
+                binlog_name,
+                binlog_pos,
+                binlog_gtid,
+            }],
+        },
+        status_list: None,
+        ignore_checking_items: p.ignore_checks.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(json: serde_json::Value) -> Task {
+        serde_json::from_value(json).unwrap()
+    }
+
+    fn base() -> serde_json::Value {
+        serde_json::json!({
+            "name": "shard-task",
+            "task_mode": "all",
+            "meta_schema": "dm_meta",
+            "on_duplicate": "replace",
+            "target_config": {"host": "10.0.0.2", "port": 4000, "user": "root"},
+            "binlog_filter_rule": {"no-drops": {"ignore_event": ["drop table", "truncate table"], "ignore_sql": ["^DROP"]}},
+            "table_migrate_rule": [
+                {"source": {"source_name": "mysql-01", "schema": "shop_*", "table": "orders"},
+                 "target": {"schema": "shop", "table": "orders"},
+                 "binlog_filter_rule": ["no-drops"]},
+                {"source": {"source_name": "mysql-01", "schema": "crm", "table": "*"}}
+            ],
+            "source_config": {
+                "full_migrate_conf": {"export_threads": 2, "import_threads": 8, "consistency": "snapshot", "data_dir": "./dump"},
+                "incr_migrate_conf": {"repl_threads": 4, "repl_batch": 100},
+                "source_conf": [{"source_name": "mysql-01", "binlog_name": "binlog.000007", "binlog_pos": 1234}]
+            },
+            "ignore_checking_items": ["tables.keys"]
+        })
+    }
+
+    #[test]
+    fn a_task_maps_onto_every_job_setting() {
+        let t = task(base());
+        assert_eq!(source_of(&t).unwrap(), "mysql-01");
+        let p = to_profile(&t, &EndpointConfig::new("10.0.0.1", 3306, "dm")).unwrap();
+        assert_eq!(p.mode, Mode::All);
+        assert_eq!(p.target.address(), "10.0.0.2:4000");
+        assert_eq!(p.options.meta_schema, "dm_meta");
+        assert_eq!(p.objects.include, ["shop_*.orders", "crm.*"]);
+        assert_eq!(
+            p.objects.route,
+            [Route {
+                from: "shop_*.orders".into(),
+                to: "shop.orders".into()
+            }]
+        );
+        assert_eq!(p.incremental.filters.len(), 1);
+        assert_eq!(p.incremental.filters[0].tables, ["shop_*.orders"]);
+        assert_eq!(
+            p.incremental.filters[0].events,
+            [EventKind::DropTable, EventKind::TruncateTable]
+        );
+        assert_eq!(p.incremental.start, "binlog:binlog.000007:1234");
+        assert_eq!(p.incremental.apply_workers, 4);
+        assert_eq!((p.options.export_threads, p.options.import_threads), (2, 8));
+        assert_eq!(p.options.consistency, Consistency::Snapshot);
+        assert_eq!(p.ignore_checks, ["tables.keys"]);
+        // Read back as a task, the job says the same.
+        let back = from_profile(&p, "mysql-01");
+        assert_eq!(
+            back.table_migrate_rule[0]
+                .target
+                .as_ref()
+                .unwrap()
+                .table
+                .as_deref(),
+            Some("orders")
+        );
+        assert_eq!(back.source_config.source_conf[0].binlog_pos, Some(1234));
+        assert_eq!(to_profile(&back, &p.source).unwrap().objects, p.objects);
+    }
+
+    #[test]
+    fn what_a_job_cannot_hold_is_refused_by_name() {
+        let refused = |edit: &dyn Fn(&mut serde_json::Value), needle: &str| {
+            let mut v = base();
+            edit(&mut v);
+            let t = task(v);
+            let err = source_of(&t)
+                .and_then(|_| to_profile(&t, &EndpointConfig::new("h", 1, "u")))
+                .unwrap_err();
+            assert!(err.to_string().contains(needle), "{err} lacks {needle}");
+        };
+        refused(
+            &|v| v["table_migrate_rule"][1]["source"]["source_name"] = "mysql-02".into(),
+            "several sources",
+        );
+        refused(&|v| v["shard_mode"] = "optimistic".into(), "optimistic");
+        refused(
+            &|v| v["table_migrate_rule"][1]["source"]["table"] = "t[0-9]".into(),
+            "character classes",
+        );
+        refused(
+            &|v| {
+                v["binlog_filter_rule"]["no-drops"]["ignore_event"] =
+                    serde_json::json!(["create database"])
+            },
+            "no-drops",
+        );
+        refused(
+            &|v| {
+                v["table_migrate_rule"][0]["binlog_filter_rule"] =
+                    serde_json::json!(["no-drops", "missing"])
+            },
+            "missing",
+        );
+        refused(
+            &|v| v["table_migrate_rule"][0]["target"]["table"] = "orders_*".into(),
+            "wildcards",
+        );
+        refused(
+            &|v| v["source_config"]["full_migrate_conf"]["consistency"] = "eventual".into(),
+            "eventual",
+        );
+        refused(&|v| v["name"] = "9lives".into(), "name");
+        refused(
+            &|v| v["target_config"]["security"] = serde_json::json!({"ssl_ca_content": "PEM"}),
+            "security",
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! TiDB DM compatibility: DM's OpenAPI resources (`model`), DM tasks as Ferry
+//! jobs (`convert`), and where sources and the DM side of tasks are kept
+//! (`store`). The HTTP server (`ferry serve`) is an adapter over these and the
+//! engine's job API.
+
+pub mod convert;
+pub mod model;
+pub mod store;
+
+use crate::error::Coded;
+
+/// What the DM API refuses, with a stable code and a number for DM's
+/// `error_code`.
+#[derive(Debug, thiserror::Error)]
+pub enum DmError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("not supported by Ferry: {0}")]
+    Unsupported(String),
+    #[error("{kind} \"{name}\" does not exist")]
+    NotFound { kind: &'static str, name: String },
+    #[error("{kind} \"{name}\" already exists")]
+    Exists { kind: &'static str, name: String },
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Storage(String),
+}
+
+impl DmError {
+    pub fn invalid(msg: String) -> DmError {
+        DmError::Invalid(msg)
+    }
+
+    pub fn unsupported(msg: String) -> DmError {
+        DmError::Unsupported(msg)
+    }
+
+    /// DM's numeric `error_code` for this error (stable; listed in README).
+    pub fn number(&self) -> i64 {
+        match self {
+            DmError::Invalid(_) => 10000,
+            DmError::Unsupported(_) => 10001,
+            DmError::NotFound { .. } => 10002,
+            DmError::Exists { .. } => 10003,
+            DmError::Conflict(_) => 10004,
+            DmError::Storage(_) => 10007,
+        }
+    }
+}
+
+impl Coded for DmError {
+    fn code(&self) -> &'static str {
+        match self {
+            DmError::Invalid(_) => "dm.invalid",
+            DmError::Unsupported(_) => "dm.unsupported",
+            DmError::NotFound { .. } => "dm.not_found",
+            DmError::Exists { .. } => "dm.exists",
+            DmError::Conflict(_) => "dm.conflict",
+            DmError::Storage(_) => "dm.storage",
+        }
+    }
+
+    fn remedy(&self) -> String {
+        match self {
+            DmError::Invalid(_) => {
+                "correct the request body (DM's field names, see /api/v1/dm.json)".into()
+            }
+            DmError::Unsupported(_) => {
+                "leave the setting out, or use what the message suggests".into()
+            }
+            DmError::NotFound { kind, .. } => {
+                format!("create the {kind} first, or check its name (GET lists them)")
+            }
+            DmError::Exists { kind, .. } => {
+                format!("choose another name, or update the {kind} with PUT")
+            }
+            DmError::Conflict(_) => "stop the task first".into(),
+            DmError::Storage(_) => {
+                "check that the configuration directory is writable and the keyring unlocked".into()
+            }
+        }
+    }
+}

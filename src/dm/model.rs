@@ -1,0 +1,392 @@
+//! TiDB DM's OpenAPI resources (v1, `dm/openapi/spec/dm.yaml`), with DM's field
+//! names. Request bodies refuse unknown fields, so a typo is an error instead of a
+//! setting silently left out; read-only fields a client may send back from a GET
+//! (`status_list`, `task_name_list`, `flavor`) are accepted and ignored.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// DM's uniform error body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorWithMessage {
+    pub error_msg: String,
+    pub error_code: i64,
+}
+
+/// TLS material of a source or target, as PEM text.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Security {
+    #[serde(default)]
+    pub ssl_ca_content: String,
+    #[serde(default)]
+    pub ssl_cert_content: String,
+    #[serde(default)]
+    pub ssl_key_content: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cert_allowed_cn: Vec<String>,
+}
+
+/// Relay log clean-up policy (kept for DM clients; Ferry keeps no relay log).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Purge {
+    #[serde(default)]
+    pub interval: Option<i64>,
+    #[serde(default)]
+    pub expires: Option<i64>,
+    #[serde(default)]
+    pub remain_space: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    #[serde(default)]
+    pub enable_relay: bool,
+    #[serde(default)]
+    pub relay_binlog_name: Option<String>,
+    #[serde(default)]
+    pub relay_binlog_gtid: Option<String>,
+    #[serde(default)]
+    pub relay_dir: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayStatus {
+    pub master_binlog: String,
+    pub master_binlog_gtid: String,
+    pub relay_dir: String,
+    pub relay_binlog_gtid: String,
+    pub relay_catch_up_master: bool,
+    pub stage: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub source_name: String,
+    pub worker_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_status: Option<RelayStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
+}
+
+/// A data source: one upstream server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub source_name: String,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Write-only: stored in the OS keyring; answers show `******`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub enable_gtid: bool,
+    #[serde(default = "yes")]
+    pub enable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_name_list: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge: Option<Purge>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_list: Option<Vec<SourceStatus>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_config: Option<RelayConfig>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `POST /sources` (DM 6: `{"source": …, "worker_name": …}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSourceRequest {
+    pub source: Source,
+    #[serde(default)]
+    pub worker_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSourceRequest {
+    pub source: Source,
+}
+
+/// A list answer: `{"total": n, "data": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct List<T> {
+    pub total: usize,
+    pub data: Vec<T>,
+}
+
+impl<T> From<Vec<T>> for List<T> {
+    fn from(data: Vec<T>) -> Self {
+        List {
+            total: data.len(),
+            data,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskMode {
+    Full,
+    Incremental,
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShardMode {
+    Pessimistic,
+    Optimistic,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnDuplicate {
+    Replace,
+    #[default]
+    Error,
+    Ignore,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    /// Write-only, like a source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<Security>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinlogFilterRule {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_event: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_sql: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSource {
+    pub source_name: String,
+    pub schema: String,
+    pub table: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleTarget {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub table: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableMigrateRule {
+    pub source: RuleSource,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<RuleTarget>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub binlog_filter_rule: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FullMigrateConf {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub export_threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_threads: Option<usize>,
+    /// DM's dump directory; Ferry streams rows and writes no files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consistency: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrMigrateConf {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repl_threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repl_batch: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConf {
+    pub source_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_pos: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_gtid: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_migrate_conf: Option<FullMigrateConf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incr_migrate_conf: Option<IncrMigrateConf>,
+    pub source_conf: Vec<SourceConf>,
+}
+
+/// A migration task (a Ferry job).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Task {
+    pub name: String,
+    pub task_mode: TaskMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_mode: Option<ShardMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meta_schema: Option<String>,
+    #[serde(default)]
+    pub enhance_online_schema_change: bool,
+    #[serde(default)]
+    pub on_duplicate: OnDuplicate,
+    pub target_config: TargetConfig,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub binlog_filter_rule: BTreeMap<String, BinlogFilterRule>,
+    #[serde(default)]
+    pub table_migrate_rule: Vec<TableMigrateRule>,
+    pub source_config: SourceConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_list: Option<Vec<SubTaskStatus>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore_checking_items: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRequest {
+    pub task: Task,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartTaskRequest {
+    #[serde(default)]
+    pub remove_meta: bool,
+    #[serde(default)]
+    pub source_name_list: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopTaskRequest {
+    #[serde(default)]
+    pub source_name_list: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskStage {
+    Stopped,
+    Running,
+    Finished,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LoadStatus {
+    pub finished_bytes: u64,
+    pub total_bytes: u64,
+    pub progress: String,
+    pub meta_binlog: String,
+    pub meta_binlog_gtid: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardingGroup {
+    pub target: String,
+    pub ddl_list: Vec<String>,
+    pub first_location: String,
+    pub synced: Vec<String>,
+    pub unsynced: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub total_events: u64,
+    pub total_tps: u64,
+    pub recent_tps: u64,
+    pub master_binlog: String,
+    pub master_binlog_gtid: String,
+    pub syncer_binlog: String,
+    pub syncer_binlog_gtid: String,
+    pub blocking_ddls: Vec<String>,
+    pub unresolved_groups: Vec<ShardingGroup>,
+    pub synced: bool,
+    pub binlog_type: String,
+    pub seconds_behind_master: u64,
+}
+
+/// One source's part of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubTaskStatus {
+    pub name: String,
+    pub source_name: String,
+    pub worker_name: String,
+    pub stage: TaskStage,
+    pub unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved_ddl_lock_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_status: Option<LoadStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sync_status: Option<SyncStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_msg: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskMigrateTarget {
+    pub source_schema: String,
+    pub source_table: String,
+    pub target_schema: String,
+    pub target_table: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMaster {
+    pub name: String,
+    pub alive: bool,
+    pub leader: bool,
+    pub addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterWorker {
+    pub name: String,
+    pub addr: String,
+    pub bound_stage: String,
+    pub bound_source_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    pub cluster_id: u64,
+}

@@ -1,0 +1,233 @@
+//! Where the DM side lives on this machine: sources as JSON files (their
+//! passwords in the OS keyring, their TLS material as files beside them), and
+//! each task as DM wrote it, beside the job profile it became.
+//!
+//! Layout, next to the profiles directory: `dm/sources/<name>.json`,
+//! `dm/sources/<name>/{ca,cert,key}.pem`, `dm/tasks/<name>.json`.
+
+use std::path::{Path, PathBuf};
+
+use super::model::{Security, Source, Task};
+use super::DmError;
+use crate::endpoint::Side;
+use crate::profile::{EndpointConfig, ProfileStore, TlsMode};
+use crate::secrets;
+
+/// The keyring "profile" a source's password is kept under: `@` cannot start a
+/// job name, so it never meets a job's own entries.
+fn keyring_name(source: &str) -> String {
+    format!("@source:{source}")
+}
+
+#[derive(Debug, Clone)]
+pub struct DmStore {
+    dir: PathBuf,
+}
+
+fn storage(what: &str, e: impl std::fmt::Display) -> DmError {
+    DmError::Storage(format!("{what}: {e}"))
+}
+
+impl DmStore {
+    /// The store beside a profile store.
+    pub fn beside(profiles: &ProfileStore) -> DmStore {
+        let parent = profiles.dir().parent().unwrap_or(profiles.dir());
+        DmStore {
+            dir: parent.join("dm"),
+        }
+    }
+
+    fn sources_dir(&self) -> PathBuf {
+        self.dir.join("sources")
+    }
+
+    fn tasks_dir(&self) -> PathBuf {
+        self.dir.join("tasks")
+    }
+
+    fn source_file(&self, name: &str) -> PathBuf {
+        self.sources_dir().join(format!("{name}.json"))
+    }
+
+    /// Source names are DM's, checked with the job-name rule (they become file
+    /// names and keyring accounts).
+    pub fn check_name(kind: &'static str, name: &str) -> Result<(), DmError> {
+        crate::profile::validate_name(name)
+            .map_err(|e| DmError::Invalid(format!("{kind} name: {e}")))
+    }
+
+    pub fn source_names(&self) -> Result<Vec<String>, DmError> {
+        list(&self.sources_dir())
+    }
+
+    /// The source as stored (no password, no status).
+    pub fn source(&self, name: &str) -> Result<Source, DmError> {
+        Self::check_name("source", name)?;
+        let path = self.source_file(name);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(DmError::NotFound {
+                    kind: "source",
+                    name: name.to_string(),
+                })
+            }
+            Err(e) => return Err(storage(&format!("reading {}", path.display()), e)),
+        };
+        serde_json::from_str(&text).map_err(|e| storage(&format!("parsing {}", path.display()), e))
+    }
+
+    pub fn source_exists(&self, name: &str) -> bool {
+        self.source_file(name).exists()
+    }
+
+    /// Stores a source: its password (when given) in the keyring, its TLS
+    /// material as files, the rest as JSON.
+    pub fn save_source(&self, source: &Source) -> Result<(), DmError> {
+        Self::check_name("source", &source.source_name)?;
+        let mut stored = source.clone();
+        if let Some(pw) = stored.password.take() {
+            secrets::set_password(&keyring_name(&source.source_name), Side::Source, &pw)
+                .map_err(|e| storage("storing the password", e))?;
+        }
+        stored.status_list = None;
+        stored.task_name_list = None;
+        if let Some(sec) = &stored.security {
+            self.write_tls(&source.source_name, sec)?;
+        }
+        write(&self.source_file(&source.source_name), &stored)
+    }
+
+    pub fn delete_source(&self, name: &str) -> Result<(), DmError> {
+        self.source(name)?;
+        secrets::delete_password(&keyring_name(name), Side::Source)
+            .map_err(|e| storage("deleting the password", e))?;
+        let _ = std::fs::remove_dir_all(self.sources_dir().join(name));
+        std::fs::remove_file(self.source_file(name)).map_err(|e| storage("deleting the source", e))
+    }
+
+    pub fn source_password(&self, name: &str) -> Result<Option<String>, DmError> {
+        secrets::get_password(&keyring_name(name), Side::Source)
+            .map_err(|e| storage("reading the password", e))
+    }
+
+    fn tls_dir(&self, name: &str) -> PathBuf {
+        self.sources_dir().join(name)
+    }
+
+    fn write_tls(&self, name: &str, sec: &Security) -> Result<(), DmError> {
+        let dir = self.tls_dir(name);
+        std::fs::create_dir_all(&dir).map_err(|e| storage("creating the TLS directory", e))?;
+        for (file, text) in [
+            ("ca.pem", &sec.ssl_ca_content),
+            ("cert.pem", &sec.ssl_cert_content),
+            ("key.pem", &sec.ssl_key_content),
+        ] {
+            let path = dir.join(file);
+            if text.is_empty() {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            write_private(&path, text.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The endpoint a job connects to the source with.
+    pub fn source_endpoint(&self, source: &Source) -> EndpointConfig {
+        let mut e = EndpointConfig::new(source.host.clone(), source.port, source.user.clone());
+        if let Some(sec) = &source.security {
+            let dir = self.tls_dir(&source.source_name);
+            let file = |present: bool, f: &str| present.then(|| dir.join(f));
+            e.ca = file(!sec.ssl_ca_content.is_empty(), "ca.pem");
+            e.cert = file(!sec.ssl_cert_content.is_empty(), "cert.pem");
+            e.key = file(!sec.ssl_key_content.is_empty(), "key.pem");
+            e.tls = if e.ca.is_some() {
+                TlsMode::VerifyCa
+            } else {
+                TlsMode::Required
+            };
+        }
+        e
+    }
+
+    /// The task as DM wrote it, if it was made through the API.
+    pub fn task(&self, name: &str) -> Result<Option<Task>, DmError> {
+        let path = self.tasks_dir().join(format!("{name}.json"));
+        match std::fs::read_to_string(&path) {
+            Ok(t) => serde_json::from_str(&t)
+                .map(Some)
+                .map_err(|e| storage(&format!("parsing {}", path.display()), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(storage(&format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Keeps a task's DM form (passwords and status removed).
+    pub fn save_task(&self, task: &Task) -> Result<(), DmError> {
+        let mut stored = task.clone();
+        stored.target_config.password = None;
+        stored.status_list = None;
+        write(
+            &self.tasks_dir().join(format!("{}.json", task.name)),
+            &stored,
+        )
+    }
+
+    pub fn delete_task(&self, name: &str) -> Result<(), DmError> {
+        match std::fs::remove_file(self.tasks_dir().join(format!("{name}.json"))) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(storage("deleting the task", e)),
+        }
+    }
+}
+
+fn list(dir: &Path) -> Result<Vec<String>, DmError> {
+    let mut names = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(names),
+        Err(e) => return Err(storage(&format!("listing {}", dir.display()), e)),
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+                names.push(stem.to_string());
+            }
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+fn write<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), DmError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| storage("encoding", e))?;
+    write_private(path, text.as_bytes())
+}
+
+/// Writes a file readable by its owner only, through a temporary file so a crash
+/// never leaves half a file.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), DmError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| storage(&format!("creating {}", dir.display()), e))?;
+    let tmp = path.with_extension("tmp");
+    {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options
+            .open(&tmp)
+            .map_err(|e| storage(&format!("writing {}", tmp.display()), e))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| storage(&format!("writing {}", tmp.display()), e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| storage(&format!("writing {}", path.display()), e))
+}

@@ -1,0 +1,156 @@
+//! `ferry serve`: TiDB DM's OpenAPI (v1) over Ferry's engine, so what automates
+//! DM can drive Ferry. Sources and tasks are DM's resources; a task is an ordinary
+//! job profile (the wizard and `ferry status` see it), run by this process.
+//!
+//! Every answer that is not a success carries DM's error body
+//! `{"error_msg", "error_code"}`; a request with a bad body, path or method gets a
+//! 4xx, never a 500 or a dropped connection.
+
+mod api;
+mod cluster;
+mod runs;
+mod sources;
+mod tasks;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use ferry::dm::store::DmStore;
+use ferry::profile::ProfileStore;
+
+use api::ApiError;
+
+/// Request bodies above this are refused (a task is a few KiB).
+const BODY_LIMIT: usize = 1 << 20;
+
+pub struct Server {
+    pub profiles: ProfileStore,
+    pub dm: DmStore,
+    pub runs: runs::Runs,
+    /// The address clients reach this node at (cluster info).
+    pub addr: String,
+    token: Option<String>,
+}
+
+type Shared = State<Arc<Server>>;
+
+/// Serves until the process is stopped. `token`: the bearer token every request
+/// must carry (required off loopback).
+pub async fn serve(listen: SocketAddr, token: Option<String>) -> Result<(), String> {
+    let profiles = ProfileStore::user().map_err(|e| e.to_string())?;
+    let server = Arc::new(Server {
+        dm: DmStore::beside(&profiles),
+        profiles,
+        runs: runs::Runs::default(),
+        addr: listen.to_string(),
+        token,
+    });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    // The line scripts wait for: the port is open.
+    println!("ferry serve: DM OpenAPI on http://{local}/api/v1");
+    axum::serve(listener, router(server))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn router(server: Arc<Server>) -> Router {
+    let api = Router::new()
+        .route("/sources", get(sources::list).post(sources::create))
+        .route(
+            "/sources/{source}",
+            get(sources::get)
+                .put(sources::update)
+                .delete(sources::delete),
+        )
+        .route("/sources/{source}/status", get(sources::status))
+        .route("/sources/{source}/enable", post(sources::enable))
+        .route("/sources/{source}/disable", post(sources::disable))
+        .route("/sources/{source}/transfer", post(sources::no_workers))
+        .route("/sources/{source}/relay/{action}", post(sources::no_relay))
+        .route("/sources/{source}/schemas", get(sources::schemas))
+        .route("/sources/{source}/schemas/{schema}", get(sources::tables))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route(
+            "/tasks/{task}",
+            get(tasks::get).put(tasks::update).delete(tasks::delete),
+        )
+        .route("/tasks/{task}/start", post(tasks::start))
+        .route("/tasks/{task}/stop", post(tasks::stop))
+        .route("/tasks/{task}/status", get(tasks::status))
+        .route(
+            "/tasks/{task}/sources/{source}/migrate_targets",
+            get(tasks::migrate_targets),
+        )
+        .route(
+            "/tasks/{task}/sources/{source}/schemas",
+            get(tasks::schemas),
+        )
+        .route(
+            "/tasks/{task}/sources/{source}/schemas/{schema}",
+            get(tasks::tables),
+        )
+        .route("/cluster/info", get(cluster::info))
+        .route("/cluster/masters", get(cluster::masters))
+        .route("/cluster/workers", get(cluster::workers))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(server.clone(), authorize))
+        .with_state(server)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        10002,
+        "no such API path (see /api/v1/dm.json)",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        10000,
+        "this method is not allowed on this path",
+    )
+}
+
+/// With a token, every request must carry `Authorization: Bearer <token>`.
+async fn authorize(State(server): Shared, req: Request, next: Next) -> Response {
+    if let Some(token) = &server.token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Compared in full whatever the first difference, so timing tells nothing.
+        let ok = given.is_some_and(|g| {
+            g.len() == token.len()
+                && g.bytes()
+                    .zip(token.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0
+        });
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                10008,
+                "this server needs its token: send Authorization: Bearer <token> (ferry serve --show-token prints it)",
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}

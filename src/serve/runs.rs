@@ -1,0 +1,106 @@
+//! Jobs this server started, with what their event stream said last: the DM
+//! status of a task comes from the job's stored status on the target plus this.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ferry::control::Control;
+use ferry::error::Report;
+use ferry::events::{EventSink, JobEvent, Phase};
+use ferry::job::RunOptions;
+use ferry::profile::Profile;
+
+#[derive(Debug, Clone, Default)]
+pub struct Live {
+    pub active: bool,
+    pub phase: Option<Phase>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// The error the last run ended with.
+    pub error: Option<Report>,
+}
+
+/// A job started here: how to reach it, and what its events said.
+type Entry = (Control, Arc<Mutex<Live>>);
+
+#[derive(Clone, Default)]
+pub struct Runs {
+    inner: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+impl Runs {
+    /// What this server knows of a job's run, if it started one.
+    pub fn live(&self, job: &str) -> Option<Live> {
+        let map = self.inner.lock().ok()?;
+        let (_, live) = map.get(job)?;
+        live.lock().ok().map(|l| l.clone())
+    }
+
+    /// The control of a job running here.
+    pub fn control(&self, job: &str) -> Option<Control> {
+        let map = self.inner.lock().ok()?;
+        let (control, live) = map.get(job)?;
+        let active = live.lock().map(|l| l.active).unwrap_or(false);
+        active.then(|| control.clone())
+    }
+
+    /// Starts the job in the background (the engine's one start path: precheck,
+    /// then the run). Returns false when it already runs here.
+    pub fn start(&self, profile: Profile) -> bool {
+        let Ok(mut map) = self.inner.lock() else {
+            return false;
+        };
+        if let Some((_, live)) = map.get(&profile.name) {
+            if live.lock().map(|l| l.active).unwrap_or(false) {
+                return false;
+            }
+        }
+        let control = Control::default();
+        let live = Arc::new(Mutex::new(Live {
+            active: true,
+            ..Live::default()
+        }));
+        map.insert(profile.name.clone(), (control.clone(), live.clone()));
+        drop(map);
+        let (sink, mut rx) = EventSink::channel();
+        let watched = live.clone();
+        let watch = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                let Ok(mut l) = watched.lock() else { continue };
+                match event {
+                    JobEvent::Phase { phase } => l.phase = Some(phase),
+                    JobEvent::Throughput {
+                        bytes_done,
+                        bytes_total,
+                        ..
+                    } => {
+                        l.bytes_done = bytes_done;
+                        l.bytes_total = bytes_total;
+                    }
+                    JobEvent::CopyDone { bytes, .. } => {
+                        l.bytes_done = bytes;
+                        l.bytes_total = l.bytes_total.max(bytes);
+                    }
+                    _ => {}
+                }
+            }
+        });
+        tokio::spawn(async move {
+            let opts = RunOptions {
+                verify: true,
+                control,
+                queue: None,
+            };
+            let result = ferry::job::start(&profile, opts, sink).await;
+            let _ = watch.await;
+            if let Ok(mut l) = live.lock() {
+                l.active = false;
+                if let Err(e) = &result {
+                    tracing::warn!(job = %profile.name, error = %e, "task run ended with an error");
+                    l.error = Some(Report::from_error(e).for_audience(ferry::error::Audience::Cli));
+                }
+            }
+        });
+        true
+    }
+}

@@ -1,0 +1,521 @@
+//! `/tasks`: DM tasks, each an ordinary Ferry job profile. Creating or updating a
+//! task runs Ferry's precheck first and refuses the task (400, with the failing
+//! checks) when a check fails, as DM does.
+
+use std::collections::HashMap;
+
+use axum::extract::Query;
+use axum::http::StatusCode;
+use axum::Json;
+
+use ferry::checkpoint::Request as JobRequest;
+use ferry::dm::convert;
+use ferry::dm::model::{
+    List, LoadStatus, StartTaskRequest, StopTaskRequest, SubTaskStatus, SyncStatus, Task,
+    TaskMigrateTarget, TaskRequest, TaskStage,
+};
+use ferry::dm::DmError;
+use ferry::endpoint::Side;
+use ferry::position::Position;
+use ferry::profile::Profile;
+
+use super::api::{parse, ApiError, ApiResult, DmBody, DmJson, DmPath};
+use super::{Server, Shared};
+
+fn not_found(name: &str) -> ApiError {
+    DmError::NotFound {
+        kind: "task",
+        name: name.to_string(),
+    }
+    .into()
+}
+
+fn load(state: &Server, name: &str) -> ApiResult<Profile> {
+    ferry::dm::store::DmStore::check_name("task", name)?;
+    match state.profiles.load(name) {
+        Ok(p) => Ok(p),
+        Err(ferry::profile::ProfileError::NotFound { .. }) => Err(not_found(name)),
+        Err(e) => Err(ApiError::engine(StatusCode::BAD_REQUEST, &e)),
+    }
+}
+
+/// The registered source a job reads from: the one its task names, else one with
+/// the job's source address and user, else the address itself.
+fn source_name_of(state: &Server, p: &Profile) -> String {
+    if let Ok(Some(t)) = state.dm.task(&p.name) {
+        if let Ok(name) = convert::source_of(&t) {
+            return name;
+        }
+    }
+    for name in state.dm.source_names().unwrap_or_default() {
+        if let Ok(s) = state.dm.source(&name) {
+            if s.host == p.source.host && s.port == p.source.port && s.user == p.source.user {
+                return name;
+            }
+        }
+    }
+    p.source.address()
+}
+
+/// Jobs that read from source `source`.
+pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
+    state
+        .profiles
+        .list()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| {
+            state
+                .profiles
+                .load(name)
+                .is_ok_and(|p| source_name_of(state, &p) == source)
+        })
+        .collect()
+}
+
+/// The task a job reads as: as DM wrote it when the job is still what that
+/// made, else what a DM task can say of the job (made or edited elsewhere).
+fn task_of(state: &Server, p: &Profile) -> Task {
+    if let Ok(Some(t)) = state.dm.task(&p.name) {
+        let same = convert::source_of(&t)
+            .ok()
+            .and_then(|s| state.dm.source(&s).ok())
+            .and_then(|s| convert::to_profile(&t, &state.dm.source_endpoint(&s)).ok())
+            .is_some_and(|made| &made == p);
+        if same {
+            return t;
+        }
+    }
+    convert::from_profile(p, &source_name_of(state, p))
+}
+
+/// Turns a task into its job: the source must exist; passwords go to the
+/// keyring under the job's name (the source's is copied; the target's is the
+/// request's, or the one stored before).
+fn job_of(state: &Server, task: &Task) -> ApiResult<Profile> {
+    let source_name = convert::source_of(task)?;
+    let source = state.dm.source(&source_name).map_err(|e| match e {
+        DmError::NotFound { .. } => ApiError::from(DmError::invalid(format!(
+            "the task reads from source \"{source_name}\", which does not exist: create it with POST /api/v1/sources"
+        ))),
+        e => e.into(),
+    })?;
+    Ok(convert::to_profile(
+        task,
+        &state.dm.source_endpoint(&source),
+    )?)
+}
+
+fn store_passwords(state: &Server, task: &Task) -> ApiResult<()> {
+    let source_name = convert::source_of(task)?;
+    let keyring =
+        |e: ferry::secrets::SecretError| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e);
+    match state.dm.source_password(&source_name)? {
+        Some(pw) => ferry::secrets::set_password(&task.name, Side::Source, &pw).map_err(keyring)?,
+        None => ferry::secrets::delete_password(&task.name, Side::Source).map_err(keyring)?,
+    }
+    if let Some(pw) = &task.target_config.password {
+        ferry::secrets::set_password(&task.name, Side::Target, pw).map_err(keyring)?;
+    }
+    Ok(())
+}
+
+fn forget_passwords(name: &str) {
+    let _ = ferry::secrets::delete_password(name, Side::Source);
+    let _ = ferry::secrets::delete_password(name, Side::Target);
+}
+
+/// Ferry's precheck; a failing check (not in `ignore_checking_items`) refuses.
+async fn precheck(profile: &Profile) -> ApiResult<()> {
+    let report = ferry::precheck::run(profile).await;
+    let report = report.for_audience(ferry::error::Audience::Cli);
+    let failed = report.blocking(&profile.ignore_checks);
+    if failed.is_empty() {
+        return Ok(());
+    }
+    let lines: Vec<String> = report
+        .checks
+        .iter()
+        .filter(|c| failed.contains(&c.id))
+        .map(|c| format!("[{}] {}: {} Fix: {}", c.id, c.title, c.detail, c.remedy))
+        .collect();
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        10005,
+        format!("precheck failed: {}", lines.join("; ")),
+    ))
+}
+
+async fn running(state: &Server, p: &Profile) -> bool {
+    if state.runs.control(&p.name).is_some() {
+        return true;
+    }
+    ferry::control::status(p).await.is_ok_and(|s| s.running)
+}
+
+pub async fn list(
+    state: Shared,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<List<Task>>> {
+    let with_status = q.get("with_status").is_some_and(|v| v == "true");
+    let mut out = Vec::new();
+    for name in state
+        .profiles
+        .list()
+        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?
+    {
+        let Ok(p) = state.profiles.load(&name) else {
+            continue;
+        };
+        let mut t = task_of(&state, &p);
+        if with_status {
+            t.status_list = Some(vec![sub_status(&state, &p).await]);
+        }
+        out.push(t);
+    }
+    Ok(Json(out.into()))
+}
+
+pub async fn create(
+    state: Shared,
+    DmJson(req): DmJson<TaskRequest>,
+) -> ApiResult<(StatusCode, Json<Task>)> {
+    let task = req.task;
+    ferry::dm::store::DmStore::check_name("task", &task.name)?;
+    if state.profiles.path_of(&task.name).exists() {
+        return Err(DmError::Exists {
+            kind: "task",
+            name: task.name,
+        }
+        .into());
+    }
+    let profile = job_of(&state, &task)?;
+    store_passwords(&state, &task)?;
+    if let Err(e) = precheck(&profile).await {
+        forget_passwords(&task.name);
+        return Err(e);
+    }
+    state
+        .profiles
+        .save(&profile)
+        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    state.dm.save_task(&task)?;
+    Ok((StatusCode::CREATED, Json(task_of(&state, &profile))))
+}
+
+pub async fn get(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Task>> {
+    let p = load(&state, &name)?;
+    let mut t = task_of(&state, &p);
+    if q.get("with_status").is_some_and(|v| v == "true") {
+        t.status_list = Some(vec![sub_status(&state, &p).await]);
+    }
+    Ok(Json(t))
+}
+
+pub async fn update(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+    DmJson(req): DmJson<TaskRequest>,
+) -> ApiResult<Json<Task>> {
+    let before = load(&state, &name)?;
+    let task = req.task;
+    if task.name != name {
+        return Err(DmError::invalid(format!(
+            "task name \"{}\" differs from the path's \"{name}\"",
+            task.name
+        ))
+        .into());
+    }
+    if running(&state, &before).await {
+        return Err(DmError::Conflict(format!("task \"{name}\" is running")).into());
+    }
+    let profile = job_of(&state, &task)?;
+    store_passwords(&state, &task)?;
+    precheck(&profile).await?;
+    state
+        .profiles
+        .save(&profile)
+        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    state.dm.save_task(&task)?;
+    Ok(Json(task_of(&state, &profile)))
+}
+
+pub async fn delete(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
+    let p = load(&state, &name)?;
+    if running(&state, &p).await {
+        return Err(DmError::Conflict(format!(
+            "task \"{name}\" is running: stop it first (POST /api/v1/tasks/{name}/stop)"
+        ))
+        .into());
+    }
+    state
+        .profiles
+        .remove(&name)
+        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    forget_passwords(&name);
+    state.dm.delete_task(&name)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn start(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+    DmBody(bytes): DmBody,
+) -> ApiResult<StatusCode> {
+    let req: StartTaskRequest = parse(&bytes)?;
+    if req.remove_meta {
+        return Err(DmError::unsupported(
+            "remove_meta: a Ferry job resumes from its checkpoints; to start over, delete the task and create it again after emptying the target tables"
+                .into(),
+        )
+        .into());
+    }
+    let p = load(&state, &name)?;
+    let source = source_name_of(&state, &p);
+    if let Ok(s) = state.dm.source(&source) {
+        if !s.enable {
+            return Err(DmError::Conflict(format!(
+                "source \"{source}\" is disabled: enable it first (POST /api/v1/sources/{source}/enable)"
+            ))
+            .into());
+        }
+    }
+    if running(&state, &p).await || !state.runs.start(p) {
+        return Err(DmError::Conflict(format!("task \"{name}\" is already running")).into());
+    }
+    Ok(StatusCode::OK)
+}
+
+pub async fn stop(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+    DmBody(bytes): DmBody,
+) -> ApiResult<StatusCode> {
+    let _: StopTaskRequest = parse(&bytes)?;
+    let p = load(&state, &name)?;
+    if let Some(control) = state.runs.control(&name) {
+        control.pause();
+    } else {
+        ferry::control::request(&p, JobRequest::Pause)
+            .await
+            .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    }
+    Ok(StatusCode::OK)
+}
+
+pub async fn status(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+) -> ApiResult<Json<List<SubTaskStatus>>> {
+    let p = load(&state, &name)?;
+    Ok(Json(vec![sub_status(&state, &p).await].into()))
+}
+
+/// `(file, pos)`, DM's form of a binlog position.
+fn binlog(p: Option<&Position>) -> String {
+    match p {
+        Some(Position {
+            file: Some(f),
+            pos: Some(n),
+            ..
+        }) => format!("({f}, {n})"),
+        _ => String::new(),
+    }
+}
+
+fn gtid(p: Option<&Position>) -> String {
+    p.and_then(|p| p.gtid.clone()).unwrap_or_default()
+}
+
+/// The DM status of a job: its stored status on the target, and what this
+/// server saw of a run it started.
+async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
+    let live = state.runs.live(&p.name);
+    let stored = ferry::control::status(p).await;
+    let active = live.as_ref().is_some_and(|l| l.active);
+    let mut error_msg = live
+        .as_ref()
+        .and_then(|l| l.error.as_ref())
+        .filter(|_| !active)
+        .map(|r| format!("[{}] {} Fix: {}", r.code, r.message, r.remedy));
+    let status = match stored {
+        Ok(s) => Some(s),
+        Err(e) => {
+            error_msg.get_or_insert_with(|| e.to_string());
+            None
+        }
+    };
+    let phase = status.as_ref().and_then(|s| s.phase.clone());
+    let running = active || status.as_ref().is_some_and(|s| s.running);
+    let stage = if running {
+        TaskStage::Running
+    } else if phase.as_deref() == Some("completed") {
+        TaskStage::Finished
+    } else {
+        TaskStage::Stopped
+    };
+    let live_phase = live.as_ref().and_then(|l| l.phase);
+    use ferry::events::Phase;
+    let unit = match (live_phase.filter(|_| active), phase.as_deref()) {
+        (Some(Phase::Precheck), _) => "Check",
+        (Some(Phase::Schema | Phase::Snapshot | Phase::Copy | Phase::Objects), _) => "Load",
+        (Some(_), _) => "Sync",
+        (None, Some("copy")) => "Load",
+        (None, Some(_)) => "Sync",
+        (None, None) if active => "Check",
+        (None, None) => "Load",
+    };
+    let mut sub = SubTaskStatus {
+        name: p.name.clone(),
+        source_name: source_name_of(state, p),
+        worker_name: "ferry".into(),
+        stage,
+        unit: unit.into(),
+        unresolved_ddl_lock_id: None,
+        load_status: None,
+        sync_status: None,
+        error_msg,
+    };
+    let Some(s) = status else { return sub };
+    let (done, total) = match &live {
+        Some(l) if l.bytes_total > 0 => (l.bytes_done, l.bytes_total),
+        _ => (s.copied_bytes, s.copied_bytes),
+    };
+    sub.load_status = Some(LoadStatus {
+        finished_bytes: done,
+        total_bytes: total,
+        progress: if total > 0 {
+            format!("{:.2} %", done as f64 * 100.0 / total as f64)
+        } else {
+            "0.00 %".into()
+        },
+        meta_binlog: binlog(s.snapshot.as_ref()),
+        meta_binlog_gtid: gtid(s.snapshot.as_ref()),
+    });
+    if let Some(l) = &s.live {
+        let elapsed = s
+            .started_at
+            .and_then(|t| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|now| now.as_secs().saturating_sub(t))
+            })
+            .unwrap_or(0)
+            .max(1);
+        sub.sync_status = Some(SyncStatus {
+            total_events: l.job_changes,
+            total_tps: l.job_changes / elapsed,
+            recent_tps: l.transactions_per_sec.round() as u64,
+            master_binlog: binlog(l.source.as_ref()),
+            master_binlog_gtid: gtid(l.source.as_ref()),
+            syncer_binlog: binlog(Some(&l.applied)),
+            syncer_binlog_gtid: gtid(Some(&l.applied)),
+            blocking_ddls: s.pending_ddl.iter().map(|d| d.statement.clone()).collect(),
+            unresolved_groups: Vec::new(),
+            synced: running && l.synced,
+            binlog_type: "remote".into(),
+            seconds_behind_master: if running {
+                l.lag_secs.round() as u64
+            } else {
+                0
+            },
+        });
+    }
+    if let Some(d) = &s.pending_ddl {
+        sub.error_msg.get_or_insert_with(|| {
+            format!(
+                "the target refused the DDL at {}: {} ({}); decide with `ferry ddl skip|replace {}` then start the task",
+                d.position, d.statement, d.error, p.name
+            )
+        });
+    }
+    sub
+}
+
+/// Source tables of the task and where they go.
+pub async fn migrate_targets(
+    state: Shared,
+    DmPath((name, source)): DmPath<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<List<TaskMigrateTarget>>> {
+    let p = source_of_task(&state, &name, &source)?;
+    let mut rules = ferry::rules::ObjectRules {
+        include: Vec::new(),
+        ..Default::default()
+    };
+    if let (Some(s), t) = (q.get("schema_pattern"), q.get("table_pattern")) {
+        rules
+            .include
+            .push(format!("{s}.{}", t.map_or("*", |t| t.as_str())));
+    } else if let Some(t) = q.get("table_pattern") {
+        rules.include.push(format!("*.{t}"));
+    }
+    let filter = rules
+        .compile(0)
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    let selection = ferry::inspect::selected_objects(&p)
+        .await
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    let out: Vec<TaskMigrateTarget> = selection
+        .tables
+        .into_iter()
+        .filter(|t| filter.selects(&t.schema, &t.name))
+        .map(|t| TaskMigrateTarget {
+            source_schema: t.schema,
+            source_table: t.name,
+            target_schema: t.target_schema,
+            target_table: t.target_name,
+        })
+        .collect();
+    Ok(Json(out.into()))
+}
+
+fn source_of_task(state: &Server, name: &str, source: &str) -> ApiResult<Profile> {
+    let p = load(state, name)?;
+    if source_name_of(state, &p) != source {
+        return Err(DmError::NotFound {
+            kind: "source of this task",
+            name: source.to_string(),
+        }
+        .into());
+    }
+    Ok(p)
+}
+
+/// Schemas the task selects on its source.
+pub async fn schemas(
+    state: Shared,
+    DmPath((name, source)): DmPath<(String, String)>,
+) -> ApiResult<Json<Vec<String>>> {
+    let p = source_of_task(&state, &name, &source)?;
+    let selection = ferry::inspect::selected_objects(&p)
+        .await
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    let mut names: Vec<String> = selection.tables.into_iter().map(|t| t.schema).collect();
+    names.dedup();
+    Ok(Json(names))
+}
+
+/// Tables the task selects in one schema.
+pub async fn tables(
+    state: Shared,
+    DmPath((name, source, schema)): DmPath<(String, String, String)>,
+) -> ApiResult<Json<Vec<String>>> {
+    let p = source_of_task(&state, &name, &source)?;
+    let selection = ferry::inspect::selected_objects(&p)
+        .await
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    Ok(Json(
+        selection
+            .tables
+            .into_iter()
+            .filter(|t| t.schema == schema)
+            .map(|t| t.name)
+            .collect(),
+    ))
+}

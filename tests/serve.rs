@@ -1,0 +1,433 @@
+//! `ferry serve` (DM's OpenAPI) driven by a real HTTP client against a real
+//! MariaDB pair: sources with the password in the keyring only, schema listing,
+//! a task refused by the precheck and a valid one, start → Load → Sync (synced),
+//! writes arriving, stop, delete; and hostile requests on every route.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use support::job::{ferry, ferry_cmd, text};
+
+struct Serve {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(home: &std::path::Path) -> Serve {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = ferry_cmd(home, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // The server says when it listens.
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("DM OpenAPI"), "ferry serve said: {line}");
+    Serve {
+        child,
+        base: format!("http://127.0.0.1:{port}/api/v1"),
+    }
+}
+
+async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
+    let client = reqwest::Client::new();
+    let mut req = client.request(method.parse().unwrap(), url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    let value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{method} {url}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    (status, value)
+}
+
+/// Asserts DM's error body.
+fn dm_error(what: &str, status: u16, body: &Value) {
+    assert!(
+        body["error_msg"].as_str().is_some_and(|m| !m.is_empty()) && body["error_code"].is_i64(),
+        "{what}: no DM error body ({status}): {body}"
+    );
+}
+
+fn source_body(name: &str, server: &support::Server, password: &str) -> Value {
+    json!({"source": {
+        "source_name": name, "host": "127.0.0.1", "port": server.port,
+        "user": support::USER, "password": password, "enable_gtid": false, "enable": true
+    }})
+}
+
+fn task_body(name: &str, source: &str, db: &str, target: &support::Server) -> Value {
+    json!({"task": {
+        "name": name,
+        "task_mode": "all",
+        "meta_schema": format!("{db}_meta"),
+        "on_duplicate": "error",
+        "enhance_online_schema_change": false,
+        "target_config": {"host": "127.0.0.1", "port": target.port, "user": support::USER, "password": support::PASSWORD},
+        "table_migrate_rule": [{"source": {"source_name": source, "schema": db, "table": "*"}, "target": {"schema": format!("{db}_t")}}],
+        "source_config": {"source_conf": [{"source_name": source}], "incr_migrate_conf": {"repl_threads": 2}}
+    }})
+}
+
+async fn wait_status(base: &str, task: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let (code, body) = call("GET", &format!("{base}/tasks/{task}/status"), None).await;
+        assert_eq!(code, 200, "{body}");
+        let sub = body["data"][0].clone();
+        if done(&sub) {
+            return sub;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: the task status never got there: {sub}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// Every row of both sides, in key order.
+async fn rows(server: &support::Server, table: &str) -> Vec<(u64, String)> {
+    server
+        .query(&format!("SELECT id, note FROM {table} ORDER BY id"))
+        .await
+}
+
+#[tokio::test]
+async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("api_");
+    let (src, task) = (support::unique("src-"), support::unique("task-"));
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, note VARCHAR(20));
+             INSERT INTO `{db}`.t VALUES (1, 'one'), (2, 'two');"
+        ))
+        .await;
+    let s = serve(home.path());
+    let base = &s.base;
+
+    // Sources: a wrong password is refused with the server's answer; the right
+    // one is stored in the keyring, never in a file, and never answered.
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/sources"),
+        Some(source_body(&src, &pair.source, "wrong")),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    dm_error("wrong password", code, &body);
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/sources"),
+        Some(source_body(&src, &pair.source, support::PASSWORD)),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["password"], "******");
+    let (code, _) = call(
+        "POST",
+        &format!("{base}/sources"),
+        Some(source_body(&src, &pair.source, support::PASSWORD)),
+    )
+    .await;
+    assert_eq!(code, 409, "a second source of the same name");
+    let (_, list) = call("GET", &format!("{base}/sources"), None).await;
+    assert!(
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source_name"] == src.as_str() && s["password"] == "******"),
+        "{list}"
+    );
+    for entry in walk(home.path()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(support::PASSWORD),
+            "{} holds the password",
+            entry.display()
+        );
+    }
+    let (code, schemas) = call("GET", &format!("{base}/sources/{src}/schemas"), None).await;
+    assert_eq!(code, 200, "{schemas}");
+    assert!(
+        schemas.as_array().unwrap().iter().any(|s| s == db.as_str()),
+        "{schemas}"
+    );
+    let (code, tables) = call("GET", &format!("{base}/sources/{src}/schemas/{db}"), None).await;
+    assert_eq!((code, tables.clone()), (200, json!(["t"])));
+    let (code, body) = call(
+        "GET",
+        &format!("{base}/sources/{src}/schemas/no_such_db"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 404, "{body}");
+    let (code, status) = call("GET", &format!("{base}/sources/{src}/status"), None).await;
+    assert_eq!(code, 200);
+    assert!(status["data"][0].get("error_msg").is_none(), "{status}");
+
+    // A task the precheck refuses: its target table already holds a row.
+    pair.target
+        .sql(&format!(
+            "CREATE DATABASE `{db}_t`; CREATE TABLE `{db}_t`.t (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO `{db}_t`.t VALUES (9, 'nine');"
+        ))
+        .await;
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks"),
+        Some(task_body(&task, &src, &db, &pair.target)),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    dm_error("precheck failure", code, &body);
+    assert_eq!(body["error_code"], 10005, "{body}");
+    assert!(
+        body["error_msg"].as_str().unwrap().contains("target."),
+        "{body}"
+    );
+    let (code, _) = call("GET", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 404, "a refused task is not kept");
+
+    // Valid now: created, and an ordinary job the CLI sees.
+    pair.target.sql(&format!("DROP DATABASE `{db}_t`")).await;
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks"),
+        Some(task_body(&task, &src, &db, &pair.target)),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(body["name"], task.as_str());
+    assert!(body["target_config"].get("password").is_none(), "{body}");
+    let out = ferry(home.path(), &["profile", "list", "--json"]);
+    assert!(text(&out).contains(&task), "{}", text(&out));
+    let (_, got) = call("GET", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(
+        got["table_migrate_rule"][0]["target"]["schema"],
+        format!("{db}_t"),
+        "{got}"
+    );
+    assert_eq!(
+        got["source_config"]["incr_migrate_conf"]["repl_threads"], 2,
+        "{got}"
+    );
+
+    // Start: Load, then Sync with synced; rows written now arrive.
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200, "{body}");
+    let (code, _) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 409, "started twice");
+    let sub = wait_status(base, &task, "sync", |s| {
+        s["unit"] == "Sync" && s["sync_status"]["synced"] == true
+    })
+    .await;
+    assert_eq!(sub["stage"], "Running", "{sub}");
+    assert_eq!(sub["source_name"], src.as_str());
+    assert!(
+        sub["load_status"]["meta_binlog"]
+            .as_str()
+            .unwrap()
+            .starts_with('('),
+        "{sub}"
+    );
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (3, 'three'); UPDATE `{db}`.t SET note = 'uno' WHERE id = 1"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows(&pair.target, &format!("`{db}_t`.t")).await
+        != rows(&pair.source, &format!("`{db}`.t")).await
+    {
+        assert!(Instant::now() < deadline, "the writes never arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let sub = wait_status(base, &task, "events counted", |s| {
+        s["sync_status"]["total_events"].as_u64() >= Some(2)
+    })
+    .await;
+    assert!(
+        sub["sync_status"]["syncer_binlog"]
+            .as_str()
+            .unwrap()
+            .starts_with('('),
+        "{sub}"
+    );
+    let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 409, "a running task is not deleted");
+    let (code, _) = call("DELETE", &format!("{base}/sources/{src}"), None).await;
+    assert_eq!(code, 409, "a source in use is not deleted");
+
+    // Stop: the job pauses with a checkpoint.
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/stop"), None).await;
+    assert_eq!(code, 200, "{body}");
+    wait_status(base, &task, "stopped", |s| s["stage"] == "Stopped").await;
+    let out = ferry(home.path(), &["status", &task, "--json"]);
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(st["phase"], "sync", "{}", text(&out));
+    assert_eq!(st["running"], false, "{}", text(&out));
+
+    // Delete: gone from the API and the job list.
+    let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 204);
+    let (code, body) = call("GET", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 404);
+    dm_error("deleted task", code, &body);
+    let (code, _) = call("DELETE", &format!("{base}/sources/{src}"), None).await;
+    assert_eq!(code, 204);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_job_made_outside_the_api_reads_as_a_task() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let name = support::unique("wiz-");
+    let db = support::unique("wiz_");
+    let job = home.path().join("job.toml");
+    support::job::all_job(&job, &pair, &name, &db, "");
+    let out = ferry(
+        home.path(),
+        &["profile", "save", "--no-password", job.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = serve(home.path());
+    let (code, task) = call("GET", &format!("{}/tasks/{name}", s.base), None).await;
+    assert_eq!(code, 200, "{task}");
+    assert_eq!(task["task_mode"], "all");
+    assert_eq!(task["target_config"]["port"], pair.target.port);
+    assert_eq!(
+        task["table_migrate_rule"][0]["target"]["schema"],
+        format!("{db}_s"),
+        "{task}"
+    );
+    let (code, list) = call("GET", &format!("{}/tasks?with_status=true", s.base), None).await;
+    assert_eq!(code, 200);
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(
+        list["data"][0]["status_list"][0]["stage"], "Stopped",
+        "{list}"
+    );
+}
+
+#[tokio::test]
+async fn hostile_requests_get_dm_error_bodies() {
+    let home = tempfile::tempdir().unwrap();
+    let s = serve(home.path());
+    let base = &s.base;
+    let big = "x".repeat(2 << 20);
+    let cases: Vec<(&str, String, Option<String>)> = vec![
+        ("POST", "/sources".into(), Some("{not json".into())),
+        ("POST", "/sources".into(), Some("[]".into())),
+        ("POST", "/sources".into(), Some(r#"{"source": {"source_name": "a", "host": "h", "port": "x", "user": "u"}}"#.into())),
+        ("POST", "/sources".into(), Some(r#"{"source": {"source_name": "a", "host": "h", "port": 1, "user": "u", "colour": 1}}"#.into())),
+        ("POST", "/sources".into(), Some(r#"{"source": {"source_name": "../../etc", "host": "h", "port": 1, "user": "u"}}"#.into())),
+        ("POST", "/sources".into(), Some(r#"{"source": {"source_name": "a", "host": "", "port": 1, "user": "u"}}"#.into())),
+        ("POST", "/sources".into(), Some(r#"{"source": {"source_name": "a", "host": "h", "port": 70000, "user": "u"}}"#.into())),
+        ("POST", "/sources".into(), Some(format!(r#"{{"source": {{"source_name": "{big}"}}}}"#))),
+        ("POST", "/sources".into(), Some(r#"{"source_name": "a", "host": "h", "port": 1, "user": "u", "relay_config": {"enable_relay": true}}"#.into())),
+        ("GET", "/sources/nope".into(), None),
+        ("PUT", "/sources/nope".into(), Some("{}".into())),
+        ("DELETE", "/sources/nope".into(), None),
+        ("GET", "/sources/nope/status".into(), None),
+        ("POST", "/sources/nope/enable".into(), None),
+        ("POST", "/sources/nope/relay/enable".into(), Some("{}".into())),
+        ("POST", "/sources/nope/transfer".into(), Some("{}".into())),
+        ("GET", "/sources/nope/schemas".into(), None),
+        ("GET", "/sources/%FF%FE/schemas".into(), None),
+        ("GET", "/sources/a%2Fb".into(), None),
+        ("POST", "/tasks".into(), None),
+        ("POST", "/tasks".into(), Some("null".into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {}}"#.into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {"name": "t1", "task_mode": "sideways", "target_config": {"host": "h", "port": 1, "user": "u"}, "source_config": {"source_conf": [{"source_name": "s"}]}}}"#.into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {"name": "t1", "task_mode": "all", "target_config": {"host": "h", "port": 1, "user": "u"}, "source_config": {"source_conf": [{"source_name": "nope"}]}}}"#.into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {"name": "t1", "task_mode": "all", "target_config": {"host": "h", "port": 1, "user": "u"}, "source_config": {"source_conf": []}}}"#.into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {"name": "t1", "task_mode": "all", "target_config": {"host": "h", "port": 1, "user": "u"}, "source_config": {"source_conf": [{"source_name": "a"}, {"source_name": "b"}]}}}"#.into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {"name": "1bad", "task_mode": "all", "target_config": {"host": "h", "port": 1, "user": "u"}, "source_config": {"source_conf": [{"source_name": "a"}]}}}"#.into())),
+        ("POST", "/tasks".into(), Some(r#"{"task": {"name": "t1", "task_mode": "all", "extra": true, "target_config": {"host": "h", "port": 1, "user": "u"}, "source_config": {"source_conf": [{"source_name": "a"}]}}}"#.into())),
+        ("POST", "/tasks".into(), Some(big.clone())),
+        ("GET", "/tasks/nope".into(), None),
+        ("PUT", "/tasks/nope".into(), Some(r#"{"task": 1}"#.into())),
+        ("DELETE", "/tasks/nope".into(), None),
+        ("POST", "/tasks/nope/start".into(), None),
+        ("POST", "/tasks/nope/start".into(), Some(r#"{"remove_meta": "yes"}"#.into())),
+        ("POST", "/tasks/nope/stop".into(), None),
+        ("GET", "/tasks/nope/status".into(), None),
+        ("GET", "/tasks/nope/sources/a/migrate_targets".into(), None),
+        ("GET", "/tasks/nope/sources/a/schemas".into(), None),
+        ("GET", "/tasks/nope/sources/a/schemas/db".into(), None),
+        ("DELETE", "/cluster/info".into(), None),
+        ("PATCH", "/tasks".into(), None),
+        ("GET", "/no/such/path".into(), None),
+        ("GET", "/api/v1/sources/../../etc/passwd".into(), None),
+    ];
+    for (method, path, body) in cases {
+        let url = format!("{base}{path}");
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), &url);
+        if let Some(b) = body {
+            req = req.header("Content-Type", "application/json").body(b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let code = resp.status().as_u16();
+        let bytes = resp.bytes().await.unwrap();
+        let body: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+            panic!(
+                "{method} {path} ({code}): not JSON: {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        });
+        assert!((400..500).contains(&code), "{method} {path}: {code} {body}");
+        dm_error(&format!("{method} {path}"), code, &body);
+    }
+    // The server is still there and answers.
+    let (code, masters) = call("GET", &format!("{base}/cluster/masters"), None).await;
+    assert_eq!(code, 200);
+    assert_eq!(masters["data"][0]["leader"], true);
+}
