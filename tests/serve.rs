@@ -426,6 +426,37 @@ async fn hostile_requests_get_dm_error_bodies() {
         assert!((400..500).contains(&code), "{method} {path}: {code} {body}");
         dm_error(&format!("{method} {path}"), code, &body);
     }
+    // Its own OpenAPI document, generated from the code: every route it serves.
+    let (code, doc) = call("GET", &format!("{base}/dm.json"), None).await;
+    assert_eq!(code, 200);
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    for (path, method) in [
+        ("/api/v1/sources", "post"),
+        ("/api/v1/sources/{source}/schemas/{schema}", "get"),
+        ("/api/v1/tasks", "post"),
+        ("/api/v1/tasks/{task}/status", "get"),
+        ("/api/v1/cluster/workers", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "dm.json lacks {method} {path}"
+        );
+    }
+    let task = &doc["components"]["schemas"]["Task"]["properties"];
+    for field in [
+        "task_mode",
+        "table_migrate_rule",
+        "source_config",
+        "target_config",
+    ] {
+        assert!(
+            task[field].is_object(),
+            "dm.json's Task lacks {field}: {task}"
+        );
+    }
     // The server is still there and answers.
     let (code, masters) = call("GET", &format!("{base}/cluster/masters"), None).await;
     assert_eq!(code, 200);

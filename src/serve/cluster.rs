@@ -16,12 +16,14 @@ fn cluster_id(addr: &str) -> u64 {
     h
 }
 
+#[utoipa::path(get, path = "/api/v1/cluster/info", tag = "cluster", responses((status = 200, description = "this node", body = ClusterInfo)))]
 pub async fn info(state: Shared) -> Json<ClusterInfo> {
     Json(ClusterInfo {
         cluster_id: cluster_id(&state.addr),
     })
 }
 
+#[utoipa::path(get, path = "/api/v1/cluster/masters", tag = "cluster", responses((status = 200, description = "this node as the master", body = List<ClusterMaster>)))]
 pub async fn masters(state: Shared) -> Json<List<ClusterMaster>> {
     Json(
         vec![ClusterMaster {
@@ -34,6 +36,7 @@ pub async fn masters(state: Shared) -> Json<List<ClusterMaster>> {
     )
 }
 
+#[utoipa::path(get, path = "/api/v1/cluster/workers", tag = "cluster", responses((status = 200, description = "this node as the worker", body = List<ClusterWorker>)))]
 pub async fn workers(state: Shared) -> ApiResult<Json<List<ClusterWorker>>> {
     let bound: Vec<String> = state.dm.source_names()?;
     Ok(Json(

@@ -22,8 +22,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use ferry::dm::model;
 use ferry::dm::store::DmStore;
 use ferry::profile::ProfileStore;
+use utoipa::OpenApi;
 
 use api::ApiError;
 
@@ -102,6 +104,7 @@ fn router(server: Arc<Server>) -> Router {
         .route("/cluster/info", get(cluster::info))
         .route("/cluster/masters", get(cluster::masters))
         .route("/cluster/workers", get(cluster::workers))
+        .route("/dm.json", get(document))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)
@@ -109,6 +112,57 @@ fn router(server: Arc<Server>) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(server.clone(), authorize))
         .with_state(server)
+}
+
+/// The OpenAPI document of this server, generated from the handlers'
+/// annotations and the model's types.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ferry: TiDB DM OpenAPI",
+        description = "DM's OpenAPI v1, served by `ferry serve` over Ferry's engine"
+    ),
+    paths(
+        sources::list,
+        sources::create,
+        sources::get,
+        sources::update,
+        sources::delete,
+        sources::status,
+        sources::enable,
+        sources::disable,
+        sources::no_workers,
+        sources::no_relay,
+        sources::schemas,
+        sources::tables,
+        tasks::list,
+        tasks::create,
+        tasks::get,
+        tasks::update,
+        tasks::delete,
+        tasks::start,
+        tasks::stop,
+        tasks::status,
+        tasks::migrate_targets,
+        tasks::schemas,
+        tasks::tables,
+        cluster::info,
+        cluster::masters,
+        cluster::workers,
+    ),
+    components(schemas(
+        model::ErrorWithMessage,
+        model::Source,
+        model::Task,
+        model::SubTaskStatus
+    ))
+)]
+struct Document;
+
+async fn document() -> axum::Json<utoipa::openapi::OpenApi> {
+    let mut doc = Document::openapi();
+    doc.info.version = ferry::VERSION.to_string();
+    axum::Json(doc)
 }
 
 async fn not_found() -> ApiError {
