@@ -462,3 +462,103 @@ async fn hostile_requests_get_dm_error_bodies() {
     assert_eq!(code, 200);
     assert_eq!(masters["data"][0]["leader"], true);
 }
+
+#[tokio::test]
+async fn converters_and_templates() {
+    let home = tempfile::tempdir().unwrap();
+    let s = serve(home.path());
+    let base = &s.base;
+    let task = json!({
+        "name": "tpl-one",
+        "task_mode": "full",
+        "meta_schema": "dm_meta",
+        "enhance_online_schema_change": true,
+        "on_duplicate": "error",
+        "target_config": {"host": "10.0.0.2", "port": 4000, "user": "root", "password": "secret"},
+        "table_migrate_rule": [{"source": {"source_name": "mysql-01", "schema": "shop_*", "table": "*"}, "target": {"schema": "shop"}}],
+        "source_config": {"source_conf": [{"source_name": "mysql-01"}]}
+    });
+    // Task → DM's task file → task.
+    let (code, out) = call(
+        "POST",
+        &format!("{base}/tasks/converters"),
+        Some(json!({"task": task})),
+    )
+    .await;
+    assert_eq!(code, 201, "{out}");
+    let file = out["task_config_file"].as_str().unwrap().to_string();
+    assert!(
+        file.contains("task-mode: full") && file.contains("target-schema: shop"),
+        "{file}"
+    );
+    assert!(
+        !file.contains("secret"),
+        "the file holds the password: {file}"
+    );
+    let (code, back) = call(
+        "POST",
+        &format!("{base}/tasks/converters"),
+        Some(json!({"task_config_file": file})),
+    )
+    .await;
+    assert_eq!(code, 201, "{back}");
+    assert_eq!(
+        back["task"]["table_migrate_rule"],
+        task["table_migrate_rule"]
+    );
+    for bad in [
+        json!({}),
+        json!({"task_config_file": "name: [unclosed"}),
+        json!({"task": task, "task_config_file": "x"}),
+    ] {
+        let (code, body) = call(
+            "POST",
+            &format!("{base}/tasks/converters"),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(code, 400, "{bad}: {body}");
+        dm_error("converter", code, &body);
+    }
+    // Templates: kept without a job or a password.
+    let (code, made) = call(
+        "POST",
+        &format!("{base}/tasks/templates"),
+        Some(task.clone()),
+    )
+    .await;
+    assert_eq!(code, 201, "{made}");
+    assert!(made["target_config"].get("password").is_none(), "{made}");
+    let (code, _) = call(
+        "POST",
+        &format!("{base}/tasks/templates"),
+        Some(task.clone()),
+    )
+    .await;
+    assert_eq!(code, 409);
+    let (_, list) = call("GET", &format!("{base}/tasks/templates"), None).await;
+    assert_eq!(list["total"], 1, "{list}");
+    let (code, _) = call("GET", &format!("{base}/tasks"), None).await;
+    assert_eq!(code, 200);
+    let mut renamed = task.clone();
+    renamed["name"] = "other".into();
+    let (code, body) = call(
+        "PUT",
+        &format!("{base}/tasks/templates/tpl-one"),
+        Some(renamed),
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = call("POST", &format!("{base}/tasks/templates/import"), None).await;
+    assert_eq!(code, 202, "{body}");
+    assert_eq!(
+        body["success_task_list"],
+        json!([]),
+        "no jobs, nothing imported"
+    );
+    let (code, _) = call("DELETE", &format!("{base}/tasks/templates/tpl-one"), None).await;
+    assert_eq!(code, 204);
+    let (code, body) = call("GET", &format!("{base}/tasks/templates/tpl-one"), None).await;
+    assert_eq!(code, 404);
+    dm_error("deleted template", code, &body);
+}

@@ -6,6 +6,7 @@
 pub mod convert;
 pub mod model;
 pub mod store;
+pub mod yaml;
 
 use crate::error::Coded;
 

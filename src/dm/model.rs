@@ -390,3 +390,39 @@ pub struct ClusterWorker {
 pub struct ClusterInfo {
     pub cluster_id: u64,
 }
+
+/// `POST /tasks/converters`: a task to turn into DM's task file, or a file to
+/// turn into a task.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConverterTaskRequest {
+    #[serde(default)]
+    pub task: Option<Task>,
+    #[serde(default)]
+    pub task_config_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConverterTaskResponse {
+    pub task: Task,
+    pub task_config_file: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTemplateRequest {
+    #[serde(default)]
+    pub overwrite: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FailedTask {
+    pub task_name: String,
+    pub error_msg: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TaskTemplateResponse {
+    pub success_task_list: Vec<String>,
+    pub failed_task_list: Vec<FailedTask>,
+}

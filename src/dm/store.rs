@@ -174,6 +174,88 @@ impl DmStore {
         )
     }
 
+    /// The registered source a job reads from: the one its task names, else one
+    /// with the job's source address and user; `None` for a job whose source was
+    /// never registered.
+    pub fn registered_source_of(&self, p: &crate::profile::Profile) -> Option<String> {
+        if let Ok(Some(t)) = self.task(&p.name) {
+            if let Ok(name) = super::convert::source_of(&t) {
+                return Some(name);
+            }
+        }
+        self.source_names()
+            .unwrap_or_default()
+            .into_iter()
+            .find(|name| {
+                self.source(name).is_ok_and(|s| {
+                    s.host == p.source.host && s.port == p.source.port && s.user == p.source.user
+                })
+            })
+    }
+
+    /// The name a job's source goes by in DM: its registered source, else the
+    /// address.
+    pub fn source_name_of(&self, p: &crate::profile::Profile) -> String {
+        self.registered_source_of(p)
+            .unwrap_or_else(|| p.source.address())
+    }
+
+    /// The task a job reads as: as DM wrote it while the job is still what that
+    /// made, else what a DM task can say of the job (made or edited elsewhere).
+    pub fn task_of(&self, p: &crate::profile::Profile) -> Task {
+        if let Ok(Some(t)) = self.task(&p.name) {
+            let same = super::convert::source_of(&t)
+                .ok()
+                .and_then(|s| self.source(&s).ok())
+                .and_then(|s| super::convert::to_profile(&t, &self.source_endpoint(&s)).ok())
+                .is_some_and(|made| &made == p);
+            if same {
+                return t;
+            }
+        }
+        super::convert::from_profile(p, &self.source_name_of(p))
+    }
+
+    fn templates_dir(&self) -> PathBuf {
+        self.dir.join("templates")
+    }
+
+    pub fn template_names(&self) -> Result<Vec<String>, DmError> {
+        list(&self.templates_dir())
+    }
+
+    pub fn template(&self, name: &str) -> Result<Task, DmError> {
+        Self::check_name("template", name)?;
+        let path = self.templates_dir().join(format!("{name}.json"));
+        match std::fs::read_to_string(&path) {
+            Ok(t) => serde_json::from_str(&t)
+                .map_err(|e| storage(&format!("parsing {}", path.display()), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DmError::NotFound {
+                kind: "task template",
+                name: name.to_string(),
+            }),
+            Err(e) => Err(storage(&format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Keeps a task template (a task's settings, without a job or passwords).
+    pub fn save_template(&self, task: &Task) -> Result<(), DmError> {
+        Self::check_name("template", &task.name)?;
+        let mut stored = task.clone();
+        stored.target_config.password = None;
+        stored.status_list = None;
+        write(
+            &self.templates_dir().join(format!("{}.json", task.name)),
+            &stored,
+        )
+    }
+
+    pub fn delete_template(&self, name: &str) -> Result<(), DmError> {
+        self.template(name)?;
+        std::fs::remove_file(self.templates_dir().join(format!("{name}.json")))
+            .map_err(|e| storage("deleting the template", e))
+    }
+
     pub fn delete_task(&self, name: &str) -> Result<(), DmError> {
         match std::fs::remove_file(self.tasks_dir().join(format!("{name}.json"))) {
             Ok(()) => Ok(()),

@@ -11,6 +11,7 @@ mod cluster;
 mod runs;
 mod sources;
 mod tasks;
+mod templates;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -82,6 +83,18 @@ fn router(server: Arc<Server>) -> Router {
         .route("/sources/{source}/schemas", get(sources::schemas))
         .route("/sources/{source}/schemas/{schema}", get(sources::tables))
         .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/converters", post(templates::convert))
+        .route(
+            "/tasks/templates",
+            get(templates::list).post(templates::create),
+        )
+        .route("/tasks/templates/import", post(templates::import))
+        .route(
+            "/tasks/templates/{task}",
+            get(templates::get)
+                .put(templates::update)
+                .delete(templates::delete),
+        )
         .route(
             "/tasks/{task}",
             get(tasks::get).put(tasks::update).delete(tasks::delete),
@@ -146,6 +159,13 @@ fn router(server: Arc<Server>) -> Router {
         tasks::migrate_targets,
         tasks::schemas,
         tasks::tables,
+        templates::convert,
+        templates::list,
+        templates::create,
+        templates::get,
+        templates::update,
+        templates::delete,
+        templates::import,
         cluster::info,
         cluster::masters,
         cluster::workers,

@@ -39,22 +39,8 @@ fn load(state: &Server, name: &str) -> ApiResult<Profile> {
     }
 }
 
-/// The registered source a job reads from: the one its task names, else one with
-/// the job's source address and user, else the address itself.
 fn source_name_of(state: &Server, p: &Profile) -> String {
-    if let Ok(Some(t)) = state.dm.task(&p.name) {
-        if let Ok(name) = convert::source_of(&t) {
-            return name;
-        }
-    }
-    for name in state.dm.source_names().unwrap_or_default() {
-        if let Ok(s) = state.dm.source(&name) {
-            if s.host == p.source.host && s.port == p.source.port && s.user == p.source.user {
-                return name;
-            }
-        }
-    }
-    p.source.address()
+    state.dm.source_name_of(p)
 }
 
 /// Jobs that read from source `source`.
@@ -73,20 +59,8 @@ pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
         .collect()
 }
 
-/// The task a job reads as: as DM wrote it when the job is still what that
-/// made, else what a DM task can say of the job (made or edited elsewhere).
 fn task_of(state: &Server, p: &Profile) -> Task {
-    if let Ok(Some(t)) = state.dm.task(&p.name) {
-        let same = convert::source_of(&t)
-            .ok()
-            .and_then(|s| state.dm.source(&s).ok())
-            .and_then(|s| convert::to_profile(&t, &state.dm.source_endpoint(&s)).ok())
-            .is_some_and(|made| &made == p);
-        if same {
-            return t;
-        }
-    }
-    convert::from_profile(p, &source_name_of(state, p))
+    state.dm.task_of(p)
 }
 
 /// Turns a task into its job: the source must exist; passwords go to the
