@@ -81,6 +81,10 @@ enum Command {
     /// Decide about a DDL statement the target refused (the sync stopped on it).
     #[command(subcommand)]
     Ddl(DdlCmd),
+    /// Hand a job to a TiDB DM cluster: its configuration files, or the job
+    /// itself through the cluster's OpenAPI.
+    #[command(subcommand)]
+    Dm(DmCmd),
     /// Pause a running job with a checkpoint; `ferry run` resumes it.
     Pause { job: String },
     /// Stop a job at once and mark it aborted.
@@ -107,6 +111,36 @@ enum Command {
         /// Print the bearer token (made on first use, kept in the OS keyring) and exit.
         #[arg(long)]
         show_token: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DmCmd {
+    /// Write the DM source and task configuration files (YAML) of a job, for a
+    /// DM cluster's `dmctl` (without passwords: fill them in there).
+    Export {
+        job: String,
+        /// Directory to write into.
+        #[arg(long, default_value = ".")]
+        dir: std::path::PathBuf,
+    },
+    /// Create the job's source and task on a DM cluster through its OpenAPI,
+    /// start it, and follow its status here (Ctrl-C stops following; the task
+    /// keeps running on the cluster).
+    Push {
+        job: String,
+        /// The DM-master, e.g. http://10.0.0.5:8261.
+        #[arg(long)]
+        master: String,
+        /// Bearer token for the master (a `ferry serve` off loopback needs one).
+        #[arg(long, env = "FERRY_DM_TOKEN")]
+        token: Option<String>,
+        /// Start the task and return without following it.
+        #[arg(long)]
+        detach: bool,
+        /// Print events as JSON lines instead of progress bars.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -199,6 +233,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         } => complete(&job, freeze_source, !no_verify, json).await,
         Command::Pause { job } => pause(&job).await,
         Command::Ddl(cmd) => ddl(cmd).await,
+        Command::Dm(cmd) => dm(cmd).await,
         Command::Abort { job } => abort(&job).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
@@ -220,6 +255,117 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
                     Err(Failure::Silent)
                 }
             }
+        }
+    }
+}
+
+/// The DM source and task of a job: its registered source (`ferry serve`), or
+/// one named after the job; passwords from the keyring when `with_passwords`.
+fn dm_parts(
+    profile: &Profile,
+    with_passwords: bool,
+) -> Result<(ferry::dm::model::Source, ferry::dm::model::Task), Failure> {
+    use ferry::dm::store::DmStore;
+    let dm = DmStore::beside(&ProfileStore::user()?);
+    let (mut source, mut task) = match dm.registered_source_of(profile) {
+        Some(name) => (dm.source(&name)?, dm.task_of(profile)),
+        None => {
+            let name = format!("{}-source", profile.name);
+            let s = ferry::dm::model::Source {
+                source_name: name.clone(),
+                host: profile.source.host.clone(),
+                port: profile.source.port,
+                user: profile.source.user.clone(),
+                password: None,
+                enable_gtid: false,
+                enable: true,
+                flavor: None,
+                task_name_list: None,
+                security: None,
+                purge: None,
+                status_list: None,
+                relay_config: None,
+            };
+            (s, ferry::dm::convert::from_profile(profile, &name))
+        }
+    };
+    if with_passwords {
+        source.password = secrets::resolve_password(&profile.name, Side::Source)?;
+        task.target_config.password = secrets::resolve_password(&profile.name, Side::Target)?;
+    }
+    Ok((source, task))
+}
+
+async fn dm(cmd: DmCmd) -> Result<ExitCode, Failure> {
+    match cmd {
+        DmCmd::Export { job, dir } => {
+            let profile = load_job(&job)?;
+            let (source, task) = dm_parts(&profile, false)?;
+            std::fs::create_dir_all(&dir).map_err(|e| {
+                ferry::dm::DmError::Storage(format!("creating {}: {e}", dir.display()))
+            })?;
+            for (file, text) in [
+                (
+                    format!("source-{}.yaml", source.source_name),
+                    ferry::dm::yaml::source_yaml(&source)?,
+                ),
+                (
+                    format!("task-{}.yaml", task.name),
+                    ferry::dm::yaml::task_yaml(&task)?,
+                ),
+            ] {
+                let path = dir.join(file);
+                std::fs::write(&path, text).map_err(|e| {
+                    ferry::dm::DmError::Storage(format!("writing {}: {e}", path.display()))
+                })?;
+                println!("wrote {}", path.display());
+            }
+            println!("fill in the passwords, then: dmctl operate-source create source-{}.yaml; dmctl start-task task-{}.yaml", source.source_name, task.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        DmCmd::Push {
+            job,
+            master,
+            token,
+            detach,
+            json,
+        } => {
+            let profile = load_job(&job)?;
+            let (source, task) = dm_parts(&profile, true)?;
+            let m = ferry::dm::client::Master::new(&master, token)?;
+            m.put_source(&source).await?;
+            m.put_task(&task).await?;
+            m.start(&task.name).await?;
+            if !json {
+                println!(
+                    "task {} started on {master} (source {})",
+                    task.name, source.source_name
+                );
+            }
+            if detach {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let (sink, rx) = ferry::events::EventSink::channel();
+            let view = tokio::spawn(render::events(rx, json));
+            let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+            tokio::spawn(async move {
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    let _ = stop_tx.send(());
+                }
+            });
+            let followed = m.follow(&task.name, &sink, stop_rx).await;
+            drop(sink);
+            let _ = view.await;
+            use ferry::dm::client::Followed;
+            match followed? {
+                Followed::Finished => println!("task {} finished on the cluster", task.name),
+                Followed::Stopped => println!("task {} stopped on the cluster", task.name),
+                Followed::Detached => println!(
+                    "stopped following; task {} goes on on the cluster (GET {master}/api/v1/tasks/{}/status)",
+                    task.name, task.name
+                ),
+            }
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -562,3 +562,137 @@ async fn converters_and_templates() {
     assert_eq!(code, 404);
     dm_error("deleted template", code, &body);
 }
+
+#[tokio::test]
+async fn dm_export_and_push_hand_a_job_to_a_cluster() {
+    let pair = support::pair();
+    let cluster = tempfile::tempdir().unwrap();
+    let desk = tempfile::tempdir().unwrap();
+    let name = support::unique("push-");
+    let db = support::unique("push_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO `{db}`.t VALUES (1, 'one');"
+        ))
+        .await;
+    let job = desk.path().join("job.toml");
+    support::job::all_job(&job, &pair, &name, &db, "");
+    let out = ferry(
+        desk.path(),
+        &["profile", "save", "--no-password", job.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+
+    // Export: DM's files, parsed back, say what the job says; no password.
+    let files = desk.path().join("dm");
+    let out = ferry(
+        desk.path(),
+        &["dm", "export", &name, "--dir", files.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let task_text = std::fs::read_to_string(files.join(format!("task-{name}.yaml"))).unwrap();
+    let exported = ferry::dm::yaml::parse_task_yaml(&task_text).unwrap();
+    assert_eq!(exported.name, name);
+    let rule = &exported.table_migrate_rule[0];
+    assert_eq!(
+        (rule.source.schema.as_str(), rule.source.table.as_str()),
+        (db.as_str(), "*")
+    );
+    assert_eq!(
+        rule.target.as_ref().and_then(|t| t.schema.clone()),
+        Some(format!("{db}_s"))
+    );
+    assert_eq!(exported.target_config.port, pair.target.port);
+    let source_text =
+        std::fs::read_to_string(files.join(format!("source-{name}-source.yaml"))).unwrap();
+    assert!(
+        source_text.contains(&format!("port: {}", pair.source.port)),
+        "{source_text}"
+    );
+
+    // Push to a `ferry serve` (it speaks DM's API and refuses any field DM does
+    // not have): source and task created there, the task running to sync.
+    let s = serve(cluster.path());
+    let master = s.base.trim_end_matches("/api/v1").to_string();
+    let out = ferry(
+        desk.path(),
+        &["dm", "push", &name, "--master", &master, "--detach"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let (code, src) = call("GET", &format!("{}/sources/{name}-source", s.base), None).await;
+    assert_eq!(code, 200, "{src}");
+    wait_status(&s.base, &name, "the pushed task syncing", |x| {
+        x["sync_status"]["synced"] == true
+    })
+    .await;
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (2, 'two')"))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while rows(&pair.target, &format!("`{db}_s`.t")).await
+        != rows(&pair.source, &format!("`{db}`.t")).await
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the pushed task never applied the write"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (code, _) = call("POST", &format!("{}/tasks/{name}/stop", s.base), None).await;
+    assert_eq!(code, 200);
+    wait_status(&s.base, &name, "stopped", |x| x["stage"] == "Stopped").await;
+
+    // Push again and follow: the cluster's status arrives as Ferry's events, and
+    // the push ends when the task stops there.
+    let mut follow = ferry_cmd(
+        desk.path(),
+        &["dm", "push", &name, "--master", &master, "--json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    // Events go to stderr as JSON lines (stdout has the outcome).
+    let events = follow.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(events).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !seen
+        .iter()
+        .any(|l: &String| l.contains("\"type\":\"sync\"") && l.contains("\"synced\":true"))
+    {
+        if Instant::now() > deadline || follow.try_wait().unwrap().is_some() {
+            let _ = follow.kill();
+            let out = follow.wait_with_output().unwrap();
+            panic!(
+                "no synced sync event from the cluster: {seen:?}; stdout: {}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
+            seen.push(line);
+        }
+    }
+    let (code, _) = call("POST", &format!("{}/tasks/{name}/stop", s.base), None).await;
+    assert_eq!(code, 200);
+    let done = follow.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&done.stdout).into_owned();
+    assert_eq!(done.status.code(), Some(0), "{said}");
+    assert!(said.contains("stopped on the cluster"), "{said}");
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+        seen.push(line);
+    }
+    assert!(
+        seen.iter().any(|l| l.contains("\"phase\":\"sync\"")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|l| l.contains("\"phase\":\"paused\"")),
+        "{seen:?}"
+    );
+}

@@ -3,6 +3,7 @@
 //! (`store`). The HTTP server (`ferry serve`) is an adapter over these and the
 //! engine's job API.
 
+pub mod client;
 pub mod convert;
 pub mod model;
 pub mod store;

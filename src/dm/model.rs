@@ -344,6 +344,15 @@ pub struct SyncStatus {
     pub seconds_behind_master: u64,
 }
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DumpStatus {
+    pub total_tables: u64,
+    pub completed_tables: f64,
+    pub finished_bytes: f64,
+    pub finished_rows: f64,
+    pub estimate_total_rows: f64,
+}
+
 /// One source's part of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SubTaskStatus {
@@ -358,6 +367,8 @@ pub struct SubTaskStatus {
     pub load_status: Option<LoadStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sync_status: Option<SyncStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump_status: Option<DumpStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_msg: Option<String>,
 }

@@ -16,6 +16,10 @@ pub struct Live {
     pub phase: Option<Phase>,
     pub bytes_done: u64,
     pub bytes_total: u64,
+    pub rows_done: u64,
+    pub rows_total: u64,
+    pub tables: u64,
+    pub tables_done: u64,
     /// The error the last run ended with.
     pub error: Option<Report>,
 }
@@ -72,14 +76,32 @@ impl Runs {
                     JobEvent::Throughput {
                         bytes_done,
                         bytes_total,
+                        rows_done,
+                        rows_total,
                         ..
                     } => {
                         l.bytes_done = bytes_done;
                         l.bytes_total = bytes_total;
+                        l.rows_done = rows_done;
+                        l.rows_total = rows_total;
                     }
-                    JobEvent::CopyDone { bytes, .. } => {
+                    JobEvent::Plan { tables } => {
+                        l.tables = tables.len() as u64;
+                        l.tables_done = tables
+                            .iter()
+                            .filter(|t| t.chunks > 0 && t.chunks_done >= t.chunks)
+                            .count() as u64;
+                    }
+                    JobEvent::Chunk {
+                        chunks_done,
+                        chunks,
+                        ..
+                    } if chunks_done >= chunks => l.tables_done += 1,
+                    JobEvent::CopyDone { bytes, rows, .. } => {
                         l.bytes_done = bytes;
                         l.bytes_total = l.bytes_total.max(bytes);
+                        l.rows_done = rows;
+                        l.rows_total = l.rows_total.max(rows);
                     }
                     _ => {}
                 }

@@ -11,8 +11,8 @@ use axum::Json;
 use ferry::checkpoint::Request as JobRequest;
 use ferry::dm::convert;
 use ferry::dm::model::{
-    ErrorWithMessage, List, LoadStatus, StartTaskRequest, StopTaskRequest, SubTaskStatus,
-    SyncStatus, Task, TaskMigrateTarget, TaskRequest, TaskStage,
+    DumpStatus, ErrorWithMessage, List, LoadStatus, StartTaskRequest, StopTaskRequest,
+    SubTaskStatus, SyncStatus, Task, TaskMigrateTarget, TaskRequest, TaskStage,
 };
 use ferry::dm::DmError;
 use ferry::endpoint::Side;
@@ -360,6 +360,7 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
         unresolved_ddl_lock_id: None,
         load_status: None,
         sync_status: None,
+        dump_status: None,
         error_msg,
     };
     let Some(s) = status else { return sub };
@@ -367,6 +368,21 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
         Some(l) if l.bytes_total > 0 => (l.bytes_done, l.bytes_total),
         _ => (s.copied_bytes, s.copied_bytes),
     };
+    sub.dump_status = Some(match &live {
+        Some(l) if l.rows_total > 0 => DumpStatus {
+            total_tables: l.tables,
+            completed_tables: l.tables_done as f64,
+            finished_bytes: l.bytes_done as f64,
+            finished_rows: l.rows_done as f64,
+            estimate_total_rows: l.rows_total as f64,
+        },
+        _ => DumpStatus {
+            finished_bytes: s.copied_bytes as f64,
+            finished_rows: s.copied_rows as f64,
+            estimate_total_rows: s.copied_rows as f64,
+            ..DumpStatus::default()
+        },
+    });
     sub.load_status = Some(LoadStatus {
         finished_bytes: done,
         total_bytes: total,
