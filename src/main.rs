@@ -259,41 +259,13 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
     }
 }
 
-/// The DM source and task of a job: its registered source (`ferry serve`), or
-/// one named after the job; passwords from the keyring when `with_passwords`.
+/// The DM source and task of a job (see `ferry::dm::hand_off`).
 fn dm_parts(
     profile: &Profile,
     with_passwords: bool,
 ) -> Result<(ferry::dm::model::Source, ferry::dm::model::Task), Failure> {
-    use ferry::dm::store::DmStore;
-    let dm = DmStore::beside(&ProfileStore::user()?);
-    let (mut source, mut task) = match dm.registered_source_of(profile) {
-        Some(name) => (dm.source(&name)?, dm.task_of(profile)),
-        None => {
-            let name = format!("{}-source", profile.name);
-            let s = ferry::dm::model::Source {
-                source_name: name.clone(),
-                host: profile.source.host.clone(),
-                port: profile.source.port,
-                user: profile.source.user.clone(),
-                password: None,
-                enable_gtid: false,
-                enable: true,
-                flavor: None,
-                task_name_list: None,
-                security: None,
-                purge: None,
-                status_list: None,
-                relay_config: None,
-            };
-            (s, ferry::dm::convert::from_profile(profile, &name))
-        }
-    };
-    if with_passwords {
-        source.password = secrets::resolve_password(&profile.name, Side::Source)?;
-        task.target_config.password = secrets::resolve_password(&profile.name, Side::Target)?;
-    }
-    Ok((source, task))
+    let dm = ferry::dm::store::DmStore::beside(&ProfileStore::user()?);
+    Ok(ferry::dm::hand_off(profile, &dm, with_passwords)?)
 }
 
 async fn dm(cmd: DmCmd) -> Result<ExitCode, Failure> {
@@ -333,9 +305,7 @@ async fn dm(cmd: DmCmd) -> Result<ExitCode, Failure> {
             let profile = load_job(&job)?;
             let (source, task) = dm_parts(&profile, true)?;
             let m = ferry::dm::client::Master::new(&master, token)?;
-            m.put_source(&source).await?;
-            m.put_task(&task).await?;
-            m.start(&task.name).await?;
+            m.hand_over(&source, &task).await?;
             if !json {
                 println!(
                     "task {} started on {master} (source {})",

@@ -43,6 +43,104 @@ async fn demo_start(state: State<'_, DemoState>) -> Result<Profile, Report> {
 #[derive(Default)]
 struct Running(Mutex<HashMap<String, Control>>);
 
+/// Jobs this window handed to a DM cluster, by job name: the master's URL and
+/// token.
+#[derive(Default)]
+struct OnCluster(Mutex<HashMap<String, (String, Option<String>)>>);
+
+/// Forwards a job's engine events to the window as `job-event`, with remedies
+/// phrased for the app.
+fn forward(
+    app: &tauri::AppHandle,
+    name: &str,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<JobEvent>,
+) -> tokio::task::JoinHandle<()> {
+    let app = app.clone();
+    let name = name.to_string();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            let event = match event {
+                JobEvent::Warning { report } => JobEvent::Warning {
+                    report: report.for_audience(Audience::App),
+                },
+                JobEvent::Error { report } => JobEvent::Error {
+                    report: report.for_audience(Audience::App),
+                },
+                other => other,
+            };
+            let _ = app.emit(
+                "job-event",
+                JobEventEnvelope {
+                    job: name.clone(),
+                    event,
+                },
+            );
+        }
+    })
+}
+
+/// Hands the job to a DM cluster (its source and task created or updated there
+/// through DM's OpenAPI, the task started) and follows the task's status as the
+/// job's events until it stops there.
+#[tauri::command]
+async fn start_on_cluster(
+    app: tauri::AppHandle,
+    on_cluster: State<'_, OnCluster>,
+    profile: Profile,
+    master: String,
+    token: Option<String>,
+) -> Result<RunSummary, Report> {
+    let token = token.filter(|t| !t.is_empty());
+    let store = ferry::dm::store::DmStore::beside(&ProfileStore::user().map_err(report)?);
+    let (source, task) = ferry::dm::hand_off(&profile, &store, true).map_err(report)?;
+    let m = ferry::dm::client::Master::new(&master, token.clone()).map_err(report)?;
+    m.hand_over(&source, &task).await.map_err(report)?;
+    if let Ok(mut jobs) = on_cluster.0.lock() {
+        jobs.insert(profile.name.clone(), (master, token));
+    }
+    let started = std::time::Instant::now();
+    let (sink, rx) = EventSink::channel();
+    let forwarding = forward(&app, &profile.name, rx);
+    // Never fired: the window stops a cluster task through `pause`.
+    let (_keep, detach) = tokio::sync::oneshot::channel();
+    let followed = m.follow(&task.name, &sink, detach).await;
+    drop(sink);
+    let _ = forwarding.await;
+    if let Ok(mut jobs) = on_cluster.0.lock() {
+        jobs.remove(&profile.name);
+    }
+    use ferry::dm::client::Followed;
+    let end = match followed.map_err(report)? {
+        Followed::Finished => ferry::job::SyncEnd::Completed,
+        Followed::Stopped | Followed::Detached => ferry::job::SyncEnd::Paused,
+    };
+    Ok(RunSummary {
+        tables: 0,
+        rows: 0,
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed: false,
+        position: Default::default(),
+        lock_ms: 0,
+        verify: None,
+        synced_to: None,
+        sync_end: Some(end),
+    })
+}
+
+/// The master a job runs on, when this window handed it to a DM cluster.
+fn cluster_of(on_cluster: &OnCluster, job: &str) -> Option<(String, Option<String>)> {
+    on_cluster.0.lock().ok()?.get(job).cloned()
+}
+
+fn not_on_cluster(what: &str) -> Report {
+    Report {
+        code: "app.dm_cluster".into(),
+        message: format!("{what} is not done by a DM cluster"),
+        remedy: "stop the application's writes, wait until the task shows synced, then stop the task (Pause) and point the application at the target".into(),
+    }
+}
+
 /// An engine error for the window: its remedy phrased for the app (pages and
 /// buttons, not commands or job-file keys).
 fn report(e: impl Coded) -> Report {
@@ -230,31 +328,8 @@ async fn start(
         }
         jobs.insert(name.clone(), control.clone());
     }
-    let (sink, mut rx) = EventSink::channel();
-    let forward = {
-        let app = app.clone();
-        let name = name.clone();
-        tokio::spawn(async move {
-            while let Some(event) = rx.recv().await {
-                let event = match event {
-                    JobEvent::Warning { report } => JobEvent::Warning {
-                        report: report.for_audience(Audience::App),
-                    },
-                    JobEvent::Error { report } => JobEvent::Error {
-                        report: report.for_audience(Audience::App),
-                    },
-                    other => other,
-                };
-                let _ = app.emit(
-                    "job-event",
-                    JobEventEnvelope {
-                        job: name.clone(),
-                        event,
-                    },
-                );
-            }
-        })
-    };
+    let (sink, rx) = EventSink::channel();
+    let forwarding = forward(&app, &name, rx);
     // The engine's one start path: the precheck gate, then the run.
     let result = ferry::job::start(
         &profile,
@@ -266,7 +341,7 @@ async fn start(
         sink,
     )
     .await;
-    let _ = forward.await;
+    let _ = forwarding.await;
     if let Ok(mut jobs) = running.0.lock() {
         jobs.remove(&name);
     }
@@ -301,21 +376,41 @@ async fn request(running: &Running, profile: &Profile, request: Request) -> Resu
 }
 
 #[tauri::command]
-async fn pause(running: State<'_, Running>, profile: Profile) -> Result<bool, Report> {
+async fn pause(
+    running: State<'_, Running>,
+    on_cluster: State<'_, OnCluster>,
+    profile: Profile,
+) -> Result<bool, Report> {
+    if let Some((master, token)) = cluster_of(&on_cluster, &profile.name) {
+        let m = ferry::dm::client::Master::new(&master, token).map_err(report)?;
+        m.stop(&profile.name).await.map_err(report)?;
+        return Ok(true);
+    }
     request(&running, &profile, Request::Pause).await
 }
 
 #[tauri::command]
 async fn complete(
     running: State<'_, Running>,
+    on_cluster: State<'_, OnCluster>,
     profile: Profile,
     freeze_source: bool,
 ) -> Result<bool, Report> {
+    if cluster_of(&on_cluster, &profile.name).is_some() {
+        return Err(not_on_cluster("the cutover"));
+    }
     request(&running, &profile, Request::Complete { freeze_source }).await
 }
 
 #[tauri::command]
-async fn abort(running: State<'_, Running>, profile: Profile) -> Result<bool, Report> {
+async fn abort(
+    running: State<'_, Running>,
+    on_cluster: State<'_, OnCluster>,
+    profile: Profile,
+) -> Result<bool, Report> {
+    if cluster_of(&on_cluster, &profile.name).is_some() {
+        return Err(not_on_cluster("an abort"));
+    }
     let delivered = request(&running, &profile, Request::Abort).await?;
     if !delivered {
         ferry::control::abort_stopped(&profile)
@@ -409,6 +504,7 @@ fn main() {
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Running::default())
+        .manage(OnCluster::default())
         .manage(Queue::default())
         .manage(DemoState::default())
         .invoke_handler(tauri::generate_handler![
@@ -424,6 +520,7 @@ fn main() {
             objects,
             precheck,
             start,
+            start_on_cluster,
             pause,
             complete,
             abort,

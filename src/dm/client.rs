@@ -145,6 +145,25 @@ impl Master {
         }
     }
 
+    /// Stops the task there (DM pauses it; a start resumes).
+    pub async fn stop(&self, task: &str) -> Result<(), DmError> {
+        let (code, answer) = self
+            .call("POST", &format!("/tasks/{task}/stop"), Some(json!({})))
+            .await?;
+        if code == 200 {
+            Ok(())
+        } else {
+            Err(Self::refused("stopping the task", code, &answer))
+        }
+    }
+
+    /// Creates or updates the source and the task, and starts the task.
+    pub async fn hand_over(&self, source: &Source, task: &Task) -> Result<(), DmError> {
+        self.put_source(source).await?;
+        self.put_task(task).await?;
+        self.start(&task.name).await
+    }
+
     pub async fn status(&self, task: &str) -> Result<Vec<SubTaskStatus>, DmError> {
         let (code, answer) = self
             .call("GET", &format!("/tasks/{task}/status"), None)

@@ -9,7 +9,50 @@ pub mod model;
 pub mod store;
 pub mod yaml;
 
+use crate::endpoint::Side;
 use crate::error::Coded;
+use crate::profile::Profile;
+
+/// The DM source and task a job is handed to a DM cluster as: its registered
+/// source (made through `ferry serve`) or one named `<job>-source`, and its
+/// task; with the job's passwords from the keyring when `with_passwords`.
+pub fn hand_off(
+    profile: &Profile,
+    store: &store::DmStore,
+    with_passwords: bool,
+) -> Result<(model::Source, model::Task), DmError> {
+    let (mut source, mut task) = match store.registered_source_of(profile) {
+        Some(name) => (store.source(&name)?, store.task_of(profile)),
+        None => {
+            let name = format!("{}-source", profile.name);
+            let source = model::Source {
+                source_name: name.clone(),
+                host: profile.source.host.clone(),
+                port: profile.source.port,
+                user: profile.source.user.clone(),
+                password: None,
+                enable_gtid: false,
+                enable: true,
+                flavor: None,
+                task_name_list: None,
+                security: None,
+                purge: None,
+                status_list: None,
+                relay_config: None,
+            };
+            (source, convert::from_profile(profile, &name))
+        }
+    };
+    if with_passwords {
+        let password = |side| {
+            crate::secrets::resolve_password(&profile.name, side)
+                .map_err(|e| DmError::Storage(e.to_string()))
+        };
+        source.password = password(Side::Source)?;
+        task.target_config.password = password(Side::Target)?;
+    }
+    Ok((source, task))
+}
 
 /// What the DM API refuses, with a stable code and a number for DM's
 /// `error_code`.

@@ -41,6 +41,9 @@ export const engine = {
   objects: (profile: Profile) => invoke<Selection>("objects", { profile }),
   precheck: (profile: Profile) => invoke<PrecheckReport>("precheck", { profile }),
   start: (profile: Profile, verify: boolean) => invoke<RunSummary>("start", { profile, verify }),
+  /** Hands the job to a DM cluster and follows it there until it stops. */
+  startOnCluster: (profile: Profile, master: string, token: string | null) =>
+    invoke<RunSummary>("start_on_cluster", { profile, master, token }),
   pause: (profile: Profile) => invoke<boolean>("pause", { profile }),
   complete: (profile: Profile, freezeSource: boolean) => invoke<boolean>("complete", { profile, freezeSource }),
   abort: (profile: Profile) => invoke<boolean>("abort", { profile }),

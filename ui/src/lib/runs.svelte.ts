@@ -9,6 +9,7 @@ import type { RunSummary } from "../bindings/RunSummary";
 import type { SyncStatus } from "../bindings/SyncStatus";
 import type { TableTotals } from "../bindings/TableTotals";
 import { asReport, engine } from "../engine";
+import { clusterOf } from "./placement.svelte";
 
 export interface Run {
   job: string;
@@ -44,6 +45,8 @@ export interface Run {
   queuedBehind: string | null;
   error: Report | null;
   summary: RunSummary | null;
+  /** The DM-master the job runs on, when it was handed to a cluster. */
+  cluster: string | null;
 }
 
 export type Severity = "info" | "warning" | "error";
@@ -80,6 +83,7 @@ export function newRun(job: string): Run {
     queuedBehind: null,
     error: null,
     summary: null,
+    cluster: null,
   };
 }
 
@@ -169,8 +173,14 @@ export async function startRun(profile: Profile): Promise<Run> {
   const earlier = current?.log ?? [];
   runs[profile.name] = newRun(profile.name);
   const run = runs[profile.name];
-  run.log = [...earlier, entry("info", earlier.length > 0 ? "resumed" : "started")];
-  engine.start(profile, true).then(
+  const cluster = clusterOf(profile.name);
+  run.cluster = cluster?.master ?? null;
+  run.log = [
+    ...earlier,
+    entry("info", `${earlier.length > 0 ? "resumed" : "started"}${cluster ? ` on the DM cluster at ${cluster.master}` : ""}`),
+  ];
+  const started = cluster ? engine.startOnCluster(profile, cluster.master, cluster.token || null) : engine.start(profile, true);
+  started.then(
     (summary) => {
       run.summary = summary;
       run.active = false;

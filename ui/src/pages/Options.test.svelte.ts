@@ -3,8 +3,13 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { Profile } from "../bindings/Profile";
 import { testProfile } from "../test/fixtures";
 import Options from "./Options.svelte";
+import { clusterOf, placements } from "../lib/placement.svelte";
 
-afterEach(() => cleanup());
+afterEach(() => {
+  cleanup();
+  localStorage.clear();
+  for (const k of Object.keys(placements)) delete placements[k];
+});
 
 const profile = testProfile;
 
@@ -36,5 +41,25 @@ describe("Options", () => {
     expect((screen.getByTestId("apply-workers") as HTMLInputElement).value).toBe("1");
     expect((screen.getByTestId("cutover") as HTMLSelectElement).value).toBe("auto");
     expect(p.incremental?.start).toBe("snapshot");
+  });
+
+  it("hands the job to a DM cluster when asked, with the master's address checked and remembered", async () => {
+    const p = $state(profile());
+    const onnext = vi.fn();
+    render(Options, { props: { profile: p, onnext, onback: vi.fn() } });
+    expect(screen.queryByTestId("dm-master")).toBeNull();
+    await fireEvent.click(screen.getByTestId("run-on-cluster"));
+    expect(screen.getByTestId("cluster-note").textContent).toMatch(/safe mode/);
+    await fireEvent.input(screen.getByTestId("dm-master"), { target: { value: "dm-master:8261" } });
+    expect((await screen.findByTestId("error-dm-master")).textContent).toMatch(/http:\/\//);
+    expect((screen.getByTestId("options-next") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.input(screen.getByTestId("dm-master"), { target: { value: "http://10.0.0.5:8261" } });
+    await fireEvent.input(screen.getByTestId("dm-token"), { target: { value: "t0k" } });
+    await fireEvent.click(screen.getByTestId("options-next"));
+    expect(onnext).toHaveBeenCalled();
+    expect(clusterOf("shop")).toEqual({ master: "http://10.0.0.5:8261", token: "t0k" });
+    // The address outlives the window; the token does not.
+    expect(localStorage.getItem("ferry.placement")).toBe(JSON.stringify({ shop: "http://10.0.0.5:8261" }));
+    expect(localStorage.getItem("ferry.placement")).not.toMatch(/t0k/);
   });
 });

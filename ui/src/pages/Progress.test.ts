@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import type { JobEvent } from "../bindings/JobEvent";
 import type { Profile } from "../bindings/Profile";
 import { resetRuns } from "../lib/runs.svelte";
+import { place, placements } from "../lib/placement.svelte";
 import Jobs from "./Jobs.svelte";
 import Progress from "./Progress.svelte";
 
@@ -14,6 +15,8 @@ afterEach(() => {
   cleanup();
   clearMocks();
   resetRuns();
+  localStorage.clear();
+  for (const k of Object.keys(placements)) delete placements[k];
 });
 
 describe("Progress", () => {
@@ -39,7 +42,7 @@ describe("Progress", () => {
     await send({ type: "throughput", rows_done: 5, bytes_done: 500, rows_total: 10, bytes_total: 1000, rows_per_sec: 1200, bytes_per_sec: 1000, eta_secs: 125, tables: [] });
     // The overall bar and the per-table row: %, grouped digits, state, ETA in minutes.
     await vi.waitFor(() => expect(screen.getByTestId("copy-percent").textContent).toBe("50 %"));
-    expect(screen.getByTestId("rows").textContent).toMatch(/1,200 rows\/s · about 2 min 5 s left/);
+    expect(screen.getByTestId("rows").textContent).toMatch(/1,200 rows\/s · \d+ s elapsed · about 2 min 5 s left/);
     expect(screen.getByTestId("table-state-shop.orders").textContent).toBe("copying");
     expect(screen.getByTestId("table-shop.orders").textContent).toMatch(/5 \/ ~10.*50 %/);
     expect((await screen.findByTestId("rate-chart")).textContent).toMatch(/Copy: max 1200 rows\/s/);
@@ -195,5 +198,28 @@ describe("Progress", () => {
     await fireEvent.change(screen.getByTestId("log-filter"), { target: { value: "error" } });
     expect(log()).toHaveLength(1);
     expect(log()[0]).toMatch(/replicate\.ddl_failed/);
+  });
+
+  it("runs a job placed on a DM cluster there: Pause stops it there, no cutover or abort from here", async () => {
+    const calls: [string, unknown][] = [];
+    mockIPC(
+      (cmd, args) => {
+        calls.push([cmd, args]);
+        if (cmd === "start_on_cluster") return new Promise(() => {});
+        if (cmd === "pause") return true;
+      },
+      { shouldMockEvents: true },
+    );
+    place("shop", { master: "http://10.0.0.5:8261", token: "" });
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    expect((await screen.findByTestId("on-cluster")).textContent).toMatch(/10\.0\.0\.5:8261/);
+    await vi.waitFor(() => expect(calls.map(([c]) => c)).toContain("start_on_cluster"));
+    expect(calls.find(([c]) => c === "start_on_cluster")?.[1]).toMatchObject({ master: "http://10.0.0.5:8261", token: null });
+    expect(calls.map(([c]) => c)).not.toContain("start");
+    expect(screen.queryByTestId("complete")).toBeNull();
+    expect(screen.queryByTestId("abort")).toBeNull();
+    expect(screen.getByTestId("pause").textContent).toMatch(/Stop on the cluster/);
+    await fireEvent.click(screen.getByTestId("pause"));
+    await vi.waitFor(() => expect(calls.map(([c]) => c)).toContain("pause"));
   });
 });
