@@ -111,6 +111,12 @@ enum Command {
         /// Print the bearer token (made on first use, kept in the OS keyring) and exit.
         #[arg(long)]
         show_token: bool,
+        /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+        #[arg(long, requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM).
+        #[arg(long, requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
 }
 
@@ -237,7 +243,12 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Abort { job } => abort(&job).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
-        Command::Serve { listen, show_token } => {
+        Command::Serve {
+            listen,
+            show_token,
+            tls_cert,
+            tls_key,
+        } => {
             if show_token {
                 println!("{}", secrets::api_token()?);
                 return Ok(ExitCode::SUCCESS);
@@ -248,7 +259,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
             } else {
                 Some(secrets::api_token()?)
             };
-            match serve::serve(listen, token).await {
+            match serve::serve(listen, token, tls_cert.zip(tls_key)).await {
                 Ok(()) => Ok(ExitCode::SUCCESS),
                 Err(e) => {
                     eprintln!("error ferry.serve: {e}. Fix: choose a free address with --listen");

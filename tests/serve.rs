@@ -296,6 +296,47 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     assert_eq!(st["phase"], "sync", "{}", text(&out));
     assert_eq!(st["running"], false, "{}", text(&out));
 
+    // Start again (it resumes), then Ctrl-C the server: it pauses the task with
+    // its checkpoint before it exits, and a new server finds it stopped.
+    let (code, _) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200);
+    wait_status(base, &task, "resumed", |x| {
+        x["sync_status"]["synced"] == true && x["stage"] == "Running"
+    })
+    .await;
+    let mut s = s;
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &s.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let exit = loop {
+        if let Some(code) = s.child.try_wait().unwrap() {
+            break code;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ferry serve did not stop on Ctrl-C"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "{exit:?}");
+    let out = ferry(home.path(), &["status", &task, "--json"]);
+    let st: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    assert_eq!(
+        (st["phase"].as_str(), st["running"].as_bool()),
+        (Some("sync"), Some(false)),
+        "{}",
+        text(&out)
+    );
+    let s = serve(home.path());
+    let base = &s.base;
+    wait_status(base, &task, "stopped after the restart", |x| {
+        x["stage"] == "Stopped"
+    })
+    .await;
+
     // Delete: gone from the API and the job list.
     let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
     assert_eq!(code, 204);
@@ -695,4 +736,65 @@ async fn dm_export_and_push_hand_a_job_to_a_cluster() {
         seen.iter().any(|l| l.contains("\"phase\":\"paused\"")),
         "{seen:?}"
     );
+}
+
+#[tokio::test]
+async fn off_loopback_it_needs_the_token_and_may_speak_tls() {
+    let home = tempfile::tempdir().unwrap();
+    let certs = support::Certs::generate();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = ferry_cmd(
+        home.path(),
+        &[
+            "serve",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--tls-cert",
+            certs.server_cert.to_str().unwrap(),
+            "--tls-key",
+            certs.server_key.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::inherit())
+    .spawn()
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let _guard = Serve {
+        child,
+        base: String::new(),
+    };
+    assert!(line.contains("https://"), "{line}");
+    let out = ferry(home.path(), &["serve", "--show-token"]);
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(token.len(), 48, "{}", text(&out));
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(&certs.ca).unwrap()).unwrap();
+    let client = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let url = format!("https://127.0.0.1:{port}/api/v1/cluster/masters");
+    let resp = client.get(&url).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error_code"], 10008, "{body}");
+    let resp = client
+        .get(&url)
+        .bearer_auth(format!("{token}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401, "a wrong token");
+    let resp = client.get(&url).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    // Plain HTTP on the TLS port gets no answer from the API.
+    let plain = reqwest::get(format!("http://127.0.0.1:{port}/api/v1/cluster/masters")).await;
+    assert!(plain.map_or(true, |r| !r.status().is_success()));
 }

@@ -12,7 +12,9 @@ mod runs;
 mod sources;
 mod tasks;
 mod templates;
+mod tls;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -45,8 +47,12 @@ pub struct Server {
 type Shared = State<Arc<Server>>;
 
 /// Serves until the process is stopped. `token`: the bearer token every request
-/// must carry (required off loopback).
-pub async fn serve(listen: SocketAddr, token: Option<String>) -> Result<(), String> {
+/// must carry (required off loopback); `tls`: certificate and key files for HTTPS.
+pub async fn serve(
+    listen: SocketAddr,
+    token: Option<String>,
+    tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<(), String> {
     let profiles = ProfileStore::user().map_err(|e| e.to_string())?;
     let server = Arc::new(Server {
         dm: DmStore::beside(&profiles),
@@ -59,11 +65,46 @@ pub async fn serve(listen: SocketAddr, token: Option<String>) -> Result<(), Stri
         .await
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    // The line scripts wait for: the port is open.
-    println!("ferry serve: DM OpenAPI on http://{local}/api/v1");
-    axum::serve(listener, router(server))
-        .await
-        .map_err(|e| e.to_string())
+    let runs = server.runs.clone();
+    let app = router(server);
+    let interrupted = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let served = match tls {
+        Some((cert, key)) => {
+            let acceptor = tls::acceptor(&cert, &key)?;
+            let listener = tls::TlsListener::new(listener, acceptor).map_err(|e| e.to_string())?;
+            // The line scripts wait for: the port is open.
+            let _ = writeln!(
+                std::io::stdout(),
+                "ferry serve: DM OpenAPI on https://{local}/api/v1"
+            );
+            axum::serve(listener, app)
+                .with_graceful_shutdown(interrupted)
+                .await
+        }
+        None => {
+            let _ = writeln!(
+                std::io::stdout(),
+                "ferry serve: DM OpenAPI on http://{local}/api/v1"
+            );
+            axum::serve(listener, app)
+                .with_graceful_shutdown(interrupted)
+                .await
+        }
+    };
+    // Ctrl-C: the tasks running here pause with their checkpoints, as `ferry run`
+    // does, so a later start resumes them.
+    let paused = runs.pause_all();
+    if paused > 0 {
+        // Whoever started the server may have stopped reading its output.
+        let _ = writeln!(
+            std::io::stderr(),
+            "ferry serve: pausing {paused} running task(s)…"
+        );
+        runs.wait_idle(std::time::Duration::from_secs(120)).await;
+    }
+    served.map_err(|e| e.to_string())
 }
 
 fn router(server: Arc<Server>) -> Router {

@@ -48,6 +48,34 @@ impl Runs {
         active.then(|| control.clone())
     }
 
+    /// Asks every job running here to pause; returns how many were asked.
+    pub fn pause_all(&self) -> usize {
+        let Ok(map) = self.inner.lock() else { return 0 };
+        let mut n = 0;
+        for (control, live) in map.values() {
+            if live.lock().map(|l| l.active).unwrap_or(false) {
+                control.pause();
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// Waits until no job runs here, at most `limit`.
+    pub async fn wait_idle(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            let busy = self.inner.lock().is_ok_and(|map| {
+                map.values()
+                    .any(|(_, live)| live.lock().map(|l| l.active).unwrap_or(false))
+            });
+            if !busy {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Starts the job in the background (the engine's one start path: precheck,
     /// then the run). Returns false when it already runs here.
     pub fn start(&self, profile: Profile) -> bool {
