@@ -420,18 +420,36 @@ fn inverse(c: &TableChange) -> TableChange {
     }
 }
 
-/// Whether a ROTATE name still holds the 4 checksum bytes: binlog names end in
-/// `.` and digits, a CRC32 almost never does.
-fn strip_rotate_checksum(raw: &[u8]) -> &[u8] {
-    let looks_like_name = |n: &[u8]| {
-        let digits = n.iter().rev().take_while(|b| b.is_ascii_digit()).count();
-        digits > 0 && n.len() > digits && n[n.len() - digits - 1] == b'.'
-    };
-    if raw.len() > 4 && !looks_like_name(raw) && looks_like_name(&raw[..raw.len() - 4]) {
-        &raw[..raw.len() - 4]
-    } else {
-        raw
+/// A fake ROTATE's file name without the CRC32 the server may have appended: the
+/// last 4 bytes are stripped exactly when they are the checksum of the event (the
+/// v4 header fields, then the body before them). Guessing from the name's shape
+/// instead failed once in a few thousand connections: a CRC ending in `.` and a
+/// digit looked like part of the name (`binlog.000001\xc1t.3`).
+fn strip_rotate_checksum<'a>(header: [u8; 19], body: &[u8], name: &'a [u8]) -> &'a [u8] {
+    if body.len() < 4 || name.len() < 4 {
+        return name;
     }
+    let (covered, tail) = body.split_at(body.len() - 4);
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&header);
+    crc.update(covered);
+    if tail == crc.finalize().to_le_bytes() {
+        &name[..name.len() - 4]
+    } else {
+        name
+    }
+}
+
+/// An event's v4 header as the server wrote it (what its checksum covers).
+fn header_bytes(h: &mysql_async::binlog::events::BinlogEventHeader) -> [u8; 19] {
+    let mut out = [0u8; 19];
+    out[0..4].copy_from_slice(&h.timestamp().to_le_bytes());
+    out[4] = h.event_type_raw();
+    out[5..9].copy_from_slice(&h.server_id().to_le_bytes());
+    out[9..13].copy_from_slice(&h.event_size().to_le_bytes());
+    out[13..17].copy_from_slice(&h.log_pos().to_le_bytes());
+    out[17..19].copy_from_slice(&h.flags_raw().to_le_bytes());
+    out
 }
 
 /// Corrects a decoded binlog value for its column (see `Fix`).
@@ -857,7 +875,7 @@ impl Decoder {
                     // (mysql_common strips checksums once it has read an FDE).
                     let raw = r.name_raw();
                     let raw = if log_pos == 0 && !self.seen_fde {
-                        strip_rotate_checksum(raw)
+                        strip_rotate_checksum(header_bytes(&header), event.data(), raw)
                     } else {
                         raw
                     };
@@ -1177,12 +1195,42 @@ mod tests {
             Control::XaCommit("x'7831',x'',1".into())
         );
         assert_eq!(classify_query("ALTER TABLE t ADD c INT"), Control::Other);
-        // The fake ROTATE's name, with and without its checksum bytes.
-        assert_eq!(
-            strip_rotate_checksum(b"binlog.000002\x01\x02\x03\x04"),
-            b"binlog.000002"
-        );
-        assert_eq!(strip_rotate_checksum(b"binlog.000002"), b"binlog.000002");
+        // The fake ROTATE's name, with and without its checksum bytes; a name that
+        // merely ends like a checksum is kept whole.
+        let header = [7u8; 19];
+        let body = |name: &[u8]| [&4u64.to_le_bytes()[..], name].concat();
+        let with_crc = |name: &[u8]| {
+            let b = body(name);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&header);
+            crc.update(&b);
+            [b, crc.finalize().to_le_bytes().to_vec()].concat()
+        };
+        // The case that broke the name-shape guess: a checksum whose last bytes are
+        // `.` and a digit (found by trying timestamps; about 1 in 2 560 are).
+        let name = b"binlog.000001";
+        let found = (0u32..1_000_000).find_map(|ts| {
+            let mut h = header;
+            h[0..4].copy_from_slice(&ts.to_le_bytes());
+            let b = body(name);
+            let mut crc = crc32fast::Hasher::new();
+            crc.update(&h);
+            crc.update(&b);
+            let sum = crc.finalize().to_le_bytes();
+            (sum[2] == b'.' && sum[3].is_ascii_digit()).then(|| (h, [b, sum.to_vec()].concat()))
+        });
+        let (h, b) = found.expect("a timestamp giving such a checksum");
+        assert_eq!(strip_rotate_checksum(h, &b, &b[8..]), name);
+        for name in [
+            &b"binlog.000002"[..],
+            b"binlog.000001\xc1t.3",
+            b"mysql-bin.000123",
+        ] {
+            let b = with_crc(name);
+            assert_eq!(strip_rotate_checksum(header, &b, &b[8..]), name);
+            let b = body(name);
+            assert_eq!(strip_rotate_checksum(header, &b, &b[8..]), name);
+        }
     }
 
     /// MySQL 8 binlog formats, built in process (no MySQL server can be installed
