@@ -60,7 +60,7 @@ impl Control {
     /// The requests sent from now on, for the job to listen to.
     pub(crate) fn receiver(&self) -> Requests {
         let rx = self.rx.lock().ok().and_then(|mut r| r.take());
-        Requests { rx }
+        Requests { rx, held: None }
     }
 
     /// Hands the receiving side back, for a later phase of the same run.
@@ -75,11 +75,23 @@ impl Control {
 pub struct Requests {
     /// `None`: an earlier phase of the run took the receiver and kept it.
     rx: Option<mpsc::UnboundedReceiver<Request>>,
+    /// A request taken when it could not be acted on, answered first.
+    held: Option<Request>,
 }
 
 impl Requests {
+    /// Keeps `request` for the next [`recv`](Self::recv): for a request that
+    /// arrives while the job cannot act on it (a cutover while the source is
+    /// unreachable).
+    pub(crate) fn hold(&mut self, request: Request) {
+        self.held = Some(request);
+    }
+
     /// The next request; waits forever once no request can come.
     pub(crate) async fn recv(&mut self) -> Request {
+        if let Some(r) = self.held.take() {
+            return r;
+        }
         if let Some(rx) = &mut self.rx {
             if let Some(r) = rx.recv().await {
                 return r;

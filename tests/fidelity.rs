@@ -745,3 +745,74 @@ async fn pt_online_schema_change_is_followed() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// The app's Complete pressed while the source is down (the sync waits to retry)
+/// is kept, and the cutover happens once the source is back.
+#[tokio::test]
+async fn a_cutover_asked_while_the_source_is_down_happens_when_it_is_back() {
+    use ferry::control::Control;
+    use ferry::events::EventSink;
+    use ferry::job::{RunOptions, SyncEnd};
+    use ferry::profile::Mode;
+    // A pair of its own: the source is stopped.
+    let mut pair = support::Pair::start();
+    let db = "down";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20)); INSERT INTO {db}.t VALUES (1, 'copied')"
+        ))
+        .await;
+    let mut p =
+        support::precheck::profile(&pair.source, &pair.target, Mode::All, &[format!("{db}.*")]);
+    p.name = "down".into();
+    let control = Control::default();
+    let (sink, mut rx) = EventSink::channel();
+    let ctl = control.clone();
+    let run = tokio::spawn(async move {
+        let opts = RunOptions {
+            verify: true,
+            control: ctl,
+            queue: None,
+        };
+        ferry::job::run(&p, opts, sink).await
+    });
+    wait_sync_event(&mut rx, "a synced sync", |s| s.synced).await;
+    pair.source.stop(false);
+    wait_sync_event(&mut rx, "a retry", |s| s.state == "retrying").await;
+    control.complete(false);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    pair.source.start_again();
+    let summary = tokio::time::timeout(std::time::Duration::from_secs(90), run)
+        .await
+        .expect("the cutover never happened: the request was lost")
+        .unwrap()
+        .expect("the job");
+    assert_eq!(summary.sync_end, Some(SyncEnd::Completed));
+    let rows: Vec<(u64, String)> = pair
+        .target
+        .query(&format!("SELECT id, v FROM {db}.t"))
+        .await;
+    assert_eq!(rows, vec![(1, "copied".to_string())]);
+}
+
+async fn wait_sync_event(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<ferry::events::JobEvent>,
+    what: &str,
+    want: fn(&ferry::events::SyncStatus) -> bool,
+) {
+    let found = tokio::time::timeout(std::time::Duration::from_secs(90), async {
+        loop {
+            match rx.recv().await {
+                Some(ferry::events::JobEvent::Sync(s)) if want(&s) => return true,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(
+        found,
+        Ok(true),
+        "waiting for {what}: the job ended or 90 s passed"
+    );
+}

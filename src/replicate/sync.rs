@@ -155,7 +155,9 @@ pub async fn run(
                     r = requests.recv() => match r {
                         Request::Abort => return Ok((Outcome::Aborted, applied)),
                         Request::Pause => return Ok((Outcome::Paused, applied)),
-                        Request::Complete { .. } => {}
+                        // The cutover needs the source's position: it starts
+                        // once the sync is back.
+                        Request::Complete { .. } => requests.hold(r),
                     },
                 }
             }

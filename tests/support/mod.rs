@@ -326,12 +326,22 @@ impl Server {
     /// Stops the server (SIGKILL when `kill`, else a clean shutdown) and starts it
     /// again on the same datadir and port, as a crash or a restart would.
     pub fn restart(&mut self, kill: bool) {
+        self.stop(kill);
+        self.start_again();
+    }
+
+    /// Stops the server (SIGKILL when `kill`, else a clean shutdown).
+    pub fn stop(&mut self, kill: bool) {
         let signal = if kill { "-KILL" } else { "-TERM" };
         let _ = Command::new("kill")
             .arg(signal)
             .arg(self.child.id().to_string())
             .status();
         let _ = self.child.wait();
+    }
+
+    /// Starts a stopped server again on its datadir and port.
+    pub fn start_again(&mut self) {
         self.child = Command::new(&self.program)
             .args(&self.args)
             .stdin(Stdio::null())
