@@ -67,11 +67,14 @@ async fn privileges_are_checked_per_mode() {
         c.objects
     );
 
-    // Enough for a sync, but no RELOAD: the copy falls back to one reader (warn).
-    s.sql(&format!(
-        "GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{lim}'@'%'"
-    ))
-    .await;
+    // The fix is SQL to run as it is: after it, enough for a sync, but no RELOAD:
+    // the copy falls back to one reader (warn).
+    let fix = c
+        .remedy
+        .strip_prefix("on the source, run: ")
+        .unwrap_or_else(|| panic!("not runnable: {}", c.remedy));
+    assert!(fix.contains("BINLOG MONITOR"), "MariaDB's privilege: {fix}");
+    s.sql(fix).await;
     assert_status(&precheck::run(&p).await, "privileges.source", Status::Warn);
     s.sql(&format!("GRANT RELOAD ON *.* TO '{lim}'@'%'")).await;
     assert_status(&precheck::run(&p).await, "privileges.source", Status::Pass);
@@ -87,7 +90,12 @@ async fn privileges_are_checked_per_mode() {
     let r = precheck::run(&p).await;
     assert_status(&r, "privileges.target", Status::Fail);
     assert_status(&r, "privileges.meta", Status::Fail);
-    t.sql(&format!("GRANT ALL ON `{db}`.* TO '{tl}'@'%'")).await;
+    let fix = r.get("privileges.target").unwrap().remedy.clone();
+    t.sql(
+        fix.strip_prefix("on the target, run: ")
+            .unwrap_or_else(|| panic!("not runnable: {fix}")),
+    )
+    .await;
     let r = precheck::run(&p).await;
     assert_status(&r, "privileges.target", Status::Pass);
     assert_status(&r, "privileges.meta", Status::Fail);

@@ -24,6 +24,49 @@ fn missing(p: &Privileges, needs: &[(&str, Vec<&str>)]) -> Vec<String> {
         .collect()
 }
 
+/// The GRANT statements that give `grantee` what `needs` lacks, one per object
+/// (`*.*` or `` `schema`.* ``), ready to run: `needs` as for [`missing`], already
+/// filtered to what is absent.
+fn grants(grantee: &str, absent: &[(&str, Vec<&str>)]) -> String {
+    let mut by_object: Vec<(String, Vec<&str>)> = Vec::new();
+    for (privilege, schemas) in absent {
+        let objects: Vec<String> = if schemas.is_empty() {
+            vec!["*.*".into()]
+        } else {
+            schemas
+                .iter()
+                .map(|s| format!("`{}`.*", s.replace('`', "``")))
+                .collect()
+        };
+        for object in objects {
+            match by_object.iter_mut().find(|(o, _)| *o == object) {
+                Some((_, privs)) => privs.push(privilege),
+                None => by_object.push((object, vec![privilege])),
+            }
+        }
+    }
+    by_object
+        .iter()
+        .map(|(object, privs)| format!("GRANT {} ON {object} TO {grantee};", privs.join(", ")))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The entries of `needs` the account lacks.
+fn lacking<'a>(p: &Privileges, needs: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&'a str>)> {
+    needs
+        .iter()
+        .filter(|(privilege, schemas)| {
+            if schemas.is_empty() {
+                !p.global.contains(*privilege)
+            } else {
+                !p.has_on_all(privilege, schemas.iter().copied())
+            }
+        })
+        .cloned()
+        .collect()
+}
+
 fn kinds(ctx: &Context, kind: &str) -> bool {
     ctx.selection.objects.iter().any(|o| o.kind == kind)
 }
@@ -63,12 +106,21 @@ fn source(ctx: &Context) -> Check {
         needs.push(("EVENT", schemas.clone()));
     }
     let mut absent = missing(p, &needs);
+    let mut to_grant = lacking(p, &needs);
     if ctx.mode() != Mode::Full {
         if !p.global.contains("REPLICATION SLAVE") {
             absent.push("REPLICATION SLAVE ON *.*".into());
+            to_grant.push(("REPLICATION SLAVE", vec![]));
         }
         if !(p.global.contains("REPLICATION CLIENT") || p.global.contains("BINLOG MONITOR")) {
             absent.push("REPLICATION CLIENT (MariaDB: BINLOG MONITOR) ON *.*".into());
+            // MariaDB 10.5+ split SHOW BINARY LOGS / MASTER STATUS off into BINLOG MONITOR.
+            let monitor = if ctx.source_facts.flavor == crate::endpoint::Flavor::MariaDB {
+                "BINLOG MONITOR"
+            } else {
+                "REPLICATION CLIENT"
+            };
+            to_grant.push((monitor, vec![]));
         }
     }
     let auto_without_reload = ctx.mode() != Mode::Incremental
@@ -79,11 +131,7 @@ fn source(ctx: &Context) -> Check {
             id,
             title,
             format!("missing: {}", absent.join("; ")),
-            format!(
-                "on the source, grant the account {}: {}",
-                p.grantee,
-                absent.join("; ")
-            ),
+            format!("on the source, run: {}", grants(&p.grantee, &to_grant)),
         )
         .with_objects(absent)
     } else if auto_without_reload {
@@ -141,9 +189,8 @@ fn target(ctx: &Context) -> Check {
             title,
             format!("missing: {}", absent.join("; ")),
             format!(
-                "on the target, grant the account {}: {}",
-                p.grantee,
-                absent.join("; ")
+                "on the target, run: {}",
+                grants(&p.grantee, &lacking(p, &needs))
             ),
         )
         .with_objects(absent)
@@ -176,5 +223,25 @@ fn meta(ctx: &Context) -> Check {
             format!("Ferry keeps its checkpoints in `{schema}` but lacks {}", absent.join("; ")),
             format!("GRANT CREATE, INSERT, UPDATE, DELETE, SELECT ON `{schema}`.* TO {}, or ⟦cli:set [options] meta_schema|app:set “Meta schema on the target” on the Options page⟧ to a schema it may use", p.grantee),
         )
+    }
+}
+
+#[cfg(test)]
+mod grant_tests {
+    #[test]
+    fn fixes_are_grant_statements_one_per_object() {
+        let sql = super::grants(
+            "'mig'@'%'",
+            &[
+                ("SELECT", vec!["shop", "cr`m"]),
+                ("SHOW VIEW", vec!["shop"]),
+                ("REPLICATION SLAVE", vec![]),
+                ("BINLOG MONITOR", vec![]),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "GRANT SELECT, SHOW VIEW ON `shop`.* TO 'mig'@'%'; GRANT SELECT ON `cr``m`.* TO 'mig'@'%'; GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mig'@'%';"
+        );
     }
 }

@@ -76,6 +76,21 @@ describe("Precheck", () => {
     expect(screen.getByTestId("copy-binlog.format").textContent).toBe("Copied");
   });
 
+  it("copies every GRANT of a privileges fix together", async () => {
+    const written: string[] = [];
+    Object.defineProperty(navigator, "clipboard", { value: { writeText: async (t: string) => void written.push(t) }, configurable: true });
+    const grants = {
+      ...check("privileges.source", "fail"),
+      remedy: "on the source, run: GRANT SELECT ON `shop`.* TO 'mig'@'%'; GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mig'@'%';",
+    };
+    mockIPC((cmd) => (cmd === "precheck" ? { checks: [grants] } : undefined));
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    await fireEvent.click(await screen.findByTestId("copy-privileges.source"));
+    await vi.waitFor(() =>
+      expect(written).toEqual(["GRANT SELECT ON `shop`.* TO 'mig'@'%';\nGRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO 'mig'@'%';"]),
+    );
+  });
+
   it("checks one failing check again and says how it stands; the step rail shows Run blocked meanwhile", async () => {
     let round = 0;
     mockIPC((cmd) => {
