@@ -4,16 +4,14 @@ use super::context::Privileges;
 use super::{Check, Context};
 use crate::profile::{Consistency, Mode};
 
+/// What the account lacks of `needs`, one line per privilege (`SELECT ON shop, crm`).
 fn missing(p: &Privileges, needs: &[(&str, Vec<&str>)]) -> Vec<String> {
-    needs
+    describe(&lacking(p, needs))
+}
+
+fn describe(lacked: &[(&str, Vec<&str>)]) -> Vec<String> {
+    lacked
         .iter()
-        .filter(|(privilege, schemas)| {
-            if schemas.is_empty() {
-                !p.global.contains(*privilege)
-            } else {
-                !p.has_on_all(privilege, schemas.iter().copied())
-            }
-        })
         .map(|(privilege, schemas)| {
             if schemas.is_empty() {
                 format!("{privilege} ON *.*")
@@ -105,8 +103,8 @@ fn source(ctx: &Context) -> Check {
     if kinds(ctx, "event") {
         needs.push(("EVENT", schemas.clone()));
     }
-    let mut absent = missing(p, &needs);
     let mut to_grant = lacking(p, &needs);
+    let mut absent = describe(&to_grant);
     if ctx.mode() != Mode::Full {
         if !p.global.contains("REPLICATION SLAVE") {
             absent.push("REPLICATION SLAVE ON *.*".into());
@@ -180,7 +178,8 @@ fn target(ctx: &Context) -> Check {
     if kinds(ctx, "event") {
         needs.push(("EVENT", schemas.clone()));
     }
-    let absent = missing(p, &needs);
+    let to_grant = lacking(p, &needs);
+    let absent = describe(&to_grant);
     if absent.is_empty() {
         Check::pass(id, title, "everything the job needs is granted")
     } else {
@@ -188,10 +187,7 @@ fn target(ctx: &Context) -> Check {
             id,
             title,
             format!("missing: {}", absent.join("; ")),
-            format!(
-                "on the target, run: {}",
-                grants(&p.grantee, &lacking(p, &needs))
-            ),
+            format!("on the target, run: {}", grants(&p.grantee, &to_grant)),
         )
         .with_objects(absent)
     }
