@@ -134,27 +134,25 @@ impl Master {
         }
     }
 
-    pub async fn start(&self, task: &str) -> Result<(), DmError> {
+    /// POSTs a task action (`start`, `stop`) with an empty body.
+    async fn act(&self, task: &str, action: &str, what: &str) -> Result<(), DmError> {
         let (code, answer) = self
-            .call("POST", &format!("/tasks/{task}/start"), Some(json!({})))
+            .call("POST", &format!("/tasks/{task}/{action}"), Some(json!({})))
             .await?;
         if code == 200 {
             Ok(())
         } else {
-            Err(Self::refused("starting the task", code, &answer))
+            Err(Self::refused(what, code, &answer))
         }
+    }
+
+    pub async fn start(&self, task: &str) -> Result<(), DmError> {
+        self.act(task, "start", "starting the task").await
     }
 
     /// Stops the task there (DM pauses it; a start resumes).
     pub async fn stop(&self, task: &str) -> Result<(), DmError> {
-        let (code, answer) = self
-            .call("POST", &format!("/tasks/{task}/stop"), Some(json!({})))
-            .await?;
-        if code == 200 {
-            Ok(())
-        } else {
-            Err(Self::refused("stopping the task", code, &answer))
-        }
+        self.act(task, "stop", "stopping the task").await
     }
 
     /// Creates or updates the source and the task, and starts the task.

@@ -63,18 +63,10 @@ impl DmStore {
     /// The source as stored (no password, no status).
     pub fn source(&self, name: &str) -> Result<Source, DmError> {
         Self::check_name("source", name)?;
-        let path = self.source_file(name);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(DmError::NotFound {
-                    kind: "source",
-                    name: name.to_string(),
-                })
-            }
-            Err(e) => return Err(storage(&format!("reading {}", path.display()), e)),
-        };
-        serde_json::from_str(&text).map_err(|e| storage(&format!("parsing {}", path.display()), e))
+        read(&self.source_file(name))?.ok_or_else(|| DmError::NotFound {
+            kind: "source",
+            name: name.to_string(),
+        })
     }
 
     pub fn source_exists(&self, name: &str) -> bool {
@@ -153,24 +145,14 @@ impl DmStore {
 
     /// The task as DM wrote it, if it was made through the API.
     pub fn task(&self, name: &str) -> Result<Option<Task>, DmError> {
-        let path = self.tasks_dir().join(format!("{name}.json"));
-        match std::fs::read_to_string(&path) {
-            Ok(t) => serde_json::from_str(&t)
-                .map(Some)
-                .map_err(|e| storage(&format!("parsing {}", path.display()), e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(storage(&format!("reading {}", path.display()), e)),
-        }
+        read(&self.tasks_dir().join(format!("{name}.json")))
     }
 
     /// Keeps a task's DM form (passwords and status removed).
     pub fn save_task(&self, task: &Task) -> Result<(), DmError> {
-        let mut stored = task.clone();
-        stored.target_config.password = None;
-        stored.status_list = None;
         write(
             &self.tasks_dir().join(format!("{}.json", task.name)),
-            &stored,
+            &stored_form(task),
         )
     }
 
@@ -226,27 +208,18 @@ impl DmStore {
 
     pub fn template(&self, name: &str) -> Result<Task, DmError> {
         Self::check_name("template", name)?;
-        let path = self.templates_dir().join(format!("{name}.json"));
-        match std::fs::read_to_string(&path) {
-            Ok(t) => serde_json::from_str(&t)
-                .map_err(|e| storage(&format!("parsing {}", path.display()), e)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DmError::NotFound {
-                kind: "task template",
-                name: name.to_string(),
-            }),
-            Err(e) => Err(storage(&format!("reading {}", path.display()), e)),
-        }
+        read(&self.templates_dir().join(format!("{name}.json")))?.ok_or_else(|| DmError::NotFound {
+            kind: "task template",
+            name: name.to_string(),
+        })
     }
 
     /// Keeps a task template (a task's settings, without a job or passwords).
     pub fn save_template(&self, task: &Task) -> Result<(), DmError> {
         Self::check_name("template", &task.name)?;
-        let mut stored = task.clone();
-        stored.target_config.password = None;
-        stored.status_list = None;
         write(
             &self.templates_dir().join(format!("{}.json", task.name)),
-            &stored,
+            &stored_form(task),
         )
     }
 
@@ -282,6 +255,25 @@ fn list(dir: &Path) -> Result<Vec<String>, DmError> {
     }
     names.sort();
     Ok(names)
+}
+
+/// A task as it is kept on disk: without the target's password or a status.
+fn stored_form(task: &Task) -> Task {
+    let mut stored = task.clone();
+    stored.target_config.password = None;
+    stored.status_list = None;
+    stored
+}
+
+/// A stored JSON file, `None` when there is none.
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, DmError> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => serde_json::from_str(&t)
+            .map(Some)
+            .map_err(|e| storage(&format!("parsing {}", path.display()), e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(storage(&format!("reading {}", path.display()), e)),
+    }
 }
 
 fn write<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), DmError> {

@@ -70,24 +70,25 @@ pub async fn serve(
     let interrupted = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    let served = match tls {
-        Some((cert, key)) => {
-            let acceptor = tls::acceptor(&cert, &key)?;
+    let acceptor = match &tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    // The line scripts wait for: the port is open.
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    let _ = writeln!(
+        std::io::stdout(),
+        "ferry serve: DM OpenAPI on {scheme}://{local}/api/v1"
+    );
+    // Two calls: the plain and the TLS listener are different types.
+    let served = match acceptor {
+        Some(acceptor) => {
             let listener = tls::TlsListener::new(listener, acceptor).map_err(|e| e.to_string())?;
-            // The line scripts wait for: the port is open.
-            let _ = writeln!(
-                std::io::stdout(),
-                "ferry serve: DM OpenAPI on https://{local}/api/v1"
-            );
             axum::serve(listener, app)
                 .with_graceful_shutdown(interrupted)
                 .await
         }
         None => {
-            let _ = writeln!(
-                std::io::stdout(),
-                "ferry serve: DM OpenAPI on http://{local}/api/v1"
-            );
             axum::serve(listener, app)
                 .with_graceful_shutdown(interrupted)
                 .await

@@ -39,10 +39,6 @@ fn load(state: &Server, name: &str) -> ApiResult<Profile> {
     }
 }
 
-fn source_name_of(state: &Server, p: &Profile) -> String {
-    state.dm.source_name_of(p)
-}
-
 /// Jobs that read from source `source`.
 pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
     state
@@ -54,13 +50,9 @@ pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
             state
                 .profiles
                 .load(name)
-                .is_ok_and(|p| source_name_of(state, &p) == source)
+                .is_ok_and(|p| state.dm.source_name_of(&p) == source)
         })
         .collect()
-}
-
-fn task_of(state: &Server, p: &Profile) -> Task {
-    state.dm.task_of(p)
 }
 
 /// Turns a task into its job: the source must exist; passwords go to the
@@ -142,7 +134,7 @@ pub async fn list(
         let Ok(p) = state.profiles.load(&name) else {
             continue;
         };
-        let mut t = task_of(&state, &p);
+        let mut t = state.dm.task_of(&p);
         if with_status {
             t.status_list = Some(vec![sub_status(&state, &p).await]);
         }
@@ -176,7 +168,7 @@ pub async fn create(
         .save(&profile)
         .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     state.dm.save_task(&task)?;
-    Ok((StatusCode::CREATED, Json(task_of(&state, &profile))))
+    Ok((StatusCode::CREATED, Json(state.dm.task_of(&profile))))
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name"), ("with_status" = Option<bool>, Query, description = "with its status")), responses((status = 200, description = "the task", body = Task), (status = 404, description = "not found", body = ErrorWithMessage)))]
@@ -186,7 +178,7 @@ pub async fn get(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Task>> {
     let p = load(&state, &name)?;
-    let mut t = task_of(&state, &p);
+    let mut t = state.dm.task_of(&p);
     if q.get("with_status").is_some_and(|v| v == "true") {
         t.status_list = Some(vec![sub_status(&state, &p).await]);
     }
@@ -219,7 +211,7 @@ pub async fn update(
         .save(&profile)
         .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     state.dm.save_task(&task)?;
-    Ok(Json(task_of(&state, &profile)))
+    Ok(Json(state.dm.task_of(&profile)))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 204, description = "deleted"), (status = 404, description = "not found", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
@@ -255,7 +247,7 @@ pub async fn start(
         .into());
     }
     let p = load(&state, &name)?;
-    let source = source_name_of(&state, &p);
+    let source = state.dm.source_name_of(&p);
     if let Ok(s) = state.dm.source(&source) {
         if !s.enable {
             return Err(DmError::Conflict(format!(
@@ -353,7 +345,7 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
     };
     let mut sub = SubTaskStatus {
         name: p.name.clone(),
-        source_name: source_name_of(state, p),
+        source_name: state.dm.source_name_of(p),
         worker_name: "ferry".into(),
         stage,
         unit: unit.into(),
@@ -476,7 +468,7 @@ pub async fn migrate_targets(
 
 fn source_of_task(state: &Server, name: &str, source: &str) -> ApiResult<Profile> {
     let p = load(state, name)?;
-    if source_name_of(state, &p) != source {
+    if state.dm.source_name_of(&p) != source {
         return Err(DmError::NotFound {
             kind: "source of this task",
             name: source.to_string(),
