@@ -25,26 +25,38 @@ impl Drop for Serve {
 }
 
 fn serve(home: &std::path::Path) -> Serve {
+    serve_on(home, "127.0.0.1", &[]).0
+}
+
+/// `ferry serve` on a free port of `host` with `extra` arguments; the server and
+/// the port, once it says it listens.
+fn serve_on(home: &std::path::Path, host: &str, extra: &[&str]) -> (Serve, u16) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = ferry_cmd(home, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let listen = format!("{host}:{port}");
+    let mut child = ferry_cmd(home, &[&["serve", "--listen", &listen][..], extra].concat())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    // The server says when it listens.
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    assert!(line.contains("DM OpenAPI"), "ferry serve said: {line}");
-    Serve {
-        child,
-        base: format!("http://127.0.0.1:{port}/api/v1"),
-    }
+    let scheme = if extra.contains(&"--tls-cert") {
+        "https"
+    } else {
+        "http"
+    };
+    assert!(
+        line.contains(&format!("DM OpenAPI on {scheme}://")),
+        "ferry serve said: {line}"
+    );
+    let base = format!("{scheme}://127.0.0.1:{port}/api/v1");
+    (Serve { child, base }, port)
 }
 
 async fn call(method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
@@ -742,36 +754,16 @@ async fn dm_export_and_push_hand_a_job_to_a_cluster() {
 async fn off_loopback_it_needs_the_token_and_may_speak_tls() {
     let home = tempfile::tempdir().unwrap();
     let certs = support::Certs::generate();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = ferry_cmd(
+    let (_guard, port) = serve_on(
         home.path(),
+        "0.0.0.0",
         &[
-            "serve",
-            "--listen",
-            &format!("0.0.0.0:{port}"),
             "--tls-cert",
             certs.server_cert.to_str().unwrap(),
             "--tls-key",
             certs.server_key.to_str().unwrap(),
         ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::inherit())
-    .spawn()
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let _guard = Serve {
-        child,
-        base: String::new(),
-    };
-    assert!(line.contains("https://"), "{line}");
+    );
     let out = ferry(home.path(), &["serve", "--show-token"]);
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     assert_eq!(token.len(), 48, "{}", text(&out));
