@@ -211,6 +211,32 @@ class Window:
         self.s("", method="DELETE")
 
 
+def fill_servers(w, source, target):
+    """Types both servers' address and user on the Connect page."""
+    for side, server in (("source", source), ("target", target)):
+        w.type(f"{side}-host", "127.0.0.1")
+        w.type(f"{side}-port", str(server.port))
+        w.type(f"{side}-user", "root")
+
+
+def start_after_precheck(w, what, on_report=lambda: None):
+    """Waits for the precheck, which must pass (warnings acknowledged), and starts."""
+    summary = w.wait_text("precheck-summary", lambda t: "failing" in t, what, timeout=120)
+    on_report()
+    assert " 0 failing" in summary, summary
+    if "0 warnings" not in summary:
+        w.click("ack-warnings")
+    w.click("start")
+
+
+def arrives(server, query, what, timeout=120):
+    """Waits until `query` on `server` answers 1."""
+    deadline = time.time() + timeout
+    while server.value(query) != "1":
+        assert time.time() < deadline, f"{what} never arrived"
+        time.sleep(0.3)
+
+
 def main():
     app = sys.argv[1]
     work = tempfile.mkdtemp(prefix="ferry-e2e-")
@@ -252,10 +278,7 @@ def main():
         w.axe("jobs")
         w.click("new-job")
         w.type("job-name", "shop-e2e")
-        for side, server in (("source", source), ("target", target)):
-            w.type(f"{side}-host", "127.0.0.1")
-            w.type(f"{side}-port", str(server.port))
-            w.type(f"{side}-user", "root")
+        fill_servers(w, source, target)
         # A bad port is reported next to the field, and nothing is saved.
         w.type("target-port", "70000")
         w.click("save")
@@ -302,22 +325,14 @@ def main():
 
         # Options → Precheck, by Enter in a field: Enter continues a wizard step.
         w.s(f"/element/{w.find('meta-schema')}/value", {"text": "\ue007"})
-        summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "precheck", timeout=120)
-        w.shot("4-precheck")
-        w.axe("precheck")
-        assert " 0 failing" in summary, summary
-        if "0 warnings" not in summary:
-            w.click("ack-warnings")
-        w.click("start")
+        start_after_precheck(w, "precheck", lambda: (w.shot("4-precheck"), w.axe("precheck")))
 
         # Progress: the copy, then the sync; rows written now must arrive.
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync", timeout=180)
         source.sql("USE shop; INSERT INTO orders VALUES (9001, 1.00, 'during sync');"
                    "UPDATE orders SET note = 'changed' WHERE id <= 10; DELETE FROM orders WHERE id = 20;"
                    "INSERT INTO log VALUES ('c');")
-        deadline = time.time() + 120
-        while time.time() < deadline and target.value("SELECT COUNT(*) FROM shop.orders WHERE id = 9001") != "1":
-            time.sleep(0.3)
+        arrives(target, "SELECT COUNT(*) FROM shop.orders WHERE id = 9001", "row 9001")
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after writes", timeout=120)
         w.wait_text("table-changes-shop.orders", lambda t: t == "12", "the orders table's changes")
         w.shot("5-progress")
@@ -370,16 +385,10 @@ def main():
         assert w.wait_text("state-shop-e2e", lambda t: t == "paused", "the paused job's state") == "paused"
         assert "chip-idle" in w.s(f"/element/{w.find('state-shop-e2e')}/attribute/class", method="GET")["value"]
         w.click("run-shop-e2e")
-        summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "the resume's precheck", timeout=120)
-        assert " 0 failing" in summary, summary
-        if "0 warnings" not in summary:
-            w.click("ack-warnings")
-        w.click("start")
+        start_after_precheck(w, "the resume's precheck")
         w.wait_text("sync-state", lambda t: "synced" in t, "the resumed sync", timeout=180)
         source.sql("INSERT INTO shop.orders VALUES (9003, 3.00, 'after the pause')")
-        deadline = time.time() + 120
-        while time.time() < deadline and target.value("SELECT COUNT(*) FROM shop.orders WHERE id = 9003") != "1":
-            time.sleep(0.3)
+        arrives(target, "SELECT COUNT(*) FROM shop.orders WHERE id = 9003", "row 9003")
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the resume", timeout=120)
         assert w.wait_text("table-changes-shop.orders", lambda t: t not in ("", "0"), "per-table changes") != "0"
         # A smaller window: the Run page still fits.
@@ -452,10 +461,7 @@ def main():
         assert "DM OpenAPI" in serve.stdout.readline().decode(), "ferry serve did not start"
         w.click("new-job")
         w.type("job-name", "shop-dm")
-        for side, server in (("source", source), ("target", target)):
-            w.type(f"{side}-host", "127.0.0.1")
-            w.type(f"{side}-port", str(server.port))
-            w.type(f"{side}-user", "root")
+        fill_servers(w, source, target)
         w.click("save")
         w.click("mode-next")
         w.find("preview-table")
@@ -468,17 +474,11 @@ def main():
         w.click("run-on-cluster")
         w.type("dm-master", f"http://127.0.0.1:{api_port}")
         w.click("options-next")
-        summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "the cluster job's precheck", timeout=120)
-        assert " 0 failing" in summary, summary
-        if "0 warnings" not in summary:
-            w.click("ack-warnings")
-        w.click("start")
+        start_after_precheck(w, "the cluster job's precheck")
         assert str(api_port) in w.text("on-cluster")
         w.wait_text("sync-state", lambda t: "synced" in t, "the cluster's sync", timeout=180)
         source.sql("INSERT INTO shop.orders VALUES (9100, 1.00, 'via dm')")
-        deadline = time.time() + 120
-        while time.time() < deadline and target.value("SELECT COUNT(*) FROM shop_dm.orders WHERE id = 9100") != "1":
-            time.sleep(0.3)
+        arrives(target, "SELECT COUNT(*) FROM shop_dm.orders WHERE id = 9100", "row 9100 on the cluster's target")
         w.wait_text("sync-state", lambda t: "synced" in t, "the cluster's sync after a write", timeout=60)
         w.shot("5e-on-cluster")
         w.axe("run on a cluster")
