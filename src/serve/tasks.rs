@@ -91,6 +91,35 @@ fn forget_passwords(name: &str) {
     let _ = ferry::secrets::delete_password(name, Side::Target);
 }
 
+/// Makes the task's job, stores its passwords, runs the precheck, and keeps the
+/// job and the task's DM form. A task the precheck refuses leaves the keyring as
+/// it was (the precheck must connect with the new passwords, so they are stored
+/// first).
+async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
+    let profile = job_of(state, task)?;
+    let before = [Side::Source, Side::Target].map(|side| {
+        ferry::secrets::get_password(&task.name, side)
+            .ok()
+            .flatten()
+    });
+    store_passwords(state, task)?;
+    if let Err(e) = precheck(&profile).await {
+        for (side, old) in [Side::Source, Side::Target].into_iter().zip(before) {
+            let _ = match old {
+                Some(pw) => ferry::secrets::set_password(&task.name, side, &pw),
+                None => ferry::secrets::delete_password(&task.name, side),
+            };
+        }
+        return Err(e);
+    }
+    state
+        .profiles
+        .save(&profile)
+        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
+    state.dm.save_task(task)?;
+    Ok(profile)
+}
+
 /// Ferry's precheck; a failing check (not in `ignore_checking_items`) refuses.
 async fn precheck(profile: &Profile) -> ApiResult<()> {
     let report = ferry::precheck::run(profile).await;
@@ -157,17 +186,7 @@ pub async fn create(
         }
         .into());
     }
-    let profile = job_of(&state, &task)?;
-    store_passwords(&state, &task)?;
-    if let Err(e) = precheck(&profile).await {
-        forget_passwords(&task.name);
-        return Err(e);
-    }
-    state
-        .profiles
-        .save(&profile)
-        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    state.dm.save_task(&task)?;
+    let profile = save_checked(&state, &task).await?;
     Ok((StatusCode::CREATED, Json(state.dm.task_of(&profile))))
 }
 
@@ -203,14 +222,7 @@ pub async fn update(
     if running(&state, &before).await {
         return Err(DmError::Conflict(format!("task \"{name}\" is running")).into());
     }
-    let profile = job_of(&state, &task)?;
-    store_passwords(&state, &task)?;
-    precheck(&profile).await?;
-    state
-        .profiles
-        .save(&profile)
-        .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    state.dm.save_task(&task)?;
+    let profile = save_checked(&state, &task).await?;
     Ok(Json(state.dm.task_of(&profile)))
 }
 
