@@ -29,14 +29,14 @@ pub enum Followed {
 }
 
 fn unreachable(url: &str, e: impl std::fmt::Display) -> DmError {
-    DmError::Storage(format!("the DM master at {url} did not answer: {e}"))
+    DmError::Master(format!("the DM master at {url} did not answer: {e}"))
 }
 
 impl Master {
     pub fn new(url: &str, token: Option<String>) -> Result<Master, DmError> {
         let base = url.trim_end_matches('/').to_string();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(DmError::invalid(format!(
+            return Err(DmError::Master(format!(
                 "master URL \"{url}\": give http://host:port or https://host:port"
             )));
         }
@@ -81,7 +81,7 @@ impl Master {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| body.to_string());
-        DmError::Conflict(format!("the DM master refused {what} ({status}): {msg}"))
+        DmError::Master(format!("the DM master refused {what} ({status}): {msg}"))
     }
 
     /// Creates the source, or updates it when the cluster has one of its name.

@@ -70,6 +70,10 @@ pub enum DmError {
     Conflict(String),
     #[error("{0}")]
     Storage(String),
+    /// A DM master (`ferry dm push`, the app's DM cluster option) did not
+    /// answer, or refused what it was sent.
+    #[error("{0}")]
+    Master(String),
 }
 
 impl DmError {
@@ -90,6 +94,7 @@ impl DmError {
             DmError::Exists { .. } => 10003,
             DmError::Conflict(_) => 10004,
             DmError::Storage(_) => 10007,
+            DmError::Master(_) => 10011,
         }
     }
 }
@@ -103,6 +108,7 @@ impl Coded for DmError {
             DmError::Exists { .. } => "dm.exists",
             DmError::Conflict(_) => "dm.conflict",
             DmError::Storage(_) => "dm.storage",
+            DmError::Master(_) => "dm.master",
         }
     }
 
@@ -124,6 +130,21 @@ impl Coded for DmError {
             DmError::Storage(_) => {
                 "check that the configuration directory is writable and the keyring unlocked".into()
             }
+            DmError::Master(_) => "check the DM master's address⟦cli: (--master)|app: on the Options page⟧ and that it runs; when it refused the job, do what its message says, then try again".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{phrase, Audience};
+
+    #[test]
+    fn a_dm_master_problem_is_phrased_for_where_the_user_is() {
+        let e = DmError::Master("the DM master at http://x:8261 did not answer".into());
+        let app = phrase(&e.remedy(), Audience::App);
+        assert!(app.contains("Options page") && !app.contains("--master"), "{app}");
+        assert!(phrase(&e.remedy(), Audience::Cli).contains("--master"));
     }
 }

@@ -52,6 +52,8 @@ impl From<DmError> for ApiError {
             DmError::NotFound { .. } => StatusCode::NOT_FOUND,
             DmError::Exists { .. } | DmError::Conflict(_) => StatusCode::CONFLICT,
             DmError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            // Not answered by this server (a client error), but a gateway's if it were.
+            DmError::Master(_) => StatusCode::BAD_GATEWAY,
             DmError::Invalid(_) | DmError::Unsupported(_) => StatusCode::BAD_REQUEST,
         };
         let remedy = ferry::error::phrase(&e.remedy(), ferry::error::Audience::Cli);
