@@ -144,7 +144,10 @@ mod tests {
     fn a_dm_master_problem_is_phrased_for_where_the_user_is() {
         let e = DmError::Master("the DM master at http://x:8261 did not answer".into());
         let app = phrase(&e.remedy(), Audience::App);
-        assert!(app.contains("Options page") && !app.contains("--master"), "{app}");
+        assert!(
+            app.contains("Options page") && !app.contains("--master"),
+            "{app}"
+        );
         assert!(phrase(&e.remedy(), Audience::Cli).contains("--master"));
     }
 }
