@@ -261,6 +261,15 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
 /// Leaves `request` for the job's running process, wherever it runs. Returns
 /// false (and leaves nothing) when no process runs the job.
 pub async fn request(profile: &Profile, request: Request) -> Result<bool, ControlError> {
+    // A job with several sources: every source's run gets it.
+    let mut running = false;
+    for member in profile.members() {
+        running |= request_one(&member, request).await?;
+    }
+    Ok(running)
+}
+
+async fn request_one(profile: &Profile, request: Request) -> Result<bool, ControlError> {
     let (target_side, meta, mut conn) = open(profile).await?;
     let running = meta
         .is_running(&mut conn)

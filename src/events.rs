@@ -54,6 +54,8 @@ pub struct TableCount {
     pub count: u64,
 }
 
+// A few events a second: the size of the sync status does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -182,6 +184,25 @@ pub struct SyncStatus {
     /// Row changes applied per source table over the whole job, sorted by name;
     /// tables without changes are left out.
     pub tables: Vec<TableCount>,
+    /// DDL of merged tables waiting for the other shards (state `waiting`).
+    pub shard_locks: Vec<crate::shard::LockStatus>,
+    /// A job with several sources: each one's sync (empty for one source).
+    pub sources: Vec<SourceSync>,
+}
+
+/// One source's sync in a job with several.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct SourceSync {
+    /// `source` or a `[[shards]]` name.
+    pub source: String,
+    pub state: String,
+    pub applied: Position,
+    pub source_position: Option<Position>,
+    pub synced: bool,
+    pub lag_secs: f64,
+    pub changes_per_sec: f64,
 }
 
 impl SyncStatus {

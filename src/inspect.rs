@@ -22,7 +22,7 @@ pub async fn open(
         Side::Source => &profile.source,
         Side::Target => &profile.target,
     };
-    let password = secrets::resolve_password(&profile.name, side)?;
+    let password = secrets::resolve_password(profile.keyring_name(side), side)?;
     Ok(Endpoint::open(side, config, password.as_deref(), max_connections).await?)
 }
 

@@ -131,6 +131,9 @@ pub struct RunOptions {
     pub control: Control,
     /// Scheduled jobs of this process copy one at a time (see [`Queue`]).
     pub queue: Option<Queue>,
+    /// The job's shard merge, for a member of a job with several sources (set by
+    /// `shard::run`; a one-source job that merges tables sets its own).
+    pub shard: Option<Arc<crate::shard::Member>>,
 }
 
 /// How a run ended: the incremental phase's end, or a pause or abort during the
@@ -154,7 +157,7 @@ fn target_error(what: &str) -> impl FnOnce(mysql_async::Error) -> SnapshotError 
 }
 
 /// Opens both sides and works out what the job selects.
-async fn open_job(
+pub(crate) async fn open_job(
     profile: &Profile,
 ) -> Result<
     (
@@ -229,9 +232,26 @@ pub async fn run(
             turn = Some(wait_turn(queue, &profile.name, &sink, &opts.control).await?);
         }
     }
+    if !profile.shards.is_empty() {
+        return crate::shard::run(profile, opts, sink, turn).await;
+    }
+    run_member(profile, opts, sink, turn).await
+}
+
+/// Runs a job of one source: a whole job, or one source's member of a job with
+/// several (see `shard`).
+pub(crate) async fn run_member(
+    profile: &Profile,
+    mut opts: RunOptions,
+    sink: EventSink,
+    turn: Option<Turn>,
+) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let o = &profile.options;
     let (source, target, catalog, selection, matcher) = open_job(profile).await?;
+    if opts.shard.is_none() {
+        opts.shard = crate::shard::local_member(profile, &selection);
+    }
     let source_facts = source.facts().await.map_err(FerryError::from)?;
     let target_facts = target.facts().await.map_err(FerryError::from)?;
     // The meta connection holds the job lock for the whole run.
@@ -444,7 +464,20 @@ async fn copy_phase(
         selection,
         sink,
     };
-    ddl.create_tables(o.on_existing, &planned, meta).await?;
+    let merged_elsewhere = opts
+        .shard
+        .as_ref()
+        .filter(|m| m.group)
+        .map(|m| m.locks.merged().into_iter().collect())
+        .unwrap_or_default();
+    ddl.create_tables(
+        o.on_existing,
+        &planned,
+        meta,
+        &merged_elsewhere,
+        &HashSet::new(),
+    )
+    .await?;
 
     sink.phase(Phase::Snapshot);
     let lock_list: Vec<(String, String)> = selection
@@ -709,18 +742,7 @@ async fn copy_phase(
     // the snapshot; `all` jobs are verified at cutover instead.
     let verify_report = if opts.verify && profile.mode == Mode::Full {
         sink.phase(Phase::Verify);
-        let report = verify::verify(
-            source,
-            target,
-            flavor,
-            catalog,
-            selection,
-            o.chunk_bytes,
-            o.export_threads,
-            sink,
-        )
-        .await?;
-        Some(report)
+        Some(ctx.verify(catalog, selection).await?)
     } else {
         None
     };
@@ -780,6 +802,56 @@ struct SyncCtx<'a> {
 }
 
 impl SyncCtx<'_> {
+    /// Verifies the job's tables: each one against its source table, a merged
+    /// one against the union of its shards (a job with several sources verifies
+    /// those once all have ended).
+    async fn verify(
+        &self,
+        catalog: &Catalog,
+        selection: &Selection,
+    ) -> Result<VerifyReport, JobError> {
+        let merged: HashSet<(String, String)> = self
+            .opts
+            .shard
+            .as_ref()
+            .map(|m| m.locks.merged().into_iter().collect())
+            .unwrap_or_default();
+        let own = Selection {
+            tables: selection
+                .tables
+                .iter()
+                .filter(|t| !merged.contains(&(t.target_schema.clone(), t.target_name.clone())))
+                .cloned()
+                .collect(),
+            objects: selection.objects.clone(),
+        };
+        let mut report = verify::verify(
+            self.source,
+            self.target,
+            self.flavor,
+            catalog,
+            &own,
+            self.profile.options.chunk_bytes,
+            self.profile.options.export_threads,
+            self.sink,
+        )
+        .await?;
+        if let Some(member) = self.opts.shard.as_ref().filter(|m| !m.group) {
+            let unions = crate::shard::verify_local(
+                self.source,
+                self.target,
+                member,
+                self.profile.source_label(),
+                catalog,
+                self.sink,
+            )
+            .await?;
+            report.equal &= unions.iter().all(|t| t.equal);
+            report.tables.extend(unions);
+        }
+        Ok(report)
+    }
+
     /// Follows the binlog from `start` until paused, aborted or completed; on
     /// completion verifies (when asked) and marks the job completed.
     async fn run(
@@ -838,6 +910,7 @@ impl SyncCtx<'_> {
             matcher: self.matcher,
             filters: &filters,
             apply_workers: self.profile.incremental.apply_workers,
+            shard: self.opts.shard.as_deref(),
         };
         let (outcome, applied) =
             replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;
@@ -858,19 +931,7 @@ impl SyncCtx<'_> {
         let selection = self.matcher.select(&catalog);
         let report = if self.opts.verify {
             self.sink.phase(Phase::Verify);
-            Some(
-                verify::verify(
-                    self.source,
-                    self.target,
-                    self.flavor,
-                    &catalog,
-                    &selection,
-                    self.profile.options.chunk_bytes,
-                    self.profile.options.export_threads,
-                    self.sink,
-                )
-                .await?,
-            )
+            Some(self.verify(&catalog, &selection).await?)
         } else {
             None
         };

@@ -20,6 +20,7 @@ pub mod queue;
 pub mod replicate;
 pub mod rules;
 pub mod secrets;
+pub mod shard;
 pub mod snapshot;
 pub mod target;
 pub mod verify;

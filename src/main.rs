@@ -501,6 +501,7 @@ async fn run(
             verify,
             control,
             queue: None,
+            shard: None,
         },
         sink,
     )

@@ -336,6 +336,18 @@ pub struct Route {
     pub to: String,
 }
 
+/// `[[shards]]`: one more source of a job, named for messages and its checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct Shard {
+    pub name: String,
+    #[serde(flatten)]
+    pub endpoint: EndpointConfig,
+}
+
+/// The label of a job's `[source]` among its shards.
+pub const FIRST_SOURCE: &str = "source";
+
 /// A job profile as stored on disk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -345,6 +357,12 @@ pub struct Profile {
     #[serde(default)]
     pub mode: Mode,
     pub source: EndpointConfig,
+    /// More sources whose tables are copied and followed into the same target
+    /// (DM's multi-source task; routes that name one target table for tables of
+    /// several sources merge their rows). Each has its own snapshot, binlog reader
+    /// and checkpoint; its password is kept in the keyring under `job.shard`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shards: Vec<Shard>,
     pub target: EndpointConfig,
     #[serde(default)]
     pub objects: ObjectRules,
@@ -687,6 +705,20 @@ impl Profile {
         // Look for passwords before typed parsing, so the message is about the password
         // and not about an unknown field.
         if let Ok(value) = text.parse::<toml::Table>() {
+            let shard_password = value
+                .get("shards")
+                .and_then(|v| v.as_array())
+                .is_some_and(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_table())
+                        .any(|t| t.keys().any(|k| k.contains("pass")))
+                });
+            if shard_password {
+                return Err(ProfileError::PasswordInFile {
+                    path: origin.to_string(),
+                    side: Side::Source,
+                });
+            }
             for side in [Side::Source, Side::Target] {
                 let has_password = value
                     .get(side.as_str())
@@ -713,6 +745,45 @@ impl Profile {
         Ok(profile)
     }
 
+    /// The jobs a profile runs: itself alone, or with `[[shards]]` one per source,
+    /// each with that source and no shards. The first keeps the job's name (its
+    /// checkpoint, keyring entries and replica id stay those of a one-source job);
+    /// the others are named `job.shard`.
+    pub fn members(&self) -> Vec<Profile> {
+        let first = Profile {
+            shards: Vec::new(),
+            ..self.clone()
+        };
+        let mut members = vec![first.clone()];
+        for shard in &self.shards {
+            members.push(Profile {
+                name: format!("{}.{}", self.name, shard.name),
+                source: shard.endpoint.clone(),
+                ..first.clone()
+            });
+        }
+        members
+    }
+
+    /// The job a member profile belongs to (`job.shard` → `job`).
+    pub fn job_name(&self) -> &str {
+        self.name.split('.').next().unwrap_or(&self.name)
+    }
+
+    /// The source's label: `source`, or the shard's name of a member.
+    pub fn source_label(&self) -> &str {
+        self.name.split_once('.').map_or(FIRST_SOURCE, |(_, s)| s)
+    }
+
+    /// The keyring account of a side's password: a member's source has its own,
+    /// the target is the job's.
+    pub fn keyring_name(&self, side: Side) -> &str {
+        match side {
+            Side::Source => &self.name,
+            Side::Target => self.job_name(),
+        }
+    }
+
     pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
             path: path.display().to_string(),
@@ -728,7 +799,39 @@ impl Profile {
 
     fn validate(&self, origin: &str) -> Result<(), ProfileError> {
         validate_name(&self.name)?;
-        for (side, ep) in [(Side::Source, &self.source), (Side::Target, &self.target)] {
+        let mut seen = vec![FIRST_SOURCE];
+        for shard in &self.shards {
+            let invalid = |reason: String| ProfileError::Invalid {
+                path: origin.to_string(),
+                reason,
+            };
+            let n = &shard.name;
+            if n.is_empty()
+                || n.len() > 32
+                || !n
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(invalid(format!(
+                    "[[shards]] name {n:?} must be 1-32 letters, digits, '_' or '-'"
+                )));
+            }
+            if self.name.len() + 1 + n.len() > 64 {
+                return Err(invalid(format!(
+                    "[[shards]] name {n:?}: the job name and a shard name together must be under 64 characters"
+                )));
+            }
+            if seen.contains(&n.as_str()) {
+                return Err(invalid(format!(
+                    "[[shards]] name {n:?} is used twice (\"{FIRST_SOURCE}\" is the [source])"
+                )));
+            }
+            seen.push(n);
+        }
+        let sides = [(Side::Source, &self.source), (Side::Target, &self.target)]
+            .into_iter()
+            .chain(self.shards.iter().map(|s| (Side::Source, &s.endpoint)));
+        for (side, ep) in sides {
             let invalid = |reason: String| ProfileError::Invalid {
                 path: origin.to_string(),
                 reason,

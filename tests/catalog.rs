@@ -194,6 +194,7 @@ fn profile_with(pair: &support::Pair, objects: ObjectRules) -> ferry::Profile {
         name: "catalog-test".into(),
         mode: ferry::Mode::Full,
         source: EndpointConfig::new("127.0.0.1", pair.source.port, "root"),
+        shards: Vec::new(),
         target: EndpointConfig::new("127.0.0.1", pair.target.port, "root"),
         objects,
         options: Default::default(),

@@ -773,6 +773,7 @@ async fn a_cutover_asked_while_the_source_is_down_happens_when_it_is_back() {
             verify: true,
             control: ctl,
             queue: None,
+            shard: None,
         };
         ferry::job::run(&p, opts, sink).await
     });

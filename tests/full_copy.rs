@@ -578,6 +578,7 @@ async fn scheduled_jobs_start_one_after_another() {
                 verify: false,
                 control,
                 queue: Some(queue),
+                shard: None,
             };
             ferry::job::run(&p, opts, sink).await
         });
@@ -677,6 +678,7 @@ async fn a_table_copied_in_one_chunk_shows_its_rows_before_it_commits() {
             verify: false,
             control: Control::default(),
             queue: None,
+            shard: None,
         };
         ferry::job::run(&p, opts, sink).await
     });

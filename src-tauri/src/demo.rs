@@ -222,6 +222,7 @@ pub async fn start(dir: &Path) -> Result<(Demo, Profile), Report> {
         name: "demo".into(),
         mode: Mode::All,
         source: EndpointConfig::new("127.0.0.1", sp, "root"),
+        shards: Vec::new(),
         target: EndpointConfig::new("127.0.0.1", tp, "root"),
         objects: Default::default(),
         options: Default::default(),

@@ -160,6 +160,7 @@ fn profile_new(name: String) -> Profile {
         name,
         mode: ferry::profile::Mode::All,
         source: EndpointConfig::new("", 3306, ""),
+        shards: Vec::new(),
         target: EndpointConfig::new("", 3306, ""),
         objects: Default::default(),
         options: Default::default(),
@@ -337,6 +338,7 @@ async fn start(
             verify,
             control,
             queue: Some(queue.inner().clone()),
+            shard: None,
         },
         sink,
     )

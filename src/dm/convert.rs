@@ -112,6 +112,7 @@ pub fn to_profile(task: &Task, source: &EndpointConfig) -> Result<Profile, DmErr
             TaskMode::All => Mode::All,
         },
         source: source.clone(),
+        shards: Vec::new(),
         target: target_endpoint(&task.target_config)?,
         objects: ObjectRules::default(),
         options: Default::default(),

@@ -12,6 +12,7 @@ mod context;
 mod objects;
 mod privileges;
 mod server;
+mod shards;
 mod target;
 
 use serde::Serialize;
@@ -101,7 +102,13 @@ impl Report {
     pub fn blocking(&self, ignore: &[String]) -> Vec<String> {
         self.checks
             .iter()
-            .filter(|c| c.status == Status::Fail && !ignore.contains(&c.id))
+            .filter(|c| {
+                // `binlog.format` in ignore_checks also ignores `binlog.format@shard`.
+                let base = c.id.split('@').next().unwrap_or(&c.id);
+                c.status == Status::Fail
+                    && !ignore.contains(&c.id)
+                    && !ignore.iter().any(|i| i == base)
+            })
             .map(|c| c.id.clone())
             .collect()
     }
@@ -119,8 +126,55 @@ impl Report {
     }
 }
 
-/// Runs every check that applies to the job's mode.
+/// Runs every check that applies to the job's mode. A job with several sources
+/// is checked source by source (a check that reads the same on every source is
+/// listed once; the others are labelled with their source, their id suffixed
+/// `@source`), then its merged tables across the sources.
 pub async fn run(profile: &Profile) -> Report {
+    let members = profile.members();
+    if members.len() == 1 {
+        let (checks, ctx) = run_one(profile).await;
+        let mut checks = checks;
+        if let Some(ctx) = ctx {
+            checks.extend(shards::all(&[(profile.source_label(), &ctx)]).await);
+            ctx.close().await;
+        }
+        return Report { checks };
+    }
+    let runs = futures_util::future::join_all(members.iter().map(run_one)).await;
+    let mut checks: Vec<Check> = Vec::new();
+    let mut ctxs = Vec::new();
+    for (member, (list, ctx)) in members.iter().zip(runs) {
+        let label = member.source_label();
+        for mut c in list {
+            if checks
+                .iter()
+                .any(|k| k.id == c.id && k.status == c.status && k.detail == c.detail)
+            {
+                continue;
+            }
+            if checks.iter().any(|k| k.id == c.id) {
+                c.id = format!("{}@{label}", c.id);
+            }
+            c.title = format!("{} ({label})", c.title);
+            checks.push(c);
+        }
+        if let Some(ctx) = ctx {
+            ctxs.push((label, ctx));
+        }
+    }
+    if ctxs.len() == members.len() {
+        let refs: Vec<(&str, &Context)> = ctxs.iter().map(|(l, c)| (*l, c)).collect();
+        checks.extend(shards::all(&refs).await);
+    }
+    for (_, ctx) in ctxs {
+        ctx.close().await;
+    }
+    Report { checks }
+}
+
+/// The checks of one source's job, and what they were computed from.
+async fn run_one(profile: &Profile) -> (Vec<Check>, Option<Context>) {
     let (source, target) = tokio::join!(
         inspect::check_connection(profile, Side::Source),
         inspect::check_connection(profile, Side::Target)
@@ -138,7 +192,7 @@ pub async fn run(profile: &Profile) -> Report {
             "the remaining checks need both servers",
             "fix the connection failures above and check again",
         ));
-        return Report { checks };
+        return (checks, None);
     }
     let ctx = match Context::gather(profile, &source, &target).await {
         Ok(ctx) => ctx,
@@ -149,7 +203,7 @@ pub async fn run(profile: &Profile) -> Report {
                 e.message.clone(),
                 e.remedy.clone(),
             ));
-            return Report { checks };
+            return (checks, None);
         }
     };
     checks.push(server::version(&ctx));
@@ -160,6 +214,5 @@ pub async fn run(profile: &Profile) -> Report {
     checks.extend(target::all(&ctx));
     checks.extend(objects::all(&ctx));
     checks.extend(server::all(&ctx));
-    ctx.close().await;
-    Report { checks }
+    (checks, Some(ctx))
 }

@@ -169,6 +169,15 @@ pub enum ReplicateError {
     PacketTooLarge { position: String, cause: String },
     #[error("the source refused to stream its binlog ({position}): {cause}")]
     StreamRefused { position: String, cause: String },
+    #[error("the DDL of merged table {target} at {position} of the source binlog cannot be applied once for all its shards: {cause} ({shards})")]
+    ShardDdl {
+        position: String,
+        statement: String,
+        target: String,
+        cause: String,
+        /// Each shard that reached the lock, with its statement.
+        shards: String,
+    },
     #[error("a row of {table} is {bytes} bytes, more than the target's max_allowed_packet ({limit} bytes)")]
     RowTooLarge {
         table: String,
@@ -201,6 +210,7 @@ impl Coded for ReplicateError {
             ReplicateError::PacketTooLarge { .. } => "replicate.event_too_large",
             ReplicateError::StreamRefused { .. } => "replicate.stream_refused",
             ReplicateError::RowTooLarge { .. } => "replicate.row_too_large",
+            ReplicateError::ShardDdl { .. } => "replicate.shard_ddl_conflict",
         }
     }
 
@@ -224,6 +234,7 @@ impl Coded for ReplicateError {
             ReplicateError::XaRolledBack { .. } => "verify the job's tables and copy the ones that differ again (or start the job over); to avoid it, end prepared XA transactions (XA RECOVER on the source) before pausing the job".into(),
             ReplicateError::PacketTooLarge { .. } => "raise max_allowed_packet on the source (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration) above the largest row, then run the job again: it resumes from the last checkpoint".into(),
             ReplicateError::StreamRefused { .. } => "fix the cause the source names (see its error log), then run the job again: it resumes from the last checkpoint".into(),
+            ReplicateError::ShardDdl { .. } => "make the shards' DDL agree, then resume the job: run the same statement on every shard of the table on its source, in the same order; or decide for this shard's statement — skip it, or run an edited statement on the merged table instead⟦cli: (`ferry ddl skip JOB` / `ferry ddl replace JOB \"SQL\"`; a shard's own decision with --shard NAME)|app: (Skip or Replace with… on the Run page)⟧; the other shards wait at the lock again".into(),
             ReplicateError::RowTooLarge { .. } => "raise max_allowed_packet on the target (SET GLOBAL max_allowed_packet = 1073741824, and in its configuration), then run the job again: it resumes from the last checkpoint".into(),
         }
     }

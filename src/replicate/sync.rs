@@ -58,6 +58,16 @@ pub struct SyncSetup<'a> {
     pub filters: &'a super::filter::Filters,
     /// Target connections applying a batch in parallel.
     pub apply_workers: usize,
+    /// Set when the job merges tables: DDL on them waits at their lock.
+    pub shard: Option<&'a crate::shard::Member>,
+}
+
+/// What a statement from the binlog led to.
+enum Stmt {
+    /// The table maps after it.
+    Maps(Arc<HashMap<(String, String), TableMap>>),
+    /// A request ended the sync while the statement waited at a shard lock.
+    Stopped(Outcome),
 }
 
 fn now_secs() -> f64 {
@@ -330,7 +340,20 @@ async fn follow(
                 t.statement.take().map(|s| (s, t.end))
             });
             if let Some((statement, end)) = statement {
-                let maps = apply_statement(setup, &mut applier, tables, &statement, &end).await?;
+                let maps = match apply_statement(
+                    setup,
+                    &mut applier,
+                    tables,
+                    &statement,
+                    &end,
+                    requests,
+                    status,
+                )
+                .await?
+                {
+                    Stmt::Maps(maps) => maps,
+                    Stmt::Stopped(outcome) => return Ok(outcome),
+                };
                 status.job_ddl += 1;
                 *tables = maps;
                 applier.set_tables(tables.clone());
@@ -383,6 +406,7 @@ async fn follow(
             last_behind = status.behind_bytes.map(|b| (b, Instant::now()));
             status.source = source;
             status.synced = synced;
+            status.shard_locks = setup.shard.map(|m| m.locks.status()).unwrap_or_default();
             status.applied = applied.clone();
             setup.sink.emit(JobEvent::Sync(status.clone()));
             let json = serde_json::to_string(&*status).unwrap_or_default();
@@ -450,7 +474,9 @@ async fn apply_statement(
     tables: &Arc<HashMap<(String, String), TableMap>>,
     statement: &super::reader::Statement,
     end: &Position,
-) -> Result<Arc<HashMap<(String, String), TableMap>>, ReplicateError> {
+    requests: &mut Requests,
+    status: &mut SyncStatus,
+) -> Result<Stmt, ReplicateError> {
     use super::ddl::{self, Plan};
     let position = end.to_string();
     let mut control = setup
@@ -531,10 +557,30 @@ async fn apply_statement(
             plan = Plan::Ignore;
         }
     }
-    match plan {
+    let mut passing = None;
+    if let (Some(member), Plan::Apply { .. }) = (setup.shard, &plan) {
+        match shard_gate(
+            setup, member, &mut plan, tables, statement, &position, requests, status,
+        )
+        .await
+        {
+            Ok(Gate::Go(p)) => passing = p,
+            Ok(Gate::Stopped(outcome)) => return Ok(Stmt::Stopped(outcome)),
+            Err(e) => {
+                if let ReplicateError::ShardDdl { cause, .. } = &e {
+                    let _ = setup
+                        .meta
+                        .ddl_refused(&mut control, &position, &statement.sql, cause)
+                        .await;
+                }
+                return Err(e);
+            }
+        }
+    }
+    let maps = match plan {
         Plan::Ignore => {
             applier.checkpoint(end).await?;
-            Ok(tables.clone())
+            tables.clone()
         }
         Plan::Unparsed {
             tables: names,
@@ -548,7 +594,7 @@ async fn apply_statement(
                 .meta
                 .ddl_refused(&mut control, &position, &statement.sql, &cause)
                 .await;
-            Err(refuse(cause))
+            return Err(refuse(cause));
         }
         Plan::Apply {
             sql,
@@ -615,7 +661,173 @@ async fn apply_statement(
                     parents.contains(&(m.target_schema.clone(), m.target_name.clone()));
             }
             applier.checkpoint(end).await?;
-            Ok(Arc::new(maps))
+            Arc::new(maps)
+        }
+    };
+    if let (Some(member), Some((shard, target, applied))) = (setup.shard, passing) {
+        if applied {
+            member.locks.resolved(&target);
+        }
+        member
+            .locks
+            .passed(setup.target, &shard, &target)
+            .await
+            .map_err(|e| lock_error(e, &position, &statement.sql))?;
+    }
+    Ok(Stmt::Maps(maps))
+}
+
+/// What the shard lock lets a statement do.
+enum Gate {
+    /// Go on (with the statement's SQL cleared when another shard ran it); the
+    /// shard and table to mark passed after the checkpoint, and whether this shard
+    /// ran the statement.
+    Go(Option<(crate::shard::ShardId, (String, String), bool)>),
+    Stopped(Outcome),
+}
+
+fn lock_error(e: crate::shard::LockFailure, position: &str, statement: &str) -> ReplicateError {
+    match e {
+        crate::shard::LockFailure::Conflict(c) => ReplicateError::ShardDdl {
+            position: position.to_string(),
+            statement: statement.to_string(),
+            target: c.target,
+            cause: c.cause,
+            shards: c
+                .shards
+                .iter()
+                .map(|(s, sql)| format!("{s}: {sql}"))
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        crate::shard::LockFailure::Target(cause) => ReplicateError::Target {
+            what: "recording the shard DDL lock".into(),
+            cause,
+            error: None,
+        },
+    }
+}
+
+/// A DDL of a merged table waits at its lock (see `shard::lock`); one that drops
+/// or renames a shard is not run on the merged table.
+#[allow(clippy::too_many_arguments)]
+async fn shard_gate(
+    setup: &SyncSetup<'_>,
+    member: &crate::shard::Member,
+    plan: &mut super::ddl::Plan,
+    tables: &Arc<HashMap<(String, String), TableMap>>,
+    statement: &super::reader::Statement,
+    position: &str,
+    requests: &mut Requests,
+    status: &mut SyncStatus,
+) -> Result<Gate, ReplicateError> {
+    use super::ddl::{self, Plan};
+    let Plan::Apply {
+        sql,
+        refresh,
+        forget,
+        renamed,
+        ..
+    } = plan
+    else {
+        return Ok(Gate::Go(None));
+    };
+    if sql.is_empty() {
+        return Ok(Gate::Go(None));
+    }
+    let locks = &member.locks;
+    let route = |n: &(String, String)| ddl::route_of(setup.matcher, tables, n);
+    let shard_of = |n: &(String, String)| crate::shard::ShardId {
+        source: member.source.clone(),
+        schema: n.0.clone(),
+        table: n.1.clone(),
+    };
+    let gone: Vec<&(String, String)> = forget
+        .iter()
+        .chain(renamed.iter().map(|(old, _)| old))
+        .filter(|n| locks.is_merged(&route(n)))
+        .collect();
+    if !gone.is_empty() {
+        // DM's pessimistic mode too leaves the merged table alone when one shard
+        // goes away: the other shards' rows still live in it.
+        for n in &gone {
+            locks.forget(&shard_of(n));
+        }
+        setup.sink.warn(crate::error::Report {
+            code: "replicate.shard_ddl_skipped".into(),
+            message: format!(
+                "{} drops or renames a shard of a merged table; the merged table is left as it is: {}",
+                member.source, statement.sql
+            ),
+            remedy: "nothing to do if the shard was retired; drop or rename the merged table on the target yourself when every shard is gone".into(),
+        });
+        sql.clear();
+        return Ok(Gate::Go(None));
+    }
+    let merged: Vec<&(String, String)> = refresh
+        .iter()
+        .filter(|n| locks.is_merged(&route(n)))
+        .collect();
+    let Some(first) = merged.first() else {
+        return Ok(Gate::Go(None));
+    };
+    let (shard, target) = (shard_of(first), route(first));
+    let err = |e| lock_error(e, position, &statement.sql);
+    let arrival = locks
+        .arrive(setup.target, &shard, &target, sql, position)
+        .await
+        .map_err(err)?;
+    let mut rx = match arrival {
+        crate::shard::Arrival::Unmerged => return Ok(Gate::Go(None)),
+        crate::shard::Arrival::Apply => return Ok(Gate::Go(Some((shard, target, true)))),
+        crate::shard::Arrival::Rerun => return Ok(Gate::Go(Some((shard, target, false)))),
+        crate::shard::Arrival::Wait(rx) => rx,
+    };
+    tracing::info!(%shard, sql = %sql, "DDL of a merged table waits for the other shards");
+    let mut control = setup
+        .target
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("target", e))?;
+    let mut later = None;
+    let state = std::mem::replace(&mut status.state, "waiting".into());
+    let result = loop {
+        status.shard_locks = locks.status();
+        setup.sink.emit(JobEvent::Sync(status.clone()));
+        save_status(setup, status).await;
+        let request = tokio::select! {
+            r = locks.wait(&mut rx, &shard, &target) => break r.map(|()| None).map_err(err),
+            r = requests.recv() => Some(r),
+            _ = tokio::time::sleep(TICK) => setup
+                .meta
+                .take_request(&mut control)
+                .await
+                .map_err(|e| ReplicateError::target("reading requests", e))?,
+        };
+        match request {
+            Some(Request::Pause) => {
+                locks.leave(&shard, &target);
+                break Ok(Some(Outcome::Paused));
+            }
+            Some(Request::Abort) => {
+                locks.leave(&shard, &target);
+                break Ok(Some(Outcome::Aborted));
+            }
+            // A cutover waits for the lock: the shards' rows after it are not in yet.
+            Some(r @ Request::Complete { .. }) => later = Some(r),
+            None => {}
+        }
+    };
+    status.state = state;
+    status.shard_locks = locks.status();
+    if let Some(r) = later {
+        requests.hold(r);
+    }
+    match result? {
+        Some(outcome) => Ok(Gate::Stopped(outcome)),
+        None => {
+            sql.clear();
+            Ok(Gate::Go(Some((shard, target, false))))
         }
     }
 }

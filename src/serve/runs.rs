@@ -140,6 +140,7 @@ impl Runs {
                 verify: true,
                 control,
                 queue: None,
+                shard: None,
             };
             let result = ferry::job::start(&profile, opts, sink).await;
             let _ = watch.await;

@@ -261,11 +261,18 @@ impl SchemaCopy<'_> {
 
     /// Creates target databases and tables (routed names) for the selection. Tables in
     /// `resuming` belong to an interrupted run of this job and are kept as they are.
+    ///
+    /// Target tables in `merged_elsewhere` are left alone (a job with several
+    /// sources prepares the tables they merge into once, before its sources copy);
+    /// those in `keep_indexes` are created with every index (rows of other shards
+    /// arrive while this copy runs, so no index may wait for it).
     pub async fn create_tables(
         &self,
         on_existing: OnExisting,
         resuming: &HashSet<(String, String)>,
         meta: &Meta,
+        merged_elsewhere: &HashSet<(String, String)>,
+        keep_indexes: &HashSet<(String, String)>,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
             catalog,
@@ -277,7 +284,10 @@ impl SchemaCopy<'_> {
         let mut not_empty = Vec::new();
         let mut created_schemas = BTreeSet::new();
         for t in &selection.tables {
-            if resuming.contains(&(t.schema.clone(), t.name.clone())) {
+            let target = (t.target_schema.clone(), t.target_name.clone());
+            if resuming.contains(&(t.schema.clone(), t.name.clone()))
+                || merged_elsewhere.contains(&target)
+            {
                 continue;
             }
             match target_table_state(&mut tgt, &t.target_schema, &t.target_name).await? {
@@ -337,9 +347,10 @@ impl SchemaCopy<'_> {
                     // Big tables load faster without their secondary indexes; they
                     // are built in one sorted pass after the data (recorded first, so
                     // a crash can never lose them).
-                    let defer = catalog.table(&t.schema, &t.name).is_some_and(|tab| {
-                        tab.foreign_keys.is_empty() && tab.data_bytes >= DEFER_INDEXES_FROM
-                    });
+                    let defer = !keep_indexes.contains(&target)
+                        && catalog.table(&t.schema, &t.name).is_some_and(|tab| {
+                            tab.foreign_keys.is_empty() && tab.data_bytes >= DEFER_INDEXES_FROM
+                        });
                     let (sql, deferred) = if defer {
                         split_secondary_keys(&sql)
                     } else {

@@ -18,6 +18,7 @@ pub fn profile(source: &Server, target: &Server, mode: Mode, include: &[String])
         name: "precheck-test".into(),
         mode,
         source: endpoint(source, "root"),
+        shards: Vec::new(),
         target: endpoint(target, "root"),
         objects: ObjectRules {
             include: include.to_vec(),

@@ -4,11 +4,19 @@ import type { Incremental } from "./Incremental";
 import type { Mode } from "./Mode";
 import type { ObjectRules } from "./ObjectRules";
 import type { Options } from "./Options";
+import type { Shard } from "./Shard";
 
 /**
  * A job profile as stored on disk.
  */
-export type Profile = { name: string, mode: Mode, source: EndpointConfig, target: EndpointConfig, objects: ObjectRules, options: Options, 
+export type Profile = { name: string, mode: Mode, source: EndpointConfig, 
+/**
+ * More sources whose tables are copied and followed into the same target
+ * (DM's multi-source task; routes that name one target table for tables of
+ * several sources merge their rows). Each has its own snapshot, binlog reader
+ * and checkpoint; its password is kept in the keyring under `job.shard`.
+ */
+shards?: Array<Shard>, target: EndpointConfig, objects: ObjectRules, options: Options, 
 /**
  * The binlog phase (modes `all` and `incremental`).
  */

@@ -32,6 +32,8 @@ const sync = (synced: boolean): SyncStatus => ({
   synced,
   retry: null,
   tables: [{ schema: "shop", table: "heap", count: 5 }],
+  shard_locks: [],
+  sources: [],
 });
 
 describe("per-table progress", () => {

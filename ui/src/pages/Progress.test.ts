@@ -64,6 +64,8 @@ describe("Progress", () => {
       synced: false,
       retry: null,
       tables: [],
+      shard_locks: [],
+      sources: [],
     };
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
@@ -157,6 +159,7 @@ describe("Progress", () => {
       state: "syncing", transactions: 1, changes: 1, transactions_per_sec: 0, changes_per_sec: 0, lag_secs: 0,
       behind_bytes: 0, catch_up_secs: 0, applied: { file: "binlog.000001", pos: 900, gtid: null },
       source: { file: "binlog.000001", pos: 900, gtid: null }, synced: true, retry: null, tables: [],
+      shard_locks: [], sources: [],
     };
     mockIPC((cmd, args) => {
       if (cmd === "start") {

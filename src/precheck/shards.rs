@@ -1,0 +1,226 @@
+//! Checks of merged tables (several shards routed to one target table), across
+//! every source of the job: the shards must have one definition, and their keys
+//! must not collide — two rows with one key would leave one of them on the target.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use mysql_async::prelude::Queryable;
+
+use super::{Check, Context};
+use crate::catalog::Table;
+use crate::checkpoint::quote;
+use crate::shard::ShardId;
+
+type Name = (String, String);
+
+/// The merged tables of the job and their shards, over every source's selection.
+fn merged(ctxs: &[(&str, &Context)]) -> BTreeMap<Name, Vec<(ShardId, usize)>> {
+    let mut all: BTreeMap<Name, Vec<(ShardId, usize)>> = BTreeMap::new();
+    for (i, (label, ctx)) in ctxs.iter().enumerate() {
+        for t in &ctx.selection.tables {
+            all.entry((t.target_schema.clone(), t.target_name.clone()))
+                .or_default()
+                .push((
+                    ShardId {
+                        source: label.to_string(),
+                        schema: t.schema.clone(),
+                        table: t.name.clone(),
+                    },
+                    i,
+                ));
+        }
+    }
+    all.retain(|_, s| s.len() > 1);
+    all
+}
+
+fn table<'a>(ctxs: &'a [(&str, &Context)], shard: &(ShardId, usize)) -> Option<&'a Table> {
+    ctxs.get(shard.1)
+        .and_then(|(_, c)| c.catalog.table(&shard.0.schema, &shard.0.table))
+}
+
+/// What makes a column the same on every shard.
+fn shape(t: &Table) -> Vec<String> {
+    t.columns
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}{}{}",
+                c.name.to_lowercase(),
+                c.column_type.to_lowercase(),
+                if c.nullable { "" } else { " not null" },
+                c.collation
+                    .as_deref()
+                    .map(|x| format!(" collate {x}"))
+                    .unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+pub async fn all(ctxs: &[(&str, &Context)]) -> Vec<Check> {
+    let merged = merged(ctxs);
+    if merged.is_empty() {
+        return Vec::new();
+    }
+    vec![schemas(ctxs, &merged), keys(ctxs, &merged).await]
+}
+
+fn schemas(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, usize)>>) -> Check {
+    let (id, title) = ("shards.schemas", "Merged tables have one definition");
+    let mut differ = Vec::new();
+    for ((ts, tn), shards) in merged {
+        let Some(first) = shards.first() else {
+            continue;
+        };
+        let Some(base) = table(ctxs, first) else {
+            continue;
+        };
+        let want = shape(base);
+        for s in &shards[1..] {
+            let Some(t) = table(ctxs, s) else { continue };
+            let got = shape(t);
+            if got != want {
+                let diff = want
+                    .iter()
+                    .zip(got.iter())
+                    .find(|(a, b)| a != b)
+                    .map(|(a, b)| format!("{b} where {} has {a}", first.0))
+                    .unwrap_or_else(|| {
+                        format!("{} columns where {} has {}", got.len(), first.0, want.len())
+                    });
+                differ.push(format!("{} → {ts}.{tn}: {diff}", s.0));
+            }
+        }
+    }
+    let count = merged.len();
+    if differ.is_empty() {
+        Check::pass(
+            id,
+            title,
+            format!(
+                "{count} target table(s) merge shards with the same columns: {}",
+                merged
+                    .iter()
+                    .map(|((s, t), shards)| format!("{s}.{t} ← {}", shards.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+    } else {
+        Check::fail(
+            id,
+            title,
+            "shards routed to one target table have different columns: their rows cannot go into one table",
+            "make the shards' definitions the same on their sources (ALTER TABLE on the ones that differ), or route them to separate target tables",
+        )
+        .with_objects(differ)
+    }
+}
+
+/// The key's range on one shard, for a one-column integer key.
+async fn range(ctx: &Context, shard: &ShardId, column: &str) -> Option<(i128, i128)> {
+    let mut conn = ctx.source.conn().await.ok()?;
+    let sql = format!(
+        "SELECT CAST(MIN({c}) AS CHAR), CAST(MAX({c}) AS CHAR) FROM {}.{}",
+        quote(&shard.schema),
+        quote(&shard.table),
+        c = quote(column)
+    );
+    let row: Option<(Option<String>, Option<String>)> =
+        tokio::time::timeout(std::time::Duration::from_secs(10), conn.query_first(sql))
+            .await
+            .ok()?
+            .ok()?;
+    match row? {
+        (Some(lo), Some(hi)) => Some((lo.parse().ok()?, hi.parse().ok()?)),
+        // An empty shard collides with nothing.
+        _ => Some((i128::MAX, i128::MIN)),
+    }
+}
+
+async fn keys(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, usize)>>) -> Check {
+    let (id, title) = ("shards.keys", "Merged tables' keys cannot collide");
+    let mut collide = Vec::new();
+    let mut unproven = Vec::new();
+    let mut keyless = Vec::new();
+    for ((ts, tn), shards) in merged {
+        let target = format!("{ts}.{tn}");
+        let Some(base) = shards.first().and_then(|s| table(ctxs, s)) else {
+            continue;
+        };
+        let Some(key) = base.row_key() else {
+            keyless.push(target);
+            continue;
+        };
+        let integer = key.columns.len() == 1
+            && base
+                .columns
+                .iter()
+                .find(|c| c.name == key.columns[0])
+                .is_some_and(|c| {
+                    matches!(
+                        c.data_type.to_lowercase().as_str(),
+                        "tinyint" | "smallint" | "mediumint" | "int" | "bigint"
+                    )
+                });
+        if !integer {
+            unproven.push(format!("{target} (key {})", key.columns.join(", ")));
+            continue;
+        }
+        let column = &key.columns[0];
+        let mut ranges = Vec::new();
+        for s in shards {
+            let Some((_, ctx)) = ctxs.get(s.1) else {
+                continue;
+            };
+            match range(ctx, &s.0, column).await {
+                Some(r) => ranges.push((s.0.clone(), r)),
+                None => unproven.push(format!(
+                    "{target} ({}: its key range could not be read)",
+                    s.0
+                )),
+            }
+        }
+        let mut overlaps = BTreeSet::new();
+        for (i, (a, (alo, ahi))) in ranges.iter().enumerate() {
+            for (b, (blo, bhi)) in &ranges[i + 1..] {
+                if alo <= bhi && blo <= ahi {
+                    overlaps.insert(format!(
+                        "{target}: {a} holds {column} {alo}–{ahi}, {b} holds {blo}–{bhi}"
+                    ));
+                }
+            }
+        }
+        collide.extend(overlaps);
+    }
+    if !collide.is_empty() {
+        return Check::fail(
+            id,
+            title,
+            "shards of a merged table hold overlapping key ranges: rows with the same key would overwrite each other on the target",
+            "give each shard's keys their own range or step (auto_increment_offset / auto_increment_increment on each source) and move the rows that collide, or route the shards to separate tables, or make the target key include a column that tells the shards apart; if the keys are known to differ within the ranges, ignore this check",
+        )
+        .with_objects(collide);
+    }
+    let mut objects = unproven.clone();
+    objects.extend(
+        keyless
+            .iter()
+            .map(|t| format!("{t} (no primary or unique key)")),
+    );
+    if !objects.is_empty() {
+        return Check::warn(
+            id,
+            title,
+            "for some merged tables Ferry cannot prove that the shards' keys differ: rows with the same key would overwrite each other (keyless tables: duplicates are kept twice)",
+            "make sure each shard's keys are unique across shards (e.g. a shard id in the key), or route the shards to separate tables",
+        )
+        .with_objects(objects);
+    }
+    Check::pass(
+        id,
+        title,
+        "the shards' key ranges do not overlap; new rows must stay in their shard's range (auto_increment_offset / auto_increment_increment)",
+    )
+}

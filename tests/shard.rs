@@ -1,0 +1,351 @@
+//! Jobs with several sources merging shards into one target table (DM's
+//! multi-source task with shard merge): two MariaDB sources, one target, writes on
+//! both during the sync and one DDL on both shards, checked against the sources
+//! without Ferry (every row of the target equals the union of the shards' rows).
+
+mod support;
+
+use std::sync::Arc;
+
+use support::job::{ferry, phase, spawn_run, text, wait_for};
+use support::Server;
+
+/// A second source beside the shared pair's, for the tests of this binary.
+fn second_source() -> Arc<Server> {
+    use std::sync::{Mutex, Weak};
+    static SHARED: Mutex<Weak<Server>> = Mutex::new(Weak::new());
+    let mut guard = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s) = guard.upgrade() {
+        return s;
+    }
+    let s = Arc::new(Server::start("shard-b", 3, true, None));
+    *guard = Arc::downgrade(&s);
+    s
+}
+
+/// A job merging `{p}_*.orders` of both sources into `{p}_m.orders`.
+fn merge_job(
+    home: &std::path::Path,
+    name: &str,
+    a: &Server,
+    b: &Server,
+    t: &Server,
+    p: &str,
+) -> std::path::PathBuf {
+    let path = home.join(format!("{name}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            "name = \"{name}\"\nmode = \"all\"\n\
+             [source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [[shards]]\nname = \"b\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [objects]\ninclude = [\"{p}_*.*\"]\n\
+             [[objects.route]]\nfrom = \"{p}_*.orders\"\nto = \"{p}_m.orders\"\n",
+            a.port, b.port, t.port
+        ),
+    )
+    .unwrap();
+    path
+}
+
+type Rows = Vec<Vec<mysql_async::Value>>;
+
+async fn rows(server: &Server, table: &str) -> Rows {
+    let r: Vec<mysql_async::Row> = server
+        .query(&format!("SELECT * FROM {table} ORDER BY id"))
+        .await;
+    r.into_iter().map(|r| r.unwrap()).collect()
+}
+
+/// The union of both shards, ordered by key, as the target should hold it.
+async fn union(a: &Server, ta: &str, b: &Server, tb: &str) -> Rows {
+    let mut all = rows(a, ta).await;
+    all.extend(rows(b, tb).await);
+    all.sort_by_key(|r| match &r[0] {
+        mysql_async::Value::Int(i) => *i,
+        mysql_async::Value::Bytes(b) => String::from_utf8_lossy(b).parse::<i64>().unwrap(),
+        other => panic!("unexpected key {other:?}"),
+    });
+    all
+}
+
+async fn columns(server: &Server, schema: &str, table: &str) -> Vec<String> {
+    server
+        .query(&format!(
+            "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '{schema}' AND TABLE_NAME = '{table}' ORDER BY ORDINAL_POSITION"
+        ))
+        .await
+}
+
+/// The job's saved sync status (the first source's row), as JSON.
+async fn status(target: &Server, job: &str) -> serde_json::Value {
+    let s: Vec<Option<String>> = target
+        .query(&format!(
+            "SELECT status FROM ferry_meta.control WHERE job = '{job}'"
+        ))
+        .await;
+    s.into_iter()
+        .next()
+        .flatten()
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn two_sources_merge_into_one_table_and_one_ddl_waits_for_both() {
+    let pair = support::pair();
+    let b = second_source();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let p = support::unique("sm");
+    let table = "CREATE TABLE orders (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL, amount DECIMAL(10,2) NULL)";
+    // Disjoint key ranges: 1.. on the first source, 1001.. on the second.
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{p}_a`; USE `{p}_a`; {table}; CREATE TABLE own (id INT PRIMARY KEY);
+             INSERT INTO orders SELECT seq, CONCAT('a', seq), seq / 10 FROM seq_1_to_300;
+             INSERT INTO own VALUES (1), (2);"
+        ))
+        .await;
+    b.sql(&format!(
+        "CREATE DATABASE `{p}_b`; USE `{p}_b`; {table};
+         INSERT INTO orders SELECT 1000 + seq, CONCAT('b', seq), NULL FROM seq_1_to_200;"
+    ))
+    .await;
+    let (ta, tb, tm) = (
+        format!("`{p}_a`.orders"),
+        format!("`{p}_b`.orders"),
+        format!("`{p}_m`.orders"),
+    );
+    let job = merge_job(home, "merge", &pair.source, &b, &pair.target, &p);
+    // Every statement the target runs, to count the merged table's ALTERs.
+    pair.target
+        .sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;")
+        .await;
+
+    let out = ferry(home, &["precheck", job.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("precheck output: {e}: {}", text(&out)));
+    let check = |id: &str| {
+        report["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id))
+            .map(|c| c["status"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(check("shards.schemas").as_deref(), Some("pass"), "{report}");
+    assert_eq!(check("shards.keys").as_deref(), Some("pass"), "{report}");
+    assert_eq!(
+        check("objects.routing").as_deref(),
+        Some("pass"),
+        "{report}"
+    );
+
+    let mut child = spawn_run(home, &job);
+    wait_for("both sources syncing", &mut child, async || {
+        phase(&pair.target, "merge").await.as_deref() == Some("sync")
+            && phase(&pair.target, "merge.b").await.as_deref() == Some("sync")
+    })
+    .await;
+    assert_eq!(
+        rows(&pair.target, &tm).await,
+        union(&pair.source, &ta, &b, &tb).await
+    );
+    // The first source's own table went to its own place.
+    let own: Vec<u64> = pair
+        .target
+        .query(&format!("SELECT COUNT(*) FROM `{p}_a`.own"))
+        .await;
+    assert_eq!(own, [2]);
+
+    // Writes on both shards during the sync.
+    pair.source
+        .sql(&format!(
+            "INSERT INTO {ta} VALUES (301, 'a301', 1.5); UPDATE {ta} SET v = 'a-upd' WHERE id = 7; DELETE FROM {ta} WHERE id = 9;"
+        ))
+        .await;
+    b.sql(&format!(
+        "INSERT INTO {tb} VALUES (1201, 'b201', 2.5); UPDATE {tb} SET amount = 9 WHERE id = 1002; DELETE FROM {tb} WHERE id = 1003;"
+    ))
+    .await;
+    wait_for("the writes of both shards", &mut child, async || {
+        rows(&pair.target, &tm).await == union(&pair.source, &ta, &b, &tb).await
+    })
+    .await;
+
+    // The DDL on the first shard waits for the second: the merged table keeps its
+    // columns, the first shard's later rows wait, the second's still arrive.
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE {ta} ADD COLUMN note VARCHAR(10) NULL; INSERT INTO {ta} VALUES (302, 'a302', 3, 'after');"
+        ))
+        .await;
+    wait_for("the lock to show", &mut child, async || {
+        let s = status(&pair.target, "merge").await;
+        s["state"] == "waiting"
+            && s["shard_locks"][0]["waiting_for"][0]
+                .as_str()
+                .is_some_and(|w| w.starts_with("b:"))
+    })
+    .await;
+    b.sql(&format!("INSERT INTO {tb} VALUES (1202, 'b202', 4)"))
+        .await;
+    wait_for(
+        "the second shard's row before its DDL",
+        &mut child,
+        async || {
+            let ids: Vec<i64> = pair
+                .target
+                .query(&format!("SELECT id FROM {tm} WHERE id = 1202"))
+                .await;
+            ids == [1202]
+        },
+    )
+    .await;
+    assert_eq!(
+        columns(&pair.target, &format!("{p}_m"), "orders").await,
+        ["id", "v", "amount"],
+        "the DDL ran before every shard reached it"
+    );
+    let early: Vec<i64> = pair
+        .target
+        .query(&format!("SELECT id FROM {tm} WHERE id = 302"))
+        .await;
+    assert!(early.is_empty(), "a row after the waiting DDL was applied");
+
+    // The second shard's DDL resolves the lock: applied once, rows flow again.
+    b.sql(&format!(
+        "ALTER TABLE {tb} ADD COLUMN note VARCHAR(10) NULL; INSERT INTO {tb} VALUES (1203, 'b203', 5, 'after-b');"
+    ))
+    .await;
+    pair.source
+        .sql(&format!("UPDATE {ta} SET note = 'late' WHERE id = 1"))
+        .await;
+    wait_for("both shards after the DDL", &mut child, async || {
+        columns(&pair.target, &format!("{p}_m"), "orders")
+            .await
+            .len()
+            == 4
+            && rows(&pair.target, &tm).await == union(&pair.source, &ta, &b, &tb).await
+    })
+    .await;
+
+    let out = ferry(home, &["complete", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let output = child.wait_with_output().unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "{all}");
+    assert_eq!(
+        phase(&pair.target, "merge").await.as_deref(),
+        Some("completed")
+    );
+    assert_eq!(
+        phase(&pair.target, "merge.b").await.as_deref(),
+        Some("completed")
+    );
+    assert_eq!(
+        rows(&pair.target, &tm).await,
+        union(&pair.source, &ta, &b, &tb).await
+    );
+    // One resolved lock, nothing left pending.
+    let pending: Vec<u64> = pair
+        .target
+        .query("SELECT COUNT(*) FROM ferry_meta.shard_ddl WHERE job = 'merge'")
+        .await;
+    assert_eq!(pending, [0]);
+    let alters: Vec<u64> = pair
+        .target
+        .query(&format!(
+            "SELECT COUNT(*) FROM mysql.general_log WHERE command_type = 'Query' AND argument LIKE 'ALTER TABLE%{p}\\_m%'"
+        ))
+        .await;
+    assert_eq!(alters, [1], "the merged table's DDL must run once");
+}
+
+#[tokio::test]
+async fn shards_that_differ_fail_the_precheck_and_a_differing_ddl_stops_the_job() {
+    let pair = support::pair();
+    let b = second_source();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let p = support::unique("sx");
+    let table = "CREATE TABLE orders (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{p}_a`; USE `{p}_a`; {table}; INSERT INTO orders VALUES (1, 'a1'), (2, 'a2');"
+        ))
+        .await;
+    // Overlapping keys (1-2 on both) and another column type.
+    b.sql(&format!(
+        "CREATE DATABASE `{p}_b`; USE `{p}_b`; CREATE TABLE orders (id INT PRIMARY KEY, v VARCHAR(40) NOT NULL); INSERT INTO orders VALUES (2, 'b2');"
+    ))
+    .await;
+    let job = merge_job(home, "clash", &pair.source, &b, &pair.target, &p);
+    let out = ferry(home, &["precheck", job.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("precheck output: {e}: {}", text(&out)));
+    let find = |id: &str| {
+        report["checks"]
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id))
+            .cloned()
+            .unwrap_or_else(|| panic!("no check {id}: {report}"))
+    };
+    let schemas = find("shards.schemas");
+    assert_eq!(schemas["status"], "fail", "{schemas}");
+    assert!(
+        schemas["objects"][0]
+            .as_str()
+            .unwrap()
+            .contains("varchar(40)"),
+        "{schemas}"
+    );
+    let keys = find("shards.keys");
+    assert_eq!(keys["status"], "fail", "{keys}");
+    assert!(
+        keys["objects"][0].as_str().unwrap().contains("1–2"),
+        "{keys}"
+    );
+    let run = ferry(home, &["run", job.to_str().unwrap()]);
+    assert!(!run.status.success());
+    assert!(text(&run).contains("shards.keys"), "{}", text(&run));
+
+    // Made compatible: the job runs; then the shards run different DDL.
+    b.sql(&format!(
+        "USE `{p}_b`; ALTER TABLE orders MODIFY v VARCHAR(20) NOT NULL; UPDATE orders SET id = 1002 WHERE id = 2;"
+    ))
+    .await;
+    let mut child = spawn_run(home, &job);
+    wait_for("both sources syncing", &mut child, async || {
+        phase(&pair.target, "clash").await.as_deref() == Some("sync")
+            && phase(&pair.target, "clash.b").await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!("ALTER TABLE `{p}_a`.orders ADD COLUMN x INT NULL"))
+        .await;
+    b.sql(&format!(
+        "ALTER TABLE `{p}_b`.orders ADD COLUMN x BIGINT NULL"
+    ))
+    .await;
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{all}");
+    assert!(all.contains("replicate.shard_ddl_conflict"), "{all}");
+    assert!(all.contains("BIGINT") && all.contains("INT NULL"), "{all}");
+    assert_eq!(
+        columns(&pair.target, &format!("{p}_m"), "orders").await,
+        ["id", "v"],
+        "neither statement may run"
+    );
+}
