@@ -6,6 +6,9 @@
 //! position are kept and only unfinished chunks are copied. A run finding it
 //! `completed` starts over (the target's tables then fall under `on_existing`).
 
+mod group;
+mod merge;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -233,7 +236,7 @@ pub async fn run(
         }
     }
     if !profile.shards.is_empty() {
-        return crate::shard::run(profile, opts, sink, turn).await;
+        return group::run(profile, opts, sink, turn).await;
     }
     run_member(profile, opts, sink, turn).await
 }
@@ -837,7 +840,7 @@ impl SyncCtx<'_> {
         )
         .await?;
         if let Some(member) = self.opts.shard.as_ref().filter(|m| !m.group) {
-            let unions = crate::shard::verify_local(
+            let unions = group::verify_local(
                 self.source,
                 self.target,
                 member,

@@ -1,0 +1,426 @@
+//! Jobs with several sources (DM's multi-source task and shard merge).
+//!
+//! A job with `[[shards]]` runs one member job per source (see
+//! [`Profile::members`]): each has its own consistent snapshot, copy plan, binlog
+//! reader and checkpoint in the meta schema, exactly as a one-source job, so a
+//! crash or a pause of one resumes it where it stopped. What the sources share
+//! is decided here, once:
+//! - target tables that several shards route to (merged tables) are created
+//!   before any source copies, from the first shard's definition and with every
+//!   index, under the job's `on_existing`; the members leave them alone;
+//! - DDL on a merged table goes through its lock (`shard::lock`);
+//! - a request (pause, complete, abort) goes to every source, and a source that
+//!   stops (paused, failed, aborted, completed by a request from another process)
+//!   stops the others the same way;
+//! - the members' events are merged into the job's one stream (`merge`);
+//! - merged tables are verified against the union of their shards.
+//!
+//! A one-source job whose routes merge tables gets a lock of its own (one source),
+//! which applies a DDL that reaches every shard and stops on one that cannot.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::merge;
+use super::{JobError, RunOptions, RunSummary, SyncEnd};
+use crate::checkpoint::{JobPhase, Meta};
+use crate::control::{Control, Request};
+use crate::error::Coded;
+use crate::events::{EventSink, Phase};
+use crate::inspect::{self, FerryError};
+use crate::profile::{Mode, Profile};
+use crate::queue::Turn;
+use crate::rules::Selection;
+use crate::shard::{merged_targets, DdlLocks, Member, ShardId};
+use crate::snapshot::{schema, SnapshotError};
+use crate::verify::{self, MergedShard, VerifyReport};
+
+type Name = (String, String);
+
+/// What the job learnt of one source before its members start.
+struct Source {
+    profile: Profile,
+    selection: Selection,
+    catalog: crate::catalog::Catalog,
+}
+
+/// Runs a job with `[[shards]]`: every source's member at once (see the module).
+pub async fn run(
+    profile: &Profile,
+    opts: RunOptions,
+    sink: EventSink,
+    turn: Option<Turn>,
+) -> Result<RunSummary, JobError> {
+    let started = Instant::now();
+    let mut sources = Vec::new();
+    for member in profile.members() {
+        let (source, target, catalog, selection, _) = super::open_job(&member).await?;
+        source.close().await;
+        target.close().await;
+        sources.push(Source {
+            profile: member,
+            selection,
+            catalog,
+        });
+    }
+    let merged = merged_targets(
+        &sources
+            .iter()
+            .map(|s| (s.profile.source_label(), &s.selection))
+            .collect::<Vec<_>>(),
+    );
+    prepare(profile, &sources, &merged, &sink).await?;
+    let locks = Arc::new(DdlLocks::new(
+        &profile.name,
+        &profile.options.meta_schema,
+        merged.clone(),
+        sources.len(),
+    ));
+    let merger = merge::Merger::new(sink.clone(), sources.len());
+    let mut running = tokio::task::JoinSet::new();
+    let mut controls = Vec::new();
+    let mut forwarders = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        let control = Control::default();
+        controls.push(control.clone());
+        let label = s.profile.source_label().to_string();
+        let (member_sink, rx) = EventSink::channel();
+        forwarders.push(tokio::spawn(merger.clone().forward(i, label.clone(), rx)));
+        let member_opts = RunOptions {
+            verify: opts.verify,
+            control,
+            queue: None,
+            shard: Some(Arc::new(Member {
+                locks: locks.clone(),
+                source: label,
+                group: true,
+            })),
+        };
+        let mut member = s.profile.clone();
+        member.options.start_at = None;
+        running.spawn(async move {
+            let result = super::run_member(&member, member_opts, member_sink, None).await;
+            (i, result)
+        });
+    }
+    drop(turn);
+    let mut requests = opts.control.receiver();
+    let mut results: Vec<Option<Result<RunSummary, JobError>>> =
+        (0..sources.len()).map(|_| None).collect();
+    let forward = |r: &Request, skip: Option<usize>| {
+        for (i, c) in controls.iter().enumerate() {
+            if Some(i) != skip {
+                c.send(*r);
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            ended = running.join_next() => {
+                let Some(ended) = ended else { break };
+                let (i, result) = match ended {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // A member that panicked: the others pause with their checkpoints.
+                        forward(&Request::Pause, None);
+                        tracing::error!(cause = %e, "a source's run ended abnormally");
+                        continue;
+                    }
+                };
+                // One source stopping stops the others the same way.
+                let next = match &result {
+                    Ok(s) => match s.sync_end {
+                        Some(SyncEnd::Paused) => Some(Request::Pause),
+                        Some(SyncEnd::Aborted) => Some(Request::Abort),
+                        Some(SyncEnd::Completed | SyncEnd::CompletedUnverified)
+                            if profile.mode != Mode::Full =>
+                        {
+                            Some(Request::Complete { freeze_source: false })
+                        }
+                        _ => None,
+                    },
+                    Err(_) => Some(Request::Pause),
+                };
+                if let Some(r) = next {
+                    forward(&r, Some(i));
+                }
+                results[i] = Some(result);
+            }
+            r = requests.recv() => forward(&r, None),
+        }
+    }
+    opts.control.give_back(requests);
+    drop(merger);
+    for f in forwarders {
+        let _ = f.await;
+    }
+    let mut summaries = Vec::new();
+    for (i, r) in results.into_iter().enumerate() {
+        match r {
+            Some(Ok(s)) => summaries.push(s),
+            Some(Err(e)) => {
+                let label = sources[i].profile.source_label();
+                tracing::warn!(source = label, code = e.code(), "a source stopped");
+                return Err(e);
+            }
+            None => {
+                return Err(SnapshotError::Source {
+                    what: format!("the run of source {}", sources[i].profile.source_label()),
+                    cause: "it ended abnormally (see the log)".into(),
+                }
+                .into())
+            }
+        }
+    }
+    let mut summary = combine(summaries, started);
+    let finished = summary.sync_end.is_none_or(|e| e == SyncEnd::Completed);
+    if opts.verify && finished && !merged.is_empty() {
+        sink.phase(Phase::Verify);
+        let report = verify_union(profile, &sources, &merged, &sink).await?;
+        let equal = report.equal && summary.verify.as_ref().is_none_or(|v| v.equal);
+        let mut all = summary.verify.take().map_or_else(Vec::new, |v| v.tables);
+        all.extend(report.tables);
+        summary.verify = Some(VerifyReport { tables: all, equal });
+        if !equal && summary.sync_end == Some(SyncEnd::Completed) {
+            summary.sync_end = Some(SyncEnd::CompletedUnverified);
+        }
+    }
+    sink.phase(match summary.sync_end {
+        Some(SyncEnd::Paused) => Phase::Paused,
+        Some(SyncEnd::Aborted) => Phase::Aborted,
+        Some(SyncEnd::CompletedUnverified) => Phase::Sync,
+        _ => Phase::Completed,
+    });
+    Ok(summary)
+}
+
+/// Adds the members' summaries up: the job ended as its sources did.
+fn combine(summaries: Vec<RunSummary>, started: Instant) -> RunSummary {
+    let end = |want: SyncEnd| summaries.iter().any(|s| s.sync_end == Some(want));
+    let sync_end = if summaries.iter().all(|s| s.sync_end.is_none()) {
+        None
+    } else if end(SyncEnd::Aborted) {
+        Some(SyncEnd::Aborted)
+    } else if end(SyncEnd::Paused) || summaries.iter().any(|s| s.sync_end.is_none()) {
+        Some(SyncEnd::Paused)
+    } else if end(SyncEnd::CompletedUnverified) {
+        Some(SyncEnd::CompletedUnverified)
+    } else {
+        Some(SyncEnd::Completed)
+    };
+    let verify =
+        summaries
+            .iter()
+            .filter_map(|s| s.verify.as_ref())
+            .fold(None::<VerifyReport>, |acc, v| {
+                let mut acc = acc.unwrap_or(VerifyReport {
+                    tables: Vec::new(),
+                    equal: true,
+                });
+                acc.tables.extend(v.tables.iter().cloned());
+                acc.equal &= v.equal;
+                Some(acc)
+            });
+    let first = summaries.first().cloned();
+    RunSummary {
+        tables: summaries.iter().map(|s| s.tables).sum(),
+        rows: summaries.iter().map(|s| s.rows).sum(),
+        bytes: summaries.iter().map(|s| s.bytes).sum(),
+        seconds: started.elapsed().as_secs_f64(),
+        resumed: summaries.iter().any(|s| s.resumed),
+        position: first
+            .as_ref()
+            .map(|s| s.position.clone())
+            .unwrap_or_default(),
+        lock_ms: summaries.iter().map(|s| s.lock_ms).max().unwrap_or(0),
+        verify,
+        synced_to: first.and_then(|s| s.synced_to),
+        sync_end,
+    }
+}
+
+/// Creates the merged tables once, before any source copies (a fresh job only:
+/// one resuming finds them as its sources left them).
+async fn prepare(
+    profile: &Profile,
+    sources: &[Source],
+    merged: &HashMap<Name, BTreeSet<ShardId>>,
+    sink: &EventSink,
+) -> Result<(), JobError> {
+    if merged.is_empty() || profile.mode == Mode::Incremental {
+        return Ok(());
+    }
+    let target = inspect::open(profile, crate::endpoint::Side::Target, 2).await?;
+    let mut conn = target.conn().await.map_err(FerryError::from)?;
+    let mut fresh = true;
+    for s in sources {
+        let meta = Meta::new(&profile.options.meta_schema, &s.profile.name);
+        meta.ensure(&mut conn)
+            .await
+            .map_err(|e| target_failed("creating the meta schema", e))?;
+        let job = meta
+            .load_job(&mut conn)
+            .await
+            .map_err(|e| target_failed("reading the job state", e))?;
+        if job.is_some_and(|j| {
+            matches!(
+                j.phase,
+                JobPhase::Copy | JobPhase::Copied | JobPhase::Sync | JobPhase::Completing
+            )
+        }) {
+            fresh = false;
+        }
+    }
+    drop(conn);
+    if !fresh {
+        target.close().await;
+        return Ok(());
+    }
+    // Each merged table from its first shard's definition.
+    for s in sources {
+        let label = s.profile.source_label();
+        let firsts: HashSet<Name> = merged
+            .values()
+            .filter_map(|shards| shards.iter().next())
+            .filter(|f| f.source == label)
+            .map(|f| (f.schema.clone(), f.table.clone()))
+            .collect();
+        if firsts.is_empty() {
+            continue;
+        }
+        let selection = Selection {
+            tables: s
+                .selection
+                .tables
+                .iter()
+                .filter(|t| firsts.contains(&(t.schema.clone(), t.name.clone())))
+                .cloned()
+                .collect(),
+            objects: Vec::new(),
+        };
+        let source = inspect::open(&s.profile, crate::endpoint::Side::Source, 2).await?;
+        let meta = Meta::new(&profile.options.meta_schema, &s.profile.name);
+        let keep: HashSet<Name> = merged.keys().cloned().collect();
+        let created = schema::SchemaCopy {
+            source: &source,
+            target: &target,
+            catalog: &s.catalog,
+            selection: &selection,
+            sink,
+        }
+        .create_tables(
+            profile.options.on_existing,
+            &HashSet::new(),
+            &meta,
+            &HashSet::new(),
+            &keep,
+        )
+        .await;
+        source.close().await;
+        created?;
+    }
+    target.close().await;
+    Ok(())
+}
+
+fn target_failed(what: &str, e: mysql_async::Error) -> JobError {
+    SnapshotError::Target {
+        what: what.to_string(),
+        cause: e.to_string(),
+    }
+    .into()
+}
+
+/// Verifies every merged table against the union of its shards.
+async fn verify_union(
+    profile: &Profile,
+    sources: &[Source],
+    merged: &HashMap<Name, BTreeSet<ShardId>>,
+    sink: &EventSink,
+) -> Result<VerifyReport, JobError> {
+    let target = inspect::open(profile, crate::endpoint::Side::Target, 2).await?;
+    let mut endpoints = HashMap::new();
+    for s in sources {
+        let ep = inspect::open(&s.profile, crate::endpoint::Side::Source, 2).await?;
+        endpoints.insert(s.profile.source_label().to_string(), ep);
+    }
+    let mut targets: Vec<&Name> = merged.keys().collect();
+    targets.sort();
+    let mut tables = Vec::new();
+    let mut failure = None;
+    for t in targets {
+        let shards = &merged[t];
+        let Some(first) = shards.iter().next() else {
+            continue;
+        };
+        let columns = sources
+            .iter()
+            .find(|s| s.profile.source_label() == first.source)
+            .and_then(|s| s.catalog.table(&first.schema, &first.table))
+            .map(verify::data_columns)
+            .unwrap_or_default();
+        let list: Vec<MergedShard> = shards
+            .iter()
+            .filter_map(|s| {
+                endpoints.get(&s.source).map(|ep| MergedShard {
+                    source: ep,
+                    label: s.source.clone(),
+                    schema: s.schema.clone(),
+                    table: s.table.clone(),
+                })
+            })
+            .collect();
+        match verify::verify_merged(&list, &target, t, &columns, sink).await {
+            Ok(r) => tables.push(r),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    for (_, ep) in endpoints {
+        ep.close().await;
+    }
+    target.close().await;
+    if let Some(e) = failure {
+        return Err(e.into());
+    }
+    let equal = tables.iter().all(|t| t.equal);
+    Ok(VerifyReport { tables, equal })
+}
+
+/// Verifies a one-source job's merged tables (see `shard::local_member`).
+pub async fn verify_local(
+    source: &crate::endpoint::Endpoint,
+    target: &crate::endpoint::Endpoint,
+    member: &Member,
+    label: &str,
+    catalog: &crate::catalog::Catalog,
+    sink: &EventSink,
+) -> Result<Vec<verify::TableReport>, JobError> {
+    let mut out = Vec::new();
+    let mut merged = member.locks.merged();
+    merged.sort();
+    for t in merged {
+        let shards = member.locks.shards_of(&t);
+        let Some(first) = shards.first() else {
+            continue;
+        };
+        let columns = catalog
+            .table(&first.schema, &first.table)
+            .map(verify::data_columns)
+            .unwrap_or_default();
+        let list: Vec<MergedShard> = shards
+            .iter()
+            .map(|s| MergedShard {
+                source,
+                label: label.to_string(),
+                schema: s.schema.clone(),
+                table: s.table.clone(),
+            })
+            .collect();
+        out.push(verify::verify_merged(&list, target, &t, &columns, sink).await?);
+    }
+    Ok(out)
+}
