@@ -274,7 +274,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
 fn dm_parts(
     profile: &Profile,
     with_passwords: bool,
-) -> Result<(ferry::dm::model::Source, ferry::dm::model::Task), Failure> {
+) -> Result<(Vec<ferry::dm::model::Source>, ferry::dm::model::Task), Failure> {
     let dm = ferry::dm::store::DmStore::beside(&ProfileStore::user()?);
     Ok(ferry::dm::hand_off(profile, &dm, with_passwords)?)
 }
@@ -283,27 +283,37 @@ async fn dm(cmd: DmCmd) -> Result<ExitCode, Failure> {
     match cmd {
         DmCmd::Export { job, dir } => {
             let profile = load_job(&job)?;
-            let (source, task) = dm_parts(&profile, false)?;
+            let (sources, task) = dm_parts(&profile, false)?;
             std::fs::create_dir_all(&dir).map_err(|e| {
                 ferry::dm::DmError::Storage(format!("creating {}: {e}", dir.display()))
             })?;
-            for (file, text) in [
-                (
+            let mut files = Vec::new();
+            for source in &sources {
+                files.push((
                     format!("source-{}.yaml", source.source_name),
-                    ferry::dm::yaml::source_yaml(&source)?,
-                ),
-                (
-                    format!("task-{}.yaml", task.name),
-                    ferry::dm::yaml::task_yaml(&task)?,
-                ),
-            ] {
+                    ferry::dm::yaml::source_yaml(source)?,
+                ));
+            }
+            files.push((
+                format!("task-{}.yaml", task.name),
+                ferry::dm::yaml::task_yaml(&task)?,
+            ));
+            for (file, text) in files {
                 let path = dir.join(file);
                 std::fs::write(&path, text).map_err(|e| {
                     ferry::dm::DmError::Storage(format!("writing {}: {e}", path.display()))
                 })?;
                 println!("wrote {}", path.display());
             }
-            println!("fill in the passwords, then: dmctl operate-source create source-{}.yaml; dmctl start-task task-{}.yaml", source.source_name, task.name);
+            let creates: Vec<String> = sources
+                .iter()
+                .map(|s| format!("dmctl operate-source create source-{}.yaml", s.source_name))
+                .collect();
+            println!(
+                "fill in the passwords, then: {}; dmctl start-task task-{}.yaml",
+                creates.join("; "),
+                task.name
+            );
             Ok(ExitCode::SUCCESS)
         }
         DmCmd::Push {
@@ -314,13 +324,15 @@ async fn dm(cmd: DmCmd) -> Result<ExitCode, Failure> {
             json,
         } => {
             let profile = load_job(&job)?;
-            let (source, task) = dm_parts(&profile, true)?;
+            let (sources, task) = dm_parts(&profile, true)?;
             let m = ferry::dm::client::Master::new(&master, token)?;
-            m.hand_over(&source, &task).await?;
+            m.hand_over(&sources, &task).await?;
             if !json {
+                let names: Vec<&str> = sources.iter().map(|s| s.source_name.as_str()).collect();
                 println!(
                     "task {} started on {master} (source {})",
-                    task.name, source.source_name
+                    task.name,
+                    names.join(", ")
                 );
             }
             if detach {

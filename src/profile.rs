@@ -341,6 +341,10 @@ pub struct Route {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Shard {
     pub name: String,
+    /// This source's own selection and routes (DM's per-source
+    /// `table_migrate_rule`); by default the job's `[objects]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub objects: Option<ObjectRules>,
     #[serde(flatten)]
     pub endpoint: EndpointConfig,
 }
@@ -719,6 +723,37 @@ impl Profile {
                     side: Side::Source,
                 });
             }
+            // `[[shards]]` flattens the endpoint's fields, which serde cannot check
+            // for strangers: a typo must not pass for a default.
+            const SHARD_KEYS: &[&str] = &[
+                "name",
+                "objects",
+                "host",
+                "port",
+                "user",
+                "tls",
+                "ca",
+                "cert",
+                "key",
+                "connect_timeout_secs",
+            ];
+            let stranger = value
+                .get("shards")
+                .and_then(|v| v.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|s| s.as_table())
+                .flat_map(|t| t.keys())
+                .find(|k| !SHARD_KEYS.contains(&k.as_str()));
+            if let Some(k) = stranger {
+                return Err(ProfileError::Invalid {
+                    path: origin.to_string(),
+                    reason: format!(
+                        "[[shards]] has an unknown field `{k}` (expected one of {})",
+                        SHARD_KEYS.join(", ")
+                    ),
+                });
+            }
             for side in [Side::Source, Side::Target] {
                 let has_password = value
                     .get(side.as_str())
@@ -759,6 +794,10 @@ impl Profile {
             members.push(Profile {
                 name: format!("{}.{}", self.name, shard.name),
                 source: shard.endpoint.clone(),
+                objects: shard
+                    .objects
+                    .clone()
+                    .unwrap_or_else(|| self.objects.clone()),
                 ..first.clone()
             });
         }
@@ -898,6 +937,14 @@ impl Profile {
         }
         if self.incremental.server_id == Some(0) {
             return Err(invalid("[incremental] server_id must not be 0"));
+        }
+        for shard in &self.shards {
+            if let Some(objects) = &shard.objects {
+                objects.validate().map_err(|e| ProfileError::Invalid {
+                    path: origin.to_string(),
+                    reason: format!("[shards.objects] of {}: {e}", shard.name),
+                })?;
+            }
         }
         self.objects.validate().map_err(|e| ProfileError::Invalid {
             path: origin.to_string(),
@@ -1039,6 +1086,91 @@ mod schedule_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const SHARDED: &str = r#"
+name = "orders"
+mode = "all"
+[source]
+host = "10.0.0.5"
+user = "migrator"
+[[shards]]
+name = "east"
+host = "10.0.0.6"
+port = 3307
+user = "migrator"
+tls = "required"
+[shards.objects]
+include = ["shard_east.orders"]
+[[shards.objects.route]]
+from = "shard_east.orders"
+to = "db.orders"
+[[shards]]
+name = "west"
+host = "10.0.0.7"
+user = "migrator"
+[target]
+host = "127.0.0.1"
+user = "root"
+[objects]
+include = ["shard_*.orders"]
+[[objects.route]]
+from = "shard_*.orders"
+to = "db.orders"
+"#;
+
+    #[test]
+    fn shards_are_members_with_their_own_source_checkpoint_and_password() {
+        let p = Profile::from_toml(SHARDED, "test").unwrap();
+        let again = Profile::from_toml(&p.to_toml(), "again").unwrap();
+        assert_eq!(p, again, "{}", p.to_toml());
+        let m = p.members();
+        assert_eq!(m.len(), 3);
+        assert_eq!(
+            m.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["orders", "orders.east", "orders.west"]
+        );
+        assert_eq!(m[1].source.port, 3307);
+        assert_eq!(m[1].source.tls, TlsMode::Required);
+        assert_eq!(m[1].objects.include, ["shard_east.orders"]);
+        assert_eq!(
+            m[2].objects, p.objects,
+            "a shard without [shards.objects] takes the job's"
+        );
+        assert!(m.iter().all(|m| m.shards.is_empty()));
+        assert_eq!(
+            m.iter().map(|m| m.source_label()).collect::<Vec<_>>(),
+            ["source", "east", "west"]
+        );
+        assert_eq!(m[1].keyring_name(Side::Source), "orders.east");
+        assert_eq!(m[1].keyring_name(Side::Target), "orders");
+        assert_eq!(m[1].job_name(), "orders");
+        assert_ne!(
+            m[0].incremental.server_id_for(&m[0].name),
+            m[1].incremental.server_id_for(&m[1].name)
+        );
+    }
+
+    #[test]
+    fn bad_shards_are_refused_by_name() {
+        let dup = SHARDED.replace("name = \"west\"", "name = \"east\"");
+        let e = Profile::from_toml(&dup, "t").unwrap_err().to_string();
+        assert!(e.contains("used twice"), "{e}");
+        let first = SHARDED.replace("name = \"west\"", "name = \"source\"");
+        assert!(Profile::from_toml(&first, "t").is_err());
+        let bad = SHARDED.replace("name = \"west\"", "name = \"we.st\"");
+        let e = Profile::from_toml(&bad, "t").unwrap_err().to_string();
+        assert!(e.contains("letters, digits"), "{e}");
+        let pw = SHARDED.replace("port = 3307", "port = 3307\npassword = \"x\"");
+        assert!(matches!(
+            Profile::from_toml(&pw, "t"),
+            Err(ProfileError::PasswordInFile { .. })
+        ));
+        let typo = SHARDED.replace("port = 3307", "prot = 3307");
+        assert!(
+            Profile::from_toml(&typo, "t").is_err(),
+            "unknown shard fields are refused"
+        );
+    }
 
     const JOB: &str = r#"
 name = "shop-to-tidb"

@@ -349,3 +349,178 @@ async fn shards_that_differ_fail_the_precheck_and_a_differing_ddl_stops_the_job(
         "neither statement may run"
     );
 }
+
+/// `ferry serve` on a free port; killed when dropped.
+struct Serve(std::process::Child, String);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(home: &std::path::Path) -> Serve {
+    use std::io::BufRead;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child =
+        support::job::ferry_cmd(home, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("DM OpenAPI on"), "ferry serve said: {line}");
+    Serve(child, format!("http://127.0.0.1:{port}/api/v1"))
+}
+
+async fn call(
+    method: &str,
+    url: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new().request(method.parse().unwrap(), url);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let code = resp.status().as_u16();
+    let bytes = resp.bytes().await.unwrap();
+    (
+        code,
+        serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Waits up to 120 s for the task's status (every source's) to satisfy `done`.
+async fn wait_task(base: &str, task: &str, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (code, body) = call("GET", &format!("{base}/tasks/{task}/status"), None).await;
+        assert_eq!(code, 200, "{body}");
+        if done(&body["data"]) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dm_task_over_two_sources_merges_through_the_api() {
+    use serde_json::json;
+    let pair = support::pair();
+    let b = second_source();
+    let home = tempfile::tempdir().unwrap();
+    let p = support::unique("sd");
+    let table = "CREATE TABLE orders (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{p}_1`; USE `{p}_1`; {table}; INSERT INTO orders SELECT seq, CONCAT('a', seq) FROM seq_1_to_50;"
+        ))
+        .await;
+    b.sql(&format!(
+        "CREATE DATABASE `{p}_2`; USE `{p}_2`; {table}; INSERT INTO orders SELECT 100 + seq, CONCAT('b', seq) FROM seq_1_to_50;"
+    ))
+    .await;
+    let s = serve(home.path());
+    let base = &s.1;
+    for (name, server) in [("shard-a", &pair.source), ("shard-b", &*b)] {
+        let (code, body) = call(
+            "POST",
+            &format!("{base}/sources"),
+            Some(json!({"source": {
+                "source_name": name, "host": "127.0.0.1", "port": server.port,
+                "user": support::USER, "password": support::PASSWORD, "enable_gtid": false, "enable": true
+            }})),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let task = format!("merge-{}", p.replace('_', "-"));
+    let target = json!({"schema": format!("{p}_m"), "table": "orders"});
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks"),
+        Some(json!({"task": {
+            "name": task, "task_mode": "all", "shard_mode": "pessimistic",
+            "meta_schema": "ferry_meta", "on_duplicate": "error", "enhance_online_schema_change": false,
+            "target_config": {"host": "127.0.0.1", "port": pair.target.port, "user": support::USER, "password": support::PASSWORD},
+            "table_migrate_rule": [
+                {"source": {"source_name": "shard-a", "schema": format!("{p}_1"), "table": "orders"}, "target": target},
+                {"source": {"source_name": "shard-b", "schema": format!("{p}_2"), "table": "orders"}, "target": target}
+            ],
+            "source_config": {"source_conf": [{"source_name": "shard-a"}, {"source_name": "shard-b"}]}
+        }})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200, "{body}");
+    wait_task(base, &task, "both sources synced", |subs| {
+        subs.as_array().is_some_and(|a| {
+            a.len() == 2
+                && a.iter()
+                    .map(|s| s["source_name"].clone())
+                    .collect::<Vec<_>>()
+                    == ["shard-a", "shard-b"]
+                && a.iter()
+                    .all(|s| s["unit"] == "Sync" && s["sync_status"]["synced"] == true)
+        })
+    })
+    .await;
+    let (t1, t2, tm) = (
+        format!("`{p}_1`.orders"),
+        format!("`{p}_2`.orders"),
+        format!("`{p}_m`.orders"),
+    );
+    assert_eq!(
+        rows(&pair.target, &tm).await,
+        union(&pair.source, &t1, &b, &t2).await
+    );
+
+    // A DDL on one shard shows as DM's unresolved lock until the other has it.
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE {t1} ADD COLUMN n INT NULL; INSERT INTO {t1} VALUES (51, 'a51', 1);"
+        ))
+        .await;
+    wait_task(base, &task, "the lock in the status", |subs| {
+        subs[0]["unresolved_ddl_lock_id"] == format!("{task}-{p}_m.orders").as_str()
+            && subs[0]["sync_status"]["unresolved_groups"][0]["unsynced"][0]
+                .as_str()
+                .is_some_and(|u| u.starts_with("b:") || u.starts_with("shard-b:"))
+    })
+    .await;
+    b.sql(&format!(
+        "ALTER TABLE {t2} ADD COLUMN n INT NULL; INSERT INTO {t2} VALUES (151, 'b51', 2);"
+    ))
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rows(&pair.target, &tm).await != union(&pair.source, &t1, &b, &t2).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the merged rows never matched"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    wait_task(base, &task, "the lock resolved", |subs| {
+        subs[0]["unresolved_ddl_lock_id"].is_null()
+    })
+    .await;
+    let (code, _) = call("POST", &format!("{base}/tasks/{task}/stop"), None).await;
+    assert_eq!(code, 200);
+    wait_task(base, &task, "stopped", |subs| {
+        subs.as_array()
+            .is_some_and(|a| a.iter().all(|s| s["stage"] == "Stopped"))
+    })
+    .await;
+    let (code, body) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 204, "{body}");
+}

@@ -156,8 +156,10 @@ impl Master {
     }
 
     /// Creates or updates the source and the task, and starts the task.
-    pub async fn hand_over(&self, source: &Source, task: &Task) -> Result<(), DmError> {
-        self.put_source(source).await?;
+    pub async fn hand_over(&self, sources: &[Source], task: &Task) -> Result<(), DmError> {
+        for source in sources {
+            self.put_source(source).await?;
+        }
         self.put_task(task).await?;
         self.start(&task.name).await
     }

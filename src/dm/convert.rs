@@ -5,15 +5,14 @@
 //! Guarantees: `to_profile` either maps every setting of the task onto the job or
 //! refuses the task naming the setting — nothing is dropped silently.
 
-use std::collections::BTreeSet;
-
 use super::model::{
     BinlogFilterRule, FullMigrateConf, IncrMigrateConf, RuleSource, RuleTarget, SourceConf,
     SourceConfig, TableMigrateRule, TargetConfig, Task, TaskMode,
 };
 use super::DmError;
 use crate::profile::{
-    Consistency, EndpointConfig, EventKind, FilterRule, Mode, ObjectRules, Profile, Route, StartAt,
+    Consistency, EndpointConfig, EventKind, FilterRule, Mode, ObjectRules, Profile, Route, Shard,
+    StartAt,
 };
 
 /// A name part of a DM pattern as a Ferry pattern part: backquoted when it holds
@@ -73,10 +72,12 @@ fn consistency(text: &str) -> Result<Consistency, DmError> {
     })
 }
 
-/// The one source a task reads from. Tasks naming several sources (shard merge
-/// across servers) are refused until jobs can follow several sources.
-pub fn source_of(task: &Task) -> Result<String, DmError> {
-    let names: BTreeSet<&str> = task
+/// The sources a task reads from, in the order `source_config.source_conf`
+/// names them (then the rules): the first is the job's `[source]`, the others its
+/// `[[shards]]`.
+pub fn sources_of(task: &Task) -> Result<Vec<String>, DmError> {
+    let mut names: Vec<String> = Vec::new();
+    let all = task
         .source_config
         .source_conf
         .iter()
@@ -85,25 +86,84 @@ pub fn source_of(task: &Task) -> Result<String, DmError> {
             task.table_migrate_rule
                 .iter()
                 .map(|r| r.source.source_name.as_str()),
-        )
-        .collect();
-    match names.len() {
-        0 => Err(DmError::invalid(
-            "the task names no source: add source_config.source_conf with a source_name".into(),
-        )),
-        1 => Ok(names.into_iter().next().unwrap_or_default().to_string()),
-        _ => Err(DmError::unsupported(format!(
-            "a task over several sources ({}): run one task per source for now",
-            names.into_iter().collect::<Vec<_>>().join(", ")
-        ))),
+        );
+    for n in all {
+        if !names.iter().any(|m| m == n) {
+            names.push(n.to_string());
+        }
     }
+    if names.is_empty() {
+        return Err(DmError::invalid(
+            "the task names no source: add source_config.source_conf with a source_name".into(),
+        ));
+    }
+    Ok(names)
 }
 
-/// The job a task describes; `source` is the endpoint of its one source
-/// ([`source_of`]). Passwords are the caller's business (the keyring).
-pub fn to_profile(task: &Task, source: &EndpointConfig) -> Result<Profile, DmError> {
+/// The task's first source (the job's `[source]`).
+pub fn source_of(task: &Task) -> Result<String, DmError> {
+    Ok(sources_of(task)?.remove(0))
+}
+
+/// One source's part of the task's rules: its selection and routes.
+fn rules_of(task: &Task, source: &str) -> Result<(ObjectRules, Vec<FilterRule>), DmError> {
+    let mut objects = ObjectRules::default();
+    let mut filters = Vec::new();
+    for (i, rule) in task.table_migrate_rule.iter().enumerate() {
+        if rule.source.source_name != source {
+            continue;
+        }
+        let field = format!("table_migrate_rule[{i}].source");
+        let from = format!(
+            "{}.{}",
+            part(&rule.source.schema, &format!("{field}.schema"))?,
+            part(&rule.source.table, &format!("{field}.table"))?
+        );
+        if !objects.include.contains(&from) {
+            objects.include.push(from.clone());
+        }
+        if let Some(target) = &rule.target {
+            let to = match (&target.schema, &target.table) {
+                (Some(s), Some(t)) => Some(format!("{}.{}", literal(s)?, literal(t)?)),
+                (Some(s), None) => Some(literal(s)?),
+                (None, Some(t)) => Some(format!("{}.{}", keep(&rule.source.schema)?, literal(t)?)),
+                (None, None) => None,
+            };
+            if let Some(to) = to {
+                objects.route.push(Route {
+                    from: from.clone(),
+                    to,
+                });
+            }
+        }
+        for name in &rule.binlog_filter_rule {
+            let Some(f) = task.binlog_filter_rule.get(name) else {
+                return Err(DmError::invalid(format!(
+                    "table_migrate_rule[{i}] names binlog_filter_rule \"{name}\", which the task does not define"
+                )));
+            };
+            filters.push(FilterRule {
+                tables: vec![from.clone()],
+                events: event_kinds(name, &f.ignore_event)?,
+                sql: f.ignore_sql.clone(),
+            });
+        }
+    }
+    Ok((objects, filters))
+}
+
+/// The job a task describes; `sources` are the endpoints of its sources in the
+/// order of [`sources_of`]. A task over several sources is a job with
+/// `[[shards]]` named for the DM sources, each with its own rules. Passwords are
+/// the caller's business (the keyring).
+pub fn to_profile(task: &Task, sources: &[(String, EndpointConfig)]) -> Result<Profile, DmError> {
     crate::profile::validate_name(&task.name)
         .map_err(|e| DmError::invalid(format!("name: {e}")))?;
+    let Some((first_name, first)) = sources.first() else {
+        return Err(DmError::invalid(
+            "the task names no source: add source_config.source_conf with a source_name".into(),
+        ));
+    };
     let mut profile = Profile {
         name: task.name.clone(),
         mode: match task.task_mode {
@@ -111,7 +171,7 @@ pub fn to_profile(task: &Task, source: &EndpointConfig) -> Result<Profile, DmErr
             TaskMode::Incremental => Mode::Incremental,
             TaskMode::All => Mode::All,
         },
-        source: source.clone(),
+        source: first.clone(),
         shards: Vec::new(),
         target: target_endpoint(&task.target_config)?,
         objects: ObjectRules::default(),
@@ -147,38 +207,21 @@ pub fn to_profile(task: &Task, source: &EndpointConfig) -> Result<Profile, DmErr
             )));
         }
     }
-    for (i, rule) in task.table_migrate_rule.iter().enumerate() {
-        let field = format!("table_migrate_rule[{i}].source");
-        let from = format!(
-            "{}.{}",
-            part(&rule.source.schema, &format!("{field}.schema"))?,
-            part(&rule.source.table, &format!("{field}.table"))?
-        );
-        profile.objects.include.push(from.clone());
-        if let Some(target) = &rule.target {
-            let to = match (&target.schema, &target.table) {
-                (Some(s), Some(t)) => format!("{}.{}", literal(s)?, literal(t)?),
-                (Some(s), None) => literal(s)?,
-                (None, Some(t)) => format!("{}.{}", keep(&rule.source.schema)?, literal(t)?),
-                (None, None) => continue,
-            };
-            profile.objects.route.push(Route {
-                from: from.clone(),
-                to,
-            });
+    let (objects, filters) = rules_of(task, first_name)?;
+    profile.objects = objects;
+    profile.incremental.filters = filters;
+    for (name, endpoint) in &sources[1..] {
+        let (objects, filters) = rules_of(task, name)?;
+        for f in filters {
+            if !profile.incremental.filters.contains(&f) {
+                profile.incremental.filters.push(f);
+            }
         }
-        for name in &rule.binlog_filter_rule {
-            let Some(f) = task.binlog_filter_rule.get(name) else {
-                return Err(DmError::invalid(format!(
-                    "table_migrate_rule[{i}] names binlog_filter_rule \"{name}\", which the task does not define"
-                )));
-            };
-            profile.incremental.filters.push(FilterRule {
-                tables: vec![from.clone()],
-                events: event_kinds(name, &f.ignore_event)?,
-                sql: f.ignore_sql.clone(),
-            });
-        }
+        profile.shards.push(Shard {
+            name: name.clone(),
+            objects: (objects != profile.objects).then_some(objects),
+            endpoint: endpoint.clone(),
+        });
     }
     let sc = &task.source_config;
     if let Some(full) = &sc.full_migrate_conf {
@@ -194,6 +237,20 @@ pub fn to_profile(task: &Task, source: &EndpointConfig) -> Result<Profile, DmErr
     }
     if let Some(n) = sc.incr_migrate_conf.as_ref().and_then(|c| c.repl_threads) {
         profile.incremental.apply_workers = n.max(1);
+    }
+    if sources.len() > 1
+        && sc.source_conf.iter().any(|c| {
+            c.binlog_gtid
+                .as_deref()
+                .is_some_and(|g| !g.trim().is_empty())
+                || c.binlog_name
+                    .as_deref()
+                    .is_some_and(|f| !f.trim().is_empty())
+        })
+    {
+        return Err(DmError::unsupported(
+            "binlog_name / binlog_gtid in a task over several sources: each source would need its own start; start such a task from its snapshot (task_mode all) or from now".into(),
+        ));
     }
     if let Some(conf) = sc.source_conf.first() {
         profile.incremental.start = match (&conf.binlog_gtid, &conf.binlog_name, conf.binlog_pos) {
@@ -239,8 +296,9 @@ fn target_endpoint(t: &TargetConfig) -> Result<EndpointConfig, DmError> {
 }
 
 /// The DM task a job reads as (for jobs made by the wizard or the CLI): what a DM
-/// task can say of it. `source_name` names its source.
-pub fn from_profile(p: &Profile, source_name: &str) -> Task {
+/// task can say of it. `source_names` name its sources: `[source]`, then each of
+/// `[[shards]]`.
+pub fn from_profile(p: &Profile, source_names: &[String]) -> Task {
     let mode = match p.mode {
         Mode::Full => TaskMode::Full,
         Mode::Incremental => TaskMode::Incremental,
@@ -253,11 +311,6 @@ pub fn from_profile(p: &Profile, source_name: &str) -> Task {
             None => (unquote(pattern), "*".into()),
         }
     };
-    let includes: Vec<String> = if p.objects.include.is_empty() {
-        vec!["*.*".into()]
-    } else {
-        p.objects.include.clone()
-    };
     let mut binlog_filter_rule = std::collections::BTreeMap::new();
     for (n, f) in p.incremental.filters.iter().enumerate() {
         binlog_filter_rule.insert(
@@ -268,11 +321,23 @@ pub fn from_profile(p: &Profile, source_name: &str) -> Task {
             },
         );
     }
-    let table_migrate_rule = includes
-        .iter()
-        .map(|inc| {
+    let members = p.members();
+    let name_of = |i: usize| {
+        source_names
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| members[i].source.address())
+    };
+    let mut table_migrate_rule = Vec::new();
+    for (i, m) in members.iter().enumerate() {
+        let includes: Vec<String> = if m.objects.include.is_empty() {
+            vec!["*.*".into()]
+        } else {
+            m.objects.include.clone()
+        };
+        for inc in &includes {
             let (schema, table) = split(inc);
-            let target = p.objects.route.iter().find(|r| &r.from == inc).map(|r| {
+            let target = m.objects.route.iter().find(|r| &r.from == inc).map(|r| {
                 let (s, t) = split(&r.to);
                 RuleTarget {
                     schema: Some(s),
@@ -287,17 +352,17 @@ pub fn from_profile(p: &Profile, source_name: &str) -> Task {
                 .filter(|(_, f)| f.tables.is_empty() || f.tables.contains(inc))
                 .map(|(n, _)| format!("filter-{}", n + 1))
                 .collect();
-            TableMigrateRule {
+            table_migrate_rule.push(TableMigrateRule {
                 source: RuleSource {
-                    source_name: source_name.to_string(),
+                    source_name: name_of(i),
                     schema,
                     table,
                 },
                 target,
                 binlog_filter_rule: filters,
-            }
-        })
-        .collect();
+            });
+        }
+    }
     let (binlog_name, binlog_pos, binlog_gtid) = match p.incremental.start_at() {
         Ok(StartAt::Binlog { file, pos }) => (Some(file), Some(pos), None),
         Ok(StartAt::Gtid(g)) => (None, None, Some(g)),
@@ -306,7 +371,7 @@ pub fn from_profile(p: &Profile, source_name: &str) -> Task {
     Task {
         name: p.name.clone(),
         task_mode: mode,
-        shard_mode: None,
+        shard_mode: (members.len() > 1).then_some(super::model::ShardMode::Pessimistic),
         meta_schema: Some(p.options.meta_schema.clone()),
         enhance_online_schema_change: false,
         on_duplicate: Default::default(),
@@ -335,12 +400,14 @@ pub fn from_profile(p: &Profile, source_name: &str) -> Task {
                 repl_threads: Some(p.incremental.apply_workers),
                 repl_batch: None,
             }),
-            source_conf: vec![SourceConf {
-                source_name: source_name.to_string(),
-                binlog_name,
-                binlog_pos,
-                binlog_gtid,
-            }],
+            source_conf: (0..members.len())
+                .map(|i| SourceConf {
+                    source_name: name_of(i),
+                    binlog_name: binlog_name.clone(),
+                    binlog_pos,
+                    binlog_gtid: binlog_gtid.clone(),
+                })
+                .collect(),
         },
         status_list: None,
         ignore_checking_items: p.ignore_checks.clone(),
@@ -353,6 +420,16 @@ mod tests {
 
     fn task(json: serde_json::Value) -> Task {
         serde_json::from_value(json).unwrap()
+    }
+
+    /// An endpoint for each source the task names.
+    fn eps(t: &Task) -> Vec<(String, EndpointConfig)> {
+        sources_of(t)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+            .map(|(i, n)| (n, EndpointConfig::new("10.0.0.1", 3306 + i as u16, "dm")))
+            .collect()
     }
 
     fn base() -> serde_json::Value {
@@ -382,7 +459,7 @@ mod tests {
     fn a_task_maps_onto_every_job_setting() {
         let t = task(base());
         assert_eq!(source_of(&t).unwrap(), "mysql-01");
-        let p = to_profile(&t, &EndpointConfig::new("10.0.0.1", 3306, "dm")).unwrap();
+        let p = to_profile(&t, &eps(&t)).unwrap();
         assert_eq!(p.mode, Mode::All);
         assert_eq!(p.target.address(), "10.0.0.2:4000");
         assert_eq!(p.options.meta_schema, "dm_meta");
@@ -406,7 +483,7 @@ mod tests {
         assert_eq!(p.options.consistency, Consistency::Snapshot);
         assert_eq!(p.ignore_checks, ["tables.keys"]);
         // Read back as a task, the job says the same.
-        let back = from_profile(&p, "mysql-01");
+        let back = from_profile(&p, &["mysql-01".to_string()]);
         assert_eq!(
             back.table_migrate_rule[0]
                 .target
@@ -417,7 +494,44 @@ mod tests {
             Some("orders")
         );
         assert_eq!(back.source_config.source_conf[0].binlog_pos, Some(1234));
-        assert_eq!(to_profile(&back, &p.source).unwrap().objects, p.objects);
+        assert_eq!(to_profile(&back, &eps(&back)).unwrap().objects, p.objects);
+    }
+
+    #[test]
+    fn a_task_over_several_sources_is_a_job_with_shards() {
+        let mut v = base();
+        v["source_config"]["source_conf"] = serde_json::json!([
+            {"source_name": "mysql-01"}, {"source_name": "mysql-02"}
+        ]);
+        v["shard_mode"] = "pessimistic".into();
+        v["table_migrate_rule"] = serde_json::json!([
+            {"source": {"source_name": "mysql-01", "schema": "shop_01", "table": "orders"},
+             "target": {"schema": "shop", "table": "orders"}, "binlog_filter_rule": ["no-drops"]},
+            {"source": {"source_name": "mysql-02", "schema": "shop_02", "table": "orders"},
+             "target": {"schema": "shop", "table": "orders"}}
+        ]);
+        let t = task(v);
+        assert_eq!(sources_of(&t).unwrap(), ["mysql-01", "mysql-02"]);
+        let p = to_profile(&t, &eps(&t)).unwrap();
+        assert_eq!(p.objects.include, ["shop_01.orders"]);
+        assert_eq!(p.shards.len(), 1);
+        let shard = &p.shards[0];
+        assert_eq!(shard.name, "mysql-02");
+        assert_eq!(shard.endpoint.port, 3307);
+        let own = shard.objects.as_ref().unwrap();
+        assert_eq!(own.include, ["shop_02.orders"]);
+        assert_eq!(own.route[0].to, "shop.orders");
+        assert_eq!(p.incremental.start, "snapshot");
+        // Read back, the job is the same task: both sources, their rules.
+        let names = ["mysql-01".to_string(), "mysql-02".to_string()];
+        let back = from_profile(&p, &names);
+        assert_eq!(back.source_config.source_conf.len(), 2);
+        assert_eq!(back.table_migrate_rule[1].source.source_name, "mysql-02");
+        assert_eq!(
+            back.shard_mode,
+            Some(super::super::model::ShardMode::Pessimistic)
+        );
+        assert_eq!(to_profile(&back, &eps(&back)).unwrap(), p);
     }
 
     #[test]
@@ -426,8 +540,8 @@ mod tests {
             let mut v = base();
             edit(&mut v);
             let t = task(v);
-            let err = source_of(&t)
-                .and_then(|_| to_profile(&t, &EndpointConfig::new("h", 1, "u")))
+            let err = sources_of(&t)
+                .and_then(|_| to_profile(&t, &eps(&t)))
                 .unwrap_err();
             assert!(err.to_string().contains(needle), "{err} lacks {needle}");
         };

@@ -13,45 +13,62 @@ use crate::endpoint::Side;
 use crate::error::Coded;
 use crate::profile::Profile;
 
-/// The DM source and task a job is handed to a DM cluster as: its registered
-/// source (made through `ferry serve`) or one named `<job>-source`, and its
-/// task; with the job's passwords from the keyring when `with_passwords`.
+/// The DM sources and task a job is handed to a DM cluster as: each source's
+/// registered DM source (made through `ferry serve`) or one made from the job
+/// (`<job>-source` for `[source]`, the shard's name for each of `[[shards]]`),
+/// and its task; with the job's passwords from the keyring when `with_passwords`.
 pub fn hand_off(
     profile: &Profile,
     store: &store::DmStore,
     with_passwords: bool,
-) -> Result<(model::Source, model::Task), DmError> {
-    let (mut source, mut task) = match store.registered_source_of(profile) {
-        Some(name) => (store.source(&name)?, store.task_of(profile)),
-        None => {
-            let name = format!("{}-source", profile.name);
-            let source = model::Source {
-                source_name: name.clone(),
-                host: profile.source.host.clone(),
-                port: profile.source.port,
-                user: profile.source.user.clone(),
-                password: None,
-                enable_gtid: false,
-                enable: true,
-                flavor: None,
-                task_name_list: None,
-                security: None,
-                purge: None,
-                status_list: None,
-                relay_config: None,
-            };
-            (source, convert::from_profile(profile, &name))
+) -> Result<(Vec<model::Source>, model::Task), DmError> {
+    let made = |name: &str, ep: &crate::profile::EndpointConfig| model::Source {
+        source_name: name.to_string(),
+        host: ep.host.clone(),
+        port: ep.port,
+        user: ep.user.clone(),
+        password: None,
+        enable_gtid: false,
+        enable: true,
+        flavor: None,
+        task_name_list: None,
+        security: None,
+        purge: None,
+        status_list: None,
+        relay_config: None,
+    };
+    let mut sources = Vec::new();
+    let mut names = Vec::new();
+    for (i, member) in profile.members().iter().enumerate() {
+        let registered = if i == 0 {
+            store.registered_source_of(profile)
+        } else {
+            Some(member.source_label().to_string()).filter(|n| store.source_exists(n))
+        };
+        let mut source = match &registered {
+            Some(name) => store.source(name)?,
+            None if i == 0 => made(&format!("{}-source", profile.name), &member.source),
+            None => made(member.source_label(), &member.source),
+        };
+        if with_passwords {
+            source.password =
+                crate::secrets::resolve_password(member.keyring_name(Side::Source), Side::Source)
+                    .map_err(|e| DmError::Storage(e.to_string()))?;
         }
+        names.push(source.source_name.clone());
+        sources.push(source);
+    }
+    let mut task = if store.registered_source_of(profile).is_some() {
+        store.task_of(profile)
+    } else {
+        convert::from_profile(profile, &names)
     };
     if with_passwords {
-        let password = |side| {
-            crate::secrets::resolve_password(&profile.name, side)
-                .map_err(|e| DmError::Storage(e.to_string()))
-        };
-        source.password = password(Side::Source)?;
-        task.target_config.password = password(Side::Target)?;
+        task.target_config.password =
+            crate::secrets::resolve_password(profile.keyring_name(Side::Target), Side::Target)
+                .map_err(|e| DmError::Storage(e.to_string()))?;
     }
-    Ok((source, task))
+    Ok((sources, task))
 }
 
 /// What the DM API refuses, with a stable code and a number for DM's

@@ -182,20 +182,40 @@ impl DmStore {
             .unwrap_or_else(|| p.source.address())
     }
 
+    /// The DM names of a job's sources: its first source's (see
+    /// [`source_name_of`](Self::source_name_of)), then its shards' (a task over
+    /// several sources names its shards for its DM sources).
+    pub fn source_names_of(&self, p: &crate::profile::Profile) -> Vec<String> {
+        std::iter::once(self.source_name_of(p))
+            .chain(p.shards.iter().map(|s| s.name.clone()))
+            .collect()
+    }
+
+    /// Every source a task reads from, with its endpoint, in the task's order.
+    pub fn endpoints_of(&self, task: &Task) -> Result<Vec<(String, EndpointConfig)>, DmError> {
+        super::convert::sources_of(task)?
+            .into_iter()
+            .map(|name| {
+                let source = self.source(&name)?;
+                Ok((name, self.source_endpoint(&source)))
+            })
+            .collect()
+    }
+
     /// The task a job reads as: as DM wrote it while the job is still what that
     /// made, else what a DM task can say of the job (made or edited elsewhere).
     pub fn task_of(&self, p: &crate::profile::Profile) -> Task {
         if let Ok(Some(t)) = self.task(&p.name) {
-            let same = super::convert::source_of(&t)
+            let same = self
+                .endpoints_of(&t)
                 .ok()
-                .and_then(|s| self.source(&s).ok())
-                .and_then(|s| super::convert::to_profile(&t, &self.source_endpoint(&s)).ok())
+                .and_then(|e| super::convert::to_profile(&t, &e).ok())
                 .is_some_and(|made| &made == p);
             if same {
                 return t;
             }
         }
-        super::convert::from_profile(p, &self.source_name_of(p))
+        super::convert::from_profile(p, &self.source_names_of(p))
     }
 
     fn templates_dir(&self) -> PathBuf {

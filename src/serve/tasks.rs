@@ -11,8 +11,8 @@ use axum::Json;
 use ferry::checkpoint::Request as JobRequest;
 use ferry::dm::convert;
 use ferry::dm::model::{
-    DumpStatus, ErrorWithMessage, List, LoadStatus, StartTaskRequest, StopTaskRequest,
-    SubTaskStatus, SyncStatus, Task, TaskMigrateTarget, TaskRequest, TaskStage,
+    DumpStatus, ErrorWithMessage, List, LoadStatus, ShardingGroup, StartTaskRequest,
+    StopTaskRequest, SubTaskStatus, SyncStatus, Task, TaskMigrateTarget, TaskRequest, TaskStage,
 };
 use ferry::dm::DmError;
 use ferry::endpoint::Side;
@@ -50,7 +50,7 @@ pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
             state
                 .profiles
                 .load(name)
-                .is_ok_and(|p| state.dm.source_name_of(&p) == source)
+                .is_ok_and(|p| state.dm.source_names_of(&p).iter().any(|n| n == source))
         })
         .collect()
 }
@@ -59,26 +59,46 @@ pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
 /// keyring under the job's name (the source's is copied; the target's is the
 /// request's, or the one stored before).
 fn job_of(state: &Server, task: &Task) -> ApiResult<Profile> {
-    let source_name = convert::source_of(task)?;
-    let source = state.dm.source(&source_name).map_err(|e| match e {
-        DmError::NotFound { .. } => ApiError::from(DmError::invalid(format!(
-            "the task reads from source \"{source_name}\", which does not exist: create it with POST /api/v1/sources"
-        ))),
-        e => e.into(),
-    })?;
-    Ok(convert::to_profile(
-        task,
-        &state.dm.source_endpoint(&source),
-    )?)
+    let mut sources = Vec::new();
+    for source_name in convert::sources_of(task)? {
+        let source = state.dm.source(&source_name).map_err(|e| match e {
+            DmError::NotFound { .. } => ApiError::from(DmError::invalid(format!(
+                "the task reads from source \"{source_name}\", which does not exist: create it with POST /api/v1/sources"
+            ))),
+            e => e.into(),
+        })?;
+        sources.push((source_name, state.dm.source_endpoint(&source)));
+    }
+    Ok(convert::to_profile(task, &sources)?)
+}
+
+/// The keyring accounts of a job's source passwords, one per source.
+fn source_accounts(task: &Task) -> ApiResult<Vec<(String, String)>> {
+    let names = convert::sources_of(task)?;
+    Ok(names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let account = if i == 0 {
+                task.name.clone()
+            } else {
+                format!("{}.{n}", task.name)
+            };
+            (n.clone(), account)
+        })
+        .collect())
 }
 
 fn store_passwords(state: &Server, task: &Task) -> ApiResult<()> {
-    let source_name = convert::source_of(task)?;
     let keyring =
         |e: ferry::secrets::SecretError| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e);
-    match state.dm.source_password(&source_name)? {
-        Some(pw) => ferry::secrets::set_password(&task.name, Side::Source, &pw).map_err(keyring)?,
-        None => ferry::secrets::delete_password(&task.name, Side::Source).map_err(keyring)?,
+    for (source_name, account) in source_accounts(task)? {
+        match state.dm.source_password(&source_name)? {
+            Some(pw) => {
+                ferry::secrets::set_password(&account, Side::Source, &pw).map_err(keyring)?
+            }
+            None => ferry::secrets::delete_password(&account, Side::Source).map_err(keyring)?,
+        }
     }
     if let Some(pw) = &task.target_config.password {
         ferry::secrets::set_password(&task.name, Side::Target, pw).map_err(keyring)?;
@@ -86,9 +106,11 @@ fn store_passwords(state: &Server, task: &Task) -> ApiResult<()> {
     Ok(())
 }
 
-fn forget_passwords(name: &str) {
-    let _ = ferry::secrets::delete_password(name, Side::Source);
-    let _ = ferry::secrets::delete_password(name, Side::Target);
+fn forget_passwords(p: &Profile) {
+    for m in p.members() {
+        let _ = ferry::secrets::delete_password(m.keyring_name(Side::Source), Side::Source);
+    }
+    let _ = ferry::secrets::delete_password(&p.name, Side::Target);
 }
 
 /// Makes the task's job, stores its passwords, runs the precheck, and keeps the
@@ -97,17 +119,21 @@ fn forget_passwords(name: &str) {
 /// first).
 async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
     let profile = job_of(state, task)?;
-    let before = [Side::Source, Side::Target].map(|side| {
-        ferry::secrets::get_password(&task.name, side)
-            .ok()
-            .flatten()
-    });
+    let accounts: Vec<(String, Side)> = source_accounts(task)?
+        .into_iter()
+        .map(|(_, account)| (account, Side::Source))
+        .chain([(task.name.clone(), Side::Target)])
+        .collect();
+    let before: Vec<Option<String>> = accounts
+        .iter()
+        .map(|(account, side)| ferry::secrets::get_password(account, *side).ok().flatten())
+        .collect();
     store_passwords(state, task)?;
     if let Err(e) = precheck(&profile).await {
-        for (side, old) in [Side::Source, Side::Target].into_iter().zip(before) {
+        for ((account, side), old) in accounts.iter().zip(before) {
             let _ = match old {
-                Some(pw) => ferry::secrets::set_password(&task.name, side, &pw),
-                None => ferry::secrets::delete_password(&task.name, side),
+                Some(pw) => ferry::secrets::set_password(account, *side, &pw),
+                None => ferry::secrets::delete_password(account, *side),
             };
         }
         return Err(e);
@@ -165,7 +191,7 @@ pub async fn list(
         };
         let mut t = state.dm.task_of(&p);
         if with_status {
-            t.status_list = Some(vec![sub_status(&state, &p).await]);
+            t.status_list = Some(sub_statuses(&state, &p).await);
         }
         out.push(t);
     }
@@ -199,7 +225,7 @@ pub async fn get(
     let p = load(&state, &name)?;
     let mut t = state.dm.task_of(&p);
     if q.get("with_status").is_some_and(|v| v == "true") {
-        t.status_list = Some(vec![sub_status(&state, &p).await]);
+        t.status_list = Some(sub_statuses(&state, &p).await);
     }
     Ok(Json(t))
 }
@@ -239,7 +265,7 @@ pub async fn delete(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<St
         .profiles
         .remove(&name)
         .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
-    forget_passwords(&name);
+    forget_passwords(&p);
     state.dm.delete_task(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -259,13 +285,14 @@ pub async fn start(
         .into());
     }
     let p = load(&state, &name)?;
-    let source = state.dm.source_name_of(&p);
-    if let Ok(s) = state.dm.source(&source) {
-        if !s.enable {
-            return Err(DmError::Conflict(format!(
-                "source \"{source}\" is disabled: enable it first (POST /api/v1/sources/{source}/enable)"
-            ))
-            .into());
+    for source in state.dm.source_names_of(&p) {
+        if let Ok(s) = state.dm.source(&source) {
+            if !s.enable {
+                return Err(DmError::Conflict(format!(
+                    "source \"{source}\" is disabled: enable it first (POST /api/v1/sources/{source}/enable)"
+                ))
+                .into());
+            }
         }
     }
     if running(&state, &p).await || !state.runs.start(p) {
@@ -298,7 +325,17 @@ pub async fn status(
     DmPath(name): DmPath<String>,
 ) -> ApiResult<Json<List<SubTaskStatus>>> {
     let p = load(&state, &name)?;
-    Ok(Json(vec![sub_status(&state, &p).await].into()))
+    Ok(Json(sub_statuses(&state, &p).await.into()))
+}
+
+/// One DM status per source of the job, as DM lists a task's subtasks.
+async fn sub_statuses(state: &Server, p: &Profile) -> Vec<SubTaskStatus> {
+    let names = state.dm.source_names_of(p);
+    let mut out = Vec::new();
+    for (i, (member, name)) in p.members().iter().zip(names).enumerate() {
+        out.push(sub_status(state, p, member, name, i == 0).await);
+    }
+    out
 }
 
 /// `(file, pos)`, DM's form of a binlog position.
@@ -317,10 +354,17 @@ fn gtid(p: Option<&Position>) -> String {
     p.and_then(|p| p.gtid.clone()).unwrap_or_default()
 }
 
-/// The DM status of a job: its stored status on the target, and what this
-/// server saw of a run it started.
-async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
-    let live = state.runs.live(&p.name);
+/// The DM status of one source of a job: its stored status on the target, and
+/// what this server saw of a run it started (the job's copy totals go with the
+/// first source).
+async fn sub_status(
+    state: &Server,
+    job: &Profile,
+    p: &Profile,
+    source_name: String,
+    first: bool,
+) -> SubTaskStatus {
+    let live = state.runs.live(&job.name);
     let stored = ferry::control::status(p).await;
     let active = live.as_ref().is_some_and(|l| l.active);
     let mut error_msg = live
@@ -356,8 +400,8 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
         (None, None) => "Load",
     };
     let mut sub = SubTaskStatus {
-        name: p.name.clone(),
-        source_name: state.dm.source_name_of(p),
+        name: job.name.clone(),
+        source_name,
         worker_name: "ferry".into(),
         stage,
         unit: unit.into(),
@@ -368,11 +412,12 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
         error_msg,
     };
     let Some(s) = status else { return sub };
-    let (done, total) = match &live {
+    let copy_live = live.as_ref().filter(|_| first);
+    let (done, total) = match copy_live {
         Some(l) if l.bytes_total > 0 => (l.bytes_done, l.bytes_total),
         _ => (s.copied_bytes, s.copied_bytes),
     };
-    sub.dump_status = Some(match &live {
+    sub.dump_status = Some(match copy_live {
         Some(l) if l.rows_total > 0 => DumpStatus {
             total_tables: l.tables,
             completed_tables: l.tables_done as f64,
@@ -417,8 +462,23 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
             master_binlog_gtid: gtid(l.source.as_ref()),
             syncer_binlog: binlog(Some(&l.applied)),
             syncer_binlog_gtid: gtid(Some(&l.applied)),
-            blocking_ddls: s.pending_ddl.iter().map(|d| d.statement.clone()).collect(),
-            unresolved_groups: Vec::new(),
+            blocking_ddls: s
+                .pending_ddl
+                .iter()
+                .map(|d| d.statement.clone())
+                .chain(l.shard_locks.iter().map(|k| k.statement.clone()))
+                .collect(),
+            unresolved_groups: l
+                .shard_locks
+                .iter()
+                .map(|k| ShardingGroup {
+                    target: k.target.clone(),
+                    ddl_list: vec![k.statement.clone()],
+                    first_location: String::new(),
+                    synced: k.arrived.clone(),
+                    unsynced: k.waiting_for.clone(),
+                })
+                .collect(),
             synced: running && l.synced,
             binlog_type: "remote".into(),
             seconds_behind_master: if running {
@@ -427,6 +487,10 @@ async fn sub_status(state: &Server, p: &Profile) -> SubTaskStatus {
                 0
             },
         });
+    }
+    if let Some(k) = s.live.as_ref().and_then(|l| l.shard_locks.first()) {
+        // DM's lock id: the task and the merged table.
+        sub.unresolved_ddl_lock_id = Some(format!("{}-{}", job.name, k.target));
     }
     if let Some(d) = &s.pending_ddl {
         sub.error_msg.get_or_insert_with(|| {
@@ -478,16 +542,18 @@ pub async fn migrate_targets(
     Ok(Json(out.into()))
 }
 
+/// The job of one source of a task (a member of a task over several sources).
 fn source_of_task(state: &Server, name: &str, source: &str) -> ApiResult<Profile> {
     let p = load(state, name)?;
-    if state.dm.source_name_of(&p) != source {
-        return Err(DmError::NotFound {
+    let names = state.dm.source_names_of(&p);
+    match names.iter().position(|n| n == source) {
+        Some(i) => Ok(p.members().swap_remove(i)),
+        None => Err(DmError::NotFound {
             kind: "source of this task",
             name: source.to_string(),
         }
-        .into());
+        .into()),
     }
-    Ok(p)
 }
 
 /// Schemas the task selects on its source.
