@@ -264,6 +264,30 @@ async fn two_sources_merge_into_one_table_and_one_ddl_waits_for_both() {
         ))
         .await;
     assert_eq!(alters, [1], "the merged table's DDL must run once");
+
+    // `ferry verify` compares the merged table with the union of its shards, and
+    // says so when the target lost a row.
+    let verify = |home: &std::path::Path| {
+        let out = ferry(home, &["verify", job.to_str().unwrap(), "--json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout)
+            .unwrap_or_else(|e| panic!("verify output: {e}: {}", text(&out)))
+    };
+    let v = verify(home);
+    assert_eq!(v["equal"], true, "{v}");
+    let merged = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["schema"] == "(merged)")
+        .cloned()
+        .unwrap_or_else(|| panic!("no merged table in {v}"));
+    let want = union(&pair.source, &ta, &b, &tb).await.len();
+    assert_eq!(merged["target_rows"], want, "{merged}");
+    pair.target
+        .sql(&format!("DELETE FROM {tm} WHERE id = 1001"))
+        .await;
+    let v = verify(home);
+    assert_eq!(v["equal"], false, "{v}");
 }
 
 #[tokio::test]

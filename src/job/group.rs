@@ -45,14 +45,10 @@ struct Source {
     catalog: crate::catalog::Catalog,
 }
 
-/// Runs a job with `[[shards]]`: every source's member at once (see the module).
-pub async fn run(
+/// Every source's selection and catalog, and the tables they merge into.
+async fn discover(
     profile: &Profile,
-    opts: RunOptions,
-    sink: EventSink,
-    turn: Option<Turn>,
-) -> Result<RunSummary, JobError> {
-    let started = Instant::now();
+) -> Result<(Vec<Source>, HashMap<Name, BTreeSet<ShardId>>), JobError> {
     let mut sources = Vec::new();
     for member in profile.members() {
         let (source, target, catalog, selection, _) = super::open_job(&member).await?;
@@ -70,6 +66,72 @@ pub async fn run(
             .map(|s| (s.profile.source_label(), &s.selection))
             .collect::<Vec<_>>(),
     );
+    Ok((sources, merged))
+}
+
+/// `ferry verify` of any job: each source's own tables against the source, each
+/// merged table against the union of its shards.
+pub async fn verify_job(profile: &Profile, sink: &EventSink) -> Result<VerifyReport, JobError> {
+    let (sources, merged) = discover(profile).await?;
+    let mut tables = Vec::new();
+    for s in &sources {
+        let own = Selection {
+            tables: s
+                .selection
+                .tables
+                .iter()
+                .filter(|t| !merged.contains_key(&(t.target_schema.clone(), t.target_name.clone())))
+                .cloned()
+                .collect(),
+            objects: Vec::new(),
+        };
+        if own.tables.is_empty() {
+            continue;
+        }
+        let source = inspect::open(
+            &s.profile,
+            crate::endpoint::Side::Source,
+            s.profile.options.export_threads + 3,
+        )
+        .await?;
+        let target = inspect::open(
+            &s.profile,
+            crate::endpoint::Side::Target,
+            s.profile.options.export_threads + 3,
+        )
+        .await?;
+        let flavor = source.facts().await.map_err(FerryError::from)?.flavor;
+        let report = verify::verify(
+            &source,
+            &target,
+            flavor,
+            &s.catalog,
+            &own,
+            s.profile.options.chunk_bytes,
+            s.profile.options.export_threads,
+            sink,
+        )
+        .await;
+        source.close().await;
+        target.close().await;
+        tables.extend(report?.tables);
+    }
+    if !merged.is_empty() {
+        tables.extend(verify_union(profile, &sources, &merged, sink).await?.tables);
+    }
+    let equal = tables.iter().all(|t| t.equal);
+    Ok(VerifyReport { tables, equal })
+}
+
+/// Runs a job with `[[shards]]`: every source's member at once (see the module).
+pub async fn run(
+    profile: &Profile,
+    opts: RunOptions,
+    sink: EventSink,
+    turn: Option<Turn>,
+) -> Result<RunSummary, JobError> {
+    let started = Instant::now();
+    let (sources, merged) = discover(profile).await?;
     prepare(profile, &sources, &merged, &sink).await?;
     let locks = Arc::new(DdlLocks::new(
         &profile.name,

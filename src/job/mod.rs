@@ -1113,20 +1113,5 @@ async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Resu
 
 /// Verifies a job's tables on its own (`ferry verify`).
 pub async fn verify_job(profile: &Profile, sink: EventSink) -> Result<VerifyReport, JobError> {
-    let (source, target, catalog, selection, _) = open_job(profile).await?;
-    let flavor = source.facts().await.map_err(FerryError::from)?.flavor;
-    let report = verify::verify(
-        &source,
-        &target,
-        flavor,
-        &catalog,
-        &selection,
-        profile.options.chunk_bytes,
-        profile.options.export_threads,
-        &sink,
-    )
-    .await?;
-    source.close().await;
-    target.close().await;
-    Ok(report)
+    group::verify_job(profile, &sink).await
 }
