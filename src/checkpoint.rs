@@ -375,6 +375,23 @@ impl Meta {
         }))
     }
 
+    /// The statement at `position` went through after all (the target was fixed,
+    /// or its shards agreed at last): it no longer waits for a decision.
+    pub async fn ddl_passed(
+        &self,
+        conn: &mut Conn,
+        position: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "DELETE FROM {} WHERE job = ? AND position = ? AND action IS NULL",
+                self.t("ddl")
+            ),
+            (&self.job, position),
+        )
+        .await
+    }
+
     /// The refused DDL that waits for a decision: (position, statement, error).
     pub async fn pending_ddl(
         &self,

@@ -153,9 +153,20 @@ enum DmCmd {
 #[derive(Subcommand)]
 enum DdlCmd {
     /// Skip the refused statement; the next `ferry run` continues after it.
-    Skip { job: String },
+    Skip {
+        job: String,
+        /// In a job with several sources: the source whose statement it is
+        /// (`source` or a `[[shards]]` name; needed when several wait).
+        #[arg(long)]
+        shard: Option<String>,
+    },
     /// Run SQL instead of the refused statement (same default schema).
-    Replace { job: String, sql: String },
+    Replace {
+        job: String,
+        sql: String,
+        #[arg(long)]
+        shard: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -383,9 +394,10 @@ fn profile_cmd(cmd: ProfileCmd) -> Result<ExitCode, Failure> {
             let path = store.save(&profile)?;
             println!("saved profile '{}' to {}", profile.name, path.display());
             if !no_password {
-                for side in [Side::Source, Side::Target] {
-                    store_password(&profile, side)?;
+                for member in profile.members() {
+                    store_password(&member, Side::Source)?;
                 }
+                store_password(&profile, Side::Target)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -413,19 +425,33 @@ fn profile_cmd(cmd: ProfileCmd) -> Result<ExitCode, Failure> {
         ProfileCmd::Show { name } => {
             let profile = store.load(&name)?;
             print!("{}", profile.to_toml());
-            for side in [Side::Source, Side::Target] {
-                let state = match secrets::get_password(&profile.name, side)? {
+            let members = profile.members();
+            let sides = members
+                .iter()
+                .map(|m| (m, Side::Source))
+                .chain([(&members[0], Side::Target)]);
+            for (m, side) in sides {
+                let state = match secrets::get_password(m.keyring_name(side), side)? {
                     Some(_) => format!("stored in the OS keyring ({})", secrets::store().name()),
                     None => "not stored".to_string(),
                 };
-                println!("# {side} password: {state}");
+                let whose = if side == Side::Source && members.len() > 1 {
+                    format!("{side} {}", m.source_label())
+                } else {
+                    side.to_string()
+                };
+                println!("# {whose} password: {state}");
             }
             Ok(ExitCode::SUCCESS)
         }
         ProfileCmd::Rm { name } => {
+            let members = store.load(&name).map(|p| p.members()).unwrap_or_default();
             store.remove(&name)?;
             for side in [Side::Source, Side::Target] {
                 secrets::delete_password(&name, side)?;
+            }
+            for m in members.iter().skip(1) {
+                secrets::delete_password(m.keyring_name(Side::Source), Side::Source)?;
             }
             println!("removed profile '{name}' and its stored passwords");
             Ok(ExitCode::SUCCESS)
@@ -443,8 +469,13 @@ fn store_password(profile: &Profile, side: Side) -> Result<(), Failure> {
     let password = match std::env::var(side.password_env()) {
         Ok(p) => Some(p),
         Err(_) if std::io::stdin().is_terminal() => {
+            let whose = if profile.name.contains('.') {
+                format!("{side} {}", profile.source_label())
+            } else {
+                side.to_string()
+            };
             let prompt = format!(
-                "{side} password for {}@{} (empty keeps the stored one): ",
+                "{whose} password for {}@{} (empty keeps the stored one): ",
                 ep.user,
                 ep.address()
             );
@@ -460,7 +491,7 @@ fn store_password(profile: &Profile, side: Side) -> Result<(), Failure> {
         Err(_) => None,
     };
     if let Some(password) = password {
-        secrets::set_password(&profile.name, side, &password)?;
+        secrets::set_password(profile.keyring_name(side), side, &password)?;
         println!(
             "stored the {side} password in the OS keyring ({})",
             secrets::store().name()
@@ -645,11 +676,46 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
 
 async fn ddl(cmd: DdlCmd) -> Result<ExitCode, Failure> {
     use ferry::control::DdlDecision;
-    let (job, decision) = match cmd {
-        DdlCmd::Skip { job } => (job, DdlDecision::Skip),
-        DdlCmd::Replace { job, sql } => (job, DdlDecision::Replace(sql)),
+    let (job, decision, shard) = match cmd {
+        DdlCmd::Skip { job, shard } => (job, DdlDecision::Skip, shard),
+        DdlCmd::Replace { job, sql, shard } => (job, DdlDecision::Replace(sql), shard),
     };
-    let profile = load_job(&job)?;
+    let job_profile = load_job(&job)?;
+    // The source whose statement waits: the one named, or the only one waiting.
+    let members = job_profile.members();
+    let labels: Vec<&str> = members.iter().map(|m| m.source_label()).collect();
+    if let Some(name) = &shard {
+        if !labels.contains(&name.as_str()) {
+            return Err(Failure::Error(Report {
+                code: "ddl.unknown_shard".into(),
+                message: format!("{job} has no source named {name}"),
+                remedy: format!("name one of: {}", labels.join(", ")),
+            }));
+        }
+    }
+    let mut waiting = Vec::new();
+    for m in &members {
+        if shard.as_deref().is_none_or(|n| n == m.source_label())
+            && ferry::control::status(m).await?.pending_ddl.is_some()
+        {
+            waiting.push(m.clone());
+        }
+    }
+    if waiting.len() > 1 {
+        return Err(Failure::Error(Report {
+            code: "ddl.which_shard".into(),
+            message: format!(
+                "DDL waits for a decision on several sources of {job}: {}",
+                waiting
+                    .iter()
+                    .map(|m| m.source_label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            remedy: "name the source the decision is for with --shard NAME".into(),
+        }));
+    }
+    let profile = waiting.pop().unwrap_or_else(|| members[0].clone());
     match ferry::control::decide_ddl(&profile, &decision).await? {
         Some((position, statement, _)) => {
             match &decision {
@@ -718,11 +784,40 @@ async fn abort(job: &str) -> Result<ExitCode, Failure> {
 
 async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
-    let s = ferry::control::status(&profile).await?;
+    let members = profile.members();
+    let mut all = Vec::new();
+    for m in &members {
+        all.push(ferry::control::status(m).await?);
+    }
     if json {
-        print_json(&s);
+        // A job with several sources: the first source's status, with every
+        // source's under `sources`.
+        let mut value = serde_json::to_value(&all[0]).unwrap_or_default();
+        if members.len() > 1 {
+            let list: Vec<serde_json::Value> = members
+                .iter()
+                .zip(&all)
+                .map(|(m, s)| {
+                    let mut v = serde_json::to_value(s).unwrap_or_default();
+                    v["source"] = m.source_label().into();
+                    v
+                })
+                .collect();
+            value["sources"] = list.into();
+        }
+        print_json(&value);
         return Ok(ExitCode::SUCCESS);
     }
+    for (m, s) in members.iter().zip(&all) {
+        if members.len() > 1 {
+            println!("── source {} ({})", m.source_label(), m.source.address());
+        }
+        print_status(s);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_status(s: &ferry::control::JobStatus) {
     println!("job      {}", s.job);
     println!(
         "phase    {}{}",
@@ -769,8 +864,16 @@ async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
         if let Some(r) = &l.retry {
             println!("retry    {r}");
         }
+        for k in &l.shard_locks {
+            println!(
+                "lock     DDL of merged table {} waits for {} (arrived: {}): `{}`",
+                k.target,
+                k.waiting_for.join(", "),
+                k.arrived.join(", "),
+                k.statement
+            );
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 async fn verify(job: &str, json: bool) -> Result<ExitCode, Failure> {

@@ -188,6 +188,14 @@ async fn two_sources_merge_into_one_table_and_one_ddl_waits_for_both() {
                 .is_some_and(|w| w.starts_with("b:"))
     })
     .await;
+    let out = ferry(home, &["status", job.to_str().unwrap()]);
+    let said = text(&out);
+    assert!(
+        said.contains("── source b")
+            && said.contains("lock     DDL of merged table")
+            && said.contains("waits for b:"),
+        "{said}"
+    );
     b.sql(&format!("INSERT INTO {tb} VALUES (1202, 'b202', 4)"))
         .await;
     wait_for(
@@ -371,6 +379,61 @@ async fn shards_that_differ_fail_the_precheck_and_a_differing_ddl_stops_the_job(
         columns(&pair.target, &format!("{p}_m"), "orders").await,
         ["id", "v"],
         "neither statement may run"
+    );
+
+    // The decision for the second shard: its statement as the first one's; the
+    // resumed job then applies it once.
+    let out = ferry(
+        home,
+        &[
+            "ddl",
+            "replace",
+            job.to_str().unwrap(),
+            &format!("ALTER TABLE {p}_m.orders ADD COLUMN x INT NULL"),
+            "--shard",
+            "b",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    // The shards' definitions differ on their sources now (x INT / BIGINT): the
+    // DBA takes that on by ignoring the check.
+    let body = std::fs::read_to_string(&job).unwrap().replace(
+        "mode = \"all\"\n",
+        "mode = \"all\"\nignore_checks = [\"shards.schemas\"]\n",
+    );
+    std::fs::write(&job, body).unwrap();
+    let mut child = spawn_run(home, &job);
+    wait_for("the agreed DDL", &mut child, async || {
+        columns(&pair.target, &format!("{p}_m"), "orders").await == ["id", "v", "x"]
+    })
+    .await;
+    b.sql(&format!(
+        "INSERT INTO `{p}_b`.orders VALUES (1003, 'b3', 3)"
+    ))
+    .await;
+    wait_for("a row after it", &mut child, async || {
+        let x: Vec<Option<i64>> = pair
+            .target
+            .query(&format!("SELECT x FROM `{p}_m`.orders WHERE id = 1003"))
+            .await;
+        x == [Some(3)]
+    })
+    .await;
+    let out = ferry(home, &["status", job.to_str().unwrap()]);
+    assert!(
+        !text(&out).contains("waiting  a decision"),
+        "{}",
+        text(&out)
+    );
+    let out = ferry(home, &["pause", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
 }
 

@@ -674,6 +674,7 @@ async fn apply_statement(
             .await
             .map_err(|e| lock_error(e, &position, &statement.sql))?;
     }
+    let _ = setup.meta.ddl_passed(&mut control, &position).await;
     Ok(Stmt::Maps(maps))
 }
 

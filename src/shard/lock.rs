@@ -90,7 +90,9 @@ pub enum Arrival {
 
 #[derive(Default)]
 struct Lock {
+    /// The statement compared (see `normalize`) and as the first shard sent it.
     statement: String,
+    shown: String,
     arrived: BTreeMap<ShardId, String>,
 }
 
@@ -181,13 +183,14 @@ impl DdlLocks {
         let Some(expected) = self.groups.lock().ok().and_then(|g| g.get(target).cloned()) else {
             return Ok(Arrival::Unmerged);
         };
+        let original = statement.split_whitespace().collect::<Vec<_>>().join(" ");
         let statement = normalize(statement);
         if let Some((stored, pending)) = self.stored(target_ep, target).await? {
             if pending.contains(shard) && stored == statement {
                 return Ok(Arrival::Rerun);
             }
         }
-        let decided = self.decide(shard, target, &statement, position, &expected);
+        let decided = self.decide(shard, target, (&statement, &original), position, &expected);
         match decided {
             Decided::Conflict(c) => {
                 self.tick();
@@ -213,7 +216,7 @@ impl DdlLocks {
         &self,
         shard: &ShardId,
         target: &Name,
-        statement: &str,
+        (statement, original): (&str, &str),
         position: &str,
         expected: &BTreeSet<ShardId>,
     ) -> Decided {
@@ -227,14 +230,15 @@ impl DdlLocks {
         let lock = st.locks.entry(target.clone()).or_default();
         if lock.arrived.is_empty() {
             lock.statement = statement.to_string();
+            lock.shown = original.to_string();
         }
         if lock.statement != statement {
             let mut shards: Vec<(String, String)> = lock
                 .arrived
                 .keys()
-                .map(|s| (s.to_string(), lock.statement.clone()))
+                .map(|s| (s.to_string(), lock.shown.clone()))
                 .collect();
-            shards.push((shard.to_string(), statement.to_string()));
+            shards.push((shard.to_string(), original.to_string()));
             let c = Conflict {
                 target: fqn,
                 cause: "the shards' statements differ".into(),
@@ -268,7 +272,7 @@ impl DdlLocks {
                 shards: lock
                     .arrived
                     .keys()
-                    .map(|s| (s.to_string(), lock.statement.clone()))
+                    .map(|s| (s.to_string(), lock.shown.clone()))
                     .collect(),
             };
             st.conflict = Some(c.clone());
@@ -287,7 +291,7 @@ impl DdlLocks {
                     .flat_map(|((s, t), l)| {
                         l.arrived
                             .keys()
-                            .map(move |a| (a.to_string(), format!("{s}.{t}: {}", l.statement)))
+                            .map(move |a| (a.to_string(), format!("{s}.{t}: {}", l.shown)))
                     })
                     .collect(),
             };
@@ -391,7 +395,7 @@ impl DdlLocks {
             .filter(|(_, l)| !l.arrived.is_empty())
             .map(|(t, l)| LockStatus {
                 target: format!("{}.{}", t.0, t.1),
-                statement: l.statement.clone(),
+                statement: l.shown.clone(),
                 arrived: l.arrived.keys().map(|s| s.to_string()).collect(),
                 waiting_for: groups
                     .get(t)
@@ -473,9 +477,15 @@ fn key(target: &Name) -> String {
     format!("{}.{}", target.0, target.1)
 }
 
-/// Statements compared as the target would read them: runs of whitespace are one.
+/// Statements compared as the target would read them: runs of whitespace are
+/// one, backquotes and letter case do not count (a replacement statement typed
+/// by hand matches the routed one).
 fn normalize(sql: &str) -> String {
-    sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    sql.replace('`', "")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// A lock that cannot resolve, or the meta schema that could not be reached.
@@ -503,7 +513,7 @@ mod tests {
     fn statements_compare_without_layout() {
         assert_eq!(
             normalize("ALTER TABLE `db`.`t`\n  ADD COLUMN c INT"),
-            normalize("ALTER TABLE `db`.`t` ADD COLUMN c INT")
+            normalize("alter table db.t add column c int")
         );
         assert_ne!(
             normalize("ALTER TABLE `db`.`t` ADD COLUMN c INT"),
