@@ -9,7 +9,8 @@
 //! - `apply.rows_before_checkpoint`: a batch's rows are applied (with parallel
 //!   workers: committed by them), its checkpoint is not committed.
 //! - `ddl.applied`: a DDL from the binlog ran on the target, its checkpoint is not
-//!   stored.
+//!   stored (also: a merged table's DDL ran once for all its shards, none of them
+//!   has passed it).
 //! - `cutover.verified`: the cutover verified and created the triggers, the job is
 //!   not yet marked completed.
 

@@ -177,3 +177,110 @@ async fn crash_during_the_cutover() {
         .await;
     assert_eq!(triggers, vec![1]);
 }
+
+/// A merged table's DDL ran once every shard reached it, then the process died
+/// before any shard's checkpoint passed it: the resumed job finds the lock
+/// resolved (in the meta schema), every shard goes on without waiting for the
+/// others, and none runs the statement twice into an error.
+#[tokio::test]
+async fn crash_after_a_merged_tables_ddl_before_the_shards_pass_it() {
+    let pair = support::pair();
+    let b = support::Server::start("fp-shard-b", 7, true, None);
+    let home = tempfile::tempdir().unwrap();
+    let p = support::unique("fps");
+    let table = "CREATE TABLE orders (id INT PRIMARY KEY, v INT)";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{p}_a`; USE `{p}_a`; {table}; INSERT INTO orders VALUES (1, 1);"
+        ))
+        .await;
+    b.sql(&format!(
+        "CREATE DATABASE `{p}_b`; USE `{p}_b`; {table}; INSERT INTO orders VALUES (101, 1);"
+    ))
+    .await;
+    let job = home.path().join("merge.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"fp-merge\"\nmode = \"all\"\n\
+             [source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [[shards]]\nname = \"b\"\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [objects]\ninclude = [\"{p}_*.*\"]\n\
+             [[objects.route]]\nfrom = \"{p}_*.orders\"\nto = \"{p}_m.orders\"\n",
+            pair.source.port, b.port, pair.target.port
+        ),
+    )
+    .unwrap();
+    let jp = job.to_str().unwrap();
+    let mut child = ferry_cmd(home.path(), &["run", jp])
+        .env("FERRY_FAILPOINT", "ddl.applied")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("both sources syncing", &mut child, async || {
+        phase(&pair.target, "fp-merge").await.as_deref() == Some("sync")
+            && phase(&pair.target, "fp-merge.b").await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!("ALTER TABLE `{p}_a`.orders ADD COLUMN n INT NULL"))
+        .await;
+    b.sql(&format!("ALTER TABLE `{p}_b`.orders ADD COLUMN n INT NULL"))
+        .await;
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(99), "the failpoint was not reached");
+    let pending: Vec<String> = pair
+        .target
+        .query("SELECT pending FROM ferry_meta.shard_ddl WHERE job = 'fp-merge'")
+        .await;
+    assert_eq!(pending.len(), 1, "the resolved lock is recorded");
+    assert!(
+        pending[0].contains("\"source\"") && pending[0].contains("\"b\""),
+        "{pending:?}"
+    );
+
+    let mut child = spawn_run(home.path(), &job);
+    pair.source
+        .sql(&format!("INSERT INTO `{p}_a`.orders VALUES (2, 2, 20)"))
+        .await;
+    b.sql(&format!("INSERT INTO `{p}_b`.orders VALUES (102, 2, 21)"))
+        .await;
+    wait_for("both shards' rows after the DDL", &mut child, async || {
+        let n: Vec<Option<i64>> = pair
+            .target
+            .query(&format!(
+                "SELECT n FROM `{p}_m`.orders WHERE id IN (2, 102) ORDER BY id"
+            ))
+            .await;
+        n == [Some(20), Some(21)]
+    })
+    .await;
+    let left: Vec<u64> = pair
+        .target
+        .query("SELECT COUNT(*) FROM ferry_meta.shard_ddl WHERE job = 'fp-merge'")
+        .await;
+    assert_eq!(left, [0], "both shards passed the lock");
+    let out = ferry(home.path(), &["complete", jp]);
+    assert!(out.status.success(), "{}", text(&out));
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<(i64, i64, Option<i64>)> = pair
+        .target
+        .query(&format!("SELECT id, v, n FROM `{p}_m`.orders ORDER BY id"))
+        .await;
+    assert_eq!(
+        rows,
+        [
+            (1, 1, None),
+            (2, 2, Some(20)),
+            (101, 1, None),
+            (102, 2, Some(21))
+        ]
+    );
+}

@@ -356,14 +356,28 @@ impl DdlLocks {
         shard: &ShardId,
         target: &Name,
     ) -> Result<(), LockFailure> {
-        let Some((statement, mut pending)) = self.stored(target_ep, target).await? else {
+        // Shards pass at the same time: read and write under the row's lock.
+        let mut conn = target_ep.conn().await.map_err(LockFailure::target)?;
+        self.ensure(&mut conn).await?;
+        let table = self.table();
+        let mut tx = conn
+            .start_transaction(mysql_async::TxOpts::default())
+            .await
+            .map_err(LockFailure::target)?;
+        let row: Option<String> = tx
+            .exec_first(
+                format!("SELECT pending FROM {table} WHERE job = ? AND target = ? FOR UPDATE"),
+                (&self.job, key(target)),
+            )
+            .await
+            .map_err(LockFailure::target)?;
+        let Some(pending) = row else {
             return Ok(());
         };
+        let mut pending: BTreeSet<ShardId> = serde_json::from_str(&pending).unwrap_or_default();
         pending.remove(shard);
-        let mut conn = target_ep.conn().await.map_err(LockFailure::target)?;
-        let table = self.table();
         if pending.is_empty() {
-            conn.exec_drop(
+            tx.exec_drop(
                 format!("DELETE FROM {table} WHERE job = ? AND target = ?"),
                 (&self.job, key(target)),
             )
@@ -371,16 +385,14 @@ impl DdlLocks {
             .map_err(LockFailure::target)?;
         } else {
             let json = serde_json::to_string(&pending).unwrap_or_default();
-            conn.exec_drop(
-                format!(
-                    "UPDATE {table} SET pending = ? WHERE job = ? AND target = ? AND statement = ?"
-                ),
-                (json, &self.job, key(target), statement),
+            tx.exec_drop(
+                format!("UPDATE {table} SET pending = ? WHERE job = ? AND target = ?"),
+                (json, &self.job, key(target)),
             )
             .await
             .map_err(LockFailure::target)?;
         }
-        Ok(())
+        tx.commit().await.map_err(LockFailure::target)
     }
 
     /// What waits now, for the live view: the locks with shards missing.

@@ -95,6 +95,37 @@ describe("Progress", () => {
     expect(calls).not.toContain("abort");
   });
 
+  it("shows a merged table's waiting DDL lock and each source of a job with several", async () => {
+    const calls: string[] = [];
+    mockIPC(
+      (cmd) => {
+        calls.push(cmd);
+        return cmd === "start" ? new Promise(() => {}) : undefined;
+      },
+      { shouldMockEvents: true },
+    );
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    await vi.waitFor(() => expect(calls).toContain("start"));
+    const send = (event: JobEvent) => emit("job-event", { job: "shop", event });
+    const at = (pos: number) => ({ file: "binlog.000001", pos, gtid: null });
+    const part = (source: string, state: string) => ({
+      source, state, applied: at(900), source_position: at(900), synced: state !== "waiting", lag_secs: 0, changes_per_sec: 3,
+    });
+    await send({ type: "phase", phase: "sync" });
+    await send({
+      type: "sync",
+      state: "waiting", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 6,
+      lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at(900), source: at(900), synced: false, retry: null, tables: [],
+      shard_locks: [{ target: "db.orders", statement: "ALTER TABLE db.orders ADD c INT", arrived: ["source:s1.orders"], waiting_for: ["east:s2.orders"] }],
+      sources: [part("source", "waiting"), part("east", "syncing")],
+    });
+    const lock = await screen.findByTestId("shard-lock");
+    expect(lock.textContent).toMatch(/db\.orders waits for east:s2\.orders/);
+    expect(lock.textContent).toMatch(/ALTER TABLE db\.orders ADD c INT/);
+    expect(screen.getByTestId("source-east").textContent).toMatch(/syncing · synced/);
+    expect(screen.getByTestId("source-source").textContent).toMatch(/waiting/);
+  });
+
   it("shows a queued job, keeps it running when the page is left, and lists it as running here", async () => {
     const starts: string[] = [];
     mockIPC(
