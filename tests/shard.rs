@@ -611,3 +611,95 @@ async fn a_dm_task_over_two_sources_merges_through_the_api() {
     let (code, body) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
     assert_eq!(code, 204, "{body}");
 }
+
+/// One source, two shard tables routed to one target table: the rows merge, and
+/// a DDL on one of them stops the job with the lock (its reader cannot wait at
+/// one shard's DDL and reach the other's) instead of changing the merged table
+/// under the other shard's rows.
+#[tokio::test]
+async fn two_tables_of_one_source_merge_and_their_ddl_stops_with_the_lock() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let p = support::unique("s1");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{p}`; USE `{p}`;
+             CREATE TABLE t_1 (id INT AUTO_INCREMENT PRIMARY KEY, v INT); CREATE TABLE t_2 (id INT AUTO_INCREMENT PRIMARY KEY, v INT);
+             INSERT INTO t_1 SELECT seq, seq FROM seq_1_to_100; INSERT INTO t_2 SELECT 1000 + seq, seq FROM seq_1_to_100;"
+        ))
+        .await;
+    let job = home.join("one.toml");
+    std::fs::write(
+        &job,
+        format!(
+            "name = \"one-merge\"\nmode = \"all\"\n\
+             [source]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [target]\nhost = \"127.0.0.1\"\nport = {}\nuser = \"root\"\n\
+             [objects]\ninclude = [\"{p}.t_*\"]\n\
+             [[objects.route]]\nfrom = \"{p}.t_*\"\nto = \"{p}_m.t\"\n",
+            pair.source.port, pair.target.port
+        ),
+    )
+    .unwrap();
+    // t_1's AUTO_INCREMENT climbs toward t_2's range: a warning, not a stop.
+    let out = ferry(home, &["precheck", job.to_str().unwrap(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("precheck output: {e}: {}", text(&out)));
+    let keys = report["checks"]
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["id"] == "shards.keys"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        keys["status"],
+        "warn",
+        "{keys} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        keys["objects"][0].as_str().is_some_and(
+            |o| o.contains("AUTO_INCREMENT (101) reaches") && o.contains("900 new rows")
+        ),
+        "{keys}"
+    );
+    let mut child = spawn_run(home, &job);
+    let (t1, t2, tm) = (
+        format!("`{p}`.t_1"),
+        format!("`{p}`.t_2"),
+        format!("`{p}_m`.t"),
+    );
+    wait_for("the sync", &mut child, async || {
+        phase(&pair.target, "one-merge").await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!(
+            "INSERT INTO {t1} VALUES (101, 1); DELETE FROM {t2} WHERE id = 1001;"
+        ))
+        .await;
+    wait_for("the merged rows", &mut child, async || {
+        rows(&pair.target, &tm).await == union(&pair.source, &t1, &pair.source, &t2).await
+    })
+    .await;
+    pair.source
+        .sql(&format!("ALTER TABLE {t1} ADD COLUMN n INT NULL"))
+        .await;
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!output.status.success(), "{all}");
+    assert!(
+        all.contains("replicate.shard_ddl_conflict") && all.contains("shards of one source"),
+        "{all}"
+    );
+    assert_eq!(
+        columns(&pair.target, &format!("{p}_m"), "t").await,
+        ["id", "v"]
+    );
+}

@@ -139,9 +139,50 @@ async fn range(ctx: &Context, shard: &ShardId, column: &str) -> Option<(i128, i1
     }
 }
 
+/// The next AUTO_INCREMENT value of a shard's table (`None`: no such column).
+async fn next_auto(ctx: &Context, shard: &ShardId) -> Option<i128> {
+    let mut conn = ctx.source.conn().await.ok()?;
+    let v: Option<Option<u64>> = conn
+        .exec_first(
+            "SELECT AUTO_INCREMENT FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+            (&shard.schema, &shard.table),
+        )
+        .await
+        .ok()?;
+    v.flatten().map(i128::from)
+}
+
+/// Whether the sources hand out AUTO_INCREMENT values interleaved (one step
+/// above 1 on all, a different offset on each): then they never meet.
+fn interleaved(ctxs: &[(&str, &Context)], shards: &[(ShardId, usize)]) -> bool {
+    let var = |i: usize, name: &str| -> Option<u64> {
+        ctxs.get(i)?.1.source_vars.get(name)?.parse().ok()
+    };
+    let steps: BTreeSet<Option<u64>> = shards
+        .iter()
+        .map(|s| var(s.1, "auto_increment_increment"))
+        .collect();
+    let offsets: BTreeSet<Option<u64>> = shards
+        .iter()
+        .map(|s| var(s.1, "auto_increment_offset"))
+        .collect();
+    let sources: BTreeSet<usize> = shards.iter().map(|s| s.1).collect();
+    steps.len() == 1
+        && steps
+            .iter()
+            .next()
+            .copied()
+            .flatten()
+            .is_some_and(|n| n > 1)
+        && sources.len() == shards.len()
+        && offsets.len() == sources.len()
+}
+
 async fn keys(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, usize)>>) -> Check {
     let (id, title) = ("shards.keys", "Merged tables' keys cannot collide");
     let mut collide = Vec::new();
+    let mut collide_now = Vec::new();
+    let mut growing = Vec::new();
     let mut unproven = Vec::new();
     let mut keyless = Vec::new();
     for ((ts, tn), shards) in merged {
@@ -182,6 +223,36 @@ async fn keys(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, u
                 )),
             }
         }
+        // A shard whose AUTO_INCREMENT climbs toward a higher shard's range
+        // collides once it gets there (already, when its next value is inside).
+        if !interleaved(ctxs, shards) {
+            for (a, (_, ahi)) in &ranges {
+                let Some(i) = shards.iter().find(|s| &s.0 == a).map(|s| s.1) else {
+                    continue;
+                };
+                let Some((_, ctx)) = ctxs.get(i) else {
+                    continue;
+                };
+                let Some(next) = next_auto(ctx, a).await else {
+                    continue;
+                };
+                for (b, (blo, bhi)) in &ranges {
+                    if a == b || blo > bhi || blo <= ahi {
+                        continue;
+                    }
+                    if next >= *blo && next <= *bhi {
+                        collide_now.push(format!(
+                            "{target}: {a}'s next AUTO_INCREMENT value {next} is inside {b}'s range {blo}–{bhi}"
+                        ));
+                    } else if next < *blo {
+                        growing.push(format!(
+                            "{target}: {a}'s AUTO_INCREMENT ({next}) reaches {b}'s range at {blo}, {} new rows from now",
+                            blo - next
+                        ));
+                    }
+                }
+            }
+        }
         let mut overlaps = BTreeSet::new();
         for (i, (a, (alo, ahi))) in ranges.iter().enumerate() {
             for (b, (blo, bhi)) in &ranges[i + 1..] {
@@ -194,16 +265,18 @@ async fn keys(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, u
         }
         collide.extend(overlaps);
     }
+    collide.extend(collide_now);
     if !collide.is_empty() {
         return Check::fail(
             id,
             title,
-            "shards of a merged table hold overlapping key ranges: rows with the same key would overwrite each other on the target",
+            "shards of a merged table hold overlapping key ranges, or one's next AUTO_INCREMENT value is inside another's range: rows with the same key would overwrite each other on the target",
             "give each shard's keys their own range or step (auto_increment_offset / auto_increment_increment on each source) and move the rows that collide, or route the shards to separate tables, or make the target key include a column that tells the shards apart; if the keys are known to differ within the ranges, ignore this check",
         )
         .with_objects(collide);
     }
-    let mut objects = unproven.clone();
+    let mut objects = growing;
+    objects.extend(unproven);
     objects.extend(
         keyless
             .iter()
@@ -213,8 +286,8 @@ async fn keys(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, u
         return Check::warn(
             id,
             title,
-            "for some merged tables Ferry cannot prove that the shards' keys differ: rows with the same key would overwrite each other (keyless tables: duplicates are kept twice)",
-            "make sure each shard's keys are unique across shards (e.g. a shard id in the key), or route the shards to separate tables",
+            "for some merged tables the shards' keys may meet: a shard's AUTO_INCREMENT grows toward another's range, or Ferry cannot prove the keys differ; rows with the same key would overwrite each other (keyless tables: duplicates are kept twice)",
+            "make sure each shard's new keys stay unique across shards — interleave them (the same auto_increment_increment on every source, a different auto_increment_offset on each), move a shard's AUTO_INCREMENT far from the others' ranges, or put a shard id in the key — or route the shards to separate tables",
         )
         .with_objects(objects);
     }
