@@ -419,12 +419,16 @@ async fn shards_that_differ_fail_the_precheck_and_a_differing_ddl_stops_the_job(
         x == [Some(3)]
     })
     .await;
-    let out = ferry(home, &["status", job.to_str().unwrap()]);
-    assert!(
-        !text(&out).contains("waiting  a decision"),
-        "{}",
-        text(&out)
-    );
+    // Both sources are past the statement: nothing waits for a decision.
+    let job_path = job.clone();
+    wait_for("no decision pending", &mut child, async || {
+        let out = ferry(home, &["status", job_path.to_str().unwrap(), "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        v["sources"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|s| s["pending_ddl"].is_null()))
+    })
+    .await;
     let out = ferry(home, &["pause", job.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
@@ -702,4 +706,113 @@ async fn two_tables_of_one_source_merge_and_their_ddl_stops_with_the_lock() {
         columns(&pair.target, &format!("{p}_m"), "t").await,
         ["id", "v"]
     );
+}
+
+/// A job with `[[shards]]` handed to a DM cluster (here a `ferry serve`, which
+/// speaks DM's API): one DM source per source, one task over both that merges.
+#[tokio::test]
+async fn a_job_with_shards_is_exported_and_pushed_with_every_source() {
+    let pair = support::pair();
+    let b = second_source();
+    let desk = tempfile::tempdir().unwrap();
+    let cluster = tempfile::tempdir().unwrap();
+    let p = support::unique("sp");
+    let table = "CREATE TABLE orders (id INT PRIMARY KEY, v VARCHAR(20) NOT NULL)";
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{p}_a`; USE `{p}_a`; {table}; INSERT INTO orders VALUES (1, 'a1');"
+        ))
+        .await;
+    b.sql(&format!(
+        "CREATE DATABASE `{p}_b`; USE `{p}_b`; {table}; INSERT INTO orders VALUES (1001, 'b1');"
+    ))
+    .await;
+    let name = format!("push-{}", p.replace('_', "-"));
+    let job = merge_job(desk.path(), &name, &pair.source, &b, &pair.target, &p);
+    let out = ferry(
+        desk.path(),
+        &["profile", "save", "--no-password", job.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let files = desk.path().join("dm");
+    let out = ferry(
+        desk.path(),
+        &["dm", "export", &name, "--dir", files.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let first = std::fs::read_to_string(files.join(format!("source-{name}-source.yaml"))).unwrap();
+    assert!(
+        first.contains(&format!("port: {}", pair.source.port)),
+        "{first}"
+    );
+    let second = std::fs::read_to_string(files.join("source-b.yaml")).unwrap();
+    assert!(second.contains(&format!("port: {}", b.port)), "{second}");
+    let task_text = std::fs::read_to_string(files.join(format!("task-{name}.yaml"))).unwrap();
+    let task = ferry::dm::yaml::parse_task_yaml(&task_text).unwrap();
+    let sources: Vec<&str> = task
+        .source_config
+        .source_conf
+        .iter()
+        .map(|c| c.source_name.as_str())
+        .collect();
+    assert_eq!(
+        sources,
+        [format!("{name}-source").as_str(), "b"],
+        "{task_text}"
+    );
+    assert_eq!(
+        task.shard_mode,
+        Some(ferry::dm::model::ShardMode::Pessimistic)
+    );
+    // Each source routes its shard into the merged table.
+    for source in &sources {
+        assert!(
+            task.table_migrate_rule
+                .iter()
+                .any(|r| r.source.source_name == *source
+                    && r.target.as_ref().and_then(|t| t.table.as_deref()) == Some("orders")),
+            "{source}: {task_text}"
+        );
+    }
+
+    let s = serve(cluster.path());
+    let master = s.1.trim_end_matches("/api/v1").to_string();
+    let out = ferry(
+        desk.path(),
+        &["dm", "push", &name, "--master", &master, "--detach"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains(&format!("source {name}-source, b")),
+        "{}",
+        text(&out)
+    );
+    wait_task(&s.1, &name, "both pushed sources synced", |subs| {
+        subs.as_array()
+            .is_some_and(|a| a.len() == 2 && a.iter().all(|x| x["sync_status"]["synced"] == true))
+    })
+    .await;
+    b.sql(&format!("INSERT INTO `{p}_b`.orders VALUES (1002, 'b2')"))
+        .await;
+    let (ta, tb, tm) = (
+        format!("`{p}_a`.orders"),
+        format!("`{p}_b`.orders"),
+        format!("`{p}_m`.orders"),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while rows(&pair.target, &tm).await != union(&pair.source, &ta, &b, &tb).await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pushed task never merged the write"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let (code, _) = call("POST", &format!("{}/tasks/{name}/stop", s.1), None).await;
+    assert_eq!(code, 200);
+    wait_task(&s.1, &name, "stopped", |subs| {
+        subs.as_array()
+            .is_some_and(|a| a.iter().all(|x| x["stage"] == "Stopped"))
+    })
+    .await;
 }

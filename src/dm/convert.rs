@@ -335,31 +335,52 @@ pub fn from_profile(p: &Profile, source_names: &[String]) -> Task {
         } else {
             m.objects.include.clone()
         };
-        for inc in &includes {
-            let (schema, table) = split(inc);
-            let target = m.objects.route.iter().find(|r| &r.from == inc).map(|r| {
-                let (s, t) = split(&r.to);
-                RuleTarget {
-                    schema: Some(s),
-                    table: (t != "*").then_some(t),
-                }
-            });
-            let filters = p
-                .incremental
+        let filters_of = |pattern: &str| -> Vec<String> {
+            p.incremental
                 .filters
                 .iter()
                 .enumerate()
-                .filter(|(_, f)| f.tables.is_empty() || f.tables.contains(inc))
+                .filter(|(_, f)| f.tables.is_empty() || f.tables.iter().any(|t| t == pattern))
                 .map(|(n, _)| format!("filter-{}", n + 1))
-                .collect();
+                .collect()
+        };
+        // A route is a rule with a target when the job selects what it names (a
+        // route for tables the job leaves out would select them in DM); the
+        // includes no route names are rules without one.
+        let selects = m.objects.compile(0).ok();
+        let mut named = Vec::new();
+        for r in &m.objects.route {
+            let (schema, table) = split(&r.from);
+            let covered = m.objects.include.is_empty()
+                || selects.as_ref().is_some_and(|x| x.selects(&schema, &table));
+            if !covered {
+                continue;
+            }
+            let (ts, tt) = split(&r.to);
+            named.push(r.from.clone());
             table_migrate_rule.push(TableMigrateRule {
                 source: RuleSource {
                     source_name: name_of(i),
                     schema,
                     table,
                 },
-                target,
-                binlog_filter_rule: filters,
+                target: Some(RuleTarget {
+                    schema: Some(ts),
+                    table: (tt != "*").then_some(tt),
+                }),
+                binlog_filter_rule: filters_of(&r.from),
+            });
+        }
+        for inc in includes.iter().filter(|inc| !named.contains(inc)) {
+            let (schema, table) = split(inc);
+            table_migrate_rule.push(TableMigrateRule {
+                source: RuleSource {
+                    source_name: name_of(i),
+                    schema,
+                    table,
+                },
+                target: None,
+                binlog_filter_rule: filters_of(inc),
             });
         }
     }
@@ -532,6 +553,43 @@ mod tests {
             Some(super::super::model::ShardMode::Pessimistic)
         );
         assert_eq!(to_profile(&back, &eps(&back)).unwrap(), p);
+    }
+
+    #[test]
+    fn a_route_narrower_than_its_include_reads_as_its_own_rule() {
+        let t = task(base());
+        let mut p = to_profile(&t, &eps(&t)).unwrap();
+        p.objects.include = vec!["shard_*.*".into()];
+        p.objects.route = vec![
+            Route {
+                from: "shard_*.orders".into(),
+                to: "db.orders".into(),
+            },
+            // Names tables the job does not select: no rule, or DM would take them.
+            Route {
+                from: "crm.*".into(),
+                to: "crm2.*".into(),
+            },
+        ];
+        p.incremental.filters.clear();
+        let back = from_profile(&p, &["mysql-01".to_string()]);
+        let rules: Vec<(String, Option<String>)> = back
+            .table_migrate_rule
+            .iter()
+            .map(|r| {
+                (
+                    format!("{}.{}", r.source.schema, r.source.table),
+                    r.target.as_ref().and_then(|t| t.table.clone()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                ("shard_*.orders".to_string(), Some("orders".to_string())),
+                ("shard_*.*".to_string(), None)
+            ]
+        );
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub fn hand_off(
         status_list: None,
         relay_config: None,
     };
+    // A DM task selects by its rules alone: what a job leaves out by `exclude`
+    // would be migrated there.
+    if let Some(m) = profile
+        .members()
+        .into_iter()
+        .find(|m| !m.objects.exclude.is_empty())
+    {
+        return Err(DmError::unsupported(format!(
+            "[objects] exclude ({}) of source {}: a DM task has no exclusions; name the tables to migrate in include instead",
+            m.objects.exclude.join(", "),
+            m.source_label()
+        )));
+    }
     let mut sources = Vec::new();
     let mut names = Vec::new();
     for (i, member) in profile.members().iter().enumerate() {

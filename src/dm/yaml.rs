@@ -239,6 +239,13 @@ pub fn task_file(task: &Task) -> TaskFile {
             inst.meta = (meta != Meta::default()).then_some(meta);
         }
     }
+    // In the task's order of sources: the first is the job's `[source]`.
+    let mut mysql_instances: Vec<Instance> = crate::dm::convert::sources_of(task)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|n| instances.remove(&n))
+        .collect();
+    mysql_instances.extend(instances.into_values());
     let full = task
         .source_config
         .full_migrate_conf
@@ -288,7 +295,7 @@ pub fn task_file(task: &Task) -> TaskFile {
                 batch: incr.repl_batch,
             },
         )]),
-        mysql_instances: instances.into_values().collect(),
+        mysql_instances,
     }
 }
 
