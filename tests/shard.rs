@@ -238,15 +238,38 @@ async fn two_sources_merge_into_one_table_and_one_ddl_waits_for_both() {
     })
     .await;
 
-    let out = ferry(home, &["complete", job.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out));
-    let output = child.wait_with_output().unwrap();
+    // A cutover whose merged table differs from the union (a row lost on the
+    // target) completes no source: both stay syncing, the run says so.
+    let lost: Vec<(i64, String)> = b
+        .query(&format!("SELECT id, v FROM {tb} WHERE id = 1001"))
+        .await;
+    assert_eq!(lost, [(1001, "b1".to_string())]);
+    pair.target
+        .sql(&format!("DELETE FROM {tm} WHERE id = 1001"))
+        .await;
+    let _ = ferry(home, &["complete", job.to_str().unwrap()]);
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
     let all = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(output.status.success(), "{all}");
+    assert!(!output.status.success(), "{all}");
+    for member in ["merge", "merge.b"] {
+        assert_eq!(
+            phase(&pair.target, member).await.as_deref(),
+            Some("sync"),
+            "{all}"
+        );
+    }
+    // Put right, the cutover completes both.
+    pair.target
+        .sql(&format!("INSERT INTO {tm} (id, v) VALUES (1001, 'b1')"))
+        .await;
+    let out = ferry(home, &["complete", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         phase(&pair.target, "merge").await.as_deref(),
         Some("completed")

@@ -32,7 +32,7 @@ use crate::inspect::{self, FerryError};
 use crate::profile::{Mode, Profile};
 use crate::queue::Turn;
 use crate::rules::Selection;
-use crate::shard::{merged_targets, DdlLocks, Member, ShardId};
+use crate::shard::{merged_targets, CutoverGate, DdlLocks, Member, ShardId, Verdict};
 use crate::snapshot::{schema, SnapshotError};
 use crate::verify::{self, MergedShard, VerifyReport};
 
@@ -139,6 +139,10 @@ pub async fn run(
         merged.clone(),
         sources.len(),
     ));
+    // The sources complete together once the merged tables are verified.
+    let gate =
+        (opts.verify && !merged.is_empty()).then(|| Arc::new(CutoverGate::new(sources.len())));
+    let mut union_report: Option<VerifyReport> = None;
     let merger = merge::Merger::new(sink.clone(), sources.len());
     let mut running = tokio::task::JoinSet::new();
     let mut controls = Vec::new();
@@ -157,6 +161,7 @@ pub async fn run(
                 locks: locks.clone(),
                 source: label,
                 group: true,
+                cutover: gate.clone(),
             })),
         };
         let mut member = s.profile.clone();
@@ -177,6 +182,10 @@ pub async fn run(
             }
         }
     };
+    let waiting = async |gate: &Option<Arc<CutoverGate>>| match gate {
+        Some(g) => g.all_arrived().await,
+        None => std::future::pending().await,
+    };
     loop {
         tokio::select! {
             ended = running.join_next() => {
@@ -186,10 +195,23 @@ pub async fn run(
                     Err(e) => {
                         // A member that panicked: the others pause with their checkpoints.
                         forward(&Request::Pause, None);
+                        if let Some(g) = &gate {
+                            g.decide(Verdict::Paused);
+                        }
                         tracing::error!(cause = %e, "a source's run ended abnormally");
                         continue;
                     }
                 };
+                // A source that ends before the verdict ends the others' wait.
+                if let Some(g) = &gate {
+                    let verdict = match &result {
+                        Ok(s) if s.sync_end == Some(SyncEnd::Aborted) => Verdict::Aborted,
+                        _ => Verdict::Paused,
+                    };
+                    if !g.decided() {
+                        g.decide(verdict);
+                    }
+                }
                 // One source stopping stops the others the same way.
                 let next = match &result {
                     Ok(s) => match s.sync_end {
@@ -209,7 +231,39 @@ pub async fn run(
                 }
                 results[i] = Some(result);
             }
-            r = requests.recv() => forward(&r, None),
+            r = requests.recv() => {
+                forward(&r, None);
+                if let Some(g) = &gate {
+                    match r {
+                        Request::Pause => g.decide(Verdict::Paused),
+                        Request::Abort => g.decide(Verdict::Aborted),
+                        Request::Complete { .. } => {}
+                    }
+                }
+            }
+            // Every source is caught up and its own tables verified: the merged
+            // tables now, then the verdict for all.
+            _ = waiting(&gate) => {
+                sink.phase(Phase::Verify);
+                let verdict = match verify_union(profile, &sources, &merged, &sink).await {
+                    Ok(report) => {
+                        let v = if report.equal { Verdict::Go } else { Verdict::Differs };
+                        union_report = Some(report);
+                        v
+                    }
+                    Err(e) => {
+                        sink.warn(crate::error::Report {
+                            code: e.code().into(),
+                            message: format!("verifying the merged tables failed: {e}"),
+                            remedy: e.remedy(),
+                        });
+                        Verdict::Differs
+                    }
+                };
+                if let Some(g) = &gate {
+                    g.decide(verdict);
+                }
+            }
         }
     }
     opts.control.give_back(requests);
@@ -236,10 +290,7 @@ pub async fn run(
         }
     }
     let mut summary = combine(summaries, started);
-    let finished = summary.sync_end.is_none_or(|e| e == SyncEnd::Completed);
-    if opts.verify && finished && !merged.is_empty() {
-        sink.phase(Phase::Verify);
-        let report = verify_union(profile, &sources, &merged, &sink).await?;
+    if let Some(report) = union_report {
         let equal = report.equal && summary.verify.as_ref().is_none_or(|v| v.equal);
         let mut all = summary.verify.take().map_or_else(Vec::new, |v| v.tables);
         all.extend(report.tables);

@@ -761,11 +761,22 @@ async fn copy_phase(
         synced_to = Some(to);
         sync_end = Some(end);
         verify_report = verify;
-    } else if verify_report.as_ref().is_none_or(|r| r.equal) {
-        meta.set_phase(meta_conn, JobPhase::Completed)
-            .await
-            .map_err(target_error("recording the job phase"))?;
-        sink.phase(Phase::Completed);
+    } else {
+        let mut equal = verify_report.as_ref().is_none_or(|r| r.equal);
+        // A source of a job with several completes once the merged tables are
+        // verified too (see `shard::CutoverGate`).
+        if let Some(gate) = opts.shard.as_ref().and_then(|m| m.cutover.clone()) {
+            if !equal {
+                gate.decide(crate::shard::Verdict::Differs);
+            }
+            equal = gate.pass().await == crate::shard::Verdict::Go;
+        }
+        if equal {
+            meta.set_phase(meta_conn, JobPhase::Completed)
+                .await
+                .map_err(target_error("recording the job phase"))?;
+            sink.phase(Phase::Completed);
+        }
     }
     Ok(summary(position, verify_report, synced_to, sync_end))
 }
@@ -938,10 +949,31 @@ impl SyncCtx<'_> {
         } else {
             None
         };
-        if report.as_ref().is_some_and(|r| !r.equal) {
+        let own_equal = report.as_ref().is_none_or(|r| r.equal);
+        // A source of a job with several completes with the others, once the
+        // merged tables are verified too (see `shard::CutoverGate`).
+        let verdict = match self.opts.shard.as_ref().and_then(|m| m.cutover.clone()) {
+            Some(gate) => {
+                if !own_equal {
+                    gate.decide(crate::shard::Verdict::Differs);
+                }
+                gate.pass().await
+            }
+            None if own_equal => crate::shard::Verdict::Go,
+            None => crate::shard::Verdict::Differs,
+        };
+        match verdict {
+            crate::shard::Verdict::Go => {}
             // Still syncing as far as the job state goes: complete again once the
             // source is quiet.
-            return Ok((SyncEnd::CompletedUnverified, applied, report));
+            crate::shard::Verdict::Differs => {
+                return Ok((SyncEnd::CompletedUnverified, applied, report))
+            }
+            v => {
+                let aborted = v == crate::shard::Verdict::Aborted;
+                let end = end_stopped(self.meta, meta_conn, self.sink, aborted).await?;
+                return Ok((end, applied, report));
+            }
         }
         // From here on the target has every change: a run that finds this phase
         // finishes the cutover without following the binlog again (which, with the

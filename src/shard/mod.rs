@@ -22,6 +22,95 @@ pub struct Member {
     /// Part of a job with several sources, which prepared the merged tables and
     /// verifies them; a one-source job does both itself.
     pub group: bool,
+    /// Where a source of a job with several waits, once its own tables are
+    /// verified, for the merged tables' verdict before it completes.
+    pub cutover: Option<Arc<CutoverGate>>,
+}
+
+/// What the merged tables' verification decided for the sources at the gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Equal: complete.
+    Go,
+    /// A merged table differs: keep the job syncing (as a one-source job does).
+    Differs,
+    /// The job was paused or aborted, or a source failed, before the verdict.
+    Paused,
+    Aborted,
+}
+
+/// The sources of a job complete together: each passes the gate after its own
+/// tables are verified, and waits there until the job (`job::group`) has
+/// verified the merged tables against the union of their shards — which needs
+/// every source caught up — and decided. The first verdict is final.
+pub struct CutoverGate {
+    sources: usize,
+    state: std::sync::Mutex<(usize, Option<Verdict>)>,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl CutoverGate {
+    pub fn new(sources: usize) -> CutoverGate {
+        CutoverGate {
+            sources,
+            state: std::sync::Mutex::new((0, None)),
+            changed: tokio::sync::watch::channel(0).0,
+        }
+    }
+
+    fn tick(&self) {
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn verdict(&self) -> Option<Verdict> {
+        self.state.lock().ok().and_then(|s| s.1)
+    }
+
+    /// A source arrives and waits for the verdict.
+    pub async fn pass(&self) -> Verdict {
+        let mut rx = self.changed.subscribe();
+        if let Ok(mut s) = self.state.lock() {
+            s.0 += 1;
+        }
+        self.tick();
+        loop {
+            if let Some(v) = self.verdict() {
+                return v;
+            }
+            if rx.changed().await.is_err() {
+                return Verdict::Paused;
+            }
+        }
+    }
+
+    /// Resolves once every source waits and nothing is decided yet.
+    pub async fn all_arrived(&self) {
+        let mut rx = self.changed.subscribe();
+        loop {
+            let ready = self
+                .state
+                .lock()
+                .map(|s| s.0 >= self.sources && s.1.is_none())
+                .unwrap_or(false);
+            if ready {
+                return;
+            }
+            if rx.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    pub fn decide(&self, verdict: Verdict) {
+        if let Ok(mut s) = self.state.lock() {
+            s.1.get_or_insert(verdict);
+        }
+        self.tick();
+    }
+
+    pub fn decided(&self) -> bool {
+        self.verdict().is_some()
+    }
 }
 
 impl std::fmt::Debug for Member {
@@ -66,5 +155,6 @@ pub fn local_member(profile: &Profile, selection: &Selection) -> Option<Arc<Memb
         )),
         source: profile.source_label().to_string(),
         group: false,
+        cutover: None,
     }))
 }
