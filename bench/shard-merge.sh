@@ -36,16 +36,16 @@ on() { local port=$1; shift; mariadb --no-defaults -h127.0.0.1 -P"$port" -uroot 
 
 echo "bench: preparing 2 shards x $ROWS rows (sysbench's table shape, disjoint ids)"
 make_shard() { # port db first-id
-  on "$1" -e "CREATE DATABASE $2;
+  on "$1" -e "CREATE DATABASE $2; USE $2;
     CREATE TABLE $2.sbtest1 (id INT UNSIGNED NOT NULL PRIMARY KEY, k INT UNSIGNED NOT NULL DEFAULT 0,
       c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '', KEY k_1 (k)) ENGINE=InnoDB;
     INSERT INTO $2.sbtest1 SELECT $3 + seq, FLOOR(RAND(seq) * $ROWS),
       CONCAT_WS('-', MD5(seq), MD5(seq + 1), MD5(seq + 2)), MD5(seq * 7) FROM seq_1_to_$ROWS;
     ANALYZE TABLE $2.sbtest1;" >/dev/null
 }
-make_shard "$AP" shard_1 0 &
-make_shard "$BP" shard_2 "$OFFSET" &
-wait
+make_shard "$AP" shard_1 0 & pa=$!
+make_shard "$BP" shard_2 "$OFFSET" & pb=$!
+wait "$pa" && wait "$pb" || { echo "bench: preparing the shards failed" >&2; exit 1; }
 size=$(on "$AP" -N -e "SELECT ROUND((DATA_LENGTH+INDEX_LENGTH)/1048576) FROM information_schema.TABLES WHERE TABLE_SCHEMA='shard_1'")
 echo "bench: $((2 * ROWS)) rows, 2 x ${size} MiB on disk, $THREADS threads per source"
 
@@ -78,9 +78,9 @@ run() { # name db command...
 
 dump_load_merge() {
   rm -rf "$work/dump-a" "$work/dump-b"
-  mydumper -h 127.0.0.1 -P "$AP" -u root -B shard_1 -t "$THREADS" --rows=100000 -o "$work/dump-a" >/dev/null 2>&1 &
-  mydumper -h 127.0.0.1 -P "$BP" -u root -B shard_2 -t "$THREADS" --rows=100000 -o "$work/dump-b" >/dev/null 2>&1 &
-  wait
+  mydumper -h 127.0.0.1 -P "$AP" -u root -B shard_1 -t "$THREADS" --rows=100000 -o "$work/dump-a" >/dev/null 2>&1 & local da=$!
+  mydumper -h 127.0.0.1 -P "$BP" -u root -B shard_2 -t "$THREADS" --rows=100000 -o "$work/dump-b" >/dev/null 2>&1 & local db=$!
+  wait "$da" && wait "$db"
   # The second shard's rows go into the table the first one's load created.
   rm -f "$work"/dump-b/*schema*
   myloader -h 127.0.0.1 -P "$TP" -u root -d "$work/dump-a" -B merged -t "$THREADS" >/dev/null 2>&1
@@ -131,7 +131,16 @@ TOML
 echo
 run "mydumper x2 + myloader x2 (merged)" merged dump_load_merge
 run "ferry, 2 sources merged (verified)" merged ferry_job merge yes
+phases() { # job: when each phase began, seconds from the first event
+  grep -E '"type":"(phase|copy_done)"' "$work/$1.events" | python3 -c "
+import json, sys
+ev = [json.loads(l) for l in sys.stdin]
+t0 = ev[0]['t'] if ev else 0
+print('  ' + ' '.join(f\"{e.get('phase', 'copy_done')}@{e['t'] - t0:.2f}\" for e in ev))"
+}
+phases merge
 run "ferry, 1 source (verified)" - ferry_job one no
+phases one
 python3 - <<PY
 merged = float("${T[ferry, 2 sources merged (verified)]}")
 dump = float("${T[mydumper x2 + myloader x2 (merged)]}")

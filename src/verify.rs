@@ -371,13 +371,26 @@ pub async fn verify_merged(
         Ok((count, number(&xor) as u64, number(&sum)))
     }
     let dst = format!("{}.{}", quote(&target_name.0), quote(&target_name.1));
+    // Every shard and the target at once: each is one scan on its own server.
+    let fqns: Vec<String> = shards
+        .iter()
+        .map(|s| format!("{}.{}", quote(&s.schema), quote(&s.table)))
+        .collect();
+    let (parts, merged) = tokio::join!(
+        futures_util::future::join_all(
+            shards
+                .iter()
+                .zip(&fqns)
+                .map(|(s, fqn)| sums(s.source, "source", fqn, columns))
+        ),
+        sums(target, "target", &dst, columns)
+    );
     let mut union = (0u64, 0u64, 0u128);
-    for s in shards {
-        let fqn = format!("{}.{}", quote(&s.schema), quote(&s.table));
-        let (c, x, m) = sums(s.source, "source", &fqn, columns).await?;
+    for part in parts {
+        let (c, x, m) = part?;
         union = (union.0 + c, union.1 ^ x, union.2 + m);
     }
-    let merged = sums(target, "target", &dst, columns).await?;
+    let merged = merged?;
     let equal = merged == union;
     let report = TableReport {
         schema: "(merged)".into(),
