@@ -543,6 +543,14 @@ impl Selection {
     pub fn total_bytes(&self) -> u64 {
         self.tables.iter().map(|t| t.bytes).sum()
     }
+
+    /// The tables `keep` keeps, with the same objects.
+    pub fn tables_where(&self, keep: impl Fn(&SelectedTable) -> bool) -> Selection {
+        Selection {
+            tables: self.tables.iter().filter(|t| keep(t)).cloned().collect(),
+            objects: self.objects.clone(),
+        }
+    }
 }
 
 impl Matcher {

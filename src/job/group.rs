@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::merge;
-use super::{JobError, RunOptions, RunSummary, SyncEnd};
+use super::{target_error, JobError, RunOptions, RunSummary, SyncEnd};
 use crate::checkpoint::{JobPhase, Meta};
 use crate::control::{Control, Request};
 use crate::error::Coded;
@@ -75,16 +75,9 @@ pub async fn verify_job(profile: &Profile, sink: &EventSink) -> Result<VerifyRep
     let (sources, merged) = discover(profile).await?;
     let mut tables = Vec::new();
     for s in &sources {
-        let own = Selection {
-            tables: s
-                .selection
-                .tables
-                .iter()
-                .filter(|t| !merged.contains_key(&(t.target_schema.clone(), t.target_name.clone())))
-                .cloned()
-                .collect(),
-            objects: Vec::new(),
-        };
+        let own = s.selection.tables_where(|t| {
+            !merged.contains_key(&(t.target_schema.clone(), t.target_name.clone()))
+        });
         if own.tables.is_empty() {
             continue;
         }
@@ -371,11 +364,11 @@ async fn prepare(
         let meta = Meta::new(&profile.options.meta_schema, &s.profile.name);
         meta.ensure(&mut conn)
             .await
-            .map_err(|e| target_failed("creating the meta schema", e))?;
+            .map_err(target_error("creating the meta schema"))?;
         let job = meta
             .load_job(&mut conn)
             .await
-            .map_err(|e| target_failed("reading the job state", e))?;
+            .map_err(target_error("reading the job state"))?;
         if job.is_some_and(|j| {
             matches!(
                 j.phase,
@@ -402,16 +395,9 @@ async fn prepare(
         if firsts.is_empty() {
             continue;
         }
-        let selection = Selection {
-            tables: s
-                .selection
-                .tables
-                .iter()
-                .filter(|t| firsts.contains(&(t.schema.clone(), t.name.clone())))
-                .cloned()
-                .collect(),
-            objects: Vec::new(),
-        };
+        let selection = s
+            .selection
+            .tables_where(|t| firsts.contains(&(t.schema.clone(), t.name.clone())));
         let source = inspect::open(&s.profile, crate::endpoint::Side::Source, 2).await?;
         let meta = Meta::new(&profile.options.meta_schema, &s.profile.name);
         let keep: HashSet<Name> = merged.keys().cloned().collect();
@@ -437,14 +423,6 @@ async fn prepare(
     Ok(())
 }
 
-fn target_failed(what: &str, e: mysql_async::Error) -> JobError {
-    SnapshotError::Target {
-        what: what.to_string(),
-        cause: e.to_string(),
-    }
-    .into()
-}
-
 /// Verifies every merged table against the union of its shards.
 async fn verify_union(
     profile: &Profile,
@@ -458,47 +436,30 @@ async fn verify_union(
         let ep = inspect::open(&s.profile, crate::endpoint::Side::Source, 2).await?;
         endpoints.insert(s.profile.source_label().to_string(), ep);
     }
-    let mut targets: Vec<&Name> = merged.keys().collect();
-    targets.sort();
-    let mut tables = Vec::new();
-    let mut failure = None;
-    for t in targets {
-        let shards = &merged[t];
-        let Some(first) = shards.iter().next() else {
-            continue;
-        };
-        let columns = sources
+    let mut tables: Vec<(Name, Vec<ShardId>)> = merged
+        .iter()
+        .map(|(t, shards)| (t.clone(), shards.iter().cloned().collect()))
+        .collect();
+    tables.sort();
+    let catalog_of = |label: &str| {
+        sources
             .iter()
-            .find(|s| s.profile.source_label() == first.source)
-            .and_then(|s| s.catalog.table(&first.schema, &first.table))
-            .map(verify::data_columns)
-            .unwrap_or_default();
-        let list: Vec<MergedShard> = shards
-            .iter()
-            .filter_map(|s| {
-                endpoints.get(&s.source).map(|ep| MergedShard {
-                    source: ep,
-                    label: s.source.clone(),
-                    schema: s.schema.clone(),
-                    table: s.table.clone(),
-                })
-            })
-            .collect();
-        match verify::verify_merged(&list, &target, t, &columns, sink).await {
-            Ok(r) => tables.push(r),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
+            .find(|s| s.profile.source_label() == label)
+            .map(|s| &s.catalog)
+    };
+    let reports = verify_merged_tables(
+        &target,
+        tables,
+        |label| endpoints.get(label),
+        catalog_of,
+        sink,
+    )
+    .await;
     for (_, ep) in endpoints {
         ep.close().await;
     }
     target.close().await;
-    if let Some(e) = failure {
-        return Err(e.into());
-    }
+    let tables = reports?;
     let equal = tables.iter().all(|t| t.equal);
     Ok(VerifyReport { tables, equal })
 }
@@ -508,29 +469,50 @@ pub async fn verify_local(
     source: &crate::endpoint::Endpoint,
     target: &crate::endpoint::Endpoint,
     member: &Member,
-    label: &str,
     catalog: &crate::catalog::Catalog,
     sink: &EventSink,
 ) -> Result<Vec<verify::TableReport>, JobError> {
+    let mut tables: Vec<(Name, Vec<ShardId>)> = member
+        .locks
+        .merged()
+        .into_iter()
+        .map(|t| {
+            let shards = member.locks.shards_of(&t);
+            (t, shards)
+        })
+        .collect();
+    tables.sort();
+    verify_merged_tables(target, tables, |_| Some(source), |_| Some(catalog), sink).await
+}
+
+/// Each merged table against the union of its shards (`source_of` and
+/// `catalog_of` give a shard's source by its label); the columns compared are
+/// the first shard's.
+async fn verify_merged_tables<'a>(
+    target: &crate::endpoint::Endpoint,
+    tables: Vec<(Name, Vec<ShardId>)>,
+    source_of: impl Fn(&str) -> Option<&'a crate::endpoint::Endpoint>,
+    catalog_of: impl Fn(&str) -> Option<&'a crate::catalog::Catalog>,
+    sink: &EventSink,
+) -> Result<Vec<verify::TableReport>, JobError> {
     let mut out = Vec::new();
-    let mut merged = member.locks.merged();
-    merged.sort();
-    for t in merged {
-        let shards = member.locks.shards_of(&t);
+    for (t, shards) in tables {
         let Some(first) = shards.first() else {
             continue;
         };
-        let columns = catalog
-            .table(&first.schema, &first.table)
+        let columns = catalog_of(&first.source)
+            .and_then(|c| c.table(&first.schema, &first.table))
             .map(verify::data_columns)
             .unwrap_or_default();
         let list: Vec<MergedShard> = shards
             .iter()
-            .map(|s| MergedShard {
-                source,
-                label: label.to_string(),
-                schema: s.schema.clone(),
-                table: s.table.clone(),
+            .filter_map(|s| {
+                source_of(&s.source).map(|ep| MergedShard {
+                    source: ep,
+                    label: s.source.clone(),
+                    schema: s.schema.clone(),
+                    table: s.table.clone(),
+                })
             })
             .collect();
         out.push(verify::verify_merged(&list, target, &t, &columns, sink).await?);

@@ -81,10 +81,20 @@ impl Merger {
         }
     }
 
-    fn on(&self, i: usize, source: &str, event: JobEvent) {
+    fn on(&self, i: usize, source: &str, mut event: JobEvent) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
+        // Events about one table, and reports, say which source they are from.
+        match &mut event {
+            JobEvent::Chunk { schema, .. } | JobEvent::Verified { schema, .. } => {
+                *schema = label(schema, source)
+            }
+            JobEvent::Warning { report } | JobEvent::Error { report } => {
+                report.message = format!("source {source}: {}", report.message)
+            }
+            _ => {}
+        }
         match event {
             JobEvent::Phase { phase } => {
                 st.phases[i] = Some(phase);
@@ -118,21 +128,6 @@ impl Merger {
                 let all: Vec<_> = st.plans.iter().flatten().flatten().cloned().collect();
                 self.out.emit(JobEvent::Plan { tables: all });
             }
-            JobEvent::Chunk {
-                schema,
-                table,
-                rows,
-                bytes,
-                chunks_done,
-                chunks,
-            } => self.out.emit(JobEvent::Chunk {
-                schema: label(&schema, source),
-                table,
-                rows,
-                bytes,
-                chunks_done,
-                chunks,
-            }),
             JobEvent::Throughput {
                 rows_done,
                 bytes_done,
@@ -179,36 +174,12 @@ impl Merger {
                     tables: sum.tables,
                 });
             }
-            JobEvent::Verified {
-                schema,
-                table,
-                equal,
-                source_rows,
-                target_rows,
-                chunks,
-                mismatched_chunks,
-            } => self.out.emit(JobEvent::Verified {
-                schema: label(&schema, source),
-                table,
-                equal,
-                source_rows,
-                target_rows,
-                chunks,
-                mismatched_chunks,
-            }),
             JobEvent::Sync(status) => {
                 st.sync[i] = Some((source.to_string(), status));
                 self.out.emit(JobEvent::Sync(combined(&st.sync)));
             }
-            JobEvent::Warning { mut report } => {
-                report.message = format!("source {source}: {}", report.message);
-                self.out.emit(JobEvent::Warning { report });
-            }
-            JobEvent::Error { mut report } => {
-                report.message = format!("source {source}: {}", report.message);
-                self.out.emit(JobEvent::Error { report });
-            }
-            // Retries, snapshots, created objects, DDL: as they are.
+            // Chunks, verified tables and reports (labelled above); retries,
+            // snapshots, created objects, DDL as they are.
             other => self.out.emit(other),
         }
     }

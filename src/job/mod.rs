@@ -135,7 +135,7 @@ pub struct RunOptions {
     /// Scheduled jobs of this process copy one at a time (see [`Queue`]).
     pub queue: Option<Queue>,
     /// The job's shard merge, for a member of a job with several sources (set by
-    /// `shard::run`; a one-source job that merges tables sets its own).
+    /// `job::group`; a one-source job that merges tables sets its own).
     pub shard: Option<Arc<crate::shard::Member>>,
 }
 
@@ -152,7 +152,7 @@ pub enum SyncEnd {
     CompletedUnverified,
 }
 
-fn target_error(what: &str) -> impl FnOnce(mysql_async::Error) -> SnapshotError + '_ {
+pub(crate) fn target_error(what: &str) -> impl FnOnce(mysql_async::Error) -> SnapshotError + '_ {
     move |e| SnapshotError::Target {
         what: what.to_string(),
         cause: e.to_string(),
@@ -830,15 +830,8 @@ impl SyncCtx<'_> {
             .as_ref()
             .map(|m| m.locks.merged().into_iter().collect())
             .unwrap_or_default();
-        let own = Selection {
-            tables: selection
-                .tables
-                .iter()
-                .filter(|t| !merged.contains(&(t.target_schema.clone(), t.target_name.clone())))
-                .cloned()
-                .collect(),
-            objects: selection.objects.clone(),
-        };
+        let own = selection
+            .tables_where(|t| !merged.contains(&(t.target_schema.clone(), t.target_name.clone())));
         let mut report = verify::verify(
             self.source,
             self.target,
@@ -851,15 +844,8 @@ impl SyncCtx<'_> {
         )
         .await?;
         if let Some(member) = self.opts.shard.as_ref().filter(|m| !m.group) {
-            let unions = group::verify_local(
-                self.source,
-                self.target,
-                member,
-                self.profile.source_label(),
-                catalog,
-                self.sink,
-            )
-            .await?;
+            let unions =
+                group::verify_local(self.source, self.target, member, catalog, self.sink).await?;
             report.equal &= unions.iter().all(|t| t.equal);
             report.tables.extend(unions);
         }

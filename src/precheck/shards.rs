@@ -13,25 +13,25 @@ use crate::shard::ShardId;
 
 type Name = (String, String);
 
-/// The merged tables of the job and their shards, over every source's selection.
+/// The merged tables of the job (see `shard::merged_targets`) and their shards,
+/// each with the index of its source's context, in the sources' order.
 fn merged(ctxs: &[(&str, &Context)]) -> BTreeMap<Name, Vec<(ShardId, usize)>> {
-    let mut all: BTreeMap<Name, Vec<(ShardId, usize)>> = BTreeMap::new();
-    for (i, (label, ctx)) in ctxs.iter().enumerate() {
-        for t in &ctx.selection.tables {
-            all.entry((t.target_schema.clone(), t.target_name.clone()))
-                .or_default()
-                .push((
-                    ShardId {
-                        source: label.to_string(),
-                        schema: t.schema.clone(),
-                        table: t.name.clone(),
-                    },
-                    i,
-                ));
-        }
-    }
-    all.retain(|_, s| s.len() > 1);
-    all
+    let selections: Vec<(&str, &crate::rules::Selection)> =
+        ctxs.iter().map(|(l, c)| (*l, &c.selection)).collect();
+    crate::shard::merged_targets(&selections)
+        .into_iter()
+        .map(|(target, shards)| {
+            let mut shards: Vec<(ShardId, usize)> = shards
+                .into_iter()
+                .filter_map(|s| {
+                    let i = ctxs.iter().position(|(l, _)| *l == s.source)?;
+                    Some((s, i))
+                })
+                .collect();
+            shards.sort_by_key(|(_, i)| *i);
+            (target, shards)
+        })
+        .collect()
 }
 
 fn table<'a>(ctxs: &'a [(&str, &Context)], shard: &(ShardId, usize)) -> Option<&'a Table> {

@@ -72,27 +72,20 @@ fn job_of(state: &Server, task: &Task) -> ApiResult<Profile> {
     Ok(convert::to_profile(task, &sources)?)
 }
 
-/// The keyring accounts of a job's source passwords, one per source.
-fn source_accounts(task: &Task) -> ApiResult<Vec<(String, String)>> {
-    let names = convert::sources_of(task)?;
-    Ok(names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let account = if i == 0 {
-                task.name.clone()
-            } else {
-                format!("{}.{n}", task.name)
-            };
-            (n.clone(), account)
-        })
+/// Each DM source of a task with the keyring account of its password in the
+/// task's job (its member's, see `Profile::members`).
+fn source_accounts(task: &Task, profile: &Profile) -> ApiResult<Vec<(String, String)>> {
+    Ok(convert::sources_of(task)?
+        .into_iter()
+        .zip(profile.members())
+        .map(|(name, m)| (name, m.keyring_name(Side::Source).to_string()))
         .collect())
 }
 
-fn store_passwords(state: &Server, task: &Task) -> ApiResult<()> {
+fn store_passwords(state: &Server, task: &Task, profile: &Profile) -> ApiResult<()> {
     let keyring =
         |e: ferry::secrets::SecretError| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e);
-    for (source_name, account) in source_accounts(task)? {
+    for (source_name, account) in source_accounts(task, profile)? {
         match state.dm.source_password(&source_name)? {
             Some(pw) => {
                 ferry::secrets::set_password(&account, Side::Source, &pw).map_err(keyring)?
@@ -119,7 +112,7 @@ fn forget_passwords(p: &Profile) {
 /// first).
 async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
     let profile = job_of(state, task)?;
-    let accounts: Vec<(String, Side)> = source_accounts(task)?
+    let accounts: Vec<(String, Side)> = source_accounts(task, &profile)?
         .into_iter()
         .map(|(_, account)| (account, Side::Source))
         .chain([(task.name.clone(), Side::Target)])
@@ -128,7 +121,7 @@ async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
         .iter()
         .map(|(account, side)| ferry::secrets::get_password(account, *side).ok().flatten())
         .collect();
-    store_passwords(state, task)?;
+    store_passwords(state, task, &profile)?;
     if let Err(e) = precheck(&profile).await {
         for ((account, side), old) in accounts.iter().zip(before) {
             let _ = match old {
