@@ -162,33 +162,52 @@ impl JobPhase {
 pub enum Request {
     /// Stop with a checkpoint; a later run resumes.
     Pause,
-    /// Cut over once caught up, optionally making the source read-only first.
+    /// Cut over once caught up, optionally making the source read-only first
+    /// (see `cutover`); `accept_late`: complete even though selected tables were
+    /// written after the drain position (the operator confirmed it).
     Complete {
         freeze_source: bool,
+        accept_late: bool,
     },
     Abort,
 }
 
 impl Request {
+    /// A cutover request without either option.
+    pub fn complete() -> Request {
+        Request::Complete {
+            freeze_source: false,
+            accept_late: false,
+        }
+    }
+
     pub fn to_row(self) -> (&'static str, Option<&'static str>) {
         match self {
             Request::Pause => ("pause", None),
             Request::Complete {
-                freeze_source: true,
-            } => ("complete", Some("freeze")),
-            Request::Complete {
-                freeze_source: false,
-            } => ("complete", None),
+                freeze_source,
+                accept_late,
+            } => (
+                "complete",
+                match (freeze_source, accept_late) {
+                    (false, false) => None,
+                    (true, false) => Some("freeze"),
+                    (false, true) => Some("accept-late"),
+                    (true, true) => Some("freeze accept-late"),
+                },
+            ),
             Request::Abort => ("abort", None),
         }
     }
 
     pub fn from_row(kind: &str, arg: Option<&str>) -> Option<Request> {
+        let has = |flag: &str| arg.is_some_and(|a| a.split_whitespace().any(|w| w == flag));
         match kind {
             "pause" => Some(Request::Pause),
             "abort" => Some(Request::Abort),
             "complete" => Some(Request::Complete {
-                freeze_source: arg == Some("freeze"),
+                freeze_source: has("freeze"),
+                accept_late: has("accept-late"),
             }),
             _ => None,
         }

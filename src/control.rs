@@ -49,8 +49,11 @@ impl Control {
         self.send(Request::Pause);
     }
 
-    pub fn complete(&self, freeze_source: bool) {
-        self.send(Request::Complete { freeze_source });
+    pub fn complete(&self, freeze_source: bool, accept_late: bool) {
+        self.send(Request::Complete {
+            freeze_source,
+            accept_late,
+        });
     }
 
     pub fn abort(&self) {

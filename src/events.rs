@@ -188,6 +188,110 @@ pub struct SyncStatus {
     pub shard_locks: Vec<crate::shard::LockStatus>,
     /// A job with several sources: each one's sync (empty for one source).
     pub sources: Vec<SourceSync>,
+    /// The cutover under way, or the last one refused (see `cutover`).
+    pub cutover: Option<CutoverStatus>,
+}
+
+/// Where a cutover stands (see `cutover::Drain`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum CutoverStep {
+    /// Applying everything up to the drain position.
+    #[default]
+    Draining,
+    /// At the drain position; applying up to the source's position of now, to see
+    /// whether selected tables are still written.
+    Confirming,
+    /// Caught up: verifying and finishing.
+    Caught,
+    /// Selected tables were written after the drain position: the cutover was
+    /// refused and the job went on syncing.
+    Refused,
+}
+
+/// A cutover request as the sync carries it out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct CutoverStatus {
+    /// Counts the cutover requests this run took, so a caller can tell the
+    /// answer to its own request from an earlier one.
+    pub attempt: u32,
+    pub step: CutoverStep,
+    /// The drain position: the source's position when the cutover was asked
+    /// (after the freeze, when asked).
+    pub mark: Position,
+    /// The source was made read-only first.
+    pub frozen: bool,
+    /// The operator accepted writes after the drain position.
+    pub accept_late: bool,
+    /// Writes to selected tables found after the drain position.
+    pub late: LateWrites,
+}
+
+/// Row changes to selected tables found in the source's binlog after a point
+/// where the application was said to have stopped writing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct LateWrites {
+    /// The point they came after.
+    pub since: Position,
+    /// The first and the last of them.
+    pub first: Option<Position>,
+    pub last: Option<Position>,
+    pub rows: u64,
+    /// Per source table, sorted by name.
+    pub tables: Vec<TableCount>,
+}
+
+impl LateWrites {
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// "12 rows (shop.audit_log 10, shop.orders 2) since binlog.000003:935".
+    pub fn describe(&self) -> String {
+        let tables: Vec<String> = self
+            .tables
+            .iter()
+            .map(|t| format!("{}.{} {}", t.schema, t.table, t.count))
+            .collect();
+        format!(
+            "{} row change{} ({}) since {}",
+            self.rows,
+            if self.rows == 1 { "" } else { "s" },
+            tables.join(", "),
+            self.since
+        )
+    }
+
+    /// Counts `n` row changes of `schema.table` at `at`.
+    pub fn add(&mut self, schema: &str, table: &str, n: u64, at: &Position) {
+        self.rows += n;
+        if self.first.is_none() {
+            self.first = Some(at.clone());
+        }
+        self.last = Some(at.clone());
+        add_count(&mut self.tables, schema, table, n);
+    }
+}
+
+/// Adds `n` to `schema.table`'s count in a list kept sorted by name.
+fn add_count(counts: &mut Vec<TableCount>, schema: &str, table: &str, n: u64) {
+    let key = (schema, table);
+    match counts.binary_search_by(|t| (t.schema.as_str(), t.table.as_str()).cmp(&key)) {
+        Ok(i) => counts[i].count += n,
+        Err(i) => counts.insert(
+            i,
+            TableCount {
+                schema: schema.to_string(),
+                table: table.to_string(),
+                count: n,
+            },
+        ),
+    }
 }
 
 /// One source's sync in a job with several.
@@ -208,21 +312,7 @@ pub struct SourceSync {
 impl SyncStatus {
     /// Counts `n` more applied changes of `schema.table`.
     pub fn count_changes(&mut self, schema: &str, table: &str, n: u64) {
-        let key = (schema, table);
-        match self
-            .tables
-            .binary_search_by(|t| (t.schema.as_str(), t.table.as_str()).cmp(&key))
-        {
-            Ok(i) => self.tables[i].count += n,
-            Err(i) => self.tables.insert(
-                i,
-                TableCount {
-                    schema: schema.to_string(),
-                    table: table.to_string(),
-                    count: n,
-                },
-            ),
-        }
+        add_count(&mut self.tables, schema, table, n);
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod checkpoint;
 pub mod control;
+pub mod cutover;
 pub mod dm;
 pub mod endpoint;
 pub mod error;

@@ -72,6 +72,11 @@ enum Command {
         /// Make the source read-only first, so nothing is written after the cutover.
         #[arg(long)]
         freeze_source: bool,
+        /// Complete even though selected tables are still written on the source
+        /// after the cutover was asked (they are applied and listed in the report).
+        /// Without it such writes refuse the cutover.
+        #[arg(long)]
+        accept_late_writes: bool,
         /// Skip the final verification.
         #[arg(long)]
         no_verify: bool,
@@ -245,9 +250,16 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Complete {
             job,
             freeze_source,
+            accept_late_writes,
             no_verify,
             json,
-        } => complete(&job, freeze_source, !no_verify, json).await,
+        } => {
+            let request = ferry::control::Request::Complete {
+                freeze_source,
+                accept_late: accept_late_writes,
+            };
+            complete(&job, request, !no_verify, json).await
+        }
         Command::Pause { job } => pause(&job).await,
         Command::Ddl(cmd) => ddl(cmd).await,
         Command::Dm(cmd) => dm(cmd).await,
@@ -517,20 +529,26 @@ async fn precheck(job: &str, json: bool) -> Result<ExitCode, Failure> {
     })
 }
 
-/// `complete`: Some(freeze_source) asks the run to cut over as soon as it syncs.
+/// `complete`: a cutover request the run carries out as soon as it syncs; a
+/// refused cutover (writes after it was asked) pauses that run, so `ferry
+/// complete` ends with an answer.
 async fn run(
     job: &str,
     verify: bool,
     json: bool,
-    complete: Option<bool>,
+    complete: Option<ferry::control::Request>,
 ) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     let (sink, rx) = ferry::events::EventSink::channel();
-    let view = tokio::spawn(render::events(rx, json));
     let control = ferry::control::Control::default();
-    if let Some(freeze) = complete {
-        control.complete(freeze);
-    }
+    let rx = match complete {
+        Some(request) => {
+            control.send(request);
+            pause_on_refusal(rx, control.clone())
+        }
+        None => rx,
+    };
+    let view = tokio::spawn(render::events(rx, json));
     let on_ctrl_c = control.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -603,9 +621,17 @@ async fn run(
             use ferry::job::SyncEnd;
             match end {
                 SyncEnd::Paused => println!("sync paused at {p}; run the job again to resume"),
-                SyncEnd::Completed => println!(
-                    "completed: the target has every change up to {p}; point the application at the target"
-                ),
+                SyncEnd::Completed => {
+                    println!(
+                        "completed: the target has every change up to {p}; point the application at the target"
+                    );
+                    if let Some(late) = &summary.late_writes {
+                        println!(
+                            "accepted: {} were written to the source after the cutover was asked; they are on the target",
+                            late.describe()
+                        );
+                    }
+                }
                 SyncEnd::CompletedUnverified => println!(
                     "caught up at {p}, but the verification found differences (was the source still written to?); the job keeps its position: stop the writes (or use --freeze-source) and complete again"
                 ),
@@ -615,13 +641,40 @@ async fn run(
     }
     Ok(match (&summary.verify, summary.sync_end) {
         (Some(v), _) if !v.equal => ExitCode::from(1),
+        // Asked to complete, it paused: the cutover was refused.
+        (_, Some(ferry::job::SyncEnd::Paused)) if complete.is_some() => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     })
 }
 
+/// Passes the events on; a refused cutover pauses the run.
+fn pause_on_refusal(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<ferry::events::JobEvent>,
+    control: ferry::control::Control,
+) -> tokio::sync::mpsc::UnboundedReceiver<ferry::events::JobEvent> {
+    let (tx, out) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if matches!(&event, ferry::events::JobEvent::Warning { report } if report.code == "cutover.late_writes")
+            {
+                control.pause();
+            }
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    out
+}
+
 const ABORT_NOTE: &str = "The target keeps the rows copied and applied so far. To start again, drop or empty the target tables (or set on_existing = \"truncate\") and run the job: it starts over with a new snapshot.";
 
-async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<ExitCode, Failure> {
+async fn complete(
+    job: &str,
+    request: ferry::control::Request,
+    verify: bool,
+    json: bool,
+) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     if profile.incremental.cutover == ferry::profile::Cutover::Never {
         return Err(Failure::Error(Report {
@@ -630,12 +683,17 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
             remedy: "set cutover = \"auto\" under [incremental] to allow a cutover, or pause / abort the standby".into(),
         }));
     }
-    let request = ferry::control::Request::Complete {
-        freeze_source: freeze,
+    // The answer to this request, not to an earlier one (see `CutoverStatus`).
+    let attempt = |s: &ferry::control::JobStatus| {
+        s.live
+            .as_ref()
+            .and_then(|l| l.cutover.as_ref())
+            .map_or(0, |c| c.attempt)
     };
+    let before = attempt(&ferry::control::status(&profile).await?);
     if !ferry::control::request(&profile, request).await? {
         // Nobody runs the job: run it here, cutting over as soon as it has caught up.
-        return run(job, verify, json, Some(freeze)).await;
+        return run(job, verify, json, Some(request)).await;
     }
     println!("asked the running job to complete; waiting for it to catch up and verify…");
     let mut last = String::new();
@@ -659,6 +717,15 @@ async fn complete(job: &str, freeze: bool, verify: bool, json: bool) -> Result<E
                     ExitCode::from(1)
                 }
             });
+        }
+        if let Some(c) = s.live.as_ref().and_then(|l| l.cutover.as_ref()) {
+            if c.step == ferry::events::CutoverStep::Refused && c.attempt > before {
+                eprintln!(
+                    "error cutover.late_writes: the cutover was refused: the source's binlog has {} after the cutover was asked — the application still writes to the source. The job goes on syncing. Fix: stop the application's writes and run `ferry complete` again; or `ferry complete --freeze-source` to make the source read-only first; or `ferry complete --accept-late-writes` to complete anyway",
+                    c.late.describe()
+                );
+                return Ok(ExitCode::from(1));
+            }
         }
         if let Some(l) = &s.live {
             let line = format!(

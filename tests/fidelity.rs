@@ -780,7 +780,7 @@ async fn a_cutover_asked_while_the_source_is_down_happens_when_it_is_back() {
     wait_sync_event(&mut rx, "a synced sync", |s| s.synced).await;
     pair.source.stop(false);
     wait_sync_event(&mut rx, "a retry", |s| s.state == "retrying").await;
-    control.complete(false);
+    control.complete(false, false);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     pair.source.start_again();
     let summary = tokio::time::timeout(std::time::Duration::from_secs(90), run)

@@ -125,6 +125,7 @@ async fn start_on_cluster(
         verify: None,
         synced_to: None,
         sync_end: Some(end),
+        late_writes: None,
     })
 }
 
@@ -397,11 +398,16 @@ async fn complete(
     on_cluster: State<'_, OnCluster>,
     profile: Profile,
     freeze_source: bool,
+    accept_late: Option<bool>,
 ) -> Result<bool, Report> {
     if cluster_of(&on_cluster, &profile.name).is_some() {
         return Err(not_on_cluster("the cutover"));
     }
-    request(&running, &profile, Request::Complete { freeze_source }).await
+    let request_ = Request::Complete {
+        freeze_source,
+        accept_late: accept_late.unwrap_or(false),
+    };
+    request(&running, &profile, request_).await
 }
 
 #[tauri::command]

@@ -213,7 +213,7 @@ pub async fn run(
                         Some(SyncEnd::Completed | SyncEnd::CompletedUnverified)
                             if profile.mode != Mode::Full =>
                         {
-                            Some(Request::Complete { freeze_source: false })
+                            Some(Request::complete())
                         }
                         _ => None,
                     },
@@ -341,6 +341,7 @@ fn combine(summaries: Vec<RunSummary>, started: Instant) -> RunSummary {
             .unwrap_or_default(),
         lock_ms: summaries.iter().map(|s| s.lock_ms).max().unwrap_or(0),
         verify,
+        late_writes: summaries.iter().find_map(|s| s.late_writes.clone()),
         synced_to: first.and_then(|s| s.synced_to),
         sync_end,
     }

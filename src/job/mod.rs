@@ -6,6 +6,7 @@
 //! position are kept and only unfinished chunks are copied. A run finding it
 //! `completed` starts over (the target's tables then fall under `on_existing`).
 
+mod cutover;
 mod group;
 mod merge;
 
@@ -125,6 +126,17 @@ pub struct RunSummary {
     /// when the run stopped before its sync.
     pub synced_to: Option<Position>,
     pub sync_end: Option<SyncEnd>,
+    /// Writes to selected tables after the cutover's drain position that the
+    /// operator accepted (see `cutover`).
+    pub late_writes: Option<crate::events::LateWrites>,
+}
+
+/// How the sync of a run ended (see `SyncCtx::run`).
+struct SyncRun {
+    end: SyncEnd,
+    applied: Position,
+    verify: Option<VerifyReport>,
+    late: Option<crate::events::LateWrites>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -293,7 +305,7 @@ pub(crate) async fn run_member(
     // One function per phase, chosen by the phase the meta schema records.
     let result = match existing.as_ref() {
         Some(job) if job.phase == JobPhase::Completing => {
-            finish_interrupted_cutover(&sync_ctx, &mut meta_conn, job, started).await
+            cutover::finish_interrupted_cutover(&sync_ctx, &mut meta_conn, job, started).await
         }
         Some(job) if job.phase == JobPhase::Sync => {
             sync_phase(&sync_ctx, &mut meta_conn, Some(job), turn, started).await
@@ -318,35 +330,6 @@ pub(crate) async fn run_member(
     source.close().await;
     target.close().await;
     result
-}
-
-/// Phase `completing`: a cutover that stopped after its verification; finishes it
-/// without following the binlog again.
-async fn finish_interrupted_cutover(
-    ctx: &SyncCtx<'_>,
-    meta_conn: &mut mysql_async::Conn,
-    job: &crate::checkpoint::JobRecord,
-    started: Instant,
-) -> Result<RunSummary, JobError> {
-    let catalog = Catalog::load(ctx.source, |s| ctx.matcher.touches_schema(s))
-        .await
-        .map_err(FerryError::from)?;
-    let now = ctx.matcher.select(&catalog);
-    ctx.sink.phase(Phase::Completing);
-    ctx.finish_cutover(meta_conn, &catalog, &now).await?;
-    let at = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
-    Ok(RunSummary {
-        tables: now.tables.len(),
-        rows: 0,
-        bytes: 0,
-        seconds: started.elapsed().as_secs_f64(),
-        resumed: true,
-        position: at.clone(),
-        lock_ms: 0,
-        verify: None,
-        synced_to: Some(at),
-        sync_end: Some(SyncEnd::Completed),
-    })
 }
 
 /// Phase `sync`: follows the binlog, from where a previous run stopped (`resume`)
@@ -401,8 +384,14 @@ async fn sync_phase(
             })
             .collect(),
     });
-    let (end, synced_to, verify) = ctx.run(meta_conn, start.clone()).await?;
+    let SyncRun {
+        end,
+        applied: synced_to,
+        verify,
+        late,
+    } = ctx.run(meta_conn, start.clone()).await?;
     Ok(RunSummary {
+        late_writes: late,
         tables: ctx.selection.tables.len(),
         rows: 0,
         bytes: 0,
@@ -707,7 +696,8 @@ async fn copy_phase(
     snap.close().await;
     let rows = progress.committed_rows.load(Ordering::Relaxed);
     let bytes = progress.committed_bytes.load(Ordering::Relaxed);
-    let summary = |position: Position, verify, synced_to, sync_end| RunSummary {
+    let summary = |position: Position, verify, synced_to, sync_end, late_writes| RunSummary {
+        late_writes,
         tables: selection.tables.len(),
         rows,
         bytes,
@@ -721,7 +711,7 @@ async fn copy_phase(
     };
     if let Some(r) = stopped {
         let end = end_stopped(meta, meta_conn, sink, r == Request::Abort).await?;
-        return Ok(summary(position, None, None, Some(end)));
+        return Ok(summary(position, None, None, Some(end), None));
     }
     sink.emit(JobEvent::CopyDone {
         rows,
@@ -749,36 +739,30 @@ async fn copy_phase(
     } else {
         None
     };
-    let mut synced_to = None;
-    let mut sync_end = None;
-    let mut verify_report = verify_report;
     drop(turn.take());
     if profile.mode == Mode::All {
         meta.set_phase(meta_conn, JobPhase::Sync)
             .await
             .map_err(target_error("recording the job phase"))?;
-        let (end, to, verify) = ctx.run(meta_conn, position.clone()).await?;
-        synced_to = Some(to);
-        sync_end = Some(end);
-        verify_report = verify;
-    } else {
-        let mut equal = verify_report.as_ref().is_none_or(|r| r.equal);
-        // A source of a job with several completes once the merged tables are
-        // verified too (see `shard::CutoverGate`).
-        if let Some(gate) = opts.shard.as_ref().and_then(|m| m.cutover.clone()) {
-            if !equal {
-                gate.decide(crate::shard::Verdict::Differs);
-            }
-            equal = gate.pass().await == crate::shard::Verdict::Go;
-        }
-        if equal {
-            meta.set_phase(meta_conn, JobPhase::Completed)
-                .await
-                .map_err(target_error("recording the job phase"))?;
-            sink.phase(Phase::Completed);
-        }
+        let run = ctx.run(meta_conn, position.clone()).await?;
+        return Ok(summary(
+            position,
+            run.verify,
+            Some(run.applied),
+            Some(run.end),
+            run.late,
+        ));
     }
-    Ok(summary(position, verify_report, synced_to, sync_end))
+    // A source of a job with several completes once the merged tables are
+    // verified too.
+    let equal = verify_report.as_ref().is_none_or(|r| r.equal);
+    if ctx.verdict(equal).await == crate::shard::Verdict::Go {
+        meta.set_phase(meta_conn, JobPhase::Completed)
+            .await
+            .map_err(target_error("recording the job phase"))?;
+        sink.phase(Phase::Completed);
+    }
+    Ok(summary(position, verify_report, None, None, None))
 }
 
 /// Ends a run that a pause or abort request stopped (in its copy or its sync): an
@@ -858,7 +842,7 @@ impl SyncCtx<'_> {
         &self,
         meta_conn: &mut mysql_async::Conn,
         start: Position,
-    ) -> Result<(SyncEnd, Position, Option<VerifyReport>), JobError> {
+    ) -> Result<SyncRun, JobError> {
         self.sink.phase(Phase::Sync);
         // Decode with the target's definitions: they are the tables as of the last
         // applied position (DDL replayed up to there), where the source's may be
@@ -914,96 +898,27 @@ impl SyncCtx<'_> {
         };
         let (outcome, applied) =
             replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;
-        let end = match outcome {
+        let late = match outcome {
             Outcome::Paused | Outcome::Aborted => {
                 let aborted = matches!(outcome, Outcome::Aborted);
                 let end = end_stopped(self.meta, meta_conn, self.sink, aborted).await?;
-                return Ok((end, applied, None));
+                return Ok(SyncRun {
+                    end,
+                    applied,
+                    verify: None,
+                    late: None,
+                });
             }
-            Outcome::Caught { .. } => SyncEnd::Completed,
+            Outcome::Caught { late, .. } => late,
         };
-        self.sink.phase(Phase::Completing);
-        // The tables as they are now: ones created or renamed during the sync are
-        // verified (and get their triggers) like the ones copied at the start.
-        let catalog = Catalog::load(self.source, |s| self.matcher.touches_schema(s))
-            .await
-            .map_err(FerryError::from)?;
-        let selection = self.matcher.select(&catalog);
-        let report = if self.opts.verify {
-            self.sink.phase(Phase::Verify);
-            Some(self.verify(&catalog, &selection).await?)
-        } else {
-            None
-        };
-        let own_equal = report.as_ref().is_none_or(|r| r.equal);
-        // A source of a job with several completes with the others, once the
-        // merged tables are verified too (see `shard::CutoverGate`).
-        let verdict = match self.opts.shard.as_ref().and_then(|m| m.cutover.clone()) {
-            Some(gate) => {
-                if !own_equal {
-                    gate.decide(crate::shard::Verdict::Differs);
-                }
-                gate.pass().await
-            }
-            None if own_equal => crate::shard::Verdict::Go,
-            None => crate::shard::Verdict::Differs,
-        };
-        match verdict {
-            crate::shard::Verdict::Go => {}
-            // Still syncing as far as the job state goes: complete again once the
-            // source is quiet.
-            crate::shard::Verdict::Differs => {
-                return Ok((SyncEnd::CompletedUnverified, applied, report))
-            }
-            v => {
-                let aborted = v == crate::shard::Verdict::Aborted;
-                let end = end_stopped(self.meta, meta_conn, self.sink, aborted).await?;
-                return Ok((end, applied, report));
-            }
-        }
-        // From here on the target has every change: a run that finds this phase
-        // finishes the cutover without following the binlog again (which, with the
-        // triggers in place, would fire them on replayed rows).
-        self.meta
-            .set_phase(meta_conn, JobPhase::Completing)
-            .await
-            .map_err(target_error("recording the job phase"))?;
-        self.finish_cutover(meta_conn, &catalog, &selection).await?;
-        Ok((end, applied, report))
-    }
-
-    /// The last steps of a cutover, safe to repeat: the triggers (mode `all`: the
-    /// sync is over, so they may fire on the target from now on), then the phase.
-    async fn finish_cutover(
-        &self,
-        meta_conn: &mut mysql_async::Conn,
-        catalog: &Catalog,
-        selection: &Selection,
-    ) -> Result<(), JobError> {
-        if self.profile.mode == Mode::All {
-            self.sink.phase(Phase::Objects);
-            let ddl = schema::SchemaCopy {
-                source: self.source,
-                target: self.target,
-                catalog,
-                selection,
-                sink: self.sink,
-            };
-            // Each trigger is dropped if present and created again.
-            ddl.create_objects(
-                self.matcher,
-                self.profile.options.definer,
-                schema::Objects::Triggers,
-            )
-            .await?;
-        }
-        crate::failpoint::hit("cutover.verified");
-        self.meta
-            .set_phase(meta_conn, JobPhase::Completed)
-            .await
-            .map_err(target_error("recording the job phase"))?;
-        self.sink.phase(Phase::Completed);
-        Ok(())
+        let late = *late;
+        let (end, verify) = self.cut_over(meta_conn, &late).await?;
+        Ok(SyncRun {
+            end,
+            applied,
+            verify,
+            late: Some(late).filter(|l| !l.is_empty()),
+        })
     }
 }
 

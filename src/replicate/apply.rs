@@ -185,7 +185,8 @@ impl Applier {
 
     /// Runs a DDL statement from the binlog (in `schema` when given). One that is
     /// already applied (a replay after a crash between it and its checkpoint) is
-    /// accepted.
+    /// accepted; one that collides with a table, column or key defined otherwise
+    /// is refused with both definitions (see `already`).
     pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<(), ReplicateError> {
         let Some(conn) = self.conns.first_mut() else {
             return Ok(());
@@ -198,19 +199,51 @@ impl Applier {
         // Row statements name their tables fully, so the default schema left
         // behind does not matter.
         let result = conn.query_drop(sql).await;
+        let refused = |cause: String| ReplicateError::Ddl {
+            position: String::new(),
+            statement: sql.to_string(),
+            cause,
+        };
         match result {
             Ok(()) => Ok(()),
+            Err(mysql_async::Error::Server(se)) if super::already::CHECKED.contains(&se.code) => {
+                use super::already::Found;
+                let found = super::already::check(
+                    conn,
+                    sql,
+                    schema,
+                    self.meta.schema(),
+                    se.code,
+                    &se.message,
+                )
+                .await
+                .map_err(target_err("comparing the target's definition with the DDL"))?;
+                match found {
+                    Found::Same => {
+                        tracing::warn!(%sql, error = %se.message, "DDL already applied: the target's definition is what it makes");
+                        Ok(())
+                    }
+                    Found::Differs {
+                        object,
+                        target,
+                        statement,
+                    } => Err(refused(format!(
+                        "{}; the target already has {object}, defined otherwise — on the target: {target}; the statement makes: {statement}",
+                        se.message
+                    ))),
+                    Found::Unknown(why) => Err(refused(format!(
+                        "{}; Ferry cannot tell whether the target's object is what the statement makes ({why})",
+                        se.message
+                    ))),
+                }
+            }
             Err(mysql_async::Error::Server(se))
                 if super::ddl::ALREADY_APPLIED.contains(&se.code) =>
             {
                 tracing::warn!(%sql, error = %se.message, "DDL already applied (replay after a restart)");
                 Ok(())
             }
-            Err(e) => Err(ReplicateError::Ddl {
-                position: String::new(),
-                statement: sql.to_string(),
-                cause: e.to_string(),
-            }),
+            Err(e) => Err(refused(e.to_string())),
         }
     }
 
@@ -922,6 +955,7 @@ mod tests {
             statement: None,
             end: Position::default(),
             timestamp: 0,
+            between: false,
         }];
         let (parts, keyless) = partition(&txs, &tables, 4, &HashMap::new());
         let count = |t: &str, pred: &dyn Fn(&Work) -> bool| -> Vec<u64> {

@@ -531,6 +531,28 @@ pub fn plan(statement: &Statement, matcher: &Matcher, tracked: &HashMap<Name, Ta
     }
 }
 
+/// `sql` run against `scratch` instead of the one table it creates or changes:
+/// that table and the rewritten statement; `None` when it creates or changes
+/// several tables, renames or drops one (see `already`).
+pub fn on_scratch(sql: &str, default_schema: &str, scratch: &Name) -> Option<(Name, String)> {
+    let Shape::Tables(found) = shape(sql, default_schema) else {
+        return None;
+    };
+    let mut written = found
+        .iter()
+        .filter(|f| f.role != Role::Read)
+        .collect::<Vec<_>>();
+    let f = written.pop().filter(|_| written.is_empty())?;
+    if !matches!(f.role, Role::Change | Role::Create) {
+        return None;
+    }
+    let name = format!("{}.{}", quote(&scratch.0), quote(&scratch.1));
+    Some((
+        f.name.clone(),
+        replace_spans(sql, &[(f.start, f.end, name)]),
+    ))
+}
+
 fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
 }

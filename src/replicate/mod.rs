@@ -20,6 +20,7 @@
 //! end (XID, COMMIT, XA PREPARE): SAVEPOINT and ROLLBACK TO move inside it, so a
 //! checkpoint never lands inside one (`reader`).
 
+pub mod already;
 pub mod apply;
 pub mod ddl;
 pub mod filter;

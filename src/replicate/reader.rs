@@ -13,7 +13,7 @@ use mysql_async::{BinlogStream, BinlogStreamRequest, Value};
 use super::ReplicateError;
 use crate::catalog::Table;
 use crate::endpoint::{Endpoint, Flavor};
-use crate::position::{MariaGtids, MysqlGtids, Position};
+use crate::position::{file_pos_cmp, MariaGtids, MysqlGtids, Position};
 use mysql_async::{GnoInterval, Sid};
 
 /// How one source table is decoded and where its changes go.
@@ -203,6 +203,12 @@ pub struct Statement {
 
 /// A committed source transaction: its changes to selected tables (possibly none)
 /// and the position right after its commit.
+///
+/// Or, when `between` is set, no transaction at all: the stream moved over events
+/// that sit between transactions (a rotation, a new file's FORMAT_DESCRIPTION,
+/// GTID list and binlog checkpoint, a STOP). Those carry no change, but the
+/// position after them is a position the source reports as its current one after
+/// `FLUSH BINARY LOGS` or a restart: "caught up" must be able to reach it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Transaction {
     pub changes: Vec<TableChange>,
@@ -212,6 +218,8 @@ pub struct Transaction {
     pub end: Position,
     /// Source commit time (Unix seconds), for lag.
     pub timestamp: u32,
+    /// Only a position between transactions (see above): no commit, no changes.
+    pub between: bool,
 }
 
 impl Transaction {
@@ -281,6 +289,10 @@ pub struct Decoder {
     /// Inside a MySQL TRANSACTION_PAYLOAD (a compressed transaction), the end of the
     /// payload event: the events it holds carry no position of their own.
     payload_end: Option<u64>,
+    /// The last position handed out (the start, then each transaction's end): a
+    /// position between transactions is handed out only past it, so the position
+    /// never moves back (a mid-file start sends the file's first events again).
+    last_end: Option<Position>,
 }
 
 /// The transaction being read. A transaction is everything between its start
@@ -546,6 +558,12 @@ fn uuid_string(b: &[u8; 16]) -> String {
 }
 
 const MARIADB_GTID_EVENT: u8 = 162;
+/// Events written between transactions, whose end is a position the source may
+/// report as current with nothing after it: STOP (3), FORMAT_DESCRIPTION
+/// (15), MySQL's PREVIOUS_GTIDS (35), MariaDB's BINLOG_CHECKPOINT (161), GTID_LIST
+/// (163) and START_ENCRYPTION (164). Heartbeats are left out: while a GTID start
+/// skips events, they carry positions of skipped transactions.
+const BETWEEN_EVENTS: &[u8] = &[3, 15, 35, 161, 163, 164];
 /// MariaDB's GTID flag: the event group is one statement, not a transaction.
 const MARIADB_FL_STANDALONE: u8 = 1;
 /// MariaDB's compressed events (`log_bin_compress = ON`): QUERY_COMPRESSED and
@@ -661,7 +679,7 @@ impl Reader {
             .map_err(ReplicateError::source)?;
         Ok(Reader {
             stream,
-            decoder: Decoder::new(file, tables, gtids),
+            decoder: Decoder::new(file, tables, gtids).starting_at(start),
         })
     }
 
@@ -721,7 +739,44 @@ impl Decoder {
             seen_fde: false,
             prepared: HashMap::new(),
             payload_end: None,
+            last_end: None,
         }
+    }
+
+    /// Positions between transactions are handed out once past `start` (see
+    /// `last_end`); a start known only by GTID waits for the first transaction.
+    fn starting_at(mut self, start: &Position) -> Decoder {
+        self.last_end = Some(start.clone());
+        self
+    }
+
+    /// The position after an event between transactions, when it is one: outside
+    /// any transaction and past the last position handed out.
+    fn between(&mut self, log_pos: u64, timestamp: u32) -> Option<Transaction> {
+        let outside = !self.tx.open
+            && self.pending.is_empty()
+            && self.mysql_gtid.is_none()
+            && self.payload_end.is_none();
+        if !outside || log_pos == 0 || self.file.is_empty() {
+            return None;
+        }
+        let end = Position {
+            file: Some(self.file.clone()),
+            pos: Some(log_pos),
+            gtid: self.gtids.render(),
+        };
+        let after = self.last_end.as_ref().and_then(|l| file_pos_cmp(l, &end));
+        if after != Some(std::cmp::Ordering::Less) {
+            return None;
+        }
+        self.last_end = Some(end.clone());
+        Some(Transaction {
+            changes: Vec::new(),
+            statement: None,
+            end,
+            timestamp,
+            between: true,
+        })
     }
 
     fn here(&self, log_pos: u64) -> String {
@@ -785,15 +840,18 @@ impl Decoder {
         // Inside a payload the events carry no position: the transaction ends with
         // the payload event.
         let log_pos = self.payload_end.take().unwrap_or(log_pos);
+        let end = Position {
+            file: Some(self.file.clone()),
+            pos: Some(log_pos),
+            gtid: self.gtids.render(),
+        };
+        self.last_end = Some(end.clone());
         Transaction {
             changes: std::mem::take(&mut self.pending),
             statement,
-            end: Position {
-                file: Some(self.file.clone()),
-                pos: Some(log_pos),
-                gtid: self.gtids.render(),
-            },
+            end,
             timestamp,
+            between: false,
         }
     }
 
@@ -1046,6 +1104,9 @@ impl Decoder {
                     }
                 }
                 _ => {}
+            }
+            if BETWEEN_EVENTS.contains(&raw_type) {
+                return Ok(self.between(log_pos, timestamp));
             }
         }
         Ok(None)
@@ -1419,6 +1480,39 @@ mod tests {
                 }
             }
             out
+        }
+
+        #[test]
+        fn positions_between_transactions_move_forward_only() {
+            // Started mid-file at :120. A STOP before the start (a file's first
+            // events sent again) gives nothing; one after it gives its position.
+            // Inside a transaction (after its GTID) nothing; after its XID, yes.
+            let mut d = decoder().starting_at(&Position {
+                file: Some("binlog.000007".into()),
+                pos: Some(120),
+                gtid: None,
+            });
+            let mut maps = Maps::default();
+            let events = vec![
+                raw(3, 100, &[]),
+                raw(3, 150, &[]),
+                raw(33, 300, &gtid(5)),
+                raw(3, 320, &[]),
+                raw(2, 400, &query("BEGIN")),
+                raw(16, 500, &xid()),
+                raw(3, 520, &[]),
+                raw(3, 520, &[]),
+            ];
+            let txs = feed(&mut d, &mut maps, &events);
+            let got: Vec<(u64, bool)> = txs
+                .iter()
+                .map(|t| (t.end.pos.unwrap_or(0), t.between))
+                .collect();
+            assert_eq!(got, vec![(150, true), (500, false), (520, true)]);
+            // A decoder that knows its start only by GTID hands out no position
+            // between transactions until its first transaction.
+            let mut d = decoder().starting_at(&Position::default());
+            assert!(feed(&mut d, &mut maps, &[raw(3, 150, &[])]).is_empty());
         }
 
         #[test]

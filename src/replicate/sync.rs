@@ -16,10 +16,11 @@ use super::reader::{Reader, TableMap, Transaction};
 use super::ReplicateError;
 use crate::checkpoint::Meta;
 use crate::control::{DdlDecision, Request, Requests};
+use crate::cutover::{reached, Drain, Next};
 use crate::endpoint::{Endpoint, Flavor};
 use crate::error::Coded;
 use crate::events::{EventSink, JobEvent, SyncStatus};
-use crate::position::{file_pos_cmp, Position};
+use crate::position::Position;
 
 /// Transactions queued between the reader and the applier.
 const QUEUE: usize = 8192;
@@ -35,8 +36,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub enum Outcome {
     /// Stopped on request (Ctrl-C, `ferry pause`); a later run resumes.
     Paused,
-    /// Caught up with the source position taken when `complete` was asked.
-    Caught { source: Position },
+    /// Caught up with the source (see `cutover::Drain`): at `source`, with the
+    /// late writes the operator accepted.
+    Caught {
+        source: Position,
+        late: Box<crate::events::LateWrites>,
+    },
     /// Stopped by `ferry abort`.
     Aborted,
 }
@@ -88,10 +93,6 @@ fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>)
     ages.into_iter().flatten().reduce(f64::min).unwrap_or(0.0)
 }
 
-fn reached(applied: &Position, goal: &Position) -> bool {
-    file_pos_cmp(applied, goal).is_some_and(|o| o != std::cmp::Ordering::Less)
-}
-
 async fn source_position(source: &Endpoint, flavor: Flavor) -> Option<Position> {
     let mut conn = source.conn().await.ok()?;
     crate::position::current(&mut conn, flavor).await.ok()
@@ -121,7 +122,7 @@ pub async fn run(
     };
     let mut applied = start;
     let mut attempt = 0u32;
-    let mut goal: Option<Position> = None;
+    let mut drain = Drain::default();
     let mut tables = setup.tables.clone();
     loop {
         let result = follow(
@@ -129,7 +130,7 @@ pub async fn run(
             &mut tables,
             &mut applied,
             &mut status,
-            &mut goal,
+            &mut drain,
             &mut requests,
         )
         .await;
@@ -190,7 +191,7 @@ async fn follow(
     tables: &mut Arc<HashMap<(String, String), TableMap>>,
     applied: &mut Position,
     status: &mut SyncStatus,
-    goal: &mut Option<Position>,
+    drain: &mut Drain,
     requests: &mut Requests,
 ) -> Result<Outcome, ReplicateError> {
     let mut applier = Applier::new(
@@ -269,7 +270,7 @@ async fn follow(
     let mut batch: Vec<Transaction> = Vec::new();
     // A transaction taken from the queue that starts the next batch.
     let mut held: Option<Transaction> = None;
-    status.state = if goal.is_some() {
+    status.state = if drain.active() {
         "completing"
     } else {
         "syncing"
@@ -285,7 +286,7 @@ async fn follow(
             tokio::select! {
             r = rx.recv() => r,
             r = requests.recv() => {
-                if let Some(outcome) = on_request(setup, goal, status, r).await? {
+                if let Some(outcome) = on_request(setup, drain, status, r).await? {
                     return Ok(outcome);
                 }
                 None
@@ -328,9 +329,18 @@ async fn follow(
             }
             if let Some(last) = batch.last() {
                 *applied = last.end.clone();
+            }
+            if let Some(last) = batch.iter().rev().find(|t| !t.between) {
                 last_commit_ts = Some(last.timestamp);
             }
-            status.transactions += batch.len() as u64;
+            status.transactions += batch.iter().filter(|t| !t.between).count() as u64;
+            for t in &batch {
+                let tables = t
+                    .changes
+                    .iter()
+                    .map(|c| (c.table.0.as_str(), c.table.1.as_str()));
+                drain.applied(&t.end, tables);
+            }
             status.changes += result.changes;
             status.job_changes += result.changes;
             batch.clear();
@@ -370,7 +380,7 @@ async fn follow(
                 .await
                 .map_err(|e| ReplicateError::target("reading requests", e))?
             {
-                if let Some(outcome) = on_request(setup, goal, status, request).await? {
+                if let Some(outcome) = on_request(setup, drain, status, request).await? {
                     return Ok(outcome);
                 }
             }
@@ -408,26 +418,33 @@ async fn follow(
             status.synced = synced;
             status.shard_locks = setup.shard.map(|m| m.locks.status()).unwrap_or_default();
             status.applied = applied.clone();
+            let next = drain.tick(applied, idle, status.source.as_ref());
+            if let Next::Refused(late) = &next {
+                status.state = "syncing".into();
+                setup.sink.warn(late_writes_report(late));
+            }
+            status.cutover = drain.status();
             setup.sink.emit(JobEvent::Sync(status.clone()));
             let json = serde_json::to_string(&*status).unwrap_or_default();
             let _ = setup.meta.save_status(&mut control, &json).await;
-            if let Some(g) = goal.as_ref() {
-                if idle && reached(applied, g) {
-                    // Make sure the checkpoint on the target says so too.
-                    applier.checkpoint(applied).await?;
-                    return Ok(Outcome::Caught { source: g.clone() });
-                }
+            if let Next::Caught(late) = next {
+                // Make sure the checkpoint on the target says so too.
+                applier.checkpoint(applied).await?;
+                return Ok(Outcome::Caught {
+                    source: applied.clone(),
+                    late: Box::new(late),
+                });
             }
         }
     }
 }
 
 /// What a request does to a following sync, from this process or from the job's
-/// control row alike: the outcome that ends it, or, for a cutover, the goal it
-/// now catches up to.
+/// control row alike: the outcome that ends it, or, for a cutover, the drain
+/// that now runs (see `cutover`).
 async fn on_request(
     setup: &SyncSetup<'_>,
-    goal: &mut Option<Position>,
+    drain: &mut Drain,
     status: &mut SyncStatus,
     request: Request,
 ) -> Result<Option<Outcome>, ReplicateError> {
@@ -437,18 +454,22 @@ async fn on_request(
         Request::Complete { .. } if setup.standby => {
             tracing::warn!("complete asked of a standby (cutover = \"never\"); ignored");
         }
-        Request::Complete { freeze_source } => {
-            if goal.is_none() {
-                *goal = Some(start_completion(setup, freeze_source).await?);
-            }
+        Request::Complete {
+            freeze_source,
+            accept_late,
+        } => {
+            let mark = freeze_and_mark(setup, freeze_source).await?;
+            drain.request(mark, freeze_source, accept_late);
             status.state = "completing".into();
+            status.cutover = drain.status();
         }
     }
     Ok(None)
 }
 
-/// Freezes the source when asked, then returns the position the sync must reach.
-async fn start_completion(setup: &SyncSetup<'_>, freeze: bool) -> Result<Position, ReplicateError> {
+/// Cutover steps 2 and 3: freezes the source when asked, then returns the drain
+/// position (the source's position after the freeze).
+async fn freeze_and_mark(setup: &SyncSetup<'_>, freeze: bool) -> Result<Position, ReplicateError> {
     let mut conn = setup
         .source
         .conn()
@@ -464,6 +485,18 @@ async fn start_completion(setup: &SyncSetup<'_>, freeze: bool) -> Result<Positio
     crate::position::current(&mut conn, setup.flavor)
         .await
         .map_err(ReplicateError::source)
+}
+
+/// The warning a refused cutover leaves, with what the operator can do.
+fn late_writes_report(late: &crate::events::LateWrites) -> crate::error::Report {
+    crate::error::Report {
+        code: "cutover.late_writes".into(),
+        message: format!(
+            "the cutover was refused: the source's binlog has {} after the cutover was asked — the application still writes to the source; the job goes on syncing",
+            late.describe()
+        ),
+        remedy: "⟦cli:stop the application's writes to the source and run `ferry complete` again; or `ferry complete --freeze-source` to make the source read-only first; or `ferry complete --accept-late-writes` to complete anyway (those rows are applied and listed in the report)|app:stop the application's writes to the source and click Complete again; or choose to make the source read-only first; or complete anyway, accepting these writes (they are applied and listed in the report)⟧".into(),
+    }
 }
 
 /// Applies one statement from the binlog to the target (see `ddl`), checkpoints

@@ -34,6 +34,7 @@ const sync = (synced: boolean): SyncStatus => ({
   tables: [{ schema: "shop", table: "heap", count: 5 }],
   shard_locks: [],
   sources: [],
+  cutover: null,
 });
 
 describe("per-table progress", () => {

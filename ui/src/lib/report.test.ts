@@ -12,6 +12,7 @@ const summary: RunSummary = {
   lock_ms: 3,
   synced_to: null,
   sync_end: "completed",
+  late_writes: null,
   verify: {
     equal: false,
     tables: [

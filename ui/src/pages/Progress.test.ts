@@ -66,6 +66,7 @@ describe("Progress", () => {
       tables: [],
       shard_locks: [],
       sources: [],
+      cutover: null,
     };
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
@@ -118,6 +119,7 @@ describe("Progress", () => {
       lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at(900), source: at(900), synced: false, retry: null, tables: [],
       shard_locks: [{ target: "db.orders", statement: "ALTER TABLE db.orders ADD c INT", arrived: ["source:s1.orders"], waiting_for: ["east:s2.orders"] }],
       sources: [part("source", "waiting"), part("east", "syncing")],
+      cutover: null,
     });
     const lock = await screen.findByTestId("shard-lock");
     expect(lock.textContent).toMatch(/db\.orders waits for east:s2\.orders/);

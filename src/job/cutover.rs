@@ -1,0 +1,157 @@
+//! Steps 6 and 7 of the cutover — verify, then complete — once the sync has
+//! drained (steps 1–5 and the argument for the whole sequence: `crate::cutover`).
+//!
+//! Guarantees: the job is recorded `completing` only after the verification said
+//! equal (and, for a job with several sources, every source did); from then on the
+//! target has every change, so a run that finds that phase finishes without
+//! following the binlog again. The triggers are created after that record (they
+//! would fire on replayed rows), each dropped and created again, so finishing is
+//! safe to repeat. A difference found by the verification leaves the job syncing.
+
+use std::time::Instant;
+
+use super::{end_stopped, target_error, JobError, RunSummary, SyncCtx, SyncEnd};
+use crate::catalog::Catalog;
+use crate::checkpoint::JobPhase;
+use crate::events::{LateWrites, Phase};
+use crate::inspect::FerryError;
+use crate::profile::Mode;
+use crate::rules::Selection;
+use crate::shard::Verdict;
+use crate::snapshot::schema;
+use crate::verify::VerifyReport;
+
+impl SyncCtx<'_> {
+    /// Steps 6–7 after the sync caught up (`late`: writes after the drain position
+    /// the operator accepted, reported as warnings): how the run ends, and the
+    /// verification's report.
+    pub(super) async fn cut_over(
+        &self,
+        meta_conn: &mut mysql_async::Conn,
+        late: &LateWrites,
+    ) -> Result<(SyncEnd, Option<VerifyReport>), JobError> {
+        self.sink.phase(Phase::Completing);
+        if !late.is_empty() {
+            self.sink.warn(crate::error::Report {
+                code: "cutover.late_writes_accepted".into(),
+                message: format!(
+                    "completed with writes after the cutover was asked, as accepted: {}; they are on the target",
+                    late.describe()
+                ),
+                remedy: "make sure the application writes to the target from now on".into(),
+            });
+        }
+        // The tables as they are now: ones created or renamed during the sync are
+        // verified (and get their triggers) like the ones copied at the start.
+        let catalog = Catalog::load(self.source, |s| self.matcher.touches_schema(s))
+            .await
+            .map_err(FerryError::from)?;
+        let selection = self.matcher.select(&catalog);
+        let report = if self.opts.verify {
+            self.sink.phase(Phase::Verify);
+            Some(self.verify(&catalog, &selection).await?)
+        } else {
+            None
+        };
+        match self.verdict(report.as_ref().is_none_or(|r| r.equal)).await {
+            Verdict::Go => {}
+            // Still syncing as far as the job state goes: complete again once the
+            // source is quiet.
+            Verdict::Differs => return Ok((SyncEnd::CompletedUnverified, report)),
+            v => {
+                let aborted = v == Verdict::Aborted;
+                let end = end_stopped(self.meta, meta_conn, self.sink, aborted).await?;
+                return Ok((end, report));
+            }
+        }
+        // From here on the target has every change: a run that finds this phase
+        // finishes the cutover without following the binlog again (which, with the
+        // triggers in place, would fire them on replayed rows).
+        self.meta
+            .set_phase(meta_conn, JobPhase::Completing)
+            .await
+            .map_err(target_error("recording the job phase"))?;
+        self.finish_cutover(meta_conn, &catalog, &selection).await?;
+        Ok((SyncEnd::Completed, report))
+    }
+
+    /// Whether this source may complete: its own verification, and for a source
+    /// of a job with several, the others' and the merged tables' (see
+    /// `shard::CutoverGate`).
+    pub(super) async fn verdict(&self, own_equal: bool) -> Verdict {
+        match self.opts.shard.as_ref().and_then(|m| m.cutover.clone()) {
+            Some(gate) => {
+                if !own_equal {
+                    gate.decide(Verdict::Differs);
+                }
+                gate.pass().await
+            }
+            None if own_equal => Verdict::Go,
+            None => Verdict::Differs,
+        }
+    }
+
+    /// The last steps of a cutover, safe to repeat: the triggers (mode `all`: the
+    /// sync is over, so they may fire on the target from now on), then the phase.
+    pub(super) async fn finish_cutover(
+        &self,
+        meta_conn: &mut mysql_async::Conn,
+        catalog: &Catalog,
+        selection: &Selection,
+    ) -> Result<(), JobError> {
+        if self.profile.mode == Mode::All {
+            self.sink.phase(Phase::Objects);
+            let ddl = schema::SchemaCopy {
+                source: self.source,
+                target: self.target,
+                catalog,
+                selection,
+                sink: self.sink,
+            };
+            // Each trigger is dropped if present and created again.
+            ddl.create_objects(
+                self.matcher,
+                self.profile.options.definer,
+                schema::Objects::Triggers,
+            )
+            .await?;
+        }
+        crate::failpoint::hit("cutover.verified");
+        self.meta
+            .set_phase(meta_conn, JobPhase::Completed)
+            .await
+            .map_err(target_error("recording the job phase"))?;
+        self.sink.phase(Phase::Completed);
+        Ok(())
+    }
+}
+
+/// Phase `completing`: a cutover that stopped after its verification; finishes it
+/// without following the binlog again.
+pub(super) async fn finish_interrupted_cutover(
+    ctx: &SyncCtx<'_>,
+    meta_conn: &mut mysql_async::Conn,
+    job: &crate::checkpoint::JobRecord,
+    started: Instant,
+) -> Result<RunSummary, JobError> {
+    let catalog = Catalog::load(ctx.source, |s| ctx.matcher.touches_schema(s))
+        .await
+        .map_err(FerryError::from)?;
+    let now = ctx.matcher.select(&catalog);
+    ctx.sink.phase(Phase::Completing);
+    ctx.finish_cutover(meta_conn, &catalog, &now).await?;
+    let at = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
+    Ok(RunSummary {
+        tables: now.tables.len(),
+        rows: 0,
+        bytes: 0,
+        seconds: started.elapsed().as_secs_f64(),
+        resumed: true,
+        position: at.clone(),
+        lock_ms: 0,
+        verify: None,
+        synced_to: Some(at),
+        sync_end: Some(SyncEnd::Completed),
+        late_writes: None,
+    })
+}

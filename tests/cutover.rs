@@ -1,0 +1,292 @@
+//! The cutover as production meets it: a source whose binlog ends with a rotation
+//! (FLUSH BINARY LOGS, a restart) and nothing after it; an application that keeps
+//! writing after the operator asked for the cutover. Each run is compared without
+//! Ferry (ordered rows and CHECKSUM TABLE).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::job::*;
+use support::Pair;
+
+/// `ferry status --json`'s live sync part (null while none is stored).
+fn live(home: &std::path::Path, job: &std::path::Path) -> serde_json::Value {
+    let out = ferry(home, &["status", "--json", job.to_str().unwrap()]);
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("status: {}", text(&out)));
+    v["live"].clone()
+}
+
+/// Runs `ferry ARGS`, killing it after `limit`: its output, exit code (None when
+/// killed) and how long it took. Waits without blocking the test's other tasks.
+async fn ferry_within(
+    home: &std::path::Path,
+    args: &[&str],
+    limit: Duration,
+) -> (Option<i32>, String, Duration) {
+    let started = Instant::now();
+    let mut child = ferry_cmd(home, args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    while started.elapsed() < limit {
+        if let Ok(Some(_)) = child.try_wait() {
+            let took = started.elapsed();
+            let (code, out) = finish(child);
+            return (code, out, took);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let (_, out) = finish(child);
+    (None, out, started.elapsed())
+}
+
+/// The source's current binlog file.
+async fn source_file(pair: &Pair) -> String {
+    let rows: Vec<mysql_async::Row> = pair.source.query("SHOW MASTER STATUS").await;
+    rows[0].get::<String, _>(0).unwrap()
+}
+
+/// After a rotation with nothing written after it — `FLUSH BINARY LOGS` once,
+/// twice, and a source killed and started again — `ferry complete` finishes
+/// within 5 s (it waited for ever: the applied position stayed at the end of the
+/// old file while the source reported one in the new file).
+#[tokio::test]
+async fn complete_finishes_when_the_binlog_ends_with_a_rotation() {
+    // A pair of its own: the source is restarted.
+    let mut pair = Pair::start();
+    for shape in ["flush", "two_flushes", "restart"] {
+        let home = tempfile::tempdir().unwrap();
+        let db = format!("cut_{shape}");
+        let name = db.replace('_', "-");
+        pair.source
+            .sql(&format!(
+                "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(40)); INSERT INTO {db}.t VALUES (1, 'copied')"
+            ))
+            .await;
+        let job = home.path().join("job.toml");
+        all_job(&job, &pair, &name, &db, "");
+        let mut child = spawn_run(home.path(), &job);
+        wait_sync(&mut child, &pair.target, &name).await;
+        pair.source
+            .sql(&format!("INSERT INTO {db}.t VALUES (2, 'synced')"))
+            .await;
+        wait_equal(&mut child, &pair, &db).await;
+        match shape {
+            "flush" => pair.source.sql("FLUSH BINARY LOGS").await,
+            "two_flushes" => {
+                pair.source
+                    .sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")
+                    .await
+            }
+            _ => pair.source.restart(true),
+        }
+        // The sync is connected to the source as it is now (after a restart it
+        // reconnects by itself): its live status names the source's new file.
+        let file = source_file(&pair).await;
+        wait_for(
+            "the sync to see the source's new file",
+            &mut child,
+            async || {
+                let l = live(home.path(), &job);
+                l["source"]["file"].as_str() == Some(file.as_str()) && l["retry"].is_null()
+            },
+        )
+        .await;
+        let (code, out, took) = ferry_within(
+            home.path(),
+            &["complete", job.to_str().unwrap()],
+            Duration::from_secs(30),
+        )
+        .await;
+        if code != Some(0) {
+            let _ = child.kill();
+        }
+        let run = finish(child);
+        assert_eq!(code, Some(0), "{shape}: complete: {out}\nrun: {run:?}");
+        assert!(
+            took < Duration::from_secs(5),
+            "{shape}: complete took {took:?}: {out}"
+        );
+        assert_eq!(run.0, Some(0), "{shape}: {run:?}");
+        compare_db(&pair, &db).await.unwrap();
+    }
+}
+
+/// An application that keeps writing after the cutover was asked: `ferry complete`
+/// refuses with the rows' count and table and the job goes on syncing; with
+/// `--accept-late-writes` it completes and says what it accepted.
+#[tokio::test]
+async fn writes_after_the_drain_position_refuse_the_cutover() {
+    let pair = support::pair();
+    let mut s = synced(
+        &pair,
+        "late",
+        |db| {
+            format!(
+                "CREATE DATABASE {db}; CREATE TABLE {db}.audit_log (id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(40)); CREATE TABLE {db}.quiet (id INT PRIMARY KEY); INSERT INTO {db}.quiet VALUES (1)"
+            )
+        },
+        "",
+    )
+    .await;
+    // The application: a row every 50 ms into audit_log.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let opts = pair.source.root_opts();
+        let db = s.db.clone();
+        tokio::spawn(async move {
+            use mysql_async::prelude::Queryable;
+            let mut conn = mysql_async::Conn::new(opts).await.unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                conn.query_drop(format!(
+                    "INSERT INTO `{db}`.audit_log (v) VALUES ('still writing')"
+                ))
+                .await
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let jp = s.job.to_str().unwrap().to_string();
+    let (code, out, _) =
+        ferry_within(s.home.path(), &["complete", &jp], Duration::from_secs(60)).await;
+    // The application is stopped (its writes since the cutover was asked stay late
+    // writes of that cutover).
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("cutover.late_writes"), "{out}");
+    assert!(out.contains(&format!("{}.audit_log", s.db)), "{out}");
+    assert!(
+        !out.contains(".quiet"),
+        "only written tables are named: {out}"
+    );
+    // Still syncing: the rows keep arriving.
+    assert_eq!(phase(&pair.target, &s.name).await.as_deref(), Some("sync"));
+    assert!(s.child.try_wait().unwrap().is_none(), "the run goes on");
+    // Accepted: completes, and says what it accepted.
+    let (code, out, _) = ferry_within(
+        s.home.path(),
+        &["complete", "--accept-late-writes", &jp],
+        Duration::from_secs(60),
+    )
+    .await;
+    let (run_code, run) = finish(s.child);
+    assert_eq!(code, Some(0), "{out}\nrun: {run}");
+    assert_eq!(run_code, Some(0), "{run}");
+    assert!(
+        run.contains("accepted:") && run.contains("audit_log"),
+        "{run}"
+    );
+    assert_eq!(
+        phase(&pair.target, &s.name).await.as_deref(),
+        Some("completed")
+    );
+    compare_db(&pair, &s.db).await.unwrap();
+}
+
+/// Waits up to `secs` for `child` to exit: its code and output; kills it and
+/// fails when it does not.
+async fn exits_within(
+    mut child: std::process::Child,
+    secs: u64,
+    what: &str,
+) -> (Option<i32>, String) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return finish(child);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    panic!("{what}: still running after {secs} s: {:?}", finish(child));
+}
+
+/// A DDL whose object the target already has: defined the same (an index the DBA
+/// built ahead) the sync goes on; defined otherwise (an index on other columns, a
+/// column of another type) the sync stops with both definitions, the target left
+/// as it was. Errors 1060/1061 used to pass as "already applied" whatever the
+/// target held.
+#[tokio::test]
+async fn a_ddl_over_an_object_defined_otherwise_stops_with_both_definitions() {
+    let pair = support::pair();
+    let mut s = synced(
+        &pair,
+        "dup",
+        |db| {
+            format!(
+                "CREATE DATABASE {db}; CREATE TABLE {db}.orders (id INT PRIMARY KEY, status VARCHAR(10), placed DATETIME); INSERT INTO {db}.orders VALUES (1, 'new', '2026-01-01')"
+            )
+        },
+        "",
+    )
+    .await;
+    let (db, t) = (s.db.clone(), format!("`{}_s`.orders", s.db));
+    let jp = s.job.to_str().unwrap().to_string();
+    // Built ahead on the target, the same index: the statement counts as applied.
+    pair.target
+        .sql(&format!("ALTER TABLE {t} ADD INDEX idx_placed (placed)"))
+        .await;
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE {db}.orders ADD INDEX idx_placed (placed); INSERT INTO {db}.orders VALUES (2, 'paid', '2026-01-02')"
+        ))
+        .await;
+    wait_equal(&mut s.child, &pair, &db).await;
+    // An index of that name on other columns: the sync stops with both.
+    pair.target
+        .sql(&format!("ALTER TABLE {t} ADD INDEX idx_status (status)"))
+        .await;
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE {db}.orders ADD INDEX idx_status (status, placed)"
+        ))
+        .await;
+    let (code, out) = exits_within(s.child, 60, "the sync over idx_status").await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("replicate.ddl_failed")
+            && out.contains("on the target: KEY `idx_status` (`status`)")
+            && out.contains("the statement makes: KEY `idx_status` (`status`,`placed`)")
+            && out.contains("ferry ddl skip"),
+        "{out}"
+    );
+    let keys: Vec<String> = pair
+        .target
+        .query(&format!(
+            "SELECT COLUMN_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '{db}_s' AND INDEX_NAME = 'idx_status' ORDER BY SEQ_IN_INDEX"
+        ))
+        .await;
+    assert_eq!(
+        keys,
+        vec!["status".to_string()],
+        "the target left as it was"
+    );
+    // Skipped by decision; then a column of another type: stops the same way.
+    let skip = ferry(s.home.path(), &["ddl", "skip", &jp]);
+    assert_eq!(skip.status.code(), Some(0), "{}", text(&skip));
+    pair.target
+        .sql(&format!(
+            "ALTER TABLE {t} ADD COLUMN loyalty VARCHAR(5) NULL"
+        ))
+        .await;
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE {db}.orders ADD COLUMN loyalty INT NOT NULL DEFAULT 7"
+        ))
+        .await;
+    let child = spawn_run(s.home.path(), &s.job);
+    let (code, out) = exits_within(child, 60, "the sync over loyalty").await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("on the target: `loyalty` varchar(5) DEFAULT NULL")
+            && out.contains("the statement makes: `loyalty` int(11) NOT NULL DEFAULT 7"),
+        "{out}"
+    );
+}
