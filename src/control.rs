@@ -189,6 +189,15 @@ pub struct JobStatus {
     /// When the job was first started against this target, in seconds since
     /// the epoch.
     pub started_at: Option<u64>,
+    /// A job in its sync that no process runs: the source's position now (read
+    /// for this status; `None` when the source cannot be reached), and how many
+    /// bytes of binlog wait when both are in the same file — the backlog a
+    /// resume must apply.
+    pub source_now: Option<Position>,
+    pub behind_bytes: Option<u64>,
+    /// The process running the job's sync ended without stopping it (killed,
+    /// crashed, the machine went down): its last status is from then.
+    pub interrupted: bool,
 }
 
 /// A DDL statement the target refused, as the sync met it.
@@ -241,9 +250,36 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
         .map_err(target("reading the job's totals"))?;
     drop(conn);
     target_side.close().await;
-    let (live, live_age_secs) = match live {
+    let (live, live_age_secs): (Option<SyncStatus>, _) = match live {
         Some((json, age)) => (serde_json::from_str(&json).ok(), Some(age)),
         None => (None, None),
+    };
+    let syncing = job.as_ref().is_some_and(|j| {
+        matches!(
+            j.phase,
+            crate::checkpoint::JobPhase::Sync | crate::checkpoint::JobPhase::Completing
+        )
+    });
+    let interrupted = syncing
+        && !running
+        && live
+            .as_ref()
+            .is_some_and(|l| l.health != crate::events::Health::Stopped);
+    let applied = job.as_ref().and_then(|j| j.sync.clone());
+    // Where a resumed sync starts: its checkpoint, or the snapshot before one.
+    let resume_at = job
+        .as_ref()
+        .map(|j| j.sync.clone().unwrap_or_else(|| j.snapshot.clone()));
+    let source_now = if syncing && !running {
+        source_position(profile).await
+    } else {
+        None
+    };
+    let behind_bytes = match (&source_now, &resume_at) {
+        (Some(s), Some(a)) if s.file.is_some() && s.file == a.file => {
+            s.pos.zip(a.pos).map(|(s, a)| s.saturating_sub(a))
+        }
+        _ => None,
     };
     Ok(JobStatus {
         job: profile.name.clone(),
@@ -251,14 +287,35 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
         phase: job.as_ref().map(|j| j.phase.as_str().to_string()),
         running,
         snapshot: job.as_ref().map(|j| j.snapshot.clone()),
-        applied: job.and_then(|j| j.sync),
+        applied,
         live,
         live_age_secs,
         pending_ddl,
         copied_rows,
         copied_bytes,
         started_at,
+        source_now,
+        behind_bytes,
+        interrupted,
     })
+}
+
+/// The source's position now, or `None` when it cannot be read within a few
+/// seconds (a status must not hang on an unreachable source).
+async fn source_position(profile: &Profile) -> Option<Position> {
+    let read = async {
+        let source = inspect::open(profile, Side::Source, 1).await.ok()?;
+        let flavor = source.facts().await.ok()?.flavor;
+        let mut conn = source.conn().await.ok()?;
+        let at = crate::position::current(&mut conn, flavor).await.ok();
+        drop(conn);
+        source.close().await;
+        at
+    };
+    tokio::time::timeout(Duration::from_secs(3), read)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Leaves `request` for the job's running process, wherever it runs. Returns

@@ -164,9 +164,15 @@ pub struct SyncStatus {
     pub job_ddl: u64,
     pub transactions_per_sec: f64,
     pub changes_per_sec: f64,
+    /// Whether the sync is in contact with the source, since when (Unix seconds),
+    /// and why not (`retry`). Lag, what is behind and the rates are known only
+    /// while it streams.
+    pub health: Health,
+    pub health_since: Option<f64>,
     /// How long the oldest change not yet applied has waited, in seconds (0 when
-    /// nothing is waiting; an idle source before a burst does not count).
-    pub lag_secs: f64,
+    /// nothing is waiting; an idle source before a burst does not count); `None`
+    /// when unknown: the sync is not in contact with the source.
+    pub lag_secs: Option<f64>,
     /// Bytes of binlog between the applied position and the source's current one,
     /// when both are in the same file.
     pub behind_bytes: Option<u64>,
@@ -294,6 +300,38 @@ fn add_count(counts: &mut Vec<TableCount>, schema: &str, table: &str, n: u64) {
     }
 }
 
+/// Whether the sync is in contact with the source.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum Health {
+    /// Reading the source's binlog and applying it.
+    #[default]
+    Streaming,
+    /// A connection failed; the sync tries again (`SyncStatus::retry` says why).
+    Retrying,
+    /// Not following the binlog: paused, stopped by an error, aborted, or ended
+    /// for the cutover.
+    Stopped,
+}
+
+impl SyncStatus {
+    /// Marks the sync out of contact (`health`, now): nothing it knew of the
+    /// source's progress holds any more.
+    pub fn lose_contact(&mut self, health: Health, now: f64) {
+        if self.health != health {
+            self.health_since = Some(now);
+        }
+        self.health = health;
+        self.lag_secs = None;
+        self.behind_bytes = None;
+        self.catch_up_secs = None;
+        self.synced = false;
+        self.transactions_per_sec = 0.0;
+        self.changes_per_sec = 0.0;
+    }
+}
+
 /// One source's sync in a job with several.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -305,7 +343,8 @@ pub struct SourceSync {
     pub applied: Position,
     pub source_position: Option<Position>,
     pub synced: bool,
-    pub lag_secs: f64,
+    pub health: Health,
+    pub lag_secs: Option<f64>,
     pub changes_per_sec: f64,
 }
 

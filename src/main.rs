@@ -729,8 +729,10 @@ async fn complete(
         }
         if let Some(l) = &s.live {
             let line = format!(
-                "{} · lag {:.0} s · applied {}",
-                l.state, l.lag_secs, l.applied
+                "{} · lag {} · applied {}",
+                l.state,
+                render::lag_text(l.lag_secs),
+                l.applied
             );
             if line != last {
                 println!("{line}");
@@ -889,13 +891,27 @@ fn print_status(s: &ferry::control::JobStatus) {
     println!(
         "phase    {}{}",
         s.phase.as_deref().unwrap_or("never run"),
-        if s.running { " (running)" } else { "" }
+        if s.running {
+            " (running)"
+        } else if s.interrupted {
+            " (interrupted: the process running it ended without stopping it; `ferry run` resumes)"
+        } else {
+            ""
+        }
     );
     if let Some(p) = &s.snapshot {
         println!("snapshot {p}");
     }
     if let Some(p) = &s.applied {
         println!("applied  {p}");
+    }
+    if let Some(p) = &s.source_now {
+        println!(
+            "source   {p} now{}",
+            s.behind_bytes.map_or(String::new(), |b| format!(
+                " ({b} bytes of binlog to apply)"
+            ))
+        );
     }
     if s.copied_rows > 0 || s.live.is_some() {
         let (changes, ddl) = s
@@ -916,9 +932,9 @@ fn print_status(s: &ferry::control::JobStatus) {
     }
     if let (Some(l), true) = (&s.live, s.running) {
         println!(
-            "sync     {} · lag {:.1} s{} · {:.0} txn/s · {:.0} rows/s · synced {}",
+            "sync     {} · lag {}{} · {:.0} txn/s · {:.0} rows/s · synced {}",
             l.state,
-            l.lag_secs,
+            render::lag_text(l.lag_secs),
             l.behind_bytes
                 .map_or(String::new(), |b| format!(" ({b} bytes behind)")),
             l.transactions_per_sec,
@@ -929,7 +945,13 @@ fn print_status(s: &ferry::control::JobStatus) {
             println!("source   {src}");
         }
         if let Some(r) = &l.retry {
-            println!("retry    {r}");
+            println!(
+                "retry    {r}{}",
+                l.health_since.map_or(String::new(), |t| format!(
+                    " (out of contact for {:.0} s)",
+                    (unix_now() - t).max(0.0)
+                ))
+            );
         }
         for k in &l.shard_locks {
             println!(
@@ -1095,4 +1117,10 @@ async fn objects(job: &str, json: bool) -> Result<ExitCode, Failure> {
         selection.objects.len()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }

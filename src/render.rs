@@ -102,9 +102,9 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
                     b
                 });
                 line.set_message(format!(
-                    "{} · lag {:.1} s{} · {:.0} txn/s · {:.0} rows/s · applied {}{}",
+                    "{} · lag {}{} · {:.0} txn/s · {:.0} rows/s · applied {}{}",
                     st.state,
-                    st.lag_secs,
+                    lag_text(st.lag_secs),
                     st.behind_bytes
                         .map_or(String::new(), |b| format!(" ({} behind)", human_bytes(b))),
                     st.transactions_per_sec,
@@ -220,4 +220,9 @@ pub fn precheck(report: &ferry::precheck::Report, ignored: &[String]) {
         count(Status::Warn),
         count(Status::Fail)
     );
+}
+
+/// "1.5 s", or "unknown" while the sync is out of contact with the source.
+pub fn lag_text(lag: Option<f64>) -> String {
+    lag.map_or_else(|| "unknown".into(), |l| format!("{l:.1} s"))
 }

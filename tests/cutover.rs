@@ -82,7 +82,28 @@ async fn complete_finishes_when_the_binlog_ends_with_a_rotation() {
                     .sql("FLUSH BINARY LOGS; FLUSH BINARY LOGS")
                     .await
             }
-            _ => pair.source.restart(true),
+            _ => {
+                // While the source is down the status says so: retrying since
+                // when and why, lag and backlog unknown (never 0), not synced.
+                pair.source.stop(true);
+                wait_for(
+                    "the sync to report the lost source",
+                    &mut child,
+                    async || {
+                        let l = live(home.path(), &job);
+                        l["health"] == "retrying" && l["retry"].is_string()
+                    },
+                )
+                .await;
+                let l = live(home.path(), &job);
+                assert!(l["lag_secs"].is_null(), "{l}");
+                assert!(l["behind_bytes"].is_null(), "{l}");
+                assert_eq!(l["synced"], false, "{l}");
+                assert!(l["health_since"].as_f64().is_some(), "{l}");
+                let out = ferry(home.path(), &["status", job.to_str().unwrap()]);
+                assert!(text(&out).contains("lag unknown"), "{}", text(&out));
+                pair.source.start_again();
+            }
         }
         // The sync is connected to the source as it is now (after a restart it
         // reconnects by itself): its live status names the source's new file.
@@ -92,7 +113,9 @@ async fn complete_finishes_when_the_binlog_ends_with_a_rotation() {
             &mut child,
             async || {
                 let l = live(home.path(), &job);
-                l["source"]["file"].as_str() == Some(file.as_str()) && l["retry"].is_null()
+                l["source"]["file"].as_str() == Some(file.as_str())
+                    && l["retry"].is_null()
+                    && l["health"] == "streaming"
             },
         )
         .await;
@@ -289,4 +312,47 @@ async fn a_ddl_over_an_object_defined_otherwise_stops_with_both_definitions() {
             && out.contains("the statement makes: `loyalty` int(11) NOT NULL DEFAULT 7"),
         "{out}"
     );
+}
+
+/// A sync whose process is killed reads "interrupted", and while nothing runs it,
+/// the status reads the source's position so the backlog shows.
+#[tokio::test]
+async fn a_killed_sync_reads_interrupted_with_its_backlog() {
+    let pair = support::pair();
+    let mut s = synced(
+        &pair,
+        "intr",
+        |db| format!("CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY)"),
+        "",
+    )
+    .await;
+    let jp = s.job.to_str().unwrap().to_string();
+    // A status stored by the running sync first.
+    wait_for("a live status", &mut s.child, async || {
+        live(s.home.path(), &s.job)["health"] == "streaming"
+    })
+    .await;
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    pair.source
+        .sql(&format!("INSERT INTO {}.t VALUES (1), (2), (3)", s.db))
+        .await;
+    let out = ferry(s.home.path(), &["status", "--json", &jp]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["running"], false, "{v}");
+    assert_eq!(v["interrupted"], true, "{v}");
+    assert!(v["behind_bytes"].as_u64().is_some_and(|b| b > 0), "{v}");
+    let out = ferry(s.home.path(), &["status", &jp]);
+    assert!(text(&out).contains("interrupted"), "{}", text(&out));
+    // Resumed, it applies the backlog; paused cleanly, it is no longer interrupted.
+    let mut child = spawn_run(s.home.path(), &s.job);
+    wait_equal(&mut child, &pair, &s.db).await;
+    let paused = ferry(s.home.path(), &["pause", &jp]);
+    assert_eq!(paused.status.code(), Some(0), "{}", text(&paused));
+    let (code, run) = finish(child);
+    assert_eq!(code, Some(0), "{run}");
+    let out = ferry(s.home.path(), &["status", "--json", &jp]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["interrupted"], false, "{v}");
+    assert_eq!(v["live"]["health"], "stopped", "{v}");
 }

@@ -299,7 +299,7 @@ fn sync_status(s: &super::model::SyncStatus) -> SyncStatus {
         changes: s.total_events,
         job_changes: s.total_events,
         transactions_per_sec: s.recent_tps as f64,
-        lag_secs: s.seconds_behind_master as f64,
+        lag_secs: Some(s.seconds_behind_master as f64),
         applied: position(&s.syncer_binlog, &s.syncer_binlog_gtid),
         source: Some(position(&s.master_binlog, &s.master_binlog_gtid)),
         synced: s.synced,

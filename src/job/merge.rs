@@ -203,7 +203,22 @@ fn combined(all: &[Option<(String, SyncStatus)>]) -> SyncStatus {
     out.job_ddl = parts.iter().map(|(_, s)| s.job_ddl).sum();
     out.transactions_per_sec = parts.iter().map(|(_, s)| s.transactions_per_sec).sum();
     out.changes_per_sec = parts.iter().map(|(_, s)| s.changes_per_sec).sum();
-    out.lag_secs = parts.iter().map(|(_, s)| s.lag_secs).fold(0.0, f64::max);
+    // Unknown for the job when unknown for any source.
+    out.lag_secs = parts
+        .iter()
+        .map(|(_, s)| s.lag_secs)
+        .try_fold(0f64, |a, b| b.map(|b| a.max(b)));
+    // The worst health of any source, since the latest change.
+    use crate::events::Health;
+    let worst = |h: Health| match h {
+        Health::Streaming => 0,
+        Health::Retrying => 1,
+        Health::Stopped => 2,
+    };
+    if let Some((_, s)) = parts.iter().max_by_key(|(_, s)| worst(s.health)) {
+        out.health = s.health;
+        out.health_since = s.health_since;
+    }
     out.behind_bytes = parts
         .iter()
         .map(|(_, s)| s.behind_bytes)
@@ -241,6 +256,7 @@ fn combined(all: &[Option<(String, SyncStatus)>]) -> SyncStatus {
             applied: s.applied.clone(),
             source_position: s.source.clone(),
             synced: s.synced,
+            health: s.health,
             lag_secs: s.lag_secs,
             changes_per_sec: s.changes_per_sec,
         })

@@ -139,8 +139,8 @@ pub async fn run(
         if !matches!(&result, Err(e) if e.is_transient()) {
             if result.is_err() {
                 status.state = "failed".into();
-                status.synced = false;
             }
+            status.lose_contact(crate::events::Health::Stopped, now_secs());
             setup.sink.emit(JobEvent::Sync(status.clone()));
             save_status(setup, &status).await;
         }
@@ -153,6 +153,8 @@ pub async fn run(
                 tracing::warn!(attempt, %cause, "sync connection failed; retrying");
                 status.state = "retrying".into();
                 status.retry = Some(format!("retrying ({attempt}) — {cause}"));
+                status.lose_contact(crate::events::Health::Retrying, now_secs());
+                status.source = None;
                 setup.sink.emit(JobEvent::Retrying {
                     attempt,
                     cause: cause.clone(),
@@ -277,6 +279,8 @@ async fn follow(
     }
     .into();
     status.retry = None;
+    status.health = crate::events::Health::Streaming;
+    status.health_since = Some(now_secs());
     loop {
         // Wait for work, a request, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
@@ -395,7 +399,7 @@ async fn follow(
             if synced {
                 synced_at = Some(now);
             }
-            status.lag_secs = lag(now, synced, last_commit_ts, synced_at);
+            status.lag_secs = Some(lag(now, synced, last_commit_ts, synced_at));
             status.behind_bytes =
                 source
                     .as_ref()

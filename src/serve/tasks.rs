@@ -475,7 +475,8 @@ async fn sub_status(
             synced: running && l.synced,
             binlog_type: "remote".into(),
             seconds_behind_master: if running {
-                l.lag_secs.round() as u64
+                // DM has no "unknown": out of contact, the status is not synced.
+                l.lag_secs.map_or(0, |s| s.round() as u64)
             } else {
                 0
             },

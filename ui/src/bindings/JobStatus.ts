@@ -32,4 +32,16 @@ copied_rows: number, copied_bytes: number,
  * When the job was first started against this target, in seconds since
  * the epoch.
  */
-started_at: number | null, };
+started_at: number | null, 
+/**
+ * A job in its sync that no process runs: the source's position now (read
+ * for this status; `None` when the source cannot be reached), and how many
+ * bytes of binlog wait when both are in the same file — the backlog a
+ * resume must apply.
+ */
+source_now: Position | null, behind_bytes: number | null, 
+/**
+ * The process running the job's sync ended without stopping it (killed,
+ * crashed, the machine went down): its last status is from then.
+ */
+interrupted: boolean, };

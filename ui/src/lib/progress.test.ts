@@ -24,6 +24,8 @@ const sync = (synced: boolean): SyncStatus => ({
   job_ddl: 0,
   transactions_per_sec: 1,
   changes_per_sec: 1,
+  health: "streaming",
+  health_since: 0,
   lag_secs: 0,
   behind_bytes: 0,
   catch_up_secs: null,

@@ -14,6 +14,7 @@ export type TableState =
   | "differs"
   | "syncing"
   | "synced"
+  | "no contact"
   | "stopped";
 
 const key = (t: TableTotals) => `${t.schema}.${t.table}`;
@@ -27,7 +28,11 @@ export function tableState(run: Run, t: TableTotals): TableState {
   // A run that has ended is not live: its tables are neither copying nor synced.
   if (!run.active && phase !== "completed") return copied(t) || t.chunks_done > 0 || (run.tableRead[key(t)] ?? 0) > 0 ? "stopped" : "queued";
   if (phase === "verify") return "verifying";
-  if (phase === "sync" || phase === "completing" || phase === "completed") return run.sync?.synced ? "synced" : "syncing";
+  if (phase === "sync" || phase === "completing" || phase === "completed") {
+    // Out of contact with the source, nothing is known to be synced.
+    if (run.sync && run.sync.health !== "streaming" && phase !== "completed") return "no contact";
+    return run.sync?.synced ? "synced" : "syncing";
+  }
   if (copied(t)) return phase === "objects" ? "building indexes" : "copied";
   return t.chunks_done > 0 || (run.tableRead[key(t)] ?? 0) > 0 ? "copying" : "queued";
 }
@@ -65,4 +70,31 @@ export function stepDurations(run: Run, steps: { phases: Phase[] }[], at: number
     const next = starts.slice(i + 1).find((v): v is number => v !== null && v >= start);
     return Math.max(0, (next ?? end) - start);
   });
+}
+
+/** The sync's contact with the source in a DBA's words: "streaming", "retrying
+ * for 12 s — why", "stopped"; null before the sync has reported. */
+export function healthText(run: Run, now: number): string | null {
+  const s = run.sync;
+  if (!s) return null;
+  const since = s.health_since !== null ? ` for ${Math.max(0, Math.round(now - s.health_since))} s` : "";
+  if (!run.active) return "stopped";
+  switch (s.health) {
+    case "streaming":
+      return "streaming";
+    case "retrying":
+      return `retrying${since}${s.retry ? ` — ${s.retry}` : ""}`;
+    default:
+      return "stopped";
+  }
+}
+
+/** Why Complete cannot be clicked now, or null when it can. */
+export function completeBlocked(run: Run): string | null {
+  const s = run.sync;
+  if (!s) return "the sync has not started";
+  if (s.health !== "streaming") return "the source cannot be reached: Ferry cannot tell what the target lacks";
+  if (s.cutover && (s.cutover.step === "draining" || s.cutover.step === "confirming")) return "a cutover is under way";
+  if (!s.synced) return "waiting for lag 0";
+  return null;
 }

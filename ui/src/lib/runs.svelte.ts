@@ -132,7 +132,8 @@ export function apply(run: Run, event: JobEvent) {
       // The copy's rows/s give way to the sync's transactions/s.
       run.rates = [...(run.sync ? run.rates : []), [now(), status.transactions_per_sec] as [number, number]].slice(-300);
       run.sync = status;
-      run.lags = [...run.lags, [now(), status.lag_secs] as [number, number]].slice(-300);
+      // An unknown lag (no contact with the source) is left out, not drawn as 0.
+      if (status.lag_secs !== null) run.lags = [...run.lags, [now(), status.lag_secs] as [number, number]].slice(-300);
       break;
     }
     case "warning":

@@ -56,6 +56,8 @@ describe("Progress", () => {
       job_ddl: 0,
       transactions_per_sec: 5,
       changes_per_sec: 20,
+      health: "streaming" as const,
+      health_since: 0,
       lag_secs: 2.5,
       behind_bytes: 3000,
       catch_up_secs: 125,
@@ -89,6 +91,24 @@ describe("Progress", () => {
     await fireEvent.click(screen.getByTestId("cutover-writes-stopped"));
     await fireEvent.click(screen.getByTestId("cutover-confirm"));
     await vi.waitFor(() => expect(calls).toContain("complete"));
+    // The source goes away: lag and behind are unknown (never 0), no table reads
+    // synced, Complete is disabled and says why.
+    await send({
+      type: "sync",
+      ...status,
+      health: "retrying",
+      health_since: Date.now() / 1000 - 12,
+      lag_secs: null,
+      behind_bytes: null,
+      synced: false,
+      retry: "retrying (2) — connection refused",
+    });
+    await vi.waitFor(() => expect(screen.getByTestId("lag").textContent).toBe("unknown"));
+    expect(screen.getByTestId("health").textContent).toMatch(/retrying for 1\d s — retrying \(2\) — connection refused/);
+    expect(screen.queryByTestId("behind")).toBeNull();
+    expect(screen.getByTestId("table-state-shop.orders").textContent).toBe("no contact");
+    expect((screen.getByTestId("complete") as HTMLButtonElement).disabled).toBe(true);
+    expect(screen.getByTestId("complete").title).toMatch(/source cannot be reached/);
     // Abort asks first, saying what stays on the target; Cancel leaves the job alone.
     await fireEvent.click(screen.getByTestId("abort"));
     expect(screen.getByText(/keeps what was copied/)).toBeTruthy();
@@ -110,12 +130,12 @@ describe("Progress", () => {
     const send = (event: JobEvent) => emit("job-event", { job: "shop", event });
     const at = (pos: number) => ({ file: "binlog.000001", pos, gtid: null });
     const part = (source: string, state: string) => ({
-      source, state, applied: at(900), source_position: at(900), synced: state !== "waiting", lag_secs: 0, changes_per_sec: 3,
+      source, state, applied: at(900), source_position: at(900), synced: state !== "waiting", health: "streaming" as const, lag_secs: 0, changes_per_sec: 3,
     });
     await send({ type: "phase", phase: "sync" });
     await send({
       type: "sync",
-      state: "waiting", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 6,
+      state: "waiting", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 6, health: "streaming", health_since: 0,
       lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at(900), source: at(900), synced: false, retry: null, tables: [],
       shard_locks: [{ target: "db.orders", statement: "ALTER TABLE db.orders ADD c INT", arrived: ["source:s1.orders"], waiting_for: ["east:s2.orders"] }],
       sources: [part("source", "waiting"), part("east", "syncing")],
