@@ -138,6 +138,8 @@ pub enum JobEvent {
         cause: String,
         in_secs: f64,
     },
+    /// The watch after a cutover: what it found so far (about once a second).
+    AfterCutover(AfterCutover),
     /// Final copy summary.
     CopyDone {
         rows: u64,
@@ -196,6 +198,22 @@ pub struct SyncStatus {
     pub sources: Vec<SourceSync>,
     /// The cutover under way, or the last one refused (see `cutover`).
     pub cutover: Option<CutoverStatus>,
+    /// After the cutover: writes to selected tables the watch found on the source
+    /// (see `job::watch`).
+    pub after_cutover: Option<AfterCutover>,
+}
+
+/// What the watch after a cutover found: writes to selected tables on the source
+/// after the completed position, which the target does not have.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct AfterCutover {
+    pub late: LateWrites,
+    /// The watch is running, until this time (Unix seconds); `None` once it ended.
+    pub watching_until: Option<f64>,
+    /// How far the watch has read.
+    pub read_to: Option<Position>,
 }
 
 /// Where a cutover stands (see `cutover::Drain`).

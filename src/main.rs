@@ -100,6 +100,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// After a cutover: read the source's binlog for a while and report writes to
+    /// the migrated tables made after it. Exits 1 when it found any.
+    Watch {
+        job: String,
+        /// How long to watch, in seconds.
+        #[arg(long = "for", default_value_t = 600)]
+        seconds: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring the writes made on the source after a completed job's cutover to the
+    /// target: the job syncs again from its completed position (the triggers the
+    /// cutover created are dropped meanwhile) and completes again. Rows written
+    /// on the target since with the same keys are overwritten.
+    ApplyLate {
+        job: String,
+        #[arg(long)]
+        no_verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare source and target tables: row counts and chunked checksums.
     Verify {
         /// A job file path or a saved profile name.
@@ -266,6 +287,14 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Abort { job } => abort(&job).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
+        Command::Watch { job, seconds, json } => {
+            watch(&job, std::time::Duration::from_secs(seconds), json).await
+        }
+        Command::ApplyLate {
+            job,
+            no_verify,
+            json,
+        } => apply_late(&job, !no_verify, json).await,
         Command::Serve {
             listen,
             show_token,
@@ -575,6 +604,8 @@ async fn run(
         }
     }
     let summary = result?;
+    let completed =
+        summary.sync_end == Some(ferry::job::SyncEnd::Completed) && summary.synced_to.is_some();
     let peak_rss_bytes = peak_rss_bytes();
     if json {
         #[derive(serde::Serialize)]
@@ -639,11 +670,98 @@ async fn run(
             }
         }
     }
+    // At a terminal, the run goes on watching the source after its cutover (see
+    // `ferry watch`); scripts call `ferry watch` when they want it.
+    if completed && !json && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        watch(job, ferry::job::WATCH, false).await?;
+    }
     Ok(match (&summary.verify, summary.sync_end) {
         (Some(v), _) if !v.equal => ExitCode::from(1),
         // Asked to complete, it paused: the cutover was refused.
         (_, Some(ferry::job::SyncEnd::Paused)) if complete.is_some() => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
+    })
+}
+
+/// `ferry watch`: what the source's binlog holds for the migrated tables after
+/// the cutover.
+async fn watch(job: &str, window: std::time::Duration, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let (sink, rx) = ferry::events::EventSink::channel();
+    let view = tokio::spawn(render::events(rx, json));
+    let control = ferry::control::Control::default();
+    let on_ctrl_c = control.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_ctrl_c.pause();
+        }
+    });
+    if !json {
+        println!(
+            "watching the source's binlog for writes to the migrated tables after the cutover for {} s (Ctrl-C stops watching; the migration stays complete)",
+            window.as_secs()
+        );
+    }
+    let opts = ferry::job::RunOptions {
+        control,
+        ..Default::default()
+    };
+    let late = ferry::job::watch(&profile, window, opts, sink).await;
+    let _ = view.await;
+    let late = late?;
+    if json {
+        print_json(&late);
+    } else if late.is_empty() {
+        println!(
+            "no write to the migrated tables after the cutover (since {})",
+            late.since
+        );
+    } else {
+        println!(
+            "written to the source after the cutover: {}. The target does not have them; `ferry apply-late {}` brings them over (rows the application wrote on the target with the same keys are overwritten)",
+            late.describe(),
+            profile.name
+        );
+    }
+    Ok(if late.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// `ferry apply-late`: the writes after the cutover brought to the target.
+async fn apply_late(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let (sink, rx) = ferry::events::EventSink::channel();
+    let view = tokio::spawn(render::events(rx, json));
+    let opts = ferry::job::RunOptions {
+        verify,
+        ..Default::default()
+    };
+    let result = ferry::job::apply_late(&profile, opts, sink).await;
+    let _ = view.await;
+    let summary = result?;
+    if json {
+        print_json(&summary);
+    } else {
+        if let Some(v) = &summary.verify {
+            render::verify_report(v);
+        }
+        match summary.sync_end {
+            Some(ferry::job::SyncEnd::Completed) => println!(
+                "completed again: the target has every change up to {}",
+                summary
+                    .synced_to
+                    .as_ref()
+                    .map_or(String::new(), |p| p.to_string())
+            ),
+            _ => println!("the job did not complete again; `ferry status` says where it stands"),
+        }
+    }
+    Ok(match summary.sync_end {
+        Some(ferry::job::SyncEnd::Completed) => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
     })
 }
 
@@ -923,6 +1041,24 @@ fn print_status(s: &ferry::control::JobStatus) {
             s.copied_rows,
             human_bytes(s.copied_bytes)
         );
+    }
+    if let Some(a) = s.live.as_ref().and_then(|l| l.after_cutover.as_ref()) {
+        let when = if a.watching_until.is_some() {
+            "watching"
+        } else {
+            "watched"
+        };
+        if a.late.is_empty() {
+            println!(
+                "after    no write to the migrated tables after the cutover ({when} to {})",
+                a.read_to.as_ref().map_or(String::new(), |p| p.to_string())
+            );
+        } else {
+            println!(
+                "after    written to the source after the cutover: {} ({when}); `ferry apply-late` brings them over",
+                a.late.describe()
+            );
+        }
     }
     if let Some(d) = &s.pending_ddl {
         println!(

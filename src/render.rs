@@ -22,6 +22,8 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
             .progress_chars("=> "),
     );
     overall.set_prefix("total");
+    // Writes after the cutover the watch has reported so far.
+    let mut late_rows = 0;
     // One line for the sync, created when it starts.
     let mut sync_line: Option<ProgressBar> = None;
     let table_style =
@@ -143,6 +145,13 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
             }
             JobEvent::Error { report } => {
                 let _ = multi.println(report.one_line());
+            }
+            JobEvent::AfterCutover(found) if found.late.rows != late_rows => {
+                late_rows = found.late.rows;
+                let _ = multi.println(format!(
+                    "written to the source after the cutover: {}",
+                    found.late.describe()
+                ));
             }
             _ => {}
         }

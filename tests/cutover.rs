@@ -356,3 +356,96 @@ async fn a_killed_sync_reads_interrupted_with_its_backlog() {
     assert_eq!(v["interrupted"], false, "{v}");
     assert_eq!(v["live"]["health"], "stopped", "{v}");
 }
+
+/// After the cutover the source is watched: writes to migrated tables show in
+/// `ferry watch` and `ferry status`; `ferry apply-late` brings them over — with
+/// the cutover's triggers out of the way while it does (else the replayed row
+/// would fire them on the target: 'late!' would become 'late!!') — and the sides
+/// are equal again.
+#[tokio::test]
+async fn writes_after_the_cutover_are_watched_and_can_be_applied() {
+    let pair = support::pair();
+    let s = synced(
+        &pair,
+        "after",
+        |db| {
+            format!(
+                "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20)); \
+                 CREATE TABLE {db}.audit (id INT AUTO_INCREMENT PRIMARY KEY, tid INT); \
+                 CREATE TRIGGER {db}.t_ai AFTER INSERT ON {db}.t FOR EACH ROW INSERT INTO {db}.audit (tid) VALUES (NEW.id); \
+                 CREATE TRIGGER {db}.t_bi BEFORE INSERT ON {db}.t FOR EACH ROW SET NEW.v = CONCAT(NEW.v, '!'); \
+                 INSERT INTO {db}.t VALUES (1, 'copied')"
+            )
+        },
+        "",
+    )
+    .await;
+    let jp = s.job.to_str().unwrap().to_string();
+    let out = ferry(s.home.path(), &["complete", &jp]);
+    let (code, run) = finish(s.child);
+    assert_eq!(out.status.code(), Some(0), "{}\n{run}", text(&out));
+    assert_eq!(code, Some(0), "{run}");
+    compare_db(&pair, &s.db).await.unwrap();
+    let watching = ferry_cmd(s.home.path(), &["watch", "--for", "8", &jp])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The application was not switched: it writes to the source.
+    pair.source
+        .sql(&format!(
+            "INSERT INTO {}.t VALUES (2, 'late'), (3, 'late')",
+            s.db
+        ))
+        .await;
+    let mut watching = watching;
+    wait_for(
+        "the watch to report the writes",
+        &mut watching,
+        async || {
+            let l = live(s.home.path(), &s.job);
+            l["after_cutover"]["late"]["rows"].as_u64() == Some(4)
+        },
+    )
+    .await;
+    let l = live(s.home.path(), &s.job);
+    let tables = l["after_cutover"]["late"]["tables"].to_string();
+    assert!(
+        tables.contains("\"t\"") && tables.contains("\"audit\""),
+        "{l}"
+    );
+    let out = ferry(s.home.path(), &["status", &jp]);
+    assert!(
+        text(&out).contains("written to the source after the cutover: 4 row changes"),
+        "{}",
+        text(&out)
+    );
+    let (code, out) = exits_within(watching, 30, "ferry watch").await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("ferry apply-late"), "{out}");
+    assert!(
+        compare_db(&pair, &s.db).await.is_err(),
+        "the target lacks them"
+    );
+    // Applied: equal again, the trigger back in place, the job completed.
+    let out = ferry(s.home.path(), &["apply-late", &jp]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    compare_db(&pair, &s.db).await.unwrap();
+    let triggers: Vec<String> = pair
+        .target
+        .query(&format!(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{}_s' ORDER BY 1",
+            s.db
+        ))
+        .await;
+    assert_eq!(
+        triggers,
+        vec!["t_ai".to_string(), "t_bi".to_string()],
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        phase(&pair.target, &s.name).await.as_deref(),
+        Some("completed")
+    );
+}

@@ -9,6 +9,9 @@
 mod cutover;
 mod group;
 mod merge;
+mod watch;
+
+pub use watch::{apply_late, watch, WATCH};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -58,6 +61,8 @@ pub enum JobError {
     Schedule { cause: String },
     #[error("the job was paused or aborted before its scheduled start")]
     Cancelled,
+    #[error("the job is not completed (phase {}): there is no cutover to watch after", phase.as_deref().unwrap_or("never run"))]
+    NotCompleted { phase: Option<String> },
     #[error("the precheck failed: {}", failed.join(", "))]
     PrecheckFailed {
         failed: Vec<String>,
@@ -77,6 +82,7 @@ impl Coded for JobError {
             JobError::NothingSelected => "job.nothing_selected",
             JobError::Schedule { .. } => "job.bad_schedule",
             JobError::Cancelled => "job.cancelled",
+            JobError::NotCompleted { .. } => "job.not_completed",
             JobError::PrecheckFailed { .. } => "precheck.failed",
         }
     }
@@ -95,6 +101,9 @@ impl Coded for JobError {
                 "write start_at as a UTC time like 2026-11-23T02:00:00Z".into()
             }
             JobError::Cancelled => "run the job again when it should start".into(),
+            JobError::NotCompleted { .. } => {
+                "complete the job first; writes after a cutover are watched for once it has completed".into()
+            }
             JobError::PrecheckFailed { .. } => {
                 "fix what the precheck reports (each check names its fix), then start the job again"
                     .into()

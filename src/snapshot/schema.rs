@@ -23,6 +23,8 @@ use crate::rules::{Matcher, Selection};
 enum Tok {
     /// A backquoted identifier: byte span in the text and its unquoted name.
     Ident(usize, usize, String),
+    /// An unquoted word (a keyword, or a name as a trigger body writes it).
+    Word(usize, usize, String),
     Dot,
     Other,
 }
@@ -34,6 +36,7 @@ fn tokens(sql: &str) -> Vec<Tok> {
         .into_iter()
         .map(|t| match t.kind {
             TokenKind::Quoted => Tok::Ident(t.start, t.end, t.text),
+            TokenKind::Word => Tok::Word(t.start, t.end, t.text),
             TokenKind::Punct if t.text == "." => Tok::Dot,
             _ => Tok::Other,
         })
@@ -45,15 +48,20 @@ pub fn rewrite_qualified(
     sql: &str,
     map: impl Fn(&str, &str) -> Option<(String, String)>,
 ) -> String {
+    // Names may be unquoted: triggers and routines keep their body as written.
+    let name = |t: &Tok| match t {
+        Tok::Ident(s, e, n) | Tok::Word(s, e, n) => Some((*s, *e, n.clone())),
+        _ => None,
+    };
     let toks = tokens(sql);
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut i = 0;
     while i + 2 < toks.len() {
-        if let (Tok::Ident(s0, _, schema), Tok::Dot, Tok::Ident(_, e1, name)) =
-            (&toks[i], &toks[i + 1], &toks[i + 2])
+        if let (Some((s0, _, schema)), Tok::Dot, Some((_, e1, name))) =
+            (name(&toks[i]), &toks[i + 1], name(&toks[i + 2]))
         {
-            if let Some((ts, tn)) = map(schema, name) {
-                edits.push((*s0, *e1, format!("{}.{}", quote(&ts), quote(&tn))));
+            if let Some((ts, tn)) = map(&schema, &name) {
+                edits.push((s0, e1, format!("{}.{}", quote(&ts), quote(&tn))));
             }
             // A third part (`db`.`t`.`col`) stays as is.
             i += 3;
@@ -394,6 +402,30 @@ impl SchemaCopy<'_> {
         Ok(())
     }
 
+    /// Drops the selection's triggers on the target (those a cutover created), so
+    /// rows applied again do not fire them there.
+    pub async fn drop_triggers(&self) -> Result<(), SnapshotError> {
+        let (_, mut tgt) = self.connections().await?;
+        for o in self
+            .selection
+            .objects
+            .iter()
+            .filter(|o| o.kind == "trigger")
+        {
+            tgt.query_drop(format!(
+                "DROP TRIGGER IF EXISTS {}.{}",
+                quote(&o.target_schema),
+                quote(&o.target_name)
+            ))
+            .await
+            .map_err(|e| SnapshotError::Target {
+                what: format!("dropping trigger {}.{}", o.target_schema, o.target_name),
+                cause: e.to_string(),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Creates views (dependencies first), triggers, routines and events on the target.
     /// An object the target refuses is reported as a warning and skipped, so the data
     /// copy is never lost over a view; events are created disabled.
@@ -635,6 +667,15 @@ mod tests {
         assert_eq!(
             out,
             "select `shop_v2`.`orders_1`.`id` AS `id`,'`shop`.`orders`' AS `s` from `shop_v2`.`orders_1` join `crm`.`x`"
+        );
+        // A trigger's body as written: unquoted names too; NEW.id is no table.
+        let sql = "CREATE TRIGGER shop.t_ai AFTER INSERT ON shop.t FOR EACH ROW INSERT INTO shop.audit (tid) VALUES (NEW.id)";
+        let out = rewrite_qualified(sql, |s, n| {
+            (s == "shop").then(|| ("shop_v2".into(), n.to_string()))
+        });
+        assert_eq!(
+            out,
+            "CREATE TRIGGER `shop_v2`.`t_ai` AFTER INSERT ON `shop_v2`.`t` FOR EACH ROW INSERT INTO `shop_v2`.`audit` (tid) VALUES (NEW.id)"
         );
     }
 

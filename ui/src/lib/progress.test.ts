@@ -37,6 +37,7 @@ const sync = (synced: boolean): SyncStatus => ({
   shard_locks: [],
   sources: [],
   cutover: null,
+  after_cutover: null,
 });
 
 describe("per-table progress", () => {

@@ -69,6 +69,7 @@ describe("Progress", () => {
       shard_locks: [],
       sources: [],
       cutover: null,
+      after_cutover: null,
     };
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
@@ -140,6 +141,7 @@ describe("Progress", () => {
       shard_locks: [{ target: "db.orders", statement: "ALTER TABLE db.orders ADD c INT", arrived: ["source:s1.orders"], waiting_for: ["east:s2.orders"] }],
       sources: [part("source", "waiting"), part("east", "syncing")],
       cutover: null,
+      after_cutover: null,
     });
     const lock = await screen.findByTestId("shard-lock");
     expect(lock.textContent).toMatch(/db\.orders waits for east:s2\.orders/);
