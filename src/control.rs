@@ -41,6 +41,11 @@ impl Default for Control {
 }
 
 impl Control {
+    /// Whether `other` is a clone of this control.
+    pub fn same(&self, other: &Control) -> bool {
+        Arc::ptr_eq(&self.rx, &other.rx)
+    }
+
     pub fn send(&self, request: Request) {
         let _ = self.tx.send(request);
     }

@@ -43,6 +43,11 @@ async fn demo_start(state: State<'_, DemoState>) -> Result<Profile, Report> {
 #[derive(Default)]
 struct Running(Mutex<HashMap<String, Control>>);
 
+/// Watches after a cutover that this window runs, by job name (see
+/// `ferry::job::watch`).
+#[derive(Default)]
+struct Watching(Mutex<HashMap<String, Control>>);
+
 /// Jobs this window handed to a DM cluster, by job name: the master's URL and
 /// token.
 #[derive(Default)]
@@ -351,6 +356,92 @@ async fn start(
     result.map_err(report)
 }
 
+/// Watches the source after a completed job's cutover for `seconds` (or until
+/// `stop_watch`), forwarding what it finds as `after_cutover` events; returns the
+/// writes found.
+#[tauri::command]
+async fn watch(
+    app: tauri::AppHandle,
+    watching: State<'_, Watching>,
+    profile: Profile,
+    seconds: u64,
+) -> Result<ferry::events::LateWrites, Report> {
+    let name = profile.name.clone();
+    let control = Control::default();
+    {
+        let mut jobs = watching.0.lock().map_err(|_| busy())?;
+        // One watch per job: a second Done page for it takes over.
+        if let Some(old) = jobs.insert(name.clone(), control.clone()) {
+            old.pause();
+        }
+    }
+    let (sink, rx) = EventSink::channel();
+    let forwarding = forward(&app, &name, rx);
+    let opts = RunOptions {
+        control: control.clone(),
+        ..Default::default()
+    };
+    let window = std::time::Duration::from_secs(seconds);
+    let result = ferry::job::watch(&profile, window, opts, sink).await;
+    let _ = forwarding.await;
+    if let Ok(mut jobs) = watching.0.lock() {
+        // Only this watch's own entry: a newer one may have replaced it.
+        if jobs.get(&name).is_some_and(|c| c.same(&control)) {
+            jobs.remove(&name);
+        }
+    }
+    result.map_err(report)
+}
+
+/// Ends the watch after a job's cutover, if this window runs one.
+#[tauri::command]
+fn stop_watch(watching: State<'_, Watching>, profile: Profile) -> Result<bool, Report> {
+    let jobs = watching.0.lock().map_err(|_| busy())?;
+    Ok(jobs.get(&profile.name).map(|c| c.pause()).is_some())
+}
+
+/// Brings the writes found after a completed job's cutover to the target (see
+/// `ferry::job::apply_late`), as a run of the job: its events are forwarded and
+/// Pause / Abort reach it.
+#[tauri::command]
+async fn apply_late(
+    app: tauri::AppHandle,
+    running: State<'_, Running>,
+    watching: State<'_, Watching>,
+    profile: Profile,
+    verify: bool,
+) -> Result<RunSummary, Report> {
+    let name = profile.name.clone();
+    if let Some(w) = watching.0.lock().map_err(|_| busy())?.get(&name) {
+        w.pause();
+    }
+    let control = Control::default();
+    {
+        let mut jobs = running.0.lock().map_err(|_| busy())?;
+        if jobs.contains_key(&name) {
+            return Err(Report {
+                code: "app.already_running".into(),
+                message: format!("{name} is already running in this window"),
+                remedy: "wait for it to end".into(),
+            });
+        }
+        jobs.insert(name.clone(), control.clone());
+    }
+    let (sink, rx) = EventSink::channel();
+    let forwarding = forward(&app, &name, rx);
+    let opts = RunOptions {
+        verify,
+        control,
+        ..Default::default()
+    };
+    let result = ferry::job::apply_late(&profile, opts, sink).await;
+    let _ = forwarding.await;
+    if let Ok(mut jobs) = running.0.lock() {
+        jobs.remove(&name);
+    }
+    result.map_err(report)
+}
+
 fn busy() -> Report {
     Report {
         code: "app.state".into(),
@@ -513,6 +604,7 @@ fn main() {
         .plugin(tauri_plugin_dialog::init())
         .manage(Running::default())
         .manage(OnCluster::default())
+        .manage(Watching::default())
         .manage(Queue::default())
         .manage(DemoState::default())
         .invoke_handler(tauri::generate_handler![
@@ -534,7 +626,10 @@ fn main() {
             abort,
             status,
             decide_ddl,
-            verify
+            verify,
+            watch,
+            stop_watch,
+            apply_late
         ])
         .build(tauri::generate_context!());
     match app {

@@ -8,6 +8,7 @@ import type { DdlDecision } from "./bindings/DdlDecision";
 import type { EndpointConfig } from "./bindings/EndpointConfig";
 import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
 import type { JobStatus } from "./bindings/JobStatus";
+import type { LateWrites } from "./bindings/LateWrites";
 import type { Position } from "./bindings/Position";
 import type { PrecheckReport } from "./bindings/PrecheckReport";
 import type { Profile } from "./bindings/Profile";
@@ -45,7 +46,13 @@ export const engine = {
   startOnCluster: (profile: Profile, master: string, token: string | null) =>
     invoke<RunSummary>("start_on_cluster", { profile, master, token }),
   pause: (profile: Profile) => invoke<boolean>("pause", { profile }),
-  complete: (profile: Profile, freezeSource: boolean) => invoke<boolean>("complete", { profile, freezeSource }),
+  complete: (profile: Profile, freezeSource: boolean, acceptLate = false) =>
+    invoke<boolean>("complete", { profile, freezeSource, acceptLate }),
+  /** Watches the source after a completed job's cutover; resolves with what it found. */
+  watch: (profile: Profile, seconds: number) => invoke<LateWrites>("watch", { profile, seconds }),
+  stopWatch: (profile: Profile) => invoke<boolean>("stop_watch", { profile }),
+  /** Brings the writes found after the cutover to the target: the job syncs and completes again. */
+  applyLate: (profile: Profile, verify: boolean) => invoke<RunSummary>("apply_late", { profile, verify }),
   abort: (profile: Profile) => invoke<boolean>("abort", { profile }),
   status: (profile: Profile) => invoke<JobStatus>("status", { profile }),
   decideDdl: (profile: Profile, decision: DdlDecision) => invoke<boolean>("decide_ddl", { profile, decision }),

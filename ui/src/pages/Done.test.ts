@@ -1,5 +1,6 @@
 import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { RunSummary } from "../bindings/RunSummary";
 import Done from "./Done.svelte";
@@ -63,5 +64,39 @@ describe("Done", () => {
     expect(screen.getByTestId("job-changes").textContent).toBe("1,234,567 row changes · 2 DDL statements");
     expect(screen.getByTestId("job-snapshot").textContent).toBe("binlog.000001:4 (gtid 0-1-7)");
     expect(screen.getByTestId("job-summary").textContent).toMatch(/2 h 0 min ago/);
+  });
+
+  it("watches the source after the cutover and applies what it finds on request", async () => {
+    const calls: string[] = [];
+    mockIPC(
+      (cmd) => {
+        calls.push(cmd);
+        if (cmd === "watch") return new Promise(() => {}); // watches while the page is open
+        if (cmd === "apply_late") return { ...summary, sync_end: "completed", verify: { equal: true, tables: [] } };
+        if (cmd === "stop_watch") return true;
+      },
+      { shouldMockEvents: true },
+    );
+    const profile = { name: "shop" } as never;
+    const at = { file: "binlog.000002", pos: 900, gtid: null };
+    const view = render(Done, { props: { job: "shop", summary: { ...summary, synced_to: at }, onclose: vi.fn(), profile } });
+    await vi.waitFor(() => expect(calls).toContain("watch"));
+    const found = (rows: number) => ({
+      type: "after_cutover" as const,
+      late: { since: at, first: rows ? at : null, last: rows ? at : null, rows, tables: rows ? [{ schema: "shop", table: "audit_log", count: rows }] : [] },
+      watching_until: Date.now() / 1000 + 600,
+      read_to: at,
+    });
+    await emit("job-event", { job: "shop", event: found(0) });
+    expect((await screen.findByTestId("no-late-writes")).textContent).toMatch(/No write to the migrated tables since the cutover; watching the source until/);
+    await emit("job-event", { job: "shop", event: found(3) });
+    expect((await screen.findByTestId("late-writes")).textContent).toMatch(/3 row changes\s+\(shop.audit_log 3\) since binlog.000002:900/);
+    await fireEvent.click(screen.getByTestId("apply-late"));
+    expect(screen.getByText(/overwritten by the\s+source's/)).toBeTruthy();
+    await fireEvent.click(screen.getByTestId("apply-late-dialog-confirm"));
+    expect((await screen.findByTestId("applied-late")).textContent).toMatch(/every table equal/);
+    expect(calls).toContain("apply_late");
+    view.unmount();
+    expect(calls).toContain("stop_watch");
   });
 });

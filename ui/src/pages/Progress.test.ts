@@ -20,6 +20,41 @@ afterEach(() => {
 });
 
 describe("Progress", () => {
+  it("shows a refused cutover and completes accepting the late writes only when asked", async () => {
+    const completes: unknown[] = [];
+    mockIPC(
+      (cmd, args) => {
+        if (cmd === "start") return new Promise(() => {});
+        if (cmd === "complete") completes.push(args);
+        return true;
+      },
+      { shouldMockEvents: true },
+    );
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    const send = (event: JobEvent) => emit("job-event", { job: "shop", event });
+    await vi.waitFor(() => expect(screen.getByTestId("phase")).toBeTruthy());
+    const at = { file: "binlog.000001", pos: 900, gtid: null };
+    await send({ type: "phase", phase: "sync" });
+    await send({
+      type: "sync",
+      state: "syncing", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 0, health: "streaming",
+      health_since: 0, lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
+      sources: [], after_cutover: null,
+      cutover: {
+        attempt: 1, step: "refused", mark: at, frozen: false, accept_late: false,
+        late: { since: at, first: at, last: at, rows: 12, tables: [{ schema: "shop", table: "audit_log", count: 12 }] },
+      },
+    });
+    expect((await screen.findByTestId("late-writes")).textContent).toMatch(/refused: 12 row changes.*shop.audit_log 12/);
+    await fireEvent.click(screen.getByTestId("complete"));
+    expect(screen.getByTestId("cutover-refused").textContent).toMatch(/12 row changes were written to the source after it was asked/);
+    expect((screen.getByTestId("cutover-confirm") as HTMLButtonElement).disabled).toBe(true);
+    await fireEvent.click(screen.getByTestId("cutover-accept-late"));
+    await fireEvent.click(screen.getByTestId("cutover-confirm"));
+    await vi.waitFor(() => expect(completes).toHaveLength(1));
+    expect(completes[0]).toMatchObject({ freezeSource: false, acceptLate: true });
+  });
+
   it("follows the job's events and enables Complete once synced", async () => {
     const calls: string[] = [];
     mockIPC(
