@@ -201,6 +201,37 @@ pub struct SyncStatus {
     /// After the cutover: writes to selected tables the watch found on the source
     /// (see `job::watch`).
     pub after_cutover: Option<AfterCutover>,
+    /// The last DDL statement the sync met per source table, and what became of
+    /// it, sorted by table (the verification names it for a table that differs).
+    pub last_ddl: Vec<TableDdl>,
+}
+
+/// A DDL statement the sync met for a table, and what became of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct TableDdl {
+    pub schema: String,
+    pub table: String,
+    pub statement: String,
+    /// `applied`, `already on the target`, `skipped by decision`, `replaced by
+    /// decision: SQL`, `left out by a filter`.
+    pub outcome: String,
+    pub position: String,
+}
+
+impl SyncStatus {
+    /// Records `ddl` as the last statement of its table.
+    pub fn note_ddl(&mut self, ddl: TableDdl) {
+        let key = (ddl.schema.as_str(), ddl.table.as_str());
+        match self
+            .last_ddl
+            .binary_search_by(|t| (t.schema.as_str(), t.table.as_str()).cmp(&key))
+        {
+            Ok(i) => self.last_ddl[i] = ddl,
+            Err(i) => self.last_ddl.insert(i, ddl),
+        }
+    }
 }
 
 /// What the watch after a cutover found: writes to selected tables on the source

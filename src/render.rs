@@ -189,6 +189,12 @@ pub fn verify_report(report: &VerifyReport) {
                 m.chunk, m.range, m.source_rows, m.target_rows
             );
         }
+        for d in &t.definition {
+            println!("         definition: {d}");
+        }
+        if let Some(ddl) = &t.last_ddl {
+            println!("         last DDL on it: {ddl}");
+        }
     }
     let differing = report.tables.iter().filter(|t| !t.equal).count();
     if report.equal {

@@ -312,6 +312,20 @@ async fn a_ddl_over_an_object_defined_otherwise_stops_with_both_definitions() {
             && out.contains("the statement makes: `loyalty` int(11) NOT NULL DEFAULT 7"),
         "{out}"
     );
+    // Skipped too: the rows may agree, the definitions do not, and the cutover's
+    // verification says so, naming the last DDL of the table.
+    let skip = ferry(s.home.path(), &["ddl", "skip", &jp]);
+    assert_eq!(skip.status.code(), Some(0), "{}", text(&skip));
+    let out = ferry(s.home.path(), &["complete", &jp]);
+    let out = text(&out);
+    assert!(
+        out.contains("definition: key `idx_status`: (status, placed) on the source, (status) on the target")
+            && out.contains("definition: column `loyalty`: int(11) NOT NULL DEFAULT 7 on the source, varchar(5) NULL on the target")
+            && out.contains("last DDL on it: ALTER TABLE")
+            && out.contains("(skipped by decision at"),
+        "{out}"
+    );
+    assert_eq!(phase(&pair.target, &s.name).await.as_deref(), Some("sync"));
 }
 
 /// A sync whose process is killed reads "interrupted", and while nothing runs it,

@@ -49,7 +49,9 @@ impl SyncCtx<'_> {
         let selection = self.matcher.select(&catalog);
         let report = if self.opts.verify {
             self.sink.phase(Phase::Verify);
-            Some(self.verify(&catalog, &selection).await?)
+            let mut report = self.verify(&catalog, &selection).await?;
+            self.name_last_ddl(meta_conn, &mut report).await;
+            Some(report)
         } else {
             None
         };
@@ -73,6 +75,28 @@ impl SyncCtx<'_> {
             .map_err(target_error("recording the job phase"))?;
         self.finish_cutover(meta_conn, &catalog, &selection).await?;
         Ok((SyncEnd::Completed, report))
+    }
+
+    /// For each table whose definition differs, the last DDL the sync met for it
+    /// and what became of it: where the difference most likely comes from.
+    async fn name_last_ddl(&self, meta_conn: &mut mysql_async::Conn, report: &mut VerifyReport) {
+        let stored = self.meta.load_status(meta_conn).await.ok().flatten();
+        let Some(status) = stored
+            .and_then(|(json, _)| serde_json::from_str::<crate::events::SyncStatus>(&json).ok())
+        else {
+            return;
+        };
+        for t in report
+            .tables
+            .iter_mut()
+            .filter(|t| !t.definition.is_empty())
+        {
+            t.last_ddl = status
+                .last_ddl
+                .iter()
+                .find(|d| d.schema == t.schema && d.table == t.table)
+                .map(|d| format!("{} ({} at {})", d.statement, d.outcome, d.position));
+        }
     }
 
     /// Whether this source may complete: its own verification, and for a source

@@ -186,10 +186,11 @@ impl Applier {
     /// Runs a DDL statement from the binlog (in `schema` when given). One that is
     /// already applied (a replay after a crash between it and its checkpoint) is
     /// accepted; one that collides with a table, column or key defined otherwise
-    /// is refused with both definitions (see `already`).
-    pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<(), ReplicateError> {
+    /// is refused with both definitions (see `already`). Whether it ran (false:
+    /// the target had it already).
+    pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<bool, ReplicateError> {
         let Some(conn) = self.conns.first_mut() else {
-            return Ok(());
+            return Ok(true);
         };
         if let Some(schema) = schema {
             conn.query_drop(format!("USE {}", quote(schema)))
@@ -205,7 +206,7 @@ impl Applier {
             cause,
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(true),
             Err(mysql_async::Error::Server(se)) if super::already::CHECKED.contains(&se.code) => {
                 use super::already::Found;
                 let found = super::already::check(
@@ -221,7 +222,7 @@ impl Applier {
                 match found {
                     Found::Same => {
                         tracing::warn!(%sql, error = %se.message, "DDL already applied: the target's definition is what it makes");
-                        Ok(())
+                        Ok(false)
                     }
                     Found::Differs {
                         object,
@@ -241,7 +242,7 @@ impl Applier {
                 if super::ddl::ALREADY_APPLIED.contains(&se.code) =>
             {
                 tracing::warn!(%sql, error = %se.message, "DDL already applied (replay after a restart)");
-                Ok(())
+                Ok(false)
             }
             Err(e) => Err(refused(e.to_string())),
         }

@@ -117,6 +117,9 @@ pub async fn run(
         applied: start.clone(),
         job_changes: before.as_ref().map_or(0, |s| s.job_changes),
         job_ddl: before.as_ref().map_or(0, |s| s.job_ddl),
+        last_ddl: before
+            .as_ref()
+            .map_or_else(Vec::new, |s| s.last_ddl.clone()),
         tables: before.as_ref().map_or_else(Vec::new, |s| s.tables.clone()),
         ..SyncStatus::default()
     };
@@ -532,6 +535,27 @@ async fn apply_statement(
         cause,
     };
     let mut plan = ddl::plan(statement, setup.matcher, tables);
+    // The tables the statement is about, for the job's record of each table's
+    // last DDL.
+    let named: Vec<(String, String)> = match &plan {
+        Plan::Apply {
+            refresh,
+            forget,
+            renamed,
+            ..
+        } => refresh
+            .iter()
+            .chain(forget)
+            .chain(renamed.iter().map(|(old, _)| old))
+            .cloned()
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut outcome = match &decision {
+        Some(DdlDecision::Skip) => "skipped by decision".to_string(),
+        Some(DdlDecision::Replace(sql)) => format!("replaced by decision: {sql}"),
+        _ => "applied".to_string(),
+    };
     match &decision {
         Some(DdlDecision::Skip) => {
             tracing::warn!(%position, sql = %statement.sql, "skipping a DDL as decided");
@@ -592,6 +616,7 @@ async fn apply_statement(
         {
             tracing::info!(%position, sql = %statement.sql, "DDL left out by a filter");
             plan = Plan::Ignore;
+            outcome = "left out by a filter".into();
         }
     }
     let mut passing = None;
@@ -642,16 +667,19 @@ async fn apply_statement(
         } => {
             if !sql.is_empty() {
                 tracing::info!(%sql, "applying DDL from the binlog");
-                if let Err(e) = applier.ddl(&sql, use_schema.as_deref()).await {
-                    let cause = match e {
-                        ReplicateError::Ddl { cause, .. } => cause,
-                        other => return Err(other),
-                    };
-                    let _ = setup
-                        .meta
-                        .ddl_refused(&mut control, &position, &statement.sql, &cause)
-                        .await;
-                    return Err(refuse(cause));
+                let ran = match applier.ddl(&sql, use_schema.as_deref()).await {
+                    Ok(ran) => ran,
+                    Err(ReplicateError::Ddl { cause, .. }) => {
+                        let _ = setup
+                            .meta
+                            .ddl_refused(&mut control, &position, &statement.sql, &cause)
+                            .await;
+                        return Err(refuse(cause));
+                    }
+                    Err(other) => return Err(other),
+                };
+                if !ran && decision.is_none() {
+                    outcome = "already on the target".into();
                 }
                 setup.sink.emit(JobEvent::Ddl {
                     statement: sql.clone(),
@@ -712,6 +740,15 @@ async fn apply_statement(
             .map_err(|e| lock_error(e, &position, &statement.sql))?;
     }
     let _ = setup.meta.ddl_passed(&mut control, &position).await;
+    for (schema, table) in named {
+        status.note_ddl(crate::events::TableDdl {
+            schema,
+            table,
+            statement: statement.sql.clone(),
+            outcome: outcome.clone(),
+            position: position.clone(),
+        });
+    }
     Ok(Stmt::Maps(maps))
 }
 

@@ -6,6 +6,7 @@ import type { LockStatus } from "./LockStatus";
 import type { Position } from "./Position";
 import type { SourceSync } from "./SourceSync";
 import type { TableCount } from "./TableCount";
+import type { TableDdl } from "./TableDdl";
 
 /**
  * The state of an incremental sync, as shown live and by `ferry status`.
@@ -91,4 +92,9 @@ cutover: CutoverStatus | null,
  * After the cutover: writes to selected tables the watch found on the source
  * (see `job::watch`).
  */
-after_cutover: AfterCutover | null, };
+after_cutover: AfterCutover | null, 
+/**
+ * The last DDL statement the sync met per source table, and what became of
+ * it, sorted by table (the verification names it for a table that differs).
+ */
+last_ddl: Array<TableDdl>, };

@@ -38,6 +38,7 @@ const sync = (synced: boolean): SyncStatus => ({
   sources: [],
   cutover: null,
   after_cutover: null,
+  last_ddl: [],
 });
 
 describe("per-table progress", () => {

@@ -20,7 +20,7 @@ const summary = {
   lock_ms: 3,
   verify: {
     equal: true,
-    tables: [{ schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 10, chunks: 1, mismatches: [], equal: true }],
+    tables: [{ schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 10, chunks: 1, mismatches: [], definition: [], last_ddl: null, equal: true }],
   },
   synced_to: null,
   sync_end: "completed",
@@ -44,7 +44,9 @@ describe("Done", () => {
     expect(screen.getAllByTestId("exported")[0].textContent).toBe("Saved to /home/dba/Downloads/shop-report.json");
     expect(JSON.parse(files[0].contents)).toMatchObject({ job: "shop", rows: 10, verify: { equal: true } });
     expect(files[1].name).toBe("shop-verification.csv");
-    expect(files[1].contents).toBe("source,target,source_rows,target_rows,chunks,differing_chunks,equal\nshop.orders,shop.orders,10,10,1,0,true\n");
+    expect(files[1].contents).toBe(
+      "source,target,source_rows,target_rows,chunks,differing_chunks,definition,last_ddl,equal\nshop.orders,shop.orders,10,10,1,0,,,true\n",
+    );
   });
 
   it("sums up the whole job across its runs when it has the profile", async () => {

@@ -39,7 +39,7 @@ describe("Progress", () => {
       type: "sync",
       state: "syncing", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 0, health: "streaming",
       health_since: 0, lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
-      sources: [], after_cutover: null,
+      sources: [], after_cutover: null, last_ddl: [],
       cutover: {
         attempt: 1, step: "refused", mark: at, frozen: false, accept_late: false,
         late: { since: at, first: at, last: at, rows: 12, tables: [{ schema: "shop", table: "audit_log", count: 12 }] },
@@ -105,6 +105,7 @@ describe("Progress", () => {
       sources: [],
       cutover: null,
       after_cutover: null,
+      last_ddl: [],
     };
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
@@ -177,6 +178,7 @@ describe("Progress", () => {
       sources: [part("source", "waiting"), part("east", "syncing")],
       cutover: null,
       after_cutover: null,
+      last_ddl: [],
     });
     const lock = await screen.findByTestId("shard-lock");
     expect(lock.textContent).toMatch(/db\.orders waits for east:s2\.orders/);

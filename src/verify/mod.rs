@@ -1,5 +1,5 @@
 //! Verification: row counts and checksums of every selected table, source vs target
-//! (under routing).
+//! (under routing), and their definitions (`definition`).
 //!
 //! The source is read inside one consistent snapshot (shared by parallel
 //! connections). Each table is compared whole first (`COUNT(*)` and `CHECKSUM
@@ -10,6 +10,8 @@
 //! that differ. Sessions use `binary` strings and UTC, so both sides hash the same
 //! bytes. Generated columns are excluded from the range checksums: they are
 //! recomputed, not copied.
+
+pub mod definition;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -83,6 +85,12 @@ pub struct TableReport {
     pub target_rows: u64,
     pub chunks: u64,
     pub mismatches: Vec<ChunkMismatch>,
+    /// How the target's definition differs from the source's (see `definition`),
+    /// one line each; empty when it agrees.
+    pub definition: Vec<String>,
+    /// The last DDL the sync replayed on the table (filled in by the job, for a
+    /// table that differs).
+    pub last_ddl: Option<String>,
     pub equal: bool,
 }
 
@@ -204,6 +212,8 @@ pub async fn verify(
             target_rows: 0,
             chunks: 1,
             mismatches: Vec::new(),
+            definition: Vec::new(),
+            last_ddl: None,
             equal: true,
         });
         specs.push(Arc::new(Spec {
@@ -299,6 +309,7 @@ pub async fn verify(
         // are stored differently (e.g. another column order), the rows are the same.
         report.equal = report.mismatches.is_empty() && report.source_rows == report.target_rows;
     }
+    compare_definitions(source, target, &mut reports).await?;
     for report in &reports {
         sink.emit(JobEvent::Verified {
             schema: report.schema.clone(),
@@ -315,6 +326,37 @@ pub async fn verify(
         tables: reports,
         equal,
     })
+}
+
+/// Compares each table's definition on both sides; a table whose definition
+/// differs is not equal, whatever its rows.
+async fn compare_definitions(
+    source: &Endpoint,
+    target: &Endpoint,
+    reports: &mut [TableReport],
+) -> Result<(), VerifyError> {
+    let fail = |side: &'static str| {
+        move |e: &dyn std::fmt::Display| VerifyError::Query {
+            side,
+            what: "reading table definitions".into(),
+            cause: e.to_string(),
+        }
+    };
+    let flavor = |f: Result<crate::endpoint::ServerFacts, _>| f.ok().map(|f| f.flavor);
+    let same_flavor = flavor(source.facts().await) == flavor(target.facts().await);
+    let mut src = source.conn().await.map_err(|e| fail("source")(&e))?;
+    let mut tgt = target.conn().await.map_err(|e| fail("target")(&e))?;
+    for r in reports.iter_mut() {
+        let s = definition::read(&mut src, &r.schema, &r.table)
+            .await
+            .map_err(|e| fail("source")(&e))?;
+        let t = definition::read(&mut tgt, &r.target_schema, &r.target_table)
+            .await
+            .map_err(|e| fail("target")(&e))?;
+        r.definition = definition::differences(&s, &t, same_flavor);
+        r.equal &= r.definition.is_empty();
+    }
+    Ok(())
 }
 
 /// One shard of a merged table for [`verify_merged`]: its source and its name.
@@ -414,6 +456,8 @@ pub async fn verify_merged(
                 target_rows: merged.0,
             }]
         },
+        definition: Vec::new(),
+        last_ddl: None,
         equal,
     };
     sink.emit(JobEvent::Verified {
