@@ -39,8 +39,9 @@ pub enum Found {
 /// The error codes this module checks.
 pub const CHECKED: &[u16] = &[1050, 1060, 1061];
 
-/// Name of the scratch table in the meta schema.
-const SCRATCH: &str = "_ferry_ddl_check";
+/// Name of the scratch table in the meta schema, followed by the connection's id:
+/// the shards of a merged table may check at the same moment.
+const SCRATCH: &str = "_ferry_ddl_check_";
 
 /// Runs the check for `sql` (run with `schema` as the default schema, which
 /// `conn` has selected) that failed with `code` / `message`.
@@ -52,7 +53,11 @@ pub async fn check(
     code: u16,
     message: &str,
 ) -> Result<Found, mysql_async::Error> {
-    let scratch = (scratch_schema.to_string(), SCRATCH.to_string());
+    let id: Option<u64> = conn.query_first("SELECT CONNECTION_ID()").await?;
+    let scratch = (
+        scratch_schema.to_string(),
+        format!("{SCRATCH}{}", id.unwrap_or_default()),
+    );
     let Some((table, on_scratch)) =
         super::ddl::on_scratch(sql, schema.unwrap_or_default(), &scratch)
     else {
