@@ -338,6 +338,19 @@ impl Meta {
             self.t("control")
         ))
         .await?;
+        // The job's log: what happened, across its runs and processes.
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+               job VARCHAR(64) NOT NULL,
+               at DOUBLE NOT NULL,
+               severity VARCHAR(8) NOT NULL,
+               text LONGTEXT NOT NULL,
+               KEY job_id (job, id)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("log")
+        ))
+        .await?;
         // DDL the target refused, and what the user decided to do with it.
         conn.query_drop(format!(
             "CREATE TABLE IF NOT EXISTS {} (
@@ -509,6 +522,43 @@ impl Meta {
             (&self.job, status),
         )
         .await
+    }
+
+    /// Adds an entry to the job's log (`at`: seconds since the epoch).
+    pub async fn append_log(
+        &self,
+        conn: &mut Conn,
+        at: f64,
+        severity: &str,
+        text: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "INSERT INTO {} (job, at, severity, text) VALUES (?, ?, ?, ?)",
+                self.t("log")
+            ),
+            (&self.job, at, severity, text),
+        )
+        .await
+    }
+
+    /// The job's last `limit` log entries, oldest first: (at, severity, text).
+    pub async fn load_log(
+        &self,
+        conn: &mut Conn,
+        limit: u32,
+    ) -> Result<Vec<(f64, String, String)>, mysql_async::Error> {
+        let mut rows: Vec<(f64, String, String)> = conn
+            .exec(
+                format!(
+                    "SELECT at, severity, text FROM {} WHERE job = ? ORDER BY id DESC LIMIT ?",
+                    self.t("log")
+                ),
+                (&self.job, limit),
+            )
+            .await?;
+        rows.reverse();
+        Ok(rows)
     }
 
     /// The job's latest status and its age in seconds.

@@ -323,6 +323,40 @@ async fn source_position(profile: &Profile) -> Option<Position> {
         .flatten()
 }
 
+/// The job's last `limit` log entries, oldest first, with every source's of a
+/// job with several (labelled), in time order (see `job::journal`).
+pub async fn log(
+    profile: &Profile,
+    limit: u32,
+) -> Result<Vec<crate::events::LogEntry>, ControlError> {
+    let members = profile.members();
+    let mut all = Vec::new();
+    for m in &members {
+        let (target_side, meta, mut conn) = open(m).await?;
+        let rows = meta
+            .load_log(&mut conn, limit)
+            .await
+            .map_err(target("reading the job's log"))?;
+        drop(conn);
+        target_side.close().await;
+        let label = (members.len() > 1).then(|| m.source_label().to_string());
+        all.extend(
+            rows.into_iter()
+                .map(|(at, severity, text)| crate::events::LogEntry {
+                    at,
+                    severity,
+                    text: match &label {
+                        Some(l) => format!("[{l}] {text}"),
+                        None => text,
+                    },
+                }),
+        );
+    }
+    all.sort_by(|a, b| a.at.total_cmp(&b.at));
+    let skip = all.len().saturating_sub(limit as usize);
+    Ok(all.split_off(skip))
+}
+
 /// Leaves `request` for the job's running process, wherever it runs. Returns
 /// false (and leaves nothing) when no process runs the job.
 pub async fn request(profile: &Profile, request: Request) -> Result<bool, ControlError> {

@@ -404,6 +404,71 @@ impl SyncStatus {
     }
 }
 
+/// An entry of a job's log, kept in the meta schema across runs (see
+/// `job::journal`).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct LogEntry {
+    /// Seconds since the epoch.
+    pub at: f64,
+    /// `info`, `warning` or `error`.
+    pub severity: String,
+    pub text: String,
+}
+
+impl JobEvent {
+    /// The log line this event leaves, if it is one worth keeping: phases,
+    /// warnings, errors, DDL, retries, a table that differs, what a watch found.
+    pub fn log_line(&self) -> Option<(&'static str, String)> {
+        Some(match self {
+            JobEvent::Phase { phase } => ("info", format!("phase: {phase:?}").to_lowercase()),
+            JobEvent::Snapshot {
+                position,
+                method,
+                lock_ms,
+            } => (
+                "info",
+                format!("snapshot at {position} ({method}; writes blocked {lock_ms} ms)"),
+            ),
+            JobEvent::Warning { report } => (
+                "warning",
+                format!("{}: {} Fix: {}", report.code, report.message, report.remedy),
+            ),
+            JobEvent::Error { report } => (
+                "error",
+                format!("{}: {} Fix: {}", report.code, report.message, report.remedy),
+            ),
+            JobEvent::Ddl { statement } => ("info", format!("DDL applied: {statement}")),
+            JobEvent::Retrying { attempt, cause, .. } => {
+                ("warning", format!("retrying ({attempt}) — {cause}"))
+            }
+            JobEvent::Verified {
+                schema,
+                table,
+                equal: false,
+                source_rows,
+                target_rows,
+                mismatched_chunks,
+                ..
+            } => (
+                "warning",
+                format!(
+                    "{schema}.{table} differs: {source_rows} rows on the source, {target_rows} on the target, {mismatched_chunks} ranges differ"
+                ),
+            ),
+            JobEvent::CopyDone {
+                rows,
+                bytes,
+                seconds,
+            } => (
+                "info",
+                format!("copy done: {rows} rows, {bytes} bytes in {seconds:.1} s"),
+            ),
+            _ => return None,
+        })
+    }
+}
+
 /// Where the engine sends events. Cheap to clone; sending never blocks or fails.
 #[derive(Debug, Clone, Default)]
 pub struct EventSink {

@@ -121,6 +121,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The job's log, kept on the target across runs: phases, warnings, errors,
+    /// DDL, retries, differences.
+    Log {
+        job: String,
+        /// How many of the last entries.
+        #[arg(long, default_value_t = 200)]
+        limit: u32,
+        #[arg(long)]
+        json: bool,
+    },
     /// Compare source and target tables: row counts and chunked checksums.
     Verify {
         /// A job file path or a saved profile name.
@@ -287,6 +297,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Abort { job } => abort(&job).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
+        Command::Log { job, limit, json } => log(&job, limit, json).await,
         Command::Watch { job, seconds, json } => {
             watch(&job, std::time::Duration::from_secs(seconds), json).await
         }
@@ -728,6 +739,25 @@ async fn watch(job: &str, window: std::time::Duration, json: bool) -> Result<Exi
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `ferry log`: the job's log from its target.
+async fn log(job: &str, limit: u32, json: bool) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let entries = ferry::control::log(&profile, limit).await?;
+    if json {
+        print_json(&entries);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for e in &entries {
+        println!(
+            "{} {:<7} {}",
+            render::utc_time(e.at),
+            e.severity,
+            ferry::error::phrase(&e.text, ferry::error::Audience::Cli)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `ferry apply-late`: the writes after the cutover brought to the target.

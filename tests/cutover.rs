@@ -369,6 +369,16 @@ async fn a_killed_sync_reads_interrupted_with_its_backlog() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["interrupted"], false, "{v}");
     assert_eq!(v["live"]["health"], "stopped", "{v}");
+    // The job's log outlived the killed process: both runs are in it, in order.
+    let out = ferry(s.home.path(), &["log", &jp]);
+    let log = text(&out);
+    let at = |what: &str| log.find(what).unwrap_or_else(|| panic!("{what} in {log}"));
+    assert!(at("run started") < at("phase: sync"), "{log}");
+    assert!(at("phase: sync") < at("run resumed (phase sync)"), "{log}");
+    assert!(
+        at("run resumed (phase sync)") < at("run ended: paused"),
+        "{log}"
+    );
 }
 
 /// After the cutover the source is watched: writes to migrated tables show in

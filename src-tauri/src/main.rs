@@ -442,6 +442,17 @@ async fn apply_late(
     result.map_err(report)
 }
 
+/// The job's log kept on its target (every run, in any process), remedies
+/// phrased for the app.
+#[tauri::command]
+async fn job_log(profile: Profile, limit: u32) -> Result<Vec<ferry::events::LogEntry>, Report> {
+    let mut entries = ferry::control::log(&profile, limit).await.map_err(report)?;
+    for e in &mut entries {
+        e.text = ferry::error::phrase(&e.text, Audience::App);
+    }
+    Ok(entries)
+}
+
 fn busy() -> Report {
     Report {
         code: "app.state".into(),
@@ -629,7 +640,8 @@ fn main() {
             verify,
             watch,
             stop_watch,
-            apply_late
+            apply_late,
+            job_log
         ])
         .build(tauri::generate_context!());
     match app {

@@ -8,6 +8,7 @@
 
 mod cutover;
 mod group;
+mod journal;
 mod merge;
 mod watch;
 
@@ -298,6 +299,12 @@ pub(crate) async fn run_member(
         .load_job(&mut meta_conn)
         .await
         .map_err(target_error("reading the job state"))?;
+    let (sink, journal) = journal::keep(sink, &target, &meta);
+    let how = match &existing {
+        Some(j) => format!("run resumed (phase {})", j.phase.as_str()),
+        None => "run started".to_string(),
+    };
+    journal::note(&target, &meta, "info", &how).await;
     let sync_ctx = SyncCtx {
         profile,
         source: &source,
@@ -334,6 +341,32 @@ pub(crate) async fn run_member(
             .await
         }
     };
+    drop(sync_ctx);
+    // The log has every event of the run, then how it ended.
+    drop(sink);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), journal).await;
+    let (severity, how) = match &result {
+        Ok(s) => (
+            "info",
+            format!(
+                "run ended: {}",
+                match s.sync_end {
+                    None => "copied",
+                    Some(SyncEnd::Paused) => "paused",
+                    Some(SyncEnd::Completed) => "completed",
+                    Some(SyncEnd::Aborted) => "aborted",
+                    Some(SyncEnd::CompletedUnverified) => {
+                        "caught up, but the verification found differences"
+                    }
+                }
+            ),
+        ),
+        Err(e) => (
+            "error",
+            format!("run stopped: {}: {e} Fix: {}", e.code(), e.remedy()),
+        ),
+    };
+    journal::note(&target, &meta, severity, &how).await;
     // The job lock lives on this connection; the pool only closes once it is back.
     drop(meta_conn);
     source.close().await;

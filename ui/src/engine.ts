@@ -9,6 +9,7 @@ import type { EndpointConfig } from "./bindings/EndpointConfig";
 import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
 import type { JobStatus } from "./bindings/JobStatus";
 import type { LateWrites } from "./bindings/LateWrites";
+import type { LogEntry } from "./bindings/LogEntry";
 import type { Position } from "./bindings/Position";
 import type { PrecheckReport } from "./bindings/PrecheckReport";
 import type { Profile } from "./bindings/Profile";
@@ -50,6 +51,8 @@ export const engine = {
     invoke<boolean>("complete", { profile, freezeSource, acceptLate }),
   /** Watches the source after a completed job's cutover; resolves with what it found. */
   watch: (profile: Profile, seconds: number) => invoke<LateWrites>("watch", { profile, seconds }),
+  /** The job's log kept on its target, across runs and processes. */
+  jobLog: (profile: Profile, limit = 500) => invoke<LogEntry[]>("job_log", { profile, limit }),
   stopWatch: (profile: Profile) => invoke<boolean>("stop_watch", { profile }),
   /** Brings the writes found after the cutover to the target: the job syncs and completes again. */
   applyLate: (profile: Profile, verify: boolean) => invoke<RunSummary>("apply_late", { profile, verify }),

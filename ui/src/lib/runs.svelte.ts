@@ -87,6 +87,8 @@ export function newRun(job: string): Run {
   };
 }
 
+const severityOf = (s: string): Severity => (s === "error" || s === "warning" ? s : "info");
+
 /** Seconds since the epoch: the charts' time axis. */
 const now = () => Date.now() / 1000;
 
@@ -171,7 +173,16 @@ export async function startRun(profile: Profile): Promise<Run> {
     if (run?.active) apply(run, e.event);
   });
   await listening;
-  const earlier = current?.log ?? [];
+  // The job's log from its target (earlier runs, other processes), unless this
+  // window already has it.
+  let earlier: LogEntry[] = current?.log ?? [];
+  if (earlier.length === 0) {
+    try {
+      earlier = (await engine.jobLog(profile)).map((e) => ({ at: e.at, severity: severityOf(e.severity), text: e.text }));
+    } catch {
+      earlier = []; // no meta schema yet, or the target is away: the live log still fills
+    }
+  }
   runs[profile.name] = newRun(profile.name);
   const run = runs[profile.name];
   const cluster = clusterOf(profile.name);
