@@ -341,7 +341,6 @@ pub(crate) async fn run_member(
             .await
         }
     };
-    drop(sync_ctx);
     // The log has every event of the run, then how it ended.
     drop(sink);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), journal).await;
