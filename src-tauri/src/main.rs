@@ -43,6 +43,136 @@ async fn demo_start(state: State<'_, DemoState>) -> Result<Profile, Report> {
 #[derive(Default)]
 struct Running(Mutex<HashMap<String, Control>>);
 
+/// Set once the DBA chose how to leave with jobs running: the window may close.
+#[derive(Default)]
+struct Leaving(std::sync::atomic::AtomicBool);
+
+/// The jobs this window runs, by name.
+fn running_jobs(running: &Running) -> Vec<String> {
+    running
+        .0
+        .lock()
+        .map(|jobs| jobs.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// Leaves the app with its running jobs paused at their checkpoints, or (`keep`)
+/// handed to a `ferry run` of their own that goes on without the window: the app
+/// pauses each, waits for its checkpoint, starts `ferry run JOB` detached and
+/// waits until that run holds the job. Reopening the app finds the job running
+/// and follows it. Exits the app once every job is paused or handed over.
+#[tauri::command]
+async fn leave(
+    app: tauri::AppHandle,
+    running: State<'_, Running>,
+    leaving: State<'_, Leaving>,
+    keep: bool,
+) -> Result<(), Report> {
+    let ferry_cli = background_cli()?;
+    let names = running_jobs(&running);
+    let profiles: Vec<Profile> = {
+        let store = ProfileStore::user().map_err(report)?;
+        names
+            .iter()
+            .map(|n| store.load(n).map_err(report))
+            .collect::<Result<_, _>>()?
+    };
+    if let Ok(jobs) = running.0.lock() {
+        for control in jobs.values() {
+            control.pause();
+        }
+    }
+    // Each run ends at its checkpoint (a copy's chunks in flight finish first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    while !running_jobs(&running).is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if !running_jobs(&running).is_empty() {
+        return Err(Report {
+            code: "app.pause_slow".into(),
+            message: "a job did not stop within 5 minutes".into(),
+            remedy: "wait for it on its Run page, then close the window again".into(),
+        });
+    }
+    if keep {
+        for profile in &profiles {
+            hand_over(&ferry_cli, profile).await?;
+        }
+    }
+    leaving.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    app.exit(0);
+    Ok(())
+}
+
+/// The `ferry` command-line engine installed beside the app.
+fn background_cli() -> Result<std::path::PathBuf, Report> {
+    let beside = std::env::current_exe()
+        .ok()
+        .map(|exe| exe.with_file_name("ferry"))
+        .filter(|p| p.exists());
+    beside.ok_or_else(|| Report {
+        code: "app.no_cli".into(),
+        message: "the command-line engine (ferry) is not installed beside the app, so nothing can run the job without the window".into(),
+        remedy: "choose Pause and quit (Resume continues from the checkpoint), or reinstall Ferry with its command-line engine".into(),
+    })
+}
+
+/// Starts `ferry run JOB` on its own (its own process group, output to a file in
+/// the temporary directory) and waits until it holds the job.
+async fn hand_over(cli: &std::path::Path, profile: &Profile) -> Result<(), Report> {
+    use std::os::unix::process::CommandExt;
+    let log = std::env::temp_dir().join(format!("ferry-{}.log", profile.name));
+    let out = std::fs::File::create(&log).map_err(|e| Report {
+        code: "app.background".into(),
+        message: format!("cannot write {}: {e}", log.display()),
+        remedy: "choose Pause and quit instead".into(),
+    })?;
+    let err = out.try_clone().map_err(|e| Report {
+        code: "app.background".into(),
+        message: e.to_string(),
+        remedy: "choose Pause and quit instead".into(),
+    })?;
+    let mut child = std::process::Command::new(cli)
+        .args(["run", &profile.name])
+        .stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Report {
+            code: "app.background".into(),
+            message: format!("cannot start {}: {e}", cli.display()),
+            remedy: "choose Pause and quit instead".into(),
+        })?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(Report {
+                code: "app.background".into(),
+                message: format!(
+                    "the background run of {} ended at once ({status}): {}",
+                    profile.name,
+                    said.lines().rev().take(3).collect::<Vec<_>>().join(" / ")
+                ),
+                remedy: "the job is paused at its checkpoint: choose Pause and quit, and resume it from the job list".into(),
+            });
+        }
+        if ferry::control::status(profile)
+            .await
+            .is_ok_and(|s| s.running)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    Err(Report {
+        code: "app.background".into(),
+        message: format!("the background run of {} did not start within a minute (see {})", profile.name, log.display()),
+        remedy: "choose Pause and quit instead".into(),
+    })
+}
+
 /// Watches after a cutover that this window runs, by job name (see
 /// `ferry::job::watch`).
 #[derive(Default)]
@@ -616,6 +746,26 @@ fn main() {
         .manage(Running::default())
         .manage(OnCluster::default())
         .manage(Watching::default())
+        .manage(Leaving::default())
+        .on_window_event(|window, event| {
+            // Closing the window never stops a job behind the DBA's back: with
+            // jobs running, the page asks what to do with them (see `leave`).
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                let app = window.app_handle();
+                if app
+                    .state::<Leaving>()
+                    .0
+                    .load(std::sync::atomic::Ordering::SeqCst)
+                {
+                    return;
+                }
+                let jobs = running_jobs(&app.state::<Running>());
+                if !jobs.is_empty() {
+                    api.prevent_close();
+                    let _ = window.emit("close-requested", jobs);
+                }
+            }
+        })
         .manage(Queue::default())
         .manage(DemoState::default())
         .invoke_handler(tauri::generate_handler![
@@ -641,7 +791,8 @@ fn main() {
             watch,
             stop_watch,
             apply_late,
-            job_log
+            job_log,
+            leave
         ])
         .build(tauri::generate_context!());
     match app {

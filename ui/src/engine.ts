@@ -51,6 +51,8 @@ export const engine = {
     invoke<boolean>("complete", { profile, freezeSource, acceptLate }),
   /** Watches the source after a completed job's cutover; resolves with what it found. */
   watch: (profile: Profile, seconds: number) => invoke<LateWrites>("watch", { profile, seconds }),
+  /** Leaves the app with its running jobs paused, or (`keep`) handed to background runs. */
+  leave: (keep: boolean) => invoke<void>("leave", { keep }),
   /** The job's log kept on its target, across runs and processes. */
   jobLog: (profile: Profile, limit = 500) => invoke<LogEntry[]>("job_log", { profile, limit }),
   stopWatch: (profile: Profile) => invoke<boolean>("stop_watch", { profile }),

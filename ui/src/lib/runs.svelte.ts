@@ -47,6 +47,9 @@ export interface Run {
   summary: RunSummary | null;
   /** The DM-master the job runs on, when it was handed to a cluster. */
   cluster: string | null;
+  /** Another process runs the job (a background run, `ferry run`): this window
+   * follows it through the status and log it keeps on the target. */
+  elsewhere: boolean;
 }
 
 export type Severity = "info" | "warning" | "error";
@@ -84,6 +87,7 @@ export function newRun(job: string): Run {
     error: null,
     summary: null,
     cluster: null,
+    elsewhere: false,
   };
 }
 
@@ -206,6 +210,52 @@ export async function startRun(profile: Profile): Promise<Run> {
       run.log = [...run.log, entry("error", `${run.error.code}: ${run.error.message}`)];
     },
   );
+  return run;
+}
+
+const PHASES: Phase[] = ["precheck", "schema", "snapshot", "copy", "objects", "verify", "sync", "completing", "completed", "paused", "failed", "aborted"];
+
+/** Follows a job that another process runs (reattaching to a background run):
+ * its live status and its log, read from the target about once a second, until
+ * that process stops. Pause, Complete and Abort reach it through the target. */
+export function followRun(profile: Profile): Run {
+  const current = runs[profile.name];
+  if (current?.active) return current;
+  runs[profile.name] = newRun(profile.name);
+  const run = runs[profile.name];
+  run.elsewhere = true;
+  run.log = [entry("info", "following the job, which runs in another process")];
+  let ticks = 0;
+  const poll = async () => {
+    try {
+      const s = await engine.status(profile);
+      const phase = PHASES.find((p) => p === s.phase);
+      if (phase) {
+        run.phase = phase;
+        run.reached = phase;
+        run.phaseAt[phase] ??= now();
+      }
+      if (s.live) {
+        run.sync = s.live;
+        if (s.live.lag_secs !== null) run.lags = [...run.lags, [now(), s.live.lag_secs] as [number, number]].slice(-300);
+        run.rates = [...run.rates, [now(), s.live.transactions_per_sec] as [number, number]].slice(-300);
+      }
+      if (ticks++ % 5 === 0) {
+        const log = await engine.jobLog(profile);
+        run.log = log.map((e) => ({ at: e.at, severity: severityOf(e.severity), text: e.text }));
+      }
+      if (!s.running) {
+        run.active = false;
+        run.endedAt = now();
+        run.log = [...run.log, entry("info", `the other process stopped the job (phase ${s.phase ?? "unknown"})`)];
+        return;
+      }
+    } catch (e) {
+      run.error = asReport(e);
+    }
+    setTimeout(poll, 1000);
+  };
+  void poll();
   return run;
 }
 

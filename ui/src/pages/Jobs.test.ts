@@ -53,4 +53,26 @@ describe("Jobs", () => {
     await vi.waitFor(() => expect(screen.queryByTestId("job-beta")).toBeNull());
     expect(deleted).toEqual(["beta"]);
   });
+
+  it("says a job whose process ended is interrupted, and follows one another process runs", async () => {
+    mockIPC((cmd, args) => {
+      const a = args as { profile?: { name: string } };
+      if (cmd === "profiles_list") return ["killed", "background"].map(saved);
+      if (cmd === "status") {
+        const base = { mode: "all", phase: "sync", snapshot: null, applied: null, live: null, pending_ddl: null, behind_bytes: null, source_now: null };
+        return a.profile?.name === "killed"
+          ? { ...base, job: "killed", running: false, interrupted: true, live_age_secs: 130, behind_bytes: 4096 }
+          : { ...base, job: "background", running: true, interrupted: false, live_age_secs: 1 };
+      }
+    });
+    const onshow = vi.fn();
+    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onshow } });
+    await vi.waitFor(() => expect(screen.getByTestId("state-killed").textContent).toBe("interrupted 2 min 10 s ago"));
+    expect(screen.getByTestId("state-killed").className).toMatch(/chip-fail/);
+    expect(screen.getByTestId("detail-killed").textContent).toMatch(/4.0 KiB of binlog to apply/);
+    expect(screen.getByTestId("run-killed").textContent).toBe("Resume");
+    await vi.waitFor(() => expect(screen.getByTestId("state-background").textContent).toBe("running"));
+    await fireEvent.click(screen.getByTestId("show-background"));
+    expect(onshow.mock.calls[0][0].name).toBe("background");
+  });
 });

@@ -20,6 +20,29 @@ afterEach(() => {
 });
 
 describe("Progress", () => {
+  it("follows a job another process runs (a background run) instead of starting it again", async () => {
+    const calls: string[] = [];
+    let running = true;
+    const at = { file: "binlog.000001", pos: 900, gtid: null };
+    const live = {
+      state: "syncing", transactions: 1, changes: 1, job_changes: 7, job_ddl: 0, transactions_per_sec: 2, changes_per_sec: 2, health: "streaming",
+      health_since: 0, lag_secs: 0.4, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
+      sources: [], cutover: null, after_cutover: null, last_ddl: [],
+    };
+    mockIPC((cmd) => {
+      calls.push(cmd);
+      if (cmd === "status") return { job: "shop", mode: "all", phase: "sync", running, interrupted: false, live, live_age_secs: 0.5, pending_ddl: null };
+      if (cmd === "job_log") return [{ at: 1796314986, severity: "info", text: "run resumed (phase sync)" }];
+    });
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    expect((await screen.findByTestId("elsewhere")).textContent).toMatch(/another process/);
+    expect((await screen.findByTestId("lag")).textContent).toBe("0.4 s");
+    await vi.waitFor(() => expect(screen.getByTestId("log").textContent).toMatch(/run resumed \(phase sync\)/));
+    expect(calls).not.toContain("start");
+    running = false;
+    expect(await screen.findByTestId("progress-close", {}, { timeout: 3000 })).toBeTruthy();
+  });
+
   it("shows a refused cutover and completes accepting the late writes only when asked", async () => {
     const completes: unknown[] = [];
     mockIPC(
