@@ -391,6 +391,49 @@ def main():
         arrives(target, "SELECT COUNT(*) FROM shop.orders WHERE id = 9003", "row 9003")
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the resume", timeout=120)
         assert w.wait_text("table-changes-shop.orders", lambda t: t not in ("", "0"), "per-table changes") != "0"
+
+        # Closing the window while the job runs asks first (the shell holds the close
+        # and tells the page, as the page is told here); "keep migrating in the
+        # background" hands the job to a `ferry run` of its own and the app exits.
+        w.s("/execute/sync", {"script": "window.__TAURI_INTERNALS__.invoke('plugin:event|emit', {event: 'close-requested', payload: ['shop-e2e']}); return 1;", "args": []})
+        dialog = w.text("close-dialog")
+        assert "Keep migrating in the background" in dialog and "Pause and quit" in dialog and "Cancel" in dialog, dialog
+        w.shot("5f-close-dialog")
+        w.axe("close dialog")
+        w.click("close-dialog-confirm")
+        deadline = time.time() + 120
+        background = ""
+        while time.time() < deadline and not background:
+            background = subprocess.run(["pgrep", "-f", "ferry run shop-e2e"], capture_output=True, text=True).stdout.strip()
+            time.sleep(0.3)
+        assert background, "no background run of the job"
+        # The window is gone; the job goes on without it.
+        source.sql("INSERT INTO shop.orders VALUES (9004, 4.00, 'in the background')")
+        arrives(target, "SELECT COUNT(*) FROM shop.orders WHERE id = 9004", "row 9004 written while the app was closed")
+        # Reopened, the app finds the job running and follows it (the driver takes
+        # one session at a time: the ended app's goes first).
+        try:
+            w.close()
+        except (ConnectionError, TimeoutError, urllib.error.URLError):
+            pass
+        time.sleep(2)
+        w = Window(wd_port, app, display)
+        w.size(1280, 800)
+        w.wait_text("state-shop-e2e", lambda t: t == "running", "the background job's state")
+        w.click("show-shop-e2e")
+        assert "another process" in w.text("elsewhere")
+        w.wait_text("sync-state", lambda t: "synced" in t, "the followed sync", timeout=120)
+        # The log kept on the target has the background run's start.
+        w.wait_text("log", lambda t: "run resumed (phase sync)" in t, "the background run in the job's log", timeout=30)
+        w.shot("5g-followed")
+        # Its process killed, the job reads interrupted; Resume runs it here again.
+        subprocess.run(["pkill", "-KILL", "-f", "ferry run shop-e2e"], check=False)
+        w.click("progress-close")
+        state = w.wait_text("state-shop-e2e", lambda t: t.startswith("interrupted"), "the killed job's state", timeout=60)
+        assert "chip-fail" in w.s(f"/element/{w.find('state-shop-e2e')}/attribute/class", method="GET")["value"], state
+        w.click("run-shop-e2e")
+        start_after_precheck(w, "the interrupted job's precheck")
+        w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the interruption", timeout=180)
         # A smaller window: the Run page still fits.
         w.size(1024, 700)
         w.shot("5d-progress-1024x700")
@@ -418,11 +461,11 @@ def main():
         w.axe("done")
         assert "0 differences" in result, result
         assert "Completed" in w.text("sync-end")
-        # The whole job across its two runs (the DDL stop and the resume): every
+        # The whole job across its runs (the DDL stop, the resume, the background run): every
         # row copied, every row change and the replaced DDL counted once.
         assert w.wait_text("job-rows", lambda t: "5,003" in t, "rows copied by the job").startswith("5,003")
         changes = w.text("job-changes")
-        assert changes == "15 row changes · 1 DDL statements", changes
+        assert changes == "16 row changes · 1 DDL statements", changes
         # Export: the report lands in the downloads folder, and the page says where.
         w.click("export-json")
         saved = w.wait_text("exported", lambda t: t.startswith("Saved to "), "the JSON export")
@@ -509,6 +552,7 @@ def main():
             print("".join(open(log).readlines()[-30:]), file=sys.stderr)
         raise
     finally:
+        subprocess.run(["pkill", "-KILL", "-f", "ferry run shop-e2e"], check=False)
         for p in procs:
             p.terminate()
         for s in (source, target):

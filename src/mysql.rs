@@ -2,6 +2,31 @@
 //! SQL text, and the one place that decides whether a server or connection error
 //! may heal by itself.
 
+/// A UTC date and time from seconds since the epoch: (year, month, day, hour,
+/// minute, second), the way TIMESTAMP values and log times are shown.
+pub fn utc_from_epoch(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rest = secs.rem_euclid(86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        month as u32,
+        day as u32,
+        (rest / 3600) as u32,
+        (rest % 3600 / 60) as u32,
+        (rest % 60) as u32,
+    )
+}
+
 /// Quotes an identifier with backticks, doubling any backtick inside.
 pub fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))

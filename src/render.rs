@@ -244,24 +244,8 @@ pub fn lag_text(lag: Option<f64>) -> String {
 
 /// `2026-12-03 16:27:38` (UTC) for seconds since the epoch.
 pub fn utc_time(at: f64) -> String {
-    let secs = at.max(0.0) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let (y, m, d, h, min, s) = ferry::mysql::utc_from_epoch(at.max(0.0) as i64);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}")
 }
 
 #[cfg(test)]

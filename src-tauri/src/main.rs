@@ -168,7 +168,11 @@ async fn hand_over(cli: &std::path::Path, profile: &Profile) -> Result<(), Repor
     }
     Err(Report {
         code: "app.background".into(),
-        message: format!("the background run of {} did not start within a minute (see {})", profile.name, log.display()),
+        message: format!(
+            "the background run of {} did not start within a minute (see {})",
+            profile.name,
+            log.display()
+        ),
         remedy: "choose Pause and quit instead".into(),
     })
 }
@@ -453,18 +457,7 @@ async fn start(
     verify: bool,
 ) -> Result<RunSummary, Report> {
     let name = profile.name.clone();
-    let control = Control::default();
-    {
-        let mut jobs = running.0.lock().map_err(|_| busy())?;
-        if jobs.contains_key(&name) {
-            return Err(Report {
-                code: "app.already_running".into(),
-                message: format!("{name} is already running in this window"),
-                remedy: "wait for it, or pause or abort it first".into(),
-            });
-        }
-        jobs.insert(name.clone(), control.clone());
-    }
+    let control = claim(&running, &name, "wait for it, or pause or abort it first")?;
     let (sink, rx) = EventSink::channel();
     let forwarding = forward(&app, &name, rx);
     // The engine's one start path: the precheck gate, then the run.
@@ -545,18 +538,7 @@ async fn apply_late(
     if let Some(w) = watching.0.lock().map_err(|_| busy())?.get(&name) {
         w.pause();
     }
-    let control = Control::default();
-    {
-        let mut jobs = running.0.lock().map_err(|_| busy())?;
-        if jobs.contains_key(&name) {
-            return Err(Report {
-                code: "app.already_running".into(),
-                message: format!("{name} is already running in this window"),
-                remedy: "wait for it to end".into(),
-            });
-        }
-        jobs.insert(name.clone(), control.clone());
-    }
+    let control = claim(&running, &name, "wait for it to end")?;
     let (sink, rx) = EventSink::channel();
     let forwarding = forward(&app, &name, rx);
     let opts = RunOptions {
@@ -581,6 +563,22 @@ async fn job_log(profile: Profile, limit: u32) -> Result<Vec<ferry::events::LogE
         e.text = ferry::error::phrase(&e.text, Audience::App);
     }
     Ok(entries)
+}
+
+/// Registers a run of `name` in this window, unless one is registered already:
+/// its control (Pause / Complete / Abort reach it through it).
+fn claim(running: &Running, name: &str, remedy: &str) -> Result<Control, Report> {
+    let control = Control::default();
+    let mut jobs = running.0.lock().map_err(|_| busy())?;
+    if jobs.contains_key(name) {
+        return Err(Report {
+            code: "app.already_running".into(),
+            message: format!("{name} is already running in this window"),
+            remedy: remedy.into(),
+        });
+    }
+    jobs.insert(name.to_string(), control.clone());
+    Ok(control)
 }
 
 fn busy() -> Report {

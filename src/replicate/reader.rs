@@ -510,25 +510,14 @@ fn timestamp_value(secs: i64, micros: u32) -> Value {
     if secs == 0 && micros == 0 {
         return Value::Date(0, 0, 0, 0, 0, 0, 0);
     }
-    let days = secs.div_euclid(86_400);
-    let rest = secs.rem_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day, hour, minute, second) = crate::mysql::utc_from_epoch(secs);
     Value::Date(
         year as u16,
         month as u8,
         day as u8,
-        (rest / 3600) as u8,
-        (rest % 3600 / 60) as u8,
-        (rest % 60) as u8,
+        hour as u8,
+        minute as u8,
+        second as u8,
         micros,
     )
 }
