@@ -66,7 +66,9 @@ describe("Jobs", () => {
       }
     });
     const onshow = vi.fn();
-    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onshow } });
+    const onview = vi.fn();
+    const onopen = vi.fn();
+    render(Jobs, { props: { onopen, onnew: vi.fn(), onshow, onview } });
     await vi.waitFor(() => expect(screen.getByTestId("state-killed").textContent).toBe("interrupted 2 min 10 s ago"));
     expect(screen.getByTestId("state-killed").className).toMatch(/chip-fail/);
     expect(screen.getByTestId("detail-killed").textContent).toMatch(/4.0 KiB of binlog to apply/);
@@ -74,5 +76,12 @@ describe("Jobs", () => {
     await vi.waitFor(() => expect(screen.getByTestId("state-background").textContent).toBe("running"));
     await fireEvent.click(screen.getByTestId("show-background"));
     expect(onshow.mock.calls[0][0].name).toBe("background");
+    // A running job opens read-only; a stopped one opens the wizard.
+    expect(screen.getByTestId("open-background").textContent).toBe("View");
+    await fireEvent.click(screen.getByTestId("open-background"));
+    expect(onview.mock.calls[0][1]).toBe("This job is running");
+    expect(screen.getByTestId("open-killed").textContent).toBe("Open");
+    await fireEvent.click(screen.getByTestId("open-killed"));
+    expect(onopen.mock.calls[0][0].name).toBe("killed");
   });
 });
