@@ -466,6 +466,10 @@ def main():
         assert w.wait_text("job-rows", lambda t: "5,003" in t, "rows copied by the job").startswith("5,003")
         changes = w.text("job-changes")
         assert changes == "16 row changes · 1 DDL statements", changes
+        # What to do before the application moves: the view's definer and the
+        # accounts Ferry does not migrate.
+        todo = w.text("checklist")
+        assert "Accounts and grants are not migrated" in todo and "definers were rewritten" in todo, todo
         # Export: the report lands in the downloads folder, and the page says where.
         w.click("export-json")
         saved = w.wait_text("exported", lambda t: t.startswith("Saved to "), "the JSON export")

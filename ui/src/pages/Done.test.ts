@@ -76,6 +76,12 @@ describe("Done", () => {
         if (cmd === "watch") return new Promise(() => {}); // watches while the page is open
         if (cmd === "apply_late") return { ...summary, sync_end: "completed", verify: { equal: true, tables: [] } };
         if (cmd === "stop_watch") return true;
+        if (cmd === "job_log") {
+          return [
+            { at: 1, severity: "warning", text: "snapshot.event_disabled: event shop.purge was created DISABLED on the target Fix: after cutover run ALTER EVENT shop.purge ENABLE" },
+            { at: 2, severity: "info", text: "phase: completed" },
+          ];
+        }
       },
       { shouldMockEvents: true },
     );
@@ -83,6 +89,11 @@ describe("Done", () => {
     const at = { file: "binlog.000002", pos: 900, gtid: null };
     const view = render(Done, { props: { job: "shop", summary: { ...summary, synced_to: at }, onclose: vi.fn(), profile } });
     await vi.waitFor(() => expect(calls).toContain("watch"));
+    // Before the application moves: the event to enable (with its SQL), the
+    // triggers now live, the accounts Ferry does not migrate.
+    expect((await screen.findByTestId("todo-events")).textContent).toMatch(/ALTER EVENT shop.purge ENABLE;/);
+    expect(screen.getByTestId("todo-triggers")).toBeTruthy();
+    expect(screen.getByTestId("todo-accounts").textContent).toMatch(/Accounts and grants are not migrated/);
     const found = (rows: number) => ({
       type: "after_cutover" as const,
       late: { since: at, first: rows ? at : null, last: rows ? at : null, rows, tables: rows ? [{ schema: "shop", table: "audit_log", count: rows }] : [] },
