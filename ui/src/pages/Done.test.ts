@@ -112,4 +112,34 @@ describe("Done", () => {
     view.unmount();
     expect(calls).toContain("stop_watch");
   });
+
+  it("shows the key ranges that differ, verifies again, and resumes the sync", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "verify") {
+        return { equal: true, tables: [{ schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 10, chunks: 1, mismatches: [], definition: [], last_ddl: null, equal: true }] };
+      }
+    });
+    const differs = {
+      ...summary,
+      sync_end: "completed_unverified",
+      verify: {
+        equal: false,
+        tables: [
+          {
+            schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 9, chunks: 2,
+            mismatches: [{ chunk: 1, range: "(5 .. 10]", source_rows: 5, target_rows: 4 }], definition: [], last_ddl: null, equal: false,
+          },
+        ],
+      },
+    } as unknown as RunSummary;
+    const onresume = vi.fn();
+    render(Done, { props: { job: "shop", summary: differs, onclose: vi.fn(), profile: { name: "shop" } as never, onresume } });
+    expect(screen.getByTestId("range-shop.orders-1").textContent).toMatch(/Key range \(5 .. 10\]: 5 rows on the source, 4 on the target/);
+    expect(screen.getByTestId("verify-next").textContent).toMatch(/source was still written to/);
+    await fireEvent.click(screen.getByTestId("resume-sync"));
+    expect(onresume).toHaveBeenCalled();
+    await fireEvent.click(screen.getByTestId("verify-again"));
+    await vi.waitFor(() => expect(screen.getByTestId("verify-result").textContent).toMatch(/Verified again: 1 tables equal, 0 differences/));
+    expect(screen.queryByTestId("range-shop.orders-1")).toBeNull();
+  });
 });
