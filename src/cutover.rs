@@ -32,6 +32,7 @@
 //! machine what it applies and, once a second, where it stands; steps 6–7 run in
 //! `job::cutover` once the sync returns `Outcome::Caught`.
 
+use crate::error::Report;
 use crate::events::{CutoverStatus, CutoverStep, LateWrites};
 use crate::position::{file_pos_cmp, Position};
 
@@ -57,6 +58,22 @@ pub struct Drain {
     /// Step 5's goal: the source's position read at the mark.
     confirm: Option<Position>,
     attempts: u32,
+}
+
+/// The code of a refused cutover's report.
+pub const REFUSED: &str = "cutover.late_writes";
+
+/// What a refused cutover says, with what the operator can do: the sync's
+/// warning and `ferry complete`'s answer alike.
+pub fn refusal(late: &LateWrites) -> Report {
+    Report {
+        code: REFUSED.into(),
+        message: format!(
+            "the cutover was refused: the source's binlog has {} after the cutover was asked — the application still writes to the source; the job goes on syncing",
+            late.describe()
+        ),
+        remedy: "⟦cli:stop the application's writes to the source and run `ferry complete` again; or `ferry complete --freeze-source` to make the source read-only first; or `ferry complete --accept-late-writes` to complete anyway (those rows are applied and listed in the report)|app:stop the application's writes to the source and click Complete again; or choose to make the source read-only first; or complete anyway, accepting these writes (they are applied and listed in the report)⟧".into(),
+    }
 }
 
 /// Whether `applied` is at or past `goal` (file and offset).

@@ -469,6 +469,13 @@ impl JobEvent {
     }
 }
 
+/// Seconds since the epoch, the unit of every time in the status and the log.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// Where the engine sends events. Cheap to clone; sending never blocks or fails.
 #[derive(Debug, Clone, Default)]
 pub struct EventSink {

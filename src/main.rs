@@ -803,7 +803,7 @@ fn pause_on_refusal(
     let (tx, out) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
-            if matches!(&event, ferry::events::JobEvent::Warning { report } if report.code == "cutover.late_writes")
+            if matches!(&event, ferry::events::JobEvent::Warning { report } if report.code == ferry::cutover::REFUSED)
             {
                 control.pause();
             }
@@ -868,10 +868,7 @@ async fn complete(
         }
         if let Some(c) = s.live.as_ref().and_then(|l| l.cutover.as_ref()) {
             if c.step == ferry::events::CutoverStep::Refused && c.attempt > before {
-                eprintln!(
-                    "error cutover.late_writes: the cutover was refused: the source's binlog has {} after the cutover was asked — the application still writes to the source. The job goes on syncing. Fix: stop the application's writes and run `ferry complete` again; or `ferry complete --freeze-source` to make the source read-only first; or `ferry complete --accept-late-writes` to complete anyway",
-                    c.late.describe()
-                );
+                eprintln!("{}", ferry::cutover::refusal(&c.late).one_line());
                 return Ok(ExitCode::from(1));
             }
         }
@@ -1115,7 +1112,7 @@ fn print_status(s: &ferry::control::JobStatus) {
                 "retry    {r}{}",
                 l.health_since.map_or(String::new(), |t| format!(
                     " (out of contact for {:.0} s)",
-                    (unix_now() - t).max(0.0)
+                    (ferry::events::unix_now() - t).max(0.0)
                 ))
             );
         }
@@ -1283,10 +1280,4 @@ async fn objects(job: &str, json: bool) -> Result<ExitCode, Failure> {
         selection.objects.len()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

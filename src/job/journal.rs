@@ -30,7 +30,10 @@ pub(crate) fn keep(
                     conn = target.conn().await.ok();
                 }
                 if let Some(c) = conn.as_mut() {
-                    if let Err(e) = meta.append_log(c, now(), severity, &text).await {
+                    if let Err(e) = meta
+                        .append_log(c, crate::events::unix_now(), severity, &text)
+                        .await
+                    {
                         tracing::warn!(cause = %e, "keeping the job's log failed");
                         conn = None;
                     }
@@ -45,14 +48,11 @@ pub(crate) fn keep(
 /// Adds one line to the job's log (a run starting, resuming).
 pub(crate) async fn note(target: &Endpoint, meta: &Meta, severity: &str, text: &str) {
     if let Ok(mut conn) = target.conn().await {
-        if let Err(e) = meta.append_log(&mut conn, now(), severity, text).await {
+        if let Err(e) = meta
+            .append_log(&mut conn, crate::events::unix_now(), severity, text)
+            .await
+        {
             tracing::warn!(cause = %e, "keeping the job's log failed");
         }
     }
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }

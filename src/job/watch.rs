@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use super::{open_job, target_error, JobError, RunOptions, RunSummary};
 use crate::checkpoint::{JobPhase, Meta};
 use crate::control::Request;
+use crate::error::Coded;
 use crate::events::{AfterCutover, EventSink, JobEvent, LateWrites, SyncStatus};
 use crate::inspect::FerryError;
 use crate::profile::Profile;
@@ -79,7 +80,7 @@ pub async fn watch(
             since: from.clone(),
             ..LateWrites::default()
         },
-        watching_until: Some(now_secs() + window.as_secs_f64()),
+        watching_until: Some(crate::events::unix_now() + window.as_secs_f64()),
         read_to: Some(from.clone()),
     };
     let deadline = Instant::now() + window;
@@ -92,7 +93,7 @@ pub async fn watch(
             let at = found.read_to.clone().unwrap_or_else(|| from.clone());
             match Reader::open(&source, flavor, &at, server_id, maps.clone()).await {
                 Ok(r) => reader = Some(r),
-                Err(e) if e_transient(&e) => {
+                Err(e) if e.is_transient() => {
                     tracing::warn!(cause = %e, "watching after the cutover: reconnecting");
                 }
                 Err(e) => break Err(JobError::from(e)),
@@ -119,7 +120,7 @@ pub async fn watch(
                     r.close().await;
                 }
             }
-            Step::Read(Err(e)) if e_transient(&e) => {
+            Step::Read(Err(e)) if e.is_transient() => {
                 if let Some(r) = reader.take() {
                     r.close().await;
                 }
@@ -162,17 +163,6 @@ async fn read(reader: Option<&mut Reader>) -> Result<Option<Transaction>, Replic
             Ok(None)
         }
     }
-}
-
-fn e_transient(e: &ReplicateError) -> bool {
-    use crate::error::Coded;
-    e.is_transient()
-}
-
-fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Sends what the watch found and stores it with the job's last sync status.

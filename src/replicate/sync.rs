@@ -75,12 +75,6 @@ enum Stmt {
     Stopped(Outcome),
 }
 
-fn now_secs() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Seconds the oldest change not yet applied has waited: 0 when synced. Its
 /// commit is later than the last applied one (`last_commit`) and later than the
 /// last moment the job had everything (`synced_at`), so the lag is at most the
@@ -143,7 +137,7 @@ pub async fn run(
             if result.is_err() {
                 status.state = "failed".into();
             }
-            status.lose_contact(crate::events::Health::Stopped, now_secs());
+            status.lose_contact(crate::events::Health::Stopped, crate::events::unix_now());
             setup.sink.emit(JobEvent::Sync(status.clone()));
             save_status(setup, &status).await;
         }
@@ -156,7 +150,7 @@ pub async fn run(
                 tracing::warn!(attempt, %cause, "sync connection failed; retrying");
                 status.state = "retrying".into();
                 status.retry = Some(format!("retrying ({attempt}) — {cause}"));
-                status.lose_contact(crate::events::Health::Retrying, now_secs());
+                status.lose_contact(crate::events::Health::Retrying, crate::events::unix_now());
                 status.source = None;
                 setup.sink.emit(JobEvent::Retrying {
                     attempt,
@@ -283,7 +277,7 @@ async fn follow(
     .into();
     status.retry = None;
     status.health = crate::events::Health::Streaming;
-    status.health_since = Some(now_secs());
+    status.health_since = Some(crate::events::unix_now());
     loop {
         // Wait for work, a request, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
@@ -398,7 +392,7 @@ async fn follow(
             status.transactions_per_sec = (status.transactions - window.1) as f64 / secs;
             status.changes_per_sec = (status.changes - window.2) as f64 / secs;
             window = (Instant::now(), status.transactions, status.changes);
-            let now = now_secs();
+            let now = crate::events::unix_now();
             if synced {
                 synced_at = Some(now);
             }
@@ -428,7 +422,7 @@ async fn follow(
             let next = drain.tick(applied, idle, status.source.as_ref());
             if let Next::Refused(late) = &next {
                 status.state = "syncing".into();
-                setup.sink.warn(late_writes_report(late));
+                setup.sink.warn(crate::cutover::refusal(late));
             }
             status.cutover = drain.status();
             setup.sink.emit(JobEvent::Sync(status.clone()));
@@ -494,18 +488,6 @@ async fn freeze_and_mark(setup: &SyncSetup<'_>, freeze: bool) -> Result<Position
         .map_err(ReplicateError::source)
 }
 
-/// The warning a refused cutover leaves, with what the operator can do.
-fn late_writes_report(late: &crate::events::LateWrites) -> crate::error::Report {
-    crate::error::Report {
-        code: "cutover.late_writes".into(),
-        message: format!(
-            "the cutover was refused: the source's binlog has {} after the cutover was asked — the application still writes to the source; the job goes on syncing",
-            late.describe()
-        ),
-        remedy: "⟦cli:stop the application's writes to the source and run `ferry complete` again; or `ferry complete --freeze-source` to make the source read-only first; or `ferry complete --accept-late-writes` to complete anyway (those rows are applied and listed in the report)|app:stop the application's writes to the source and click Complete again; or choose to make the source read-only first; or complete anyway, accepting these writes (they are applied and listed in the report)⟧".into(),
-    }
-}
-
 /// Applies one statement from the binlog to the target (see `ddl`), checkpoints
 /// after it and returns the table maps as they are after it.
 async fn apply_statement(
@@ -535,8 +517,8 @@ async fn apply_statement(
         cause,
     };
     let mut plan = ddl::plan(statement, setup.matcher, tables);
-    // The tables the statement is about, for the job's record of each table's
-    // last DDL.
+    // The tables the statement is about: for the filters, and for the job's
+    // record of each table's last DDL.
     let named: Vec<(String, String)> = match &plan {
         Plan::Apply {
             refresh,
@@ -596,28 +578,17 @@ async fn apply_statement(
         }
         _ => {}
     }
-    if let Plan::Apply {
-        refresh,
-        forget,
-        renamed,
-        ..
-    } = &plan
+    // Without a decision the plan is the statement's own, so `named` is what it
+    // touches.
+    if decision.is_none()
+        && matches!(plan, Plan::Apply { .. })
+        && setup
+            .filters
+            .skips_ddl(ddl::kind(&statement.sql), &named, &statement.sql)
     {
-        let touched: Vec<(String, String)> = refresh
-            .iter()
-            .chain(forget)
-            .chain(renamed.iter().map(|(old, _)| old))
-            .cloned()
-            .collect();
-        if decision.is_none()
-            && setup
-                .filters
-                .skips_ddl(ddl::kind(&statement.sql), &touched, &statement.sql)
-        {
-            tracing::info!(%position, sql = %statement.sql, "DDL left out by a filter");
-            plan = Plan::Ignore;
-            outcome = "left out by a filter".into();
-        }
+        tracing::info!(%position, sql = %statement.sql, "DDL left out by a filter");
+        plan = Plan::Ignore;
+        outcome = "left out by a filter".into();
     }
     let mut passing = None;
     if let (Some(member), Plan::Apply { .. }) = (setup.shard, &plan) {
