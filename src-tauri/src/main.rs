@@ -456,25 +456,47 @@ async fn start(
     profile: Profile,
     verify: bool,
 ) -> Result<RunSummary, Report> {
-    let name = profile.name.clone();
-    let control = claim(&running, &name, "wait for it, or pause or abort it first")?;
-    let (sink, rx) = EventSink::channel();
-    let forwarding = forward(&app, &name, rx);
-    // The engine's one start path: the precheck gate, then the run.
-    let result = ferry::job::start(
-        &profile,
-        RunOptions {
-            verify,
-            control,
-            queue: Some(queue.inner().clone()),
-            shard: None,
+    let remedy = "wait for it, or pause or abort it first";
+    run_here(
+        &app,
+        &running,
+        &profile.name,
+        remedy,
+        |control, sink| async {
+            // The engine's one start path: the precheck gate, then the run.
+            let opts = RunOptions {
+                verify,
+                control,
+                queue: Some(queue.inner().clone()),
+                shard: None,
+            };
+            ferry::job::start(&profile, opts, sink).await
         },
-        sink,
     )
-    .await;
+    .await
+}
+
+/// Runs `go` as this window's run of job `name` (refused while one runs): its
+/// control registered for Pause / Complete / Abort, its events forwarded as
+/// `job-event` until it ends.
+async fn run_here<F, Fut>(
+    app: &tauri::AppHandle,
+    running: &Running,
+    name: &str,
+    remedy: &str,
+    go: F,
+) -> Result<RunSummary, Report>
+where
+    F: FnOnce(Control, EventSink) -> Fut,
+    Fut: std::future::Future<Output = Result<RunSummary, ferry::job::JobError>>,
+{
+    let control = claim(running, name, remedy)?;
+    let (sink, rx) = EventSink::channel();
+    let forwarding = forward(app, name, rx);
+    let result = go(control, sink).await;
     let _ = forwarding.await;
     if let Ok(mut jobs) = running.0.lock() {
-        jobs.remove(&name);
+        jobs.remove(name);
     }
     result.map_err(report)
 }
@@ -534,24 +556,24 @@ async fn apply_late(
     profile: Profile,
     verify: bool,
 ) -> Result<RunSummary, Report> {
-    let name = profile.name.clone();
-    if let Some(w) = watching.0.lock().map_err(|_| busy())?.get(&name) {
+    if let Some(w) = watching.0.lock().map_err(|_| busy())?.get(&profile.name) {
         w.pause();
     }
-    let control = claim(&running, &name, "wait for it to end")?;
-    let (sink, rx) = EventSink::channel();
-    let forwarding = forward(&app, &name, rx);
-    let opts = RunOptions {
-        verify,
-        control,
-        ..Default::default()
-    };
-    let result = ferry::job::apply_late(&profile, opts, sink).await;
-    let _ = forwarding.await;
-    if let Ok(mut jobs) = running.0.lock() {
-        jobs.remove(&name);
-    }
-    result.map_err(report)
+    run_here(
+        &app,
+        &running,
+        &profile.name,
+        "wait for it to end",
+        |control, sink| async {
+            let opts = RunOptions {
+                verify,
+                control,
+                ..Default::default()
+            };
+            ferry::job::apply_late(&profile, opts, sink).await
+        },
+    )
+    .await
 }
 
 /// The job's log kept on its target (every run, in any process), remedies
