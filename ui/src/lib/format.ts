@@ -24,3 +24,10 @@ export function duration(secs: number): string {
   if (m > 0) return `${m} min ${r} s`;
   return `${r} s`;
 }
+
+/** A job's mode in a DBA's words (the job list, a job's read-only view). */
+export const modeWords: Record<string, string> = {
+  all: "Full copy + incremental sync",
+  full: "Full copy",
+  incremental: "Incremental sync",
+};
