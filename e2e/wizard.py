@@ -63,12 +63,16 @@ class Server:
                 "--innodb-flush-log-at-trx-commit=2"]
         if binlog:
             args += [f"--log-bin={d}/data/binlog", "--binlog-format=ROW", "--binlog-row-image=FULL"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.args, self.name, self.dir = args, name, d
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(300):
             if self.sql("SELECT 1", check=False).returncode == 0:
                 return
             time.sleep(0.1)
-        sys.exit(f"e2e: the {name} server did not start:\n" + open(f"{d}/error.log").read())
+        sys.exit(f"e2e: the {self.name} server did not start:\n" + open(f"{self.dir}/error.log").read())
 
     def sql(self, statement, check=True):
         return subprocess.run(
@@ -434,6 +438,16 @@ def main():
         w.click("run-shop-e2e")
         start_after_precheck(w, "the interrupted job's precheck")
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the interruption", timeout=180)
+        # The source goes away: the page says so, nothing reads synced, Complete waits.
+        source.stop()
+        health = w.wait_text("health", lambda t: t.startswith("retrying"), "the health while the source is down", timeout=60)
+        assert "synced" not in w.text("sync-state"), w.text("sync-state")
+        assert w.text("table-state-shop.orders") == "no contact", w.text("table-state-shop.orders")
+        assert not w.enabled("complete"), "Complete enabled while the source is down"
+        assert w.text("lag") == "unknown", w.text("lag")
+        w.shot("5h-source-down")
+        source.start()
+        w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the source came back", timeout=180)
         # A smaller window: the Run page still fits.
         w.size(1024, 700)
         w.shot("5d-progress-1024x700")
@@ -465,7 +479,14 @@ def main():
         # row copied, every row change and the replaced DDL counted once.
         assert w.wait_text("job-rows", lambda t: "5,003" in t, "rows copied by the job").startswith("5,003")
         changes = w.text("job-changes")
-        assert changes == "16 row changes · 1 DDL statements", changes
+        assert changes == "16 row changes · 1 DDL statement ran on the target", changes
+        # Every run of the job: the one the DDL stopped, the resumed ones, the one
+        # whose process was killed, the one that completed.
+        runs = w.text("job-runs")
+        assert "interrupted" in runs and "stopped: replicate.ddl_failed" in runs and "completed" in runs, runs
+        w.click("job-ddl")
+        ddl = w.text("job-ddl")
+        assert "refused" in ddl and "replaced by decision" in ddl, ddl
         # What to do before the application moves: the view's definer and the
         # accounts Ferry does not migrate.
         todo = w.text("checklist")
@@ -477,7 +498,16 @@ def main():
         assert path == os.path.join(home, "Downloads", "shop-e2e-report.json"), path
         with open(path) as f:
             exported = json.load(f)
-        assert exported["job"] == "shop-e2e" and exported["verify"]["equal"] is True, exported
+        assert exported["job"] == "shop-e2e" and exported["verification"]["equal"] is True, exported
+        assert exported["rows_copied"] == 5003 and exported["row_changes"] == 16, exported
+        w.click("export-html")
+        deadline = time.time() + 30
+        page = os.path.join(home, "Downloads", "shop-e2e-report.html")
+        while not os.path.exists(page) and time.time() < deadline:
+            time.sleep(0.2)
+        with open(page) as f:
+            html = f.read()
+        assert html.startswith("<!DOCTYPE html>") and "shop-e2e" in html and "<script" not in html, html[:500]
         views = target.value("SELECT GROUP_CONCAT(TABLE_NAME ORDER BY TABLE_NAME) FROM information_schema.VIEWS WHERE TABLE_SCHEMA = 'shop'")
         assert views == "big_orders", f"views on the target: {views}"
         for table, order in (("orders", "id"), ("log", "msg")):
@@ -493,6 +523,12 @@ def main():
         w.wait_text("state-shop-e2e", lambda t: t == "completed", "the job list's state")
         w.shot("8-jobs")
         w.axe("job list")
+        # The report opens again from the list, without a run: the whole job.
+        w.click("report-shop-e2e")
+        assert w.wait_text("job-rows", lambda t: "5,003" in t, "the reopened report").startswith("5,003")
+        assert "0 differences" in w.text("verify-result")
+        w.axe("report from the list")
+        w.click("back-to-jobs")
 
         # A job handed to a DM cluster: `ferry serve` speaks DM's OpenAPI; the
         # wizard creates the source and task there, and follows the task.

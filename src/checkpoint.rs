@@ -253,6 +253,16 @@ pub struct JobRecord {
     pub sync: Option<Position>,
 }
 
+/// An entry of the job's log as stored (see `events::LogLine`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRow {
+    pub at: f64,
+    pub severity: String,
+    pub kind: String,
+    pub text: String,
+    pub data: Option<String>,
+}
+
 /// The meta schema and its statements, bound to one schema name.
 #[derive(Debug, Clone)]
 pub struct Meta {
@@ -345,12 +355,30 @@ impl Meta {
                job VARCHAR(64) NOT NULL,
                at DOUBLE NOT NULL,
                severity VARCHAR(8) NOT NULL,
+               kind VARCHAR(16) NOT NULL DEFAULT '',
                text LONGTEXT NOT NULL,
+               data LONGTEXT NULL,
                KEY job_id (job, id)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("log")
         ))
         .await?;
+        // A log from before the report (1.x) has neither `kind` nor `data`.
+        let kind: Option<String> = conn
+            .exec_first(
+                "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
+                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'log' AND COLUMN_NAME = 'kind'",
+                (&self.schema,),
+            )
+            .await?;
+        if kind.is_none() {
+            conn.query_drop(format!(
+                "ALTER TABLE {} ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT '' AFTER severity, \
+                 ADD COLUMN data LONGTEXT NULL AFTER text",
+                self.t("log")
+            ))
+            .await?;
+        }
         // DDL the target refused, and what the user decided to do with it.
         conn.query_drop(format!(
             "CREATE TABLE IF NOT EXISTS {} (
@@ -529,36 +557,51 @@ impl Meta {
         &self,
         conn: &mut Conn,
         at: f64,
-        severity: &str,
-        text: &str,
+        line: &crate::events::LogLine,
     ) -> Result<(), mysql_async::Error> {
         conn.exec_drop(
             format!(
-                "INSERT INTO {} (job, at, severity, text) VALUES (?, ?, ?, ?)",
+                "INSERT INTO {} (job, at, severity, kind, text, data) VALUES (?, ?, ?, ?, ?, ?)",
                 self.t("log")
             ),
-            (&self.job, at, severity, text),
+            (
+                &self.job,
+                at,
+                line.severity,
+                line.kind,
+                &line.text,
+                &line.data,
+            ),
         )
         .await
     }
 
-    /// The job's last `limit` log entries, oldest first: (at, severity, text).
+    /// The job's last `limit` log entries, oldest first.
     pub async fn load_log(
         &self,
         conn: &mut Conn,
         limit: u32,
-    ) -> Result<Vec<(f64, String, String)>, mysql_async::Error> {
-        let mut rows: Vec<(f64, String, String)> = conn
+    ) -> Result<Vec<LogRow>, mysql_async::Error> {
+        let rows: Vec<(f64, String, String, String, Option<String>)> = conn
             .exec(
                 format!(
-                    "SELECT at, severity, text FROM {} WHERE job = ? ORDER BY id DESC LIMIT ?",
+                    "SELECT at, severity, kind, text, data FROM {} WHERE job = ? ORDER BY id DESC LIMIT ?",
                     self.t("log")
                 ),
                 (&self.job, limit),
             )
             .await?;
-        rows.reverse();
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .rev()
+            .map(|(at, severity, kind, text, data)| LogRow {
+                at,
+                severity,
+                kind,
+                text,
+                data,
+            })
+            .collect())
     }
 
     /// The job's latest status and its age in seconds.

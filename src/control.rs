@@ -163,7 +163,7 @@ impl Coded for ControlError {
     }
 }
 
-fn target(what: &'static str) -> impl FnOnce(mysql_async::Error) -> ControlError {
+pub(crate) fn target(what: &'static str) -> impl FnOnce(mysql_async::Error) -> ControlError {
     move |e| ControlError::Target {
         what,
         cause: e.to_string(),
@@ -340,17 +340,14 @@ pub async fn log(
         drop(conn);
         target_side.close().await;
         let label = (members.len() > 1).then(|| m.source_label().to_string());
-        all.extend(
-            rows.into_iter()
-                .map(|(at, severity, text)| crate::events::LogEntry {
-                    at,
-                    severity,
-                    text: match &label {
-                        Some(l) => format!("[{l}] {text}"),
-                        None => text,
-                    },
-                }),
-        );
+        all.extend(rows.into_iter().map(|r| crate::events::LogEntry {
+            at: r.at,
+            severity: r.severity,
+            text: match &label {
+                Some(l) => format!("[{l}] {}", r.text),
+                None => r.text,
+            },
+        }));
     }
     all.sort_by(|a, b| a.at.total_cmp(&b.at));
     let skip = all.len().saturating_sub(limit as usize);

@@ -58,7 +58,7 @@ pub fn phrase(text: &str, audience: Audience) -> String {
 }
 
 /// The serialisable form of any [`Coded`] error: what the CLI prints and the UI shows.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Report {
     pub code: String,

@@ -128,9 +128,14 @@ pub enum JobEvent {
     Queued {
         behind: String,
     },
-    /// A DDL statement from the source binlog was applied to the target.
+    /// A DDL statement from the source binlog and what became of it (`outcome`:
+    /// `applied`, `already on the target`, `skipped by decision`, `replaced by
+    /// decision: SQL`, `left out by a filter`, `refused: why`), once it is
+    /// checkpointed — or, refused, once the sync stops at it.
     Ddl {
         statement: String,
+        outcome: String,
+        position: String,
     },
     /// A connection failed with an error that may heal; the job tries again.
     Retrying {
@@ -416,32 +421,82 @@ pub struct LogEntry {
     pub text: String,
 }
 
+/// What the job's log keeps of an event (see `job::journal`): a line for people
+/// and, for the entries the job's report is built from, the event as JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    /// `info`, `warning` or `error`.
+    pub severity: &'static str,
+    /// What the entry records, for the report: `phase`, `snapshot`, `warning`,
+    /// `error`, `ddl`, `retry`, `differs`, `copy_done`, `run` (a run starting or
+    /// ending), `verify` (a verification on its own).
+    pub kind: &'static str,
+    pub text: String,
+    pub data: Option<String>,
+}
+
+impl LogLine {
+    pub fn new(severity: &'static str, kind: &'static str, text: String) -> LogLine {
+        LogLine {
+            severity,
+            kind,
+            text,
+            data: None,
+        }
+    }
+
+    /// With `data` kept as JSON (an entry the report reads back).
+    pub fn with<T: Serialize>(mut self, data: &T) -> LogLine {
+        self.data = serde_json::to_string(data).ok();
+        self
+    }
+}
+
 impl JobEvent {
     /// The log line this event leaves, if it is one worth keeping: phases,
     /// warnings, errors, DDL, retries, a table that differs, what a watch found.
-    pub fn log_line(&self) -> Option<(&'static str, String)> {
+    pub fn log_line(&self) -> Option<LogLine> {
         Some(match self {
-            JobEvent::Phase { phase } => ("info", format!("phase: {phase:?}").to_lowercase()),
+            JobEvent::Phase { phase } => {
+                LogLine::new("info", "phase", format!("phase: {phase:?}").to_lowercase())
+                    .with(self)
+            }
             JobEvent::Snapshot {
                 position,
                 method,
                 lock_ms,
-            } => (
+            } => LogLine::new(
                 "info",
+                "snapshot",
                 format!("snapshot at {position} ({method}; writes blocked {lock_ms} ms)"),
             ),
-            JobEvent::Warning { report } => (
+            JobEvent::Warning { report } => LogLine::new(
+                "warning",
                 "warning",
                 format!("{}: {} Fix: {}", report.code, report.message, report.remedy),
-            ),
-            JobEvent::Error { report } => (
+            )
+            .with(report),
+            JobEvent::Error { report } => LogLine::new(
+                "error",
                 "error",
                 format!("{}: {} Fix: {}", report.code, report.message, report.remedy),
+            )
+            .with(report),
+            JobEvent::Ddl {
+                statement,
+                outcome,
+                ..
+            } => LogLine::new(
+                if outcome.starts_with("refused") { "warning" } else { "info" },
+                "ddl",
+                format!("DDL {outcome}: {statement}"),
+            )
+            .with(self),
+            JobEvent::Retrying { attempt, cause, .. } => LogLine::new(
+                "warning",
+                "retry",
+                format!("retrying ({attempt}) — {cause}"),
             ),
-            JobEvent::Ddl { statement } => ("info", format!("DDL applied: {statement}")),
-            JobEvent::Retrying { attempt, cause, .. } => {
-                ("warning", format!("retrying ({attempt}) — {cause}"))
-            }
             JobEvent::Verified {
                 schema,
                 table,
@@ -450,8 +505,9 @@ impl JobEvent {
                 target_rows,
                 mismatched_chunks,
                 ..
-            } => (
+            } => LogLine::new(
                 "warning",
+                "differs",
                 format!(
                     "{schema}.{table} differs: {source_rows} rows on the source, {target_rows} on the target, {mismatched_chunks} ranges differ"
                 ),
@@ -460,8 +516,9 @@ impl JobEvent {
                 rows,
                 bytes,
                 seconds,
-            } => (
+            } => LogLine::new(
                 "info",
+                "copy_done",
                 format!("copy done: {rows} rows, {bytes} bytes in {seconds:.1} s"),
             ),
             _ => return None,

@@ -19,6 +19,7 @@ pub mod precheck;
 pub mod profile;
 pub mod queue;
 pub mod replicate;
+pub mod report;
 pub mod rules;
 pub mod secrets;
 pub mod shard;

@@ -131,6 +131,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The whole job's report: runs, time per phase, rows, DDL with outcomes,
+    /// warnings, the latest verification, and what to do before the application
+    /// moves (events to enable, accounts' grants).
+    Report {
+        job: String,
+        /// text (default), json, csv (the verification per table) or html (one
+        /// self-contained page).
+        #[arg(long, default_value = "text")]
+        format: ReportFormat,
+        /// Write it to this file instead of the terminal.
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
     /// Compare source and target tables: row counts and chunked checksums.
     Verify {
         /// A job file path or a saved profile name.
@@ -298,6 +311,11 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
         Command::Log { job, limit, json } => log(&job, limit, json).await,
+        Command::Report {
+            job,
+            format,
+            output,
+        } => report(&job, format, output).await,
         Command::Watch { job, seconds, json } => {
             watch(&job, std::time::Duration::from_secs(seconds), json).await
         }
@@ -742,6 +760,43 @@ async fn watch(job: &str, window: std::time::Duration, json: bool) -> Result<Exi
 }
 
 /// `ferry log`: the job's log from its target.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Json,
+    Csv,
+    Html,
+}
+
+async fn report(
+    job: &str,
+    format: ReportFormat,
+    output: Option<std::path::PathBuf>,
+) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let report = ferry::report::load(&profile).await?;
+    let text = match format {
+        ReportFormat::Text => render::report(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report).unwrap_or_default() + "\n",
+        ReportFormat::Csv => ferry::report::csv(&report),
+        ReportFormat::Html => ferry::report::html(&report),
+    };
+    match output {
+        Some(path) => {
+            std::fs::write(&path, text).map_err(|e| {
+                Failure::Error(Report {
+                    code: "cli.write".into(),
+                    message: format!("cannot write {}: {e}", path.display()),
+                    remedy: "choose a path in a directory you may write to".into(),
+                })
+            })?;
+            println!("report written to {}", path.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn log(job: &str, limit: u32, json: bool) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     let entries = ferry::control::log(&profile, limit).await?;
@@ -838,7 +893,30 @@ async fn complete(
             .and_then(|l| l.cutover.as_ref())
             .map_or(0, |c| c.attempt)
     };
-    let before = attempt(&ferry::control::status(&profile).await?);
+    let now = ferry::control::status(&profile).await?;
+    let before = attempt(&now);
+    // A job that has ended is not run again by a complete: that would start it over.
+    if !now.running {
+        use ferry::checkpoint::JobPhase;
+        match now.phase.as_deref() {
+            Some(p) if p == JobPhase::Completed.as_str() => {
+                println!(
+                    "{} has completed already; nothing to do (`ferry report` shows it; `ferry run` would start it over)",
+                    profile.name
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            Some(p) if p == JobPhase::Aborted.as_str() => {
+                return Err(Failure::Error(Report {
+                    code: "job.aborted".into(),
+                    message: format!("{} was aborted; it cannot complete", profile.name),
+                    remedy: "run it again with `ferry run` (it starts over with a new snapshot)"
+                        .into(),
+                }));
+            }
+            _ => {}
+        }
+    }
     if !ferry::control::request(&profile, request).await? {
         // Nobody runs the job: run it here, cutting over as soon as it has caught up.
         return run(job, verify, json, Some(request)).await;

@@ -132,8 +132,10 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
                     "queued: starts when {behind} has finished its copy"
                 ));
             }
-            JobEvent::Ddl { statement } => {
-                let _ = multi.println(format!("ddl: {statement}"));
+            JobEvent::Ddl {
+                statement, outcome, ..
+            } => {
+                let _ = multi.println(format!("ddl {outcome}: {statement}"));
             }
             JobEvent::Warning { report } => {
                 let _ = multi.println(format!(
@@ -188,6 +190,9 @@ pub fn verify_report(report: &VerifyReport) {
                 "         chunk {} {}: source {} rows, target {} rows, checksums differ",
                 m.chunk, m.range, m.source_rows, m.target_rows
             );
+            for k in &m.samples {
+                println!("           key {}: {}", k.key, k.difference);
+            }
         }
         for d in &t.definition {
             println!("         definition: {d}");
@@ -205,6 +210,124 @@ pub fn verify_report(report: &VerifyReport) {
             report.tables.len()
         );
     }
+}
+
+/// `ferry report` at a terminal.
+pub fn report(r: &ferry::report::JobReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let secs = |s: f64| {
+        if s < 60.0 {
+            format!("{s:.1} s")
+        } else {
+            format!("{}m{:02}s", s as u64 / 60, s as u64 % 60)
+        }
+    };
+    let _ = writeln!(
+        out,
+        "{}: {}{} · mode {}",
+        r.job,
+        r.phase.as_deref().unwrap_or("not started"),
+        if r.running { " (running)" } else { "" },
+        r.mode.as_deref().unwrap_or("—")
+    );
+    if let Some(at) = r.started_at {
+        let _ = writeln!(out, "started   {}", utc_time(at));
+    }
+    if let Some(at) = r.ended_at {
+        let _ = writeln!(out, "ended     {}", utc_time(at));
+    }
+    let _ = writeln!(
+        out,
+        "copied    {} rows ({} bytes) · replicated {} row changes · {} DDL ran on the target",
+        r.rows_copied, r.bytes_copied, r.row_changes, r.ddl_ran
+    );
+    let _ = writeln!(out, "\nruns");
+    for run in &r.runs {
+        let phases: Vec<String> = run
+            .phases
+            .iter()
+            .map(|p| format!("{} {}", p.phase, secs(p.seconds)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}  {:<12} {}",
+            utc_time(run.started_at),
+            run.end,
+            phases.join(", ")
+        );
+    }
+    let _ = writeln!(out, "\ntime per phase");
+    for p in &r.phases {
+        let _ = writeln!(out, "  {:<12} {}", p.phase, secs(p.seconds));
+    }
+    if !r.ddl.is_empty() {
+        let _ = writeln!(out, "\nDDL");
+        for d in &r.ddl {
+            let _ = writeln!(out, "  {}  {}: {}", utc_time(d.at), d.outcome, d.statement);
+        }
+    }
+    if !r.warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings and errors");
+        for w in &r.warnings {
+            let _ = writeln!(
+                out,
+                "  {} {:<7} {}",
+                utc_time(w.at),
+                w.severity,
+                ferry::error::phrase(&w.text, ferry::error::Audience::Cli)
+            );
+        }
+    }
+    if let Some(v) = &r.verification {
+        let differ = v.tables.iter().filter(|t| !t.equal).count();
+        let _ = writeln!(
+            out,
+            "\nverification{}: {}",
+            r.verified_at
+                .map_or(String::new(), |at| format!(" ({})", utc_time(at))),
+            if v.equal {
+                format!("{} tables equal", v.tables.len())
+            } else {
+                format!("{differ} of {} tables differ", v.tables.len())
+            }
+        );
+        for t in v.tables.iter().filter(|t| !t.equal) {
+            let _ = writeln!(
+                out,
+                "  {}.{}: rows {} / {}",
+                t.schema, t.table, t.source_rows, t.target_rows
+            );
+            for m in &t.mismatches {
+                let keys: Vec<String> = m
+                    .samples
+                    .iter()
+                    .map(|k| format!("{} ({})", k.key, k.difference))
+                    .collect();
+                let _ = writeln!(out, "    range {}: {}", m.range, keys.join(", "));
+            }
+            for d in &t.definition {
+                let _ = writeln!(out, "    definition: {d}");
+            }
+        }
+    }
+    if let Some(late) = &r.late_writes {
+        let _ = writeln!(
+            out,
+            "\naccepted after the cutover point: {} row changes since {}",
+            late.rows, late.since
+        );
+    }
+    let _ = writeln!(out, "\nbefore you switch the application");
+    for item in &r.checklist {
+        let _ = writeln!(out, "  - {}", item.text);
+        if let Some(sql) = &item.sql {
+            for line in sql.lines() {
+                let _ = writeln!(out, "      {line}");
+            }
+        }
+    }
+    out
 }
 
 pub fn precheck(report: &ferry::precheck::Report, ignored: &[String]) {

@@ -473,3 +473,152 @@ async fn writes_after_the_cutover_are_watched_and_can_be_applied() {
         Some("completed")
     );
 }
+
+/// The report is the whole job's: a run killed mid-sync and the run that resumed
+/// it, each with its phases and their time; every row copied and every change;
+/// the DDL with what became of it; the latest verification with the keys that
+/// differ; the checklist with the event to enable and the accounts' grants under
+/// the target's names. Read as `ferry report --format json` and as one HTML page.
+#[tokio::test]
+async fn the_report_covers_every_run_of_the_job() {
+    let pair = support::pair();
+    let mut s = synced(
+        &pair,
+        "rep",
+        |db| {
+            let rows: Vec<String> = (1..=100).map(|i| format!("({i}, 'v{i}')")).collect();
+            format!(
+                "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20)); \
+                 INSERT INTO {db}.t VALUES {}; \
+                 CREATE EVENT {db}.tidy ON SCHEDULE EVERY 1 DAY DO DELETE FROM {db}.t WHERE id < 0; \
+                 CREATE USER '{db}_app'@'%' IDENTIFIED BY 'secret-{db}'; \
+                 GRANT SELECT, INSERT ON {db}.* TO '{db}_app'@'%'",
+                rows.join(", ")
+            )
+        },
+        "",
+    )
+    .await;
+    let (db, jp) = (s.db.clone(), s.job.to_str().unwrap().to_string());
+    wait_for("a live status", &mut s.child, async || {
+        live(s.home.path(), &s.job)["health"] == "streaming"
+    })
+    .await;
+    // The first run's process dies; the second picks the sync up and completes.
+    let _ = s.child.kill();
+    let _ = s.child.wait();
+    pair.source
+        .sql(&format!(
+            "INSERT INTO {db}.t VALUES (101, 'a'), (102, 'b'); ALTER TABLE {db}.t ADD COLUMN note INT NULL"
+        ))
+        .await;
+    let mut child = spawn_run(s.home.path(), &s.job);
+    wait_equal(&mut child, &pair, &db).await;
+    let done = ferry(s.home.path(), &["complete", &jp]);
+    assert_eq!(done.status.code(), Some(0), "{}", text(&done));
+    let (code, run) = finish(child);
+    assert_eq!(code, Some(0), "{run}");
+    // Complete again: nothing to do — it did start the job over.
+    let again = ferry(s.home.path(), &["complete", &jp]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("has completed already"),
+        "{}",
+        text(&again)
+    );
+    // Then the target is changed behind Ferry's back: verify names the keys.
+    pair.target
+        .sql(&format!(
+            "UPDATE `{db}_s`.t SET v = 'changed' WHERE id = 7; DELETE FROM `{db}_s`.t WHERE id = 9"
+        ))
+        .await;
+    let verify = ferry(s.home.path(), &["verify", &jp]);
+    assert_eq!(verify.status.code(), Some(1), "{}", text(&verify));
+
+    let out = ferry(s.home.path(), &["report", "--format", "json", &jp]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{r:#}");
+    assert_eq!(runs[0]["end"], "interrupted", "{r:#}");
+    assert_eq!(runs[1]["end"], "completed", "{r:#}");
+    assert_eq!(runs[1]["resumed"], "sync", "{r:#}");
+    let phase = |name: &str| {
+        r["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .and_then(|p| p["seconds"].as_f64())
+    };
+    assert!(
+        phase("copy").is_some() && phase("sync").is_some_and(|s| s > 0.0),
+        "{r:#}"
+    );
+    assert_eq!(r["rows_copied"], 100, "{r:#}");
+    assert!(r["row_changes"].as_u64().is_some_and(|n| n >= 2), "{r:#}");
+    let ddl = r["ddl"].as_array().unwrap();
+    assert!(
+        ddl.iter().any(|d| d["outcome"]
+            .as_str()
+            .is_some_and(|o| o.starts_with("applied"))
+            && d["statement"]
+                .as_str()
+                .is_some_and(|s| s.contains("ADD COLUMN note"))),
+        "{r:#}"
+    );
+    assert_eq!(r["ddl_ran"], 1, "{r:#}");
+    let samples = &r["verification"]["tables"][0]["mismatches"][0]["samples"];
+    assert_eq!(samples[0]["key"], "7", "{r:#}");
+    assert_eq!(samples[0]["difference"], "differs", "{r:#}");
+    assert_eq!(samples[1]["key"], "9", "{r:#}");
+    assert_eq!(samples[1]["difference"], "missing on the target", "{r:#}");
+    let item = |id: &str| {
+        r["checklist"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("checklist item {id} in {r:#}"))
+    };
+    assert_eq!(
+        item("events")["sql"],
+        format!("ALTER EVENT `{db}_s`.`tidy` ENABLE;"),
+        "{r:#}"
+    );
+    let grants = item("accounts")["sql"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        grants.contains(&format!(
+            "GRANT INSERT, SELECT ON `{db}_s`.* TO '{db}_app'@'%';"
+        )) && !grants.contains("secret"),
+        "{grants}"
+    );
+    // One page for the change board, without anything fetched or run.
+    let page = s.home.path().join("report.html");
+    let out = ferry(
+        s.home.path(),
+        &[
+            "report",
+            "--format",
+            "html",
+            "--output",
+            page.to_str().unwrap(),
+            &jp,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.starts_with("<!DOCTYPE html>")
+            && html.contains("ADD COLUMN note")
+            && html.contains("7 (differs)")
+            && !html.contains("<script")
+            && !html.contains("src=\"http"),
+        "{html}"
+    );
+    pair.source.sql(&format!("DROP USER '{db}_app'@'%'")).await;
+}

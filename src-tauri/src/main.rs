@@ -704,6 +704,43 @@ async fn verify(profile: Profile) -> Result<ferry::verify::VerifyReport, Report>
         .map_err(report)
 }
 
+/// The whole job's report (see `ferry::report`), worded for the window.
+#[tauri::command]
+async fn job_report(profile: Profile) -> Result<ferry::report::JobReport, Report> {
+    let mut r = ferry::report::load(&profile).await.map_err(report)?;
+    for w in &mut r.warnings {
+        w.text = ferry::error::phrase(&w.text, Audience::App);
+    }
+    for item in &mut r.checklist {
+        item.text = ferry::error::phrase(&item.text, Audience::App);
+    }
+    Ok(r)
+}
+
+/// Saves the job's report where downloads go: `json` (all of it), `csv` (the
+/// verification per table) or `html` (one self-contained page). Returns its path.
+#[tauri::command]
+async fn export_report(profile: Profile, format: String) -> Result<String, Report> {
+    let name = profile.name.clone();
+    let r = job_report(profile).await?;
+    let (file, text) = match format.as_str() {
+        "json" => (
+            format!("{name}-report.json"),
+            serde_json::to_string_pretty(&r).unwrap_or_default(),
+        ),
+        "csv" => (format!("{name}-verification.csv"), ferry::report::csv(&r)),
+        "html" => (format!("{name}-report.html"), ferry::report::html(&r)),
+        other => {
+            return Err(Report {
+                code: "app.export".into(),
+                message: format!("no report format {other}"),
+                remedy: "export as JSON, CSV or HTML".into(),
+            })
+        }
+    };
+    save_report(file, text)
+}
+
 /// Writes an exported report where downloads go (the XDG download folder, else
 /// ~/Downloads) under a fresh name, and returns its path for the window to show.
 #[tauri::command]
@@ -812,6 +849,8 @@ fn main() {
             stop_watch,
             apply_late,
             job_log,
+            job_report,
+            export_report,
             leave
         ])
         .build(tauri::generate_context!());

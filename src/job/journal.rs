@@ -9,7 +9,7 @@
 
 use crate::checkpoint::Meta;
 use crate::endpoint::Endpoint;
-use crate::events::EventSink;
+use crate::events::{EventSink, LogLine};
 
 /// Passes every event on to `sink` and keeps the notable ones in the job's log.
 /// Returns the sink the job writes to and the task to wait for once the job's
@@ -25,15 +25,12 @@ pub(crate) fn keep(
     let task = tokio::spawn(async move {
         let mut conn = None;
         while let Some(event) = rx.recv().await {
-            if let Some((severity, text)) = event.log_line() {
+            if let Some(line) = event.log_line() {
                 if conn.is_none() {
                     conn = target.conn().await.ok();
                 }
                 if let Some(c) = conn.as_mut() {
-                    if let Err(e) = meta
-                        .append_log(c, crate::events::unix_now(), severity, &text)
-                        .await
-                    {
+                    if let Err(e) = meta.append_log(c, crate::events::unix_now(), &line).await {
                         tracing::warn!(cause = %e, "keeping the job's log failed");
                         conn = None;
                     }
@@ -45,11 +42,11 @@ pub(crate) fn keep(
     (journal, task)
 }
 
-/// Adds one line to the job's log (a run starting, resuming).
-pub(crate) async fn note(target: &Endpoint, meta: &Meta, severity: &str, text: &str) {
+/// Adds one line to the job's log (a run starting, resuming, ending).
+pub(crate) async fn note(target: &Endpoint, meta: &Meta, line: &LogLine) {
     if let Ok(mut conn) = target.conn().await {
         if let Err(e) = meta
-            .append_log(&mut conn, crate::events::unix_now(), severity, text)
+            .append_log(&mut conn, crate::events::unix_now(), line)
             .await
         {
             tracing::warn!(cause = %e, "keeping the job's log failed");

@@ -29,7 +29,7 @@ use crate::endpoint::Endpoint;
 use crate::endpoint::Flavor;
 use crate::endpoint::Side;
 use crate::error::{Coded, Report};
-use crate::events::{EventSink, JobEvent, Phase, TableTotals};
+use crate::events::{EventSink, JobEvent, LogLine, Phase, TableTotals};
 use crate::inspect;
 use crate::inspect::FerryError;
 use crate::position::Position;
@@ -139,6 +139,63 @@ pub struct RunSummary {
     /// Writes to selected tables after the cutover's drain position that the
     /// operator accepted (see `cutover`).
     pub late_writes: Option<crate::events::LateWrites>,
+}
+
+/// A run starting or ending, as the job's log keeps it (the report's runs).
+#[derive(Debug, Serialize)]
+#[serde(tag = "run", rename_all = "snake_case")]
+pub(crate) enum RunNote<'a> {
+    /// `resumed`: the phase a resumed run picked up.
+    Started {
+        resumed: Option<&'a str>,
+    },
+    Ended {
+        summary: &'a RunSummary,
+    },
+    /// The run failed with the error of that code.
+    Stopped {
+        code: String,
+    },
+    /// The previous run's process ended without a word; last heard of then.
+    Lost {
+        last_seen: f64,
+    },
+}
+
+/// A run whose process ended without a word (killed, the machine lost) left its
+/// last status behind: the log notes when it was last heard of, so the report
+/// gives that run its time.
+async fn note_lost_run(target: &Endpoint, meta: &Meta, conn: &mut mysql_async::Conn) {
+    let Ok(Some((json, age))) = meta.load_status(conn).await else {
+        return;
+    };
+    let lost = serde_json::from_str::<crate::events::SyncStatus>(&json)
+        .is_ok_and(|s| s.health != crate::events::Health::Stopped);
+    if lost {
+        let last_seen = crate::events::unix_now() - age;
+        journal::note(
+            target,
+            meta,
+            &LogLine::new(
+                "warning",
+                "run",
+                "the previous run's process ended without stopping the job".into(),
+            )
+            .with(&RunNote::Lost { last_seen }),
+        )
+        .await;
+    }
+}
+
+/// How a run ended, in words.
+pub fn ended(end: Option<SyncEnd>) -> &'static str {
+    match end {
+        None => "copied",
+        Some(SyncEnd::Paused) => "paused",
+        Some(SyncEnd::Completed) => "completed",
+        Some(SyncEnd::Aborted) => "aborted",
+        Some(SyncEnd::CompletedUnverified) => "caught up, but the verification found differences",
+    }
 }
 
 /// How the sync of a run ended (see `SyncCtx::run`).
@@ -300,11 +357,22 @@ pub(crate) async fn run_member(
         .await
         .map_err(target_error("reading the job state"))?;
     let (sink, journal) = journal::keep(sink, &target, &meta);
-    let how = match &existing {
-        Some(j) => format!("run resumed (phase {})", j.phase.as_str()),
-        None => "run started".to_string(),
+    if existing.is_some() {
+        note_lost_run(&target, &meta, &mut meta_conn).await;
+    }
+    let (how, resumed) = match &existing {
+        Some(j) => (
+            format!("run resumed (phase {})", j.phase.as_str()),
+            Some(j.phase.as_str()),
+        ),
+        None => ("run started".to_string(), None),
     };
-    journal::note(&target, &meta, "info", &how).await;
+    journal::note(
+        &target,
+        &meta,
+        &LogLine::new("info", "run", how).with(&RunNote::Started { resumed }),
+    )
+    .await;
     let sync_ctx = SyncCtx {
         profile,
         source: &source,
@@ -344,28 +412,19 @@ pub(crate) async fn run_member(
     // The log has every event of the run, then how it ended.
     drop(sink);
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), journal).await;
-    let (severity, how) = match &result {
-        Ok(s) => (
-            "info",
-            format!(
-                "run ended: {}",
-                match s.sync_end {
-                    None => "copied",
-                    Some(SyncEnd::Paused) => "paused",
-                    Some(SyncEnd::Completed) => "completed",
-                    Some(SyncEnd::Aborted) => "aborted",
-                    Some(SyncEnd::CompletedUnverified) => {
-                        "caught up, but the verification found differences"
-                    }
-                }
-            ),
-        ),
-        Err(e) => (
+    let line = match &result {
+        Ok(s) => LogLine::new("info", "run", format!("run ended: {}", ended(s.sync_end)))
+            .with(&RunNote::Ended { summary: s }),
+        Err(e) => LogLine::new(
             "error",
+            "run",
             format!("run stopped: {}: {e} Fix: {}", e.code(), e.remedy()),
-        ),
+        )
+        .with(&RunNote::Stopped {
+            code: e.code().to_string(),
+        }),
     };
-    journal::note(&target, &meta, severity, &how).await;
+    journal::note(&target, &meta, &line).await;
     // The job lock lives on this connection; the pool only closes once it is back.
     drop(meta_conn);
     source.close().await;
@@ -1086,6 +1145,32 @@ async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Resu
 }
 
 /// Verifies a job's tables on its own (`ferry verify`).
+/// The result is kept in the job's log (the report's verification).
 pub async fn verify_job(profile: &Profile, sink: EventSink) -> Result<VerifyReport, JobError> {
-    group::verify_job(profile, &sink).await
+    let report = group::verify_job(profile, &sink).await?;
+    let differ = report.tables.iter().filter(|t| !t.equal).count();
+    let line = LogLine::new(
+        if report.equal { "info" } else { "warning" },
+        "verify",
+        format!(
+            "verified: {differ} of {} tables differ",
+            report.tables.len()
+        ),
+    )
+    .with(&report);
+    // The log lives with the job's first source.
+    if let Some(first) = profile.members().first() {
+        if let Ok(target) = inspect::open(first, Side::Target, 1).await {
+            let meta = Meta::new(&first.options.meta_schema, &first.name);
+            if let Ok(mut conn) = target.conn().await {
+                if meta.ensure(&mut conn).await.is_ok() {
+                    let _ = meta
+                        .append_log(&mut conn, crate::events::unix_now(), &line)
+                        .await;
+                }
+            }
+            target.close().await;
+        }
+    }
+    Ok(report)
 }

@@ -511,10 +511,18 @@ async fn apply_statement(
         .ddl_decision(&mut control, &position)
         .await
         .map_err(|e| ReplicateError::target("reading DDL decisions", e))?;
-    let refuse = |cause: String| ReplicateError::Ddl {
-        position: position.clone(),
-        statement: statement.sql.clone(),
-        cause,
+    // A refused statement stops the sync; the log and the report keep it.
+    let refuse = |cause: String| {
+        setup.sink.emit(JobEvent::Ddl {
+            statement: statement.sql.clone(),
+            outcome: format!("refused: {cause}"),
+            position: position.clone(),
+        });
+        ReplicateError::Ddl {
+            position: position.clone(),
+            statement: statement.sql.clone(),
+            cause,
+        }
     };
     let mut plan = ddl::plan(statement, setup.matcher, tables);
     // The tables the statement is about: for the filters, and for the job's
@@ -652,9 +660,9 @@ async fn apply_statement(
                 if !ran && decision.is_none() {
                     outcome = "already on the target".into();
                 }
-                setup.sink.emit(JobEvent::Ddl {
-                    statement: sql.clone(),
-                });
+                if decision.is_none() && sql != statement.sql {
+                    outcome = format!("{outcome} (ran: {sql})");
+                }
                 crate::failpoint::hit("ddl.applied");
             }
             let mut maps = ddl::without(tables, &forget, &renamed);
@@ -711,6 +719,13 @@ async fn apply_statement(
             .map_err(|e| lock_error(e, &position, &statement.sql))?;
     }
     let _ = setup.meta.ddl_passed(&mut control, &position).await;
+    if !named.is_empty() || decision.is_some() {
+        setup.sink.emit(JobEvent::Ddl {
+            statement: statement.sql.clone(),
+            outcome: outcome.clone(),
+            position: position.clone(),
+        });
+    }
     for (schema, table) in named {
         status.note_ddl(crate::events::TableDdl {
             schema,

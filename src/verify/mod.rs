@@ -64,7 +64,7 @@ impl Coded for VerifyError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ChunkMismatch {
     pub chunk: u32,
@@ -72,9 +72,30 @@ pub struct ChunkMismatch {
     pub range: String,
     pub source_rows: u64,
     pub target_rows: u64,
+    /// A few keys of the range whose rows differ (see [`SAMPLE_KEYS`]); empty
+    /// when the range was too large to compare row by row.
+    #[serde(default)]
+    pub samples: Vec<KeySample>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A key whose row differs between the sides.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct KeySample {
+    /// The key's values, as the source prints them, comma-separated.
+    pub key: String,
+    /// `missing on the target`, `only on the target`, `differs`.
+    pub difference: String,
+}
+
+/// Keys named per differing range, and ranges sampled per table.
+pub const SAMPLE_KEYS: usize = 5;
+const SAMPLED_RANGES: usize = 10;
+/// A range with more rows than this on either side is not compared row by row
+/// (its rows would travel to this machine).
+const SAMPLE_MAX_ROWS: u64 = 200_000;
+
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct TableReport {
     pub schema: String,
@@ -94,7 +115,7 @@ pub struct TableReport {
     pub equal: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct VerifyReport {
     pub tables: Vec<TableReport>,
@@ -280,11 +301,10 @@ pub async fn verify(
             }));
         }
     }
-    let (pairs, mut outcomes) = run_jobs(pairs, ranges, &specs).await?;
-    for (mut src, _) in pairs {
-        let _ = src.query_drop("COMMIT").await;
-    }
+    let (mut pairs, mut outcomes) = run_jobs(pairs, ranges, &specs).await?;
     outcomes.sort_by_key(|o| (o.table, o.chunk.as_ref().map_or(0, |c| c.chunk)));
+    // Each differing range's bounds, to list its keys.
+    let mut bounds: Vec<Vec<Bounds>> = vec![Vec::new(); reports.len()];
     for o in outcomes {
         let Some(chunk) = o.chunk else { continue };
         let report = &mut reports[o.table];
@@ -300,8 +320,19 @@ pub async fn verify(
                 ),
                 source_rows: o.source.0,
                 target_rows: o.target.0,
+                samples: Vec::new(),
             });
+            bounds[o.table].push((chunk.lower.clone(), chunk.upper.clone()));
         }
+    }
+    // Sample keys inside the same snapshot, before the readers let it go.
+    if let Some((src, tgt)) = pairs.first_mut() {
+        for &index in &differing {
+            sample_table(src, tgt, &specs[index], &bounds[index], &mut reports[index]).await?;
+        }
+    }
+    for (mut src, _) in pairs {
+        let _ = src.query_drop("COMMIT").await;
     }
     for &index in &differing {
         let report = &mut reports[index];
@@ -326,6 +357,109 @@ pub async fn verify(
         tables: reports,
         equal,
     })
+}
+
+/// A range's lower (exclusive) and upper (inclusive) key.
+type Bounds = (Option<Vec<Value>>, Option<Vec<Value>>);
+
+/// Names up to [`SAMPLE_KEYS`] keys in each of the first differing ranges of a
+/// table with a key: each side lists the range's keys with a CRC32 per row, and
+/// the lists are compared here.
+async fn sample_table(
+    src: &mut Conn,
+    tgt: &mut Conn,
+    spec: &Spec,
+    bounds: &[Bounds],
+    report: &mut TableReport,
+) -> Result<(), VerifyError> {
+    if spec.key.is_empty() {
+        return Ok(());
+    }
+    for (m, (lower, upper)) in report
+        .mismatches
+        .iter_mut()
+        .zip(bounds)
+        .take(SAMPLED_RANGES)
+    {
+        if m.source_rows.max(m.target_rows) > SAMPLE_MAX_ROWS {
+            continue;
+        }
+        let (pred, params) = range_predicate(&spec.key, lower.as_deref(), upper.as_deref());
+        let sql = |fqn: &str| row_hashes_sql(&spec.columns, &spec.key, fqn, &pred);
+        let fail = |side: &'static str| {
+            move |e: mysql_async::Error| VerifyError::Query {
+                side,
+                what: "listing the keys of a differing range".into(),
+                cause: e.to_string(),
+            }
+        };
+        let mine: Vec<Row> = src
+            .exec(sql(&spec.src_fqn), Params::Positional(params.clone()))
+            .await
+            .map_err(fail("source"))?;
+        let theirs: Vec<Row> = tgt
+            .exec(sql(&spec.dst_fqn), Params::Positional(params))
+            .await
+            .map_err(fail("target"))?;
+        m.samples = differing_keys(&keyed(mine, spec.key.len()), &keyed(theirs, spec.key.len()));
+    }
+    Ok(())
+}
+
+fn row_hashes_sql(columns: &[String], key: &[String], fqn: &str, pred: &str) -> String {
+    let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
+    let nulls: Vec<String> = cols.iter().map(|c| format!("ISNULL({c})")).collect();
+    let keys: Vec<String> = key.iter().map(|c| quote(c)).collect();
+    format!(
+        "SELECT {}, CRC32(CONCAT_WS('#', {}, CONCAT({}))) FROM {fqn} WHERE {pred}",
+        keys.join(", "),
+        cols.join(", "),
+        nulls.join(", ")
+    )
+}
+
+/// A side's rows of a range: the key as printed → the row's hash.
+fn keyed(rows: Vec<Row>, key_len: usize) -> std::collections::BTreeMap<String, Value> {
+    rows.into_iter()
+        .map(|row| {
+            let mut vals = row.unwrap();
+            let hash = vals.pop().unwrap_or(Value::NULL);
+            vals.truncate(key_len);
+            (show_bound(&Some(vals)), hash)
+        })
+        .collect()
+}
+
+/// The first keys (in printed order) whose rows differ, at most [`SAMPLE_KEYS`].
+fn differing_keys(
+    source: &std::collections::BTreeMap<String, Value>,
+    target: &std::collections::BTreeMap<String, Value>,
+) -> Vec<KeySample> {
+    let only = |a: &std::collections::BTreeMap<String, Value>,
+                b: &std::collections::BTreeMap<String, Value>,
+                what: &str| {
+        a.keys()
+            .filter(|k| !b.contains_key(*k))
+            .map(|k| KeySample {
+                key: k.clone(),
+                difference: what.into(),
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut all = only(source, target, "missing on the target");
+    all.extend(only(target, source, "only on the target"));
+    all.extend(
+        source
+            .iter()
+            .filter(|(k, h)| target.get(*k).is_some_and(|t| t != *h))
+            .map(|(k, _)| KeySample {
+                key: k.clone(),
+                difference: "differs".into(),
+            }),
+    );
+    all.sort_by(|a, b| a.key.cmp(&b.key));
+    all.truncate(SAMPLE_KEYS);
+    all
 }
 
 /// Compares each table's definition on both sides; a table whose definition
@@ -454,6 +588,7 @@ pub async fn verify_merged(
                 range: "(∞ .. ∞]".into(),
                 source_rows: union.0,
                 target_rows: merged.0,
+                samples: Vec::new(),
             }]
         },
         definition: Vec::new(),

@@ -9,6 +9,7 @@ import type { EndpointConfig } from "./bindings/EndpointConfig";
 import type { JobEventEnvelope } from "./bindings/JobEventEnvelope";
 import type { JobStatus } from "./bindings/JobStatus";
 import type { LateWrites } from "./bindings/LateWrites";
+import type { JobReport } from "./bindings/JobReport";
 import type { LogEntry } from "./bindings/LogEntry";
 import type { Position } from "./bindings/Position";
 import type { PrecheckReport } from "./bindings/PrecheckReport";
@@ -55,6 +56,10 @@ export const engine = {
   leave: (keep: boolean) => invoke<void>("leave", { keep }),
   /** The job's log kept on its target, across runs and processes. */
   jobLog: (profile: Profile, limit = 500) => invoke<LogEntry[]>("job_log", { profile, limit }),
+  /** The whole job's report: every run, phases, DDL, warnings, verification, checklist. */
+  jobReport: (profile: Profile) => invoke<JobReport>("job_report", { profile }),
+  /** Saves the report where downloads go (json, csv or html); resolves with its path. */
+  exportReport: (profile: Profile, format: "json" | "csv" | "html") => invoke<string>("export_report", { profile, format }),
   stopWatch: (profile: Profile) => invoke<boolean>("stop_watch", { profile }),
   /** Brings the writes found after the cutover to the target: the job syncs and completes again. */
   applyLate: (profile: Profile, verify: boolean) => invoke<RunSummary>("apply_late", { profile, verify }),

@@ -155,7 +155,7 @@ export function apply(run: Run, event: JobEvent) {
       run.verified = { ...run.verified, [`${event.schema}.${event.table}`]: event.equal };
       break;
     case "ddl":
-      run.log = [...run.log, entry("info", `DDL applied: ${event.statement}`)];
+      run.log = [...run.log, entry(event.outcome.startsWith("refused") ? "warning" : "info", `DDL ${event.outcome}: ${event.statement}`)];
       break;
     case "scheduled":
       run.scheduled = event.start_at;

@@ -26,46 +26,83 @@ const summary = {
   sync_end: "completed",
 } as unknown as RunSummary;
 
+// The whole job's report as the engine makes it (see ferry::report).
+const jobReport = (over: Record<string, unknown> = {}) => ({
+  job: "shop", generated_at: 1_800_000_000, mode: "all", phase: "completed", running: false,
+  started_at: 1_800_000_000 - 7200, ended_at: 1_800_000_000,
+  rows_copied: 5_000_000, bytes_copied: 3 * 1048576, row_changes: 1_234_567, ddl_ran: 2,
+  runs: [
+    { started_at: 1_800_000_000 - 7200, ended_at: null, end: "interrupted", resumed: null, rows_copied: 0, phases: [{ phase: "copy", seconds: 3000 }] },
+    { started_at: 1_800_000_000 - 4000, ended_at: 1_800_000_000, end: "completed", resumed: "copy", rows_copied: 5_000_000, phases: [{ phase: "copy", seconds: 1000 }, { phase: "sync", seconds: 3000 }] },
+  ],
+  phases: [{ phase: "copy", seconds: 4000 }, { phase: "sync", seconds: 3000 }],
+  ddl: [
+    { at: 1_800_000_000 - 100, statement: "ALTER TABLE shop.orders ADD COLUMN note INT", outcome: "applied", position: "binlog.000002:100" },
+    { at: 1_800_000_000 - 50, statement: "ALTER TABLE shop.orders ADD INDEX k (note)", outcome: "refused: duplicate key name", position: "binlog.000002:200" },
+  ],
+  warnings: [{ at: 1_800_000_000 - 50, severity: "error", text: "replicate.ddl_failed: the target refused a DDL" }],
+  verification: null, verified_at: null, late_writes: null,
+  checklist: [
+    { id: "events", text: "1 event was created DISABLED on the target", sql: "ALTER EVENT `shop`.`purge` ENABLE;" },
+    { id: "accounts", text: "Accounts and grants are not migrated: 1 account has grants", sql: "CREATE USER IF NOT EXISTS 'app'@'%' IDENTIFIED BY '<password>';\nGRANT SELECT ON `shop`.* TO 'app'@'%';" },
+  ],
+  ...over,
+});
+const profile = { name: "shop" } as never;
+
 describe("Done", () => {
-  it("saves the report and the verification as files and says where", async () => {
-    const files: { name: string; contents: string }[] = [];
+  it("saves the job's report as JSON, CSV and an HTML page, through the engine, and says where", async () => {
+    const asked: string[] = [];
     mockIPC((cmd, args) => {
-      if (cmd === "save_report") {
-        const a = args as { name: string; contents: string };
-        files.push(a);
-        return `/home/dba/Downloads/${a.name}`;
+      if (cmd === "job_report") return jobReport();
+      if (cmd === "export_report") {
+        const format = (args as { format: string }).format;
+        asked.push(format);
+        return `/home/dba/Downloads/shop-report.${format}`;
       }
     });
-    render(Done, { props: { job: "shop", summary, onclose: vi.fn() } });
+    render(Done, { props: { job: "shop", summary, onclose: vi.fn(), profile } });
     expect(screen.getByTestId("verify-result").textContent).toMatch(/0 differences/);
     await fireEvent.click(screen.getByTestId("export-json"));
     await fireEvent.click(screen.getByTestId("export-csv"));
-    await vi.waitFor(() => expect(screen.getAllByTestId("exported")).toHaveLength(2));
-    expect(screen.getAllByTestId("exported")[0].textContent).toBe("Saved to /home/dba/Downloads/shop-report.json");
-    expect(JSON.parse(files[0].contents)).toMatchObject({ job: "shop", rows: 10, verify: { equal: true } });
-    expect(files[1].name).toBe("shop-verification.csv");
-    expect(files[1].contents).toBe(
-      "source,target,source_rows,target_rows,chunks,differing_chunks,definition,last_ddl,equal\nshop.orders,shop.orders,10,10,1,0,,,true\n",
-    );
+    await fireEvent.click(screen.getByTestId("export-html"));
+    await vi.waitFor(() => expect(screen.getAllByTestId("exported")).toHaveLength(3));
+    expect(asked).toEqual(["json", "csv", "html"]);
+    expect(screen.getAllByTestId("exported")[2].textContent).toBe("Saved to /home/dba/Downloads/shop-report.html");
   });
 
-  it("sums up the whole job across its runs when it has the profile", async () => {
-    mockIPC((cmd) => {
-      if (cmd === "status") {
-        return {
-          job: "shop", mode: "all", phase: "completed", running: false,
-          snapshot: { file: "binlog.000001", pos: 4, gtid: "0-1-7" }, applied: { file: "binlog.000002", pos: 900, gtid: null },
-          live: { job_changes: 1234567, job_ddl: 2 }, live_age_secs: 1, pending_ddl: null,
-          copied_rows: 5000000, copied_bytes: 3 * 1048576, started_at: Math.floor(Date.now() / 1000) - 7200,
-        };
-      }
-    });
-    const profile = { name: "shop" } as never;
+  it("is the whole job's report: every run, the time per phase, the DDL with their outcomes, the warnings", async () => {
+    mockIPC((cmd) => (cmd === "job_report" ? jobReport() : undefined));
     render(Done, { props: { job: "shop", summary: { ...summary, rows: 0, resumed: true }, onclose: vi.fn(), profile } });
     expect((await screen.findByTestId("job-rows")).textContent).toBe("5,000,000 (3.0 MiB)");
-    expect(screen.getByTestId("job-changes").textContent).toBe("1,234,567 row changes · 2 DDL statements");
-    expect(screen.getByTestId("job-snapshot").textContent).toBe("binlog.000001:4 (gtid 0-1-7)");
-    expect(screen.getByTestId("job-summary").textContent).toMatch(/2 h 0 min ago/);
+    expect(screen.getByTestId("job-changes").textContent).toBe("1,234,567 row changes · 2 DDL statements ran on the target");
+    expect(screen.getByTestId("job-phases").textContent).toBe("copy 1 h 6 min · sync 50 min 0 s");
+    expect(screen.getByTestId("run-0").textContent).toMatch(/interrupted/);
+    expect(screen.getByTestId("run-1").textContent).toMatch(/completed \(resumed in copy\)/);
+    expect(screen.getByTestId("job-ddl").textContent).toMatch(/ADD INDEX k \(note\)refused: duplicate key name/);
+    expect(screen.getByTestId("job-warnings").textContent).toMatch(/Warnings and errors over the job: 1/);
+    // This run's own figures stay below it.
+    expect(screen.getByTestId("summary").textContent).toMatch(/Resumed at/);
+  });
+
+  it("opens from the job list without a run: the report alone, its verification with the keys that differ", async () => {
+    const verification = {
+      equal: false,
+      tables: [
+        {
+          schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 9, chunks: 2,
+          mismatches: [{ chunk: 1, range: "(5 .. 10]", source_rows: 5, target_rows: 4, samples: [{ key: "7", difference: "missing on the target" }] }],
+          definition: [], last_ddl: null, equal: false,
+        },
+      ],
+    };
+    mockIPC((cmd) => (cmd === "job_report" ? jobReport({ verification, verified_at: 1_800_000_000 }) : undefined));
+    render(Done, { props: { job: "shop", onclose: vi.fn(), profile } });
+    expect((await screen.findByTestId("samples-shop.orders-1")).textContent).toBe("7 (missing on the target)");
+    expect(screen.queryByTestId("summary")).toBeNull();
+    expect(screen.queryByTestId("after-cutover")).toBeNull();
+    expect(screen.getByTestId("todo-events").textContent).toMatch(/ALTER EVENT `shop`.`purge` ENABLE;/);
+    expect(screen.getByTestId("todo-accounts").textContent).toMatch(/GRANT SELECT ON `shop`.\* TO 'app'@'%';/);
   });
 
   it("watches the source after the cutover and applies what it finds on request", async () => {
@@ -76,23 +113,15 @@ describe("Done", () => {
         if (cmd === "watch") return new Promise(() => {}); // watches while the page is open
         if (cmd === "apply_late") return { ...summary, sync_end: "completed", verify: { equal: true, tables: [] } };
         if (cmd === "stop_watch") return true;
-        if (cmd === "job_log") {
-          return [
-            { at: 1, severity: "warning", text: "snapshot.event_disabled: event shop.purge was created DISABLED on the target Fix: after cutover run ALTER EVENT shop.purge ENABLE" },
-            { at: 2, severity: "info", text: "phase: completed" },
-          ];
-        }
+        if (cmd === "job_report") return jobReport();
       },
       { shouldMockEvents: true },
     );
-    const profile = { name: "shop" } as never;
     const at = { file: "binlog.000002", pos: 900, gtid: null };
     const view = render(Done, { props: { job: "shop", summary: { ...summary, synced_to: at }, onclose: vi.fn(), profile } });
     await vi.waitFor(() => expect(calls).toContain("watch"));
-    // Before the application moves: the event to enable (with its SQL), the
-    // triggers now live, the accounts Ferry does not migrate.
-    expect((await screen.findByTestId("todo-events")).textContent).toMatch(/ALTER EVENT shop.purge ENABLE;/);
-    expect(screen.getByTestId("todo-triggers")).toBeTruthy();
+    // Before the application moves: the report's checklist.
+    expect((await screen.findByTestId("todo-events")).textContent).toMatch(/ALTER EVENT `shop`.`purge` ENABLE;/);
     expect(screen.getByTestId("todo-accounts").textContent).toMatch(/Accounts and grants are not migrated/);
     const found = (rows: number) => ({
       type: "after_cutover" as const,
@@ -127,13 +156,13 @@ describe("Done", () => {
         tables: [
           {
             schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", source_rows: 10, target_rows: 9, chunks: 2,
-            mismatches: [{ chunk: 1, range: "(5 .. 10]", source_rows: 5, target_rows: 4 }], definition: [], last_ddl: null, equal: false,
+            mismatches: [{ chunk: 1, range: "(5 .. 10]", source_rows: 5, target_rows: 4, samples: [] }], definition: [], last_ddl: null, equal: false,
           },
         ],
       },
     } as unknown as RunSummary;
     const onresume = vi.fn();
-    render(Done, { props: { job: "shop", summary: differs, onclose: vi.fn(), profile: { name: "shop" } as never, onresume } });
+    render(Done, { props: { job: "shop", summary: differs, onclose: vi.fn(), profile, onresume } });
     expect(screen.getByTestId("range-shop.orders-1").textContent).toMatch(/Key range \(5 .. 10\]: 5 rows on the source, 4 on the target/);
     expect(screen.getByTestId("verify-next").textContent).toMatch(/source was still written to/);
     await fireEvent.click(screen.getByTestId("resume-sync"));

@@ -33,7 +33,8 @@ describe("Jobs", () => {
       }
     });
     const onduplicate = vi.fn();
-    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onduplicate } });
+    const onreport = vi.fn();
+    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onduplicate, onreport } });
     expect((await screen.findByTestId("job-alpha")).textContent).toMatch(/s1:3306 → t1:3306/);
     await vi.waitFor(() => expect(screen.getByTestId("state-alpha").textContent).toBe("paused"));
     expect(screen.getByTestId("state-beta").textContent).toBe("never run");
@@ -43,6 +44,10 @@ describe("Jobs", () => {
     expect(screen.getByTestId("detail-alpha").textContent).toBe("last status 2 min 5 s ago");
     expect(screen.getByTestId("run-alpha").textContent).toBe("Resume");
     expect(screen.getByTestId("run-beta").textContent).toBe("Run");
+    // A job that has run has a report; one that never ran has none.
+    expect(screen.queryByTestId("report-beta")).toBeNull();
+    await fireEvent.click(screen.getByTestId("report-alpha"));
+    expect(onreport.mock.calls[0][0].name).toBe("alpha");
     await fireEvent.click(screen.getByTestId("duplicate-alpha"));
     expect(onduplicate.mock.calls[0][0].name).toBe("alpha");
     // Delete asks first and says what stays on the servers.
