@@ -379,6 +379,39 @@ impl Meta {
             ))
             .await?;
         }
+        // A chunked copy (see `snapshot::catchup`): where the sync's replay makes
+        // the target consistent, the keys held back until then, and each keyless
+        // table's own position.
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL PRIMARY KEY,
+               until_position LONGTEXT NOT NULL
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("catchup")
+        ))
+        .await?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               target_schema VARCHAR(64) NOT NULL,
+               target_table VARCHAR(64) NOT NULL,
+               ddl LONGTEXT NOT NULL,
+               PRIMARY KEY (job, target_schema, target_table)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("held")
+        ))
+        .await?;
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               source_schema VARCHAR(64) NOT NULL,
+               source_table VARCHAR(64) NOT NULL,
+               position LONGTEXT NOT NULL,
+               PRIMARY KEY (job, source_schema, source_table)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("keyless")
+        ))
+        .await?;
         // DDL the target refused, and what the user decided to do with it.
         conn.query_drop(format!(
             "CREATE TABLE IF NOT EXISTS {} (
@@ -706,6 +739,139 @@ impl Meta {
         .await
     }
 
+    /// Holds `ddl` (unique keys of a chunked copy) until the sync's catch-up has
+    /// made the target consistent (see `snapshot::catchup`).
+    pub async fn hold_ddl(
+        &self,
+        conn: &mut Conn,
+        schema: &str,
+        table: &str,
+        ddl: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "REPLACE INTO {} (job, target_schema, target_table, ddl) VALUES (?, ?, ?, ?)",
+                self.t("held")
+            ),
+            (&self.job, schema, table, ddl),
+        )
+        .await
+    }
+
+    /// The held DDL not run yet: `(schema, table, ddl)`.
+    pub async fn held_ddl(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Vec<(String, String, String)>, mysql_async::Error> {
+        conn.exec(
+            format!(
+                "SELECT target_schema, target_table, ddl FROM {} WHERE job = ? ORDER BY target_schema, target_table",
+                self.t("held")
+            ),
+            (&self.job,),
+        )
+        .await
+    }
+
+    pub async fn held_done(
+        &self,
+        conn: &mut Conn,
+        schema: &str,
+        table: &str,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "DELETE FROM {} WHERE job = ? AND target_schema = ? AND target_table = ?",
+                self.t("held")
+            ),
+            (&self.job, schema, table),
+        )
+        .await
+    }
+
+    /// Where the catch-up of a chunked copy ends: the source's position after its
+    /// last chunk was read.
+    pub async fn set_catchup(
+        &self,
+        conn: &mut Conn,
+        until: &Position,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "REPLACE INTO {} (job, until_position) VALUES (?, ?)",
+                self.t("catchup")
+            ),
+            (&self.job, serde_json::to_string(until).unwrap_or_default()),
+        )
+        .await
+    }
+
+    /// The catch-up's end, while it is pending.
+    pub async fn catchup(&self, conn: &mut Conn) -> Result<Option<Position>, mysql_async::Error> {
+        let json: Option<String> = conn
+            .exec_first(
+                format!(
+                    "SELECT until_position FROM {} WHERE job = ?",
+                    self.t("catchup")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
+    }
+
+    pub async fn catchup_done(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!("DELETE FROM {} WHERE job = ?", self.t("catchup")),
+            (&self.job,),
+        )
+        .await
+    }
+
+    /// Records the position a keyless table was copied at (in the transaction of
+    /// its chunk): the sync applies its changes from there on only.
+    pub async fn keyless_at(
+        &self,
+        conn: &mut Conn,
+        schema: &str,
+        table: &str,
+        at: &Position,
+    ) -> Result<(), mysql_async::Error> {
+        conn.exec_drop(
+            format!(
+                "REPLACE INTO {} (job, source_schema, source_table, position) VALUES (?, ?, ?, ?)",
+                self.t("keyless")
+            ),
+            (
+                &self.job,
+                schema,
+                table,
+                serde_json::to_string(at).unwrap_or_default(),
+            ),
+        )
+        .await
+    }
+
+    /// Every keyless table's copy position: `(schema, table, position)`.
+    pub async fn keyless(
+        &self,
+        conn: &mut Conn,
+    ) -> Result<Vec<(String, String, Position)>, mysql_async::Error> {
+        let rows: Vec<(String, String, String)> = conn
+            .exec(
+                format!(
+                    "SELECT source_schema, source_table, position FROM {} WHERE job = ?",
+                    self.t("keyless")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(s, t, p)| Some((s, t, serde_json::from_str(&p).ok()?)))
+            .collect())
+    }
+
     /// Takes the job's named lock (held by this connection until it closes).
     /// Returns false when another run of the same job holds it.
     pub async fn try_lock(&self, conn: &mut Conn) -> Result<bool, mysql_async::Error> {
@@ -803,7 +969,9 @@ impl Meta {
 
     /// Forgets the job's state (a completed job that is run again starts over).
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
-        for table in ["chunks", "deferred", "control", "ddl"] {
+        for table in [
+            "chunks", "deferred", "control", "ddl", "catchup", "held", "keyless",
+        ] {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE job = ?", self.t(table)),
                 (&self.job,),

@@ -499,11 +499,16 @@ impl StartAt {
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Consistency {
-    /// `flush`, or `snapshot` where FLUSH TABLES WITH READ LOCK is not allowed.
+    /// `flush`; where FLUSH TABLES WITH READ LOCK is not allowed (managed MySQL),
+    /// `chunked` for a job with a sync, `snapshot` for a copy alone.
     #[default]
     Auto,
     /// Parallel readers opened under a brief FLUSH TABLES WITH READ LOCK.
     Flush,
+    /// No global lock and no long transaction: every chunk is read on its own and
+    /// the sync's replay from the position read before the copy makes the target
+    /// consistent (see `snapshot::catchup`). Needs a sync (`mode = "all"`).
+    Chunked,
     /// One reader, no lock; MariaDB gives the position via `binlog_snapshot_*`.
     Snapshot,
     /// LOCK TABLES … READ on the selected tables for the whole copy.

@@ -67,15 +67,26 @@ async fn privileges_are_checked_per_mode() {
         c.objects
     );
 
-    // The fix is SQL to run as it is: after it, enough for a sync, but no RELOAD:
-    // the copy falls back to one reader (warn).
+    // The fix is SQL to run as it is: after it, enough for a sync, but no RELOAD
+    // (as on managed MySQL): the precheck says the copy will be chunked.
     let fix = c
         .remedy
         .strip_prefix("on the source, run: ")
         .unwrap_or_else(|| panic!("not runnable: {}", c.remedy));
     assert!(fix.contains("BINLOG MONITOR"), "MariaDB's privilege: {fix}");
     s.sql(fix).await;
-    assert_status(&precheck::run(&p).await, "privileges.source", Status::Warn);
+    let r = precheck::run(&p).await;
+    assert_status(&r, "privileges.source", Status::Pass);
+    let detail = &r.get("privileges.source").unwrap().detail;
+    assert!(detail.contains("the copy is chunked"), "{detail}");
+    // A copy alone has no sync to make chunks agree: one reader (warn).
+    let mut full = p.clone();
+    full.mode = Mode::Full;
+    assert_status(
+        &precheck::run(&full).await,
+        "privileges.source",
+        Status::Warn,
+    );
     s.sql(&format!("GRANT RELOAD ON *.* TO '{lim}'@'%'")).await;
     assert_status(&precheck::run(&p).await, "privileges.source", Status::Pass);
 

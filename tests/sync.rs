@@ -926,3 +926,182 @@ async fn pause_and_abort_reach_a_job_during_its_copy() {
         Some("aborted")
     );
 }
+
+/// A source that denies FLUSH TABLES WITH READ LOCK (an account without RELOAD, as
+/// on RDS, Aurora, Cloud SQL, Azure, Alibaba RDS): `auto` copies chunked — no lock,
+/// no long transaction — while a load moves keys, swaps unique values between
+/// rows and writes a keyless table; the copy is killed several times and so is the
+/// catch-up. Source and target end equal, compared without Ferry (ordered rows and
+/// CHECKSUM TABLE), and the unique key held back during the catch-up is there.
+#[tokio::test]
+async fn a_chunked_copy_without_reload_converges_under_load_and_kills() {
+    use mysql_async::prelude::Queryable;
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("chunk_");
+    let user = format!("{db}_rds");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE acc (id INT PRIMARY KEY, v BIGINT NOT NULL, note VARCHAR(200));
+             INSERT INTO acc SELECT seq, seq, REPEAT('r', 150) FROM seq_1_to_60000;
+             CREATE TABLE u (id INT PRIMARY KEY, code INT NOT NULL, pad VARCHAR(200), UNIQUE KEY code (code));
+             INSERT INTO u SELECT seq, seq, REPEAT('p', 180) FROM seq_1_to_20000;
+             CREATE TABLE log (x INT, y VARCHAR(10));
+             INSERT INTO log SELECT seq % 7, 'seed' FROM seq_1_to_300;
+             ANALYZE TABLE acc, u, log;
+             CREATE USER '{user}'@'%';
+             GRANT SELECT, LOCK TABLES, SHOW VIEW ON `{db}`.* TO '{user}'@'%';
+             GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'%';"
+        ))
+        .await;
+    let name = format!("chunk-{}", db.replace('_', "-"));
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        &name,
+        &db,
+        "[options]\nchunk_bytes = 32768\nexport_threads = 2\nimport_threads = 2\n",
+    );
+    let body = std::fs::read_to_string(&job).unwrap().replacen(
+        "user = \"root\"",
+        &format!("user = \"{user}\""),
+        1,
+    );
+    std::fs::write(&job, body).unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut conn = pair.source.conn().await;
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+            let mut next = move |n: u64| {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (seed >> 33) % n
+            };
+            let mut fresh = 100_000;
+            let mut i = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                fresh += 1;
+                // Rows far apart, in chunks read at different moments.
+                let b = next(20000) + 1;
+                let c = (b + 5000 + next(10000)) % 20000 + 1;
+                let sql = format!(
+                    "USE `{db}`; START TRANSACTION;
+                     UPDATE acc SET v = v + 1, note = NULL WHERE id = {};
+                     INSERT INTO acc (id, v, note) VALUES ({fresh}, {i}, 'new');
+                     DELETE FROM acc WHERE id = {};
+                     UPDATE acc SET id = {} WHERE id = {};
+                     SELECT code INTO @cb FROM u WHERE id = {b};
+                     SELECT code INTO @cc FROM u WHERE id = {c};
+                     UPDATE u SET code = -1 WHERE id = {b};
+                     UPDATE u SET code = @cb WHERE id = {c};
+                     UPDATE u SET code = @cc WHERE id = {b};
+                     INSERT INTO log VALUES ({}, 'x');
+                     COMMIT;",
+                    next(60000) + 1,
+                    next(60000) + 1,
+                    fresh + 500_000,
+                    next(60000) + 1,
+                    i % 7,
+                );
+                conn.query_drop(sql).await.unwrap();
+                if i % 5 == 0 {
+                    conn.query_drop(format!(
+                        "DELETE FROM `{db}`.log WHERE x = {} LIMIT 1",
+                        i % 7
+                    ))
+                    .await
+                    .unwrap();
+                }
+            }
+            i
+        })
+    };
+
+    let target = &pair.target;
+    let mut child = spawn_run(home.path(), &job);
+    // Killed three times while it copies (more chunks done each time, not all)…
+    let mut before = 0;
+    for _ in 0..3 {
+        wait_for("a chunk copied", &mut child, async || {
+            let (done, all) = chunks_done(target, &name).await;
+            done > before && done < all
+        })
+        .await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let (done, all) = chunks_done(target, &name).await;
+        before = done;
+        if done == all {
+            break;
+        }
+        child = spawn_run(home.path(), &job);
+    }
+    if child.try_wait().unwrap().is_some() {
+        child = spawn_run(home.path(), &job);
+    }
+    // …and twice in its catch-up.
+    wait_for("the sync phase", &mut child, async || {
+        phase(target, &name).await.as_deref() == Some("sync")
+    })
+    .await;
+    for delay_ms in [300u64, 900] {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        child = spawn_run(home.path(), &job);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let transactions = writer.await.unwrap();
+    assert!(
+        transactions > 50,
+        "the load ran ({transactions} transactions)"
+    );
+    for table in ["acc", "u"] {
+        wait_for(&format!("{table} to match"), &mut child, async || {
+            same_rows(&pair, &db, table).await
+        })
+        .await;
+    }
+    let sorted =
+        |d: String| format!("SELECT x, y, COUNT(*) FROM `{d}`.log GROUP BY x, y ORDER BY x, y");
+    wait_for("log to match", &mut child, async || {
+        let a: Vec<(i64, String, u64)> = pair.source.query(&sorted(db.clone())).await;
+        let b: Vec<(i64, String, u64)> = pair.target.query(&sorted(format!("{db}_s"))).await;
+        a == b
+    })
+    .await;
+    for table in ["acc", "u", "log"] {
+        let a: Vec<(String, Option<u64>)> = pair
+            .source
+            .query(&format!("CHECKSUM TABLE `{db}`.`{table}`"))
+            .await;
+        let b: Vec<(String, Option<u64>)> = pair
+            .target
+            .query(&format!("CHECKSUM TABLE `{db}_s`.`{table}`"))
+            .await;
+        assert_eq!(a[0].1, b[0].1, "CHECKSUM TABLE {table}");
+    }
+    // The unique key held back until the catch-up is on the target now.
+    let mut keys: Vec<String> = pair
+        .target
+        .query(&format!(
+            "SELECT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '{db}_s' AND TABLE_NAME = 'u' AND NON_UNIQUE = 0 ORDER BY INDEX_NAME"
+        ))
+        .await;
+    keys.sort();
+    assert_eq!(keys, vec!["PRIMARY".to_string(), "code".to_string()]);
+    let log = text(&ferry(home.path(), &["log", job.to_str().unwrap()]));
+    assert!(log.contains("(chunked; writes blocked 0 ms)"), "{log}");
+    let _ = child.kill();
+    let _ = child.wait();
+    pair.source.sql(&format!("DROP USER '{user}'@'%'")).await;
+}

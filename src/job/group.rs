@@ -415,6 +415,7 @@ async fn prepare(
             &meta,
             &HashSet::new(),
             &keep,
+            false,
         )
         .await;
         source.close().await;

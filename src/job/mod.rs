@@ -548,37 +548,23 @@ async fn copy_phase(
         .map(|c| (c.schema.clone(), c.table.clone()))
         .collect();
 
-    sink.phase(Phase::Schema);
-    let ddl = schema::SchemaCopy {
-        source,
-        target,
-        catalog,
-        selection,
-        sink,
-    };
-    let merged_elsewhere = opts
-        .shard
-        .as_ref()
-        .filter(|m| m.group)
-        .map(|m| m.locks.merged().into_iter().collect())
-        .unwrap_or_default();
-    ddl.create_tables(
-        o.on_existing,
-        &planned,
-        meta,
-        &merged_elsewhere,
-        &HashSet::new(),
-    )
-    .await?;
-
+    // The snapshot first: how it is made decides which keys the tables start with.
     sink.phase(Phase::Snapshot);
     let lock_list: Vec<(String, String)> = selection
         .tables
         .iter()
         .map(|t| (t.schema.clone(), t.name.clone()))
         .collect();
-    let mut snap =
-        consistency::open(source, flavor, o.consistency, o.export_threads, &lock_list).await?;
+    let mut snap = consistency::open(
+        source,
+        flavor,
+        o.consistency,
+        o.export_threads,
+        &lock_list,
+        profile.mode == Mode::All,
+    )
+    .await?;
+    let chunked = snap.method == crate::profile::Consistency::Chunked;
     let lock_ms = snap.lock_ms;
     sink.emit(JobEvent::Snapshot {
         position: snap.position.clone(),
@@ -594,6 +580,35 @@ async fn copy_phase(
             ),
             remedy: "grant RELOAD for parallel consistent reads".into(),
         });
+    }
+
+    sink.phase(Phase::Schema);
+    let ddl = schema::SchemaCopy {
+        source,
+        target,
+        catalog,
+        selection,
+        sink,
+    };
+    let merged_elsewhere = opts
+        .shard
+        .as_ref()
+        .filter(|m| m.group)
+        .map(|m| m.locks.merged().into_iter().collect())
+        .unwrap_or_default();
+    let created = ddl
+        .create_tables(
+            o.on_existing,
+            &planned,
+            meta,
+            &merged_elsewhere,
+            &HashSet::new(),
+            chunked,
+        )
+        .await;
+    if let Err(e) = created {
+        snap.close().await;
+        return Err(e.into());
     }
 
     let (chunks, position) = if resuming {
@@ -757,6 +772,10 @@ async fn copy_phase(
         CopySettings {
             load_data,
             batch_bytes,
+            keyless_lock: chunked.then(|| crate::snapshot::copy::KeylessLock {
+                source: source.clone(),
+                flavor,
+            }),
         },
         progress.clone(),
         sink.clone(),
@@ -818,6 +837,9 @@ async fn copy_phase(
         bytes,
         seconds: started.elapsed().as_secs_f64(),
     });
+    if chunked {
+        record_catchup(source, flavor, meta, meta_conn).await?;
+    }
 
     sink.phase(Phase::Objects);
     schema::build_deferred_indexes(target, meta, o.import_threads, sink).await?;
@@ -863,6 +885,24 @@ async fn copy_phase(
         sink.phase(Phase::Completed);
     }
     Ok(summary(position, verify_report, None, None, None))
+}
+
+/// A chunked copy is consistent once the sync has replayed the binlog past the
+/// source's position now, after every chunk was read (see `snapshot::catchup`).
+async fn record_catchup(
+    source: &Endpoint,
+    flavor: Flavor,
+    meta: &Meta,
+    meta_conn: &mut mysql_async::Conn,
+) -> Result<(), JobError> {
+    let mut conn = source.conn().await.map_err(FerryError::from)?;
+    let until = crate::position::current(&mut conn, flavor)
+        .await
+        .map_err(crate::snapshot::source_err("reading the binlog position"))?;
+    meta.set_catchup(meta_conn, &until)
+        .await
+        .map_err(target_error("recording the catch-up position"))?;
+    Ok(())
 }
 
 /// Ends a run that a pause or abort request stopped (in its copy or its sync): an

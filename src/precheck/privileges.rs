@@ -87,10 +87,33 @@ fn source(ctx: &Context) -> Check {
     let schemas = ctx.selected_schemas();
     let mut needs: Vec<(&str, Vec<&str>)> = vec![("SELECT", schemas.clone())];
     let o = &ctx.profile.options;
+    // Where FLUSH TABLES WITH READ LOCK is denied, a job with a sync copies
+    // chunked (`snapshot::catchup`): keyless tables are locked for a moment each.
+    let no_reload = !p.global.contains("RELOAD");
+    let chunked = ctx.mode() == Mode::All
+        && (o.consistency == Consistency::Chunked
+            || o.consistency == Consistency::Auto && no_reload);
+    let keyless: Vec<&str> = {
+        let mut v: Vec<&str> = ctx
+            .selection
+            .tables
+            .iter()
+            .filter(|t| {
+                ctx.catalog
+                    .table(&t.schema, &t.name)
+                    .is_some_and(|tab| tab.row_key().is_none())
+            })
+            .map(|t| t.schema.as_str())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
     if ctx.mode() != Mode::Incremental {
         match o.consistency {
             Consistency::Flush => needs.push(("RELOAD", vec![])),
             Consistency::Lock => needs.push(("LOCK TABLES", schemas.clone())),
+            _ if chunked && !keyless.is_empty() => needs.push(("LOCK TABLES", keyless)),
             _ => {}
         }
     }
@@ -121,9 +144,8 @@ fn source(ctx: &Context) -> Check {
             to_grant.push((monitor, vec![]));
         }
     }
-    let auto_without_reload = ctx.mode() != Mode::Incremental
-        && o.consistency == Consistency::Auto
-        && !p.global.contains("RELOAD");
+    let auto_without_reload =
+        ctx.mode() == Mode::Full && o.consistency == Consistency::Auto && no_reload;
     if !absent.is_empty() {
         Check::fail(
             id,
@@ -141,6 +163,16 @@ fn source(ctx: &Context) -> Check {
                 "for parallel consistent reads: GRANT RELOAD ON *.* TO {}",
                 p.grantee
             ),
+        )
+    } else if chunked {
+        Check::pass(
+            id,
+            title,
+            if o.consistency == Consistency::Chunked {
+                "everything the job needs is granted; the copy is chunked (no lock, no long transaction; made consistent by the binlog)"
+            } else {
+                "everything the job needs is granted; no RELOAD (FLUSH TABLES WITH READ LOCK is not allowed, as on managed MySQL): the copy is chunked — no lock, no long transaction, every chunk read on its own and made consistent by the binlog"
+            },
         )
     } else {
         Check::pass(id, title, "everything the job needs is granted")

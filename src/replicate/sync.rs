@@ -21,6 +21,7 @@ use crate::endpoint::{Endpoint, Flavor};
 use crate::error::Coded;
 use crate::events::{EventSink, JobEvent, SyncStatus};
 use crate::position::Position;
+use crate::snapshot::catchup::Catchup;
 
 /// Transactions queued between the reader and the applier.
 const QUEUE: usize = 8192;
@@ -121,6 +122,7 @@ pub async fn run(
     let mut attempt = 0u32;
     let mut drain = Drain::default();
     let mut tables = setup.tables.clone();
+    let mut catchup = load_catchup(setup).await?;
     loop {
         let result = follow(
             setup,
@@ -129,6 +131,7 @@ pub async fn run(
             &mut status,
             &mut drain,
             &mut requests,
+            &mut catchup,
         )
         .await;
         // The whole job's counts must survive the run: store them as it ends, and
@@ -176,6 +179,31 @@ pub async fn run(
     }
 }
 
+/// A chunked copy's catch-up (see `snapshot::catchup`), when one is pending.
+async fn load_catchup(setup: &SyncSetup<'_>) -> Result<Catchup, ReplicateError> {
+    let mut conn = setup
+        .target
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("target", e))?;
+    Catchup::load(setup.meta, &mut conn)
+        .await
+        .map_err(|e| ReplicateError::Target {
+            what: "reading the catch-up".into(),
+            cause: e.to_string(),
+            error: None,
+        })
+}
+
+/// Leaves out the changes of keyless tables a chunked copy read after them.
+fn without_copied(catchup: &Catchup, mut t: Transaction) -> Transaction {
+    if catchup.has_keyless() {
+        let end = t.end.clone();
+        t.changes.retain(|c| !catchup.copied(&c.table, &end));
+    }
+    t
+}
+
 async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
     if let Ok(mut conn) = setup.target.conn().await {
         let json = serde_json::to_string(status).unwrap_or_default();
@@ -192,6 +220,7 @@ async fn follow(
     status: &mut SyncStatus,
     drain: &mut Drain,
     requests: &mut Requests,
+    catchup: &mut Catchup,
 ) -> Result<Outcome, ReplicateError> {
     let mut applier = Applier::new(
         setup.target,
@@ -279,6 +308,17 @@ async fn follow(
     status.health = crate::events::Health::Streaming;
     status.health_since = Some(crate::events::unix_now());
     loop {
+        // A chunked copy is consistent from here: its held keys can be created.
+        if catchup.reached(applied) {
+            catchup
+                .finish(setup.target, setup.meta, setup.sink)
+                .await
+                .map_err(|e| ReplicateError::Target {
+                    what: "creating the keys held back by the chunked copy".into(),
+                    cause: e.to_string(),
+                    error: None,
+                })?;
+        }
         // Wait for work, a request, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
         let first = if let Some(t) = held.take() {
@@ -296,7 +336,7 @@ async fn follow(
             }
         };
         if let Some(first) = first {
-            batch.push(first?);
+            batch.push(without_copied(catchup, first?));
             let mut changes = batch[0].changes.len();
             // Take what is queued, up to a batch; a statement (DDL) ends it, and a
             // transaction that must be applied in order (a cascade) goes alone.
@@ -307,7 +347,7 @@ async fn follow(
             {
                 match rx.try_recv() {
                     Ok(t) => {
-                        let t = t?;
+                        let t = without_copied(catchup, t?);
                         if t.ordered() {
                             held = Some(t);
                             break;

@@ -70,19 +70,28 @@ fn is_denied(e: &mysql_async::Error) -> bool {
 }
 
 /// Opens `threads` readers on one snapshot with the requested method. `tables` are
-/// the selected source tables (for `lock`). Returns the method actually used.
+/// the selected source tables (for `lock`); `sync_follows`: a sync replays the
+/// binlog from the snapshot's position (`chunked` needs one). Returns the method
+/// actually used.
 pub async fn open(
     source: &Endpoint,
     flavor: Flavor,
     method: Consistency,
     threads: usize,
     tables: &[(String, String)],
+    sync_follows: bool,
 ) -> Result<Snapshot, SnapshotError> {
     match method {
         Consistency::Auto => match open_flush(source, flavor, threads).await {
+            Err(SnapshotError::LockDenied { .. }) if sync_follows => {
+                open_chunked(source, flavor, threads).await
+            }
             Err(SnapshotError::LockDenied { .. }) => open_single(source, flavor).await,
             other => other,
         },
+        Consistency::Chunked if sync_follows => open_chunked(source, flavor, threads).await,
+        // A copy alone has no sync to make chunks read at different moments agree.
+        Consistency::Chunked => open_single(source, flavor).await,
         Consistency::Flush => open_flush(source, flavor, threads).await,
         Consistency::Snapshot => open_single(source, flavor).await,
         Consistency::Lock => open_lock(source, flavor, threads, tables).await,
@@ -145,6 +154,29 @@ async fn open_flush(
         position,
         method: Consistency::Flush,
         lock_ms,
+        lock_holder: None,
+    })
+}
+
+/// Readers without a transaction: each chunk's SELECT reads in a snapshot of its
+/// own (seconds), so nothing holds back the source's purge. The position is read
+/// before any chunk: the sync replays from it (see `snapshot::catchup`).
+async fn open_chunked(
+    source: &Endpoint,
+    flavor: Flavor,
+    threads: usize,
+) -> Result<Snapshot, SnapshotError> {
+    let readers = open_readers(source, threads).await?;
+    let mut c = source_conn(source, "reading the binlog position").await?;
+    let position = position::current(&mut c, flavor)
+        .await
+        .map_err(source_err("reading the binlog position"))?;
+    tracing::info!(%position, "chunked snapshot: no lock, each chunk read on its own");
+    Ok(Snapshot {
+        readers,
+        position,
+        method: Consistency::Chunked,
+        lock_ms: 0,
         lock_holder: None,
     })
 }

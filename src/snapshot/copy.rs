@@ -74,6 +74,45 @@ pub struct CopySettings {
     /// Stream rows with `LOAD DATA LOCAL INFILE` (the target allows `local_infile`)
     /// instead of multi-row INSERTs.
     pub load_data: bool,
+    /// A chunked copy: each keyless table is read in a snapshot of its own, opened
+    /// under a brief lock of that table (see `catchup`).
+    pub keyless_lock: Option<KeylessLock>,
+}
+
+/// Where a chunked copy locks a keyless table, and how it reads the position.
+pub struct KeylessLock {
+    pub source: Endpoint,
+    pub flavor: crate::endpoint::Flavor,
+}
+
+/// Opens `reader`'s snapshot of keyless `src` under `LOCK TABLES src READ` on a
+/// connection of its own, and reads the position under the same lock: the rows
+/// the reader then sees are the table's at that position. The lock is held for
+/// milliseconds; the snapshot until the chunk is read.
+async fn keyless_snapshot(
+    reader: &mut Conn,
+    lock: &KeylessLock,
+    src: &str,
+) -> Result<crate::position::Position, SnapshotError> {
+    let mut l = super::source_conn(&lock.source, "locking a keyless table").await?;
+    l.query_drop("SET SESSION lock_wait_timeout = 10")
+        .await
+        .map_err(source_err("setting lock_wait_timeout"))?;
+    l.query_drop(format!("LOCK TABLES {src} READ"))
+        .await
+        .map_err(source_err(format!("LOCK TABLES {src} READ")))?;
+    let at = async {
+        reader
+            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .map_err(source_err("START TRANSACTION WITH CONSISTENT SNAPSHOT"))?;
+        crate::position::current(&mut l, lock.flavor)
+            .await
+            .map_err(source_err("reading the binlog position"))
+    }
+    .await;
+    let _ = l.query_drop("UNLOCK TABLES").await;
+    at
 }
 
 /// Rows per INSERT batch: a fixed size, so only a handful of prepared statement
@@ -310,18 +349,22 @@ async fn copy_one(
         range_predicate(&table.key, chunk.lower.as_deref(), chunk.upper.as_deref())
     };
     let select = format!("SELECT {cols} FROM {src} WHERE {pred}");
-    let io = ChunkIo {
-        select: &select,
-        dst: &dst,
-        cols: &cols,
-        table,
+    let keyless_at = match &ctx.settings.keyless_lock {
+        Some(lock) if table.key.is_empty() => Some(keyless_snapshot(reader, lock, &src).await?),
+        _ => None,
     };
-    let (rows, bytes) = if ctx.settings.load_data {
-        copy_load_data(reader, writer, params, &io, ctx).await?
-    } else {
-        copy_insert(reader, writer, params, &io, ctx).await?
-    };
+    let copied = copy_rows(reader, writer, params, &select, &dst, &cols, table, ctx).await;
+    if keyless_at.is_some() {
+        let _ = reader.query_drop("COMMIT").await;
+    }
+    let (rows, bytes) = copied?;
     crate::failpoint::hit("copy.rows_written");
+    if let Some(at) = &keyless_at {
+        ctx.meta
+            .keyless_at(writer, &chunk.schema, &chunk.table, at)
+            .await
+            .map_err(target_err("recording a keyless table's position"))?;
+    }
     let marked = ctx
         .meta
         .mark_chunk_done(
@@ -345,6 +388,31 @@ async fn copy_one(
         .await
         .map_err(target_err(format!("committing a chunk of {dst}")))?;
     Ok((rows, bytes))
+}
+
+/// Reads the chunk and writes it, by LOAD DATA or INSERTs; uncommitted.
+#[allow(clippy::too_many_arguments)]
+async fn copy_rows(
+    reader: &mut Conn,
+    writer: &mut Conn,
+    params: Vec<Value>,
+    select: &str,
+    dst: &str,
+    cols: &str,
+    table: &CopyTable,
+    ctx: &PipelineCtx,
+) -> Result<(u64, u64), SnapshotError> {
+    let io = ChunkIo {
+        select,
+        dst,
+        cols,
+        table,
+    };
+    if ctx.settings.load_data {
+        copy_load_data(reader, writer, params, &io, ctx).await
+    } else {
+        copy_insert(reader, writer, params, &io, ctx).await
+    }
 }
 
 fn read_error(src: &str, e: mysql_async::Error) -> SnapshotError {

@@ -1,7 +1,11 @@
 //! The full copy: a consistent snapshot of the source, the schema on the target,
 //! and a parallel, chunked, exactly-once copy of the rows.
 //!
-//! Consistency argument: every reader connection opens `START TRANSACTION WITH
+//! Where FLUSH TABLES WITH READ LOCK is denied (managed MySQL) and a sync follows,
+//! the copy is `chunked` instead: no lock, no long transaction, and the sync's
+//! replay makes it consistent — its own argument is in `catchup`.
+//!
+//! Consistency argument (flush): every reader connection opens `START TRANSACTION WITH
 //! CONSISTENT SNAPSHOT` while one extra connection holds `FLUSH TABLES WITH READ
 //! LOCK`; no transaction can commit while the lock is held, so all readers see the
 //! same committed state, and the binlog position read under the same lock is exactly
@@ -10,6 +14,7 @@
 //! inside a reader's snapshot, under the key's own collation, and are stored as the
 //! server's own values, so a boundary never depends on how Rust compares strings.
 
+pub mod catchup;
 pub mod consistency;
 pub mod copy;
 pub mod plan;

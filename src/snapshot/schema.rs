@@ -281,6 +281,7 @@ impl SchemaCopy<'_> {
         meta: &Meta,
         merged_elsewhere: &HashSet<(String, String)>,
         keep_indexes: &HashSet<(String, String)>,
+        hold_unique: bool,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
             catalog,
@@ -352,6 +353,33 @@ impl SchemaCopy<'_> {
                             what: format!("SHOW CREATE TABLE {}.{}", t.schema, t.name),
                             cause: "unexpected statement form".into(),
                         })?;
+                    // A chunked copy creates unique keys other than the row key
+                    // once the sync's catch-up has made the target consistent
+                    // (see `catchup`), recorded first.
+                    let (sql, held) = if hold_unique {
+                        let keep = catalog
+                            .table(&t.schema, &t.name)
+                            .filter(|tab| tab.primary_key.is_none())
+                            .and_then(|tab| tab.row_key())
+                            .map(|k| k.name.as_str());
+                        super::catchup::split_unique_keys(&sql, keep)
+                    } else {
+                        (sql, Vec::new())
+                    };
+                    if !held.is_empty() {
+                        let ddl = format!(
+                            "ALTER TABLE {}.{} {}",
+                            quote(&t.target_schema),
+                            quote(&t.target_name),
+                            held.iter()
+                                .map(|k| format!("ADD {k}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        );
+                        meta.hold_ddl(&mut tgt, &t.target_schema, &t.target_name, &ddl)
+                            .await
+                            .map_err(target_err("recording the held unique keys"))?;
+                    }
                     // Big tables load faster without their secondary indexes; they
                     // are built in one sorted pass after the data (recorded first, so
                     // a crash can never lose them).

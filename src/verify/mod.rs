@@ -208,13 +208,20 @@ pub async fn verify(
     threads: usize,
     sink: &EventSink,
 ) -> Result<VerifyReport, VerifyError> {
-    let snap = consistency::open(source, flavor, Consistency::Auto, threads.max(1), &[])
-        .await
-        .map_err(|e| VerifyError::Query {
-            side: "source",
-            what: "opening a consistent snapshot".into(),
-            cause: e.to_string(),
-        })?;
+    let snap = consistency::open(
+        source,
+        flavor,
+        Consistency::Auto,
+        threads.max(1),
+        &[],
+        false,
+    )
+    .await
+    .map_err(|e| VerifyError::Query {
+        side: "source",
+        what: "opening a consistent snapshot".into(),
+        cause: e.to_string(),
+    })?;
     let mut reports = Vec::new();
     let mut specs = Vec::new();
     let mut tables = Vec::new();

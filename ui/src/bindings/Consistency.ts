@@ -3,4 +3,4 @@
 /**
  * How the snapshot is made consistent (DM's `consistency`).
  */
-export type Consistency = "auto" | "flush" | "snapshot" | "lock" | "none";
+export type Consistency = "auto" | "flush" | "chunked" | "snapshot" | "lock" | "none";
