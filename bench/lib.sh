@@ -1,11 +1,16 @@
-# Shared by the bench scripts: a release build of ferry, a scratch directory, and
-# throwaway MariaDB servers (stopped and removed on exit).
+# Shared by the bench scripts: a release build of ferry (or FERRY_BIN), a scratch
+# directory, and throwaway MariaDB servers (stopped and removed on exit).
 #   . bench/lib.sh; bench_init NAME; start_server NAME SERVER_ID PORT [mariadbd flags…]
 
 bench_init() { # scratch-name
-  cargo build --release --bin ferry >/dev/null
-  target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  FERRY="$target_dir/release/ferry"
+  if [ -n "${FERRY_BIN:-}" ]; then
+    # A given build (e.g. main before a change, for a before/after comparison).
+    FERRY=$FERRY_BIN
+  else
+    cargo build --release --bin ferry >/dev/null
+    target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    FERRY="$target_dir/release/ferry"
+  fi
   work=$(mktemp -d "/tmp/$1.XXXXXX")
   user_flag=""
   [ "$(id -u)" = 0 ] && user_flag="--user=root"

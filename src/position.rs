@@ -44,11 +44,7 @@ impl std::fmt::Display for Position {
 /// Reads the server's current binlog position on `conn`. Inside FLUSH TABLES WITH
 /// READ LOCK this is the position of the snapshot taken under the lock.
 pub async fn current(conn: &mut Conn, flavor: Flavor) -> Result<Position, mysql_async::Error> {
-    // MySQL 8.4 renamed SHOW MASTER STATUS; try the new name first, fall back.
-    let status: Option<mysql_async::Row> = match conn.query_first("SHOW BINARY LOG STATUS").await {
-        Ok(r) => r,
-        Err(_) => conn.query_first("SHOW MASTER STATUS").await?,
-    };
+    let status = binlog_status(conn).await?;
     let mut position = Position::default();
     if let Some(mut row) = status {
         position.file = row.take_opt::<String, _>(0).and_then(Result::ok);
@@ -56,6 +52,18 @@ pub async fn current(conn: &mut Conn, flavor: Flavor) -> Result<Position, mysql_
     }
     position.gtid = gtid_executed(conn, flavor).await?;
     Ok(position)
+}
+
+/// The server's binlog status row (file, position, Binlog_Do_DB, Binlog_Ignore_DB,
+/// …): `SHOW BINARY LOG STATUS` (MySQL 8.2+, the only form 8.4 knows), else `SHOW
+/// MASTER STATUS` (MariaDB, MySQL before 8.2).
+pub async fn binlog_status(
+    conn: &mut Conn,
+) -> Result<Option<mysql_async::Row>, mysql_async::Error> {
+    match conn.query_first("SHOW BINARY LOG STATUS").await {
+        Ok(r) => Ok(r),
+        Err(_) => conn.query_first("SHOW MASTER STATUS").await,
+    }
 }
 
 /// The executed GTID set, in the flavor's own form.

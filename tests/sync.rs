@@ -955,21 +955,7 @@ async fn a_chunked_copy_without_reload_converges_under_load_and_kills() {
              GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'%';"
         ))
         .await;
-    let name = format!("chunk-{}", db.replace('_', "-"));
-    let job = home.path().join("job.toml");
-    all_job(
-        &job,
-        &pair,
-        &name,
-        &db,
-        "[options]\nchunk_bytes = 32768\nexport_threads = 2\nimport_threads = 2\n",
-    );
-    let body = std::fs::read_to_string(&job).unwrap().replacen(
-        "user = \"root\"",
-        &format!("user = \"{user}\""),
-        1,
-    );
-    std::fs::write(&job, body).unwrap();
+    let (name, job) = chunked_job(home.path(), &pair, &db, &user);
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -1103,5 +1089,91 @@ async fn a_chunked_copy_without_reload_converges_under_load_and_kills() {
     assert!(log.contains("(chunked; writes blocked 0 ms)"), "{log}");
     let _ = child.kill();
     let _ = child.wait();
+    pair.source.sql(&format!("DROP USER '{user}'@'%'")).await;
+}
+
+/// A job of `db` whose source account is `user` (no RELOAD): `auto` copies
+/// chunked, in small chunks.
+fn chunked_job(
+    home: &std::path::Path,
+    pair: &support::Pair,
+    db: &str,
+    user: &str,
+) -> (String, std::path::PathBuf) {
+    let name = format!("chunk-{}", db.replace('_', "-"));
+    let job = home.join("job.toml");
+    all_job(
+        &job,
+        pair,
+        &name,
+        db,
+        "[options]\nchunk_bytes = 32768\nexport_threads = 2\nimport_threads = 2\n",
+    );
+    let body = std::fs::read_to_string(&job).unwrap().replacen(
+        "user = \"root\"",
+        &format!("user = \"{user}\""),
+        1,
+    );
+    std::fs::write(&job, body).unwrap();
+    (name, job)
+}
+
+/// A DDL that lands while a chunked copy reads the table (here: between a killed
+/// run and the run that finishes the copy) is never followed silently: the sync
+/// stops naming the table and the statement.
+#[tokio::test]
+async fn a_ddl_during_a_chunked_copy_stops_naming_the_table() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("chddl_");
+    let user = format!("{db}_rds");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));
+             INSERT INTO t SELECT seq, REPEAT('v', 150) FROM seq_1_to_40000;
+             ANALYZE TABLE t;
+             CREATE USER '{user}'@'%';
+             GRANT SELECT, SHOW VIEW ON `{db}`.* TO '{user}'@'%';
+             GRANT REPLICATION SLAVE, BINLOG MONITOR ON *.* TO '{user}'@'%';"
+        ))
+        .await;
+    let (name, job) = chunked_job(home.path(), &pair, &db, &user);
+    let mut child = spawn_run(home.path(), &job);
+    wait_for("a chunk copied", &mut child, async || {
+        let (done, all) = chunks_done(&pair.target, &name).await;
+        done > 0 && done < all
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The table changed between the runs: the resumed copy stops naming it.
+    pair.source
+        .sql(&format!(
+            "ALTER TABLE `{db}`.t ADD COLUMN w INT NOT NULL DEFAULT 3"
+        ))
+        .await;
+    let (code, out) = exits_within(spawn_run(home.path(), &job), 90, "the resumed copy");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("snapshot.table_changed")
+            && out.contains(&format!(
+                "{db}.t changed on the source since its copy began: its columns are now id, v, w, the target's copy has id, v"
+            )),
+        "{out}"
+    );
+    // Changed back, the copy goes on; the sync then meets the change inside the
+    // copy's reads and stops naming it.
+    pair.source
+        .sql(&format!("ALTER TABLE `{db}`.t DROP COLUMN w"))
+        .await;
+    let (code, out) = exits_within(spawn_run(home.path(), &job), 90, "the DDL during the copy");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("replicate.ddl_during_copy")
+            && out.contains(&format!("{db}.t changed while the chunked copy read it"))
+            && out.contains("ADD COLUMN w INT NOT NULL DEFAULT 3"),
+        "{out}"
+    );
     pair.source.sql(&format!("DROP USER '{user}'@'%'")).await;
 }

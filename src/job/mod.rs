@@ -611,6 +611,12 @@ async fn copy_phase(
         return Err(e.into());
     }
 
+    if resuming {
+        if let Err(e) = unchanged_since_planned(target, catalog, selection, &stored_plan).await {
+            snap.close().await;
+            return Err(e);
+        }
+    }
     let (chunks, position) = if resuming {
         let position = existing.map(|j| j.snapshot.clone()).unwrap_or_default();
         sink.warn(Report {
@@ -885,6 +891,53 @@ async fn copy_phase(
         sink.phase(Phase::Completed);
     }
     Ok(summary(position, verify_report, None, None, None))
+}
+
+/// A resumed copy goes on with the tables as its first run created them on the
+/// target: a table still being copied whose columns changed on the source since
+/// (a DDL between the runs) stops the run, naming it, instead of failing on the
+/// first chunk or copying rows of another shape.
+async fn unchanged_since_planned(
+    target: &Endpoint,
+    catalog: &Catalog,
+    selection: &Selection,
+    plan: &[ChunkRecord],
+) -> Result<(), JobError> {
+    let pending: HashSet<(&str, &str)> = plan
+        .iter()
+        .filter(|c| !c.done)
+        .map(|c| (c.schema.as_str(), c.table.as_str()))
+        .collect();
+    let tables: Vec<_> = selection
+        .tables
+        .iter()
+        .filter(|t| pending.contains(&(t.schema.as_str(), t.name.as_str())))
+        .collect();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    let schemas: HashSet<&str> = tables.iter().map(|t| t.target_schema.as_str()).collect();
+    let on_target = Catalog::load(target, |s| schemas.contains(s))
+        .await
+        .map_err(FerryError::from)?;
+    for t in tables {
+        let (Some(src), Some(tgt)) = (
+            catalog.table(&t.schema, &t.name),
+            on_target.table(&t.target_schema, &t.target_name),
+        ) else {
+            continue;
+        };
+        let (a, b) = (data_columns(src), data_columns(tgt));
+        if a != b {
+            return Err(SnapshotError::TableChanged {
+                table: format!("{}.{}", t.schema, t.name),
+                source_columns: a.join(", "),
+                target_columns: b.join(", "),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// A chunked copy is consistent once the sync has replayed the binlog past the

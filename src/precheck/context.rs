@@ -248,8 +248,9 @@ impl Context {
         .await;
         let binlog_filters = bounded(
             async {
-                let row: Option<mysql_async::Row> =
-                    sc.query_first("SHOW MASTER STATUS").await.unwrap_or(None);
+                let row = crate::position::binlog_status(&mut sc)
+                    .await
+                    .unwrap_or(None);
                 let split = |s: Option<String>| -> Vec<String> {
                     s.unwrap_or_default()
                         .split(',')

@@ -140,6 +140,12 @@ pub enum ReplicateError {
         statement: String,
         cause: String,
     },
+    #[error("{tables} changed while the chunked copy read it (at {position} of the source binlog: {statement}): rows read before and after the change may not agree")]
+    DdlDuringCopy {
+        position: String,
+        statement: String,
+        tables: String,
+    },
     #[error("could not make the source read-only: {cause}")]
     Freeze { cause: String },
     #[error("the {side} refused {what}: {cause}")]
@@ -201,6 +207,7 @@ impl Coded for ReplicateError {
             ReplicateError::Decode { .. } => "replicate.decode_failed",
             ReplicateError::Ddl { .. } => "replicate.ddl_failed",
             ReplicateError::Freeze { .. } => "replicate.freeze_failed",
+            ReplicateError::DdlDuringCopy { .. } => "replicate.ddl_during_copy",
             ReplicateError::MissingTables { .. } => "replicate.missing_tables",
             ReplicateError::Rejected { .. } => "replicate.rejected",
             ReplicateError::Compressed { .. } => "replicate.compressed_events",
@@ -225,6 +232,7 @@ impl Coded for ReplicateError {
             ReplicateError::BadPosition { .. } => "write the start as now, binlog:<file>:<offset> or gtid:<set> (MariaDB 0-1-42, MySQL uuid:1-42)".into(),
             ReplicateError::Decode { .. } => "report this with the table's definition".into(),
             ReplicateError::Ddl { .. } => "decide what happens to the statement — skip it, or run an edited statement instead — or change the target so that it succeeds; then resume the job⟦cli: (`ferry ddl skip JOB` skips it, `ferry ddl replace JOB \"SQL\"` runs SQL instead; then `ferry run JOB` resumes)|app: (Skip, Replace with… or Retry on the Run page)⟧".into(),
+            ReplicateError::DdlDuringCopy { .. } => "⟦cli:abort the job (`ferry abort JOB`) and run it again|app:Abort the job and run it again⟧: the copy starts over from the table's new definition. Schema changes are followed during the sync, not while a chunked copy reads the table: run them before the migration starts or once the Run page shows the sync".into(),
             ReplicateError::Freeze { .. } => "grant SUPER (MySQL: SYSTEM_VARIABLES_ADMIN; MariaDB: READ_ONLY ADMIN) to the source account, or stop the application's writes yourself and complete without --freeze-source".into(),
             ReplicateError::Rejected { side, .. } => format!("fix the cause on the {side} (privileges, schema, settings), then run the job again: it resumes from the last checkpoint"),
             ReplicateError::MissingTables { .. } => "create these tables on the target (an incremental-only job copies no schema), or use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧".into(),

@@ -42,6 +42,12 @@ pub enum SnapshotError {
     SourceLocked { what: String, cause: String },
     #[error("chunk {chunk} of {table} was already committed by another run")]
     ChunkRace { table: String, chunk: u32 },
+    #[error("{table} changed on the source since its copy began: its columns are now {source_columns}, the target's copy has {target_columns}")]
+    TableChanged {
+        table: String,
+        source_columns: String,
+        target_columns: String,
+    },
 }
 
 impl Coded for SnapshotError {
@@ -56,6 +62,7 @@ impl Coded for SnapshotError {
             SnapshotError::Retryable { .. } => "snapshot.target_deadlock",
             SnapshotError::SourceLocked { .. } => "snapshot.source_locked",
             SnapshotError::ChunkRace { .. } => "snapshot.chunk_race",
+            SnapshotError::TableChanged { .. } => "snapshot.table_changed",
         }
     }
 
@@ -69,6 +76,7 @@ impl Coded for SnapshotError {
             SnapshotError::BadPlan { .. } => "drop the job's rows from the meta schema (DELETE FROM ferry_meta.chunks WHERE job = …) and run again".into(),
             SnapshotError::Retryable { .. } => "run the job again; if it keeps happening, lower import_threads".into(),
             SnapshotError::SourceLocked { .. } => "find the waiting statement (SHOW PROCESSLIST: 'Waiting for table metadata lock'); let it finish or cancel it, then run the job again (it resumes); schedule DDL before the copy or after it".into(),
+            SnapshotError::TableChanged { .. } => "⟦cli:abort the job (`ferry abort JOB`) and run it again|app:Abort the job and run it again⟧: the copy starts over from the table's new definition. Run schema changes before a migration or once it syncs, not while it copies".into(),
             SnapshotError::ChunkRace { .. } => "make sure only one run of this job is active (here or in another `ferry` or app), then run it again".into(),
         }
     }
