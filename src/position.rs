@@ -122,6 +122,149 @@ fn suffix(file: &str) -> u64 {
 mod tests {
     use super::*;
 
+    /// A server that answers the position queries as MySQL does: 8.0 knows only
+    /// `SHOW MASTER STATUS`, 8.4 only `SHOW BINARY LOG STATUS`; `gtid_executed`
+    /// prints a set of several UUIDs over lines.
+    struct MysqlLike {
+        v84: bool,
+    }
+
+    const GTIDS: &str =
+        "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,\n4e11fa47-71ca-11e1-9e33-c80aa9429563:1-3";
+
+    #[async_trait::async_trait]
+    impl<W: tokio::io::AsyncWrite + Send + Unpin> opensrv_mysql::AsyncMysqlShim<W> for MysqlLike {
+        type Error = std::io::Error;
+
+        fn version(&self) -> String {
+            if self.v84 { "8.4.3" } else { "8.0.40" }.into()
+        }
+
+        async fn on_prepare<'a>(
+            &'a mut self,
+            _: &'a str,
+            info: opensrv_mysql::StatementMetaWriter<'a, W>,
+        ) -> std::io::Result<()> {
+            info.error(
+                opensrv_mysql::ErrorKind::ER_UNKNOWN_ERROR,
+                b"no prepared statements here",
+            )
+            .await
+        }
+
+        async fn on_execute<'a>(
+            &'a mut self,
+            _: u32,
+            _: opensrv_mysql::ParamParser<'a>,
+            results: opensrv_mysql::QueryResultWriter<'a, W>,
+        ) -> std::io::Result<()> {
+            results
+                .completed(opensrv_mysql::OkResponse::default())
+                .await
+        }
+
+        async fn on_close<'a>(&'a mut self, _: u32) {}
+
+        async fn on_query<'a>(
+            &'a mut self,
+            query: &'a str,
+            results: opensrv_mysql::QueryResultWriter<'a, W>,
+        ) -> std::io::Result<()> {
+            use opensrv_mysql::{Column, ColumnFlags, ColumnType};
+            let text = |name: &str| Column {
+                table: String::new(),
+                column: name.into(),
+                coltype: ColumnType::MYSQL_TYPE_VAR_STRING,
+                colflags: ColumnFlags::empty(),
+            };
+            let status = match query {
+                "SHOW BINARY LOG STATUS" => self.v84,
+                "SHOW MASTER STATUS" => !self.v84,
+                "SELECT @@GLOBAL.gtid_executed" => {
+                    let cols = [text("@@GLOBAL.gtid_executed")];
+                    let mut w = results.start(&cols).await?;
+                    w.write_row([GTIDS]).await?;
+                    return w.finish().await;
+                }
+                // The driver's own session queries.
+                _ if query.starts_with("SELECT @@") || query.starts_with("SET ") => {
+                    return results
+                        .completed(opensrv_mysql::OkResponse::default())
+                        .await
+                }
+                _ => false,
+            };
+            if !status {
+                return results
+                    .error(
+                        opensrv_mysql::ErrorKind::ER_PARSE_ERROR,
+                        format!("You have an error in your SQL syntax near '{query}'").as_bytes(),
+                    )
+                    .await;
+            }
+            let cols = [
+                text("File"),
+                Column {
+                    table: String::new(),
+                    column: "Position".into(),
+                    coltype: ColumnType::MYSQL_TYPE_LONGLONG,
+                    colflags: ColumnFlags::UNSIGNED_FLAG,
+                },
+                text("Binlog_Do_DB"),
+                text("Binlog_Ignore_DB"),
+                text("Executed_Gtid_Set"),
+            ];
+            let mut w = results.start(&cols).await?;
+            w.write_col("binlog.000042")?;
+            w.write_col(1234u64)?;
+            w.write_col("shop")?;
+            w.write_col("")?;
+            w.write_col(GTIDS)?;
+            w.end_row().await?;
+            w.finish().await
+        }
+    }
+
+    async fn mysql_like(v84: bool) -> Conn {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.unwrap();
+            let (r, w) = socket.into_split();
+            let _ = opensrv_mysql::AsyncMysqlIntermediary::run_on(MysqlLike { v84 }, r, w).await;
+        });
+        Conn::new(
+            mysql_async::OptsBuilder::default()
+                .ip_or_hostname("127.0.0.1")
+                .tcp_port(port)
+                .user(Some("ferry")),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn mysql_8_0_and_8_4_positions_and_gtid_sets() {
+        for v84 in [false, true] {
+            let mut conn = mysql_like(v84).await;
+            let at = current(&mut conn, Flavor::MySQL).await.unwrap();
+            assert_eq!(at.file.as_deref(), Some("binlog.000042"), "8.4: {v84}");
+            assert_eq!(at.pos, Some(1234), "8.4: {v84}");
+            assert_eq!(
+                at.gtid.as_deref(),
+                Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4e11fa47-71ca-11e1-9e33-c80aa9429563:1-3"),
+                "8.4: {v84}"
+            );
+            // The precheck reads the binlog filters from the same row.
+            let mut row = binlog_status(&mut conn).await.unwrap().unwrap();
+            assert_eq!(
+                row.take::<String, _>(2).as_deref(),
+                Some("shop"),
+                "8.4: {v84}"
+            );
+        }
+    }
+
     #[test]
     fn mariadb_gtid_positions_round_trip() {
         let mut g = MariaGtids::parse("0-1-31, 2-5-7").unwrap();

@@ -511,7 +511,9 @@ pub enum Consistency {
     Chunked,
     /// One reader, no lock; MariaDB gives the position via `binlog_snapshot_*`.
     Snapshot,
-    /// LOCK TABLES … READ on the selected tables for the whole copy.
+    /// LOCK TABLES … READ on the selected tables while the readers' snapshot opens
+    /// (milliseconds) — for the whole copy when a table is not InnoDB (MyISAM,
+    /// Aria: no snapshot covers them).
     Lock,
     /// No consistency: only for sources nobody writes to.
     None,

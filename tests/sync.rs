@@ -1177,3 +1177,57 @@ async fn a_ddl_during_a_chunked_copy_stops_naming_the_table() {
     );
     pair.source.sql(&format!("DROP USER '{user}'@'%'")).await;
 }
+
+/// `consistency = "lock"` on InnoDB tables locks them only while the readers'
+/// snapshot opens: the application writes on during the copy (it waited for the
+/// whole copy), and the sync brings those writes over.
+#[tokio::test]
+async fn a_lock_snapshot_of_innodb_tables_lets_writes_go_on_during_the_copy() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("lock_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`;
+             CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(200));
+             INSERT INTO t SELECT seq, REPEAT('v', 150) FROM seq_1_to_60000;
+             ANALYZE TABLE t;"
+        ))
+        .await;
+    let name = format!("lock-{}", db.replace('_', "-"));
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        &name,
+        &db,
+        "[options]\nconsistency = \"lock\"\nchunk_bytes = 32768\nexport_threads = 2\nimport_threads = 2\n",
+    );
+    let mut child = spawn_run(home.path(), &job);
+    wait_for("a chunk copied", &mut child, async || {
+        let (done, all) = chunks_done(&pair.target, &name).await;
+        done > 0 && done < all
+    })
+    .await;
+    // A write that would wait for the copy's end gives up after a second.
+    use mysql_async::prelude::Queryable;
+    let mut conn = pair.source.conn().await;
+    conn.query_drop("SET SESSION lock_wait_timeout = 1")
+        .await
+        .unwrap();
+    let written = conn
+        .query_drop(format!(
+            "INSERT INTO `{db}`.t VALUES (0, 'during the copy')"
+        ))
+        .await;
+    assert!(written.is_ok(), "a write during the copy: {written:?}");
+    drop(conn);
+    let (done, all) = chunks_done(&pair.target, &name).await;
+    assert!(done < all, "the copy was still running");
+    wait_for("t to match", &mut child, async || {
+        same_rows(&pair, &db, "t").await
+    })
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -561,6 +561,11 @@ async fn copy_phase(
         o.consistency,
         o.export_threads,
         &lock_list,
+        selection.tables.iter().all(|t| {
+            t.engine
+                .as_deref()
+                .is_none_or(|e| e.eq_ignore_ascii_case("InnoDB"))
+        }),
         profile.mode == Mode::All,
     )
     .await?;

@@ -174,6 +174,12 @@ fn source(ctx: &Context) -> Check {
                 "everything the job needs is granted; no RELOAD (FLUSH TABLES WITH READ LOCK is not allowed, as on managed MySQL): the copy is chunked — no lock, no long transaction, every chunk read on its own and made consistent by the binlog"
             },
         )
+    } else if ctx.mode() == Mode::All && o.consistency == Consistency::Auto {
+        Check::pass(
+            id,
+            title,
+            "everything the job needs is granted; the copy takes FLUSH TABLES WITH READ LOCK for milliseconds, or is chunked (no lock, no long transaction) where the server refuses it, as managed MySQL does",
+        )
     } else {
         Check::pass(id, title, "everything the job needs is granted")
     }

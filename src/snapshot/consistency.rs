@@ -70,15 +70,18 @@ fn is_denied(e: &mysql_async::Error) -> bool {
 }
 
 /// Opens `threads` readers on one snapshot with the requested method. `tables` are
-/// the selected source tables (for `lock`); `sync_follows`: a sync replays the
-/// binlog from the snapshot's position (`chunked` needs one). Returns the method
-/// actually used.
+/// the selected source tables (for `lock`); `transactional`: all of them are
+/// InnoDB, so `lock` releases its lock once the readers' snapshot is open
+/// (otherwise it holds it for the copy: MyISAM has no snapshot); `sync_follows`: a
+/// sync replays the binlog from the snapshot's position (`chunked` needs one).
+/// Returns the method actually used.
 pub async fn open(
     source: &Endpoint,
     flavor: Flavor,
     method: Consistency,
     threads: usize,
     tables: &[(String, String)],
+    transactional: bool,
     sync_follows: bool,
 ) -> Result<Snapshot, SnapshotError> {
     match method {
@@ -94,7 +97,7 @@ pub async fn open(
         Consistency::Chunked => open_single(source, flavor).await,
         Consistency::Flush => open_flush(source, flavor, threads).await,
         Consistency::Snapshot => open_single(source, flavor).await,
-        Consistency::Lock => open_lock(source, flavor, threads, tables).await,
+        Consistency::Lock => open_lock(source, flavor, threads, tables, !transactional).await,
         Consistency::None => {
             let mut readers = open_readers(source, threads).await?;
             let mut c = source_conn(source, "reading the binlog position").await?;
@@ -206,6 +209,7 @@ async fn open_lock(
     flavor: Flavor,
     threads: usize,
     tables: &[(String, String)],
+    hold: bool,
 ) -> Result<Snapshot, SnapshotError> {
     let mut readers = open_readers(source, threads).await?;
     let mut lock = source_conn(source, "opening the lock connection").await?;
@@ -224,12 +228,18 @@ async fn open_lock(
     let position = position::current(&mut lock, flavor)
         .await
         .map_err(source_err("reading the binlog position"))?;
+    // InnoDB tables are in the readers' snapshot now: writes may go on.
+    if !hold {
+        lock.query_drop("UNLOCK TABLES")
+            .await
+            .map_err(source_err("UNLOCK TABLES"))?;
+    }
     Ok(Snapshot {
         readers,
         position,
         method: Consistency::Lock,
         lock_ms: started.elapsed().as_millis() as u64,
-        lock_holder: Some(lock),
+        lock_holder: hold.then_some(lock),
     })
 }
 

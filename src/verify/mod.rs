@@ -214,6 +214,7 @@ pub async fn verify(
         Consistency::Auto,
         threads.max(1),
         &[],
+        true,
         false,
     )
     .await
