@@ -253,6 +253,33 @@ pub struct JobRecord {
     pub sync: Option<Position>,
 }
 
+/// DDL the meta schema keeps for later, and when "later" is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Later {
+    /// Plain secondary indexes of big tables: once the copy's data is in.
+    Deferred,
+    /// Unique keys of a chunked copy: once its catch-up made the target
+    /// consistent (see `snapshot::catchup`).
+    Held,
+}
+
+impl Later {
+    fn table(self) -> &'static str {
+        match self {
+            Later::Deferred => "deferred",
+            Later::Held => "held",
+        }
+    }
+
+    /// What the DDL creates, for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Later::Deferred => "indexes",
+            Later::Held => "unique keys",
+        }
+    }
+}
+
 /// An entry of the job's log as stored (see `events::LogLine`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogRow {
@@ -323,17 +350,20 @@ impl Meta {
             self.t("chunks")
         ))
         .await?;
-        conn.query_drop(format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-               job VARCHAR(64) NOT NULL,
-               target_schema VARCHAR(64) NOT NULL,
-               target_table VARCHAR(64) NOT NULL,
-               ddl LONGTEXT NOT NULL,
-               PRIMARY KEY (job, target_schema, target_table)
-             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            self.t("deferred")
-        ))
-        .await?;
+        // DDL kept for later (see `Later`): deferred indexes, held unique keys.
+        for later in [Later::Deferred, Later::Held] {
+            conn.query_drop(format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+                   job VARCHAR(64) NOT NULL,
+                   target_schema VARCHAR(64) NOT NULL,
+                   target_table VARCHAR(64) NOT NULL,
+                   ddl LONGTEXT NOT NULL,
+                   PRIMARY KEY (job, target_schema, target_table)
+                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                self.t(later.table())
+            ))
+            .await?;
+        }
         // Requests to a running job (pause / complete / abort) and its last status,
         // so any process that reaches the target can control and watch it.
         conn.query_drop(format!(
@@ -380,25 +410,13 @@ impl Meta {
             .await?;
         }
         // A chunked copy (see `snapshot::catchup`): where the sync's replay makes
-        // the target consistent, the keys held back until then, and each keyless
-        // table's own position.
+        // the target consistent, and each keyless table's own position.
         conn.query_drop(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL PRIMARY KEY,
                until_position LONGTEXT NOT NULL
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("catchup")
-        ))
-        .await?;
-        conn.query_drop(format!(
-            "CREATE TABLE IF NOT EXISTS {} (
-               job VARCHAR(64) NOT NULL,
-               target_schema VARCHAR(64) NOT NULL,
-               target_table VARCHAR(64) NOT NULL,
-               ddl LONGTEXT NOT NULL,
-               PRIMARY KEY (job, target_schema, target_table)
-             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-            self.t("held")
         ))
         .await?;
         conn.query_drop(format!(
@@ -690,10 +708,11 @@ impl Meta {
         Ok(holder.flatten().is_some())
     }
 
-    /// Records DDL to run once the table's data is in (secondary indexes).
-    pub async fn defer_ddl(
+    /// Keeps `ddl` for `table` until its moment (see [`Later`]).
+    pub async fn keep_ddl(
         &self,
         conn: &mut Conn,
+        later: Later,
         schema: &str,
         table: &str,
         ddl: &str,
@@ -701,88 +720,41 @@ impl Meta {
         conn.exec_drop(
             format!(
                 "REPLACE INTO {} (job, target_schema, target_table, ddl) VALUES (?, ?, ?, ?)",
-                self.t("deferred")
+                self.t(later.table())
             ),
             (&self.job, schema, table, ddl),
         )
         .await
     }
 
-    /// Deferred DDL not run yet: `(schema, table, ddl)`.
-    pub async fn deferred_ddl(
+    /// The kept DDL not run yet: `(schema, table, ddl)`.
+    pub async fn kept_ddl(
         &self,
         conn: &mut Conn,
+        later: Later,
     ) -> Result<Vec<(String, String, String)>, mysql_async::Error> {
         conn.exec(
             format!(
                 "SELECT target_schema, target_table, ddl FROM {} WHERE job = ? ORDER BY target_schema, target_table",
-                self.t("deferred")
+                self.t(later.table())
             ),
             (&self.job,),
         )
         .await
     }
 
-    pub async fn deferred_done(
+    /// Records the kept DDL of `table` as run.
+    pub async fn kept_done(
         &self,
         conn: &mut Conn,
+        later: Later,
         schema: &str,
         table: &str,
     ) -> Result<(), mysql_async::Error> {
         conn.exec_drop(
             format!(
                 "DELETE FROM {} WHERE job = ? AND target_schema = ? AND target_table = ?",
-                self.t("deferred")
-            ),
-            (&self.job, schema, table),
-        )
-        .await
-    }
-
-    /// Holds `ddl` (unique keys of a chunked copy) until the sync's catch-up has
-    /// made the target consistent (see `snapshot::catchup`).
-    pub async fn hold_ddl(
-        &self,
-        conn: &mut Conn,
-        schema: &str,
-        table: &str,
-        ddl: &str,
-    ) -> Result<(), mysql_async::Error> {
-        conn.exec_drop(
-            format!(
-                "REPLACE INTO {} (job, target_schema, target_table, ddl) VALUES (?, ?, ?, ?)",
-                self.t("held")
-            ),
-            (&self.job, schema, table, ddl),
-        )
-        .await
-    }
-
-    /// The held DDL not run yet: `(schema, table, ddl)`.
-    pub async fn held_ddl(
-        &self,
-        conn: &mut Conn,
-    ) -> Result<Vec<(String, String, String)>, mysql_async::Error> {
-        conn.exec(
-            format!(
-                "SELECT target_schema, target_table, ddl FROM {} WHERE job = ? ORDER BY target_schema, target_table",
-                self.t("held")
-            ),
-            (&self.job,),
-        )
-        .await
-    }
-
-    pub async fn held_done(
-        &self,
-        conn: &mut Conn,
-        schema: &str,
-        table: &str,
-    ) -> Result<(), mysql_async::Error> {
-        conn.exec_drop(
-            format!(
-                "DELETE FROM {} WHERE job = ? AND target_schema = ? AND target_table = ?",
-                self.t("held")
+                self.t(later.table())
             ),
             (&self.job, schema, table),
         )

@@ -583,7 +583,11 @@ async fn copy_phase(
                 "consistency {:?} was used instead of {:?}",
                 snap.method, o.consistency
             ),
-            remedy: "grant RELOAD for parallel consistent reads".into(),
+            remedy: if o.consistency == crate::profile::Consistency::Chunked {
+                "a chunked copy needs a sync to make it consistent (mode \"all\"); a copy alone reads with one lock-free reader".into()
+            } else {
+                "grant RELOAD for parallel consistent reads".into()
+            },
         });
     }
 
@@ -848,12 +852,25 @@ async fn copy_phase(
         bytes,
         seconds: started.elapsed().as_secs_f64(),
     });
-    if chunked {
+    // A copy that began chunked (its unique keys are held) stays so when a later
+    // run resumed it with another method.
+    let held = meta
+        .kept_ddl(meta_conn, crate::checkpoint::Later::Held)
+        .await
+        .map_err(target_error("reading the held keys"))?;
+    if chunked || !held.is_empty() {
         record_catchup(source, flavor, meta, meta_conn).await?;
     }
 
     sink.phase(Phase::Objects);
-    schema::build_deferred_indexes(target, meta, o.import_threads, sink).await?;
+    schema::build_kept(
+        target,
+        meta,
+        crate::checkpoint::Later::Deferred,
+        o.import_threads,
+        sink,
+    )
+    .await?;
     let which = if profile.mode == Mode::Full {
         schema::Objects::All
     } else {

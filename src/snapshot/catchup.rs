@@ -15,7 +15,7 @@
 //! since P0. So from P1 on, the target equals the source at the replay's position.
 //! Before P1 the target mixes moments: a unique key other than the row key may see
 //! one value on two rows (it moved between their reads), so such keys are held
-//! back (`Meta::hold_ddl`) and created when the replay reaches P1 — until then a
+//! back (`Later::Held`) and created when the replay reaches P1 — until then a
 //! `REPLACE` only ever meets its own row key.
 //!
 //! Keyless tables have no key to replay by: each is read in one transaction whose
@@ -30,12 +30,10 @@
 
 use std::collections::HashMap;
 
-use mysql_async::prelude::Queryable;
-
 use super::{target_conn, target_err, SnapshotError};
-use crate::checkpoint::Meta;
+use crate::checkpoint::{Later, Meta};
 use crate::endpoint::Endpoint;
-use crate::events::{EventSink, JobEvent};
+use crate::events::EventSink;
 use crate::position::{file_pos_cmp, Position};
 
 /// What the sync must know of a chunked copy.
@@ -98,34 +96,8 @@ impl Catchup {
         meta: &Meta,
         sink: &EventSink,
     ) -> Result<(), SnapshotError> {
-        let mut conn = target_conn(target, "creating the held keys").await?;
-        crate::target::prepare(&mut conn, crate::target::Session::Ddl)
-            .await
-            .map_err(target_err("setting up a DDL session"))?;
-        let held = meta
-            .held_ddl(&mut conn)
-            .await
-            .map_err(target_err("reading the held keys"))?;
-        for (schema, table, ddl) in held {
-            match conn.query_drop(&ddl).await {
-                Ok(()) => {}
-                // Created by a run that stopped before recording it.
-                Err(mysql_async::Error::Server(e)) if e.code == 1061 => {}
-                Err(e) => {
-                    return Err(SnapshotError::Target {
-                        what: format!("creating the unique keys of {schema}.{table}"),
-                        cause: e.to_string(),
-                    })
-                }
-            }
-            meta.held_done(&mut conn, &schema, &table)
-                .await
-                .map_err(target_err("recording the held keys"))?;
-            sink.emit(JobEvent::Created {
-                kind: "unique keys".into(),
-                name: format!("{schema}.{table}"),
-            });
-        }
+        super::schema::build_kept(target, meta, Later::Held, 2, sink).await?;
+        let mut conn = target_conn(target, "recording the catch-up").await?;
         meta.catchup_done(&mut conn)
             .await
             .map_err(target_err("recording the catch-up"))?;
@@ -140,35 +112,13 @@ impl Catchup {
 /// table's rows are identified by, when it is a unique key) out of a `SHOW CREATE
 /// TABLE` statement: the statement without them, and them, for `ALTER TABLE … ADD`.
 pub fn split_unique_keys(sql: &str, keep: Option<&str>) -> (String, Vec<String>) {
-    let lines: Vec<&str> = sql.lines().collect();
-    let Some(close) = lines.iter().rposition(|l| l.starts_with(')')) else {
-        return (sql.to_string(), Vec::new());
-    };
-    if close < 1 {
-        return (sql.to_string(), Vec::new());
-    }
     let kept_key = keep.map(|k| format!("UNIQUE KEY {} ", crate::mysql::quote(k)));
-    let mut kept = Vec::new();
-    let mut keys = Vec::new();
-    for line in &lines[1..close] {
-        let def = line.trim().trim_end_matches(',');
-        let unique = def.starts_with("UNIQUE KEY ") || def.starts_with("UNIQUE INDEX ");
-        if unique
+    super::schema::split_keys(sql, |def| {
+        (def.starts_with("UNIQUE KEY ") || def.starts_with("UNIQUE INDEX "))
             && kept_key
                 .as_ref()
                 .is_none_or(|k| !def.starts_with(k.as_str()))
-        {
-            keys.push(def.to_string());
-        } else {
-            kept.push(format!("  {def}"));
-        }
-    }
-    if keys.is_empty() || kept.is_empty() {
-        return (sql.to_string(), Vec::new());
-    }
-    let mut out = vec![lines[0].to_string(), kept.join(",\n")];
-    out.extend(lines[close..].iter().map(|l| l.to_string()));
-    (out.join("\n"), keys)
+    })
 }
 
 #[cfg(test)]

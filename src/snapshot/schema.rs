@@ -11,7 +11,7 @@ use mysql_async::{Conn, Row};
 
 use super::{source_conn, source_err, target_conn, target_err, SnapshotError};
 use crate::catalog::{Catalog, Schema};
-use crate::checkpoint::{quote, Meta};
+use crate::checkpoint::{quote, Later, Meta};
 use crate::endpoint::Endpoint;
 use crate::error::Report;
 use crate::events::{EventSink, JobEvent};
@@ -94,6 +94,14 @@ pub const DEFER_INDEXES_FROM: u64 = 8 << 20;
 /// out of a `SHOW CREATE TABLE` statement. Returns the statement without them and
 /// their definitions, ready for `ALTER TABLE … ADD <definition>`.
 pub fn split_secondary_keys(sql: &str) -> (String, Vec<String>) {
+    split_keys(sql, |def| {
+        def.starts_with("KEY ") || def.starts_with("INDEX ")
+    })
+}
+
+/// Splits the key definitions `out` picks out of a `SHOW CREATE TABLE` statement:
+/// the statement without them, and them.
+pub fn split_keys(sql: &str, out: impl Fn(&str) -> bool) -> (String, Vec<String>) {
     let lines: Vec<&str> = sql.lines().collect();
     // Definitions sit one per line between the first line and the closing `) …`.
     let Some(close) = lines.iter().rposition(|l| l.starts_with(')')) else {
@@ -106,7 +114,7 @@ pub fn split_secondary_keys(sql: &str) -> (String, Vec<String>) {
     let mut keys = Vec::new();
     for line in &lines[1..close] {
         let def = line.trim().trim_end_matches(',');
-        if def.starts_with("KEY ") || def.starts_with("INDEX ") {
+        if out(def) {
             keys.push(def.to_string());
         } else {
             kept.push(format!("  {def}"));
@@ -120,24 +128,27 @@ pub fn split_secondary_keys(sql: &str) -> (String, Vec<String>) {
     (out.join("\n"), keys)
 }
 
-/// Builds the indexes deferred by [`split_secondary_keys`] once the data is in,
-/// up to `parallel` tables at a time. A key that already exists (the run stopped
-/// after building it) counts as built.
-pub async fn build_deferred_indexes(
+/// Runs the DDL kept for `later` — the indexes deferred by
+/// [`split_secondary_keys`] once the data is in, the unique keys held by a chunked
+/// copy once its catch-up is done — up to `parallel` tables at a time. A key that
+/// already exists (the run stopped after building it) counts as built.
+pub async fn build_kept(
     target: &Endpoint,
     meta: &Meta,
+    later: Later,
     parallel: usize,
     sink: &EventSink,
 ) -> Result<(), SnapshotError> {
-    let mut conn = target_conn(target, "reading deferred indexes").await?;
+    let what = later.what();
+    let mut conn = target_conn(target, &format!("reading the kept {what}")).await?;
     let pending = meta
-        .deferred_ddl(&mut conn)
+        .kept_ddl(&mut conn, later)
         .await
-        .map_err(target_err("reading deferred indexes"))?;
+        .map_err(target_err(format!("reading the kept {what}")))?;
     let queue = std::sync::Arc::new(tokio::sync::Mutex::new(pending));
     let mut workers = Vec::new();
     for _ in 0..parallel.max(1) {
-        let mut c = target_conn(target, "building indexes").await?;
+        let mut c = target_conn(target, &format!("building {what}")).await?;
         let queue = queue.clone();
         let meta = meta.clone();
         let sink = sink.clone();
@@ -151,16 +162,16 @@ pub async fn build_deferred_indexes(
                     Err(mysql_async::Error::Server(e)) if e.code == 1061 => {}
                     Err(e) => {
                         return Err(SnapshotError::Target {
-                            what: format!("building the indexes of {schema}.{table}"),
+                            what: format!("building the {what} of {schema}.{table}"),
                             cause: e.to_string(),
                         })
                     }
                 }
-                meta.deferred_done(&mut c, &schema, &table)
+                meta.kept_done(&mut c, later, &schema, &table)
                     .await
-                    .map_err(target_err("recording built indexes"))?;
+                    .map_err(target_err(format!("recording built {what}")))?;
                 sink.emit(JobEvent::Created {
-                    kind: "indexes".into(),
+                    kind: what.into(),
                     name: format!("{schema}.{table}"),
                 });
             }
@@ -168,7 +179,7 @@ pub async fn build_deferred_indexes(
     }
     for w in workers {
         w.await.map_err(|e| SnapshotError::Target {
-            what: "an index build task".into(),
+            what: format!("a task building {what}"),
             cause: e.to_string(),
         })??;
     }
@@ -376,9 +387,15 @@ impl SchemaCopy<'_> {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         );
-                        meta.hold_ddl(&mut tgt, &t.target_schema, &t.target_name, &ddl)
-                            .await
-                            .map_err(target_err("recording the held unique keys"))?;
+                        meta.keep_ddl(
+                            &mut tgt,
+                            Later::Held,
+                            &t.target_schema,
+                            &t.target_name,
+                            &ddl,
+                        )
+                        .await
+                        .map_err(target_err("recording the held unique keys"))?;
                     }
                     // Big tables load faster without their secondary indexes; they
                     // are built in one sorted pass after the data (recorded first, so
@@ -403,9 +420,15 @@ impl SchemaCopy<'_> {
                                 .collect::<Vec<_>>()
                                 .join(", ")
                         );
-                        meta.defer_ddl(&mut tgt, &t.target_schema, &t.target_name, &ddl)
-                            .await
-                            .map_err(target_err("recording deferred indexes"))?;
+                        meta.keep_ddl(
+                            &mut tgt,
+                            Later::Deferred,
+                            &t.target_schema,
+                            &t.target_name,
+                            &ddl,
+                        )
+                        .await
+                        .map_err(target_err("recording deferred indexes"))?;
                     }
                     // Unqualified foreign-key references resolve in the current database.
                     tgt.query_drop(format!("USE {}", quote(&t.target_schema)))
