@@ -17,8 +17,8 @@ use crate::position::Position;
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Phase {
     Precheck,
-    Schema,
     Snapshot,
+    Schema,
     Copy,
     Objects,
     Verify,

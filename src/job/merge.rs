@@ -39,8 +39,8 @@ pub struct Merger {
 fn rank(p: Phase) -> Option<u8> {
     Some(match p {
         Phase::Precheck => 0,
-        Phase::Schema => 1,
-        Phase::Snapshot => 2,
+        Phase::Snapshot => 1,
+        Phase::Schema => 2,
         Phase::Copy => 3,
         Phase::Objects => 4,
         Phase::Verify => 5,

@@ -3,4 +3,4 @@
 /**
  * Job phases, in the order a job goes through them.
  */
-export type Phase = "precheck" | "schema" | "snapshot" | "copy" | "objects" | "verify" | "sync" | "completing" | "completed" | "paused" | "failed" | "aborted";
+export type Phase = "precheck" | "snapshot" | "schema" | "copy" | "objects" | "verify" | "sync" | "completing" | "completed" | "paused" | "failed" | "aborted";

@@ -213,7 +213,7 @@ export async function startRun(profile: Profile): Promise<Run> {
   return run;
 }
 
-const PHASES: Phase[] = ["precheck", "schema", "snapshot", "copy", "objects", "verify", "sync", "completing", "completed", "paused", "failed", "aborted"];
+const PHASES: Phase[] = ["precheck", "snapshot", "schema", "copy", "objects", "verify", "sync", "completing", "completed", "paused", "failed", "aborted"];
 
 /** Follows a job that another process runs (reattaching to a background run):
  * its live status and its log, read from the target about once a second, until
