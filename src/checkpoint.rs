@@ -942,7 +942,13 @@ impl Meta {
     /// Forgets the job's state (a completed job that is run again starts over).
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
         for table in [
-            "chunks", "deferred", "control", "ddl", "catchup", "held", "keyless",
+            "chunks",
+            Later::Deferred.table(),
+            "control",
+            "ddl",
+            "catchup",
+            Later::Held.table(),
+            "keyless",
         ] {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE job = ?", self.t(table)),

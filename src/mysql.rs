@@ -27,6 +27,13 @@ pub fn utc_from_epoch(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     )
 }
 
+/// `2026-12-03 16:27:38` (UTC) for seconds since the epoch: how the CLI and the
+/// job's report show times.
+pub fn utc_time(at: f64) -> String {
+    let (y, m, d, h, min, s) = utc_from_epoch(at.max(0.0) as i64);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}")
+}
+
 /// Quotes an identifier with backticks, doubling any backtick inside.
 pub fn quote(ident: &str) -> String {
     format!("`{}`", ident.replace('`', "``"))
@@ -191,6 +198,13 @@ pub fn class(e: &mysql_async::Error) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_times_read_as_calendar_dates() {
+        assert_eq!(utc_time(0.0), "1970-01-01 00:00:00");
+        assert_eq!(utc_time(951_782_400.0), "2000-02-29 00:00:00");
+        assert_eq!(utc_time(1_796_314_986.4), "2026-12-03 16:23:06");
+    }
 
     fn server(code: u16) -> mysql_async::Error {
         mysql_async::Error::Server(mysql_async::ServerError {

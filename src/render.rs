@@ -366,17 +366,4 @@ pub fn lag_text(lag: Option<f64>) -> String {
 }
 
 /// `2026-12-03 16:27:38` (UTC) for seconds since the epoch.
-pub fn utc_time(at: f64) -> String {
-    let (y, m, d, h, min, s) = ferry::mysql::utc_from_epoch(at.max(0.0) as i64);
-    format!("{y:04}-{m:02}-{d:02} {h:02}:{min:02}:{s:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn utc_times_read_as_calendar_dates() {
-        assert_eq!(super::utc_time(0.0), "1970-01-01 00:00:00");
-        assert_eq!(super::utc_time(951_782_400.0), "2000-02-29 00:00:00");
-        assert_eq!(super::utc_time(1_796_314_986.4), "2026-12-03 16:23:06");
-    }
-}
+pub use ferry::mysql::utc_time;

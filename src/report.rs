@@ -693,8 +693,7 @@ fn seconds(s: f64) -> String {
 }
 
 fn time(at: f64) -> String {
-    let (y, mo, d, h, mi, s) = crate::mysql::utc_from_epoch(at.max(0.0) as i64);
-    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+    format!("{} UTC", crate::mysql::utc_time(at))
 }
 
 /// One self-contained page: inline style, no script, nothing fetched.

@@ -188,7 +188,7 @@ async fn note_lost_run(target: &Endpoint, meta: &Meta, conn: &mut mysql_async::C
 }
 
 /// How a run ended, in words.
-pub fn ended(end: Option<SyncEnd>) -> &'static str {
+fn ended(end: Option<SyncEnd>) -> &'static str {
     match end {
         None => "copied",
         Some(SyncEnd::Paused) => "paused",
