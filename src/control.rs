@@ -329,9 +329,28 @@ pub async fn log(
     profile: &Profile,
     limit: u32,
 ) -> Result<Vec<crate::events::LogEntry>, ControlError> {
+    let mut all: Vec<_> = log_rows(profile, limit)
+        .await?
+        .into_iter()
+        .map(|(_, r)| crate::events::LogEntry {
+            at: r.at,
+            severity: r.severity,
+            text: r.text,
+        })
+        .collect();
+    let skip = all.len().saturating_sub(limit as usize);
+    Ok(all.split_off(skip))
+}
+
+/// The last `limit` entries of each source's log, with the source's index in
+/// `profile.members()`, a job with several labelled in the text, in time order.
+pub(crate) async fn log_rows(
+    profile: &Profile,
+    limit: u32,
+) -> Result<Vec<(usize, crate::checkpoint::LogRow)>, ControlError> {
     let members = profile.members();
     let mut all = Vec::new();
-    for m in &members {
+    for (i, m) in members.iter().enumerate() {
         let (target_side, meta, mut conn) = open(m).await?;
         let rows = meta
             .load_log(&mut conn, limit)
@@ -340,18 +359,15 @@ pub async fn log(
         drop(conn);
         target_side.close().await;
         let label = (members.len() > 1).then(|| m.source_label().to_string());
-        all.extend(rows.into_iter().map(|r| crate::events::LogEntry {
-            at: r.at,
-            severity: r.severity,
-            text: match &label {
-                Some(l) => format!("[{l}] {}", r.text),
-                None => r.text,
-            },
+        all.extend(rows.into_iter().map(|mut r| {
+            if let Some(l) = &label {
+                r.text = format!("[{l}] {}", r.text);
+            }
+            (i, r)
         }));
     }
-    all.sort_by(|a, b| a.at.total_cmp(&b.at));
-    let skip = all.len().saturating_sub(limit as usize);
-    Ok(all.split_off(skip))
+    all.sort_by(|a, b| a.1.at.total_cmp(&b.1.at));
+    Ok(all)
 }
 
 /// Leaves `request` for the job's running process, wherever it runs. Returns

@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 use mysql_async::prelude::Queryable;
 use serde::{Deserialize, Serialize};
 
-use crate::checkpoint::{LogRow, Meta};
+use crate::checkpoint::LogRow;
 use crate::control::ControlError;
 use crate::endpoint::Side;
 use crate::events::{LateWrites, LogEntry};
@@ -162,36 +162,13 @@ pub async fn load(profile: &Profile) -> Result<JobReport, ControlError> {
 /// The log of the job (its first source's for a job with several: they run
 /// together) and the others' DDL and warnings, labelled, in time order.
 async fn read_log(profile: &Profile) -> Result<Vec<LogRow>, ControlError> {
-    let members = profile.members();
-    let mut all = Vec::new();
-    for (i, m) in members.iter().enumerate() {
-        let target = inspect::open(m, Side::Target, 2).await?;
-        let meta = Meta::new(&m.options.meta_schema, &m.name);
-        let mut conn = target.conn().await.map_err(inspect::FerryError::from)?;
-        meta.ensure(&mut conn)
-            .await
-            .map_err(crate::control::target("creating the job's tables"))?;
-        let rows = meta
-            .load_log(&mut conn, LOG_LIMIT)
-            .await
-            .map_err(crate::control::target("reading the job's log"))?;
-        drop(conn);
-        target.close().await;
-        let label = (members.len() > 1).then(|| m.source_label().to_string());
-        all.extend(
-            rows.into_iter()
-                // Runs and phases are the first source's; the others run with it.
-                .filter(|r| i == 0 || !matches!(r.kind.as_str(), "run" | "phase"))
-                .map(|mut r| {
-                    if let Some(l) = &label {
-                        r.text = format!("[{l}] {}", r.text);
-                    }
-                    r
-                }),
-        );
-    }
-    all.sort_by(|a, b| a.at.total_cmp(&b.at));
-    Ok(all)
+    Ok(crate::control::log_rows(profile, LOG_LIMIT)
+        .await?
+        .into_iter()
+        // Runs and phases are the first source's; the others run with it.
+        .filter(|(i, r)| *i == 0 || !matches!(r.kind.as_str(), "run" | "phase"))
+        .map(|(_, r)| r)
+        .collect())
 }
 
 /// A run's note (see `job::RunNote`), read back.
