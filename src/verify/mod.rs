@@ -132,16 +132,25 @@ pub fn data_columns(table: &Table) -> Vec<String> {
         .collect()
 }
 
-fn checksum_sql(columns: &[String], fqn: &str, pred: &str) -> String {
+/// One row's CRC32 over `columns`, NULLs told apart from empty values: the hash
+/// both the range checksums and the key samples compare.
+fn row_hash(columns: &[String]) -> String {
     let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
     let nulls: Vec<String> = cols.iter().map(|c| format!("ISNULL({c})")).collect();
+    format!(
+        "CRC32(CONCAT_WS('#', {}, CONCAT({})))",
+        cols.join(", "),
+        nulls.join(", ")
+    )
+}
+
+fn checksum_sql(columns: &[String], fqn: &str, pred: &str) -> String {
     // CRC32 per row; BIT_XOR and SUM over the range are order-independent, and the
     // SUM also catches what XOR cancels (a row present twice).
     format!(
         "SELECT COUNT(*), COALESCE(BIT_XOR(h), 0), COALESCE(SUM(h), 0) FROM \
-         (SELECT CRC32(CONCAT_WS('#', {}, CONCAT({}))) AS h FROM {fqn} WHERE {pred}) AS rows_",
-        cols.join(", "),
-        nulls.join(", ")
+         (SELECT {} AS h FROM {fqn} WHERE {pred}) AS rows_",
+        row_hash(columns)
     )
 }
 
@@ -415,14 +424,11 @@ async fn sample_table(
 }
 
 fn row_hashes_sql(columns: &[String], key: &[String], fqn: &str, pred: &str) -> String {
-    let cols: Vec<String> = columns.iter().map(|c| quote(c)).collect();
-    let nulls: Vec<String> = cols.iter().map(|c| format!("ISNULL({c})")).collect();
     let keys: Vec<String> = key.iter().map(|c| quote(c)).collect();
     format!(
-        "SELECT {}, CRC32(CONCAT_WS('#', {}, CONCAT({}))) FROM {fqn} WHERE {pred}",
+        "SELECT {}, {} FROM {fqn} WHERE {pred}",
         keys.join(", "),
-        cols.join(", "),
-        nulls.join(", ")
+        row_hash(columns)
     )
 }
 
