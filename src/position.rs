@@ -43,7 +43,19 @@ impl std::fmt::Display for Position {
 
 /// Reads the server's current binlog position on `conn`. Inside FLUSH TABLES WITH
 /// READ LOCK this is the position of the snapshot taken under the lock.
+///
+/// On MySQL with `BACKUP_ADMIN`, `performance_schema.log_status` gives the file,
+/// the offset and the GTID set in one read that blocks commits while it runs, so
+/// the three name the same point even while the application writes; elsewhere
+/// they are two reads, the GTID set possibly a few transactions later (a later
+/// start is still right for every caller: each needs a point no later than what it
+/// reads next, and binlog positions before it are only re-applied idempotently).
 pub async fn current(conn: &mut Conn, flavor: Flavor) -> Result<Position, mysql_async::Error> {
+    if flavor == Flavor::MySQL {
+        if let Some(at) = log_status(conn).await {
+            return Ok(at);
+        }
+    }
     let status = binlog_status(conn).await?;
     let mut position = Position::default();
     if let Some(mut row) = status {
@@ -52,6 +64,32 @@ pub async fn current(conn: &mut Conn, flavor: Flavor) -> Result<Position, mysql_
     }
     position.gtid = gtid_executed(conn, flavor).await?;
     Ok(position)
+}
+
+/// MySQL 8's `performance_schema.log_status` (needs `BACKUP_ADMIN`): `None` where
+/// the table, the privilege or the binlog is missing, so the caller reads the
+/// status row instead.
+async fn log_status(conn: &mut Conn) -> Option<Position> {
+    let local: String = conn
+        .query_first::<Option<String>, _>(
+            "SELECT CAST(`LOCAL` AS CHAR) FROM `performance_schema`.`log_status`",
+        )
+        .await
+        .ok()
+        .flatten()
+        .flatten()?;
+    let json: serde_json::Value = serde_json::from_str(&local).ok()?;
+    let file = json.get("binary_log_file")?.as_str()?.to_string();
+    let pos = json.get("binary_log_position")?.as_u64()?;
+    let gtid = json
+        .get("gtid_executed")
+        .and_then(|g| g.as_str())
+        .map(|g| g.replace('\n', ""));
+    Some(Position {
+        file: Some(file),
+        pos: Some(pos),
+        gtid,
+    })
 }
 
 /// The server's binlog status row (file, position, Binlog_Do_DB, Binlog_Ignore_DB,
@@ -127,6 +165,8 @@ mod tests {
     /// prints a set of several UUIDs over lines.
     struct MysqlLike {
         v84: bool,
+        /// The account holds BACKUP_ADMIN: `log_status` answers.
+        backup_admin: bool,
     }
 
     const GTIDS: &str =
@@ -180,6 +220,26 @@ mod tests {
             let status = match query {
                 "SHOW BINARY LOG STATUS" => self.v84,
                 "SHOW MASTER STATUS" => !self.v84,
+                "SELECT CAST(`LOCAL` AS CHAR) FROM `performance_schema`.`log_status`" => {
+                    if !self.backup_admin {
+                        return results
+                            .error(
+                                opensrv_mysql::ErrorKind::ER_SPECIFIC_ACCESS_DENIED_ERROR,
+                                b"Access denied; you need (at least one of) the BACKUP_ADMIN privilege(s) for this operation",
+                            )
+                            .await;
+                    }
+                    // As MySQL prints it: the GTID set over lines, inside JSON.
+                    let local = serde_json::json!({
+                        "gtid_executed": GTIDS,
+                        "binary_log_file": "binlog.000043",
+                        "binary_log_position": 4321,
+                    });
+                    let cols = [text("CAST(`LOCAL` AS CHAR)")];
+                    let mut w = results.start(&cols).await?;
+                    w.write_row([local.to_string()]).await?;
+                    return w.finish().await;
+                }
                 "SELECT @@GLOBAL.gtid_executed" => {
                     let cols = [text("@@GLOBAL.gtid_executed")];
                     let mut w = results.start(&cols).await?;
@@ -225,13 +285,13 @@ mod tests {
         }
     }
 
-    async fn mysql_like(v84: bool) -> Conn {
+    async fn mysql_like(v84: bool, backup_admin: bool) -> Conn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
             let (socket, _) = listener.accept().await.unwrap();
             let (r, w) = socket.into_split();
-            let _ = opensrv_mysql::AsyncMysqlIntermediary::run_on(MysqlLike { v84 }, r, w).await;
+            let _ = opensrv_mysql::AsyncMysqlIntermediary::run_on(MysqlLike { v84, backup_admin }, r, w).await;
         });
         Conn::new(
             mysql_async::OptsBuilder::default()
@@ -246,7 +306,7 @@ mod tests {
     #[tokio::test]
     async fn mysql_8_0_and_8_4_positions_and_gtid_sets() {
         for v84 in [false, true] {
-            let mut conn = mysql_like(v84).await;
+            let mut conn = mysql_like(v84, false).await;
             let at = current(&mut conn, Flavor::MySQL).await.unwrap();
             assert_eq!(at.file.as_deref(), Some("binlog.000042"), "8.4: {v84}");
             assert_eq!(at.pos, Some(1234), "8.4: {v84}");
@@ -260,6 +320,22 @@ mod tests {
             assert_eq!(
                 row.take::<String, _>(2).as_deref(),
                 Some("shop"),
+                "8.4: {v84}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn mysql_with_backup_admin_reads_file_offset_and_gtids_in_one_read() {
+        for v84 in [false, true] {
+            let mut conn = mysql_like(v84, true).await;
+            let at = current(&mut conn, Flavor::MySQL).await.unwrap();
+            // log_status's point, not the status row's (binlog.000042:1234).
+            assert_eq!(at.file.as_deref(), Some("binlog.000043"), "8.4: {v84}");
+            assert_eq!(at.pos, Some(4321), "8.4: {v84}");
+            assert_eq!(
+                at.gtid.as_deref(),
+                Some("3e11fa47-71ca-11e1-9e33-c80aa9429562:1-5,4e11fa47-71ca-11e1-9e33-c80aa9429563:1-3"),
                 "8.4: {v84}"
             );
         }
