@@ -4,6 +4,8 @@
 # this script starts, in ONE run, each copy checked with CHECKSUM TABLE afterwards.
 #
 #   bench/full-copy.sh [TABLES] [ROWS_PER_TABLE] [THREADS]     (default 8 250000 4)
+#   RTT_MS="0 20 50" runs the comparison once per round trip, every tool reaching
+#   both servers through the same delaying proxy (default: no proxy).
 #
 # Needs: mariadb-server, sysbench, mydumper (Debian packages), a release build of
 # ferry (built here). Prints each time, then Ferry's ratios.
@@ -65,14 +67,17 @@ run() { # name command...
   printf '%-28s %8s s\n' "$name" "${T[$name]}"
 }
 
+# The tools reach the servers at XS / XT: through the delay proxy when RTT_MS is set.
+XS=$SP; XT=$TP
 mysqldump_copy() {
   tgt -e "CREATE DATABASE $DB"
-  mysqldump --no-defaults -h127.0.0.1 -P"$SP" -uroot --single-transaction --quick $DB | tgt $DB
+  mysqldump --no-defaults -h127.0.0.1 -P"$XS" -uroot --single-transaction --quick $DB |
+    mariadb --no-defaults -h127.0.0.1 -P"$XT" -uroot $DB
 }
 mydumper_copy() { # extra mydumper args
   rm -rf "$work/dump"
-  mydumper -h 127.0.0.1 -P "$SP" -u root -B $DB -t "$THREADS" -o "$work/dump" "$@" >/dev/null 2>&1
-  myloader -h 127.0.0.1 -P "$TP" -u root -d "$work/dump" -t "$THREADS" >/dev/null 2>&1
+  mydumper -h 127.0.0.1 -P "$XS" -u root -B $DB -t "$THREADS" -o "$work/dump" "$@" >/dev/null 2>&1
+  myloader -h 127.0.0.1 -P "$XT" -u root -d "$work/dump" -t "$THREADS" >/dev/null 2>&1
 }
 outfile_copy() {
   rm -rf "$work/out"; mkdir -p "$work/out"; chmod 777 "$work/out"
@@ -95,12 +100,12 @@ name = "bench"
 mode = "full"
 [source]
 host = "127.0.0.1"
-port = $SP
+port = $XS
 user = "root"
 tls = "disabled"
 [target]
 host = "127.0.0.1"
-port = $TP
+port = $XT
 user = "root"
 tls = "disabled"
 [objects]
@@ -117,7 +122,9 @@ TOML
 cpu_of() { # pid -> CPU seconds used so far
   awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"
 }
-if [ -n "${FERRY_ONLY:-}" ]; then # quick loop while tuning: ferry alone
+if [ -n "${FERRY_ONLY:-}" ]; then # quick loop while tuning: ferry alone (at the first RTT_MS)
+  first=${RTT_MS:--}; start_proxies "${first%% *}" "$SP" "$TP"
+  XS=${FAR[$SP]}; XT=${FAR[$TP]}
   s0=$(cpu_of "${pids[0]}"); t0=$(cpu_of "${pids[1]}")
   run "ferry run (verified)" ferry_copy
   echo "server CPU s: source $(python3 -c "print(round($(cpu_of "${pids[0]}") - $s0, 2))"), target $(python3 -c "print(round($(cpu_of "${pids[1]}") - $t0, 2))")"
@@ -127,24 +134,42 @@ if [ -n "${FERRY_ONLY:-}" ]; then # quick loop while tuning: ferry alone
   exit 0
 fi
 
-echo
-run "mysqldump | mysql" mysqldump_copy
-run "mydumper + myloader" mydumper_copy
-run "mydumper --rows=50000" mydumper_copy --rows=50000
-run "INTO OUTFILE + LOAD DATA" outfile_copy
-run "ferry run (verified)" ferry_copy
-rss_kib=$(cut -d' ' -f1 "$work/ferry.rss")
+RTTS=${RTT_MS:--}
+if [ "$RTTS" != "-" ]; then
+  # The bound reads and writes files on the servers: distance does not apply.
+  echo
+  run "INTO OUTFILE + LOAD DATA" outfile_copy
+fi
+for rtt in $RTTS; do
+  start_proxies "$rtt" "$SP" "$TP"
+  XS=${FAR[$SP]}; XT=${FAR[$TP]}
+  at=$(at_rtt "$rtt")
+  echo
+  [ "$rtt" = "-" ] || echo "bench: $rtt ms round trip to each server"
+  run "mysqldump | mysql$at" mysqldump_copy
+  run "mydumper + myloader$at" mydumper_copy
+  run "mydumper --rows=50000$at" mydumper_copy --rows=50000
+  [ "$rtt" != "-" ] || run "INTO OUTFILE + LOAD DATA" outfile_copy
+  run "ferry run (verified)$at" ferry_copy
+  cp "$work/ferry.rss" "$work/ferry.rss$at"
+done
+stop_proxies
 
-best_mydumper=$(python3 -c "print(min(${T[mydumper + myloader]}, ${T[mydumper --rows=50000]}))")
-python3 - <<PY
-t = float("${T[ferry run (verified)]}")
-best = float("$best_mydumper")
+echo
+printf 'LOAD DATA alone               %8.2f s\n' "${T[load_only]}"
+for rtt in $RTTS; do
+  at=$(at_rtt "$rtt")
+  python3 - <<PY
+t = float("${T[ferry run (verified)$at]}")
+best = min(float("${T[mydumper + myloader$at]}"), float("${T[mydumper --rows=50000$at]}"))
 outfile = float("${T[INTO OUTFILE + LOAD DATA]}")
-dump = float("${T[mysqldump | mysql]}")
-print()
-print(f"LOAD DATA alone               {float('${T[load_only]}'):8.2f} s")
-print(f"ferry peak RSS                {int('$rss_kib') / 1024:8.1f} MiB")
-print(f"ferry vs mysqldump|mysql      {dump / t:8.2f}x faster")
-print(f"ferry vs best mydumper        {best / t:8.2f}x faster   (target >= 1.20x)")
-print(f"ferry vs OUTFILE+LOAD DATA    {outfile / t * 100:7.0f} % of its throughput   (target >= 85 %)")
+dump = float("${T[mysqldump | mysql$at]}")
+rss = int(open("$work/ferry.rss$at").read().split()[0]) / 1024
+label = "no proxy" if "$rtt" == "-" else f"$rtt ms round trip"
+print(f"{label}:")
+print(f"  ferry peak RSS                {rss:8.1f} MiB")
+print(f"  ferry vs mysqldump|mysql      {dump / t:8.2f}x faster")
+print(f"  ferry vs best mydumper        {best / t:8.2f}x faster   (target >= 1.5x; >= 1.2x at 20 ms)")
+print(f"  ferry vs OUTFILE+LOAD DATA    {outfile / t * 100:7.0f} % of its throughput   (target >= 100 % without delay)")
 PY
+done

@@ -1,6 +1,10 @@
 # Shared by the bench scripts: a release build of ferry (or FERRY_BIN), a scratch
-# directory, and throwaway MariaDB servers (stopped and removed on exit).
+# directory, throwaway MariaDB servers (stopped and removed on exit), and the
+# delaying proxy that puts them at a distance.
 #   . bench/lib.sh; bench_init NAME; start_server NAME SERVER_ID PORT [mariadbd flags…]
+#   start_proxies RTT_MS PORT…   then ${FAR[PORT]} is PORT seen RTT_MS away
+#   RTT_MS="0 20 50" (default: "-", no proxy at all) lists the distances a script
+#   runs its comparison at, every tool going through the same proxies.
 
 bench_init() { # scratch-name
   if [ -n "${FERRY_BIN:-}" ]; then
@@ -10,6 +14,11 @@ bench_init() { # scratch-name
     cargo build --release --bin ferry >/dev/null
     target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
     FERRY="$target_dir/release/ferry"
+  fi
+  if [ "${RTT_MS:--}" != "-" ]; then
+    cargo build --release --example delay_proxy >/dev/null
+    target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+    PROXY_BIN="$target_dir/release/examples/delay_proxy"
   fi
   work=$(mktemp -d "/tmp/$1.XXXXXX")
   user_flag=""
@@ -47,3 +56,31 @@ SQL
   done
   echo "bench: $name did not start" >&2; cat "$dir/error.log" >&2; exit 1
 }
+
+declare -A FAR
+proxy_pid=""
+# Puts every PORT behind one proxy that adds RTT/2 ms each way ("-": no proxy, FAR
+# maps each port to itself). Replaces the previous distance's proxy.
+start_proxies() { # rtt_ms port...
+  local rtt=$1; shift
+  stop_proxies
+  if [ "$rtt" = "-" ]; then
+    for p in "$@"; do FAR[$p]=$p; done
+    return 0
+  fi
+  local pairs=() p l
+  for p in "$@"; do l=$(free_port); FAR[$p]=$l; pairs+=("$l:$p"); done
+  "$PROXY_BIN" "$((rtt / 2))" "${pairs[@]}" >"$work/proxy.out" 2>&1 &
+  proxy_pid=$!
+  pids+=("$proxy_pid")
+  for _ in $(seq 1 100); do grep -q ready "$work/proxy.out" 2>/dev/null && return 0; sleep 0.05; done
+  echo "bench: the delay proxy did not start" >&2; cat "$work/proxy.out" >&2; exit 1
+}
+stop_proxies() {
+  [ -n "$proxy_pid" ] || return 0
+  kill "$proxy_pid" 2>/dev/null || true
+  wait "$proxy_pid" 2>/dev/null || true
+  proxy_pid=""
+}
+# "at 20 ms" / "" for the no-proxy run, to label results.
+at_rtt() { [ "$1" = "-" ] && echo "" || echo " @${1}ms"; }

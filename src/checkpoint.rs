@@ -315,12 +315,13 @@ impl Meta {
 
     /// Creates the meta schema and tables when missing.
     pub async fn ensure(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
-        conn.query_drop(format!(
+        // Sent as one multi-statement packet: one round trip, however far the target.
+        let mut ddl = Vec::new();
+        ddl.push(format!(
             "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
             quote(&self.schema)
-        ))
-        .await?;
-        conn.query_drop(format!(
+        ));
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL PRIMARY KEY,
                mode VARCHAR(16) NOT NULL,
@@ -331,9 +332,8 @@ impl Meta {
                updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("jobs")
-        ))
-        .await?;
-        conn.query_drop(format!(
+        ));
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL,
                src_schema VARCHAR(64) NOT NULL,
@@ -348,11 +348,10 @@ impl Meta {
                PRIMARY KEY (job, src_schema, src_table, chunk)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("chunks")
-        ))
-        .await?;
+        ));
         // DDL kept for later (see `Later`): deferred indexes, held unique keys.
         for later in [Later::Deferred, Later::Held] {
-            conn.query_drop(format!(
+            ddl.push(format!(
                 "CREATE TABLE IF NOT EXISTS {} (
                    job VARCHAR(64) NOT NULL,
                    target_schema VARCHAR(64) NOT NULL,
@@ -361,12 +360,11 @@ impl Meta {
                    PRIMARY KEY (job, target_schema, target_table)
                  ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                 self.t(later.table())
-            ))
-            .await?;
+            ));
         }
         // Requests to a running job (pause / complete / abort) and its last status,
         // so any process that reaches the target can control and watch it.
-        conn.query_drop(format!(
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL PRIMARY KEY,
                request VARCHAR(16) NULL,
@@ -376,10 +374,9 @@ impl Meta {
                status_at TIMESTAMP(6) NULL
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("control")
-        ))
-        .await?;
+        ));
         // The job's log: what happened, across its runs and processes.
-        conn.query_drop(format!(
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
                job VARCHAR(64) NOT NULL,
@@ -391,35 +388,17 @@ impl Meta {
                KEY job_id (job, id)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("log")
-        ))
-        .await?;
-        // A log from before the report (1.x) has neither `kind` nor `data`.
-        let kind: Option<String> = conn
-            .exec_first(
-                "SELECT COLUMN_NAME FROM information_schema.COLUMNS \
-                 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'log' AND COLUMN_NAME = 'kind'",
-                (&self.schema,),
-            )
-            .await?;
-        if kind.is_none() {
-            conn.query_drop(format!(
-                "ALTER TABLE {} ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT '' AFTER severity, \
-                 ADD COLUMN data LONGTEXT NULL AFTER text",
-                self.t("log")
-            ))
-            .await?;
-        }
+        ));
         // A chunked copy (see `snapshot::catchup`): where the sync's replay makes
         // the target consistent, and each keyless table's own position.
-        conn.query_drop(format!(
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL PRIMARY KEY,
                until_position LONGTEXT NOT NULL
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("catchup")
-        ))
-        .await?;
-        conn.query_drop(format!(
+        ));
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL,
                source_schema VARCHAR(64) NOT NULL,
@@ -428,10 +407,9 @@ impl Meta {
                PRIMARY KEY (job, source_schema, source_table)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("keyless")
-        ))
-        .await?;
+        ));
         // DDL the target refused, and what the user decided to do with it.
-        conn.query_drop(format!(
+        ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
                job VARCHAR(64) NOT NULL,
                position VARCHAR(255) NOT NULL,
@@ -442,8 +420,24 @@ impl Meta {
                PRIMARY KEY (job, position)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("ddl")
-        ))
-        .await?;
+        ));
+        // A log from before the report (1.x) has neither `kind` nor `data`: the
+        // packet's last answer says whether `kind` is there.
+        ddl.push(format!("SHOW COLUMNS FROM {} LIKE 'kind'", self.t("log")));
+        let mut results = conn.query_iter(ddl.join(";\n")).await?;
+        let mut has_kind = false;
+        while !results.is_empty() {
+            has_kind = !results.collect::<mysql_async::Row>().await?.is_empty();
+        }
+        drop(results);
+        if !has_kind {
+            conn.query_drop(format!(
+                "ALTER TABLE {} ADD COLUMN kind VARCHAR(16) NOT NULL DEFAULT '' AFTER severity, \
+                 ADD COLUMN data LONGTEXT NULL AFTER text",
+                self.t("log")
+            ))
+            .await?;
+        }
         Ok(())
     }
 

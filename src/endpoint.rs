@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
@@ -252,6 +253,12 @@ pub struct Endpoint {
     /// stream owns its connection for good).
     opts: Opts,
     tls_active: bool,
+    /// What the server said about itself, read on the probe connection when the
+    /// endpoint opens (an endpoint lives for one run or one screen's check).
+    facts: Arc<ServerFacts>,
+    /// How long one small request took when the endpoint opened: the distance to
+    /// the server, which the copy sizes its chunks by.
+    round_trip: Duration,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -298,14 +305,32 @@ impl Endpoint {
                 (opts, conn, tls)
             }
         };
-        // The probe connection proved the login; close it rather than leak it.
+        // The probe connection proved the login; it also reads the server's facts
+        // and the session settings the driver would otherwise ask for on every
+        // later connection (a round trip each, at a distance).
+        let mut conn = conn;
+        let (round_trip, read) = match round_trip(&mut conn).await {
+            Ok(rtt) => (rtt, read_facts(&mut conn).await),
+            Err(e) => (Duration::ZERO, Err(e)),
+        };
+        tracing::debug!(?side, ?round_trip, "endpoint opened");
         let _ = conn.disconnect().await;
+        let (facts, settings) = read.map_err(|e| classify(side, config, e))?;
+        let opts: Opts = match settings {
+            Some((packet, wait)) => OptsBuilder::from_opts(opts)
+                .max_allowed_packet(Some(packet as usize))
+                .wait_timeout(Some(wait as usize))
+                .into(),
+            None => opts,
+        };
         Ok(Endpoint {
             side,
             config: config.clone(),
             pool: Pool::new(opts.clone()),
             opts,
             tls_active,
+            facts: Arc::new(facts),
+            round_trip,
         })
     }
 
@@ -319,6 +344,11 @@ impl Endpoint {
 
     pub fn tls_active(&self) -> bool {
         self.tls_active
+    }
+
+    /// The round trip measured when the endpoint opened (a ping).
+    pub fn round_trip(&self) -> Duration {
+        self.round_trip
     }
 
     pub fn pool(&self) -> &Pool {
@@ -366,30 +396,60 @@ impl Endpoint {
         classify(self.side, &self.config, e)
     }
 
-    /// Reads version, flavor and the variables later phases depend on.
+    /// Version, flavor and the variables later phases depend on, as read when the
+    /// endpoint opened (nothing here changes without a restart, which ends the
+    /// run's connections anyway).
     pub async fn facts(&self) -> Result<ServerFacts, EndpointError> {
-        let mut conn = self.conn().await?;
-        // SHOW GLOBAL VARIABLES works on every flavor and version; a missing variable
-        // (gtid_mode on MariaDB) is simply absent instead of failing the query.
-        let rows: Vec<(String, String)> = conn
-            .query("SHOW GLOBAL VARIABLES")
-            .await
-            .map_err(|e| self.query_error(e))?;
-        let vars: HashMap<String, String> = rows
-            .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        let tls: Option<(String, String)> = conn
-            .query_first("SHOW SESSION STATUS LIKE 'Ssl_version'")
-            .await
-            .map_err(|e| self.query_error(e))?;
-        Ok(ServerFacts::from_variables(&vars, tls.map(|(_, v)| v)))
+        Ok((*self.facts).clone())
     }
 
     /// Closes all pooled connections.
     pub async fn close(self) {
         let _ = self.pool.disconnect().await;
     }
+}
+
+/// A round trip under this is near (loopback, a LAN): nothing adapts to distance.
+pub const NEAR: Duration = Duration::from_millis(2);
+
+/// The distance to the server: a ping is one round trip with no work on either
+/// side. A sample can be slowed by this process's own work (a TLS handshake
+/// beside it), so a far one is taken again, up to three times, keeping the least.
+async fn round_trip(conn: &mut Conn) -> Result<Duration, mysql_async::Error> {
+    let mut least = Duration::MAX;
+    for _ in 0..3 {
+        let asked = std::time::Instant::now();
+        conn.ping().await?;
+        least = least.min(asked.elapsed());
+        if least < NEAR {
+            break;
+        }
+    }
+    Ok(least)
+}
+
+/// The server's facts and its session `max_allowed_packet` / `wait_timeout`, in
+/// one packet of three statements.
+async fn read_facts(
+    conn: &mut Conn,
+) -> Result<(ServerFacts, Option<(u64, u64)>), mysql_async::Error> {
+    // SHOW GLOBAL VARIABLES works on every flavor and version; a missing variable
+    // (gtid_mode on MariaDB) is simply absent instead of failing the query.
+    let mut results = conn
+        .query_iter(
+            "SHOW GLOBAL VARIABLES; SHOW SESSION STATUS LIKE 'Ssl_version'; \
+             SELECT @@max_allowed_packet, @@wait_timeout",
+        )
+        .await?;
+    let rows: Vec<(String, String)> = results.collect().await?;
+    let tls: Vec<(String, String)> = results.collect().await?;
+    let settings: Vec<(u64, u64)> = results.collect().await?;
+    let vars: HashMap<String, String> = rows
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let facts = ServerFacts::from_variables(&vars, tls.into_iter().next().map(|(_, v)| v));
+    Ok((facts, settings.into_iter().next()))
 }
 
 /// rustls needs one process-wide crypto provider; mysql_async is built with ring.

@@ -291,7 +291,12 @@ mod tests {
         tokio::spawn(async move {
             let (socket, _) = listener.accept().await.unwrap();
             let (r, w) = socket.into_split();
-            let _ = opensrv_mysql::AsyncMysqlIntermediary::run_on(MysqlLike { v84, backup_admin }, r, w).await;
+            let _ = opensrv_mysql::AsyncMysqlIntermediary::run_on(
+                MysqlLike { v84, backup_admin },
+                r,
+                w,
+            )
+            .await;
         });
         Conn::new(
             mysql_async::OptsBuilder::default()

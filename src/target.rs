@@ -47,31 +47,34 @@ pub enum Session {
 /// Sets `conn` up for `session` (see the module's guarantee).
 pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_async::Error> {
     let unique_checks = if session == Session::Copy { 0 } else { 1 };
-    conn.query_drop(format!(
+    // One packet: a session costs one round trip to set up, however far the target.
+    // (WRITE_SQL_MODE is this module's constant, not data.)
+    let mut sql = format!(
         "SET NAMES binary, SESSION foreign_key_checks = 0, SESSION unique_checks = {unique_checks}, \
-         SESSION time_zone = '+00:00'"
-    ))
-    .await?;
-    conn.exec_drop("SET SESSION sql_mode = ?", (WRITE_SQL_MODE,))
-        .await?;
+         SESSION time_zone = '+00:00', SESSION sql_mode = '{WRITE_SQL_MODE}'"
+    );
     match session {
         Session::Copy => {
-            conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                .await?;
-            // Every warning of a chunk is looked at (see the copy's LOAD DATA).
-            conn.query_drop("SET SESSION max_error_count = 65535")
-                .await?;
+            // Every warning of a chunk is looked at (see the copy's LOAD DATA). Each
+            // chunk is one transaction that its first statement opens and its
+            // checkpoint's COMMIT ends: no START TRANSACTION round trip per chunk.
+            sql.push_str(
+                ", SESSION max_error_count = 65535, SESSION autocommit = 0; \
+                 SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+            );
         }
         Session::Apply { parallel: true } => {
+            conn.query_drop(sql).await?;
             // Refused where the target's binlog is statement-based: then gap locks
             // stay, which is slower but still correct.
             let _ = conn
                 .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
                 .await;
+            return Ok(());
         }
         _ => {}
     }
-    Ok(())
+    conn.query_drop(sql).await
 }
 
 /// The multi-row statement every writer uses: `verb INTO table (cols) VALUES

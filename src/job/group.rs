@@ -100,7 +100,10 @@ pub async fn verify_job(profile: &Profile, sink: &EventSink) -> Result<VerifyRep
             flavor,
             &s.catalog,
             &own,
-            s.profile.options.chunk_bytes,
+            crate::snapshot::plan::chunk_bytes_at(
+                s.profile.options.chunk_bytes,
+                super::far(&source, &target),
+            ),
             s.profile.options.export_threads,
             sink,
         )

@@ -238,6 +238,12 @@ pub(crate) fn target_error(what: &str) -> impl FnOnce(mysql_async::Error) -> Sna
     }
 }
 
+/// The longer of the two sides' round trips: what sizes the copy's and the
+/// verification's chunks.
+pub(crate) fn far(source: &Endpoint, target: &Endpoint) -> std::time::Duration {
+    source.round_trip().max(target.round_trip())
+}
+
 /// Opens both sides and works out what the job selects.
 pub(crate) async fn open_job(
     profile: &Profile,
@@ -252,19 +258,21 @@ pub(crate) async fn open_job(
     JobError,
 > {
     let o = &profile.options;
-    let source = inspect::open(profile, Side::Source, o.export_threads + 3).await?;
-    let target = inspect::open(profile, Side::Target, o.import_threads + 3).await?;
+    // Side by side: at a distance each step is round trips, not work.
+    let (source, target) = tokio::try_join!(
+        inspect::open(profile, Side::Source, o.export_threads + 3),
+        inspect::open(profile, Side::Target, o.import_threads + 3),
+    )?;
     let facts = source.facts().await.map_err(FerryError::from)?;
     let matcher = profile
         .objects
         .compile(facts.lower_case_table_names)
         .map_err(FerryError::from)?;
-    let catalog = Catalog::load(&source, |s| matcher.touches_schema(s))
-        .await
-        .map_err(FerryError::from)?;
-    let all_schemas = Catalog::load_schema_names(&source)
-        .await
-        .map_err(FerryError::from)?;
+    let (catalog, all_schemas) = tokio::try_join!(
+        Catalog::load(&source, |s| matcher.touches_schema(s)),
+        Catalog::load_schema_names(&source),
+    )
+    .map_err(FerryError::from)?;
     matcher
         .check_against(
             catalog
@@ -640,6 +648,7 @@ async fn copy_phase(
         (stored_plan, position)
     } else {
         let mut chunks: Vec<ChunkRecord> = Vec::new();
+        let chunk_bytes = plan::chunk_bytes_at(o.chunk_bytes, far(ctx.source, ctx.target));
         let Some(planner) = snap.readers.first_mut() else {
             return Err(SnapshotError::Source {
                 what: "planning".into(),
@@ -649,7 +658,7 @@ async fn copy_phase(
         };
         for t in &selection.tables {
             if let Some(table) = catalog.table(&t.schema, &t.name) {
-                chunks.extend(plan::plan_table(planner, table, o.chunk_bytes).await?);
+                chunks.extend(plan::plan_table(planner, table, chunk_bytes).await?);
             }
         }
         meta.store_plan(meta_conn, profile.mode, &snap.position, &chunks)
@@ -1037,7 +1046,10 @@ impl SyncCtx<'_> {
             self.flavor,
             catalog,
             &own,
-            self.profile.options.chunk_bytes,
+            plan::chunk_bytes_at(
+                self.profile.options.chunk_bytes,
+                far(self.source, self.target),
+            ),
             self.profile.options.export_threads,
             self.sink,
         )

@@ -168,12 +168,13 @@ impl Context {
         source_check: &ConnectionCheck,
         target_check: &ConnectionCheck,
     ) -> Result<Context, Report> {
-        let source = inspect::open(profile, Side::Source, 2)
-            .await
-            .map_err(report)?;
-        let target = inspect::open(profile, Side::Target, 2)
-            .await
-            .map_err(report)?;
+        // Both sides side by side, and on each side the catalog beside the rest:
+        // at a distance every step is round trips, not work.
+        let (source, target) = tokio::try_join!(
+            inspect::open(profile, Side::Source, 3),
+            inspect::open(profile, Side::Target, 2),
+        )
+        .map_err(report)?;
         let (Some(source_facts), Some(target_facts)) =
             (source_check.facts.clone(), target_check.facts.clone())
         else {
@@ -183,207 +184,237 @@ impl Context {
                 remedy: "check again".into(),
             });
         };
-        let mut sc = source.conn().await.map_err(|e| report(e.into()))?;
-        let mut tc = target.conn().await.map_err(|e| report(e.into()))?;
-        let source_vars = bounded(vars(&mut sc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
-        let target_vars = bounded(vars(&mut tc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
-        let source_status = bounded(vars(&mut sc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
-        let target_status = bounded(vars(&mut tc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
-        let source_privileges = bounded(privileges(&mut sc), None).await;
-        let target_privileges = bounded(privileges(&mut tc), None).await;
+        let (mut sc, mut tc) =
+            tokio::try_join!(source.conn(), target.conn()).map_err(|e| report(e.into()))?;
+        let catalog_side = async {
+            let (matcher, catalog, selection, rules_error) = match bounded(
+                selection(&source, profile),
+                Err(timeout_report("reading the source catalog")),
+            )
+            .await
+            {
+                Ok((m, c, s)) => (Some(m), c, s, None),
+                Err(r) => (None, Catalog::default(), Selection::default(), Some(r)),
+            };
 
-        let (matcher, catalog, selection, rules_error) = match bounded(
-            selection(&source, profile),
-            Err(timeout_report("reading the source catalog")),
-        )
-        .await
-        {
-            Ok((m, c, s)) => (Some(m), c, s, None),
-            Err(r) => (None, Catalog::default(), Selection::default(), Some(r)),
+            (matcher, catalog, selection, rules_error)
         };
-
-        let mut target_tables = BTreeMap::new();
-        for t in &selection.tables {
-            let exists: Option<u8> = tc
-                .exec_first(
-                    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                    (&t.target_schema, &t.target_name),
-                )
-                .await
-                .unwrap_or(None);
-            if exists.is_some() {
-                let any: Option<u8> = tc
-                    .query_first(format!(
-                        "SELECT 1 FROM {}.{} LIMIT 1",
-                        quote(&t.target_schema),
-                        quote(&t.target_name)
-                    ))
-                    .await
-                    .unwrap_or(None);
-                target_tables.insert(
-                    (t.target_schema.clone(), t.target_name.clone()),
-                    any.is_some(),
-                );
-            }
-        }
-        let target_collations: Option<HashSet<String>> = bounded(
-            async {
-                tc.query::<String, _>("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
+        let source_side = async {
+            let sc = &mut sc;
+            let source_vars = bounded(vars(sc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
+            let source_status = bounded(vars(sc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
+            let source_privileges = bounded(privileges(sc), None).await;
+            let binlog_filters = bounded(
+                async {
+                    let row = crate::position::binlog_status(sc).await.unwrap_or(None);
+                    let split = |s: Option<String>| -> Vec<String> {
+                        s.unwrap_or_default()
+                            .split(',')
+                            .map(|x| x.trim().to_string())
+                            .filter(|x| !x.is_empty())
+                            .collect()
+                    };
+                    match row {
+                        Some(mut r) => (
+                            split(r.take_opt::<String, _>(2).and_then(Result::ok)),
+                            split(r.take_opt::<String, _>(3).and_then(Result::ok)),
+                        ),
+                        None => (Vec::new(), Vec::new()),
+                    }
+                },
+                (Vec::new(), Vec::new()),
+            )
+            .await;
+            let source_binlogs: Option<Vec<(String, u64)>> = bounded(
+                async {
+                    let rows: Vec<mysql_async::Row> = sc.query("SHOW BINARY LOGS").await.ok()?;
+                    Some(
+                        rows.into_iter()
+                            .filter_map(|mut r| {
+                                Some((
+                                    r.take_opt::<String, _>(0)?.ok()?,
+                                    r.take_opt::<u64, _>(1)?.ok()?,
+                                ))
+                            })
+                            .collect(),
+                    )
+                },
+                None,
+            )
+            .await;
+            let oldest_gtid: Option<String> = match (&source_binlogs, source_facts.flavor) {
+                (Some(logs), crate::endpoint::Flavor::MariaDB) => match logs.first() {
+                    Some((file, _)) => {
+                        bounded(
+                            async {
+                                sc.exec_first::<Option<String>, _, _>(
+                                    "SELECT BINLOG_GTID_POS(?, 4)",
+                                    (file,),
+                                )
+                                .await
+                                .ok()
+                                .flatten()
+                                .flatten()
+                            },
+                            None,
+                        )
+                        .await
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            let source_is_replica = bounded(
+                async {
+                    let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await
+                    {
+                        Ok(r) => r,
+                        Err(_) => sc.query("SHOW SLAVE STATUS").await.unwrap_or_default(),
+                    };
+                    !rows.is_empty()
+                },
+                false,
+            )
+            .await;
+            let binlog_admins = bounded(
+                async {
+                    let rows: Vec<String> = sc
+                        .query(
+                            "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES \
+                             WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
+                        )
+                        .await
+                        .ok()?;
+                    Some(rows)
+                },
+                None,
+            )
+            .await;
+            let prepared_xa = bounded(
+                async {
+                    let rows: Vec<mysql_async::Row> = sc.query("XA RECOVER").await.ok()?;
+                    Some(
+                        rows.into_iter()
+                            .map(|mut r| {
+                                let data: Option<Vec<u8>> = r.take(3);
+                                String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
+                            })
+                            .collect(),
+                    )
+                },
+                None,
+            )
+            .await;
+            (
+                source_vars,
+                source_status,
+                source_privileges,
+                binlog_filters,
+                source_binlogs,
+                oldest_gtid,
+                source_is_replica,
+                binlog_admins,
+                prepared_xa,
+            )
+        };
+        let target_side = async {
+            let tc = &mut tc;
+            let target_vars = bounded(vars(tc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
+            let target_status = bounded(vars(tc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
+            let target_privileges = bounded(privileges(tc), None).await;
+            let target_collations: Option<HashSet<String>> = bounded(
+                async {
+                    tc.query::<String, _>(
+                        "SELECT COLLATION_NAME FROM information_schema.COLLATIONS",
+                    )
                     .await
                     .ok()
                     .map(|v| v.into_iter().collect())
-            },
-            None,
-        )
-        .await;
-        let target_accounts: Option<HashSet<String>> = bounded(
-            async {
-                tc.query::<(String, String), _>("SELECT User, Host FROM mysql.user")
-                    .await
-                    .ok()
-                    .map(|v| v.into_iter().map(|(u, h)| format!("{u}@{h}")).collect())
-            },
-            None,
-        )
-        .await;
-        let binlog_filters = bounded(
-            async {
-                let row = crate::position::binlog_status(&mut sc)
-                    .await
-                    .unwrap_or(None);
-                let split = |s: Option<String>| -> Vec<String> {
-                    s.unwrap_or_default()
-                        .split(',')
-                        .map(|x| x.trim().to_string())
-                        .filter(|x| !x.is_empty())
-                        .collect()
-                };
-                match row {
-                    Some(mut r) => (
-                        split(r.take_opt::<String, _>(2).and_then(Result::ok)),
-                        split(r.take_opt::<String, _>(3).and_then(Result::ok)),
-                    ),
-                    None => (Vec::new(), Vec::new()),
-                }
-            },
-            (Vec::new(), Vec::new()),
-        )
-        .await;
-        let largest_rows = bounded(largest_rows(&mut sc, &catalog, &selection), Vec::new()).await;
-        let source_binlogs: Option<Vec<(String, u64)>> = bounded(
-            async {
-                let rows: Vec<mysql_async::Row> = sc.query("SHOW BINARY LOGS").await.ok()?;
-                Some(
-                    rows.into_iter()
-                        .filter_map(|mut r| {
-                            Some((
-                                r.take_opt::<String, _>(0)?.ok()?,
-                                r.take_opt::<u64, _>(1)?.ok()?,
-                            ))
-                        })
-                        .collect(),
-                )
-            },
-            None,
-        )
-        .await;
-        let oldest_gtid: Option<String> = match (&source_binlogs, source_facts.flavor) {
-            (Some(logs), crate::endpoint::Flavor::MariaDB) => match logs.first() {
-                Some((file, _)) => {
-                    bounded(
-                        async {
-                            sc.exec_first::<Option<String>, _, _>(
-                                "SELECT BINLOG_GTID_POS(?, 4)",
-                                (file,),
-                            )
-                            .await
-                            .ok()
-                            .flatten()
-                            .flatten()
-                        },
-                        None,
-                    )
-                    .await
-                }
-                None => None,
-            },
-            _ => None,
-        };
-        let source_is_replica = bounded(
-            async {
-                let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await {
-                    Ok(r) => r,
-                    Err(_) => sc.query("SHOW SLAVE STATUS").await.unwrap_or_default(),
-                };
-                !rows.is_empty()
-            },
-            false,
-        )
-        .await;
-        let binlog_admins = bounded(
-            async {
-                let rows: Vec<String> = sc
-                    .query(
-                        "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES \
-                         WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
-                    )
-                    .await
-                    .ok()?;
-                Some(rows)
-            },
-            None,
-        )
-        .await;
-        let prepared_xa = bounded(
-            async {
-                let rows: Vec<mysql_async::Row> = sc.query("XA RECOVER").await.ok()?;
-                Some(
-                    rows.into_iter()
-                        .map(|mut r| {
-                            let data: Option<Vec<u8>> = r.take(3);
-                            String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
-                        })
-                        .collect(),
-                )
-            },
-            None,
-        )
-        .await;
-        let target_free_bytes = bounded(
-            async {
-                // The filesystem holding the data directory: the mounted path that is
-                // the longest prefix of @@datadir.
-                tc.query_first::<Option<u64>, _>(
-                    "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
-                     WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
-                )
-                .await
-                .ok()
-                .flatten()
-                .flatten()
-            },
-            None,
-        )
-        .await;
-        let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
-        let resuming = bounded(async { meta.load_job(&mut tc).await.ok().flatten() }, None)
-            .await
-            .is_some_and(|j| {
-                use crate::checkpoint::JobPhase;
-                matches!(
-                    j.phase,
-                    JobPhase::Copy | JobPhase::Sync | JobPhase::Completing
-                )
-            });
-        let pending_ddl = if resuming {
-            bounded(
-                async { meta.pending_ddl(&mut tc).await.ok().flatten() },
+                },
                 None,
             )
-            .await
-        } else {
-            None
+            .await;
+            let target_accounts: Option<HashSet<String>> = bounded(
+                async {
+                    tc.query::<(String, String), _>("SELECT User, Host FROM mysql.user")
+                        .await
+                        .ok()
+                        .map(|v| v.into_iter().map(|(u, h)| format!("{u}@{h}")).collect())
+                },
+                None,
+            )
+            .await;
+            let target_free_bytes = bounded(
+                async {
+                    // The filesystem holding the data directory: the mounted path that is
+                    // the longest prefix of @@datadir.
+                    tc.query_first::<Option<u64>, _>(
+                        "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
+                         WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
+                    )
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten()
+                },
+                None,
+            )
+            .await;
+            let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
+            let resuming = bounded(async { meta.load_job(tc).await.ok().flatten() }, None)
+                .await
+                .is_some_and(|j| {
+                    use crate::checkpoint::JobPhase;
+                    matches!(
+                        j.phase,
+                        JobPhase::Copy | JobPhase::Sync | JobPhase::Completing
+                    )
+                });
+            let pending_ddl = if resuming {
+                bounded(async { meta.pending_ddl(tc).await.ok().flatten() }, None).await
+            } else {
+                None
+            };
+            (
+                target_vars,
+                target_status,
+                target_privileges,
+                target_collations,
+                target_accounts,
+                target_free_bytes,
+                resuming,
+                pending_ddl,
+            )
         };
+        let (
+            (matcher, catalog, selection, rules_error),
+            (
+                source_vars,
+                source_status,
+                source_privileges,
+                binlog_filters,
+                source_binlogs,
+                oldest_gtid,
+                source_is_replica,
+                binlog_admins,
+                prepared_xa,
+            ),
+            (
+                target_vars,
+                target_status,
+                target_privileges,
+                target_collations,
+                target_accounts,
+                target_free_bytes,
+                resuming,
+                pending_ddl,
+            ),
+        ) = tokio::join!(catalog_side, source_side, target_side);
+        // What needs the selection: each side again, side by side.
+        let (largest_rows, target_tables) = tokio::join!(
+            bounded(largest_rows(&mut sc, &catalog, &selection), Vec::new()),
+            existing_target_tables(&mut tc, &selection),
+        );
         drop(sc);
         drop(tc);
         Ok(Context {
@@ -464,6 +495,65 @@ fn timeout_report(what: &str) -> Report {
         message: format!("{what} took longer than {} s", STEP_TIMEOUT.as_secs()),
         remedy: "check the server's load and try again".into(),
     }
+}
+
+/// The selection's target tables that exist, and whether each holds rows: every
+/// table of their schemas in one query, then the ones that exist checked exactly.
+async fn existing_target_tables(
+    tc: &mut Conn,
+    selection: &Selection,
+) -> BTreeMap<(String, String), bool> {
+    let mut target_tables = BTreeMap::new();
+    let schemas: std::collections::BTreeSet<&str> = selection
+        .tables
+        .iter()
+        .map(|t| t.target_schema.as_str())
+        .collect();
+    if schemas.is_empty() {
+        return target_tables;
+    }
+    let listed: Vec<(String, String)> = tc
+        .exec(
+            format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA IN ({})",
+                vec!["?"; schemas.len()].join(", ")
+            ),
+            schemas.into_iter().collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap_or_default();
+    let listed: HashSet<(String, String)> = listed
+        .into_iter()
+        .map(|(s, t)| (s.to_lowercase(), t.to_lowercase()))
+        .collect();
+    for t in &selection.tables {
+        if !listed.contains(&(t.target_schema.to_lowercase(), t.target_name.to_lowercase())) {
+            continue;
+        }
+        let exists: Option<u8> = tc
+            .exec_first(
+                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (&t.target_schema, &t.target_name),
+            )
+            .await
+            .unwrap_or(None);
+        if exists.is_some() {
+            let any: Option<u8> = tc
+                .query_first(format!(
+                    "SELECT 1 FROM {}.{} LIMIT 1",
+                    quote(&t.target_schema),
+                    quote(&t.target_name)
+                ))
+                .await
+                .unwrap_or(None);
+            target_tables.insert(
+                (t.target_schema.clone(), t.target_name.clone()),
+                any.is_some(),
+            );
+        }
+    }
+    target_tables
 }
 
 async fn selection(

@@ -27,30 +27,30 @@ const ER_SPECIFIC_ACCESS_DENIED: u16 = 1227;
 const ER_DBACCESS_DENIED: u16 = 1044;
 const ER_ACCESS_DENIED: u16 = 1045;
 
-/// Session settings of every reader: exact bytes, UTC timestamps.
+/// Session settings of every reader: exact bytes, UTC timestamps. One packet.
 async fn prepare_reader(conn: &mut Conn) -> Result<(), mysql_async::Error> {
     // `binary` results: strings arrive as stored, whatever their charset, and are
     // written back as such; TIMESTAMPs in UTC so no session zone can shift them.
-    conn.query_drop("SET NAMES binary, SESSION time_zone = '+00:00'")
-        .await?;
-    conn.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await?;
     // A DDL on the source that waits for this snapshot's metadata locks makes every
     // later read of that table queue behind it: neither could ever finish. Give up
-    // after a while with a clear error instead of hanging.
-    conn.query_drop("SET SESSION lock_wait_timeout = 60").await
+    // after a while (lock_wait_timeout) with a clear error instead of hanging.
+    conn.query_drop(
+        "SET NAMES binary, SESSION time_zone = '+00:00', SESSION lock_wait_timeout = 60; \
+         SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+    )
+    .await
 }
 
+/// Opens the readers side by side: each costs round trips, not work.
 async fn open_readers(source: &Endpoint, n: usize) -> Result<Vec<Conn>, SnapshotError> {
-    let mut readers = Vec::with_capacity(n);
-    for _ in 0..n {
+    try_join_all((0..n).map(|_| async {
         let mut c = source_conn(source, "opening a reader connection").await?;
         prepare_reader(&mut c)
             .await
             .map_err(source_err("setting up a reader session"))?;
-        readers.push(c);
-    }
-    Ok(readers)
+        Ok::<_, SnapshotError>(c)
+    }))
+    .await
 }
 
 async fn start_all(readers: &mut [Conn]) -> Result<(), SnapshotError> {

@@ -193,14 +193,15 @@ pub async fn copy_chunks(
     sink: EventSink,
     stop: Arc<AtomicBool>,
 ) -> Result<Vec<Conn>, SnapshotError> {
-    let mut pool = Vec::new();
-    for _ in 0..writers.max(1) {
+    // Opened side by side: each costs round trips, not work.
+    let pool = futures_util::future::try_join_all((0..writers.max(1)).map(|_| async {
         let mut c = target_conn(target, "opening a writer connection").await?;
         crate::target::prepare(&mut c, crate::target::Session::Copy)
             .await
             .map_err(target_err("setting up a writer session"))?;
-        pool.push(c);
-    }
+        Ok::<_, SnapshotError>(c)
+    }))
+    .await?;
     let writer_pool = Arc::new(Mutex::new(pool));
     let permits = Arc::new(tokio::sync::Semaphore::new(writers.max(1)));
     let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
@@ -527,10 +528,8 @@ async fn copy_load_data(
         Ok::<_, SnapshotError>((rows, bytes))
     };
     let write = async {
-        writer
-            .query_drop("START TRANSACTION")
-            .await
-            .map_err(target_err(format!("writing {dst}")))?;
+        // The session runs without autocommit (target::Session::Copy): this
+        // chunk's transaction opens with its first statement.
         writer
             .query_drop(load.as_str())
             .await
@@ -636,10 +635,8 @@ async fn copy_insert(
         Ok::<_, SnapshotError>(())
     };
     let write = async {
-        writer
-            .query_drop("START TRANSACTION")
-            .await
-            .map_err(target_err(format!("writing {dst}")))?;
+        // The session runs without autocommit (target::Session::Copy): this
+        // chunk's transaction opens with its first statement.
         let mut total_rows = 0u64;
         let mut total_bytes = 0u64;
         while let Some((rows, values, bytes)) = rx.recv().await {

@@ -64,6 +64,19 @@ pub fn rows_per_chunk(table: &Table, chunk_bytes: u64) -> u64 {
     (chunk_bytes / avg).max(1)
 }
 
+/// The chunk size for servers `round_trip` away. Each chunk costs four round trips
+/// beyond its data (read, load, checkpoint, commit), so chunks grow with the
+/// distance to keep those a small share of a chunk's time: 2 MiB per millisecond of
+/// round trip (a 20 ms WAN: 40 MiB), at most 64 MiB, never below `chunk_bytes`.
+/// Below [`crate::endpoint::NEAR`] (loopback, a LAN) `chunk_bytes` holds as set.
+pub fn chunk_bytes_at(chunk_bytes: u64, round_trip: std::time::Duration) -> u64 {
+    if round_trip < crate::endpoint::NEAR {
+        return chunk_bytes;
+    }
+    let ms = round_trip.as_millis() as u64;
+    chunk_bytes.max(ms.saturating_mul(2 << 20).min(64 << 20))
+}
+
 /// Plans the chunks of one table on a reader connection inside the snapshot.
 pub async fn plan_table(
     conn: &mut Conn,
@@ -236,5 +249,19 @@ mod tests {
         assert_eq!(params, vec![Value::Int(1), Value::Int(1), Value::Int(2)]);
         let (sql, _) = range_predicate(&key, None, Some(&[Value::Int(1), Value::Int(2)]));
         assert_eq!(sql, "((`a` < ?) OR (`a` = ? AND `b` <= ?))");
+    }
+
+    #[test]
+    fn chunks_grow_with_the_distance_only() {
+        use std::time::Duration;
+        // Near the servers (loopback, a LAN) the setting holds, however small.
+        assert_eq!(chunk_bytes_at(65536, Duration::from_micros(300)), 65536);
+        assert_eq!(chunk_bytes_at(4 << 20, Duration::from_micros(900)), 4 << 20);
+        // 20 ms away: 40 MiB; far away: capped.
+        assert_eq!(chunk_bytes_at(4 << 20, Duration::from_millis(20)), 40 << 20);
+        assert_eq!(
+            chunk_bytes_at(4 << 20, Duration::from_millis(300)),
+            64 << 20
+        );
     }
 }

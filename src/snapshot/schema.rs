@@ -16,7 +16,7 @@ use crate::endpoint::Endpoint;
 use crate::error::Report;
 use crate::events::{EventSink, JobEvent};
 use crate::profile::{DefinerPolicy, OnExisting};
-use crate::rules::{Matcher, Selection};
+use crate::rules::{Matcher, SelectedTable, Selection};
 
 /// A lexical token of a `SHOW CREATE` statement that matters for rewriting.
 #[derive(Debug, PartialEq)]
@@ -216,6 +216,74 @@ async fn ddl_conn(target: &Endpoint) -> Result<Conn, SnapshotError> {
     Ok(c)
 }
 
+/// Target tables that may already exist, as lowercase (schema, table): every
+/// table of the wanted tables' schemas, in one query. A name not in it is absent;
+/// one in it is checked exactly by [`target_table_state`] (names differ in case
+/// only where the server compares them case-sensitively).
+async fn target_tables_hint(
+    conn: &mut Conn,
+    wanted: &[&SelectedTable],
+) -> Result<HashSet<(String, String)>, SnapshotError> {
+    let schemas: BTreeSet<&str> = wanted.iter().map(|t| t.target_schema.as_str()).collect();
+    if schemas.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let rows: Vec<(String, String)> = conn
+        .exec(
+            format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA IN ({})",
+                vec!["?"; schemas.len()].join(", ")
+            ),
+            schemas.into_iter().collect::<Vec<_>>(),
+        )
+        .await
+        .map_err(target_err("looking up target tables"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, t)| (s.to_lowercase(), t.to_lowercase()))
+        .collect())
+}
+
+/// `SHOW CREATE TABLE` of each table, 50 to a packet; keyed by source name.
+async fn show_creates(
+    src: &mut Conn,
+    tables: &[&SelectedTable],
+) -> Result<std::collections::HashMap<(String, String), String>, SnapshotError> {
+    let mut creates = std::collections::HashMap::new();
+    for batch in tables.chunks(50) {
+        let sql = batch
+            .iter()
+            .map(|t| format!("SHOW CREATE TABLE {}.{}", quote(&t.schema), quote(&t.name)))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let err = || source_err("SHOW CREATE TABLE");
+        let mut results = src.query_iter(sql).await.map_err(err())?;
+        for t in batch {
+            let rows: Vec<(String, String)> = results.collect().await.map_err(err())?;
+            if let Some((_, create)) = rows.into_iter().next() {
+                creates.insert((t.schema.clone(), t.name.clone()), create);
+            }
+        }
+    }
+    Ok(creates)
+}
+
+async fn show_create(src: &mut Conn, t: &SelectedTable) -> Result<Option<String>, SnapshotError> {
+    let row: Option<(String, String)> = src
+        .query_first(format!(
+            "SHOW CREATE TABLE {}.{}",
+            quote(&t.schema),
+            quote(&t.name)
+        ))
+        .await
+        .map_err(source_err(format!(
+            "SHOW CREATE TABLE {}.{}",
+            t.schema, t.name
+        )))?;
+    Ok(row.map(|(_, c)| c))
+}
+
 async fn target_table_state(
     conn: &mut Conn,
     schema: &str,
@@ -303,14 +371,30 @@ impl SchemaCopy<'_> {
         let (mut src, mut tgt) = self.connections().await?;
         let mut not_empty = Vec::new();
         let mut created_schemas = BTreeSet::new();
-        for t in &selection.tables {
+        let wanted: Vec<&SelectedTable> = selection
+            .tables
+            .iter()
+            .filter(|t| {
+                !resuming.contains(&(t.schema.clone(), t.name.clone()))
+                    && !merged_elsewhere.contains(&(t.target_schema.clone(), t.target_name.clone()))
+            })
+            .collect();
+        // What is on the target and each CREATE TABLE, read up front in a packet or
+        // two rather than a round trip per table.
+        let maybe_there = target_tables_hint(&mut tgt, &wanted).await?;
+        let absent = |t: &SelectedTable| {
+            !maybe_there.contains(&(t.target_schema.to_lowercase(), t.target_name.to_lowercase()))
+        };
+        let to_create: Vec<&SelectedTable> = wanted.iter().copied().filter(|t| absent(t)).collect();
+        let mut creates = show_creates(&mut src, &to_create).await?;
+        for t in wanted {
             let target = (t.target_schema.clone(), t.target_name.clone());
-            if resuming.contains(&(t.schema.clone(), t.name.clone()))
-                || merged_elsewhere.contains(&target)
-            {
-                continue;
-            }
-            match target_table_state(&mut tgt, &t.target_schema, &t.target_name).await? {
+            let state = if absent(t) {
+                None
+            } else {
+                target_table_state(&mut tgt, &t.target_schema, &t.target_name).await?
+            };
+            match state {
                 Some(true) => match on_existing {
                     OnExisting::Error => {
                         not_empty.push(format!("{}.{}", t.target_schema, t.target_name))
@@ -347,18 +431,14 @@ impl SchemaCopy<'_> {
                             t.target_schema
                         )))?;
                     }
-                    let row: Option<(String, String)> = src
-                        .query_first(format!(
-                            "SHOW CREATE TABLE {}.{}",
-                            quote(&t.schema),
-                            quote(&t.name)
-                        ))
-                        .await
-                        .map_err(source_err(format!(
-                            "SHOW CREATE TABLE {}.{}",
-                            t.schema, t.name
-                        )))?;
-                    let Some((_, create)) = row else { continue };
+                    let create = match creates.remove(&(t.schema.clone(), t.name.clone())) {
+                        Some(c) => c,
+                        // Listed as there a moment ago and gone: read it now.
+                        None => match show_create(&mut src, t).await? {
+                            Some(c) => c,
+                            None => continue,
+                        },
+                    };
                     let sql = retarget_create_table(&create, &t.target_schema, &t.target_name)
                         .ok_or_else(|| SnapshotError::Source {
                             what: format!("SHOW CREATE TABLE {}.{}", t.schema, t.name),
@@ -430,14 +510,14 @@ impl SchemaCopy<'_> {
                         .await
                         .map_err(target_err("recording deferred indexes"))?;
                     }
-                    // Unqualified foreign-key references resolve in the current database.
-                    tgt.query_drop(format!("USE {}", quote(&t.target_schema)))
+                    // Unqualified foreign-key references resolve in the current
+                    // database. One packet.
+                    tgt.query_drop(format!("USE {}; {sql}", quote(&t.target_schema)))
                         .await
-                        .map_err(target_err(format!("USE {}", t.target_schema)))?;
-                    tgt.query_drop(sql).await.map_err(target_err(format!(
-                        "creating table {}.{}",
-                        t.target_schema, t.target_name
-                    )))?;
+                        .map_err(target_err(format!(
+                            "creating table {}.{}",
+                            t.target_schema, t.target_name
+                        )))?;
                     sink.emit(JobEvent::Created {
                         kind: "table".into(),
                         name: format!("{}.{}", t.target_schema, t.target_name),

@@ -16,6 +16,7 @@ pub mod definition;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
+use futures_util::future::try_join_all;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Row, Value};
 use serde::Serialize;
@@ -266,8 +267,8 @@ pub async fn verify(
         tables.push(table);
     }
     let specs = Arc::new(specs);
-    let mut pairs = Vec::new();
-    for reader in snap.readers {
+    // The target's side of each pair, opened side by side (round trips, not work).
+    let targets = try_join_all(snap.readers.iter().map(|_| async {
         let mut tgt = target.conn().await.map_err(|e| VerifyError::Query {
             side: "target",
             what: "connecting".into(),
@@ -278,8 +279,10 @@ pub async fn verify(
             what: "session setup".into(),
             cause: e.to_string(),
         })?;
-        pairs.push((reader, tgt));
-    }
+        Ok::<_, VerifyError>(tgt)
+    }))
+    .await?;
+    let pairs: Vec<_> = snap.readers.into_iter().zip(targets).collect();
 
     // Whole tables first.
     let whole = (0..reports.len())
@@ -492,15 +495,29 @@ async fn compare_definitions(
     };
     let flavor = |f: Result<crate::endpoint::ServerFacts, _>| f.ok().map(|f| f.flavor);
     let same_flavor = flavor(source.facts().await) == flavor(target.facts().await);
-    let mut src = source.conn().await.map_err(|e| fail("source")(&e))?;
-    let mut tgt = target.conn().await.map_err(|e| fail("target")(&e))?;
-    for r in reports.iter_mut() {
-        let s = definition::read(&mut src, &r.schema, &r.table)
-            .await
-            .map_err(|e| fail("source")(&e))?;
-        let t = definition::read(&mut tgt, &r.target_schema, &r.target_table)
-            .await
-            .map_err(|e| fail("target")(&e))?;
+    let read = |endpoint: &'static str, ep: &Endpoint, schema: String, table: String| {
+        let ep = ep.clone();
+        async move {
+            let mut conn = ep.conn().await.map_err(|e| fail(endpoint)(&e))?;
+            definition::read(&mut conn, &schema, &table)
+                .await
+                .map_err(|e| fail(endpoint)(&e))
+        }
+    };
+    // Every table on both sides at once (the pools bound the connections): at a
+    // distance each read is round trips, not work.
+    let definitions = try_join_all(reports.iter().map(|r| {
+        let s = read("source", source, r.schema.clone(), r.table.clone());
+        let t = read(
+            "target",
+            target,
+            r.target_schema.clone(),
+            r.target_table.clone(),
+        );
+        async move { tokio::try_join!(s, t) }
+    }))
+    .await?;
+    for (r, (s, t)) in reports.iter_mut().zip(definitions) {
         r.definition = definition::differences(&s, &t, same_flavor);
         r.equal &= r.definition.is_empty();
     }

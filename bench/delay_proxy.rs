@@ -1,0 +1,103 @@
+//! A TCP proxy that delays every byte by a fixed time each way, so the bench
+//! scripts can put a server "far away" (a desktop 20–50 ms from its servers) for
+//! Ferry and for the tools it is compared with alike. Bandwidth is not limited:
+//! only distance is added, as on a WAN with a wide pipe.
+//!
+//!   delay_proxy ONE_WAY_MS LISTEN_PORT:UPSTREAM_PORT [LISTEN_PORT:UPSTREAM_PORT …]
+//!
+//! Listens on 127.0.0.1, connects to 127.0.0.1:UPSTREAM_PORT for each client, and
+//! prints `ready` once every port listens. Data read at instant t is written at
+//! t + ONE_WAY_MS in the order read, so a round trip costs 2 × ONE_WAY_MS and a
+//! stream keeps its throughput (up to the buffered window below).
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+/// Buffers in flight per direction: at most this × `READ_SIZE` bytes (64 MiB), a
+/// window wide enough for 1 GB/s at 50 ms.
+const IN_FLIGHT: usize = 1024;
+const READ_SIZE: usize = 64 * 1024;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let usage = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "usage: delay_proxy ONE_WAY_MS LISTEN_PORT:UPSTREAM_PORT …",
+        )
+    };
+    let delay_ms: u64 = args.next().and_then(|a| a.parse().ok()).ok_or_else(usage)?;
+    let delay = Duration::from_millis(delay_ms);
+    let mut listeners = Vec::new();
+    for pair in args {
+        let (listen, upstream) = pair.split_once(':').ok_or_else(usage)?;
+        let listen: u16 = listen.parse().map_err(|_| usage())?;
+        let upstream: u16 = upstream.parse().map_err(|_| usage())?;
+        listeners.push((TcpListener::bind(("127.0.0.1", listen)).await?, upstream));
+    }
+    if listeners.is_empty() {
+        return Err(usage());
+    }
+    println!("ready");
+    let mut tasks = Vec::new();
+    for (listener, upstream) in listeners {
+        tasks.push(tokio::spawn(accept(listener, upstream, delay)));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}
+
+async fn accept(listener: TcpListener, upstream: u16, delay: Duration) {
+    while let Ok((client, _)) = listener.accept().await {
+        tokio::spawn(async move {
+            let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
+                return;
+            };
+            // Small packets (a query, an OK) must not wait for Nagle on top of the delay.
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            tokio::spawn(pipe(cr, sw, delay));
+            tokio::spawn(pipe(sr, cw, delay));
+        });
+    }
+}
+
+/// One direction: a reader stamps each buffer with its due time, a writer sends it
+/// then. EOF or an error on either side closes the other side's write half.
+async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) {
+    let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    let reader = async move {
+        loop {
+            let mut buf = vec![0u8; READ_SIZE];
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send((Instant::now() + delay, buf)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((due, buf)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&buf).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
