@@ -7,6 +7,9 @@
 #
 #   bench/incremental.sh [TRANSACTIONS] [RATE] [RATE_SECONDS]   (default 100000 2000 30)
 #   APPLY_WORKERS=N sets Ferry's [incremental] apply_workers (default 1).
+#   RTT_MS="0 20 50" runs the catch-up race and the lag measurement once per round
+#   trip, the native replicas pulling the binlog and Ferry reaching both servers
+#   through the same delaying proxy (default: no proxy).
 #
 # Needs: mariadb-server, sysbench (Debian packages). Builds ferry --release.
 set -euo pipefail
@@ -69,7 +72,7 @@ now() { date +%s.%N; }
 native() { # replica parallel_threads mode
   local r=$1 threads=$2 mode=$3
   sql "$r" -e "SET GLOBAL slave_parallel_threads=$threads; SET GLOBAL slave_parallel_mode='$mode';
-    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=$SP, MASTER_USER='root',
+    CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${FAR[$SP]}, MASTER_USER='root',
       MASTER_LOG_FILE='$FILE0', MASTER_LOG_POS=$POS0, MASTER_USE_GTID=no"
   local t0; t0=$(now)
   sql "$r" -e "START SLAVE"
@@ -79,27 +82,29 @@ native() { # replica parallel_threads mode
     if [ "$f" \> "$FILE1" ]; then break; fi
     sleep 0.05
   done
-  T[$r]=$(python3 -c "print($(now) - $t0)")
+  T[$r$at]=$(python3 -c "print($(now) - $t0)")
   sql "$r" -e "STOP SLAVE"
   local got; got=$(sql "$r" -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
   [ "$got" = "$expected" ] || { echo "bench: $r differs from the source" >&2; exit 1; }
-  printf "%-34s %8.2f s  %8.0f txn/s\n" "native $r" "${T[$r]}" "$(python3 -c "print($TXNS / ${T[$r]})")"
+  printf "%-34s %8.2f s  %8.0f txn/s\n" "native $r$at" "${T[$r$at]}" "$(python3 -c "print($TXNS / ${T[$r$at]})")"
 }
 
-native serial 0 conservative
-native optimistic2 2 optimistic
-native optimistic4 4 optimistic
-
-cat >"$work/job.toml" <<TOML
+# Each round starts every replica from the base copy again.
+reset_replica() { # name
+  sql "$1" -e "STOP SLAVE; RESET SLAVE ALL; DROP DATABASE IF EXISTS $DB; DROP DATABASE IF EXISTS ferry_meta" 2>/dev/null || true
+  sql "$1" <"$work/base.sql"
+}
+write_job() {
+  cat >"$work/job.toml" <<TOML
 name = "bench-inc"
 mode = "incremental"
 [source]
 host = "127.0.0.1"
-port = $SP
+port = ${FAR[$SP]}
 user = "root"
 [target]
 host = "127.0.0.1"
-port = ${PORT[ferry]}
+port = ${FAR[${PORT[ferry]}]}
 user = "root"
 [objects]
 include = ["$DB.*"]
@@ -107,30 +112,58 @@ include = ["$DB.*"]
 start = "binlog:$FILE0:$POS0"
 apply_workers = ${APPLY_WORKERS:-1}
 TOML
+}
 applied() {
   sql ferry -N -e "SELECT sync_position FROM ferry_meta.jobs WHERE job='bench-inc'" 2>/dev/null |
     python3 -c "import json,sys; t=sys.stdin.read().strip(); d=json.loads(t) if t and t!='NULL' else {}; print(d.get('file') or '-', d.get('pos') or 0)"
 }
-t0=$(now)
-/usr/bin/time -f "%M %U %S" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
-fpid=$!
-while :; do
-  read -r f p < <(applied)
-  if [ "$f" = "$FILE1" ] && [ "$p" -ge "$POS1" ]; then break; fi
-  if [ "$f" != "-" ] && [ "$f" \> "$FILE1" ]; then break; fi
-  kill -0 $fpid 2>/dev/null || { echo "bench: ferry stopped:" >&2; tail -5 "$work/ferry.events" >&2; exit 1; }
-  sleep 0.05
-done
-T[ferry]=$(python3 -c "print($(now) - $t0)")
-got=$(sql ferry -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
-[ "$got" = "$expected" ] || { echo "bench: ferry's target differs from the source" >&2; exit 1; }
-printf "%-34s %8.2f s  %8.0f txn/s\n" "ferry (incremental)" "${T[ferry]}" "$(python3 -c "print($TXNS / ${T[ferry]})")"
+ferry_catchup() {
+  write_job
+  local t0; t0=$(now)
+  /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
+  local fpid=$!
+  while :; do
+    read -r f p < <(applied)
+    if [ "$f" = "$FILE1" ] && [ "$p" -ge "$POS1" ]; then break; fi
+    if [ "$f" != "-" ] && [ "$f" \> "$FILE1" ]; then break; fi
+    kill -0 $fpid 2>/dev/null || { echo "bench: ferry stopped:" >&2; tail -5 "$work/ferry.events" >&2; exit 1; }
+    sleep 0.05
+  done
+  T[ferry$at]=$(python3 -c "print($(now) - $t0)")
+  pkill -INT -P $fpid 2>/dev/null || kill -INT $fpid 2>/dev/null || true; wait $fpid || true
+  local got; got=$(sql ferry -N -e "CHECKSUM TABLE $tables_list" | awk '{print $2}' | tr '\n' ' ')
+  [ "$got" = "$expected" ] || { echo "bench: ferry's target differs from the source" >&2; exit 1; }
+  printf "%-34s %8.2f s  %8.0f txn/s\n" "ferry (incremental)$at" "${T[ferry$at]}" "$(python3 -c "print($TXNS / ${T[ferry$at]})")"
+}
 
-echo "bench: lag while sysbench writes $RATE txn/s for $RATE_SECS s (heartbeat every 50 ms)"
-sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
-  --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=4 --rate="$RATE" --time="$RATE_SECS" run >"$work/rate.txt" &
-spid=$!
-python3 - "$SP" "${PORT[ferry]}" "$RATE_SECS" "$DB" <<'PY' >"$work/lag.txt"
+RTTS=${RTT_MS:--}
+first=1
+for rtt in $RTTS; do
+  start_proxies "$rtt" "$SP" "${PORT[ferry]}"
+  at=$(at_rtt "$rtt")
+  [ "$rtt" = "-" ] || echo "bench: $rtt ms round trip between each replica (and Ferry) and the servers"
+  if [ $first = 0 ]; then for r in "${replicas[@]}"; do reset_replica "$r"; done; fi
+  first=0
+  native serial 0 conservative
+  native optimistic2 2 optimistic
+  native optimistic4 4 optimistic
+  ferry_catchup
+done
+
+# Lag: Ferry follows the source (the job resumes where its catch-up ended) while
+# sysbench writes at a fixed rate next to the source, once per distance.
+lag_at() { # rtt
+  start_proxies "$1" "$SP" "${PORT[ferry]}"
+  at=$(at_rtt "$1")
+  write_job
+  /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss$at" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
+  local fpid=$!
+  sleep 2
+  echo "bench: lag$at while sysbench writes $RATE txn/s for $RATE_SECS s (heartbeat every 50 ms)"
+  sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
+    --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=4 --rate="$RATE" --time="$RATE_SECS" run >"$work/rate.txt" &
+  local spid=$!
+  python3 - "$SP" "${PORT[ferry]}" "$RATE_SECS" "$DB" <<'PY' >"$work/lag$at.txt"
 import subprocess, sys, time
 sp, tp, secs, db = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 def q(port, sql):
@@ -138,9 +171,7 @@ def q(port, sql):
                           capture_output=True, text=True).stdout.strip()
 lags = []
 end = time.time() + secs
-i = 0
 while time.time() < end:
-    i += 1
     q(sp, f"REPLACE INTO {db}.heartbeat VALUES (1, NOW(6))")
     time.sleep(0.05)
     # Lag: how old the newest heartbeat the target has is, minus our own sleep.
@@ -151,17 +182,25 @@ lags.sort()
 p = lambda x: lags[min(len(lags) - 1, int(len(lags) * x))] if lags else float("nan")
 print(f"{len(lags)} {p(0.5):.3f} {p(0.99):.3f} {lags[-1] if lags else float('nan'):.3f}")
 PY
-wait $spid
-achieved=$(awk '/transactions:/{gsub(/[(]/,"",$3); print $3}' "$work/rate.txt")
-read -r n p50 p99 pmax <"$work/lag.txt"
-pkill -INT -P $fpid || true; wait $fpid || true
-echo "ferry: peak RSS KiB, user s, sys s: $(cat "$work/ferry.rss")"
+  wait $spid
+  awk '/transactions:/{gsub(/[(]/,"",$3); print $3}' "$work/rate.txt" >"$work/rate$at.txt"
+  pkill -INT -P $fpid 2>/dev/null || kill -INT $fpid 2>/dev/null || true; wait $fpid || true
+}
+for rtt in $RTTS; do lag_at "$rtt"; done
+stop_proxies
 
-python3 - <<PY
-serial, o2, o4, ferry = ${T[serial]}, ${T[optimistic2]}, ${T[optimistic4]}, ${T[ferry]}
+echo
+echo "backlog: $TXNS txn (oltp_write_only, 4 row changes each)"
+for rtt in $RTTS; do
+  at=$(at_rtt "$rtt")
+  read -r n p50 p99 pmax <"$work/lag$at.txt"
+  python3 - <<PY
+serial, o2, o4, ferry = ${T[serial$at]}, ${T[optimistic2$at]}, ${T[optimistic4$at]}, ${T[ferry$at]}
 best = min(serial, o2, o4)
-print()
-print(f"backlog                       {$TXNS} txn (oltp_write_only, 4 row changes each)")
-print(f"ferry vs best native          {best / ferry:8.2f}x faster   (target >= 1.20x)")
-print(f"lag at ${achieved:-?} txn/s         p50 {float('$p50'):.3f} s, p99 {float('$p99'):.3f} s, max {float('$pmax'):.3f} s over $n samples   (target p99 < 1 s)")
+label = "no proxy" if "$rtt" == "-" else "$rtt ms round trip"
+print(f"{label}:")
+print(f"  ferry vs best native          {best / ferry:8.2f}x faster   (target >= 2.5x without delay, 1.5x at 20 ms, 1.0x at 50 ms)")
+print(f"  lag at $(cat "$work/rate$at.txt") txn/s         p50 {float('$p50'):.3f} s, p99 {float('$p99'):.3f} s, max {float('$pmax'):.3f} s over $n samples   (target p99 < 150 ms at 20 ms)")
+print(f"  ferry peak RSS                {int(open('$work/ferry.rss$at').read().split()[0]) / 1024:8.1f} MiB")
 PY
+done

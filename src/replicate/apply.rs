@@ -29,8 +29,13 @@ use crate::position::Position;
 const IDLE_CHECKPOINT: Duration = Duration::from_secs(1);
 
 /// Rows per multi-row statement: powers of two up to this, so a table uses at most
-/// a handful of prepared statement shapes.
-const MAX_ROWS_PER_STATEMENT: usize = 256;
+/// a dozen prepared statement shapes. Large, because each statement costs a round
+/// trip: a backlog at 20 ms from the target goes in a few statements per table, not
+/// one per 256 rows (the byte and placeholder limits bound it first for wide rows).
+const MAX_ROWS_PER_STATEMENT: usize = 4096;
+
+/// A prepared statement takes at most this many placeholders.
+const MAX_PLACEHOLDERS: usize = 65_535;
 
 /// Bytes of values per multi-row statement, well under any `max_allowed_packet`.
 const MAX_STATEMENT_BYTES: usize = 2 << 20;
@@ -727,7 +732,7 @@ async fn insert_rows(
     let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
     let mut rest = rows;
     while !rest.is_empty() {
-        let n = statement_rows(rest, |r| {
+        let n = statement_rows(rest, written.len(), |r| {
             written
                 .iter()
                 .map(|&i| r.get(i).map_or(1, value_bytes))
@@ -768,7 +773,7 @@ async fn delete_keys(
     };
     let mut rest = rows;
     while !rest.is_empty() {
-        let n = statement_rows(rest, |r| {
+        let n = statement_rows(rest, map.key.len(), |r| {
             map.key
                 .iter()
                 .map(|&i| r.get(i).map_or(1, value_bytes))
@@ -860,11 +865,13 @@ async fn delete_one(conn: &mut Conn, map: &TableMap, row: &[Value]) -> Result<()
 }
 
 /// How many of `rows` the next statement takes: the largest power of two that
-/// fits the row and byte limits (at least one row).
-fn statement_rows(rows: &[&[Value]], size: impl Fn(&[Value]) -> usize) -> usize {
+/// fits the row, byte and placeholder limits (`width` values a row; at least one
+/// row).
+fn statement_rows(rows: &[&[Value]], width: usize, size: impl Fn(&[Value]) -> usize) -> usize {
+    let most = MAX_ROWS_PER_STATEMENT.min(MAX_PLACEHOLDERS / width.max(1));
     let mut n: usize = 0;
     let mut bytes = 0;
-    for r in rows.iter().take(MAX_ROWS_PER_STATEMENT) {
+    for r in rows.iter().take(most) {
         bytes += size(r);
         if n > 0 && bytes > MAX_STATEMENT_BYTES {
             break;
@@ -882,12 +889,20 @@ mod tests {
     #[test]
     fn statements_take_powers_of_two() {
         let row = vec![Value::Int(1)];
-        let rows: Vec<&[Value]> = (0..300).map(|_| row.as_slice()).collect();
-        assert_eq!(statement_rows(&rows, |_| 9), 256);
-        assert_eq!(statement_rows(&rows[..100], |_| 9), 64);
-        assert_eq!(statement_rows(&rows[..1], |_| 9), 1);
+        let rows: Vec<&[Value]> = (0..5000).map(|_| row.as_slice()).collect();
+        assert_eq!(statement_rows(&rows, 1, |_| 9), 4096);
+        assert_eq!(statement_rows(&rows[..300], 1, |_| 9), 256);
+        assert_eq!(statement_rows(&rows[..100], 1, |_| 9), 64);
+        assert_eq!(statement_rows(&rows[..1], 1, |_| 9), 1);
         // One huge row still goes alone.
-        assert_eq!(statement_rows(&rows[..3], |_| MAX_STATEMENT_BYTES + 1), 1);
+        assert_eq!(
+            statement_rows(&rows[..3], 1, |_| MAX_STATEMENT_BYTES + 1),
+            1
+        );
+        // Bytes bound it: 2 MiB of 1 KiB rows is 2 048 rows.
+        assert_eq!(statement_rows(&rows, 1, |_| 1024), 2048);
+        // So do placeholders: 100 values a row, at most 655 rows, so 512.
+        assert_eq!(statement_rows(&rows, 100, |_| 9), 512);
     }
 
     fn map(name: &str, key: Vec<usize>, serial: bool) -> TableMap {
