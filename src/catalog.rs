@@ -8,8 +8,9 @@
 //! All queries are parameterised; the schema list is passed as placeholders, so only
 //! the selected schemas' metadata is read even on servers with thousands of tables.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
+use futures_util::future::try_join_all;
 use mysql_async::prelude::{FromValue, Queryable};
 use mysql_async::{Conn, Params, Row, Value};
 use serde::Serialize;
@@ -259,23 +260,19 @@ impl Catalog {
         endpoint: &Endpoint,
         want_schema: impl Fn(&str) -> bool,
     ) -> Result<Catalog, CatalogError> {
-        let mut conn = endpoint.conn().await?;
         // information_schema silently skips a table whose definition is being
         // changed or flushed at that instant (warning 1684): read again rather than
         // migrate without it.
         let mut attempt = 0;
-        let result = loop {
-            match load_with(&mut conn, &want_schema).await {
+        loop {
+            match load_with(endpoint, &want_schema).await {
                 Err(CatalogError::Busy { .. }) if attempt < 20 => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
                 }
                 other => break other,
             }
-        };
-        // Return the connection to the pool whatever happened.
-        drop(conn);
-        result
+        }
     }
 }
 
@@ -298,6 +295,18 @@ fn take<T: FromValue>(row: &mut Row, i: usize, what: &'static str) -> Result<T, 
         what,
         cause: e.to_string(),
     })
+}
+
+/// The catalog queries' rows, by what each reads.
+struct Fetched(HashMap<&'static str, Vec<Row>>);
+
+impl Fetched {
+    fn take(&mut self, what: &'static str) -> Result<Vec<Row>, CatalogError> {
+        self.0.remove(what).ok_or(CatalogError::Decode {
+            what,
+            cause: "the query's rows are missing".into(),
+        })
+    }
 }
 
 fn placeholders(n: usize) -> String {
@@ -329,12 +338,17 @@ async fn rows(
     Ok(rows)
 }
 
+/// Reads the catalog: the schemas first, then the rest of its queries side by
+/// side, each connection taken from the pool only for its query (however small
+/// the pool, every query gets its turn).
 async fn load_with(
-    conn: &mut Conn,
+    endpoint: &Endpoint,
     want_schema: &impl Fn(&str) -> bool,
 ) -> Result<Catalog, CatalogError> {
     let mut catalog = Catalog::default();
-    let schema_rows: Vec<Row> = conn
+    let schema_rows: Vec<Row> = endpoint
+        .conn()
+        .await?
         .exec(
             "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
              FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
@@ -358,23 +372,73 @@ async fn load_with(
         return Ok(catalog);
     }
     let ph = placeholders(names.len());
-
-    // Columns, keyed by table.
-    let mut columns: BTreeMap<(String, String), Vec<Column>> = BTreeMap::new();
-    const COLS: &str = "columns";
-    for mut row in rows(
-        conn,
-        COLS,
-        format!(
+    // Every query at once, each on a connection of its own: at a distance the
+    // catalog costs a few round trips instead of two per query.
+    let queries: Vec<(&'static str, String)> = vec![
+        ("columns", format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, COLUMN_TYPE, \
              IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({ph}) \
              ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
-        ),
-        &names,
-    )
-    .await?
-    {
+        )),
+        ("indexes", format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, NULLABLE \
+             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({ph}) \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
+        )),
+        ("foreign keys", format!(
+            "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, \
+             k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, \
+             COALESCE(r.UPDATE_RULE, 'RESTRICT'), COALESCE(r.DELETE_RULE, 'RESTRICT') \
+             FROM information_schema.KEY_COLUMN_USAGE k \
+             LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
+               ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
+              AND r.TABLE_NAME = k.TABLE_NAME \
+             WHERE k.TABLE_SCHEMA IN ({ph}) AND k.REFERENCED_TABLE_NAME IS NOT NULL \
+             ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
+        )),
+        ("tables", format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COLLATION, \
+             TABLE_TYPE = 'SYSTEM VERSIONED' \
+             FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA IN ({ph}) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
+             ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        )),
+        ("views", format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.VIEWS \
+             WHERE TABLE_SCHEMA IN ({ph}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
+        )),
+        ("triggers", format!(
+            "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, DEFINER \
+             FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({ph}) \
+             ORDER BY TRIGGER_SCHEMA, TRIGGER_NAME"
+        )),
+        ("routines", format!(
+            "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, DEFINER FROM information_schema.ROUTINES \
+             WHERE ROUTINE_SCHEMA IN ({ph}) ORDER BY ROUTINE_SCHEMA, ROUTINE_TYPE, ROUTINE_NAME"
+        )),
+        ("events", format!(
+            "SELECT EVENT_SCHEMA, EVENT_NAME, DEFINER, STATUS FROM information_schema.EVENTS \
+             WHERE EVENT_SCHEMA IN ({ph}) ORDER BY EVENT_SCHEMA, EVENT_NAME"
+        )),
+    ];
+    let mut fetched = Fetched(
+        try_join_all(queries.into_iter().map(|(what, sql)| {
+            let names = &names;
+            async move {
+                let mut conn = endpoint.conn().await?;
+                Ok::<_, CatalogError>((what, rows(&mut conn, what, sql, names).await?))
+            }
+        }))
+        .await?
+        .into_iter()
+        .collect(),
+    );
+
+    // Columns, keyed by table.
+    let mut columns: BTreeMap<(String, String), Vec<Column>> = BTreeMap::new();
+    const COLS: &str = "columns";
+    for mut row in fetched.take(COLS)? {
         let schema: String = take(&mut row, 0, COLS)?;
         let table: String = take(&mut row, 1, COLS)?;
         let column_type: String = take(&mut row, 5, COLS)?;
@@ -416,18 +480,7 @@ async fn load_with(
     }
     let mut indexes: BTreeMap<(String, String), BTreeMap<String, Index>> = BTreeMap::new();
     const IDX: &str = "indexes";
-    for mut row in rows(
-        conn,
-        IDX,
-        format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, NULLABLE \
-             FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({ph}) \
-             ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(IDX)? {
         let schema: String = take(&mut row, 0, IDX)?;
         let table: String = take(&mut row, 1, IDX)?;
         let index: String = take(&mut row, 2, IDX)?;
@@ -454,24 +507,7 @@ async fn load_with(
     // Foreign keys, columns in constraint order.
     let mut fks: BTreeMap<(String, String), Vec<ForeignKey>> = BTreeMap::new();
     const FK: &str = "foreign keys";
-    for mut row in rows(
-        conn,
-        FK,
-        format!(
-            "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, \
-             k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, \
-             COALESCE(r.UPDATE_RULE, 'RESTRICT'), COALESCE(r.DELETE_RULE, 'RESTRICT') \
-             FROM information_schema.KEY_COLUMN_USAGE k \
-             LEFT JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-               ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
-              AND r.TABLE_NAME = k.TABLE_NAME \
-             WHERE k.TABLE_SCHEMA IN ({ph}) AND k.REFERENCED_TABLE_NAME IS NOT NULL \
-             ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(FK)? {
         let schema: String = take(&mut row, 0, FK)?;
         let table: String = take(&mut row, 1, FK)?;
         let name: String = take(&mut row, 2, FK)?;
@@ -500,20 +536,7 @@ async fn load_with(
     }
 
     const TBL: &str = "tables";
-    for mut row in rows(
-        conn,
-        TBL,
-        format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COLLATION, \
-             TABLE_TYPE = 'SYSTEM VERSIONED' \
-             FROM information_schema.TABLES \
-             WHERE TABLE_SCHEMA IN ({ph}) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
-             ORDER BY TABLE_SCHEMA, TABLE_NAME"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(TBL)? {
         let schema: String = take(&mut row, 0, TBL)?;
         let name: String = take(&mut row, 1, TBL)?;
         let key = (schema.clone(), name.clone());
@@ -555,17 +578,7 @@ async fn load_with(
     }
 
     const VW: &str = "views";
-    for mut row in rows(
-        conn,
-        VW,
-        format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.VIEWS \
-             WHERE TABLE_SCHEMA IN ({ph}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(VW)? {
         catalog.views.push(View {
             schema: take(&mut row, 0, VW)?,
             name: take(&mut row, 1, VW)?,
@@ -575,18 +588,7 @@ async fn load_with(
     }
 
     const TRG: &str = "triggers";
-    for mut row in rows(
-        conn,
-        TRG,
-        format!(
-            "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, DEFINER \
-             FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({ph}) \
-             ORDER BY TRIGGER_SCHEMA, TRIGGER_NAME"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(TRG)? {
         catalog.triggers.push(Trigger {
             schema: take(&mut row, 0, TRG)?,
             name: take(&mut row, 1, TRG)?,
@@ -598,17 +600,7 @@ async fn load_with(
     }
 
     const RTN: &str = "routines";
-    for mut row in rows(
-        conn,
-        RTN,
-        format!(
-            "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, DEFINER FROM information_schema.ROUTINES \
-             WHERE ROUTINE_SCHEMA IN ({ph}) ORDER BY ROUTINE_SCHEMA, ROUTINE_TYPE, ROUTINE_NAME"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(RTN)? {
         catalog.routines.push(Routine {
             schema: take(&mut row, 0, RTN)?,
             name: take(&mut row, 1, RTN)?,
@@ -618,17 +610,7 @@ async fn load_with(
     }
 
     const EVT: &str = "events";
-    for mut row in rows(
-        conn,
-        EVT,
-        format!(
-            "SELECT EVENT_SCHEMA, EVENT_NAME, DEFINER, STATUS FROM information_schema.EVENTS \
-             WHERE EVENT_SCHEMA IN ({ph}) ORDER BY EVENT_SCHEMA, EVENT_NAME"
-        ),
-        &names,
-    )
-    .await?
-    {
+    for mut row in fetched.take(EVT)? {
         catalog.events.push(Event {
             schema: take(&mut row, 0, EVT)?,
             name: take(&mut row, 1, EVT)?,

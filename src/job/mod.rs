@@ -1248,8 +1248,34 @@ async fn incremental_start(
 /// An incremental-only job writes into tables that must already exist.
 async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Result<(), JobError> {
     let mut conn = target.conn().await.map_err(FerryError::from)?;
+    // One query lists the schemas' tables; a name not listed as such (the server
+    // may fold case) is looked up on its own.
+    let schemas: std::collections::BTreeSet<&str> = selection
+        .tables
+        .iter()
+        .map(|t| t.target_schema.as_str())
+        .collect();
+    let listed: std::collections::HashSet<(String, String)> = if schemas.is_empty() {
+        Default::default()
+    } else {
+        conn.exec::<(String, String), _, _>(
+            format!(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+                 WHERE TABLE_SCHEMA IN ({})",
+                vec!["?"; schemas.len()].join(", ")
+            ),
+            schemas.into_iter().collect::<Vec<_>>(),
+        )
+        .await
+        .map_err(|e| ReplicateError::target("looking for target tables", e))?
+        .into_iter()
+        .collect()
+    };
     let mut missing = Vec::new();
     for t in &selection.tables {
+        if listed.contains(&(t.target_schema.clone(), t.target_name.clone())) {
+            continue;
+        }
         let found: Option<u8> = conn
             .exec_first(
                 "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",

@@ -416,17 +416,21 @@ async fn follow(
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            if let Some(request) = setup
-                .meta
-                .take_request(&mut control)
-                .await
-                .map_err(|e| ReplicateError::target("reading requests", e))?
+            // Both reads at once: at a distance each is round trips the apply waits for.
+            let (request, source) = tokio::join!(
+                setup.meta.take_request(&mut control),
+                source_position(setup.source, setup.flavor)
+            );
+            let mut source = source;
+            if let Some(request) =
+                request.map_err(|e| ReplicateError::target("reading requests", e))?
             {
                 if let Some(outcome) = on_request(setup, drain, status, request).await? {
                     return Ok(outcome);
                 }
+                // A request can freeze the source: its position counts from after.
+                source = source_position(setup.source, setup.flavor).await;
             }
-            let source = source_position(setup.source, setup.flavor).await;
             let idle = rx.is_empty() && held.is_none();
             let synced = idle && source.as_ref().is_some_and(|s| reached(applied, s));
             let secs = window.0.elapsed().as_secs_f64().max(0.001);

@@ -387,9 +387,13 @@ impl SchemaCopy<'_> {
         };
         let to_create: Vec<&SelectedTable> = wanted.iter().copied().filter(|t| absent(t)).collect();
         let mut creates = show_creates(&mut src, &to_create).await?;
+        // Targets created by this loop: several source tables may route to one.
+        let mut created = HashSet::new();
         for t in wanted {
             let target = (t.target_schema.clone(), t.target_name.clone());
-            let state = if absent(t) {
+            let state = if created.contains(&target) {
+                Some(false)
+            } else if absent(t) {
                 None
             } else {
                 target_table_state(&mut tgt, &t.target_schema, &t.target_name).await?
@@ -522,6 +526,7 @@ impl SchemaCopy<'_> {
                         kind: "table".into(),
                         name: format!("{}.{}", t.target_schema, t.target_name),
                     });
+                    created.insert(target);
                 }
             }
         }
