@@ -87,3 +87,51 @@ pub fn insert_sql(verb: &str, table: &str, cols: &str, width: usize, rows: usize
         vec![tuple.as_str(); rows].join(", ")
     )
 }
+
+/// Appends `v` to a LOAD DATA stream (`FIELDS TERMINATED BY '\t' ESCAPED BY '\\'`,
+/// `CHARACTER SET binary`): bytes exactly as read with escapes, numbers in forms
+/// that parse back to the same value, temporal values in MySQL's literal syntax.
+pub fn encode_field(out: &mut Vec<u8>, v: &mysql_async::Value) {
+    use mysql_async::Value;
+    use std::io::Write;
+    match v {
+        Value::NULL => out.extend_from_slice(b"\\N"),
+        Value::Bytes(bytes) => {
+            for &b in bytes {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    0 => out.extend_from_slice(b"\\0"),
+                    b => out.push(b),
+                }
+            }
+        }
+        Value::Int(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Value::UInt(u) => {
+            let _ = write!(out, "{u}");
+        }
+        // The f32 is widened exactly; `{:e}` prints the shortest text that parses
+        // back to that f64, so FLOAT and DOUBLE values arrive bit for bit.
+        Value::Float(f) => {
+            let _ = write!(out, "{:e}", f64::from(*f));
+        }
+        Value::Double(d) => {
+            let _ = write!(out, "{d:e}");
+        }
+        Value::Date(y, m, d, 0, 0, 0, 0) => {
+            let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+        }
+        Value::Date(y, m, d, h, mi, s, us) => {
+            let _ = write!(out, "{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}");
+        }
+        Value::Time(neg, days, h, m, s, us) => {
+            let hours = u64::from(*days) * 24 + u64::from(*h);
+            let sign = if *neg { "-" } else { "" };
+            let _ = write!(out, "{sign}{hours:02}:{m:02}:{s:02}.{us:06}");
+        }
+    }
+}

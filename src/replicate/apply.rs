@@ -48,7 +48,16 @@ pub struct Applier {
     last_checkpoint: Instant,
     /// The target's max_allowed_packet: a row above it can never be written.
     max_packet: usize,
+    /// From how many final rows of a plain table one LOAD DATA LOCAL writes them
+    /// ([`LOAD_FROM_ROWS`]); `None` where the target refuses LOAD DATA LOCAL.
+    load_from: Option<usize>,
 }
+
+/// From this many final rows of one table in a batch, the applier loads them with
+/// one `LOAD DATA LOCAL … REPLACE` (two round trips, no statement to prepare)
+/// instead of multi-row REPLACEs (one round trip each, and a prepare per new
+/// statement shape): what a backlog at a distance costs.
+const LOAD_FROM_ROWS: usize = 128;
 
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
     move |e| ReplicateError::target(what, e)
@@ -167,19 +176,31 @@ impl Applier {
             .map_err(target_err("setting up the apply session"))?;
             conns.push(conn);
         }
-        let max_packet: Option<u64> = match conns.first_mut() {
+        let settings: Option<(u64, Option<String>)> = match conns.first_mut() {
             Some(c) => c
-                .query_first("SELECT @@max_allowed_packet")
+                .query_first("SELECT @@max_allowed_packet, @@GLOBAL.local_infile")
                 .await
                 .map_err(target_err("reading max_allowed_packet"))?,
             None => None,
         };
+        let max_packet = settings.as_ref().map(|(p, _)| *p);
+        let load_data = settings
+            .and_then(|(_, on)| on)
+            .is_some_and(|on| on == "1" || on.eq_ignore_ascii_case("ON"));
+        // FERRY_APPLY_LOAD_FROM: a test setting, so small batches take the path too.
+        let load_from = load_data.then(|| {
+            std::env::var("FERRY_APPLY_LOAD_FROM")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(LOAD_FROM_ROWS)
+        });
         Ok(Applier {
             conns,
             meta,
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
             max_packet: max_packet.map_or(usize::MAX, |n| n as usize),
+            load_from,
         })
     }
 
@@ -316,6 +337,7 @@ impl Applier {
         // blocked on another's rows is freed by that worker's commit, never left
         // waiting for a transaction that waits for it.
         let keyed_workers = self.conns.len().saturating_sub(1).max(1);
+        let load = self.load_from;
         let weights = match self.conns.first_mut() {
             Some(conn) => collation_weights(conn, txs, &tables).await?,
             None => HashMap::new(),
@@ -338,7 +360,7 @@ impl Applier {
                     .filter(|(_, work)| !work.is_empty())
                     .map(|(conn, work)| async move {
                         begin(conn).await?;
-                        match run_work(conn, work).await {
+                        match run_work(conn, work, load).await {
                             Ok(()) => commit(conn).await,
                             Err(e) => {
                                 let _ = conn.query_drop("ROLLBACK").await;
@@ -368,10 +390,10 @@ impl Applier {
             begin(conn0).await?;
             if serial {
                 for work in &keyed {
-                    run_work(conn0, work).await?;
+                    run_work(conn0, work, load).await?;
                 }
             }
-            run_work(conn0, &keyless).await?;
+            run_work(conn0, &keyless, load).await?;
             crate::failpoint::hit("apply.rows_before_checkpoint");
             meta.save_sync_position(conn0, end)
                 .await
@@ -418,7 +440,7 @@ impl Applier {
                 };
                 rows += 1;
                 if map.key.is_empty() {
-                    run_work(conn, &[Work::Keyless(map, vec![&tc.change])]).await?;
+                    run_work(conn, &[Work::Keyless(map, vec![&tc.change])], None).await?;
                     continue;
                 }
                 match &tc.change {
@@ -689,10 +711,17 @@ fn partition<'a>(
     (parts, keyless)
 }
 
-async fn run_work(conn: &mut Conn, work: &[Work<'_>]) -> Result<(), ReplicateError> {
+async fn run_work(
+    conn: &mut Conn,
+    work: &[Work<'_>],
+    load_from: Option<usize>,
+) -> Result<(), ReplicateError> {
     for w in work {
         match w {
             Work::Delete(map, rows) => delete_keys(conn, map, rows).await?,
+            Work::Replace(map, rows) if map.plain && load_from.is_some_and(|n| rows.len() >= n) => {
+                load_rows(conn, map, rows).await?
+            }
             Work::Replace(map, rows) => insert_rows(conn, map, rows, "REPLACE").await?,
             Work::Keyless(map, changes) => {
                 for change in changes {
@@ -711,6 +740,54 @@ async fn run_work(conn: &mut Conn, work: &[Work<'_>]) -> Result<(), ReplicateErr
         }
     }
     Ok(())
+}
+
+/// `rows` (final states of a plain table, see `TableMap::plain`) written with one
+/// `LOAD DATA LOCAL … REPLACE`: the same rows a REPLACE of them leaves, in one
+/// statement, inside the batch's transaction. Values travel as the copy's do
+/// (`target::encode_field`, `CHARACTER SET binary`), in blocks of about 1 MiB.
+async fn load_rows(
+    conn: &mut Conn,
+    map: &TableMap,
+    rows: &[&[Value]],
+) -> Result<(), ReplicateError> {
+    use futures_util::StreamExt;
+    let written: Vec<usize> = map
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, _, generated))| !generated)
+        .map(|(i, _)| i)
+        .collect();
+    let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
+    let mut blocks: Vec<bytes::Bytes> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    for r in rows {
+        for (n, &i) in written.iter().enumerate() {
+            if n > 0 {
+                buf.push(b'\t');
+            }
+            crate::target::encode_field(&mut buf, r.get(i).unwrap_or(&Value::NULL));
+        }
+        buf.push(b'\n');
+        if buf.len() >= 1 << 20 {
+            blocks.push(bytes::Bytes::from(std::mem::take(&mut buf)));
+        }
+    }
+    if !buf.is_empty() {
+        blocks.push(bytes::Bytes::from(buf));
+    }
+    let stream = futures_util::stream::iter(blocks.into_iter().map(Ok::<_, std::io::Error>));
+    conn.set_infile_handler(async move { Ok(stream.boxed()) });
+    conn.query_drop(format!(
+        "LOAD DATA LOCAL INFILE 'ferry-apply' REPLACE INTO TABLE {}.{} CHARACTER SET binary \
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
+        quote(&map.target_schema),
+        quote(&map.target_name),
+        cols.join(", ")
+    ))
+    .await
+    .map_err(target_err("loading rows"))
 }
 
 /// Multi-row `verb INTO` of `rows`, in power-of-two sized statements.
@@ -919,6 +996,7 @@ mod tests {
             transactional: true,
             cascade_parent: false,
             key_collations: Vec::new(),
+            plain: true,
         }
     }
 

@@ -704,6 +704,7 @@ mod tests {
                         transactional: true,
                         cascade_parent: false,
                         key_collations: Vec::new(),
+                        plain: true,
                     },
                 )
             })

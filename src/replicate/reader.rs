@@ -40,6 +40,12 @@ pub struct TableMap {
     /// A foreign key with an action (CASCADE, SET NULL) references this table:
     /// deleting or updating its rows changes child rows the binlog never shows.
     pub cascade_parent: bool,
+    /// Every written column's binlog value reads back exactly from LOAD DATA's
+    /// text (numbers, strings, bytes, DATE/DATETIME/TIME): the applier may load
+    /// a large set of rows in one statement (see `apply`). Not for ENUM, SET,
+    /// BIT, YEAR, TIMESTAMP, JSON or spatial values, whose binlog forms mean
+    /// something else as text.
+    pub plain: bool,
 }
 
 /// The length of a `BINARY(n)` column (`data_type` "binary").
@@ -130,10 +136,42 @@ impl TableMap {
                     .then(|| (cs.clone(), coll.clone()))
             })
             .collect();
+        let plain = table.columns.iter().all(|c| {
+            c.generated.is_some()
+                || matches!(
+                    c.data_type.to_ascii_lowercase().as_str(),
+                    "tinyint"
+                        | "smallint"
+                        | "mediumint"
+                        | "int"
+                        | "integer"
+                        | "bigint"
+                        | "decimal"
+                        | "numeric"
+                        | "float"
+                        | "double"
+                        | "char"
+                        | "varchar"
+                        | "binary"
+                        | "varbinary"
+                        | "tinytext"
+                        | "text"
+                        | "mediumtext"
+                        | "longtext"
+                        | "tinyblob"
+                        | "blob"
+                        | "mediumblob"
+                        | "longblob"
+                        | "date"
+                        | "datetime"
+                        | "time"
+                )
+        });
         TableMap {
             target_schema: target_schema.to_string(),
             target_name: target_name.to_string(),
             key_collations,
+            plain,
             columns,
             serial: table.secondary_unique > 0 || table.primary_key.is_none(),
             key,

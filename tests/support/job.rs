@@ -19,7 +19,17 @@ pub fn ferry_cmd(home: &std::path::Path, args: &[&str]) -> Command {
 }
 
 pub fn spawn_run(home: &std::path::Path, job: &std::path::Path) -> Child {
+    spawn_run_with(home, job, &[])
+}
+
+/// [`spawn_run`] with extra environment (a test setting of the engine's).
+pub fn spawn_run_with(
+    home: &std::path::Path,
+    job: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Child {
     ferry_cmd(home, &["run", job.to_str().unwrap()])
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
