@@ -5,6 +5,7 @@
 # mydumper/myloader (DM's dump-and-load way: both dumps at once, then both loads
 # into the one table) and against Ferry copying one source of the same size, in
 # ONE run on servers this script starts; every result checked against the union.
+# RTT_MS="0 20 50" repeats it at each round trip through a delaying proxy.
 #
 #   bench/shard-merge.sh [ROWS_PER_SHARD] [THREADS]     (default 1000000 4)
 #
@@ -78,13 +79,13 @@ run() { # name db command...
 
 dump_load_merge() {
   rm -rf "$work/dump-a" "$work/dump-b"
-  mydumper -h 127.0.0.1 -P "$AP" -u root -B shard_1 -t "$THREADS" --rows=100000 -o "$work/dump-a" >/dev/null 2>&1 & local da=$!
-  mydumper -h 127.0.0.1 -P "$BP" -u root -B shard_2 -t "$THREADS" --rows=100000 -o "$work/dump-b" >/dev/null 2>&1 & local db=$!
+  mydumper -h 127.0.0.1 -P "$XA" -u root -B shard_1 -t "$THREADS" --rows=100000 -o "$work/dump-a" >/dev/null 2>&1 & local da=$!
+  mydumper -h 127.0.0.1 -P "$XB" -u root -B shard_2 -t "$THREADS" --rows=100000 -o "$work/dump-b" >/dev/null 2>&1 & local db=$!
   wait "$da" && wait "$db"
   # The second shard's rows go into the table the first one's load created.
   rm -f "$work"/dump-b/*schema*
-  myloader -h 127.0.0.1 -P "$TP" -u root -d "$work/dump-a" -B merged -t "$THREADS" >/dev/null 2>&1
-  myloader -h 127.0.0.1 -P "$TP" -u root -d "$work/dump-b" -B merged -s shard_2 -t "$THREADS" >/dev/null 2>&1
+  myloader -h 127.0.0.1 -P "$XT" -u root -d "$work/dump-a" -B merged -t "$THREADS" >/dev/null 2>&1
+  myloader -h 127.0.0.1 -P "$XT" -u root -d "$work/dump-b" -B merged -s shard_2 -t "$THREADS" >/dev/null 2>&1
 }
 
 ferry_job() { # name with-shard
@@ -93,7 +94,7 @@ name = "$1"
 mode = "full"
 [source]
 host = "127.0.0.1"
-port = $AP
+port = $XA
 user = "root"
 tls = "disabled"
 TOML
@@ -102,7 +103,7 @@ TOML
 [[shards]]
 name = "b"
 host = "127.0.0.1"
-port = $BP
+port = $XB
 user = "root"
 tls = "disabled"
 TOML
@@ -110,7 +111,7 @@ TOML
   cat >>"$work/$1.toml" <<TOML
 [target]
 host = "127.0.0.1"
-port = $TP
+port = $XT
 user = "root"
 tls = "disabled"
 [objects]
@@ -128,9 +129,6 @@ TOML
     echo "bench: ferry $1 failed:" >&2; tail -5 "$work/$1.events" >&2; cat "$work/$1.json" >&2; exit 1; }
 }
 
-echo
-run "mydumper x2 + myloader x2 (merged)" merged dump_load_merge
-run "ferry, 2 sources merged (verified)" merged ferry_job merge yes
 phases() { # job: when each phase began, seconds from the first event
   grep -E '"type":"(phase|copy_done)"' "$work/$1.events" | python3 -c "
 import json, sys
@@ -138,16 +136,32 @@ ev = [json.loads(l) for l in sys.stdin]
 t0 = ev[0]['t'] if ev else 0
 print('  ' + ' '.join(f\"{e.get('phase', 'copy_done')}@{e['t'] - t0:.2f}\" for e in ev))"
 }
-phases merge
-run "ferry, 1 source (verified)" - ferry_job one no
-phases one
-python3 - <<PY
-merged = float("${T[ferry, 2 sources merged (verified)]}")
-dump = float("${T[mydumper x2 + myloader x2 (merged)]}")
-one = float("${T[ferry, 1 source (verified)]}")
+# RTT_MS="0 20 50": the same runs once per round trip, every tool reaching the
+# three servers through the same delaying proxy (default: no proxy).
+RTTS=${RTT_MS:--}
+for rtt in $RTTS; do
+  start_proxies "$rtt" "$AP" "$BP" "$TP"
+  XA=${FAR[$AP]}; XB=${FAR[$BP]}; XT=${FAR[$TP]}
+  at=$(at_rtt "$rtt")
+  echo
+  run "mydumper x2 + myloader x2 (merged)$at" merged dump_load_merge
+  run "ferry, 2 sources merged (verified)$at" merged ferry_job merge yes
+  phases merge
+  run "ferry, 1 source (verified)$at" - ferry_job one no
+  phases one
+done
+stop_proxies
+for rtt in $RTTS; do
+  at=$(at_rtt "$rtt")
+  python3 - <<PY
+merged = float("${T[ferry, 2 sources merged (verified)$at]}")
+dump = float("${T[mydumper x2 + myloader x2 (merged)$at]}")
+one = float("${T[ferry, 1 source (verified)$at]}")
 rows = 2 * $ROWS
 print()
-print(f"ferry merge vs mydumper/myloader   {dump / merged:8.2f}x faster")
-print(f"ferry merge rows/s                 {rows / merged:8.0f}")
-print(f"ferry merge vs one source of half  {merged / one:8.2f}x the time (2x the rows)")
+print("no proxy:" if "$rtt" == "-" else "$rtt ms round trip:")
+print(f"  ferry merge vs mydumper/myloader   {dump / merged:8.2f}x faster   (target >= 1.2x)")
+print(f"  ferry merge rows/s                 {rows / merged:8.0f}")
+print(f"  ferry merge vs one source of half  {merged / one:8.2f}x the time (2x the rows)")
 PY
+done
