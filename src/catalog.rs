@@ -297,6 +297,42 @@ fn take<T: FromValue>(row: &mut Row, i: usize, what: &'static str) -> Result<T, 
     })
 }
 
+/// Every table of `schemas` as the server names it (schema, table): one query,
+/// where asking for each table costs a round trip apiece at a distance.
+pub async fn list_tables(
+    conn: &mut Conn,
+    schemas: &std::collections::BTreeSet<&str>,
+) -> Result<Vec<(String, String)>, mysql_async::Error> {
+    if schemas.is_empty() {
+        return Ok(Vec::new());
+    }
+    conn.exec(
+        format!(
+            "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA IN ({})",
+            placeholders(schemas.len())
+        ),
+        schemas.iter().copied().collect::<Vec<_>>(),
+    )
+    .await
+}
+
+/// Whether `schema.table` holds a row.
+pub async fn holds_rows(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+) -> Result<bool, mysql_async::Error> {
+    let any: Option<u8> = conn
+        .query_first(format!(
+            "SELECT 1 FROM {}.{} LIMIT 1",
+            crate::checkpoint::quote(schema),
+            crate::checkpoint::quote(table)
+        ))
+        .await?;
+    Ok(any.is_some())
+}
+
 /// The catalog queries' rows, by what each reads.
 struct Fetched(HashMap<&'static str, Vec<Row>>);
 

@@ -1255,22 +1255,12 @@ async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Resu
         .iter()
         .map(|t| t.target_schema.as_str())
         .collect();
-    let listed: std::collections::HashSet<(String, String)> = if schemas.is_empty() {
-        Default::default()
-    } else {
-        conn.exec::<(String, String), _, _>(
-            format!(
-                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA IN ({})",
-                vec!["?"; schemas.len()].join(", ")
-            ),
-            schemas.into_iter().collect::<Vec<_>>(),
-        )
-        .await
-        .map_err(|e| ReplicateError::target("looking for target tables", e))?
-        .into_iter()
-        .collect()
-    };
+    let listed: std::collections::HashSet<(String, String)> =
+        crate::catalog::list_tables(&mut conn, &schemas)
+            .await
+            .map_err(|e| ReplicateError::target("looking for target tables", e))?
+            .into_iter()
+            .collect();
     let mut missing = Vec::new();
     for t in &selection.tables {
         if listed.contains(&(t.target_schema.clone(), t.target_name.clone())) {

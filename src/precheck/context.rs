@@ -512,45 +512,62 @@ async fn existing_target_tables(
     if schemas.is_empty() {
         return target_tables;
     }
-    let listed: Vec<(String, String)> = tc
-        .exec(
-            format!(
-                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA IN ({})",
-                vec!["?"; schemas.len()].join(", ")
-            ),
-            schemas.into_iter().collect::<Vec<_>>(),
-        )
+    let listed = crate::catalog::list_tables(tc, &schemas)
         .await
         .unwrap_or_default();
-    let listed: HashSet<(String, String)> = listed
+    let exact: HashSet<(String, String)> = listed.iter().cloned().collect();
+    let folded: HashSet<(String, String)> = listed
         .into_iter()
         .map(|(s, t)| (s.to_lowercase(), t.to_lowercase()))
         .collect();
+    // Listed exactly: there. Listed only in another case: asked on its own (the
+    // server may fold names). Not listed: absent.
+    let mut there = Vec::new();
     for t in &selection.tables {
-        if !listed.contains(&(t.target_schema.to_lowercase(), t.target_name.to_lowercase())) {
-            continue;
-        }
-        let exists: Option<u8> = tc
-            .exec_first(
-                "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
-                (&t.target_schema, &t.target_name),
-            )
-            .await
-            .unwrap_or(None);
-        if exists.is_some() {
-            let any: Option<u8> = tc
-                .query_first(format!(
-                    "SELECT 1 FROM {}.{} LIMIT 1",
-                    quote(&t.target_schema),
-                    quote(&t.target_name)
-                ))
+        let key = (t.target_schema.clone(), t.target_name.clone());
+        if exact.contains(&key) {
+            there.push(key);
+        } else if folded.contains(&(t.target_schema.to_lowercase(), t.target_name.to_lowercase())) {
+            let exists: Option<u8> = tc
+                .exec_first(
+                    "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                    (&t.target_schema, &t.target_name),
+                )
                 .await
                 .unwrap_or(None);
-            target_tables.insert(
-                (t.target_schema.clone(), t.target_name.clone()),
-                any.is_some(),
-            );
+            if exists.is_some() {
+                there.push(key);
+            }
+        }
+    }
+    // Whether each holds rows: one query for up to 100 tables.
+    for batch in there.chunks(100) {
+        let sql = batch
+            .iter()
+            .map(|(s, t)| {
+                format!(
+                    "SELECT EXISTS(SELECT 1 FROM {}.{} LIMIT 1)",
+                    quote(s),
+                    quote(t)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" UNION ALL ");
+        match tc.query::<u8, _>(sql).await {
+            Ok(any) if any.len() == batch.len() => {
+                for (key, v) in batch.iter().zip(any) {
+                    target_tables.insert(key.clone(), v != 0);
+                }
+            }
+            // One table unreadable fails them all: ask each on its own.
+            _ => {
+                for (schema, table) in batch {
+                    let any = crate::catalog::holds_rows(tc, schema, table)
+                        .await
+                        .unwrap_or(false);
+                    target_tables.insert((schema.clone(), table.clone()), any);
+                }
+            }
         }
     }
     target_tables

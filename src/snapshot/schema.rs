@@ -228,15 +228,7 @@ async fn target_tables_hint(
     if schemas.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows: Vec<(String, String)> = conn
-        .exec(
-            format!(
-                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
-                 WHERE TABLE_SCHEMA IN ({})",
-                vec!["?"; schemas.len()].join(", ")
-            ),
-            schemas.into_iter().collect::<Vec<_>>(),
-        )
+    let rows = crate::catalog::list_tables(conn, &schemas)
         .await
         .map_err(target_err("looking up target tables"))?;
     Ok(rows
@@ -299,15 +291,10 @@ async fn target_table_state(
     if exists.is_none() {
         return Ok(None);
     }
-    let any: Option<u8> = conn
-        .query_first(format!(
-            "SELECT 1 FROM {}.{} LIMIT 1",
-            quote(schema),
-            quote(table)
-        ))
+    let any = crate::catalog::holds_rows(conn, schema, table)
         .await
         .map_err(target_err(format!("reading {schema}.{table}")))?;
-    Ok(Some(any.is_some()))
+    Ok(Some(any))
 }
 
 fn object_warning(kind: &str, name: &str, cause: String, remedy: &str) -> Report {
