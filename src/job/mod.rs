@@ -1121,6 +1121,7 @@ impl SyncCtx<'_> {
             matcher: self.matcher,
             filters: &filters,
             apply_workers: self.profile.incremental.apply_workers,
+            load_data: self.profile.options.write_method != crate::profile::WriteMethod::Insert,
             shard: self.opts.shard.as_deref(),
         };
         let (outcome, applied) =

@@ -199,217 +199,34 @@ impl Context {
 
             (matcher, catalog, selection, rules_error)
         };
-        let source_side = async {
-            let sc = &mut sc;
-            let source_vars = bounded(vars(sc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
-            let source_status = bounded(vars(sc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
-            let source_privileges = bounded(privileges(sc), None).await;
-            let binlog_filters = bounded(
-                async {
-                    let row = crate::position::binlog_status(sc).await.unwrap_or(None);
-                    let split = |s: Option<String>| -> Vec<String> {
-                        s.unwrap_or_default()
-                            .split(',')
-                            .map(|x| x.trim().to_string())
-                            .filter(|x| !x.is_empty())
-                            .collect()
-                    };
-                    match row {
-                        Some(mut r) => (
-                            split(r.take_opt::<String, _>(2).and_then(Result::ok)),
-                            split(r.take_opt::<String, _>(3).and_then(Result::ok)),
-                        ),
-                        None => (Vec::new(), Vec::new()),
-                    }
-                },
-                (Vec::new(), Vec::new()),
-            )
-            .await;
-            let source_binlogs: Option<Vec<(String, u64)>> = bounded(
-                async {
-                    let rows: Vec<mysql_async::Row> = sc.query("SHOW BINARY LOGS").await.ok()?;
-                    Some(
-                        rows.into_iter()
-                            .filter_map(|mut r| {
-                                Some((
-                                    r.take_opt::<String, _>(0)?.ok()?,
-                                    r.take_opt::<u64, _>(1)?.ok()?,
-                                ))
-                            })
-                            .collect(),
-                    )
-                },
-                None,
-            )
-            .await;
-            let oldest_gtid: Option<String> = match (&source_binlogs, source_facts.flavor) {
-                (Some(logs), crate::endpoint::Flavor::MariaDB) => match logs.first() {
-                    Some((file, _)) => {
-                        bounded(
-                            async {
-                                sc.exec_first::<Option<String>, _, _>(
-                                    "SELECT BINLOG_GTID_POS(?, 4)",
-                                    (file,),
-                                )
-                                .await
-                                .ok()
-                                .flatten()
-                                .flatten()
-                            },
-                            None,
-                        )
-                        .await
-                    }
-                    None => None,
-                },
-                _ => None,
-            };
-            let source_is_replica = bounded(
-                async {
-                    let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await
-                    {
-                        Ok(r) => r,
-                        Err(_) => sc.query("SHOW SLAVE STATUS").await.unwrap_or_default(),
-                    };
-                    !rows.is_empty()
-                },
-                false,
-            )
-            .await;
-            let binlog_admins = bounded(
-                async {
-                    let rows: Vec<String> = sc
-                        .query(
-                            "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES \
-                             WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
-                        )
-                        .await
-                        .ok()?;
-                    Some(rows)
-                },
-                None,
-            )
-            .await;
-            let prepared_xa = bounded(
-                async {
-                    let rows: Vec<mysql_async::Row> = sc.query("XA RECOVER").await.ok()?;
-                    Some(
-                        rows.into_iter()
-                            .map(|mut r| {
-                                let data: Option<Vec<u8>> = r.take(3);
-                                String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
-                            })
-                            .collect(),
-                    )
-                },
-                None,
-            )
-            .await;
-            (
-                source_vars,
-                source_status,
-                source_privileges,
-                binlog_filters,
-                source_binlogs,
-                oldest_gtid,
-                source_is_replica,
-                binlog_admins,
-                prepared_xa,
-            )
-        };
-        let target_side = async {
-            let tc = &mut tc;
-            let target_vars = bounded(vars(tc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
-            let target_status = bounded(vars(tc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
-            let target_privileges = bounded(privileges(tc), None).await;
-            let target_collations: Option<HashSet<String>> = bounded(
-                async {
-                    tc.query::<String, _>(
-                        "SELECT COLLATION_NAME FROM information_schema.COLLATIONS",
-                    )
-                    .await
-                    .ok()
-                    .map(|v| v.into_iter().collect())
-                },
-                None,
-            )
-            .await;
-            let target_accounts: Option<HashSet<String>> = bounded(
-                async {
-                    tc.query::<(String, String), _>("SELECT User, Host FROM mysql.user")
-                        .await
-                        .ok()
-                        .map(|v| v.into_iter().map(|(u, h)| format!("{u}@{h}")).collect())
-                },
-                None,
-            )
-            .await;
-            let target_free_bytes = bounded(
-                async {
-                    // The filesystem holding the data directory: the mounted path that is
-                    // the longest prefix of @@datadir.
-                    tc.query_first::<Option<u64>, _>(
-                        "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
-                         WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
-                    )
-                    .await
-                    .ok()
-                    .flatten()
-                    .flatten()
-                },
-                None,
-            )
-            .await;
-            let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
-            let resuming = bounded(async { meta.load_job(tc).await.ok().flatten() }, None)
-                .await
-                .is_some_and(|j| {
-                    use crate::checkpoint::JobPhase;
-                    matches!(
-                        j.phase,
-                        JobPhase::Copy | JobPhase::Sync | JobPhase::Completing
-                    )
-                });
-            let pending_ddl = if resuming {
-                bounded(async { meta.pending_ddl(tc).await.ok().flatten() }, None).await
-            } else {
-                None
-            };
-            (
-                target_vars,
-                target_status,
-                target_privileges,
-                target_collations,
-                target_accounts,
-                target_free_bytes,
-                resuming,
-                pending_ddl,
-            )
-        };
         let (
             (matcher, catalog, selection, rules_error),
-            (
-                source_vars,
-                source_status,
-                source_privileges,
+            SourceSide {
+                vars: source_vars,
+                status: source_status,
+                privileges: source_privileges,
                 binlog_filters,
-                source_binlogs,
+                binlogs: source_binlogs,
                 oldest_gtid,
-                source_is_replica,
+                is_replica: source_is_replica,
                 binlog_admins,
                 prepared_xa,
-            ),
-            (
-                target_vars,
-                target_status,
-                target_privileges,
-                target_collations,
-                target_accounts,
-                target_free_bytes,
+            },
+            TargetSide {
+                vars: target_vars,
+                status: target_status,
+                privileges: target_privileges,
+                collations: target_collations,
+                accounts: target_accounts,
+                free_bytes: target_free_bytes,
                 resuming,
                 pending_ddl,
-            ),
-        ) = tokio::join!(catalog_side, source_side, target_side);
+            },
+        ) = tokio::join!(
+            catalog_side,
+            source_side(&mut sc, source_facts.flavor),
+            target_side(&mut tc, profile)
+        );
         // What needs the selection: each side again, side by side.
         let (largest_rows, target_tables) = tokio::join!(
             bounded(largest_rows(&mut sc, &catalog, &selection), Vec::new()),
@@ -494,6 +311,215 @@ fn timeout_report(what: &str) -> Report {
         code: "precheck.timeout".into(),
         message: format!("{what} took longer than {} s", STEP_TIMEOUT.as_secs()),
         remedy: "check the server's load and try again".into(),
+    }
+}
+
+/// The source's facts the checks need, each query under its time bound.
+struct SourceSide {
+    vars: HashMap<String, String>,
+    status: HashMap<String, String>,
+    privileges: Option<Privileges>,
+    binlog_filters: (Vec<String>, Vec<String>),
+    binlogs: Option<Vec<(String, u64)>>,
+    oldest_gtid: Option<String>,
+    is_replica: bool,
+    binlog_admins: Option<Vec<String>>,
+    prepared_xa: Option<Vec<String>>,
+}
+
+async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
+    let source_vars = bounded(vars(sc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
+    let source_status = bounded(vars(sc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
+    let source_privileges = bounded(privileges(sc), None).await;
+    let binlog_filters = bounded(
+        async {
+            let row = crate::position::binlog_status(sc).await.unwrap_or(None);
+            let split = |s: Option<String>| -> Vec<String> {
+                s.unwrap_or_default()
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            };
+            match row {
+                Some(mut r) => (
+                    split(r.take_opt::<String, _>(2).and_then(Result::ok)),
+                    split(r.take_opt::<String, _>(3).and_then(Result::ok)),
+                ),
+                None => (Vec::new(), Vec::new()),
+            }
+        },
+        (Vec::new(), Vec::new()),
+    )
+    .await;
+    let source_binlogs: Option<Vec<(String, u64)>> = bounded(
+        async {
+            let rows: Vec<mysql_async::Row> = sc.query("SHOW BINARY LOGS").await.ok()?;
+            Some(
+                rows.into_iter()
+                    .filter_map(|mut r| {
+                        Some((
+                            r.take_opt::<String, _>(0)?.ok()?,
+                            r.take_opt::<u64, _>(1)?.ok()?,
+                        ))
+                    })
+                    .collect(),
+            )
+        },
+        None,
+    )
+    .await;
+    let oldest_gtid: Option<String> = match (&source_binlogs, flavor) {
+        (Some(logs), crate::endpoint::Flavor::MariaDB) => match logs.first() {
+            Some((file, _)) => {
+                bounded(
+                    async {
+                        sc.exec_first::<Option<String>, _, _>(
+                            "SELECT BINLOG_GTID_POS(?, 4)",
+                            (file,),
+                        )
+                        .await
+                        .ok()
+                        .flatten()
+                        .flatten()
+                    },
+                    None,
+                )
+                .await
+            }
+            None => None,
+        },
+        _ => None,
+    };
+    let source_is_replica = bounded(
+        async {
+            let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await {
+                Ok(r) => r,
+                Err(_) => sc.query("SHOW SLAVE STATUS").await.unwrap_or_default(),
+            };
+            !rows.is_empty()
+        },
+        false,
+    )
+    .await;
+    let binlog_admins = bounded(
+        async {
+            let rows: Vec<String> = sc
+                .query(
+                    "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES \
+                     WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
+                )
+                .await
+                .ok()?;
+            Some(rows)
+        },
+        None,
+    )
+    .await;
+    let prepared_xa = bounded(
+        async {
+            let rows: Vec<mysql_async::Row> = sc.query("XA RECOVER").await.ok()?;
+            Some(
+                rows.into_iter()
+                    .map(|mut r| {
+                        let data: Option<Vec<u8>> = r.take(3);
+                        String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
+                    })
+                    .collect(),
+            )
+        },
+        None,
+    )
+    .await;
+    SourceSide {
+        vars: source_vars,
+        status: source_status,
+        privileges: source_privileges,
+        binlog_filters,
+        binlogs: source_binlogs,
+        oldest_gtid,
+        is_replica: source_is_replica,
+        binlog_admins,
+        prepared_xa,
+    }
+}
+
+/// The target's facts the checks need, each query under its time bound.
+struct TargetSide {
+    vars: HashMap<String, String>,
+    status: HashMap<String, String>,
+    privileges: Option<Privileges>,
+    collations: Option<HashSet<String>>,
+    accounts: Option<HashSet<String>>,
+    free_bytes: Option<u64>,
+    resuming: bool,
+    pending_ddl: Option<(String, String, String)>,
+}
+
+async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
+    let target_vars = bounded(vars(tc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
+    let target_status = bounded(vars(tc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
+    let target_privileges = bounded(privileges(tc), None).await;
+    let target_collations: Option<HashSet<String>> = bounded(
+        async {
+            tc.query::<String, _>("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
+                .await
+                .ok()
+                .map(|v| v.into_iter().collect())
+        },
+        None,
+    )
+    .await;
+    let target_accounts: Option<HashSet<String>> = bounded(
+        async {
+            tc.query::<(String, String), _>("SELECT User, Host FROM mysql.user")
+                .await
+                .ok()
+                .map(|v| v.into_iter().map(|(u, h)| format!("{u}@{h}")).collect())
+        },
+        None,
+    )
+    .await;
+    let target_free_bytes = bounded(
+        async {
+            // The filesystem holding the data directory: the mounted path that is
+            // the longest prefix of @@datadir.
+            tc.query_first::<Option<u64>, _>(
+                "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
+                 WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
+            )
+            .await
+            .ok()
+            .flatten()
+            .flatten()
+        },
+        None,
+    )
+    .await;
+    let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
+    let resuming = bounded(async { meta.load_job(tc).await.ok().flatten() }, None)
+        .await
+        .is_some_and(|j| {
+            use crate::checkpoint::JobPhase;
+            matches!(
+                j.phase,
+                JobPhase::Copy | JobPhase::Sync | JobPhase::Completing
+            )
+        });
+    let pending_ddl = if resuming {
+        bounded(async { meta.pending_ddl(tc).await.ok().flatten() }, None).await
+    } else {
+        None
+    };
+    TargetSide {
+        vars: target_vars,
+        status: target_status,
+        privileges: target_privileges,
+        collations: target_collations,
+        accounts: target_accounts,
+        free_bytes: target_free_bytes,
+        resuming,
+        pending_ddl,
     }
 }
 

@@ -156,6 +156,7 @@ impl Applier {
         meta: Meta,
         tables: Arc<HashMap<(String, String), TableMap>>,
         workers: usize,
+        allow_load: bool,
     ) -> Result<Applier, ReplicateError> {
         let mut conns = Vec::new();
         // With parallel workers, one more connection holds the keyless changes and
@@ -184,9 +185,10 @@ impl Applier {
             None => None,
         };
         let max_packet = settings.as_ref().map(|(p, _)| *p);
-        let load_data = settings
-            .and_then(|(_, on)| on)
-            .is_some_and(|on| on == "1" || on.eq_ignore_ascii_case("ON"));
+        let load_data = allow_load
+            && settings
+                .and_then(|(_, on)| on)
+                .is_some_and(|on| on == "1" || on.eq_ignore_ascii_case("ON"));
         // FERRY_APPLY_LOAD_FROM: a test setting, so small batches take the path too.
         let load_from = load_data.then(|| {
             std::env::var("FERRY_APPLY_LOAD_FROM")

@@ -64,6 +64,9 @@ pub struct SyncSetup<'a> {
     pub filters: &'a super::filter::Filters,
     /// Target connections applying a batch in parallel.
     pub apply_workers: usize,
+    /// The job allows LOAD DATA LOCAL (`write_method` is not `insert`): large
+    /// batches of a plain table's rows may be loaded (see `apply`).
+    pub load_data: bool,
     /// Set when the job merges tables: DDL on them waits at their lock.
     pub shard: Option<&'a crate::shard::Member>,
 }
@@ -227,6 +230,7 @@ async fn follow(
         setup.meta.clone(),
         tables.clone(),
         setup.apply_workers,
+        setup.load_data,
     )
     .await?;
     let reader = Reader::open(
