@@ -53,10 +53,10 @@ pub struct Applier {
     load_from: Option<usize>,
 }
 
-/// From this many final rows of one table in a batch, the applier loads them with
-/// one `LOAD DATA LOCAL … REPLACE` (two round trips, no statement to prepare)
-/// instead of multi-row REPLACEs (one round trip each, and a prepare per new
-/// statement shape): what a backlog at a distance costs.
+/// From this many final rows of one table in a batch (near the target; from two
+/// at a distance), the applier loads them with one `LOAD DATA LOCAL … REPLACE`
+/// (two round trips, no statement to prepare) instead of multi-row REPLACEs (one
+/// round trip each, and a prepare per new statement shape).
 const LOAD_FROM_ROWS: usize = 128;
 
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
@@ -189,12 +189,19 @@ impl Applier {
             && settings
                 .and_then(|(_, on)| on)
                 .is_some_and(|on| on == "1" || on.eq_ignore_ascii_case("ON"));
+        // At a distance a second statement (and its prepare) costs more than the
+        // load's extra round trip: load from two rows there.
+        let from = if target.round_trip() >= crate::endpoint::NEAR {
+            2
+        } else {
+            LOAD_FROM_ROWS
+        };
         // FERRY_APPLY_LOAD_FROM: a test setting, so small batches take the path too.
         let load_from = load_data.then(|| {
             std::env::var("FERRY_APPLY_LOAD_FROM")
                 .ok()
                 .and_then(|v| v.parse().ok())
-                .unwrap_or(LOAD_FROM_ROWS)
+                .unwrap_or(from)
         });
         Ok(Applier {
             conns,
