@@ -88,6 +88,18 @@ pub fn insert_sql(verb: &str, table: &str, cols: &str, width: usize, rows: usize
     )
 }
 
+/// `LOAD DATA LOCAL` of a stream [`encode_field`] writes (`table` and `cols`
+/// already quoted), `REPLACE` or not (a copy into an empty range; the sync's
+/// final rows). `label` names the stream in the server's logs; the driver's
+/// handler supplies the data.
+pub fn load_data_sql(label: &str, replace: bool, table: &str, cols: &str) -> String {
+    let replace = if replace { "REPLACE " } else { "" };
+    format!(
+        "LOAD DATA LOCAL INFILE '{label}' {replace}INTO TABLE {table} CHARACTER SET binary \
+         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})"
+    )
+}
+
 /// Appends `v` to a LOAD DATA stream (`FIELDS TERMINATED BY '\t' ESCAPED BY '\\'`,
 /// `CHARACTER SET binary`): bytes exactly as read with escapes, numbers in forms
 /// that parse back to the same value, temporal values in MySQL's literal syntax.
@@ -133,5 +145,27 @@ pub fn encode_field(out: &mut Vec<u8>, v: &mysql_async::Value) {
             let sign = if *neg { "-" } else { "" };
             let _ = write!(out, "{sign}{hours:02}:{m:02}:{s:02}.{us:06}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn load_data_statements_read_back_what_encode_field_writes() {
+        assert_eq!(
+            load_data_sql("ferry-chunk", false, "`s`.`t`", "`a`, `b`"),
+            "LOAD DATA LOCAL INFILE 'ferry-chunk' INTO TABLE `s`.`t` CHARACTER SET binary \
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (`a`, `b`)"
+        );
+        assert_eq!(
+            load_data_sql("ferry-apply", true, "`s`.`t`", "`a`"),
+            "LOAD DATA LOCAL INFILE 'ferry-apply' REPLACE INTO TABLE `s`.`t` CHARACTER SET binary \
+             FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' (`a`)"
+        );
+        let mut out = Vec::new();
+        encode_field(&mut out, &mysql_async::Value::Bytes(b"a\tb\\\n\0".to_vec()));
+        assert_eq!(out, b"a\\tb\\\\\\n\\0");
     }
 }

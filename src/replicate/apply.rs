@@ -761,13 +761,7 @@ async fn load_rows(
     rows: &[&[Value]],
 ) -> Result<(), ReplicateError> {
     use futures_util::StreamExt;
-    let written: Vec<usize> = map
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, _, generated))| !generated)
-        .map(|(i, _)| i)
-        .collect();
+    let written = map.written();
     let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
     let mut blocks: Vec<bytes::Bytes> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
@@ -788,12 +782,12 @@ async fn load_rows(
     }
     let stream = futures_util::stream::iter(blocks.into_iter().map(Ok::<_, std::io::Error>));
     conn.set_infile_handler(async move { Ok(stream.boxed()) });
-    conn.query_drop(format!(
-        "LOAD DATA LOCAL INFILE 'ferry-apply' REPLACE INTO TABLE {}.{} CHARACTER SET binary \
-         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({})",
-        quote(&map.target_schema),
-        quote(&map.target_name),
-        cols.join(", ")
+    let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
+    conn.query_drop(crate::target::load_data_sql(
+        "ferry-apply",
+        true,
+        &table,
+        &cols.join(", "),
     ))
     .await
     .map_err(target_err("loading rows"))
@@ -806,13 +800,7 @@ async fn insert_rows(
     rows: &[&[Value]],
     verb: &str,
 ) -> Result<(), ReplicateError> {
-    let written: Vec<usize> = map
-        .columns
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, _, generated))| !generated)
-        .map(|(i, _)| i)
-        .collect();
+    let written = map.written();
     let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
     let cols = cols.join(", ");
     let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));

@@ -188,6 +188,17 @@ impl TableMap {
         }
     }
 
+    /// Positions of the columns a write names: all but generated ones, which the
+    /// target computes.
+    pub fn written(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, _, generated))| !generated)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// The same map, marked as a parent of cascading foreign keys or not.
     pub fn cascading(mut self, parent: bool) -> TableMap {
         self.cascade_parent = parent;

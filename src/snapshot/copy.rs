@@ -119,7 +119,7 @@ async fn keyless_snapshot(
 /// shapes exist per table (a tail is sent in power-of-two pieces).
 const INSERT_ROWS: usize = 512;
 
-pub use crate::target::encode_field;
+use crate::target::encode_field;
 
 fn value_size(v: &Value) -> usize {
     match v {
@@ -407,10 +407,7 @@ async fn copy_load_data(
         rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
     });
     writer.set_infile_handler(async move { Ok(stream.boxed()) });
-    let load = format!(
-        "LOAD DATA LOCAL INFILE 'ferry-chunk' INTO TABLE {dst} CHARACTER SET binary \
-         FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' ({cols})"
-    );
+    let load = crate::target::load_data_sql("ferry-chunk", false, dst, cols);
     let progress = &ctx.progress;
     let read = async move {
         let mut result = reader
