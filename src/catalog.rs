@@ -333,6 +333,17 @@ pub async fn holds_rows(
     Ok(any.is_some())
 }
 
+/// What each catalog query reads, the key its rows are fetched under and the
+/// name its errors give.
+const COLS: &str = "columns";
+const IDX: &str = "indexes";
+const FK: &str = "foreign keys";
+const TBL: &str = "tables";
+const VW: &str = "views";
+const TRG: &str = "triggers";
+const RTN: &str = "routines";
+const EVT: &str = "events";
+
 /// The catalog queries' rows, by what each reads.
 struct Fetched(HashMap<&'static str, Vec<Row>>);
 
@@ -411,18 +422,18 @@ async fn load_with(
     // Every query at once, each on a connection of its own: at a distance the
     // catalog costs a few round trips instead of two per query.
     let queries: Vec<(&'static str, String)> = vec![
-        ("columns", format!(
+        (COLS, format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, DATA_TYPE, COLUMN_TYPE, \
              IS_NULLABLE, CHARACTER_SET_NAME, COLLATION_NAME, EXTRA, GENERATION_EXPRESSION \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA IN ({ph}) \
              ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
         )),
-        ("indexes", format!(
+        (IDX, format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, NON_UNIQUE, COLUMN_NAME, SUB_PART, NULLABLE \
              FROM information_schema.STATISTICS WHERE TABLE_SCHEMA IN ({ph}) \
              ORDER BY TABLE_SCHEMA, TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX"
         )),
-        ("foreign keys", format!(
+        (FK, format!(
             "SELECT k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.COLUMN_NAME, \
              k.REFERENCED_TABLE_SCHEMA, k.REFERENCED_TABLE_NAME, k.REFERENCED_COLUMN_NAME, \
              COALESCE(r.UPDATE_RULE, 'RESTRICT'), COALESCE(r.DELETE_RULE, 'RESTRICT') \
@@ -433,27 +444,27 @@ async fn load_with(
              WHERE k.TABLE_SCHEMA IN ({ph}) AND k.REFERENCED_TABLE_NAME IS NOT NULL \
              ORDER BY k.TABLE_SCHEMA, k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION"
         )),
-        ("tables", format!(
+        (TBL, format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, ENGINE, TABLE_ROWS, DATA_LENGTH, INDEX_LENGTH, TABLE_COLLATION, \
              TABLE_TYPE = 'SYSTEM VERSIONED' \
              FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA IN ({ph}) AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED') \
              ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )),
-        ("views", format!(
+        (VW, format!(
             "SELECT TABLE_SCHEMA, TABLE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.VIEWS \
              WHERE TABLE_SCHEMA IN ({ph}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )),
-        ("triggers", format!(
+        (TRG, format!(
             "SELECT TRIGGER_SCHEMA, TRIGGER_NAME, EVENT_OBJECT_TABLE, ACTION_TIMING, EVENT_MANIPULATION, DEFINER \
              FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA IN ({ph}) \
              ORDER BY TRIGGER_SCHEMA, TRIGGER_NAME"
         )),
-        ("routines", format!(
+        (RTN, format!(
             "SELECT ROUTINE_SCHEMA, ROUTINE_NAME, ROUTINE_TYPE, DEFINER FROM information_schema.ROUTINES \
              WHERE ROUTINE_SCHEMA IN ({ph}) ORDER BY ROUTINE_SCHEMA, ROUTINE_TYPE, ROUTINE_NAME"
         )),
-        ("events", format!(
+        (EVT, format!(
             "SELECT EVENT_SCHEMA, EVENT_NAME, DEFINER, STATUS FROM information_schema.EVENTS \
              WHERE EVENT_SCHEMA IN ({ph}) ORDER BY EVENT_SCHEMA, EVENT_NAME"
         )),
@@ -473,7 +484,6 @@ async fn load_with(
 
     // Columns, keyed by table.
     let mut columns: BTreeMap<(String, String), Vec<Column>> = BTreeMap::new();
-    const COLS: &str = "columns";
     for mut row in fetched.take(COLS)? {
         let schema: String = take(&mut row, 0, COLS)?;
         let table: String = take(&mut row, 1, COLS)?;
@@ -515,7 +525,6 @@ async fn load_with(
         columns: Vec<String>,
     }
     let mut indexes: BTreeMap<(String, String), BTreeMap<String, Index>> = BTreeMap::new();
-    const IDX: &str = "indexes";
     for mut row in fetched.take(IDX)? {
         let schema: String = take(&mut row, 0, IDX)?;
         let table: String = take(&mut row, 1, IDX)?;
@@ -542,7 +551,6 @@ async fn load_with(
 
     // Foreign keys, columns in constraint order.
     let mut fks: BTreeMap<(String, String), Vec<ForeignKey>> = BTreeMap::new();
-    const FK: &str = "foreign keys";
     for mut row in fetched.take(FK)? {
         let schema: String = take(&mut row, 0, FK)?;
         let table: String = take(&mut row, 1, FK)?;
@@ -570,8 +578,6 @@ async fn load_with(
             }),
         }
     }
-
-    const TBL: &str = "tables";
     for mut row in fetched.take(TBL)? {
         let schema: String = take(&mut row, 0, TBL)?;
         let name: String = take(&mut row, 1, TBL)?;
@@ -612,8 +618,6 @@ async fn load_with(
             name,
         });
     }
-
-    const VW: &str = "views";
     for mut row in fetched.take(VW)? {
         catalog.views.push(View {
             schema: take(&mut row, 0, VW)?,
@@ -622,8 +626,6 @@ async fn load_with(
             security_type: take(&mut row, 3, VW)?,
         });
     }
-
-    const TRG: &str = "triggers";
     for mut row in fetched.take(TRG)? {
         catalog.triggers.push(Trigger {
             schema: take(&mut row, 0, TRG)?,
@@ -634,8 +636,6 @@ async fn load_with(
             definer: take(&mut row, 5, TRG)?,
         });
     }
-
-    const RTN: &str = "routines";
     for mut row in fetched.take(RTN)? {
         catalog.routines.push(Routine {
             schema: take(&mut row, 0, RTN)?,
@@ -644,8 +644,6 @@ async fn load_with(
             definer: take(&mut row, 3, RTN)?,
         });
     }
-
-    const EVT: &str = "events";
     for mut row in fetched.take(EVT)? {
         catalog.events.push(Event {
             schema: take(&mut row, 0, EVT)?,

@@ -256,8 +256,8 @@ pub struct Endpoint {
     /// What the server said about itself, read on the probe connection when the
     /// endpoint opens (an endpoint lives for one run or one screen's check).
     facts: Arc<ServerFacts>,
-    /// How long one small request took when the endpoint opened: the distance to
-    /// the server, which the copy sizes its chunks by.
+    /// The ping measured when the endpoint opened: the distance to the server,
+    /// which the copy sizes its chunks by.
     round_trip: Duration,
 }
 

@@ -536,6 +536,14 @@ pub struct Selection {
 }
 
 impl Selection {
+    /// The target schemas the selected tables go to.
+    pub fn target_schemas(&self) -> std::collections::BTreeSet<&str> {
+        self.tables
+            .iter()
+            .map(|t| t.target_schema.as_str())
+            .collect()
+    }
+
     pub fn total_rows(&self) -> u64 {
         self.tables.iter().map(|t| t.row_estimate).sum()
     }

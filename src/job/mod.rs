@@ -1251,13 +1251,8 @@ async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Resu
     let mut conn = target.conn().await.map_err(FerryError::from)?;
     // One query lists the schemas' tables; a name not listed as such (the server
     // may fold case) is looked up on its own.
-    let schemas: std::collections::BTreeSet<&str> = selection
-        .tables
-        .iter()
-        .map(|t| t.target_schema.as_str())
-        .collect();
     let listed: std::collections::HashSet<(String, String)> =
-        crate::catalog::list_tables(&mut conn, &schemas)
+        crate::catalog::list_tables(&mut conn, &selection.target_schemas())
             .await
             .map_err(|e| ReplicateError::target("looking for target tables", e))?
             .into_iter()

@@ -530,15 +530,7 @@ async fn existing_target_tables(
     selection: &Selection,
 ) -> BTreeMap<(String, String), bool> {
     let mut target_tables = BTreeMap::new();
-    let schemas: std::collections::BTreeSet<&str> = selection
-        .tables
-        .iter()
-        .map(|t| t.target_schema.as_str())
-        .collect();
-    if schemas.is_empty() {
-        return target_tables;
-    }
-    let listed = crate::catalog::list_tables(tc, &schemas)
+    let listed = crate::catalog::list_tables(tc, &selection.target_schemas())
         .await
         .unwrap_or_default();
     let exact: HashSet<(String, String)> = listed.iter().cloned().collect();
