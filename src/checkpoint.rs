@@ -297,6 +297,19 @@ pub struct Meta {
     job: String,
 }
 
+/// The meta table a batch loads its sync position into (see [`Meta::sync_position_load`]).
+const POSITION_IN: &str = "position_in";
+
+/// The sync position as one loaded row: `LOAD DATA LOCAL … REPLACE INTO table
+/// … (columns) set` reading `row`, then `update`.
+pub struct PositionLoad {
+    pub table: String,
+    pub columns: &'static str,
+    pub set: &'static str,
+    pub update: String,
+    pub row: [Value; 2],
+}
+
 impl Meta {
     pub fn new(schema: &str, job: &str) -> Meta {
         Meta {
@@ -397,6 +410,14 @@ impl Meta {
                until_position LONGTEXT NOT NULL
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("catchup")
+        ));
+        // The sync position a batch's last packet loads (see `sync_position_load`).
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL PRIMARY KEY,
+               position LONGTEXT NOT NULL
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t(POSITION_IN)
         ));
         ddl.push(format!(
             "CREATE TABLE IF NOT EXISTS {} (
@@ -578,6 +599,17 @@ impl Meta {
         )
         .await?;
         Ok(Request::from_row(&request, arg.as_deref()))
+    }
+
+    /// Whether a request waits for the job, without taking it.
+    pub async fn request_waits(&self, conn: &mut Conn) -> Result<bool, mysql_async::Error> {
+        let row: Option<Option<String>> = conn
+            .exec_first(
+                format!("SELECT request FROM {} WHERE job = ?", self.t("control")),
+                (&self.job,),
+            )
+            .await?;
+        Ok(matches!(row, Some(Some(_))))
     }
 
     /// Stores the job's latest status (JSON) for `ferry status`.
@@ -912,25 +944,28 @@ impl Meta {
         .await
     }
 
-    /// Records the sync position inside the caller's open transaction (the one that
-    /// applied the changes up to it) and marks the job as syncing.
-    pub async fn save_sync_position(
-        &self,
-        conn: &mut Conn,
-        position: &Position,
-    ) -> Result<(), mysql_async::Error> {
-        conn.exec_drop(
-            format!(
-                "UPDATE {} SET sync_position = ?, phase = ?, updated_at = CURRENT_TIMESTAMP(6) WHERE job = ?",
-                self.t("jobs")
+    /// Records the sync position and marks the job as syncing, inside the caller's
+    /// open transaction (the one that applied the changes up to it), as part of the
+    /// multi-statement packet that ends it (see `replicate::apply`): a `LOAD DATA
+    /// LOCAL` of one row, which also leaves its values in session variables, then
+    /// the job's update from them — no round trip of its own. The values travel as
+    /// the load's data, never in the SQL.
+    pub fn sync_position_load(&self, position: &Position) -> PositionLoad {
+        PositionLoad {
+            table: self.t(POSITION_IN),
+            columns: "@ferry_job, @ferry_position",
+            set: "SET job = @ferry_job, position = @ferry_position",
+            update: format!(
+                "UPDATE {} SET sync_position = CONVERT(@ferry_position USING utf8mb4), phase = '{}', \
+                 updated_at = CURRENT_TIMESTAMP(6) WHERE job = CONVERT(@ferry_job USING utf8mb4)",
+                self.t("jobs"),
+                JobPhase::Sync.as_str()
             ),
-            (
-                serde_json::to_string(position).unwrap_or_default(),
-                JobPhase::Sync.as_str(),
-                &self.job,
-            ),
-        )
-        .await
+            row: [
+                Value::Bytes(self.job.clone().into_bytes()),
+                Value::Bytes(serde_json::to_string(position).unwrap_or_default().into_bytes()),
+            ],
+        }
     }
 
     /// Forgets the job's state (a completed job that is run again starts over).
@@ -941,6 +976,7 @@ impl Meta {
             "control",
             "ddl",
             "catchup",
+            POSITION_IN,
             Later::Held.table(),
             "keyless",
         ] {

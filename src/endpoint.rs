@@ -384,10 +384,16 @@ impl Endpoint {
     }
 
     /// A connection of its own that keeps up to `statements` prepared statements
-    /// (an applier cycles through many multi-row statement shapes).
-    pub async fn standalone_conn_caching(&self, statements: usize) -> Result<Conn, EndpointError> {
-        let opts =
-            mysql_async::OptsBuilder::from_opts(self.opts.clone()).stmt_cache_size(statements);
+    /// (an applier cycles through many multi-row statement shapes) and serves its
+    /// `LOAD DATA LOCAL` statements with `infiles`.
+    pub async fn writer_conn(
+        &self,
+        statements: usize,
+        infiles: impl mysql_async::prelude::GlobalHandler,
+    ) -> Result<Conn, EndpointError> {
+        let opts = mysql_async::OptsBuilder::from_opts(self.opts.clone())
+            .stmt_cache_size(statements)
+            .local_infile_handler(Some(infiles));
         connect(self.side, &self.config, opts.into()).await
     }
 

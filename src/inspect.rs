@@ -45,6 +45,29 @@ impl ConnectionCheck {
 
 /// Connects to one side and reads its facts; failures are part of the answer.
 pub async fn check_connection(profile: &Profile, side: Side) -> ConnectionCheck {
+    let (check, endpoint) = open_checked(profile, side, 1).await;
+    if let Some(ep) = endpoint {
+        ep.close().await;
+    }
+    check
+}
+
+/// The pool size a run opens each side with: its copy threads and a few more.
+pub fn run_connections(profile: &Profile, side: Side) -> usize {
+    let o = &profile.options;
+    match side {
+        Side::Source => o.export_threads + 3,
+        Side::Target => o.import_threads + 3,
+    }
+}
+
+/// As [`check_connection`], keeping the side open (with a pool of
+/// `max_connections`) when it could be reached.
+pub async fn open_checked(
+    profile: &Profile,
+    side: Side,
+    max_connections: usize,
+) -> (ConnectionCheck, Option<Endpoint>) {
     let config = match side {
         Side::Source => &profile.source,
         Side::Target => &profile.target,
@@ -58,21 +81,45 @@ pub async fn check_connection(profile: &Profile, side: Side) -> ConnectionCheck 
         error: None,
     };
     let result = async {
-        let ep = open(profile, side, 1).await?;
-        let facts = ep.facts().await;
-        let tls = ep.tls_active();
-        ep.close().await;
-        Ok::<_, FerryError>((tls, facts?))
+        let ep = open(profile, side, max_connections).await?;
+        match ep.facts().await {
+            Ok(facts) => Ok((ep, facts)),
+            Err(e) => {
+                ep.close().await;
+                Err(FerryError::from(e))
+            }
+        }
     }
     .await;
     match result {
-        Ok((tls, facts)) => {
-            check.tls = tls;
+        Ok((ep, facts)) => {
+            check.tls = ep.tls_active();
             check.facts = Some(facts);
+            (check, Some(ep))
         }
-        Err(e) => check.error = Some(e.report()),
+        Err(e) => {
+            check.error = Some(e.report());
+            (check, None)
+        }
     }
-    check
+}
+
+/// Both sides of a job, open, and what it selects on its source: what a precheck
+/// read, handed to the run that follows it so the run does not open and read them
+/// again (at a distance, each is round trips).
+pub struct Opened {
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub catalog: Catalog,
+    pub selection: Selection,
+    pub matcher: crate::rules::Matcher,
+}
+
+impl Opened {
+    pub async fn close(self) {
+        self.source.close().await;
+        self.target.close().await;
+    }
 }
 
 /// Lists what the job selects on its source, with target names.

@@ -24,6 +24,11 @@
 //! states by key), so its replay from the last checkpoint converges; keyless
 //! changes, which are not, always commit with the checkpoint itself.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
@@ -63,8 +68,14 @@ pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_asyn
                  SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
             );
         }
-        Session::Apply { parallel: true } => {
+        Session::Apply { parallel } => {
+            // A batch is a transaction its first statement opens and the COMMIT
+            // at the end of its last packet ends: no START TRANSACTION round trip.
+            sql.push_str(", SESSION autocommit = 0");
             conn.query_drop(sql).await?;
+            if !parallel {
+                return Ok(());
+            }
             // Refused where the target's binlog is statement-based: then gap locks
             // stay, which is slower but still correct.
             let _ = conn
@@ -75,6 +86,53 @@ pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_asyn
         _ => {}
     }
     conn.query_drop(sql).await
+}
+
+/// The rows a connection's `LOAD DATA LOCAL` statements read, by file name. A
+/// writer puts each load's rows here before sending the statements that name them,
+/// so several loads travel in one multi-statement packet: the server asks for each
+/// file in turn, one round trip each, and nothing waits for a statement's answer
+/// before the next is sent. The server can read only names put here, each once.
+#[derive(Clone, Default)]
+pub struct Infiles(Arc<Mutex<HashMap<Vec<u8>, Vec<Bytes>>>>);
+
+impl Infiles {
+    /// Serves `blocks` once under `name`.
+    pub fn put(&self, name: &str, blocks: Vec<Bytes>) {
+        self.files().insert(name.as_bytes().to_vec(), blocks);
+    }
+
+    /// Drops what was not read (a packet that failed before its loads).
+    pub fn clear(&self) {
+        self.files().clear();
+    }
+
+    fn files(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, Vec<Bytes>>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The handler to give the connection's options.
+    pub fn handler(&self) -> impl mysql_async::prelude::GlobalHandler {
+        let files = self.clone();
+        move |name: &[u8]| {
+            let blocks = files.files().remove(name);
+            let name = String::from_utf8_lossy(name).into_owned();
+            let data: mysql_async::InfileData = match blocks {
+                Some(blocks) => futures_util::stream::iter(blocks.into_iter().map(Ok)).boxed(),
+                // An error in the stream still ends the exchange the protocol's
+                // way (an empty packet), so the connection stays usable.
+                None => futures_util::stream::once(async move {
+                    Err(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        format!("no rows were put under {name:?}"),
+                    ))
+                })
+                .boxed(),
+            };
+            futures_util::future::ready(Ok(data)).boxed()
+        }
+    }
 }
 
 /// The multi-row statement every writer uses: `verb INTO table (cols) VALUES

@@ -163,7 +163,7 @@ pub async fn run(
         let mut member = s.profile.clone();
         member.options.start_at = None;
         running.spawn(async move {
-            let result = super::run_member(&member, member_opts, member_sink, None).await;
+            let result = super::run_member(&member, member_opts, member_sink, None, None).await;
             (i, result)
         });
     }

@@ -32,6 +32,7 @@ use crate::error::{Coded, Report};
 use crate::events::{EventSink, JobEvent, LogLine, Phase, TableTotals};
 use crate::inspect;
 use crate::inspect::FerryError;
+use crate::inspect::Opened;
 use crate::position::Position;
 use crate::profile::{Cutover, StartAt};
 use crate::profile::{Mode, Profile};
@@ -297,15 +298,18 @@ pub async fn start(
     opts: RunOptions,
     sink: EventSink,
 ) -> Result<RunSummary, JobError> {
-    let report = crate::precheck::run(profile).await;
+    let (report, opened) = crate::precheck::run_keeping(profile).await;
     let failed = report.blocking(&profile.ignore_checks);
     if !failed.is_empty() {
+        if let Some(opened) = opened {
+            opened.close().await;
+        }
         return Err(JobError::PrecheckFailed {
             failed,
             report: Box::new(report),
         });
     }
-    run(profile, opts, sink).await
+    run_opened(profile, opts, sink, opened).await
 }
 
 /// Runs a job (full copy for now) to its end, emitting events on `sink`.
@@ -314,18 +318,35 @@ pub async fn run(
     opts: RunOptions,
     sink: EventSink,
 ) -> Result<RunSummary, JobError> {
+    run_opened(profile, opts, sink, None).await
+}
+
+/// As [`run`], with the servers and selection its precheck just read, if any.
+async fn run_opened(
+    profile: &Profile,
+    opts: RunOptions,
+    sink: EventSink,
+    mut opened: Option<Opened>,
+) -> Result<RunSummary, JobError> {
     // Held until this job's copy ends: the next scheduled job starts then.
     let mut turn = None;
     if let Some(at) = &profile.options.start_at {
+        // What the precheck read is old by the time the job starts.
+        if let Some(o) = opened.take() {
+            o.close().await;
+        }
         wait_for_start(at, &sink, &opts.control).await?;
         if let Some(queue) = &opts.queue {
             turn = Some(wait_turn(queue, &profile.name, &sink, &opts.control).await?);
         }
     }
     if !profile.shards.is_empty() {
+        if let Some(o) = opened.take() {
+            o.close().await;
+        }
         return group::run(profile, opts, sink, turn).await;
     }
-    run_member(profile, opts, sink, turn).await
+    run_member(profile, opts, sink, turn, opened).await
 }
 
 /// Runs a job of one source: a whole job, or one source's member of a job with
@@ -335,10 +356,18 @@ pub(crate) async fn run_member(
     mut opts: RunOptions,
     sink: EventSink,
     turn: Option<Turn>,
+    opened: Option<Opened>,
 ) -> Result<RunSummary, JobError> {
     let started = Instant::now();
     let o = &profile.options;
-    let (source, target, catalog, selection, matcher) = open_job(profile).await?;
+    let (source, target, catalog, selection, matcher) = match opened {
+        Some(o) if o.selection.tables.is_empty() => {
+            o.close().await;
+            return Err(JobError::NothingSelected);
+        }
+        Some(o) => (o.source, o.target, o.catalog, o.selection, o.matcher),
+        None => open_job(profile).await?,
+    };
     if opts.shard.is_none() {
         opts.shard = crate::shard::local_member(profile, &selection);
     }
@@ -456,8 +485,13 @@ async fn sync_phase(
             true,
         ),
         None => {
-            let start = incremental_start(ctx.profile, ctx.source, ctx.flavor).await?;
-            missing_target_tables(ctx.target, ctx.selection).await?;
+            // One on each side, side by side.
+            let (start, missing) = tokio::join!(
+                incremental_start(ctx.profile, ctx.source, ctx.flavor),
+                missing_target_tables(ctx.target, ctx.selection)
+            );
+            let start = start?;
+            missing?;
             ctx.meta
                 .start_sync_job(meta_conn, Mode::Incremental, &start)
                 .await

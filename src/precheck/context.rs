@@ -10,7 +10,6 @@ use mysql_async::Conn;
 
 use crate::catalog::Catalog;
 use crate::checkpoint::quote;
-use crate::endpoint::Side;
 use crate::endpoint::{Endpoint, ServerFacts};
 use crate::error::Report;
 use crate::inspect::FerryError;
@@ -163,29 +162,35 @@ async fn bounded<T>(fut: impl std::future::Future<Output = T>, default: T) -> T 
 }
 
 impl Context {
+    /// Reads what the checks need from both sides, opened by the connection
+    /// checks; the context owns them from here (see [`Context::close`] and
+    /// [`Context::into_opened`]).
     pub async fn gather(
         profile: &Profile,
-        source_check: &ConnectionCheck,
-        target_check: &ConnectionCheck,
+        (source, source_check): (Endpoint, &ConnectionCheck),
+        (target, target_check): (Endpoint, &ConnectionCheck),
     ) -> Result<Context, Report> {
         // Both sides side by side, and on each side the catalog beside the rest:
         // at a distance every step is round trips, not work.
-        let (source, target) = tokio::try_join!(
-            inspect::open(profile, Side::Source, 3),
-            inspect::open(profile, Side::Target, 2),
-        )
-        .map_err(report)?;
         let (Some(source_facts), Some(target_facts)) =
             (source_check.facts.clone(), target_check.facts.clone())
         else {
+            source.close().await;
+            target.close().await;
             return Err(Report {
                 code: "precheck.facts".into(),
                 message: "server facts are missing".into(),
                 remedy: "check again".into(),
             });
         };
-        let (mut sc, mut tc) =
-            tokio::try_join!(source.conn(), target.conn()).map_err(|e| report(e.into()))?;
+        let (mut sc, mut tc) = match tokio::try_join!(source.conn(), target.conn()) {
+            Ok(conns) => conns,
+            Err(e) => {
+                source.close().await;
+                target.close().await;
+                return Err(report(e.into()));
+            }
+        };
         let catalog_side = async {
             let (matcher, catalog, selection, rules_error) = match bounded(
                 selection(&source, profile),
@@ -277,6 +282,25 @@ impl Context {
     pub async fn close(self) {
         self.source.close().await;
         self.target.close().await;
+    }
+
+    /// The open sides and the selection, for the run this precheck came before;
+    /// None (and both sides closed) when the rules could not be applied.
+    pub async fn into_opened(self) -> Option<inspect::Opened> {
+        match self.matcher {
+            Some(matcher) => Some(inspect::Opened {
+                source: self.source,
+                target: self.target,
+                catalog: self.catalog,
+                selection: self.selection,
+                matcher,
+            }),
+            None => {
+                self.source.close().await;
+                self.target.close().await;
+                None
+            }
+        }
     }
 
     /// Source schemas with at least one selected table.

@@ -131,15 +131,26 @@ impl Report {
 /// listed once; the others are labelled with their source, their id suffixed
 /// `@source`), then its merged tables across the sources.
 pub async fn run(profile: &Profile) -> Report {
+    let (report, opened) = run_keeping(profile).await;
+    if let Some(opened) = opened {
+        opened.close().await;
+    }
+    report
+}
+
+/// As [`run`], keeping a one-source job's servers open and its selection for the
+/// run that follows (see `inspect::Opened`).
+pub async fn run_keeping(profile: &Profile) -> (Report, Option<inspect::Opened>) {
     let members = profile.members();
     if members.len() == 1 {
         let (checks, ctx) = run_one(profile).await;
         let mut checks = checks;
+        let mut opened = None;
         if let Some(ctx) = ctx {
             checks.extend(shards::all(&[(profile.source_label(), &ctx)]).await);
-            ctx.close().await;
+            opened = ctx.into_opened().await;
         }
-        return Report { checks };
+        return (Report { checks }, opened);
     }
     let runs = futures_util::future::join_all(members.iter().map(run_one)).await;
     let mut checks: Vec<Check> = Vec::new();
@@ -170,14 +181,23 @@ pub async fn run(profile: &Profile) -> Report {
     for (_, ctx) in ctxs {
         ctx.close().await;
     }
-    Report { checks }
+    (Report { checks }, None)
 }
 
 /// The checks of one source's job, and what they were computed from.
 async fn run_one(profile: &Profile) -> (Vec<Check>, Option<Context>) {
-    let (source, target) = tokio::join!(
-        inspect::check_connection(profile, Side::Source),
-        inspect::check_connection(profile, Side::Target)
+    // Opened with the run's pool sizes: a run that follows takes them over.
+    let ((source, source_ep), (target, target_ep)) = tokio::join!(
+        inspect::open_checked(
+            profile,
+            Side::Source,
+            inspect::run_connections(profile, Side::Source)
+        ),
+        inspect::open_checked(
+            profile,
+            Side::Target,
+            inspect::run_connections(profile, Side::Target)
+        )
     );
     let mut checks = vec![
         connectivity::connect(&source),
@@ -185,16 +205,22 @@ async fn run_one(profile: &Profile) -> (Vec<Check>, Option<Context>) {
         connectivity::tls(&source),
         connectivity::tls(&target),
     ];
-    if !(source.ok() && target.ok()) {
-        checks.push(Check::fail(
-            "precheck.skipped",
-            "Other checks",
-            "the remaining checks need both servers",
-            "fix the connection failures above and check again",
-        ));
-        return (checks, None);
-    }
-    let ctx = match Context::gather(profile, &source, &target).await {
+    let (source_ep, target_ep) = match (source_ep, target_ep) {
+        (Some(s), Some(t)) => (s, t),
+        (s, t) => {
+            for ep in [s, t].into_iter().flatten() {
+                ep.close().await;
+            }
+            checks.push(Check::fail(
+                "precheck.skipped",
+                "Other checks",
+                "the remaining checks need both servers",
+                "fix the connection failures above and check again",
+            ));
+            return (checks, None);
+        }
+    };
+    let ctx = match Context::gather(profile, (source_ep, &source), (target_ep, &target)).await {
         Ok(ctx) => ctx,
         Err(e) => {
             checks.push(Check::fail(

@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 
-use super::reader::{Change, TableMap, Transaction};
+use super::reader::{value_bytes, Change, TableMap, Transaction};
 use super::ReplicateError;
 use crate::checkpoint::{quote, Meta};
 use crate::endpoint::Endpoint;
 use crate::position::Position;
+use crate::target::Infiles;
 
 /// Empty batches (changes to other tables only) move the checkpoint at most this
 /// often, so a busy source with nothing selected does not cost a commit each.
@@ -41,8 +42,8 @@ const MAX_PLACEHOLDERS: usize = 65_535;
 const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 pub struct Applier {
-    /// One connection per apply worker; the first also stores the checkpoint.
-    conns: Vec<Conn>,
+    /// One lane per apply worker; the first also stores the checkpoint.
+    lanes: Vec<Lane>,
     meta: Meta,
     tables: Arc<HashMap<(String, String), TableMap>>,
     last_checkpoint: Instant,
@@ -51,6 +52,12 @@ pub struct Applier {
     /// From how many final rows of a plain table one LOAD DATA LOCAL writes them
     /// ([`LOAD_FROM_ROWS`]); `None` where the target refuses LOAD DATA LOCAL.
     load_from: Option<usize>,
+}
+
+/// A target connection that applies, with the rows its loads read (see `Finish`).
+struct Lane {
+    conn: Conn,
+    files: Infiles,
 }
 
 /// From this many final rows of one table in a batch (near the target; from two
@@ -118,13 +125,6 @@ fn key_of_weighted(row: &[Value], key: &[usize], weights: Option<&Weights>) -> V
     out
 }
 
-fn value_bytes(v: &Value) -> usize {
-    match v {
-        Value::Bytes(b) => b.len() + 8,
-        _ => 9,
-    }
-}
-
 /// A row's final state in a batch (`None`: deleted) and a row image holding its key.
 type FinalState<'a> = (Option<&'a [Value]>, &'a [Value]);
 
@@ -158,13 +158,13 @@ impl Applier {
         workers: usize,
         allow_load: bool,
     ) -> Result<Applier, ReplicateError> {
-        let mut conns = Vec::new();
         // With parallel workers, one more connection holds the keyless changes and
-        // the checkpoint (see `apply`).
-        let conns_wanted = if workers > 1 { workers + 1 } else { 1 };
-        for _ in 0..conns_wanted {
+        // the checkpoint (see `apply`). Opened side by side: each is round trips.
+        let wanted = if workers > 1 { workers + 1 } else { 1 };
+        let mut lanes = futures_util::future::try_join_all((0..wanted).map(|_| async {
+            let files = Infiles::default();
             let mut conn = target
-                .standalone_conn_caching(256)
+                .writer_conn(256, files.handler())
                 .await
                 .map_err(|e| ReplicateError::connect("target", e))?;
             crate::target::prepare(
@@ -175,10 +175,12 @@ impl Applier {
             )
             .await
             .map_err(target_err("setting up the apply session"))?;
-            conns.push(conn);
-        }
-        let settings: Option<(u64, Option<String>)> = match conns.first_mut() {
-            Some(c) => c
+            Ok::<_, ReplicateError>(Lane { conn, files })
+        }))
+        .await?;
+        let settings: Option<(u64, Option<String>)> = match lanes.first_mut() {
+            Some(lane) => lane
+                .conn
                 .query_first("SELECT @@max_allowed_packet, @@GLOBAL.local_infile")
                 .await
                 .map_err(target_err("reading max_allowed_packet"))?,
@@ -204,7 +206,7 @@ impl Applier {
                 .unwrap_or(from)
         });
         Ok(Applier {
-            conns,
+            lanes,
             meta,
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
@@ -224,7 +226,7 @@ impl Applier {
     /// is refused with both definitions (see `already`). Whether it ran (false:
     /// the target had it already).
     pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<bool, ReplicateError> {
-        let Some(conn) = self.conns.first_mut() else {
+        let Some(Lane { conn, .. }) = self.lanes.first_mut() else {
             return Ok(true);
         };
         if let Some(schema) = schema {
@@ -285,13 +287,12 @@ impl Applier {
 
     /// Stores `end` as the checkpoint in a transaction of its own.
     pub async fn checkpoint(&mut self, end: &Position) -> Result<(), ReplicateError> {
-        let Some(conn) = self.conns.first_mut() else {
+        let Some(lane) = self.lanes.first_mut() else {
             return Ok(());
         };
-        self.meta
-            .save_sync_position(conn, end)
-            .await
-            .map_err(target_err("recording the sync checkpoint"))?;
+        let mut last = Finish::default();
+        last.checkpoint(&self.meta, end);
+        last.send(lane).await?;
         self.last_checkpoint = Instant::now();
         Ok(())
     }
@@ -339,22 +340,22 @@ impl Applier {
             return Ok(Applied::default());
         }
         let tables = self.tables.clone();
-        // One connection: it does everything. More: conns[1..] apply the keyed
-        // final states in parallel, each committing on its own; then conns[0]
-        // applies the keyless changes and the checkpoint in one transaction. The
-        // first never holds row locks while it waits for the others, so a worker
-        // blocked on another's rows is freed by that worker's commit, never left
-        // waiting for a transaction that waits for it.
-        let keyed_workers = self.conns.len().saturating_sub(1).max(1);
+        // One lane: it does everything. More: lanes[1..] apply the keyed final
+        // states in parallel, each committing on its own; then lanes[0] applies the
+        // keyless changes and the checkpoint in one transaction. The first never
+        // holds row locks while it waits for the others, so a worker blocked on
+        // another's rows is freed by that worker's commit, never left waiting for
+        // a transaction that waits for it.
+        let keyed_workers = self.lanes.len().saturating_sub(1).max(1);
         let load = self.load_from;
-        let weights = match self.conns.first_mut() {
-            Some(conn) => collation_weights(conn, txs, &tables).await?,
+        let weights = match self.lanes.first_mut() {
+            Some(lane) => collation_weights(&mut lane.conn, txs, &tables).await?,
             None => HashMap::new(),
         };
         let (keyed, keyless) = partition(txs, &tables, keyed_workers, &weights);
         let rows: u64 = keyed.iter().flatten().chain(&keyless).map(Work::rows).sum();
-        let (first, rest) = self.conns.split_at_mut(1);
-        let Some(conn0) = first.first_mut() else {
+        let (first, rest) = self.lanes.split_at_mut(1);
+        let Some(lane0) = first.first_mut() else {
             return Ok(Applied::default());
         };
         let mut serial = rest.is_empty();
@@ -367,16 +368,7 @@ impl Applier {
                 rest.iter_mut()
                     .zip(keyed.iter())
                     .filter(|(_, work)| !work.is_empty())
-                    .map(|(conn, work)| async move {
-                        begin(conn).await?;
-                        match run_work(conn, work, load).await {
-                            Ok(()) => commit(conn).await,
-                            Err(e) => {
-                                let _ = conn.query_drop("ROLLBACK").await;
-                                Err(e)
-                            }
-                        }
-                    }),
+                    .map(|(lane, work)| write(lane, work.iter().collect(), load, None)),
             )
             .await
             .into_iter()
@@ -393,33 +385,14 @@ impl Applier {
                 Err(e) => return Err(e),
             }
         }
-        let meta = &self.meta;
-        let end = &last.end;
-        let result = async {
-            begin(conn0).await?;
-            if serial {
-                for work in &keyed {
-                    run_work(conn0, work, load).await?;
-                }
-            }
-            run_work(conn0, &keyless, load).await?;
-            crate::failpoint::hit("apply.rows_before_checkpoint");
-            meta.save_sync_position(conn0, end)
-                .await
-                .map_err(target_err("recording the sync checkpoint"))
+        let mut work: Vec<&Work> = Vec::new();
+        if serial {
+            work.extend(keyed.iter().flatten());
         }
-        .await;
-        match result {
-            Ok(()) => {
-                commit(conn0).await?;
-                self.last_checkpoint = Instant::now();
-                Ok(Applied { changes, rows })
-            }
-            Err(e) => {
-                let _ = conn0.query_drop("ROLLBACK").await;
-                Err(e)
-            }
-        }
+        work.extend(&keyless);
+        write(lane0, work, load, Some((&self.meta, &last.end))).await?;
+        self.last_checkpoint = Instant::now();
+        Ok(Applied { changes, rows })
     }
 }
 
@@ -436,11 +409,10 @@ impl Applier {
     /// finds no row writes the new row.
     async fn apply_ordered(&mut self, tx: &Transaction) -> Result<Applied, ReplicateError> {
         let tables = self.tables.clone();
-        let Some(conn) = self.conns.first_mut() else {
+        let Some(lane) = self.lanes.first_mut() else {
             return Ok(Applied::default());
         };
-        let meta = self.meta.clone();
-        begin(conn).await?;
+        let conn = &mut lane.conn;
         let result = async {
             let mut rows = 0u64;
             for tc in &tx.changes {
@@ -449,7 +421,7 @@ impl Applier {
                 };
                 rows += 1;
                 if map.key.is_empty() {
-                    run_work(conn, &[Work::Keyless(map, vec![&tc.change])], None).await?;
+                    run_statements(conn, &Work::Keyless(map, vec![&tc.change])).await?;
                     continue;
                 }
                 match &tc.change {
@@ -480,27 +452,25 @@ impl Applier {
                     }
                 }
             }
-            meta.save_sync_position(conn, &tx.end)
-                .await
-                .map_err(target_err("recording the sync checkpoint"))?;
             Ok::<u64, ReplicateError>(rows)
         }
         .await;
-        match result {
-            Ok(rows) => {
-                commit(conn).await?;
-                self.last_checkpoint = Instant::now();
-                Ok(Applied {
-                    changes: tx.changes.len() as u64,
-                    rows,
-                })
-            }
+        let rows = match result {
+            Ok(rows) => rows,
             Err(e) => {
-                let _ = conn.query_drop("ROLLBACK").await;
+                rollback(conn).await;
                 let _ = fk_checks(conn, false).await;
-                Err(e)
+                return Err(e);
             }
-        }
+        };
+        let mut last = Finish::default();
+        last.checkpoint(&self.meta, &tx.end);
+        last.send(lane).await?;
+        self.last_checkpoint = Instant::now();
+        Ok(Applied {
+            changes: tx.changes.len() as u64,
+            rows,
+        })
     }
 }
 
@@ -603,16 +573,9 @@ async fn collation_weights(
     Ok(out)
 }
 
-async fn begin(conn: &mut Conn) -> Result<(), ReplicateError> {
-    conn.query_drop("START TRANSACTION")
-        .await
-        .map_err(target_err("starting a transaction"))
-}
-
-async fn commit(conn: &mut Conn) -> Result<(), ReplicateError> {
-    conn.query_drop("COMMIT")
-        .await
-        .map_err(target_err("committing"))
+/// Ends a failed transaction; the error that failed it is what the caller reports.
+async fn rollback(conn: &mut Conn) {
+    let _ = conn.query_drop("ROLLBACK").await;
 }
 
 /// One worker's statements for one table.
@@ -720,50 +683,120 @@ fn partition<'a>(
     (parts, keyless)
 }
 
-async fn run_work(
-    conn: &mut Conn,
-    work: &[Work<'_>],
+/// Writes `work` on `lane` in one transaction and commits it, with the sync
+/// checkpoint when given: statements that need parameters first (a round trip
+/// each), then one packet with the loads, the checkpoint and the COMMIT (see
+/// [`Finish`]). Rolls back on error.
+async fn write(
+    lane: &mut Lane,
+    work: Vec<&Work<'_>>,
     load_from: Option<usize>,
+    checkpoint: Option<(&Meta, &Position)>,
 ) -> Result<(), ReplicateError> {
+    let mut last = Finish::default();
     for w in work {
-        match w {
-            Work::Delete(map, rows) => delete_keys(conn, map, rows).await?,
+        let done = match w {
             Work::Replace(map, rows) if map.plain && load_from.is_some_and(|n| rows.len() >= n) => {
-                load_rows(conn, map, rows).await?
+                last.load(map, rows);
+                Ok(())
             }
-            Work::Replace(map, rows) => insert_rows(conn, map, rows, "REPLACE").await?,
-            Work::Keyless(map, changes) => {
-                for change in changes {
-                    match change {
-                        Change::Insert { after } => {
-                            insert_rows(conn, map, &[after], "INSERT").await?
-                        }
-                        Change::Delete { before } => delete_one(conn, map, before).await?,
-                        Change::Update { before, after } => {
-                            delete_one(conn, map, before).await?;
-                            insert_rows(conn, map, &[after], "INSERT").await?;
-                        }
+            other => run_statements(&mut lane.conn, other).await,
+        };
+        if let Err(e) = done {
+            rollback(&mut lane.conn).await;
+            return Err(e);
+        }
+    }
+    if let Some((meta, end)) = checkpoint {
+        crate::failpoint::hit("apply.rows_before_checkpoint");
+        last.checkpoint(meta, end);
+    }
+    last.send(lane).await
+}
+
+/// One worker's statements for one table, each with its parameters.
+async fn run_statements(conn: &mut Conn, work: &Work<'_>) -> Result<(), ReplicateError> {
+    match work {
+        Work::Delete(map, rows) => delete_keys(conn, map, rows).await,
+        Work::Replace(map, rows) => insert_rows(conn, map, rows, "REPLACE").await,
+        Work::Keyless(map, changes) => {
+            for change in changes {
+                match change {
+                    Change::Insert { after } => insert_rows(conn, map, &[after], "INSERT").await?,
+                    Change::Delete { before } => delete_one(conn, map, before).await?,
+                    Change::Update { before, after } => {
+                        delete_one(conn, map, before).await?;
+                        insert_rows(conn, map, &[after], "INSERT").await?;
                     }
                 }
             }
+            Ok(())
         }
     }
-    Ok(())
 }
 
-/// `rows` (final states of a plain table, see `TableMap::plain`) written with one
-/// `LOAD DATA LOCAL … REPLACE`: the same rows a REPLACE of them leaves, in one
-/// statement, inside the batch's transaction. Values travel as the copy's do
-/// (`target::encode_field`, `CHARACTER SET binary`), in blocks of about 1 MiB.
-async fn load_rows(
-    conn: &mut Conn,
-    map: &TableMap,
-    rows: &[&[Value]],
-) -> Result<(), ReplicateError> {
-    use futures_util::StreamExt;
-    let written = map.written();
-    let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
-    let mut blocks: Vec<bytes::Bytes> = Vec::new();
+/// The packet that ends a lane's transaction: `LOAD DATA LOCAL … REPLACE` of
+/// final rows of plain tables (see `TableMap::plain`; the same rows a REPLACE of
+/// them leaves), the sync checkpoint when the lane holds it, then COMMIT — one
+/// multi-statement query. The server asks for each load's rows in turn (the
+/// lane's `Infiles` serve them), so a batch costs a round trip per load plus
+/// one, not two per load and one each for the checkpoint and the commit. An
+/// error stops the server at that statement: nothing after it runs, and the
+/// transaction is rolled back.
+#[derive(Default)]
+struct Finish {
+    statements: Vec<String>,
+    files: Vec<(String, Vec<bytes::Bytes>)>,
+}
+
+impl Finish {
+    fn load(&mut self, map: &TableMap, rows: &[&[Value]]) {
+        let written = map.written();
+        let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
+        let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
+        let name = format!("ferry-apply-{}", self.files.len());
+        self.statements.push(crate::target::load_data_sql(
+            &name,
+            true,
+            &table,
+            &cols.join(", "),
+        ));
+        self.files.push((name, encode_rows(rows, &written)));
+    }
+
+    fn checkpoint(&mut self, meta: &Meta, end: &Position) {
+        let p = meta.sync_position_load(end);
+        let name = "ferry-position".to_string();
+        self.statements.push(format!(
+            "{} {}",
+            crate::target::load_data_sql(&name, true, &p.table, p.columns),
+            p.set
+        ));
+        self.statements.push(p.update);
+        self.files.push((name, encode_rows(&[&p.row[..]], &[0, 1])));
+    }
+
+    async fn send(self, lane: &mut Lane) -> Result<(), ReplicateError> {
+        for (name, blocks) in self.files {
+            lane.files.put(&name, blocks);
+        }
+        let mut sql = self.statements;
+        sql.push("COMMIT".into());
+        let sent = lane.conn.query_drop(sql.join(";\n")).await;
+        lane.files.clear();
+        if sent.is_err() {
+            rollback(&mut lane.conn).await;
+        }
+        sent.map_err(target_err(
+            "writing the batch's rows, checkpoint and commit",
+        ))
+    }
+}
+
+/// `rows` (their `written` columns) as a LOAD DATA stream (`target::encode_field`,
+/// `CHARACTER SET binary`), in blocks of about 1 MiB.
+fn encode_rows(rows: &[&[Value]], written: &[usize]) -> Vec<bytes::Bytes> {
+    let mut blocks = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
     for r in rows {
         for (n, &i) in written.iter().enumerate() {
@@ -780,17 +813,7 @@ async fn load_rows(
     if !buf.is_empty() {
         blocks.push(bytes::Bytes::from(buf));
     }
-    let stream = futures_util::stream::iter(blocks.into_iter().map(Ok::<_, std::io::Error>));
-    conn.set_infile_handler(async move { Ok(stream.boxed()) });
-    let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
-    conn.query_drop(crate::target::load_data_sql(
-        "ferry-apply",
-        true,
-        &table,
-        &cols.join(", "),
-    ))
-    .await
-    .map_err(target_err("loading rows"))
+    blocks
 }
 
 /// Multi-row `verb INTO` of `rows`, in power-of-two sized statements.

@@ -24,6 +24,7 @@ pub mod already;
 pub mod apply;
 pub mod ddl;
 pub mod filter;
+pub mod poll;
 pub mod reader;
 pub mod sync;
 

@@ -271,7 +271,28 @@ pub struct Transaction {
     pub between: bool,
 }
 
+/// About how many bytes a value takes in memory and on the wire.
+pub fn value_bytes(v: &Value) -> usize {
+    match v {
+        Value::Bytes(b) => b.len() + 8,
+        _ => 9,
+    }
+}
+
 impl Transaction {
+    /// About how many bytes its row images hold.
+    pub fn bytes(&self) -> usize {
+        let of = |row: &[Value]| -> usize { row.iter().map(value_bytes).sum() };
+        self.changes
+            .iter()
+            .map(|c| match &c.change {
+                Change::Insert { after } => of(after),
+                Change::Delete { before } => of(before),
+                Change::Update { before, after } => of(before) + of(after),
+            })
+            .sum()
+    }
+
     /// Whether its changes must be applied in order, uncompacted (a cascade).
     pub fn ordered(&self) -> bool {
         self.changes.iter().any(|c| c.cascade)

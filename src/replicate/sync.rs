@@ -12,6 +12,7 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::mpsc;
 
 use super::apply::Applier;
+use super::poll::{source_position, Poll};
 use super::reader::{Reader, TableMap, Transaction};
 use super::ReplicateError;
 use crate::checkpoint::Meta;
@@ -25,8 +26,14 @@ use crate::snapshot::catchup::Catchup;
 
 /// Transactions queued between the reader and the applier.
 const QUEUE: usize = 8192;
-/// A batch ends after this many row changes (or when the queue is empty).
+/// A batch ends after this many row changes (or when the queue is empty, or at
+/// [`BATCH_BYTES`]) near the target...
 const BATCH_CHANGES: usize = 20_000;
+/// ...and at a distance (round trip from `endpoint::NEAR`), where every batch
+/// costs round trips that a larger backlog shares.
+const FAR_BATCH_CHANGES: usize = 100_000;
+/// Bytes of row images a batch holds at most.
+const BATCH_BYTES: usize = 32 << 20;
 /// How often progress is reported and requests are looked for.
 const TICK: Duration = Duration::from_secs(1);
 /// Backoff between reconnection attempts: doubles from 1 s up to this.
@@ -91,11 +98,6 @@ fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>)
     ages.into_iter().flatten().reduce(f64::min).unwrap_or(0.0)
 }
 
-async fn source_position(source: &Endpoint, flavor: Flavor) -> Option<Position> {
-    let mut conn = source.conn().await.ok()?;
-    crate::position::current(&mut conn, flavor).await.ok()
-}
-
 /// Follows the binlog from `start` until a request or `stop` ends it. `requests`
 /// delivers requests from this process (Ctrl-C, the app); requests left in the meta
 /// schema by other processes are read once per tick.
@@ -105,11 +107,15 @@ pub async fn run(
     mut requests: Requests,
 ) -> Result<(Outcome, Position), ReplicateError> {
     // The whole job's counts go on from where its last run left them.
-    let before = match setup.target.conn().await {
-        Ok(mut c) => setup.meta.load_status(&mut c).await.ok().flatten(),
-        Err(_) => None,
-    }
-    .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok());
+    let before = async {
+        match setup.target.conn().await {
+            Ok(mut c) => setup.meta.load_status(&mut c).await.ok().flatten(),
+            Err(_) => None,
+        }
+        .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok())
+    };
+    let (before, catchup) = tokio::join!(before, load_catchup(setup));
+    let mut catchup = catchup?;
     let mut status = SyncStatus {
         state: "syncing".into(),
         applied: start.clone(),
@@ -125,7 +131,6 @@ pub async fn run(
     let mut attempt = 0u32;
     let mut drain = Drain::default();
     let mut tables = setup.tables.clone();
-    let mut catchup = load_catchup(setup).await?;
     loop {
         let result = follow(
             setup,
@@ -225,22 +230,50 @@ async fn follow(
     requests: &mut Requests,
     catchup: &mut Catchup,
 ) -> Result<Outcome, ReplicateError> {
-    let mut applier = Applier::new(
-        setup.target,
-        setup.meta.clone(),
-        tables.clone(),
-        setup.apply_workers,
-        setup.load_data,
+    let poll = Poll::start(setup.source, setup.target, setup.flavor, setup.meta, TICK);
+    let result = follow_polled(
+        setup, tables, applied, status, drain, requests, catchup, &poll,
     )
-    .await?;
-    let reader = Reader::open(
-        setup.source,
-        setup.flavor,
-        applied,
-        setup.server_id,
-        tables.clone(),
-    )
-    .await?;
+    .await;
+    poll.close().await;
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn follow_polled(
+    setup: &SyncSetup<'_>,
+    tables: &mut Arc<HashMap<(String, String), TableMap>>,
+    applied: &mut Position,
+    status: &mut SyncStatus,
+    drain: &mut Drain,
+    requests: &mut Requests,
+    catchup: &mut Catchup,
+    poll: &Poll,
+) -> Result<Outcome, ReplicateError> {
+    // The three connections side by side: at a distance each is round trips.
+    let (mut applier, reader, mut control) = tokio::try_join!(
+        Applier::new(
+            setup.target,
+            setup.meta.clone(),
+            tables.clone(),
+            setup.apply_workers,
+            setup.load_data,
+        ),
+        Reader::open(
+            setup.source,
+            setup.flavor,
+            applied,
+            setup.server_id,
+            tables.clone(),
+        ),
+        async {
+            setup
+                .target
+                .conn()
+                .await
+                .map_err(|e| ReplicateError::connect("target", e))
+        }
+    )?;
     let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
     // After a statement (DDL) the reader waits for the maps as they are after it:
     // rows that follow must be decoded with the new columns.
@@ -287,11 +320,6 @@ async fn follow(
     }
     let _reading = AbortOnDrop(reading);
 
-    let mut control = setup
-        .target
-        .conn()
-        .await
-        .map_err(|e| ReplicateError::connect("target", e))?;
     let mut window = (Instant::now(), status.transactions, status.changes);
     let mut last_tick = Instant::now() - TICK;
     let mut last_commit_ts: Option<u32> = None;
@@ -300,6 +328,11 @@ async fn follow(
     // Bytes behind at the last tick, for the catch-up estimate.
     let mut last_behind: Option<(u64, Instant)> = None;
     let mut batch: Vec<Transaction> = Vec::new();
+    let most_changes = if setup.target.round_trip() >= crate::endpoint::NEAR {
+        FAR_BATCH_CHANGES
+    } else {
+        BATCH_CHANGES
+    };
     // A transaction taken from the queue that starts the next batch.
     let mut held: Option<Transaction> = None;
     status.state = if drain.active() {
@@ -342,9 +375,11 @@ async fn follow(
         if let Some(first) = first {
             batch.push(without_copied(catchup, first?));
             let mut changes = batch[0].changes.len();
+            let mut bytes = batch[0].bytes();
             // Take what is queued, up to a batch; a statement (DDL) ends it, and a
             // transaction that must be applied in order (a cascade) goes alone.
-            while changes < BATCH_CHANGES
+            while changes < most_changes
+                && bytes < BATCH_BYTES
                 && batch
                     .last()
                     .is_some_and(|t| t.statement.is_none() && !t.ordered())
@@ -357,6 +392,7 @@ async fn follow(
                             break;
                         }
                         changes += t.changes.len();
+                        bytes += t.bytes();
                         batch.push(t);
                     }
                     Err(_) => break,
@@ -420,12 +456,22 @@ async fn follow(
         }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            // Both reads at once: at a distance each is round trips the apply waits for.
-            let (request, source) = tokio::join!(
-                setup.meta.take_request(&mut control),
-                source_position(setup.source, setup.flavor)
-            );
-            let mut source = source;
+            let (request, mut source) = if drain.active() {
+                // The cutover confirms against the source as it is now, not as
+                // the last poll saw it. Both reads at once.
+                tokio::join!(
+                    setup.meta.take_request(&mut control),
+                    source_position(setup.source, setup.flavor)
+                )
+            } else {
+                let polled = poll.latest().unwrap_or_default();
+                let request = if polled.request {
+                    setup.meta.take_request(&mut control).await
+                } else {
+                    Ok(None)
+                };
+                (request, polled.source)
+            };
             if let Some(request) =
                 request.map_err(|e| ReplicateError::target("reading requests", e))?
             {
@@ -475,8 +521,7 @@ async fn follow(
             }
             status.cutover = drain.status();
             setup.sink.emit(JobEvent::Sync(status.clone()));
-            let json = serde_json::to_string(&*status).unwrap_or_default();
-            let _ = setup.meta.save_status(&mut control, &json).await;
+            poll.save(serde_json::to_string(&*status).unwrap_or_default());
             if let Next::Caught(late) = next {
                 // Make sure the checkpoint on the target says so too.
                 applier.checkpoint(applied).await?;
