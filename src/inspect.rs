@@ -52,13 +52,16 @@ pub async fn check_connection(profile: &Profile, side: Side) -> ConnectionCheck 
     check
 }
 
-/// The pool size a run opens each side with: its copy threads and a few more.
+/// The pool size a run opens each side with: its copy threads, and room for the
+/// catalog's nine queries at once beside the precheck's own connections (pooled
+/// connections are opened only when used).
 pub fn run_connections(profile: &Profile, side: Side) -> usize {
     let o = &profile.options;
     match side {
         Side::Source => o.export_threads + 3,
         Side::Target => o.import_threads + 3,
     }
+    .max(12)
 }
 
 /// As [`check_connection`], keeping the side open (with a pool of

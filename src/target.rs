@@ -120,8 +120,9 @@ impl Infiles {
             let name = String::from_utf8_lossy(name).into_owned();
             let data: mysql_async::InfileData = match blocks {
                 Some(blocks) => futures_util::stream::iter(blocks.into_iter().map(Ok)).boxed(),
-                // An error in the stream still ends the exchange the protocol's
-                // way (an empty packet), so the connection stays usable.
+                // The statement fails, having read nothing (the driver then drops
+                // the connection: the sync reconnects, as after any transient
+                // failure).
                 None => futures_util::stream::once(async move {
                     Err(std::io::Error::new(
                         std::io::ErrorKind::NotFound,

@@ -176,3 +176,55 @@ async fn wrong_password_and_unreachable_host() {
         "{err}"
     );
 }
+
+/// A writer's `LOAD DATA LOCAL` statements read only what was put under their
+/// file name, each once; several travel in one multi-statement packet; a name
+/// nothing was put under fails (the driver then drops the connection, which the
+/// sync takes as transient) and reads nothing.
+#[tokio::test]
+async fn a_writer_serves_its_loads_by_name_and_nothing_else() {
+    use mysql_async::prelude::Queryable;
+    let pair = support::pair();
+    let db = support::unique("tinfile_");
+    pair.target
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, v VARCHAR(10))"
+        ))
+        .await;
+    let ep = Endpoint::open(
+        Side::Target,
+        &cfg(pair.target.port, support::USER, TlsMode::Disabled),
+        Some(support::PASSWORD),
+        2,
+    )
+    .await
+    .expect("target");
+    let files = ferry::target::Infiles::default();
+    let load = |name: &str| ferry::target::load_data_sql(name, true, &format!("`{db}`.t"), "id, v");
+    let mut conn = ep.writer_conn(8, files.handler()).await.expect("writer");
+    files.put("one", vec![bytes::Bytes::from_static(b"1\ta\n")]);
+    files.put("two", vec![bytes::Bytes::from_static(b"2\tb\n3\tc\n")]);
+    conn.query_drop(format!("{}; {}", load("one"), load("two")))
+        .await
+        .expect("two loads in one packet");
+    // Each name is served once: asked again, it is unknown.
+    assert!(
+        conn.query_drop(load("one")).await.is_err(),
+        "a file was served twice"
+    );
+    let mut conn = ep.writer_conn(8, files.handler()).await.expect("writer");
+    assert!(
+        conn.query_drop(load("/etc/hostname")).await.is_err(),
+        "a name nothing was put under was served"
+    );
+    let ids: Vec<u32> = ep
+        .conn()
+        .await
+        .expect("a connection")
+        .query(format!("SELECT id FROM `{db}`.t ORDER BY id"))
+        .await
+        .expect("ids");
+    assert_eq!(ids, vec![1, 2, 3]);
+    drop(conn);
+    ep.close().await;
+}

@@ -1272,3 +1272,65 @@ async fn a_lock_snapshot_of_innodb_tables_lets_writes_go_on_during_the_copy() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A batch ends in one packet (its loads, the checkpoint, COMMIT): when a load in
+/// it fails, nothing of the batch is committed — not the rows of the tables
+/// loaded before it, not the checkpoint — and a run after the cause is fixed
+/// applies the whole batch again.
+#[tokio::test]
+async fn a_batch_that_fails_part_way_commits_nothing() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("tpart_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE a (id INT PRIMARY KEY, v INT); \
+             CREATE TABLE b (id INT PRIMARY KEY, v INT); INSERT INTO a VALUES (1, 1); INSERT INTO b VALUES (1, 1)"
+        ))
+        .await;
+    let name = format!("tpart-{}", db.replace('_', "-"));
+    let job = home.path().join("job.toml");
+    all_job(&job, &pair, &name, &db, "");
+    // Every row by load, so both tables' rows are in the batch's last packet.
+    let env = [("FERRY_APPLY_LOAD_FROM", "1")];
+    let mut child = support::job::spawn_run_with(home.path(), &job, &env);
+    support::job::wait_sync(&mut child, &pair.target, &name).await;
+    let checkpoint = async || -> Vec<Option<String>> {
+        pair.target
+            .query(&format!(
+                "SELECT sync_position FROM ferry_meta.jobs WHERE job = '{name}'"
+            ))
+            .await
+    };
+    // The load of `b` fails: its table is gone on the target.
+    pair.target.sql(&format!("DROP TABLE `{db}_s`.b")).await;
+    let before = checkpoint().await;
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; START TRANSACTION; INSERT INTO a VALUES (2, 2); INSERT INTO b VALUES (2, 2); COMMIT"
+        ))
+        .await;
+    let (code, out) = exits_within(child, 60, "the failed batch");
+    assert_ne!(code, Some(0), "{out}");
+    let a: Vec<u32> = pair
+        .target
+        .query(&format!("SELECT id FROM `{db}_s`.a ORDER BY id"))
+        .await;
+    assert_eq!(a, vec![1], "a row of the failed batch was committed: {out}");
+    assert_eq!(checkpoint().await, before, "the checkpoint moved: {out}");
+    // Fixed, the batch is applied again, whole.
+    pair.target
+        .sql(&format!(
+            "CREATE TABLE `{db}_s`.b (id INT PRIMARY KEY, v INT); INSERT INTO `{db}_s`.b VALUES (1, 1)"
+        ))
+        .await;
+    let mut child = support::job::spawn_run_with(home.path(), &job, &env);
+    for t in ["a", "b"] {
+        wait_for(&format!("{t} to match"), &mut child, async || {
+            same_rows(&pair, &db, t).await
+        })
+        .await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -11,19 +11,25 @@ use crate::checkpoint::Meta;
 use crate::endpoint::Endpoint;
 use crate::events::{EventSink, LogLine};
 
-/// Passes every event on to `sink` and keeps the notable ones in the job's log.
-/// Returns the sink the job writes to and the task to wait for once the job's
-/// sinks are dropped (it then has written everything).
+/// Passes every event on to `sink` and keeps the notable ones in the job's log,
+/// after `first` (how the run starts: written in the background, so the run does
+/// not wait for them, and before anything the run logs). Returns the sink the job
+/// writes to and the task to wait for once the job's sinks are dropped (it then
+/// has written everything).
 pub(crate) fn keep(
     sink: EventSink,
     target: &Endpoint,
     meta: &Meta,
+    first: Vec<LogLine>,
 ) -> (EventSink, tokio::task::JoinHandle<()>) {
     let (journal, mut rx) = EventSink::channel();
     let target = target.clone();
     let meta = meta.clone();
     let task = tokio::spawn(async move {
         let mut conn = None;
+        for line in &first {
+            note(&target, &meta, line).await;
+        }
         while let Some(event) = rx.recv().await {
             if let Some(line) = event.log_line() {
                 if conn.is_none() {

@@ -166,26 +166,21 @@ pub(crate) enum RunNote<'a> {
 /// A run whose process ended without a word (killed, the machine lost) left its
 /// last status behind: the log notes when it was last heard of, so the report
 /// gives that run its time.
-async fn note_lost_run(target: &Endpoint, meta: &Meta, conn: &mut mysql_async::Conn) {
+async fn lost_run(meta: &Meta, conn: &mut mysql_async::Conn) -> Option<LogLine> {
     let Ok(Some((json, age))) = meta.load_status(conn).await else {
-        return;
+        return None;
     };
     let lost = serde_json::from_str::<crate::events::SyncStatus>(&json)
         .is_ok_and(|s| s.health != crate::events::Health::Stopped);
-    if lost {
+    lost.then(|| {
         let last_seen = crate::events::unix_now() - age;
-        journal::note(
-            target,
-            meta,
-            &LogLine::new(
-                "warning",
-                "run",
-                "the previous run's process ended without stopping the job".into(),
-            )
-            .with(&RunNote::Lost { last_seen }),
+        LogLine::new(
+            "warning",
+            "run",
+            "the previous run's process ended without stopping the job".into(),
         )
-        .await;
-    }
+        .with(&RunNote::Lost { last_seen })
+    })
 }
 
 /// How a run ended, in words.
@@ -258,11 +253,18 @@ pub(crate) async fn open_job(
     ),
     JobError,
 > {
-    let o = &profile.options;
     // Side by side: at a distance each step is round trips, not work.
     let (source, target) = tokio::try_join!(
-        inspect::open(profile, Side::Source, o.export_threads + 3),
-        inspect::open(profile, Side::Target, o.import_threads + 3),
+        inspect::open(
+            profile,
+            Side::Source,
+            inspect::run_connections(profile, Side::Source)
+        ),
+        inspect::open(
+            profile,
+            Side::Target,
+            inspect::run_connections(profile, Side::Target)
+        ),
     )?;
     let facts = source.facts().await.map_err(FerryError::from)?;
     let matcher = profile
@@ -393,9 +395,9 @@ pub(crate) async fn run_member(
         .load_job(&mut meta_conn)
         .await
         .map_err(target_error("reading the job state"))?;
-    let (sink, journal) = journal::keep(sink, &target, &meta);
+    let mut first = Vec::new();
     if existing.is_some() {
-        note_lost_run(&target, &meta, &mut meta_conn).await;
+        first.extend(lost_run(&meta, &mut meta_conn).await);
     }
     let (how, resumed) = match &existing {
         Some(j) => (
@@ -404,12 +406,8 @@ pub(crate) async fn run_member(
         ),
         None => ("run started".to_string(), None),
     };
-    journal::note(
-        &target,
-        &meta,
-        &LogLine::new("info", "run", how).with(&RunNote::Started { resumed }),
-    )
-    .await;
+    first.push(LogLine::new("info", "run", how).with(&RunNote::Started { resumed }));
+    let (sink, journal) = journal::keep(sink, &target, &meta, first);
     let sync_ctx = SyncCtx {
         profile,
         source: &source,
@@ -478,31 +476,13 @@ async fn sync_phase(
     turn: Option<Turn>,
     started: Instant,
 ) -> Result<RunSummary, JobError> {
-    let (start, resumed) = match resume_sync {
-        // Continue following the binlog where it stopped.
-        Some(job) => (
-            job.sync.clone().unwrap_or_else(|| job.snapshot.clone()),
-            true,
-        ),
-        None => {
-            // One on each side, side by side.
-            let (start, missing) = tokio::join!(
-                incremental_start(ctx.profile, ctx.source, ctx.flavor),
-                missing_target_tables(ctx.target, ctx.selection)
-            );
-            let start = start?;
-            missing?;
-            ctx.meta
-                .start_sync_job(meta_conn, Mode::Incremental, &start)
-                .await
-                .map_err(target_error("recording the job"))?;
-            (start, false)
-        }
-    };
+    // The target's tables are read beside the job's own steps (see `SyncCtx::run`).
+    let (prepared, target_catalog) = tokio::join!(
+        sync_start(ctx, meta_conn, resume_sync),
+        ctx.target_catalog()
+    );
+    let (start, resumed, plan) = prepared?;
     drop(turn);
-    // The tables of a run that copies nothing, so its live view lists them too
-    // (with what an earlier run of the job copied).
-    let plan = ctx.meta.load_plan(meta_conn).await.unwrap_or_default();
     ctx.sink.emit(JobEvent::Plan {
         tables: ctx
             .selection
@@ -531,7 +511,9 @@ async fn sync_phase(
         applied: synced_to,
         verify,
         late,
-    } = ctx.run(meta_conn, start.clone()).await?;
+    } = ctx
+        .run_on(meta_conn, start.clone(), target_catalog?)
+        .await?;
     Ok(RunSummary {
         late_writes: late,
         tables: ctx.selection.tables.len(),
@@ -545,6 +527,41 @@ async fn sync_phase(
         synced_to: Some(synced_to),
         sync_end: Some(end),
     })
+}
+
+/// Where a sync phase starts (the stored checkpoint, or the job's start position
+/// for a new incremental job, which is recorded), whether it resumes, and the
+/// chunks an earlier copy of the job planned (for the live view's table list).
+async fn sync_start(
+    ctx: &SyncCtx<'_>,
+    meta_conn: &mut mysql_async::Conn,
+    resume_sync: Option<&crate::checkpoint::JobRecord>,
+) -> Result<(Position, bool, Vec<crate::checkpoint::ChunkRecord>), JobError> {
+    let (start, resumed) = match resume_sync {
+        // Continue following the binlog where it stopped.
+        Some(job) => (
+            job.sync.clone().unwrap_or_else(|| job.snapshot.clone()),
+            true,
+        ),
+        None => {
+            // One on each side, side by side.
+            let (start, missing) = tokio::join!(
+                incremental_start(ctx.profile, ctx.source, ctx.flavor),
+                missing_target_tables(ctx.target, ctx.selection)
+            );
+            let start = start?;
+            missing?;
+            ctx.meta
+                .start_sync_job(meta_conn, Mode::Incremental, &start)
+                .await
+                .map_err(target_error("recording the job"))?;
+            (start, false)
+        }
+    };
+    // The tables of a run that copies nothing, so its live view lists them too
+    // (with what an earlier run of the job copied).
+    let plan = ctx.meta.load_plan(meta_conn).await.unwrap_or_default();
+    Ok((start, resumed, plan))
 }
 
 /// Phase `copy`: the consistent snapshot, schema, chunked copy, objects and (mode
@@ -1104,16 +1121,34 @@ impl SyncCtx<'_> {
         meta_conn: &mut mysql_async::Conn,
         start: Position,
     ) -> Result<SyncRun, JobError> {
-        self.sink.phase(Phase::Sync);
-        // Decode with the target's definitions: they are the tables as of the last
-        // applied position (DDL replayed up to there), where the source's may be
-        // ahead of it after a restart.
+        let target_catalog = self.target_catalog().await?;
+        self.run_on(meta_conn, start, target_catalog).await
+    }
+
+    /// The selected target schemas' tables. The sync decodes with the target's
+    /// definitions: they are the tables as of the last applied position (DDL
+    /// replayed up to there), where the source's may be ahead of it after a
+    /// restart.
+    async fn target_catalog(&self) -> Result<Catalog, JobError> {
         let target_schemas: HashSet<&str> = self
             .selection
             .tables
             .iter()
             .map(|t| t.target_schema.as_str())
             .collect();
+        Ok(Catalog::load(self.target, |s| target_schemas.contains(s))
+            .await
+            .map_err(FerryError::from)?)
+    }
+
+    /// As [`SyncCtx::run`], with the target's tables already read.
+    async fn run_on(
+        &self,
+        meta_conn: &mut mysql_async::Conn,
+        start: Position,
+        target_catalog: Catalog,
+    ) -> Result<SyncRun, JobError> {
+        self.sink.phase(Phase::Sync);
         let filters = crate::replicate::filter::Filters::compile(
             &self.profile.incremental.filters,
             self.lower_case_table_names,
@@ -1122,9 +1157,6 @@ impl SyncCtx<'_> {
             position: "[[incremental.filters]]".into(),
             cause,
         })?;
-        let target_catalog = Catalog::load(self.target, |s| target_schemas.contains(s))
-            .await
-            .map_err(FerryError::from)?;
         let mut tables = HashMap::new();
         let target_parents = target_catalog.cascade_parents();
         let source_parents = self.catalog.cascade_parents();

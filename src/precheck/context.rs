@@ -229,8 +229,8 @@ impl Context {
             },
         ) = tokio::join!(
             catalog_side,
-            source_side(&mut sc, source_facts.flavor),
-            target_side(&mut tc, profile)
+            source_side(&source, &mut sc, source_facts.flavor),
+            target_side(&target, &mut tc, profile)
         );
         // What needs the selection: each side again, side by side.
         let (largest_rows, target_tables) = tokio::join!(
@@ -351,10 +351,70 @@ struct SourceSide {
     prepared_xa: Option<Vec<String>>,
 }
 
-async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
-    let source_vars = bounded(vars(sc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
-    let source_status = bounded(vars(sc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
-    let source_privileges = bounded(privileges(sc), None).await;
+/// A side's variables, status and the account's privileges.
+struct Common {
+    vars: HashMap<String, String>,
+    status: HashMap<String, String>,
+    privileges: Option<Privileges>,
+}
+
+async fn common(conn: &mut Conn) -> Common {
+    Common {
+        vars: bounded(vars(conn, "SHOW GLOBAL VARIABLES"), HashMap::new()).await,
+        status: bounded(vars(conn, "SHOW GLOBAL STATUS"), HashMap::new()).await,
+        privileges: bounded(privileges(conn), None).await,
+    }
+}
+
+/// Runs `common` on `conn` and `rest` beside it, on a connection of its own
+/// (after it on `conn` when a second one cannot be had): at a distance each half
+/// is round trips, not work.
+macro_rules! beside_common {
+    ($ep:expr, $conn:expr, |$c:ident| $rest:expr) => {{
+        let (common, rest) = tokio::join!(common($conn), async {
+            match $ep.conn().await {
+                Ok(mut second) => {
+                    let $c = &mut second;
+                    Some($rest.await)
+                }
+                Err(_) => None,
+            }
+        });
+        let rest = match rest {
+            Some(r) => r,
+            None => {
+                let $c = $conn;
+                $rest.await
+            }
+        };
+        (common, rest)
+    }};
+}
+
+async fn source_side(
+    source: &Endpoint,
+    sc: &mut Conn,
+    flavor: crate::endpoint::Flavor,
+) -> SourceSide {
+    let (
+        Common {
+            vars,
+            status,
+            privileges,
+        },
+        binlog,
+    ) = beside_common!(source, sc, |c| source_binlog_side(c, flavor));
+    SourceSide {
+        vars,
+        status,
+        privileges,
+        ..binlog
+    }
+}
+
+/// The source's binlog, replication and XA facts (a [`SourceSide`] without its
+/// common part).
+async fn source_binlog_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
     let binlog_filters = bounded(
         async {
             let row = crate::position::binlog_status(sc).await.unwrap_or(None);
@@ -456,9 +516,9 @@ async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSi
     )
     .await;
     SourceSide {
-        vars: source_vars,
-        status: source_status,
-        privileges: source_privileges,
+        vars: HashMap::new(),
+        status: HashMap::new(),
+        privileges: None,
         binlog_filters,
         binlogs: source_binlogs,
         oldest_gtid,
@@ -480,10 +540,26 @@ struct TargetSide {
     pending_ddl: Option<(String, String, String)>,
 }
 
-async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
-    let target_vars = bounded(vars(tc, "SHOW GLOBAL VARIABLES"), HashMap::new()).await;
-    let target_status = bounded(vars(tc, "SHOW GLOBAL STATUS"), HashMap::new()).await;
-    let target_privileges = bounded(privileges(tc), None).await;
+async fn target_side(target: &Endpoint, tc: &mut Conn, profile: &Profile) -> TargetSide {
+    let (
+        Common {
+            vars,
+            status,
+            privileges,
+        },
+        rest,
+    ) = beside_common!(target, tc, |c| target_rest(c, profile));
+    TargetSide {
+        vars,
+        status,
+        privileges,
+        ..rest
+    }
+}
+
+/// The target's collations, accounts, free space and the job's state there (a
+/// [`TargetSide`] without its common part).
+async fn target_rest(tc: &mut Conn, profile: &Profile) -> TargetSide {
     let target_collations: Option<HashSet<String>> = bounded(
         async {
             tc.query::<String, _>("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
@@ -536,9 +612,9 @@ async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
         None
     };
     TargetSide {
-        vars: target_vars,
-        status: target_status,
-        privileges: target_privileges,
+        vars: HashMap::new(),
+        status: HashMap::new(),
+        privileges: None,
         collations: target_collations,
         accounts: target_accounts,
         free_bytes: target_free_bytes,
@@ -624,12 +700,11 @@ async fn selection(
         .objects
         .compile(facts.lower_case_table_names)
         .map_err(|e| report(e.into()))?;
-    let catalog = Catalog::load(source, |s| matcher.touches_schema(s))
-        .await
-        .map_err(|e| report(e.into()))?;
-    let all = Catalog::load_schema_names(source)
-        .await
-        .map_err(|e| report(e.into()))?;
+    let (catalog, all) = tokio::try_join!(
+        Catalog::load(source, |s| matcher.touches_schema(s)),
+        Catalog::load_schema_names(source),
+    )
+    .map_err(|e| report(e.into()))?;
     matcher
         .check_against(
             catalog

@@ -60,10 +60,12 @@ struct Lane {
     files: Infiles,
 }
 
-/// From this many final rows of one table in a batch (near the target; from two
-/// at a distance), the applier loads them with one `LOAD DATA LOCAL … REPLACE`
-/// (two round trips, no statement to prepare) instead of multi-row REPLACEs (one
-/// round trip each, and a prepare per new statement shape).
+/// From this many final rows of one table in a batch (near the target; from one
+/// at a distance), the applier loads them with one `LOAD DATA LOCAL … REPLACE` in
+/// the batch's last packet (see `Finish`: one round trip, no statement to
+/// prepare) instead of multi-row REPLACEs (one round trip each, and a prepare per
+/// new statement shape). Near the target, a load's parsing costs more than a
+/// small statement.
 const LOAD_FROM_ROWS: usize = 128;
 
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
@@ -191,10 +193,11 @@ impl Applier {
             && settings
                 .and_then(|(_, on)| on)
                 .is_some_and(|on| on == "1" || on.eq_ignore_ascii_case("ON"));
-        // At a distance a second statement (and its prepare) costs more than the
-        // load's extra round trip: load from two rows there.
+        // At a distance every row goes by load: a load costs one round trip in
+        // the batch's last packet, a statement one more and its first prepare
+        // another.
         let from = if target.round_trip() >= crate::endpoint::NEAR {
-            2
+            1
         } else {
             LOAD_FROM_ROWS
         };
