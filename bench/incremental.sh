@@ -158,7 +158,14 @@ lag_at() { # rtt
   write_job
   /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss$at" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
   local fpid=$!
-  sleep 2
+  # The lag is measured once Ferry follows (its start-up at a distance is the
+  # catch-up race's business): wait until a heartbeat written now arrives.
+  sql source -e "REPLACE INTO $DB.heartbeat VALUES (1, NOW(6))"
+  local want; want=$(sql source -N -e "SELECT ts FROM $DB.heartbeat WHERE id = 1")
+  until [ "$(sql ferry -N -e "SELECT ts FROM $DB.heartbeat WHERE id = 1" 2>/dev/null)" = "$want" ]; do
+    kill -0 $fpid 2>/dev/null || { echo "bench: ferry stopped:" >&2; tail -5 "$work/ferry.events" >&2; exit 1; }
+    sleep 0.05
+  done
   echo "bench: lag$at while sysbench writes $RATE txn/s for $RATE_SECS s (heartbeat every 50 ms)"
   sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
     --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=4 --rate="$RATE" --time="$RATE_SECS" run >"$work/rate.txt" &

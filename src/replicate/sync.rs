@@ -24,8 +24,17 @@ use crate::events::{EventSink, JobEvent, SyncStatus};
 use crate::position::Position;
 use crate::snapshot::catchup::Catchup;
 
-/// Transactions queued between the reader and the applier.
-const QUEUE: usize = 8192;
+/// Transactions queued between the reader and the applier, at most...
+const QUEUE: usize = 65_536;
+/// ...and at most this many bytes of row images (one transaction larger than this
+/// takes it all): the reader waits while the applier is this far behind, so the
+/// memory the queue holds stays bounded whatever the rows' size.
+const QUEUE_BYTES: usize = 32 << 20;
+
+/// What a transaction takes of [`QUEUE_BYTES`].
+fn queued_bytes(t: &Transaction) -> u32 {
+    t.bytes().min(QUEUE_BYTES) as u32
+}
 /// A batch ends after this many row changes (or when the queue is empty, or at
 /// [`BATCH_BYTES`]) near the target...
 const BATCH_CHANGES: usize = 20_000;
@@ -275,6 +284,13 @@ async fn follow_polled(
         }
     )?;
     let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
+    let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
+    let reader_budget = budget.clone();
+    // Taken from the queue: its bytes are free for the reader again.
+    let dequeued = |t: Transaction| {
+        budget.add_permits(queued_bytes(&t) as usize);
+        t
+    };
     // After a statement (DDL) the reader waits for the maps as they are after it:
     // rows that follow must be decoded with the new columns.
     let (maps_tx, mut maps_rx) = mpsc::channel::<Arc<HashMap<(String, String), TableMap>>>(1);
@@ -284,6 +300,10 @@ async fn follow_polled(
             match reader.next().await {
                 Ok(Some(t)) => {
                     let statement = t.statement.is_some();
+                    match reader_budget.acquire_many(queued_bytes(&t)).await {
+                        Ok(permit) => permit.forget(),
+                        Err(_) => break,
+                    }
                     if tx.send(Ok(t)).await.is_err() {
                         break;
                     }
@@ -362,7 +382,7 @@ async fn follow_polled(
             Some(Ok(t))
         } else {
             tokio::select! {
-            r = rx.recv() => r,
+            r = rx.recv() => r.map(|r| r.map(dequeued)),
             r = requests.recv() => {
                 if let Some(outcome) = on_request(setup, drain, status, r).await? {
                     return Ok(outcome);
@@ -386,7 +406,7 @@ async fn follow_polled(
             {
                 match rx.try_recv() {
                     Ok(t) => {
-                        let t = without_copied(catchup, t?);
+                        let t = without_copied(catchup, dequeued(t?));
                         if t.ordered() {
                             held = Some(t);
                             break;
