@@ -24,6 +24,9 @@ pub use crate::profile::{EndpointConfig, Side, TlsMode, DEFAULT_PORT};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EndpointError {
+    /// An empty host would silently mean this machine to the driver.
+    #[error("the {side} host is empty")]
+    NoHost { side: Side },
     #[error("cannot reach the {side} server at {address}: {cause}")]
     Unreachable {
         side: Side,
@@ -78,6 +81,7 @@ pub enum EndpointError {
 impl Coded for EndpointError {
     fn code(&self) -> &'static str {
         match self {
+            EndpointError::NoHost { .. } => "endpoint.no_host",
             EndpointError::Unreachable { .. } => "endpoint.unreachable",
             EndpointError::Timeout { .. } => "endpoint.timeout",
             EndpointError::AuthFailed { .. } => "endpoint.auth_failed",
@@ -92,6 +96,9 @@ impl Coded for EndpointError {
 
     fn remedy(&self) -> String {
         match self {
+            EndpointError::NoHost { side } => format!(
+                "enter the {side} server's host name or address⟦cli: in the job (host = \"…\")|app: on the Connect page⟧; for a server on this machine, 127.0.0.1"
+            ),
             EndpointError::Unreachable { side, .. } | EndpointError::Timeout { side, .. } => format!(
                 "check the {side} host and port⟦cli: in the job|app: on the Connect page⟧, that the server is running and that no firewall blocks the port"
             ),
@@ -282,6 +289,9 @@ impl Endpoint {
         password: Option<&str>,
         max_connections: usize,
     ) -> Result<Endpoint, EndpointError> {
+        if config.host.trim().is_empty() {
+            return Err(EndpointError::NoHost { side });
+        }
         install_crypto_provider();
         let ssl = ssl_opts(side, config)?;
         let (opts, conn, tls_active) = match (config.tls, ssl) {

@@ -228,3 +228,18 @@ async fn a_writer_serves_its_loads_by_name_and_nothing_else() {
     drop(conn);
     ep.close().await;
 }
+
+/// An empty host is refused before anything connects (the driver would take it
+/// for this machine and reach whatever server listens here).
+#[tokio::test]
+async fn an_empty_host_is_refused() {
+    let pair = support::pair();
+    let mut c = cfg(pair.target.port, support::USER, TlsMode::Disabled);
+    c.host = String::new();
+    let err = Endpoint::open(Side::Target, &c, Some(support::PASSWORD), 1)
+        .await
+        .err()
+        .expect("an empty host was accepted");
+    assert_eq!(err.code(), "endpoint.no_host");
+    assert!(!err.is_transient());
+}

@@ -72,7 +72,7 @@ pub enum Fix {
     Set,
     /// YEAR arrives as 1900 + the stored byte, so the zero year reads 1900.
     Year,
-    /// Fixed-length binary (BINARY(n), INET6, UUID): the server strips trailing
+    /// Fixed-length binary (BINARY(n), INET4, INET6, UUID): the server strips trailing
     /// 0x00 pad bytes from row images; they are put back to this length.
     Pad(usize),
     /// BIT arrives as big-endian bytes; written and compared as its number.
@@ -91,6 +91,7 @@ impl TableMap {
             ("timestamp", _) => Fix::Timestamp,
             ("set", _) => Fix::Set,
             ("year", _) => Fix::Year,
+            ("inet4", _) => Fix::Pad(4),
             ("inet6" | "uuid", _) => Fix::Pad(16),
             ("bit", _) => Fix::Bit,
             _ => Fix::None,
