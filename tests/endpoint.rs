@@ -238,8 +238,7 @@ async fn an_empty_host_is_refused() {
     c.host = String::new();
     let err = Endpoint::open(Side::Target, &c, Some(support::PASSWORD), 1)
         .await
-        .err()
-        .expect("an empty host was accepted");
+        .expect_err("an empty host was accepted");
     assert_eq!(err.code(), "endpoint.no_host");
     assert!(!err.is_transient());
 }
