@@ -1279,6 +1279,7 @@ async fn a_lock_snapshot_of_innodb_tables_lets_writes_go_on_during_the_copy() {
 /// applies the whole batch again.
 #[tokio::test]
 async fn a_batch_that_fails_part_way_commits_nothing() {
+    use mysql_async::prelude::Queryable;
     let pair = support::pair();
     let home = tempfile::tempdir().unwrap();
     let db = support::unique("tpart_");
@@ -1295,8 +1296,8 @@ async fn a_batch_that_fails_part_way_commits_nothing() {
     let env = [("FERRY_APPLY_LOAD_FROM", "1")];
     let mut child = support::job::spawn_run_with(home.path(), &job, &env);
     support::job::wait_sync(&mut child, &pair.target, &name).await;
-    // (file, offset) of the job's checkpoint.
-    let checkpoint = async || -> (String, u64) {
+    // The GTID sequence number the job's checkpoint has reached in `domain`.
+    let checkpoint = async |domain: &str| -> u64 {
         let json: Vec<String> = pair
             .target
             .query(&format!(
@@ -1304,22 +1305,37 @@ async fn a_batch_that_fails_part_way_commits_nothing() {
             ))
             .await;
         let v: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
-        (
-            v["file"].as_str().unwrap().to_string(),
-            v["pos"].as_u64().unwrap(),
-        )
+        v["gtid"]
+            .as_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|g| g.trim().rsplit_once('-'))
+            .filter(|(head, _)| head.split('-').next() == Some(domain))
+            .map(|(_, seq)| seq.parse::<u64>().unwrap())
+            .max()
+            .unwrap_or(0)
     };
     // The load of `b` fails: its table is gone on the target.
     pair.target.sql(&format!("DROP TABLE `{db}_s`.b")).await;
-    // Other tests write to the same source: the checkpoint may move up to here,
-    // not past the transaction below.
-    let status: Vec<mysql_async::Row> = pair.source.query("SHOW MASTER STATUS").await;
-    let before: (String, u64) = (status[0].get(0).unwrap(), status[0].get(1).unwrap());
-    pair.source
-        .sql(&format!(
-            "USE `{db}`; START TRANSACTION; INSERT INTO a VALUES (2, 2); INSERT INTO b VALUES (2, 2); COMMIT"
-        ))
-        .await;
+    // One source transaction, and its GTID (other tests write to the same source,
+    // so positions around it move on; the checkpoint must stay before it).
+    let mut conn = pair.source.conn().await;
+    conn.query_drop(format!(
+        "USE `{db}`; START TRANSACTION; INSERT INTO a VALUES (2, 2); INSERT INTO b VALUES (2, 2); COMMIT"
+    ))
+    .await
+    .unwrap();
+    let gtid: String = conn
+        .query_first("SELECT @@last_gtid")
+        .await
+        .unwrap()
+        .unwrap();
+    drop(conn);
+    let (ours, seq) = gtid.rsplit_once('-').unwrap();
+    let (domain, seq) = (
+        ours.split('-').next().unwrap().to_string(),
+        seq.parse::<u64>().unwrap(),
+    );
     let (code, out) = exits_within(child, 60, "the failed batch");
     assert_ne!(code, Some(0), "{out}");
     let a: Vec<u32> = pair
@@ -1328,8 +1344,8 @@ async fn a_batch_that_fails_part_way_commits_nothing() {
         .await;
     assert_eq!(a, vec![1], "a row of the failed batch was committed: {out}");
     assert!(
-        checkpoint().await <= before,
-        "the checkpoint passed the failed batch: {out}"
+        checkpoint(&domain).await < seq,
+        "the checkpoint passed the failed batch ({gtid}): {out}"
     );
     // Fixed, the batch is applied again, whole.
     pair.target

@@ -666,26 +666,24 @@ impl Reader {
             })?),
             Flavor::TiDB => Gtids::Unknown,
         };
-        conn.query_drop(format!(
-            "SET @master_heartbeat_period = {}",
-            HEARTBEAT.as_nanos()
-        ))
-        .await
-        .map_err(ReplicateError::source)?;
+        // The session's replica settings, and the source's files, in one packet.
+        // Capability 4 (MariaDB): GTID events arrive as themselves, not as dummy
+        // queries.
+        let mut setup = format!("SET @master_heartbeat_period = {}", HEARTBEAT.as_nanos());
         if flavor == Flavor::MariaDB {
-            // Capability 4: GTID events arrive as themselves, not as dummy queries.
-            conn.query_drop("SET @mariadb_slave_capability = 4")
-                .await
-                .map_err(ReplicateError::source)?;
+            setup.push_str(", @mariadb_slave_capability = 4");
         }
+        let mut answer = conn
+            .query_iter(format!("{setup}; SHOW BINARY LOGS"))
+            .await
+            .map_err(ReplicateError::source)?;
+        let _: Vec<mysql_async::Row> = answer.collect().await.map_err(ReplicateError::source)?;
+        let logs: Vec<mysql_async::Row> = answer.collect().await.map_err(ReplicateError::source)?;
+        answer.drop_result().await.map_err(ReplicateError::source)?;
         let request = BinlogStreamRequest::new(server_id);
         let (file, request) = match (&start.file, start.pos) {
             (Some(file), Some(pos)) => {
                 // The file must still exist: a purged position is a definite error.
-                let logs: Vec<mysql_async::Row> = conn
-                    .query("SHOW BINARY LOGS")
-                    .await
-                    .map_err(ReplicateError::source)?;
                 let present = logs
                     .into_iter()
                     .any(|mut r| r.take::<String, _>(0).as_deref() == Some(file.as_str()));
