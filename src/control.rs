@@ -108,22 +108,27 @@ impl Requests {
         std::future::pending().await
     }
 
-    /// The next request from this process or, read every second on `conn`, from
-    /// the job's control row (another process). A failed read is retried at the
-    /// next second: the work the job is doing meanwhile does not depend on it.
-    pub(crate) async fn recv_or_row(
-        &mut self,
-        meta: &Meta,
-        conn: &mut mysql_async::Conn,
-    ) -> Request {
+    /// The next request from this process or, read every second, from the job's
+    /// control row (another process). A failed read is retried at the next
+    /// second: the work the job is doing meanwhile does not depend on it.
+    ///
+    /// Cancel-safe, so it can race the work it watches: each read takes a pooled
+    /// connection of `target`, which the pool discards when the read is dropped
+    /// half-way (a connection of the caller's own would be left mid-answer, and
+    /// its next query would read the rest of this one).
+    pub(crate) async fn recv_or_row(&mut self, meta: &Meta, target: &Endpoint) -> Request {
         loop {
             tokio::select! {
                 r = self.recv() => return r,
                 _ = tokio::time::sleep(ROW_POLL) => {
-                    match meta.take_request(conn).await {
+                    let taken = match target.conn().await {
+                        Ok(mut conn) => meta.take_request(&mut conn).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match taken {
                         Ok(Some(r)) => return r,
                         Ok(None) => {}
-                        Err(e) => tracing::warn!(cause = %e, "reading the job's requests failed"),
+                        Err(cause) => tracing::warn!(%cause, "reading the job's requests failed"),
                     }
                 }
             }

@@ -167,8 +167,14 @@ fn wrap(action: &'static str, profile: &str, side: Side, cause: String) -> Secre
     }
 }
 
-/// Stores (or replaces) a password.
+/// Stores (or replaces) a password. An empty one means the account logs in
+/// without a password: nothing is stored (a stored one is forgotten), which is
+/// what logging in without one reads back — and the kernel keyring refuses empty
+/// secrets.
 pub fn set_password(profile: &str, side: Side, password: &str) -> Result<(), SecretError> {
+    if password.is_empty() {
+        return delete_password(profile, side);
+    }
     #[cfg(target_os = "linux")]
     if store() == Store::Keyutils {
         return kernel::set(&account(profile, side), password)

@@ -123,10 +123,13 @@ fn rules_of(task: &Task, source: &str) -> Result<(ObjectRules, Vec<FilterRule>),
             objects.include.push(from.clone());
         }
         if let Some(target) = &rule.target {
-            let to = match (&target.schema, &target.table) {
-                (Some(s), Some(t)) => Some(format!("{}.{}", literal(s)?, literal(t)?)),
-                (Some(s), None) => Some(literal(s)?),
-                (None, Some(t)) => Some(format!("{}.{}", keep(&rule.source.schema)?, literal(t)?)),
+            // DM's clients send "" for "keep the source's name", as for a name
+            // left out.
+            let named = |n: &Option<String>| n.clone().filter(|n| !n.is_empty());
+            let to = match (named(&target.schema), named(&target.table)) {
+                (Some(s), Some(t)) => Some(format!("{}.{}", literal(&s)?, literal(&t)?)),
+                (Some(s), None) => Some(literal(&s)?),
+                (None, Some(t)) => Some(format!("{}.{}", keep(&rule.source.schema)?, literal(&t)?)),
                 (None, None) => None,
             };
             if let Some(to) = to {
@@ -516,6 +519,22 @@ mod tests {
         );
         assert_eq!(back.source_config.source_conf[0].binlog_pos, Some(1234));
         assert_eq!(to_profile(&back, &eps(&back)).unwrap().objects, p.objects);
+    }
+
+    /// DM's clients write `""` for a target name that keeps the source's.
+    #[test]
+    fn an_empty_target_name_keeps_the_source_name() {
+        let routes = |schema: &str, table: &str| {
+            let mut v = base();
+            v["table_migrate_rule"][0]["target"] =
+                serde_json::json!({"schema": schema, "table": table});
+            let t = task(v);
+            to_profile(&t, &eps(&t)).unwrap().objects.route
+        };
+        let to = |r: Vec<Route>| r.into_iter().map(|r| r.to).collect::<Vec<_>>();
+        assert_eq!(to(routes("openapi", "")), ["openapi"]);
+        assert_eq!(to(routes("", "orders")), ["*.orders"]);
+        assert!(routes("", "").is_empty());
     }
 
     #[test]

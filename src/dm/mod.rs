@@ -36,6 +36,7 @@ pub fn hand_off(
         purge: None,
         status_list: None,
         relay_config: None,
+        case_sensitive: None,
     };
     // A DM task selects by its rules alone: what a job leaves out by `exclude`
     // would be migrated there.

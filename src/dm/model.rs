@@ -100,6 +100,11 @@ pub struct Source {
     pub status_list: Option<Vec<SourceStatus>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relay_config: Option<RelayConfig>,
+    /// Sent by DM's own clients in every source body; DM's server ignores it, and
+    /// so does Ferry (names compare as the source's `lower_case_table_names`
+    /// says). Kept and answered back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
 }
 
 fn yes() -> bool {

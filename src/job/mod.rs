@@ -865,7 +865,7 @@ async fn copy_phase(
     let copied = loop {
         tokio::select! {
             copied = &mut copy => break copied,
-            r = requests.recv_or_row(meta, meta_conn), if stopped.is_none() => match r {
+            r = requests.recv_or_row(meta, target), if stopped.is_none() => match r {
                 Request::Complete { .. } => cutover = Some(r),
                 Request::Pause | Request::Abort => {
                     stopped = Some(r);

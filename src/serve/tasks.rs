@@ -107,9 +107,9 @@ fn forget_passwords(p: &Profile) {
 }
 
 /// Makes the task's job, stores its passwords, runs the precheck, and keeps the
-/// job and the task's DM form. A task the precheck refuses leaves the keyring as
-/// it was (the precheck must connect with the new passwords, so they are stored
-/// first).
+/// job and the task's DM form. A task the precheck refuses, or whose passwords
+/// cannot all be stored, leaves the keyring as it was (the precheck must connect
+/// with the new passwords, so they are stored first).
 async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
     let profile = job_of(state, task)?;
     let accounts: Vec<(String, Side)> = source_accounts(task, &profile)?
@@ -121,8 +121,11 @@ async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
         .iter()
         .map(|(account, side)| ferry::secrets::get_password(account, *side).ok().flatten())
         .collect();
-    store_passwords(state, task, &profile)?;
-    if let Err(e) = precheck(&profile).await {
+    let checked = match store_passwords(state, task, &profile) {
+        Ok(()) => precheck(&profile).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = checked {
         for ((account, side), old) in accounts.iter().zip(before) {
             let _ = match old {
                 Some(pw) => ferry::secrets::set_password(account, *side, &pw),
