@@ -305,7 +305,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     // Stop: the job pauses with a checkpoint.
     let (code, body) = call("POST", &format!("{base}/tasks/{task}/stop"), None).await;
     assert_eq!(code, 200, "{body}");
-    wait_status(base, &task, "stopped", |s| s["stage"] == "Stopped").await;
+    wait_status(base, &task, "stopped", |s| s["stage"] == "Paused").await;
     let out = ferry(home.path(), &["status", &task, "--json"]);
     let st: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     assert_eq!(st["phase"], "sync", "{}", text(&out));
@@ -348,7 +348,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     let s = serve(home.path());
     let base = &s.base;
     wait_status(base, &task, "stopped after the restart", |x| {
-        x["stage"] == "Stopped"
+        x["stage"] == "Paused"
     })
     .await;
 
@@ -375,6 +375,42 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
+}
+
+/// A full-mode job that has finished reads as DM shows a finished dump-and-load
+/// task: unit Load, its progress whole (it said Sync and 0.01 %).
+#[tokio::test]
+async fn a_finished_full_task_is_a_finished_load() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let name = support::unique("full-");
+    let db = support::unique("full_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, note VARCHAR(20));
+             INSERT INTO `{db}`.t SELECT seq, 'x' FROM `{db}`.seq_1_to_1000;"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    support::job::all_job(&job, &pair, &name, &db, "");
+    let body = std::fs::read_to_string(&job)
+        .unwrap()
+        .replace("mode = \"all\"", "mode = \"full\"");
+    std::fs::write(&job, body).unwrap();
+    let out = ferry(home.path(), &["run", job.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let out = ferry(
+        home.path(),
+        &["profile", "save", "--no-password", job.to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let s = serve(home.path());
+    let (code, status) = call("GET", &format!("{}/tasks/{name}/status", s.base), None).await;
+    assert_eq!(code, 200, "{status}");
+    let sub = &status["data"][0];
+    assert_eq!(sub["stage"], "Finished", "{sub}");
+    assert_eq!(sub["unit"], "Load", "{sub}");
+    assert_eq!(sub["load_status"]["progress"], "100.00 %", "{sub}");
 }
 
 #[tokio::test]
@@ -404,7 +440,7 @@ async fn a_job_made_outside_the_api_reads_as_a_task() {
     assert_eq!(code, 200);
     assert_eq!(list["total"], 1, "{list}");
     assert_eq!(
-        list["data"][0]["status_list"][0]["stage"], "Stopped",
+        list["data"][0]["status_list"][0]["stage"], "Paused",
         "{list}"
     );
 }
@@ -696,7 +732,7 @@ async fn dm_export_and_push_hand_a_job_to_a_cluster() {
     }
     let (code, _) = call("POST", &format!("{}/tasks/{name}/stop", s.base), None).await;
     assert_eq!(code, 200);
-    wait_status(&s.base, &name, "stopped", |x| x["stage"] == "Stopped").await;
+    wait_status(&s.base, &name, "stopped", |x| x["stage"] == "Paused").await;
 
     // Push again and follow: the cluster's status arrives as Ferry's events, and
     // the push ends when the task stops there.
@@ -840,5 +876,5 @@ async fn a_target_account_without_a_password() {
     );
     let (code, body) = call("POST", &format!("{base}/tasks/{task}/stop"), None).await;
     assert_eq!(code, 200, "{body}");
-    wait_status(base, &task, "stopped", |s| s["stage"] == "Stopped").await;
+    wait_status(base, &task, "stopped", |s| s["stage"] == "Paused").await;
 }

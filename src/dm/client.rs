@@ -221,7 +221,7 @@ impl Master {
                     enter(Phase::Completed);
                     return Ok(Followed::Finished);
                 }
-                TaskStage::Stopped => {
+                TaskStage::Paused | TaskStage::Stopped => {
                     if let Some(msg) = &sub.error_msg {
                         sink.emit(JobEvent::Error {
                             report: Report {

@@ -308,8 +308,11 @@ pub struct StopTaskRequest {
     pub source_name_list: Option<Vec<String>>,
 }
 
+/// DM's stages: a stopped task is `Paused` (it resumes where it stopped);
+/// `Stopped` is read from DM clusters too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum TaskStage {
+    Paused,
     Stopped,
     Running,
     Finished,

@@ -382,15 +382,19 @@ async fn sub_status(
     } else if phase.as_deref() == Some("completed") {
         TaskStage::Finished
     } else {
-        TaskStage::Stopped
+        TaskStage::Paused
     };
     let live_phase = live.as_ref().and_then(|l| l.phase);
     use ferry::events::Phase;
+    // A full-mode task has no Sync unit: finished, it is a finished Load.
+    let copy_only = p.mode == ferry::profile::Mode::Full;
     let unit = match (live_phase.filter(|_| active), phase.as_deref()) {
         (Some(Phase::Precheck), _) => "Check",
         (Some(Phase::Schema | Phase::Snapshot | Phase::Copy | Phase::Objects), _) => "Load",
+        (Some(_), _) if copy_only => "Load",
         (Some(_), _) => "Sync",
         (None, Some("copy")) => "Load",
+        (None, Some(_)) if copy_only => "Load",
         (None, Some(_)) => "Sync",
         (None, None) if active => "Check",
         (None, None) => "Load",
@@ -409,8 +413,15 @@ async fn sub_status(
     };
     let Some(s) = status else { return sub };
     let copy_live = live.as_ref().filter(|_| first);
+    // Past the copy (syncing, completed), the load is whole whatever the
+    // estimates said.
+    let copied = phase.as_deref().is_some_and(|p| p != "copy");
     let (done, total) = match copy_live {
-        Some(l) if l.bytes_total > 0 => (l.bytes_done, l.bytes_total),
+        Some(l) if l.bytes_total > 0 && !copied => (l.bytes_done, l.bytes_total),
+        Some(l) if copied => {
+            let all = l.bytes_done.max(s.copied_bytes);
+            (all, all)
+        }
         _ => (s.copied_bytes, s.copied_bytes),
     };
     sub.dump_status = Some(match copy_live {
@@ -431,7 +442,9 @@ async fn sub_status(
     sub.load_status = Some(LoadStatus {
         finished_bytes: done,
         total_bytes: total,
-        progress: if total > 0 {
+        progress: if copied {
+            "100.00 %".into()
+        } else if total > 0 {
             format!("{:.2} %", done as f64 * 100.0 / total as f64)
         } else {
             "0.00 %".into()
