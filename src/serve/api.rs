@@ -49,8 +49,11 @@ impl ApiError {
 impl From<DmError> for ApiError {
     fn from(e: DmError) -> ApiError {
         let status = match &e {
-            DmError::NotFound { .. } => StatusCode::NOT_FOUND,
-            DmError::Exists { .. } | DmError::Conflict(_) => StatusCode::CONFLICT,
+            // DM answers 400 for these (the only error status `dm.yaml` lists);
+            // `error_code` tells them apart.
+            DmError::NotFound { .. } | DmError::Exists { .. } | DmError::Conflict(_) => {
+                StatusCode::BAD_REQUEST
+            }
             DmError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             // Not answered by this server (a client error), but a gateway's if it were.
             DmError::Master(_) => StatusCode::BAD_GATEWAY,
