@@ -91,7 +91,7 @@ pub async fn list(state: Shared) -> ApiResult<Json<List<Source>>> {
     Ok(Json(out.into()))
 }
 
-#[utoipa::path(post, path = "/api/v1/sources", tag = "source", request_body = CreateSourceRequest, responses((status = 201, description = "created", body = Source), (status = 400, description = "failed", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/sources", tag = "source", request_body = CreateSourceRequest, responses((status = 201, description = "created", body = Source), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn create(state: Shared, DmBody(bytes): DmBody) -> ApiResult<(StatusCode, Json<Source>)> {
     let source = source_body(&bytes, false)?;
     if state.dm.source_exists(&source.source_name) {
@@ -112,12 +112,12 @@ pub async fn create(state: Shared, DmBody(bytes): DmBody) -> ApiResult<(StatusCo
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "the source", body = Source), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "the source", body = Source), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn get(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<Json<Source>> {
     Ok(Json(shown(&state, state.dm.source(&name)?)))
 }
 
-#[utoipa::path(put, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name")), request_body = UpdateSourceRequest, responses((status = 200, description = "updated", body = Source), (status = 400, description = "failed", body = ErrorWithMessage), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(put, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name")), request_body = UpdateSourceRequest, responses((status = 200, description = "updated", body = Source), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn update(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -148,7 +148,7 @@ pub async fn update(
     Ok(Json(shown(&state, state.dm.source(&name)?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name"), ("force" = Option<bool>, Query, description = "delete although tasks use it")), responses((status = 204, description = "deleted"), (status = 404, description = "not found", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
+#[utoipa::path(delete, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name"), ("force" = Option<bool>, Query, description = "delete although tasks use it")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn delete(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -168,7 +168,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{source}/status", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "status", body = List<SourceStatus>), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/sources/{source}/status", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "status", body = List<SourceStatus>), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn status(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -200,13 +200,13 @@ async fn set_enabled(state: &super::Server, name: &str, enable: bool) -> ApiResu
     Ok(StatusCode::OK)
 }
 
-#[utoipa::path(post, path = "/api/v1/sources/{source}/enable", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "enabled"), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/sources/{source}/enable", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "enabled"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn enable(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
     set_enabled(&state, &name, true).await
 }
 
 /// A disabled source's tasks cannot start (a running one keeps going: stop it).
-#[utoipa::path(post, path = "/api/v1/sources/{source}/disable", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "disabled"), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/sources/{source}/disable", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "disabled"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn disable(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
     set_enabled(&state, &name, false).await
 }
@@ -222,7 +222,7 @@ pub async fn no_relay(DmPath(_): DmPath<(String, String)>) -> ApiError {
     DmError::unsupported("the relay log: Ferry reads the source's binlog directly".into()).into()
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{source}/schemas", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "schema names", body = Vec<String>), (status = 400, description = "failed", body = ErrorWithMessage), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/sources/{source}/schemas", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "schema names", body = Vec<String>), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn schemas(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<Json<Vec<String>>> {
     let source = state.dm.source(&name)?;
     let ep = open(&state, &source).await?;
@@ -233,7 +233,7 @@ pub async fn schemas(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<J
         .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{source}/schemas/{schema}", tag = "source", params(("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name")), responses((status = 200, description = "table names", body = Vec<String>), (status = 400, description = "failed", body = ErrorWithMessage), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/sources/{source}/schemas/{schema}", tag = "source", params(("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name")), responses((status = 200, description = "table names", body = Vec<String>), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn tables(
     state: Shared,
     DmPath((name, schema)): DmPath<(String, String)>,

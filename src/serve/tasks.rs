@@ -194,7 +194,7 @@ pub async fn list(
     Ok(Json(out.into()))
 }
 
-#[utoipa::path(post, path = "/api/v1/tasks", tag = "task", request_body = TaskRequest, responses((status = 201, description = "created (the precheck passed)", body = Task), (status = 400, description = "failed", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "task", request_body = TaskRequest, responses((status = 201, description = "created (the precheck passed)", body = Task), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn create(
     state: Shared,
     DmJson(req): DmJson<TaskRequest>,
@@ -212,7 +212,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.dm.task_of(&profile))))
 }
 
-#[utoipa::path(get, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name"), ("with_status" = Option<bool>, Query, description = "with its status")), responses((status = 200, description = "the task", body = Task), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name"), ("with_status" = Option<bool>, Query, description = "with its status")), responses((status = 200, description = "the task", body = Task), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn get(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -226,7 +226,7 @@ pub async fn get(
     Ok(Json(t))
 }
 
-#[utoipa::path(put, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), request_body = TaskRequest, responses((status = 200, description = "updated", body = Task), (status = 400, description = "failed", body = ErrorWithMessage), (status = 404, description = "not found", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
+#[utoipa::path(put, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), request_body = TaskRequest, responses((status = 200, description = "updated", body = Task), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn update(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -248,7 +248,7 @@ pub async fn update(
     Ok(Json(state.dm.task_of(&profile)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 204, description = "deleted"), (status = 404, description = "not found", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
+#[utoipa::path(delete, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn delete(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
     let p = load(&state, &name)?;
     if running(&state, &p).await {
@@ -266,7 +266,7 @@ pub async fn delete(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<St
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(post, path = "/api/v1/tasks/{task}/start", tag = "task", params(("task" = String, Path, description = "task name")), request_body(content = Option<StartTaskRequest>), responses((status = 200, description = "started"), (status = 400, description = "failed", body = ErrorWithMessage), (status = 404, description = "not found", body = ErrorWithMessage), (status = 409, description = "conflict", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/tasks/{task}/start", tag = "task", params(("task" = String, Path, description = "task name")), request_body(content = Option<StartTaskRequest>), responses((status = 200, description = "started"), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn start(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -297,7 +297,7 @@ pub async fn start(
     Ok(StatusCode::OK)
 }
 
-#[utoipa::path(post, path = "/api/v1/tasks/{task}/stop", tag = "task", params(("task" = String, Path, description = "task name")), request_body(content = Option<StopTaskRequest>), responses((status = 200, description = "stopping (pauses with a checkpoint)"), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/tasks/{task}/stop", tag = "task", params(("task" = String, Path, description = "task name")), request_body(content = Option<StopTaskRequest>), responses((status = 200, description = "stopping (pauses with a checkpoint)"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn stop(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -315,7 +315,7 @@ pub async fn stop(
     Ok(StatusCode::OK)
 }
 
-#[utoipa::path(get, path = "/api/v1/tasks/{task}/status", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 200, description = "status per source", body = List<SubTaskStatus>), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/tasks/{task}/status", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 200, description = "status per source", body = List<SubTaskStatus>), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn status(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -514,7 +514,7 @@ async fn sub_status(
 }
 
 /// Source tables of the task and where they go.
-#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/migrate_targets", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema_pattern" = Option<String>, Query, description = "schema pattern"), ("table_pattern" = Option<String>, Query, description = "table pattern")), responses((status = 200, description = "source and target tables", body = List<TaskMigrateTarget>), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/migrate_targets", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema_pattern" = Option<String>, Query, description = "schema pattern"), ("table_pattern" = Option<String>, Query, description = "table pattern")), responses((status = 200, description = "source and target tables", body = List<TaskMigrateTarget>), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn migrate_targets(
     state: Shared,
     DmPath((name, source)): DmPath<(String, String)>,
@@ -567,7 +567,7 @@ fn source_of_task(state: &Server, name: &str, source: &str) -> ApiResult<Profile
 }
 
 /// Schemas the task selects on its source.
-#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/schemas", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name")), responses((status = 200, description = "schemas the task selects", body = Vec<String>), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/schemas", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name")), responses((status = 200, description = "schemas the task selects", body = Vec<String>), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn schemas(
     state: Shared,
     DmPath((name, source)): DmPath<(String, String)>,
@@ -582,7 +582,7 @@ pub async fn schemas(
 }
 
 /// Tables the task selects in one schema.
-#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/schemas/{schema}", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name")), responses((status = 200, description = "tables the task selects", body = Vec<String>), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/schemas/{schema}", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name")), responses((status = 200, description = "tables the task selects", body = Vec<String>), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn tables(
     state: Shared,
     DmPath((name, source, schema)): DmPath<(String, String, String)>,

@@ -41,7 +41,7 @@ pub async fn list(state: Shared) -> ApiResult<Json<List<Task>>> {
     Ok(Json(out.into()))
 }
 
-#[utoipa::path(post, path = "/api/v1/tasks/templates", tag = "task", request_body = Task, responses((status = 201, description = "created", body = Task), (status = 400, description = "failed", body = ErrorWithMessage), (status = 409, description = "exists", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/tasks/templates", tag = "task", request_body = Task, responses((status = 201, description = "created", body = Task), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn create(
     state: Shared,
     DmJson(task): DmJson<Task>,
@@ -57,12 +57,12 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(state.dm.template(&task.name)?)))
 }
 
-#[utoipa::path(get, path = "/api/v1/tasks/templates/{task}", tag = "task", params(("task" = String, Path, description = "template name")), responses((status = 200, description = "the template", body = Task), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(get, path = "/api/v1/tasks/templates/{task}", tag = "task", params(("task" = String, Path, description = "template name")), responses((status = 200, description = "the template", body = Task), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn get(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<Json<Task>> {
     Ok(Json(state.dm.template(&name)?))
 }
 
-#[utoipa::path(put, path = "/api/v1/tasks/templates/{task}", tag = "task", params(("task" = String, Path, description = "template name")), request_body = Task, responses((status = 200, description = "updated", body = Task), (status = 400, description = "failed", body = ErrorWithMessage), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(put, path = "/api/v1/tasks/templates/{task}", tag = "task", params(("task" = String, Path, description = "template name")), request_body = Task, responses((status = 200, description = "updated", body = Task), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn update(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -80,7 +80,7 @@ pub async fn update(
     Ok(Json(state.dm.template(&name)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tasks/templates/{task}", tag = "task", params(("task" = String, Path, description = "template name")), responses((status = 204, description = "deleted"), (status = 404, description = "not found", body = ErrorWithMessage)))]
+#[utoipa::path(delete, path = "/api/v1/tasks/templates/{task}", tag = "task", params(("task" = String, Path, description = "template name")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn delete(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
     state.dm.delete_template(&name)?;
     Ok(StatusCode::NO_CONTENT)
