@@ -832,7 +832,8 @@ async fn off_loopback_it_needs_the_token_and_may_speak_tls() {
 
 /// DM's checks use `password: ""` for an account without a password: the task is
 /// made (nothing goes to the keyring — the kernel keyring refuses empty secrets)
-/// and runs, where it was a 500.
+/// and runs, where it was a 500. Deleted with `?force=true` while it runs, it is
+/// stopped and deleted, as DM does.
 #[tokio::test]
 async fn a_target_account_without_a_password() {
     let pair = support::pair();
@@ -874,7 +875,10 @@ async fn a_target_account_without_a_password() {
         rows(&pair.target, &format!("`{db}_t`.t")).await,
         vec![(1, "one".to_string())]
     );
-    let (code, body) = call("POST", &format!("{base}/tasks/{task}/stop"), None).await;
-    assert_eq!(code, 200, "{body}");
-    wait_status(base, &task, "stopped", |s| s["stage"] == "Paused").await;
+    // A running task deleted with ?force=true is stopped, then deleted (DM's way).
+    let (code, body) = call("DELETE", &format!("{base}/tasks/{task}?force=true"), None).await;
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = call("GET", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(body["error_code"], 10002, "{body}");
 }

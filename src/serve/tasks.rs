@@ -248,14 +248,34 @@ pub async fn update(
     Ok(Json(state.dm.task_of(&profile)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
-pub async fn delete(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
+#[utoipa::path(delete, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name"), ("force" = Option<bool>, Query, description = "stop the task first when it runs")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
+pub async fn delete(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<StatusCode> {
     let p = load(&state, &name)?;
+    let force = q.get("force").is_some_and(|v| v == "true");
     if running(&state, &p).await {
-        return Err(DmError::Conflict(format!(
-            "task \"{name}\" is running: stop it first (POST /api/v1/tasks/{name}/stop)"
-        ))
-        .into());
+        if !force {
+            return Err(DmError::Conflict(format!(
+                "task \"{name}\" is running: stop it first (POST /api/v1/tasks/{name}/stop), or delete it with ?force=true"
+            ))
+            .into());
+        }
+        // As DM does: stop it (a pause with its checkpoint), then delete it.
+        pause(&state, &p).await?;
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        while running(&state, &p).await {
+            if std::time::Instant::now() > deadline {
+                return Err(DmError::Conflict(format!(
+                    "task \"{name}\" did not stop within {} s: delete it again once its status says Paused",
+                    STOP_WAIT.as_secs()
+                ))
+                .into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
     state
         .profiles
@@ -305,14 +325,25 @@ pub async fn stop(
 ) -> ApiResult<StatusCode> {
     let _: StopTaskRequest = parse(&bytes)?;
     let p = load(&state, &name)?;
-    if let Some(control) = state.runs.control(&name) {
-        control.pause();
-    } else {
-        ferry::control::request(&p, JobRequest::Pause)
-            .await
-            .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
-    }
+    pause(&state, &p).await?;
     Ok(StatusCode::OK)
+}
+
+/// How long a forced delete waits for its running task to stop.
+const STOP_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Asks the task's job to pause: the run in this server, or one elsewhere
+/// through its control row.
+async fn pause(state: &Server, p: &Profile) -> ApiResult<()> {
+    if let Some(control) = state.runs.control(&p.name) {
+        control.pause();
+        return Ok(());
+    }
+    // False when no process runs it: then it is stopped already.
+    ferry::control::request(p, JobRequest::Pause)
+        .await
+        .map(|_| ())
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{task}/status", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 200, description = "status per source", body = List<SubTaskStatus>), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
