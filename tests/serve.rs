@@ -860,10 +860,10 @@ async fn a_target_account_without_a_password() {
     )
     .await;
     assert_eq!(code, 201, "{body}");
-    let mut body = task_body(&task, &src, &db, &pair.target);
-    body["task"]["target_config"]["user"] = user.as_str().into();
-    body["task"]["target_config"]["password"] = "".into();
-    let (code, body) = call("POST", &format!("{base}/tasks"), Some(body)).await;
+    let mut made = task_body(&task, &src, &db, &pair.target);
+    made["task"]["target_config"]["user"] = user.as_str().into();
+    made["task"]["target_config"]["password"] = "".into();
+    let (code, body) = call("POST", &format!("{base}/tasks"), Some(made.clone())).await;
     assert_eq!(code, 201, "{body}");
     let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
     assert_eq!(code, 200, "{body}");
@@ -881,4 +881,18 @@ async fn a_target_account_without_a_password() {
     let (code, body) = call("GET", &format!("{base}/tasks/{task}"), None).await;
     assert_eq!(code, 400, "{body}");
     assert_eq!(body["error_code"], 10002, "{body}");
+    // Made again and running, it goes with its source's forced delete.
+    pair.target.sql(&format!("DROP DATABASE `{db}_t`")).await;
+    let (code, body) = call("POST", &format!("{base}/tasks"), Some(made.clone())).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call("DELETE", &format!("{base}/sources/{src}?force=true"), None).await;
+    assert_eq!(code, 204, "{body}");
+    let (code, body) = call("GET", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(
+        (code, body["error_code"].clone()),
+        (400, json!(10002)),
+        "a task outlived its source: {body}"
+    );
 }

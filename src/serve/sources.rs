@@ -148,7 +148,7 @@ pub async fn update(
     Ok(Json(shown(&state, state.dm.source(&name)?)))
 }
 
-#[utoipa::path(delete, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name"), ("force" = Option<bool>, Query, description = "delete although tasks use it")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
+#[utoipa::path(delete, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name"), ("force" = Option<bool>, Query, description = "delete it with the tasks that use it (stopped first)")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
 pub async fn delete(
     state: Shared,
     DmPath(name): DmPath<String>,
@@ -163,6 +163,11 @@ pub async fn delete(
             users.join(", ")
         ))
         .into());
+    }
+    // As DM does, a forced delete takes the source's tasks with it (stopped
+    // first when they run): none is left reading from a source that is gone.
+    for task in &users {
+        super::tasks::remove(&state, task, true).await?;
     }
     state.dm.delete_source(&name)?;
     Ok(StatusCode::NO_CONTENT)

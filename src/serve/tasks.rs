@@ -254,19 +254,26 @@ pub async fn delete(
     DmPath(name): DmPath<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<StatusCode> {
-    let p = load(&state, &name)?;
     let force = q.get("force").is_some_and(|v| v == "true");
-    if running(&state, &p).await {
+    remove(&state, &name, force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Deletes a task: its job, its passwords and its DM form. A running one is
+/// refused, or with `force` stopped first (a pause with its checkpoint), as DM
+/// does.
+pub(super) async fn remove(state: &Server, name: &str, force: bool) -> ApiResult<()> {
+    let p = load(state, name)?;
+    if running(state, &p).await {
         if !force {
             return Err(DmError::Conflict(format!(
                 "task \"{name}\" is running: stop it first (POST /api/v1/tasks/{name}/stop), or delete it with ?force=true"
             ))
             .into());
         }
-        // As DM does: stop it (a pause with its checkpoint), then delete it.
-        pause(&state, &p).await?;
+        pause(state, &p).await?;
         let deadline = std::time::Instant::now() + STOP_WAIT;
-        while running(&state, &p).await {
+        while running(state, &p).await {
             if std::time::Instant::now() > deadline {
                 return Err(DmError::Conflict(format!(
                     "task \"{name}\" did not stop within {} s: delete it again once its status says Paused",
@@ -279,11 +286,11 @@ pub async fn delete(
     }
     state
         .profiles
-        .remove(&name)
+        .remove(name)
         .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     forget_passwords(&p);
-    state.dm.delete_task(&name)?;
-    Ok(StatusCode::NO_CONTENT)
+    state.dm.delete_task(name)?;
+    Ok(())
 }
 
 #[utoipa::path(post, path = "/api/v1/tasks/{task}/start", tag = "task", params(("task" = String, Path, description = "task name")), request_body(content = Option<StartTaskRequest>), responses((status = 200, description = "started"), (status = 400, description = "failed", body = ErrorWithMessage)))]
