@@ -865,12 +865,40 @@ async fn a_target_account_without_a_password() {
     made["task"]["target_config"]["password"] = "".into();
     let (code, body) = call("POST", &format!("{base}/tasks"), Some(made.clone())).await;
     assert_eq!(code, 201, "{body}");
-    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    // DM's start fields: a start time is not supported (the job starts from its
+    // position), safe mode is what Ferry always does.
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks/{task}/start"),
+        Some(json!({"start_time": "2026-12-01 00:00:00"})),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error_code"].clone()),
+        (400, json!(10001)),
+        "{body}"
+    );
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks/{task}/start"),
+        Some(json!({"safe_mode_time_duration": "10s"})),
+    )
+    .await;
     assert_eq!(code, 200, "{body}");
     wait_status(base, &task, "the sync", |s| {
         s["unit"] == "Sync" && s["sync_status"]["synced"] == true
     })
     .await;
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks/{task}/stop"),
+        Some(json!({"timeout_duration": "10s"})),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    wait_status(base, &task, "stopped", |s| s["stage"] == "Paused").await;
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200, "{body}");
     assert_eq!(
         rows(&pair.target, &format!("`{db}_t`.t")).await,
         vec![(1, "one".to_string())]

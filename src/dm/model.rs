@@ -299,6 +299,15 @@ pub struct StartTaskRequest {
     pub remove_meta: bool,
     #[serde(default)]
     pub source_name_list: Option<Vec<String>>,
+    /// DM: start the sync from the binlog at this time. Refused as not supported:
+    /// a Ferry job starts from its checkpoint or its `[incremental] start`.
+    #[serde(default)]
+    pub start_time: Option<String>,
+    /// DM: how long to write in safe mode (idempotent statements) after the
+    /// start. Accepted without effect: Ferry's sync always writes rows' final
+    /// images, which is what safe mode does.
+    #[serde(default)]
+    pub safe_mode_time_duration: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -306,6 +315,10 @@ pub struct StartTaskRequest {
 pub struct StopTaskRequest {
     #[serde(default)]
     pub source_name_list: Option<Vec<String>>,
+    /// DM: how long to wait for the task to stop. Accepted: a stop asks the job
+    /// to pause after the batch in flight and answers at once, as DM's does.
+    #[serde(default)]
+    pub timeout_duration: Option<String>,
 }
 
 /// DM's stages: a stopped task is `Paused` (it resumes where it stopped);

@@ -300,6 +300,13 @@ pub async fn start(
     DmBody(bytes): DmBody,
 ) -> ApiResult<StatusCode> {
     let req: StartTaskRequest = parse(&bytes)?;
+    if req.start_time.is_some() {
+        return Err(DmError::unsupported(
+            "start_time: a Ferry job starts from its checkpoint, or a new one from its start position (source_conf's binlog_name / binlog_pos or binlog_gtid)"
+                .into(),
+        )
+        .into());
+    }
     if req.remove_meta {
         return Err(DmError::unsupported(
             "remove_meta: a Ferry job resumes from its checkpoints; to start over, delete the task and create it again after emptying the target tables"
