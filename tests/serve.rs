@@ -863,6 +863,15 @@ async fn a_target_account_without_a_password() {
     let mut made = task_body(&task, &src, &db, &pair.target);
     made["task"]["target_config"]["user"] = user.as_str().into();
     made["task"]["target_config"]["password"] = "".into();
+    // DM's dump-only mode is read and refused as not supported.
+    let mut dump = made.clone();
+    dump["task"]["task_mode"] = "dump".into();
+    let (code, body) = call("POST", &format!("{base}/tasks"), Some(dump)).await;
+    assert_eq!(
+        (code, body["error_code"].clone()),
+        (400, json!(10001)),
+        "{body}"
+    );
     let (code, body) = call("POST", &format!("{base}/tasks"), Some(made.clone())).await;
     assert_eq!(code, 201, "{body}");
     // DM's start fields: a start time is not supported (the job starts from its

@@ -173,6 +173,12 @@ pub fn to_profile(task: &Task, sources: &[(String, EndpointConfig)]) -> Result<P
             TaskMode::Full => Mode::Full,
             TaskMode::Incremental => Mode::Incremental,
             TaskMode::All => Mode::All,
+            TaskMode::Dump | TaskMode::Load => {
+                return Err(DmError::unsupported(
+                    "task_mode dump / load: Ferry copies from the source straight into the target, with no dump files in between; use full (the copy) or all"
+                        .into(),
+                ))
+            }
         },
         source: first.clone(),
         shards: Vec::new(),
@@ -654,6 +660,8 @@ mod tests {
             "eventual",
         );
         refused(&|v| v["name"] = "9lives".into(), "name");
+        refused(&|v| v["task_mode"] = "dump".into(), "dump");
+        refused(&|v| v["task_mode"] = "load".into(), "load");
         refused(
             &|v| v["target_config"]["security"] = serde_json::json!({"ssl_ca_content": "PEM"}),
             "security",

@@ -148,6 +148,10 @@ pub enum TaskMode {
     Full,
     Incremental,
     All,
+    /// DM's dump-only and load-only modes: read, and refused as not supported
+    /// (a Ferry copy streams from source to target, with no dump in between).
+    Dump,
+    Load,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

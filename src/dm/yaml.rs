@@ -163,6 +163,8 @@ fn mode_word(m: TaskMode) -> &'static str {
         TaskMode::Full => "full",
         TaskMode::Incremental => "incremental",
         TaskMode::All => "all",
+        TaskMode::Dump => "dump",
+        TaskMode::Load => "load",
     }
 }
 
