@@ -169,6 +169,9 @@ pub struct SyncStatus {
     pub job_changes: u64,
     /// DDL statements followed over the whole job, across its runs.
     pub job_ddl: u64,
+    /// Bytes of binlog events read from the source over the whole job, across
+    /// its runs (DM's `io_total_bytes`).
+    pub job_read_bytes: u64,
     pub transactions_per_sec: f64,
     pub changes_per_sec: f64,
     /// Whether the sync is in contact with the source, since when (Unix seconds),

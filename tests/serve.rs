@@ -290,6 +290,12 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
         s["sync_status"]["total_events"].as_u64() >= Some(2)
     })
     .await;
+    // dm.yaml's required byte counts: the binlog read, and what the copy read.
+    assert!(
+        sub["sync_status"]["io_total_bytes"].as_u64() > Some(0)
+            && sub["sync_status"]["dump_io_total_bytes"].as_u64() > Some(0),
+        "{sub}"
+    );
     assert!(
         sub["sync_status"]["syncer_binlog"]
             .as_str()

@@ -367,6 +367,12 @@ pub struct SyncStatus {
     pub synced: bool,
     pub binlog_type: String,
     pub seconds_behind_master: u64,
+    /// Bytes of binlog read from the source over the whole task.
+    #[serde(default)]
+    pub io_total_bytes: u64,
+    /// Bytes the copy read from the source (DM's dump).
+    #[serde(default)]
+    pub dump_io_total_bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]

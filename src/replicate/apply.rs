@@ -1073,6 +1073,7 @@ mod tests {
             end: Position::default(),
             timestamp: 0,
             between: false,
+            read_bytes: 0,
         }];
         let (parts, keyless) = partition(&txs, &tables, 4, &HashMap::new());
         let count = |t: &str, pred: &dyn Fn(&Work) -> bool| -> Vec<u64> {

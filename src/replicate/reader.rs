@@ -270,6 +270,9 @@ pub struct Transaction {
     pub timestamp: u32,
     /// Only a position between transactions (see above): no commit, no changes.
     pub between: bool,
+    /// Bytes of binlog events read from the source since the transaction before
+    /// it (its own, and events of other tables and heartbeats in between).
+    pub read_bytes: u64,
 }
 
 /// About how many bytes a value takes in memory and on the wire.
@@ -325,6 +328,8 @@ pub const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct Reader {
     stream: BinlogStream,
     decoder: Decoder,
+    /// Event bytes read since the last transaction returned.
+    read: u64,
 }
 
 /// Where the binlog stream's table maps come from: the live stream, or (in tests)
@@ -738,6 +743,7 @@ impl Reader {
         Ok(Reader {
             stream,
             decoder: Decoder::new(file, tables, gtids).starting_at(start),
+            read: 0,
         })
     }
 
@@ -758,7 +764,9 @@ impl Reader {
                 return Ok(None);
             };
             let event = event.map_err(|e| classify_stream_error(e, &self.decoder.file))?;
-            if let Some(t) = self.decoder.event(&event, &self.stream)? {
+            self.read += u64::from(event.header().event_size());
+            if let Some(mut t) = self.decoder.event(&event, &self.stream)? {
+                t.read_bytes = std::mem::take(&mut self.read);
                 return Ok(Some(t));
             }
         }
@@ -834,6 +842,7 @@ impl Decoder {
             end,
             timestamp,
             between: true,
+            read_bytes: 0,
         })
     }
 
@@ -910,6 +919,7 @@ impl Decoder {
             end,
             timestamp,
             between: false,
+            read_bytes: 0,
         }
     }
 

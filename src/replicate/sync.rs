@@ -130,6 +130,7 @@ pub async fn run(
         applied: start.clone(),
         job_changes: before.as_ref().map_or(0, |s| s.job_changes),
         job_ddl: before.as_ref().map_or(0, |s| s.job_ddl),
+        job_read_bytes: before.as_ref().map_or(0, |s| s.job_read_bytes),
         last_ddl: before
             .as_ref()
             .map_or_else(Vec::new, |s| s.last_ddl.clone()),
@@ -444,9 +445,11 @@ async fn follow_polled(
             }
             status.changes += result.changes;
             status.job_changes += result.changes;
+            status.job_read_bytes += batch.iter().map(|t| t.read_bytes).sum::<u64>();
             batch.clear();
             let statement = statement.and_then(|mut t| {
                 status.transactions += 1;
+                status.job_read_bytes += t.read_bytes;
                 last_commit_ts = Some(t.timestamp);
                 t.statement.take().map(|s| (s, t.end))
             });

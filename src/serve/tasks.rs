@@ -509,6 +509,8 @@ async fn sub_status(
             .unwrap_or(0)
             .max(1);
         sub.sync_status = Some(SyncStatus {
+            io_total_bytes: l.job_read_bytes,
+            dump_io_total_bytes: s.copied_bytes,
             total_events: l.job_changes,
             total_tps: l.job_changes / elapsed,
             recent_tps: l.transactions_per_sec.round() as u64,

@@ -32,7 +32,12 @@ job_changes: number,
 /**
  * DDL statements followed over the whole job, across its runs.
  */
-job_ddl: number, transactions_per_sec: number, changes_per_sec: number, 
+job_ddl: number, 
+/**
+ * Bytes of binlog events read from the source over the whole job, across
+ * its runs (DM's `io_total_bytes`).
+ */
+job_read_bytes: number, transactions_per_sec: number, changes_per_sec: number, 
 /**
  * Whether the sync is in contact with the source, since when (Unix seconds),
  * and why not (`retry`). Lag, what is behind and the rates are known only

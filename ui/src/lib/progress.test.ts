@@ -21,7 +21,7 @@ const sync = (synced: boolean): SyncStatus => ({
   transactions: 3,
   changes: 5,
   job_changes: 5,
-  job_ddl: 0,
+  job_ddl: 0, job_read_bytes: 0,
   transactions_per_sec: 1,
   changes_per_sec: 1,
   health: "streaming",

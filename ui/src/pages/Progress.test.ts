@@ -25,7 +25,7 @@ describe("Progress", () => {
     let running = true;
     const at = { file: "binlog.000001", pos: 900, gtid: null };
     const live = {
-      state: "syncing", transactions: 1, changes: 1, job_changes: 7, job_ddl: 0, transactions_per_sec: 2, changes_per_sec: 2, health: "streaming",
+      state: "syncing", transactions: 1, changes: 1, job_changes: 7, job_ddl: 0, job_read_bytes: 0, transactions_per_sec: 2, changes_per_sec: 2, health: "streaming",
       health_since: 0, lag_secs: 0.4, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
       sources: [], cutover: null, after_cutover: null, last_ddl: [],
     };
@@ -60,7 +60,7 @@ describe("Progress", () => {
     await send({ type: "phase", phase: "sync" });
     await send({
       type: "sync",
-      state: "syncing", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 0, health: "streaming",
+      state: "syncing", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, job_read_bytes: 0, transactions_per_sec: 0, changes_per_sec: 0, health: "streaming",
       health_since: 0, lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
       sources: [], after_cutover: null, last_ddl: [],
       cutover: {
@@ -111,7 +111,7 @@ describe("Progress", () => {
       transactions: 5,
       changes: 20,
       job_changes: 20,
-      job_ddl: 0,
+      job_ddl: 0, job_read_bytes: 0,
       transactions_per_sec: 5,
       changes_per_sec: 20,
       health: "streaming" as const,
@@ -195,7 +195,7 @@ describe("Progress", () => {
     await send({ type: "phase", phase: "sync" });
     await send({
       type: "sync",
-      state: "waiting", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, transactions_per_sec: 0, changes_per_sec: 6, health: "streaming", health_since: 0,
+      state: "waiting", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, job_read_bytes: 0, transactions_per_sec: 0, changes_per_sec: 6, health: "streaming", health_since: 0,
       lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at(900), source: at(900), synced: false, retry: null, tables: [],
       shard_locks: [{ target: "db.orders", statement: "ALTER TABLE db.orders ADD c INT", arrived: ["source:s1.orders"], waiting_for: ["east:s2.orders"] }],
       sources: [part("source", "waiting"), part("east", "syncing")],
