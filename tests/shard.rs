@@ -632,7 +632,7 @@ async fn a_dm_task_over_two_sources_merges_through_the_api() {
     assert_eq!(code, 200);
     wait_task(base, &task, "stopped", |subs| {
         subs.as_array()
-            .is_some_and(|a| a.iter().all(|s| s["stage"] == "Stopped"))
+            .is_some_and(|a| a.iter().all(|s| s["stage"] == "Paused"))
     })
     .await;
     let (code, body) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
@@ -835,7 +835,7 @@ async fn a_job_with_shards_is_exported_and_pushed_with_every_source() {
     assert_eq!(code, 200);
     wait_task(&s.1, &name, "stopped", |subs| {
         subs.as_array()
-            .is_some_and(|a| a.iter().all(|x| x["stage"] == "Stopped"))
+            .is_some_and(|a| a.iter().all(|x| x["stage"] == "Paused"))
     })
     .await;
 }
