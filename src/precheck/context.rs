@@ -206,31 +206,43 @@ impl Context {
         };
         let (
             (matcher, catalog, selection, rules_error),
-            SourceSide {
-                vars: source_vars,
-                status: source_status,
-                privileges: source_privileges,
-                binlog_filters,
-                binlogs: source_binlogs,
-                oldest_gtid,
-                is_replica: source_is_replica,
-                binlog_admins,
-                prepared_xa,
-            },
-            TargetSide {
-                vars: target_vars,
-                status: target_status,
-                privileges: target_privileges,
-                collations: target_collations,
-                accounts: target_accounts,
-                free_bytes: target_free_bytes,
-                resuming,
-                pending_ddl,
-            },
+            (
+                Common {
+                    vars: source_vars,
+                    status: source_status,
+                    privileges: source_privileges,
+                },
+                SourceSide {
+                    binlog_filters,
+                    binlogs: source_binlogs,
+                    oldest_gtid,
+                    is_replica: source_is_replica,
+                    binlog_admins,
+                    prepared_xa,
+                },
+            ),
+            (
+                Common {
+                    vars: target_vars,
+                    status: target_status,
+                    privileges: target_privileges,
+                },
+                TargetSide {
+                    collations: target_collations,
+                    accounts: target_accounts,
+                    free_bytes: target_free_bytes,
+                    resuming,
+                    pending_ddl,
+                },
+            ),
         ) = tokio::join!(
             catalog_side,
-            source_side(&source, &mut sc, source_facts.flavor),
-            target_side(&target, &mut tc, profile)
+            beside_common(&source, &mut sc, async |c| source_side(
+                c,
+                source_facts.flavor
+            )
+            .await),
+            beside_common(&target, &mut tc, async |c| target_side(c, profile).await),
         );
         // What needs the selection: each side again, side by side.
         let (largest_rows, target_tables) = tokio::join!(
@@ -338,11 +350,9 @@ fn timeout_report(what: &str) -> Report {
     }
 }
 
-/// The source's facts the checks need, each query under its time bound.
+/// The source's binlog, replication and XA facts the checks need (beside its
+/// [`Common`] part), each query under its time bound.
 struct SourceSide {
-    vars: HashMap<String, String>,
-    status: HashMap<String, String>,
-    privileges: Option<Privileges>,
     binlog_filters: (Vec<String>, Vec<String>),
     binlogs: Option<Vec<(String, u64)>>,
     oldest_gtid: Option<String>,
@@ -366,55 +376,28 @@ async fn common(conn: &mut Conn) -> Common {
     }
 }
 
-/// Runs `common` on `conn` and `rest` beside it, on a connection of its own
+/// Runs [`common`] on `conn` and `rest` beside it, on a connection of its own
 /// (after it on `conn` when a second one cannot be had): at a distance each half
 /// is round trips, not work.
-macro_rules! beside_common {
-    ($ep:expr, $conn:expr, |$c:ident| $rest:expr) => {{
-        let (common, rest) = tokio::join!(common($conn), async {
-            match $ep.conn().await {
-                Ok(mut second) => {
-                    let $c = &mut second;
-                    Some($rest.await)
-                }
-                Err(_) => None,
-            }
-        });
-        let rest = match rest {
-            Some(r) => r,
-            None => {
-                let $c = $conn;
-                $rest.await
-            }
-        };
-        (common, rest)
-    }};
+async fn beside_common<R>(
+    ep: &Endpoint,
+    conn: &mut Conn,
+    rest: impl AsyncFnOnce(&mut Conn) -> R,
+) -> (Common, R) {
+    let (common, rest) = tokio::join!(common(conn), async {
+        match ep.conn().await {
+            Ok(mut second) => Ok(rest(&mut second).await),
+            Err(_) => Err(rest),
+        }
+    });
+    let rest = match rest {
+        Ok(r) => r,
+        Err(rest) => rest(conn).await,
+    };
+    (common, rest)
 }
 
-async fn source_side(
-    source: &Endpoint,
-    sc: &mut Conn,
-    flavor: crate::endpoint::Flavor,
-) -> SourceSide {
-    let (
-        Common {
-            vars,
-            status,
-            privileges,
-        },
-        binlog,
-    ) = beside_common!(source, sc, |c| source_binlog_side(c, flavor));
-    SourceSide {
-        vars,
-        status,
-        privileges,
-        ..binlog
-    }
-}
-
-/// The source's binlog, replication and XA facts (a [`SourceSide`] without its
-/// common part).
-async fn source_binlog_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
+async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
     let binlog_filters = bounded(
         async {
             let row = crate::position::binlog_status(sc).await.unwrap_or(None);
@@ -516,9 +499,6 @@ async fn source_binlog_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> S
     )
     .await;
     SourceSide {
-        vars: HashMap::new(),
-        status: HashMap::new(),
-        privileges: None,
         binlog_filters,
         binlogs: source_binlogs,
         oldest_gtid,
@@ -528,11 +508,9 @@ async fn source_binlog_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> S
     }
 }
 
-/// The target's facts the checks need, each query under its time bound.
+/// The target's collations, accounts, free space and the job's state there
+/// (beside its [`Common`] part), each query under its time bound.
 struct TargetSide {
-    vars: HashMap<String, String>,
-    status: HashMap<String, String>,
-    privileges: Option<Privileges>,
     collations: Option<HashSet<String>>,
     accounts: Option<HashSet<String>>,
     free_bytes: Option<u64>,
@@ -540,26 +518,7 @@ struct TargetSide {
     pending_ddl: Option<(String, String, String)>,
 }
 
-async fn target_side(target: &Endpoint, tc: &mut Conn, profile: &Profile) -> TargetSide {
-    let (
-        Common {
-            vars,
-            status,
-            privileges,
-        },
-        rest,
-    ) = beside_common!(target, tc, |c| target_rest(c, profile));
-    TargetSide {
-        vars,
-        status,
-        privileges,
-        ..rest
-    }
-}
-
-/// The target's collations, accounts, free space and the job's state there (a
-/// [`TargetSide`] without its common part).
-async fn target_rest(tc: &mut Conn, profile: &Profile) -> TargetSide {
+async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
     let target_collations: Option<HashSet<String>> = bounded(
         async {
             tc.query::<String, _>("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
@@ -612,9 +571,6 @@ async fn target_rest(tc: &mut Conn, profile: &Profile) -> TargetSide {
         None
     };
     TargetSide {
-        vars: HashMap::new(),
-        status: HashMap::new(),
-        privileges: None,
         collations: target_collations,
         accounts: target_accounts,
         free_bytes: target_free_bytes,
