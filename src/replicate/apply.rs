@@ -1074,6 +1074,7 @@ mod tests {
             timestamp: 0,
             between: false,
             read_bytes: 0,
+            row_bytes: 0,
         }];
         let (parts, keyless) = partition(&txs, &tables, 4, &HashMap::new());
         let count = |t: &str, pred: &dyn Fn(&Work) -> bool| -> Vec<u64> {

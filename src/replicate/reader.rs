@@ -273,6 +273,9 @@ pub struct Transaction {
     /// Bytes of binlog events read from the source since the transaction before
     /// it (its own, and events of other tables and heartbeats in between).
     pub read_bytes: u64,
+    /// About how many bytes its row images hold, as decoded (set once by the
+    /// reader: the queue and the batches both bound by it).
+    pub row_bytes: usize,
 }
 
 /// About how many bytes a value takes in memory and on the wire.
@@ -285,7 +288,7 @@ pub fn value_bytes(v: &Value) -> usize {
 
 impl Transaction {
     /// About how many bytes its row images hold.
-    pub fn bytes(&self) -> usize {
+    fn image_bytes(&self) -> usize {
         let of = |row: &[Value]| -> usize { row.iter().map(value_bytes).sum() };
         self.changes
             .iter()
@@ -767,6 +770,7 @@ impl Reader {
             self.read += u64::from(event.header().event_size());
             if let Some(mut t) = self.decoder.event(&event, &self.stream)? {
                 t.read_bytes = std::mem::take(&mut self.read);
+                t.row_bytes = t.image_bytes();
                 return Ok(Some(t));
             }
         }
@@ -843,6 +847,7 @@ impl Decoder {
             timestamp,
             between: true,
             read_bytes: 0,
+            row_bytes: 0,
         })
     }
 
@@ -920,6 +925,7 @@ impl Decoder {
             timestamp,
             between: false,
             read_bytes: 0,
+            row_bytes: 0,
         }
     }
 

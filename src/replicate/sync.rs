@@ -33,7 +33,7 @@ const QUEUE_BYTES: usize = 32 << 20;
 
 /// What a transaction takes of [`QUEUE_BYTES`].
 fn queued_bytes(t: &Transaction) -> u32 {
-    t.bytes().min(QUEUE_BYTES) as u32
+    t.row_bytes.min(QUEUE_BYTES) as u32
 }
 /// A batch ends after this many row changes (or when the queue is empty, or at
 /// [`BATCH_BYTES`]) near the target...
@@ -396,7 +396,7 @@ async fn follow_polled(
         if let Some(first) = first {
             batch.push(without_copied(catchup, first?));
             let mut changes = batch[0].changes.len();
-            let mut bytes = batch[0].bytes();
+            let mut bytes = batch[0].row_bytes;
             // Take what is queued, up to a batch; a statement (DDL) ends it, and a
             // transaction that must be applied in order (a cascade) goes alone.
             while changes < most_changes
@@ -413,7 +413,7 @@ async fn follow_polled(
                             break;
                         }
                         changes += t.changes.len();
-                        bytes += t.bytes();
+                        bytes += t.row_bytes;
                         batch.push(t);
                     }
                     Err(_) => break,
