@@ -61,13 +61,21 @@ pub async fn current(conn: &mut Conn, flavor: Flavor) -> Result<Position, mysql_
         Flavor::TiDB => {}
     }
     let status = binlog_status(conn).await?;
-    let mut position = Position::default();
+    let gtid = gtid_executed(conn, flavor).await?;
+    Ok(from_status(status, gtid))
+}
+
+/// The position a binlog status row (file, offset, …) and a GTID set name.
+fn from_status(status: Option<mysql_async::Row>, gtid: Option<String>) -> Position {
+    let mut position = Position {
+        gtid,
+        ..Position::default()
+    };
     if let Some(mut row) = status {
         position.file = row.take_opt::<String, _>(0).and_then(Result::ok);
         position.pos = row.take_opt::<u64, _>(1).and_then(Result::ok);
     }
-    position.gtid = gtid_executed(conn, flavor).await?;
-    Ok(position)
+    position
 }
 
 /// MariaDB's file, offset and GTID position in one packet (at a distance each
@@ -80,18 +88,13 @@ async fn mariadb_current(conn: &mut Conn) -> Result<Position, mysql_async::Error
     let status: Vec<mysql_async::Row> = answer.collect().await?;
     let gtid: Vec<Result<Option<String>, _>> = answer.try_collect().await?;
     answer.drop_result().await?;
-    let mut position = Position::default();
-    if let Some(mut row) = status.into_iter().next() {
-        position.file = row.take_opt::<String, _>(0).and_then(Result::ok);
-        position.pos = row.take_opt::<u64, _>(1).and_then(Result::ok);
-    }
-    position.gtid = gtid
+    let gtid = gtid
         .into_iter()
         .next()
         .and_then(Result::ok)
         .flatten()
         .map(|g| g.replace('\n', ""));
-    Ok(position)
+    Ok(from_status(status.into_iter().next(), gtid))
 }
 
 /// MySQL 8's `performance_schema.log_status` (needs `BACKUP_ADMIN`): `None` where
