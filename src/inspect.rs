@@ -135,11 +135,24 @@ pub async fn selected_objects(profile: &Profile) -> Result<Selection, FerryError
 
 /// As [`selected_objects`], on an already open source.
 pub async fn selected_on(source: &Endpoint, profile: &Profile) -> Result<Selection, FerryError> {
+    Ok(read_selection(source, profile).await?.2)
+}
+
+/// The job's rules compiled for the source, the catalog of the schemas they
+/// touch, and what they select there; a rule naming a schema or table the source
+/// lacks is an error.
+pub async fn read_selection(
+    source: &Endpoint,
+    profile: &Profile,
+) -> Result<(crate::rules::Matcher, Catalog, Selection), FerryError> {
     let facts = source.facts().await?;
     let matcher = profile.objects.compile(facts.lower_case_table_names)?;
-    let catalog = Catalog::load(source, |s| matcher.touches_schema(s)).await?;
     // Schemas are filtered for reading; the unknown-name check needs every schema.
-    let all_schemas = Catalog::load_schema_names(source).await?;
+    // Both at once: at a distance each is round trips.
+    let (catalog, all_schemas) = tokio::try_join!(
+        Catalog::load(source, |s| matcher.touches_schema(s)),
+        Catalog::load_schema_names(source),
+    )?;
     matcher.check_against(
         catalog
             .tables
@@ -147,7 +160,8 @@ pub async fn selected_on(source: &Endpoint, profile: &Profile) -> Result<Selecti
             .map(|t| (t.schema.as_str(), t.name.as_str())),
         &all_schemas,
     )?;
-    Ok(matcher.select(&catalog))
+    let selection = matcher.select(&catalog);
+    Ok((matcher, catalog, selection))
 }
 
 /// Any engine error, for API entry points that cross module boundaries. The code,

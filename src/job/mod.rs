@@ -266,26 +266,7 @@ pub(crate) async fn open_job(
             inspect::run_connections(profile, Side::Target)
         ),
     )?;
-    let facts = source.facts().await.map_err(FerryError::from)?;
-    let matcher = profile
-        .objects
-        .compile(facts.lower_case_table_names)
-        .map_err(FerryError::from)?;
-    let (catalog, all_schemas) = tokio::try_join!(
-        Catalog::load(&source, |s| matcher.touches_schema(s)),
-        Catalog::load_schema_names(&source),
-    )
-    .map_err(FerryError::from)?;
-    matcher
-        .check_against(
-            catalog
-                .tables
-                .iter()
-                .map(|t| (t.schema.as_str(), t.name.as_str())),
-            &all_schemas,
-        )
-        .map_err(FerryError::from)?;
-    let selection = matcher.select(&catalog);
+    let (matcher, catalog, selection) = inspect::read_selection(&source, profile).await?;
     if selection.tables.is_empty() {
         return Err(JobError::NothingSelected);
     }

@@ -651,27 +651,9 @@ async fn selection(
     source: &Endpoint,
     profile: &Profile,
 ) -> Result<(Matcher, Catalog, Selection), Report> {
-    let facts = source.facts().await.map_err(|e| report(e.into()))?;
-    let matcher = profile
-        .objects
-        .compile(facts.lower_case_table_names)
-        .map_err(|e| report(e.into()))?;
-    let (catalog, all) = tokio::try_join!(
-        Catalog::load(source, |s| matcher.touches_schema(s)),
-        Catalog::load_schema_names(source),
-    )
-    .map_err(|e| report(e.into()))?;
-    matcher
-        .check_against(
-            catalog
-                .tables
-                .iter()
-                .map(|t| (t.schema.as_str(), t.name.as_str())),
-            &all,
-        )
-        .map_err(|e| report(e.into()))?;
-    let selection = matcher.select(&catalog);
-    Ok((matcher, catalog, selection))
+    inspect::read_selection(source, profile)
+        .await
+        .map_err(report)
 }
 
 /// Measures the largest row of selected tables that have long columns (BLOB/TEXT,
