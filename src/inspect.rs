@@ -2,6 +2,7 @@
 //! selected objects with their target names. The CLI's `connect` / `objects` and the
 //! app's "Test connection" / object tree call these.
 
+use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use crate::catalog::Catalog;
@@ -208,4 +209,37 @@ impl Coded for FerryError {
     fn is_transient(&self) -> bool {
         self.inner().is_transient()
     }
+}
+
+/// The source's `CREATE TABLE` of `schema`.`table`, one of the tables the job
+/// selects (`None` when the job selects no such table).
+pub async fn selected_table_definition(
+    profile: &Profile,
+    schema: &str,
+    table: &str,
+) -> Result<Option<String>, FerryError> {
+    let source = open(profile, Side::Source, 2).await?;
+    let result = async {
+        let selection = selected_on(&source, profile).await?;
+        if !selection
+            .tables
+            .iter()
+            .any(|t| t.schema == schema && t.name == table)
+        {
+            return Ok(None);
+        }
+        let mut conn = source.conn().await?;
+        let row: Option<(String, String)> = conn
+            .query_first(format!(
+                "SHOW CREATE TABLE {}.{}",
+                crate::mysql::quote(schema),
+                crate::mysql::quote(table)
+            ))
+            .await
+            .map_err(|e| source.query_error(e))?;
+        Ok(row.map(|(_, create)| create))
+    }
+    .await;
+    source.close().await;
+    result
 }

@@ -118,13 +118,6 @@ async fn server_variables_drive_checks() {
         ),
         (
             s,
-            "SET GLOBAL log_bin_compress = ON",
-            "SET GLOBAL log_bin_compress = OFF",
-            "binlog.compression",
-            Status::Fail,
-        ),
-        (
-            s,
             "SET GLOBAL binlog_expire_logs_seconds = 3600",
             "SET GLOBAL binlog_expire_logs_seconds = 0",
             "binlog.retention",

@@ -108,7 +108,9 @@ fn task_body(name: &str, source: &str, db: &str, target: &support::Server) -> Va
         "target_config": {"host": "127.0.0.1", "port": target.port, "user": support::USER, "password": support::PASSWORD},
         // "table": "" keeps the source's table names, as DM's own clients write it.
         "table_migrate_rule": [{"source": {"source_name": source, "schema": db, "table": "*"}, "target": {"schema": format!("{db}_t"), "table": ""}}],
-        "source_config": {"source_conf": [{"source_name": source}], "incr_migrate_conf": {"repl_threads": 2}}
+        "source_config": {"source_conf": [{"source_name": source}], "incr_migrate_conf": {"repl_threads": 2}},
+        // As DM's own checks send it: DM's item names, and an empty one.
+        "ignore_checking_items": ["version", ""]
     }})
 }
 
@@ -211,6 +213,25 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     let (code, status) = call("GET", &format!("{base}/sources/{src}/status"), None).await;
     assert_eq!(code, 200);
     assert!(status["data"][0].get("error_msg").is_none(), "{status}");
+    // DM's `with_status`: one status per source (this node's), on the list and
+    // on the source.
+    let (code, list) = call("GET", &format!("{base}/sources?with_status=true"), None).await;
+    assert_eq!(code, 200, "{list}");
+    assert_eq!(
+        list["data"][0]["status_list"].as_array().map(Vec::len),
+        Some(1),
+        "{list}"
+    );
+    let (code, one) = call(
+        "GET",
+        &format!("{base}/sources/{src}?with_status=true"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{one}");
+    assert_eq!(one["status_list"][0]["source_name"], src.as_str(), "{one}");
+    let (_, plain) = call("GET", &format!("{base}/sources/{src}"), None).await;
+    assert!(plain.get("status_list").is_none(), "{plain}");
 
     // A task the precheck refuses: its target table already holds a row.
     pair.target
@@ -243,8 +264,71 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     )
     .await;
     assert_eq!(code, 201, "{body}");
-    assert_eq!(body["name"], task.as_str());
-    assert!(body["target_config"].get("password").is_none(), "{body}");
+    // DM's answer: the task and its precheck's words.
+    assert_eq!(body["task"]["name"], task.as_str());
+    assert!(
+        body["check_result"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("pre-check is passed")),
+        "{body}"
+    );
+    assert!(
+        body["task"]["target_config"].get("password").is_none(),
+        "{body}"
+    );
+    assert_eq!(
+        body["task"]["ignore_checking_items"],
+        json!(["version", ""]),
+        "the task is answered as it was sent"
+    );
+
+    // The structure the task reads a table with: the source's; setting one by
+    // hand is refused as not supported, malformed requests as DM refuses them.
+    let one = format!("{base}/tasks/{task}/sources/{src}/schemas/{db}/t");
+    let (code, got) = call("GET", &one, None).await;
+    assert_eq!(code, 200, "{got}");
+    assert_eq!(
+        (got["schema_name"].as_str(), got["table_name"].as_str()),
+        (Some(db.as_str()), Some("t"))
+    );
+    assert!(
+        got["schema_create_sql"]
+            .as_str()
+            .unwrap()
+            .contains("`note`"),
+        "{got}"
+    );
+    let (code, body) = call(
+        "GET",
+        &format!("{base}/tasks/{task}/sources/{src}/schemas/{db}/nope"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    for bad in [
+        json!({}),
+        json!({"schema_source": "sql", "sql_content": ""}),
+        json!({"schema_source": "upstream", "sql_content": ""}),
+        json!({"schema_source": "downstream", "sql_content": "CREATE TABLE t(i INT)"}),
+        json!({"schema_source": "invalid"}),
+    ] {
+        let (code, body) = call("PUT", &one, Some(bad.clone())).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+        dm_error("a malformed structure", code, &body);
+    }
+    let (code, body) = call("PUT", &one, Some(json!({"schema_source": "upstream"}))).await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = call(
+        "PUT",
+        &one,
+        Some(json!({"sql_content": "CREATE TABLE t (i INT)"})),
+    )
+    .await;
+    assert_eq!(
+        (code, body["error_code"].as_i64()),
+        (400, Some(10001)),
+        "{body}"
+    );
     let out = ferry(home.path(), &["profile", "list", "--json"]);
     assert!(text(&out).contains(&task), "{}", text(&out));
     let (_, got) = call("GET", &format!("{base}/tasks/{task}"), None).await;
@@ -305,6 +389,41 @@ async fn dm_openapi_sources_and_a_task_from_precheck_to_sync_and_delete() {
     );
     let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
     assert_eq!(code, 400, "a running task is not deleted");
+    let (code, body) = call(
+        "PUT",
+        &format!("{base}/sources/{src}"),
+        Some(source_body(&src, &pair.source, support::PASSWORD)),
+    )
+    .await;
+    assert_eq!(
+        code, 400,
+        "a source a running task uses is not changed: {body}"
+    );
+    // DM's list filters: every source at this stage; exactly these sources.
+    let names = |list: &Value| -> Vec<String> {
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (query, listed) in [
+        ("stage=Running", true),
+        ("stage=Paused", false),
+        (&format!("source_name_list={src}") as &str, true),
+        ("source_name_list=other", false),
+        (
+            &format!("source_name_list={src}&source_name_list=other"),
+            false,
+        ),
+    ] {
+        let (code, list) = call("GET", &format!("{base}/tasks?{query}"), None).await;
+        assert_eq!(code, 200, "{query}: {list}");
+        assert_eq!(names(&list).contains(&task), listed, "{query}: {list}");
+    }
+    let (code, body) = call("GET", &format!("{base}/tasks?stage=Sideways"), None).await;
+    assert_eq!(code, 400, "{body}");
     let (code, _) = call("DELETE", &format!("{base}/sources/{src}"), None).await;
     assert_eq!(code, 400, "a source in use is not deleted");
 

@@ -155,6 +155,68 @@ fn rules_of(task: &Task, source: &str) -> Result<(ObjectRules, Vec<FilterRule>),
     Ok((objects, filters))
 }
 
+/// DM's precheck items and the Ferry checks each stands for. The TiDB-only
+/// items (regions, TiKV versions, import-mode features) stand for none.
+const DM_CHECKS: &[(&str, &[&str])] = &[
+    ("dump_privilege", &["privileges.source"]),
+    ("replication_privilege", &["privileges.source"]),
+    ("version", &["version.compatibility"]),
+    ("server_id", &["binlog.server_id"]),
+    ("binlog_enable", &["binlog.enabled"]),
+    ("binlog_format", &["binlog.format"]),
+    ("binlog_row_image", &["binlog.row_image"]),
+    (
+        "table_schema",
+        &["tables.primary_key", "tables.engine", "server.charset"],
+    ),
+    ("schema_of_shard_tables", &["shards.schemas"]),
+    ("auto_increment_ID", &["shards.keys"]),
+    ("online_ddl", &["tables.online_ddl"]),
+    ("binlog_db", &["binlog.filters"]),
+    ("meta_position", &["binlog.start_position"]),
+    ("conn_number", &["server.connections"]),
+    ("target_privilege", &["privileges.target"]),
+    ("free_space", &["target.capacity"]),
+    ("downstream_table_empty", &["target.conflicts"]),
+    ("primary_key", &["tables.primary_key"]),
+    ("empty_region", &[]),
+    ("region_distribution", &[]),
+    ("downstream_version", &[]),
+    ("downstream_mutex_features", &[]),
+];
+
+/// A task's `ignore_checking_items` as Ferry check ids: DM's item names are
+/// translated (`all` is every one of them), Ferry's own ids (`tables.keys`)
+/// kept, empty items skipped as DM skips them; anything else is refused, so a
+/// misspelt item does not silently leave a check in force.
+pub fn ignored_checks(items: &[String]) -> Result<Vec<String>, DmError> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        if !out.iter().any(|o| o == id) {
+            out.push(id.to_string());
+        }
+    };
+    for item in items.iter().map(|i| i.trim()).filter(|i| !i.is_empty()) {
+        if item == "all" {
+            DM_CHECKS
+                .iter()
+                .flat_map(|(_, ids)| *ids)
+                .for_each(|id| add(id));
+        } else if let Some((_, ids)) = DM_CHECKS.iter().find(|(name, _)| *name == item) {
+            ids.iter().for_each(|id| add(id));
+        } else if item.contains('.') {
+            add(item);
+        } else {
+            let names: Vec<&str> = DM_CHECKS.iter().map(|(n, _)| *n).collect();
+            return Err(DmError::invalid(format!(
+                "ignore_checking_items: \"{item}\" is neither one of DM's checks (all, {}) nor a Ferry check id such as tables.primary_key",
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(out)
+}
+
 /// The job a task describes; `sources` are the endpoints of its sources in the
 /// order of [`sources_of`]. A task over several sources is a job with
 /// `[[shards]]` named for the DM sources, each with its own rules. Passwords are
@@ -186,7 +248,7 @@ pub fn to_profile(task: &Task, sources: &[(String, EndpointConfig)]) -> Result<P
         objects: ObjectRules::default(),
         options: Default::default(),
         incremental: Default::default(),
-        ignore_checks: task.ignore_checking_items.clone(),
+        ignore_checks: ignored_checks(&task.ignore_checking_items)?,
     };
     if task.shard_mode == Some(super::model::ShardMode::Optimistic) {
         return Err(DmError::unsupported(
@@ -483,6 +545,34 @@ mod tests {
             },
             "ignore_checking_items": ["tables.keys"]
         })
+    }
+
+    #[test]
+    fn dm_check_names_stand_for_ferry_checks() {
+        let items = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ignored_checks(&items(&[
+                "version",
+                "",
+                "schema_of_shard_tables",
+                "tables.keys"
+            ]))
+            .unwrap(),
+            ["version.compatibility", "shards.schemas", "tables.keys"]
+        );
+        assert_eq!(
+            ignored_checks(&items(&["dump_privilege", "replication_privilege"])).unwrap(),
+            ["privileges.source"]
+        );
+        let all = ignored_checks(&items(&["all"])).unwrap();
+        assert!(
+            all.contains(&"binlog.format".to_string()) && all.contains(&"shards.keys".to_string())
+        );
+        assert!(ignored_checks(&items(&["empty_region"]))
+            .unwrap()
+            .is_empty());
+        let e = ignored_checks(&items(&["binlog_formt"])).unwrap_err();
+        assert!(e.to_string().contains("binlog_formt"), "{e}");
     }
 
     #[test]

@@ -296,6 +296,46 @@ pub struct TaskRequest {
     pub task: Task,
 }
 
+/// The answer to creating or updating a task: the task and its precheck's
+/// words (`pre-check is passed. `, then each warning).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OperateTaskResponse {
+    pub task: Task,
+    pub check_result: String,
+}
+
+/// `GET /tasks/{t}/sources/{s}/schemas/{db}/{table}`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct TaskTableStructure {
+    pub schema_name: String,
+    pub table_name: String,
+    pub schema_create_sql: String,
+}
+
+/// Where the table structure a task decodes rows with comes from (DM's
+/// `OperateTaskTableStructureRequest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SchemaSource {
+    Sql,
+    Upstream,
+    Downstream,
+}
+
+/// `PUT /tasks/{t}/sources/{s}/schemas/{db}/{table}`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OperateTableStructureRequest {
+    #[serde(default)]
+    pub schema_source: Option<SchemaSource>,
+    #[serde(default)]
+    pub sql_content: Option<String>,
+    #[serde(default)]
+    pub flush: Option<bool>,
+    #[serde(default)]
+    pub sync: Option<bool>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartTaskRequest {

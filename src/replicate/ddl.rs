@@ -641,6 +641,16 @@ pub fn kind(sql: &str) -> Option<crate::profile::EventKind> {
     })
 }
 
+/// Whether a statement creates a (lasting, not TEMPORARY) table.
+pub fn creates_table(sql: &str) -> bool {
+    let toks = tokens(sql, Comments::Skip);
+    let temporary = toks
+        .iter()
+        .take(4)
+        .any(|t| t.kind == TokKind::Word && t.word == "TEMPORARY");
+    kind(sql) == Some(crate::profile::EventKind::CreateTable) && !temporary
+}
+
 /// Server errors that mean "this DDL is already applied": after a crash between a
 /// DDL and its checkpoint the statement comes again.
 pub const ALREADY_APPLIED: &[u16] = &[

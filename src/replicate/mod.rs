@@ -22,6 +22,7 @@
 
 pub mod already;
 pub mod apply;
+pub mod compressed;
 pub mod ddl;
 pub mod filter;
 pub mod poll;
@@ -159,8 +160,8 @@ pub enum ReplicateError {
     },
     #[error("target tables are missing for an incremental job: {tables}")]
     MissingTables { tables: String },
-    #[error("the source wrote compressed binlog events (log_bin_compress = ON) at {position}, which Ferry does not decode")]
-    Compressed { position: String },
+    #[error("the source wrote a compressed binlog event (log_bin_compress = ON) at {position} that Ferry cannot read: {cause}")]
+    Compressed { position: String, cause: String },
     #[error("rows of {table} at {position} of the source binlog carry only some columns (a session with binlog_row_image = MINIMAL or NOBLOB)")]
     PartialImage { table: String, position: String },
     #[error("rows of {table} were written as a statement at {position} of the source binlog (a session with binlog_format = STATEMENT or MIXED): {statement}")]
@@ -237,7 +238,7 @@ impl Coded for ReplicateError {
             ReplicateError::Freeze { .. } => "grant SUPER (MySQL: SYSTEM_VARIABLES_ADMIN; MariaDB: READ_ONLY ADMIN) to the source account, or stop the application's writes yourself and complete without --freeze-source".into(),
             ReplicateError::Rejected { side, .. } => format!("fix the cause on the {side} (privileges, schema, settings), then run the job again: it resumes from the last checkpoint"),
             ReplicateError::MissingTables { .. } => "create these tables on the target (an incremental-only job copies no schema), or use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧".into(),
-            ReplicateError::Compressed { .. } => "turn compression off on the source (SET GLOBAL log_bin_compress = OFF, and in its configuration), then run the job again from a new snapshot: the changes in compressed events cannot be read".into(),
+            ReplicateError::Compressed { .. } => "turn compression off on the source (SET GLOBAL log_bin_compress = OFF, and in its configuration), then run the job again from a new snapshot: the changes in this event cannot be read".into(),
             ReplicateError::PartialImage { .. } => "set binlog_row_image = FULL on the source (globally, and make sure no application session changes it), then run the job again from a new snapshot (or copy this table again): the missing columns cannot be recovered from the binlog".into(),
             ReplicateError::StatementLogged { .. } => "set binlog_format = ROW on the source (globally, and make sure no session changes it: that needs SUPER or BINLOG ADMIN), then run the job again from a new snapshot (or copy this table again)".into(),
             ReplicateError::PartialJson { .. } => "SET GLOBAL binlog_row_value_options = '' on the source (and in its configuration), then run the job again from a new snapshot (or copy this table again): the diff cannot be applied without the document it changes".into(),

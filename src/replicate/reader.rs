@@ -259,11 +259,12 @@ pub struct Statement {
 /// GTID list and binlog checkpoint, a STOP). Those carry no change, but the
 /// position after them is a position the source reports as its current one after
 /// `FLUSH BINARY LOGS` or a restart: "caught up" must be able to reach it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Transaction {
     pub changes: Vec<TableChange>,
-    /// The statement that ended this "transaction" when it is DDL (applied after
-    /// `changes`, which are then always empty).
+    /// The statement that ended this "transaction" when it is DDL (`changes` are
+    /// then always empty); the `CREATE TABLE` of a `CREATE TABLE … SELECT` comes
+    /// out so too, at the position where its transaction began.
     pub statement: Option<Statement>,
     pub end: Position,
     /// Source commit time (Unix seconds), for lag.
@@ -384,6 +385,10 @@ struct TxState {
     savepoints: Vec<(String, usize)>,
     /// The xid of an XA transaction being read (as the binlog writes it).
     xa: Option<String>,
+    /// Where the transaction began (its GTID event), as a resume position: a
+    /// `CREATE TABLE … SELECT` inside it hands its DDL out with this position,
+    /// so a restart after the DDL reads the whole transaction again.
+    start: Option<Position>,
 }
 
 /// What a Query event means for the transaction framing.
@@ -403,6 +408,15 @@ enum Control {
     Dummy,
     /// Anything else: DDL, or DML logged as a statement.
     Other,
+}
+
+/// MySQL 8 writes a `CREATE TABLE … SELECT` as `CREATE TABLE … START
+/// TRANSACTION`: the statement without its tail, when it has one.
+fn strip_start_transaction(sql: &str) -> Option<&str> {
+    let t = sql.trim_end().trim_end_matches(';').trim_end();
+    let tail = "START TRANSACTION";
+    let cut = t.len().checked_sub(tail.len())?;
+    (t.is_char_boundary(cut) && t[cut..].eq_ignore_ascii_case(tail)).then(|| t[..cut].trim_end())
 }
 
 /// An identifier as a savepoint statement writes it: backquoted or bare.
@@ -634,9 +648,6 @@ const MARIADB_GTID_EVENT: u8 = 162;
 const BETWEEN_EVENTS: &[u8] = &[3, 15, 35, 161, 163, 164];
 /// MariaDB's GTID flag: the event group is one statement, not a transaction.
 const MARIADB_FL_STANDALONE: u8 = 1;
-/// MariaDB's compressed events (`log_bin_compress = ON`): QUERY_COMPRESSED and
-/// the compressed row events (v1 and v2).
-const MARIADB_COMPRESSED_EVENTS: &[u8] = &[165, 166, 167, 168, 169, 170, 171];
 /// Rows event flag: the session had foreign_key_checks = 0.
 const ROWS_NO_FOREIGN_KEY_CHECKS: u16 = 0x0002;
 /// MySQL 8's TRANSACTION_PAYLOAD_EVENT (binlog_transaction_compression).
@@ -851,6 +862,43 @@ impl Decoder {
         })
     }
 
+    /// Where an event that ends at `log_pos` began, as a position to resume at
+    /// (taken at a GTID event, before its transaction joins the set).
+    fn event_start(&self, log_pos: u64, size: u32) -> Position {
+        Position {
+            file: Some(self.file.clone()),
+            pos: Some(log_pos.saturating_sub(u64::from(size))),
+            gtid: self.gtids.render(),
+        }
+    }
+
+    /// The `CREATE TABLE` that opens a `CREATE TABLE … SELECT` transaction, and
+    /// the position to hand it out at: MariaDB writes it inside the
+    /// transaction, MySQL 8 as `CREATE TABLE … START TRANSACTION` that opens one.
+    /// The DDL goes out on its own with the transaction's start as its position
+    /// (the checkpoint does not pass rows not yet applied; applied again after a
+    /// restart, the DDL finds its table already made); the rows follow as the
+    /// transaction.
+    fn create_select(&mut self, statement: &Statement) -> Option<(Statement, Position)> {
+        let opens = strip_start_transaction(&statement.sql);
+        if !(self.tx.open || opens.is_some()) || !self.pending.is_empty() {
+            return None;
+        }
+        let sql = opens.unwrap_or(&statement.sql);
+        if !super::ddl::creates_table(sql) {
+            return None;
+        }
+        let start = self.tx.start.clone()?;
+        self.tx.open = true;
+        Some((
+            Statement {
+                schema: statement.schema.clone(),
+                sql: sql.to_string(),
+            },
+            start,
+        ))
+    }
+
     fn here(&self, log_pos: u64) -> String {
         format!("{}:{log_pos}", self.file)
     }
@@ -942,6 +990,7 @@ impl Decoder {
             let raw_type = header.event_type_raw();
             tracing::trace!(raw_type, log_pos, file = %self.file, "binlog event");
             if raw_type == MARIADB_GTID_EVENT {
+                let start = self.event_start(log_pos, header.event_size());
                 // seq_no (8 bytes LE), domain_id (4 bytes LE), flags; server in the header.
                 let d = event.data();
                 if let (Some(seq), Some(domain), Gtids::Maria(g)) =
@@ -955,6 +1004,7 @@ impl Decoder {
                 let flags = d.get(12).copied().unwrap_or(MARIADB_FL_STANDALONE);
                 self.tx = TxState {
                     open: flags & MARIADB_FL_STANDALONE == 0,
+                    start: Some(start),
                     ..TxState::default()
                 };
                 return Ok(None);
@@ -966,10 +1016,15 @@ impl Decoder {
                 self.payload_end = Some(log_pos);
                 return Ok(None);
             }
-            if MARIADB_COMPRESSED_EVENTS.contains(&raw_type) {
-                return Err(ReplicateError::Compressed {
-                    position: self.here(log_pos),
-                });
+            if super::compressed::is_compressed(raw_type) {
+                // MariaDB's log_bin_compress: read as the plain event it stands for.
+                let plain = super::compressed::plain(event).map_err(|cause| {
+                    ReplicateError::Compressed {
+                        position: self.here(log_pos),
+                        cause,
+                    }
+                })?;
+                return self.event(&plain, maps);
             }
             if raw_type == XA_PREPARE_EVENT {
                 // one_phase (1 byte), then the xid; one phase is a plain commit.
@@ -999,6 +1054,10 @@ impl Decoder {
                         None => uuid_string(&g.sid()),
                     };
                     self.mysql_gtid = Some((sid, g.gno()));
+                    self.tx.start = Some(self.event_start(log_pos, header.event_size()));
+                }
+                Some(EventData::AnonymousGtidEvent(_)) => {
+                    self.tx.start = Some(self.event_start(log_pos, header.event_size()));
                 }
                 Some(EventData::RotateEvent(r)) => {
                     // The server sends a fake ROTATE (log_pos 0) before every file it
@@ -1095,6 +1154,16 @@ impl Decoder {
                                     position: self.here(log_pos),
                                     statement: statement.sql,
                                 });
+                            }
+                            if let Some(create) = self.create_select(&statement) {
+                                // `CREATE TABLE … SELECT`: the table, then its rows in
+                                // the same transaction.
+                                return Ok(Some(Transaction {
+                                    statement: Some(create.0),
+                                    end: create.1,
+                                    timestamp,
+                                    ..Transaction::default()
+                                }));
                             }
                             if self.tx.open {
                                 // Inside a transaction (CREATE TEMPORARY TABLE, DML on
@@ -1587,6 +1656,119 @@ mod tests {
             // between transactions until its first transaction.
             let mut d = decoder().starting_at(&Position::default());
             assert!(feed(&mut d, &mut maps, &[raw(3, 150, &[])]).is_empty());
+        }
+
+        /// `body` with everything from `fixed` on compressed as MariaDB writes
+        /// it (log_bin_compress): a header byte, the length big-endian, zlib.
+        fn mariadb_compressed(body: &[u8], fixed: usize) -> Vec<u8> {
+            use std::io::Write;
+            let rest = &body[fixed..];
+            let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            z.write_all(rest).unwrap();
+            let mut out = body[..fixed].to_vec();
+            out.push(0x80 | 3);
+            out.extend_from_slice(&(rest.len() as u32).to_be_bytes()[1..]);
+            out.extend(z.finish().unwrap());
+            out
+        }
+
+        #[test]
+        fn mariadb_compressed_events_read_as_the_events_they_stand_for() {
+            let row = write_row(9, 42, &json_object_a_5());
+            let plain = [
+                raw(33, 300, &gtid(5)),
+                raw(2, 400, &query("BEGIN")),
+                raw(19, 450, &table_map(9, false)),
+                raw(30, 480, &row),
+                raw(16, 500, &xid()),
+            ];
+            // QUERY_COMPRESSED (the text after "db\0") and WRITE_ROWS_COMPRESSED
+            // (v2: the rows after id, flags, extra, count and bitmap).
+            let compressed = [
+                plain[0].clone(),
+                raw(165, 400, &mariadb_compressed(&query("BEGIN"), 16)),
+                plain[2].clone(),
+                raw(169, 480, &mariadb_compressed(&row, 12)),
+                plain[4].clone(),
+            ];
+            let read = |events: &[Vec<u8>]| {
+                let (mut d, mut maps) = (decoder(), Maps::default());
+                feed(&mut d, &mut maps, events)
+            };
+            let (want, got) = (read(&plain), read(&compressed));
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].changes.len(), 1);
+            assert_eq!(got, want);
+            // A damaged one stops with its position, not a guess.
+            let mut bad = mariadb_compressed(&row, 12);
+            let last = bad.len() - 1;
+            bad[last] ^= 0xff;
+            let (mut d, mut maps) = (decoder(), Maps::default());
+            for e in &plain[..3] {
+                let ev = parse(e);
+                if ev.header().event_type_raw() == 19 {
+                    let tme: TableMapEvent = ev.read_event().unwrap();
+                    maps.0.insert(tme.table_id(), tme.into_owned());
+                }
+                d.event(&ev, &maps).unwrap();
+            }
+            let err = d.event(&parse(&raw(169, 480, &bad)), &maps).unwrap_err();
+            assert!(
+                matches!(&err, ReplicateError::Compressed { position, .. } if position == "binlog.000007:480"),
+                "{err}"
+            );
+        }
+
+        #[test]
+        fn create_table_select_hands_out_its_table_where_its_transaction_began() {
+            // MySQL 8 writes it as `CREATE TABLE … START TRANSACTION`, then the
+            // rows and an XID; MariaDB as the CREATE inside BEGIN … COMMIT.
+            let g = gtid(5);
+            let began = 300 - (19 + g.len()) as u64;
+            for (begin, create) in [
+                (
+                    None,
+                    "CREATE TABLE `n` (`id` int NOT NULL) START TRANSACTION",
+                ),
+                (Some("BEGIN"), "CREATE TABLE `n` (`id` int NOT NULL)"),
+            ] {
+                let mut events = vec![raw(33, 300, &g)];
+                events.extend(begin.map(|b| raw(2, 350, &query(b))));
+                events.extend([
+                    raw(2, 400, &query(create)),
+                    raw(19, 450, &table_map(9, false)),
+                    raw(30, 480, &write_row(9, 42, &json_object_a_5())),
+                    raw(16, 500, &xid()),
+                ]);
+                let (mut d, mut maps) = (decoder(), Maps::default());
+                let txs = feed(&mut d, &mut maps, &events);
+                assert_eq!(txs.len(), 2, "{create}: {txs:?}");
+                let ddl = &txs[0];
+                assert_eq!(
+                    ddl.statement.as_ref().map(|s| s.sql.as_str()),
+                    Some("CREATE TABLE `n` (`id` int NOT NULL)")
+                );
+                // Not past the transaction: its rows are not applied yet.
+                assert_eq!(ddl.end.pos, Some(began));
+                assert_eq!(ddl.end.gtid, None, "the set before the transaction: empty");
+                let rows = &txs[1];
+                assert_eq!((rows.end.pos, rows.changes.len()), (Some(500), 1));
+                assert_eq!(
+                    rows.end.gtid.as_deref(),
+                    Some("11111111-1111-1111-1111-111111111111:5")
+                );
+            }
+            // A temporary table inside a transaction is not one.
+            let events = [
+                raw(33, 300, &g),
+                raw(2, 350, &query("BEGIN")),
+                raw(2, 400, &query("CREATE TEMPORARY TABLE tmp (id INT)")),
+                raw(16, 500, &xid()),
+            ];
+            let (mut d, mut maps) = (decoder(), Maps::default());
+            let txs = feed(&mut d, &mut maps, &events);
+            assert_eq!(txs.len(), 1);
+            assert!(txs[0].statement.is_none());
         }
 
         #[test]

@@ -156,6 +156,12 @@ fn router(server: Arc<Server>) -> Router {
             "/tasks/{task}/sources/{source}/schemas/{schema}",
             get(tasks::tables),
         )
+        .route(
+            "/tasks/{task}/sources/{source}/schemas/{schema}/{table}",
+            get(tasks::table_structure)
+                .put(tasks::set_table_structure)
+                .delete(tasks::delete_table_structure),
+        )
         .route("/cluster/info", get(cluster::info))
         .route("/cluster/masters", get(cluster::masters))
         .route("/cluster/workers", get(cluster::workers))
@@ -201,6 +207,9 @@ fn router(server: Arc<Server>) -> Router {
         tasks::migrate_targets,
         tasks::schemas,
         tasks::tables,
+        tasks::table_structure,
+        tasks::set_table_structure,
+        tasks::delete_table_structure,
         templates::convert,
         templates::list,
         templates::create,

@@ -82,11 +82,27 @@ async fn open(state: &super::Server, s: &Source) -> ApiResult<Endpoint> {
         .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))
 }
 
-#[utoipa::path(get, path = "/api/v1/sources", tag = "source", responses((status = 200, description = "sources", body = List<Source>)))]
-pub async fn list(state: Shared) -> ApiResult<Json<List<Source>>> {
+/// `?with_status=true` (DM's list and get): each source with its status list.
+fn with_status(q: &HashMap<String, String>) -> bool {
+    q.get("with_status").is_some_and(|v| v == "true")
+}
+
+#[utoipa::path(get, path = "/api/v1/sources", tag = "source", params(("with_status" = Option<bool>, Query, description = "with each source's status_list"), ("enable_relay" = Option<bool>, Query, description = "true lists none (Ferry has no relay log)")), responses((status = 200, description = "sources", body = List<Source>)))]
+pub async fn list(
+    state: Shared,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<List<Source>>> {
+    // No source of Ferry's has a relay log: `enable_relay=true` selects none.
+    if q.get("enable_relay").is_some_and(|v| v == "true") {
+        return Ok(Json(Vec::new().into()));
+    }
     let mut out = Vec::new();
     for name in state.dm.source_names()? {
-        out.push(shown(&state, state.dm.source(&name)?));
+        let mut source = shown(&state, state.dm.source(&name)?);
+        if with_status(&q) {
+            source.status_list = Some(statuses(&state, &source).await);
+        }
+        out.push(source);
     }
     Ok(Json(out.into()))
 }
@@ -112,9 +128,17 @@ pub async fn create(state: Shared, DmBody(bytes): DmBody) -> ApiResult<(StatusCo
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name")), responses((status = 200, description = "the source", body = Source), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
-pub async fn get(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<Json<Source>> {
-    Ok(Json(shown(&state, state.dm.source(&name)?)))
+#[utoipa::path(get, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name"), ("with_status" = Option<bool>, Query, description = "with its status_list")), responses((status = 200, description = "the source", body = Source), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
+pub async fn get(
+    state: Shared,
+    DmPath(name): DmPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Source>> {
+    let mut source = shown(&state, state.dm.source(&name)?);
+    if with_status(&q) {
+        source.status_list = Some(statuses(&state, &source).await);
+    }
+    Ok(Json(source))
 }
 
 #[utoipa::path(put, path = "/api/v1/sources/{source}", tag = "source", params(("source" = String, Path, description = "source name")), request_body = UpdateSourceRequest, responses((status = 200, description = "updated", body = Source), (status = 400, description = "failed", body = ErrorWithMessage)))]
@@ -125,6 +149,16 @@ pub async fn update(
 ) -> ApiResult<Json<Source>> {
     state.dm.source(&name)?;
     let mut source = source_body(&bytes, true)?;
+    // As DM does: a running task keeps the settings it started with, so a
+    // change now would not reach it while the stored source said otherwise.
+    let running = super::tasks::running_using(&state, &name).await;
+    if !running.is_empty() {
+        return Err(DmError::Conflict(format!(
+            "source \"{name}\" is used by running tasks: {} (stop them first: POST /api/v1/tasks/{{task}}/stop)",
+            running.join(", ")
+        ))
+        .into());
+    }
     if source.source_name != name {
         return Err(DmError::invalid(format!(
             "source_name \"{}\" differs from the path's \"{name}\"",
@@ -179,22 +213,25 @@ pub async fn status(
     DmPath(name): DmPath<String>,
 ) -> ApiResult<Json<List<SourceStatus>>> {
     let source = state.dm.source(&name)?;
-    let error_msg = match open(&state, &source).await {
+    Ok(Json(statuses(&state, &source).await.into()))
+}
+
+/// A source's status list as DM gives it: one entry, this node's, with the
+/// error of connecting to it now if there is one.
+async fn statuses(state: &super::Server, source: &Source) -> Vec<SourceStatus> {
+    let error_msg = match open(state, source).await {
         Ok(e) => {
             e.close().await;
             None
         }
         Err(e) => Some(e.message),
     };
-    Ok(Json(
-        vec![SourceStatus {
-            source_name: name,
-            worker_name: "ferry".into(),
-            relay_status: None,
-            error_msg,
-        }]
-        .into(),
-    ))
+    vec![SourceStatus {
+        source_name: source.source_name.clone(),
+        worker_name: "ferry".into(),
+        relay_status: None,
+        error_msg,
+    }]
 }
 
 async fn set_enabled(state: &super::Server, name: &str, enable: bool) -> ApiResult<StatusCode> {

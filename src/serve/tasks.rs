@@ -11,8 +11,9 @@ use axum::Json;
 use ferry::checkpoint::Request as JobRequest;
 use ferry::dm::convert;
 use ferry::dm::model::{
-    DumpStatus, ErrorWithMessage, List, LoadStatus, ShardingGroup, StartTaskRequest,
-    StopTaskRequest, SubTaskStatus, SyncStatus, Task, TaskMigrateTarget, TaskRequest, TaskStage,
+    DumpStatus, ErrorWithMessage, List, LoadStatus, OperateTableStructureRequest,
+    OperateTaskResponse, SchemaSource, ShardingGroup, StartTaskRequest, StopTaskRequest,
+    SubTaskStatus, SyncStatus, Task, TaskMigrateTarget, TaskRequest, TaskStage, TaskTableStructure,
 };
 use ferry::dm::DmError;
 use ferry::endpoint::Side;
@@ -53,6 +54,19 @@ pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
                 .is_ok_and(|p| state.dm.source_names_of(&p).iter().any(|n| n == source))
         })
         .collect()
+}
+
+/// Running jobs that read from source `source`.
+pub async fn running_using(state: &Server, source: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for name in tasks_using(state, source) {
+        if let Ok(p) = state.profiles.load(&name) {
+            if running(state, &p).await {
+                out.push(name);
+            }
+        }
+    }
+    out
 }
 
 /// Turns a task into its job: the source must exist; passwords go to the
@@ -110,7 +124,7 @@ fn forget_passwords(p: &Profile) {
 /// job and the task's DM form. A task the precheck refuses, or whose passwords
 /// cannot all be stored, leaves the keyring as it was (the precheck must connect
 /// with the new passwords, so they are stored first).
-async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
+async fn save_checked(state: &Server, task: &Task) -> ApiResult<(Profile, String)> {
     let profile = job_of(state, task)?;
     let accounts: Vec<(String, Side)> = source_accounts(task, &profile)?
         .into_iter()
@@ -125,36 +139,53 @@ async fn save_checked(state: &Server, task: &Task) -> ApiResult<Profile> {
         Ok(()) => precheck(&profile).await,
         Err(e) => Err(e),
     };
-    if let Err(e) = checked {
-        for ((account, side), old) in accounts.iter().zip(before) {
-            let _ = match old {
-                Some(pw) => ferry::secrets::set_password(account, *side, &pw),
-                None => ferry::secrets::delete_password(account, *side),
-            };
+    let check_result = match checked {
+        Ok(words) => words,
+        Err(e) => {
+            for ((account, side), old) in accounts.iter().zip(before) {
+                let _ = match old {
+                    Some(pw) => ferry::secrets::set_password(account, *side, &pw),
+                    None => ferry::secrets::delete_password(account, *side),
+                };
+            }
+            return Err(e);
         }
-        return Err(e);
-    }
+    };
     state
         .profiles
         .save(&profile)
         .map_err(|e| ApiError::engine(StatusCode::INTERNAL_SERVER_ERROR, &e))?;
     state.dm.save_task(task)?;
-    Ok(profile)
+    Ok((profile, check_result))
 }
 
 /// Ferry's precheck; a failing check (not in `ignore_checking_items`) refuses.
-async fn precheck(profile: &Profile) -> ApiResult<()> {
+/// Passed, it answers DM's `check_result`: "pre-check is passed. " and each
+/// warning (and each failure the task ignores).
+async fn precheck(profile: &Profile) -> ApiResult<String> {
     let report = ferry::precheck::run(profile).await;
     let report = report.for_audience(ferry::error::Audience::Cli);
     let failed = report.blocking(&profile.ignore_checks);
+    let line = |c: &ferry::precheck::Check| {
+        format!("[{}] {}: {} Fix: {}", c.id, c.title, c.detail, c.remedy)
+    };
     if failed.is_empty() {
-        return Ok(());
+        let mut words = String::from("pre-check is passed. ");
+        for c in report
+            .checks
+            .iter()
+            .filter(|c| c.status != ferry::precheck::Status::Pass)
+        {
+            words.push_str(&line(c));
+            words.push_str("; ");
+        }
+        return Ok(words.trim_end_matches("; ").to_string());
     }
     let lines: Vec<String> = report
         .checks
         .iter()
         .filter(|c| failed.contains(&c.id))
-        .map(|c| format!("[{}] {}: {} Fix: {}", c.id, c.title, c.detail, c.remedy))
+        .map(line)
         .collect();
     Err(ApiError::new(
         StatusCode::BAD_REQUEST,
@@ -170,12 +201,65 @@ async fn running(state: &Server, p: &Profile) -> bool {
     ferry::control::status(p).await.is_ok_and(|s| s.running)
 }
 
-#[utoipa::path(get, path = "/api/v1/tasks", tag = "task", params(("with_status" = Option<bool>, Query, description = "with each task's status")), responses((status = 200, description = "tasks", body = List<Task>)))]
+/// The list's filters, as DM reads them.
+struct ListFilter {
+    with_status: bool,
+    /// Every source's stage must be this one.
+    stage: Option<TaskStage>,
+    /// The task's sources must be exactly these.
+    sources: Option<Vec<String>>,
+}
+
+impl ListFilter {
+    fn of(q: &[(String, String)]) -> ApiResult<ListFilter> {
+        let mut f = ListFilter {
+            with_status: false,
+            stage: None,
+            sources: None,
+        };
+        for (k, v) in q {
+            match k.as_str() {
+                "with_status" => f.with_status = v == "true",
+                "stage" => {
+                    f.stage = Some(
+                        serde_json::from_value(serde_json::Value::String(v.clone())).map_err(
+                            |_| {
+                                ApiError::bad_body(format!(
+                                    "stage \"{v}\": one of Running, Paused, Stopped, Finished"
+                                ))
+                            },
+                        )?,
+                    )
+                }
+                // DM's client repeats the key; a comma-separated list is read too.
+                "source_name_list" => f
+                    .sources
+                    .get_or_insert_with(Vec::new)
+                    .extend(v.split(',').filter(|s| !s.is_empty()).map(String::from)),
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
+
+    fn keeps(&self, sources: &[String], statuses: Option<&[SubTaskStatus]>) -> bool {
+        let stage_ok = match (self.stage, statuses) {
+            (Some(stage), Some(list)) => list.iter().all(|s| s.stage == stage),
+            _ => true,
+        };
+        let sources_ok = self.sources.as_ref().is_none_or(|want| {
+            want.len() == sources.len() && sources.iter().all(|s| want.contains(s))
+        });
+        stage_ok && sources_ok
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/tasks", tag = "task", params(("with_status" = Option<bool>, Query, description = "with each task's status"), ("stage" = Option<TaskStage>, Query, description = "only tasks whose every source is at this stage"), ("source_name_list" = Option<Vec<String>>, Query, description = "only tasks over exactly these sources")), responses((status = 200, description = "tasks", body = List<Task>), (status = 400, description = "refused: DM's error body", body = ErrorWithMessage)))]
 pub async fn list(
     state: Shared,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Vec<(String, String)>>,
 ) -> ApiResult<Json<List<Task>>> {
-    let with_status = q.get("with_status").is_some_and(|v| v == "true");
+    let filter = ListFilter::of(&q)?;
     let mut out = Vec::new();
     for name in state
         .profiles
@@ -186,19 +270,27 @@ pub async fn list(
             continue;
         };
         let mut t = state.dm.task_of(&p);
-        if with_status {
-            t.status_list = Some(sub_statuses(&state, &p).await);
+        let statuses = if filter.with_status || filter.stage.is_some() {
+            Some(sub_statuses(&state, &p).await)
+        } else {
+            None
+        };
+        if !filter.keeps(&state.dm.source_names_of(&p), statuses.as_deref()) {
+            continue;
+        }
+        if filter.with_status {
+            t.status_list = statuses;
         }
         out.push(t);
     }
     Ok(Json(out.into()))
 }
 
-#[utoipa::path(post, path = "/api/v1/tasks", tag = "task", request_body = TaskRequest, responses((status = 201, description = "created (the precheck passed)", body = Task), (status = 400, description = "failed", body = ErrorWithMessage)))]
+#[utoipa::path(post, path = "/api/v1/tasks", tag = "task", request_body = TaskRequest, responses((status = 201, description = "created (the precheck passed)", body = OperateTaskResponse), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn create(
     state: Shared,
     DmJson(req): DmJson<TaskRequest>,
-) -> ApiResult<(StatusCode, Json<Task>)> {
+) -> ApiResult<(StatusCode, Json<OperateTaskResponse>)> {
     let task = req.task;
     ferry::dm::store::DmStore::check_name("task", &task.name)?;
     if state.profiles.path_of(&task.name).exists() {
@@ -208,8 +300,14 @@ pub async fn create(
         }
         .into());
     }
-    let profile = save_checked(&state, &task).await?;
-    Ok((StatusCode::CREATED, Json(state.dm.task_of(&profile))))
+    let (profile, check_result) = save_checked(&state, &task).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(OperateTaskResponse {
+            task: state.dm.task_of(&profile),
+            check_result,
+        }),
+    ))
 }
 
 #[utoipa::path(get, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name"), ("with_status" = Option<bool>, Query, description = "with its status")), responses((status = 200, description = "the task", body = Task), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
@@ -226,12 +324,12 @@ pub async fn get(
     Ok(Json(t))
 }
 
-#[utoipa::path(put, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), request_body = TaskRequest, responses((status = 200, description = "updated", body = Task), (status = 400, description = "failed", body = ErrorWithMessage)))]
+#[utoipa::path(put, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name")), request_body = TaskRequest, responses((status = 200, description = "updated", body = OperateTaskResponse), (status = 400, description = "failed", body = ErrorWithMessage)))]
 pub async fn update(
     state: Shared,
     DmPath(name): DmPath<String>,
     DmJson(req): DmJson<TaskRequest>,
-) -> ApiResult<Json<Task>> {
+) -> ApiResult<Json<OperateTaskResponse>> {
     let before = load(&state, &name)?;
     let task = req.task;
     if task.name != name {
@@ -244,8 +342,11 @@ pub async fn update(
     if running(&state, &before).await {
         return Err(DmError::Conflict(format!("task \"{name}\" is running")).into());
     }
-    let profile = save_checked(&state, &task).await?;
-    Ok(Json(state.dm.task_of(&profile)))
+    let (profile, check_result) = save_checked(&state, &task).await?;
+    Ok(Json(OperateTaskResponse {
+        task: state.dm.task_of(&profile),
+        check_result,
+    }))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tasks/{task}", tag = "task", params(("task" = String, Path, description = "task name"), ("force" = Option<bool>, Query, description = "stop the task first when it runs")), responses((status = 204, description = "deleted"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
@@ -646,4 +747,100 @@ pub async fn tables(
             .map(|t| t.name)
             .collect(),
     ))
+}
+
+/// The source's `CREATE TABLE` of a table the task selects.
+async fn selected_table(
+    state: &Server,
+    name: &str,
+    source: &str,
+    schema: &str,
+    table: &str,
+) -> ApiResult<String> {
+    let p = source_of_task(state, name, source)?;
+    ferry::inspect::selected_table_definition(&p, schema, table)
+        .await
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?
+        .ok_or_else(|| {
+            DmError::NotFound {
+                kind: "table of this task",
+                name: format!("{schema}.{table}"),
+            }
+            .into()
+        })
+}
+
+/// The structure the task reads the table's rows with: Ferry has no schema
+/// tracker of its own; it follows the source table's definition (read from the
+/// source, kept current by the DDL it replays), so this is the source's.
+#[utoipa::path(get, path = "/api/v1/tasks/{task}/sources/{source}/schemas/{schema}/{table}", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name"), ("table" = String, Path, description = "table name")), responses((status = 200, description = "the table's CREATE TABLE", body = TaskTableStructure), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
+pub async fn table_structure(
+    state: Shared,
+    DmPath((name, source, schema, table)): DmPath<(String, String, String, String)>,
+) -> ApiResult<Json<TaskTableStructure>> {
+    let sql = selected_table(&state, &name, &source, &schema, &table).await?;
+    Ok(Json(TaskTableStructure {
+        schema_name: schema,
+        table_name: table,
+        schema_create_sql: sql,
+    }))
+}
+
+/// Setting the structure by hand, as DM's schema tracker allows, is refused
+/// (10001) but for `upstream`, which is what Ferry does anyway: it decodes
+/// rows with the source's own definition, so no hand-made one can drift from
+/// it. Malformed requests are refused as DM refuses them.
+#[utoipa::path(put, path = "/api/v1/tasks/{task}/sources/{source}/schemas/{schema}/{table}", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name"), ("table" = String, Path, description = "table name")), request_body = OperateTableStructureRequest, responses((status = 200, description = "schema_source upstream: the task follows the source table (as always)"), (status = 400, description = "refused: DM's error body; 10001 for sql and downstream", body = ErrorWithMessage)))]
+pub async fn set_table_structure(
+    state: Shared,
+    DmPath((name, source, schema, table)): DmPath<(String, String, String, String)>,
+    DmBody(bytes): DmBody,
+) -> ApiResult<StatusCode> {
+    let req: OperateTableStructureRequest = parse(&bytes)?;
+    let source_kind = req.schema_source.unwrap_or(SchemaSource::Sql);
+    let has_sql = req.sql_content.is_some();
+    match source_kind {
+        SchemaSource::Sql
+            if req
+                .sql_content
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty()) =>
+        {
+            return Err(DmError::invalid(
+                "sql_content must be given and not empty when schema_source is sql".into(),
+            )
+            .into())
+        }
+        SchemaSource::Upstream | SchemaSource::Downstream if has_sql => {
+            return Err(DmError::invalid(
+                "sql_content must be left out when schema_source is upstream or downstream".into(),
+            )
+            .into())
+        }
+        _ => {}
+    }
+    selected_table(&state, &name, &source, &schema, &table).await?;
+    match source_kind {
+        SchemaSource::Upstream => Ok(StatusCode::OK),
+        SchemaSource::Sql | SchemaSource::Downstream => Err(DmError::unsupported(
+            "setting a table's structure by hand: Ferry decodes each row with the source table's own definition (schema_source upstream), kept current by the DDL it replays"
+                .into(),
+        )
+        .into()),
+    }
+}
+
+/// Refused (10001): there is no tracked structure to delete (see
+/// [`set_table_structure`]).
+#[utoipa::path(delete, path = "/api/v1/tasks/{task}/sources/{source}/schemas/{schema}/{table}", tag = "task", params(("task" = String, Path, description = "task name"), ("source" = String, Path, description = "source name"), ("schema" = String, Path, description = "schema name"), ("table" = String, Path, description = "table name")), responses((status = 400, description = "refused: 10001, Ferry keeps no table structure of its own", body = ErrorWithMessage)))]
+pub async fn delete_table_structure(
+    state: Shared,
+    DmPath((name, source, schema, table)): DmPath<(String, String, String, String)>,
+) -> ApiResult<StatusCode> {
+    selected_table(&state, &name, &source, &schema, &table).await?;
+    Err(DmError::unsupported(
+        "deleting a table's tracked structure: Ferry keeps none of its own; it follows the source table's definition"
+            .into(),
+    )
+    .into())
 }
