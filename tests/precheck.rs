@@ -120,10 +120,11 @@ async fn target_tables_conflict_or_are_missing() {
     let pair = support::pair();
     let (s, t) = (&pair.source, &pair.target);
     let (db, include) = clean_schema(s, "tgt_").await;
-    // Incremental: the target table must exist.
+    // Incremental: a missing target table is named (the job may start before
+    // it exists, as DM's tasks do: its first change stops the sync).
     let inc = profile(s, t, Mode::Incremental, &include);
     let r = precheck::run(&inc).await;
-    assert_status(&r, "target.tables_exist", Status::Fail);
+    assert_status(&r, "target.tables_exist", Status::Warn);
     assert_eq!(
         r.get("target.tables_exist").unwrap().objects,
         vec![format!("{db}.t")]

@@ -1058,3 +1058,87 @@ async fn a_target_account_without_a_password() {
         "a task outlived its source: {body}"
     );
 }
+
+/// DM's incremental task made while its target tables do not exist yet: it is
+/// created (the precheck names them) and started from its position; a table
+/// the source creates now arrives with its rows, schema and all; a change to a
+/// table the target still lacks stops the task with that table's name instead
+/// of being dropped.
+#[tokio::test]
+async fn an_incremental_task_made_before_its_target_tables() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("inc_");
+    let (src, task) = (support::unique("isrc-"), support::unique("itask-"));
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t1 (i TINYINT, j INT UNIQUE KEY)"
+        ))
+        .await;
+    let status: Vec<mysql_async::Row> = pair.source.query("SHOW MASTER STATUS").await;
+    let (file, pos): (String, u64) = (status[0].get(0).unwrap(), status[0].get(1).unwrap());
+    let s = serve(home.path());
+    let base = &s.base;
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/sources"),
+        Some(source_body(&src, &pair.source, support::PASSWORD)),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    let mut made = task_body(&task, &src, &db, &pair.target);
+    made["task"]["task_mode"] = "incremental".into();
+    made["task"]["source_config"]["source_conf"][0]["binlog_name"] = file.into();
+    made["task"]["source_config"]["source_conf"][0]["binlog_pos"] = pos.into();
+    let (code, body) = call("POST", &format!("{base}/tasks"), Some(made)).await;
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        body["check_result"]
+            .as_str()
+            .is_some_and(|c| c.contains("target.tables_exist") && c.contains("t1")),
+        "the missing table is named: {body}"
+    );
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200, "{body}");
+    wait_status(base, &task, "running", |s| {
+        s["stage"] == "Running" && s["unit"] == "Sync"
+    })
+    .await;
+    pair.source
+        .sql(&format!(
+            "CREATE TABLE `{db}`.t3 (id INT PRIMARY KEY, note VARCHAR(20)); INSERT INTO `{db}`.t3 VALUES (1, 'new'), (2, 'table')"
+        ))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let there: Vec<u64> = pair
+            .target
+            .query(&format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{db}_t' AND TABLE_NAME = 't3'"
+            ))
+            .await;
+        if there == [1]
+            && rows(&pair.target, &format!("`{db}_t`.t3")).await
+                == rows(&pair.source, &format!("`{db}`.t3")).await
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the new table never arrived");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A change to the table the target lacks: the task stops, naming it.
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t1 VALUES (1, 2)"))
+        .await;
+    let sub = wait_status(base, &task, "stopped by the missing table", |s| {
+        s["stage"] == "Paused" && s["error_msg"].as_str().is_some()
+    })
+    .await;
+    let msg = sub["error_msg"].as_str().unwrap();
+    assert!(
+        msg.contains("replicate.no_target_table") && msg.contains(&format!("{db}_t.t1")),
+        "{sub}"
+    );
+    let (code, _) = call("DELETE", &format!("{base}/tasks/{task}"), None).await;
+    assert_eq!(code, 204);
+}

@@ -839,3 +839,111 @@ async fn a_job_with_shards_is_exported_and_pushed_with_every_source() {
     })
     .await;
 }
+
+/// As DM's own checks do it: a shard task made while the sources' schemas are
+/// still empty (the precheck says the rules select nothing yet), started, then
+/// each source creates its shard and writes: the merged table is made on the
+/// target once, with every row of both (compared without Ferry).
+#[tokio::test]
+async fn a_dm_shard_task_made_before_its_tables_merges_them_as_they_come() {
+    use serde_json::json;
+    let pair = support::pair();
+    let b = second_source();
+    let home = tempfile::tempdir().unwrap();
+    let p = support::unique("se");
+    for server in [&pair.source, &*b] {
+        server.sql(&format!("CREATE DATABASE `{p}`")).await;
+    }
+    let s = serve(home.path());
+    let base = &s.1;
+    let (a_name, b_name) = (
+        format!("{p}-a").replace('_', "-"),
+        format!("{p}-b").replace('_', "-"),
+    );
+    for (name, server) in [(&a_name, &pair.source), (&b_name, &*b)] {
+        let (code, body) = call(
+            "POST",
+            &format!("{base}/sources"),
+            Some(json!({"source": {
+                "source_name": name, "host": "127.0.0.1", "port": server.port,
+                "user": support::USER, "password": support::PASSWORD, "enable_gtid": false, "enable": true
+            }})),
+        )
+        .await;
+        assert_eq!(code, 201, "{body}");
+    }
+    let task = format!("early-{}", p.replace('_', "-"));
+    let target = json!({"schema": format!("{p}_m"), "table": "t"});
+    let (code, body) = call(
+        "POST",
+        &format!("{base}/tasks"),
+        Some(json!({"task": {
+            "name": task, "task_mode": "all", "shard_mode": "pessimistic",
+            "meta_schema": "ferry_meta", "on_duplicate": "error", "enhance_online_schema_change": true,
+            "target_config": {"host": "127.0.0.1", "port": pair.target.port, "user": support::USER, "password": support::PASSWORD},
+            "table_migrate_rule": [
+                {"source": {"source_name": a_name, "schema": p, "table": "t*"}, "target": target},
+                {"source": {"source_name": b_name, "schema": p, "table": "t*"}, "target": target}
+            ],
+            "source_config": {"source_conf": [{"source_name": a_name}, {"source_name": b_name}]}
+        }})),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    assert!(
+        body["check_result"]
+            .as_str()
+            .is_some_and(|c| c.contains("objects.rules")),
+        "the precheck says the rules select nothing yet: {body}"
+    );
+    let (code, body) = call("POST", &format!("{base}/tasks/{task}/start"), None).await;
+    assert_eq!(code, 200, "{body}");
+    wait_task(base, &task, "both sources syncing", |subs| {
+        subs.as_array().is_some_and(|a| {
+            a.len() == 2
+                && a.iter()
+                    .all(|s| s["unit"] == "Sync" && s["stage"] == "Running")
+        })
+    })
+    .await;
+    // DM's shard data: the same table on both sources, rows on each.
+    let table = "CREATE TABLE t (i TINYINT, j INT UNIQUE KEY)";
+    pair.source
+        .sql(&format!("USE `{p}`; {table}; INSERT INTO t VALUES (1, 2);"))
+        .await;
+    b.sql(&format!("USE `{p}`; {table}; INSERT INTO t VALUES (3, 4);"))
+        .await;
+    let (ta, tm) = (format!("`{p}`.t"), format!("`{p}_m`.t"));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let exists: Vec<u64> = pair
+            .target
+            .query(&format!(
+                "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = '{p}_m' AND TABLE_NAME = 't'"
+            ))
+            .await;
+        if exists == [1] {
+            let got = ij_rows(&pair.target, &tm).await;
+            let mut want = ij_rows(&pair.source, &ta).await;
+            want.extend(ij_rows(&b, &ta).await);
+            want.sort_by_key(|r| r.1);
+            if got == want {
+                break;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the merged table never held both sources' rows: {:?}",
+            call("GET", &format!("{base}/tasks/{task}/status"), None).await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let (code, _) = call("DELETE", &format!("{base}/tasks/{task}?force=true"), None).await;
+    assert_eq!(code, 204);
+}
+
+async fn ij_rows(server: &Server, table: &str) -> Vec<(Option<i64>, Option<i64>)> {
+    server
+        .query(&format!("SELECT i, j FROM {table} ORDER BY j"))
+        .await
+}

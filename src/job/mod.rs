@@ -267,10 +267,17 @@ pub(crate) async fn open_job(
         ),
     )?;
     let (matcher, catalog, selection) = inspect::read_selection(&source, profile).await?;
-    if selection.tables.is_empty() {
+    if nothing_to_do(profile, &selection) {
         return Err(JobError::NothingSelected);
     }
     Ok((source, target, catalog, selection, matcher))
+}
+
+/// A job that selects no table has nothing to do, unless it syncs: then the
+/// tables its rules match may still be created on the source (DM's tasks are
+/// made before their tables exist), and the sync creates them on the target.
+fn nothing_to_do(profile: &Profile, selection: &Selection) -> bool {
+    selection.tables.is_empty() && profile.mode == crate::profile::Mode::Full
 }
 
 /// Starts a job the one way every adapter does (the CLI, the app, a future HTTP
@@ -344,7 +351,7 @@ pub(crate) async fn run_member(
     let started = Instant::now();
     let o = &profile.options;
     let (source, target, catalog, selection, matcher) = match opened {
-        Some(o) if o.selection.tables.is_empty() => {
+        Some(o) if nothing_to_do(profile, &o.selection) => {
             o.close().await;
             return Err(JobError::NothingSelected);
         }
@@ -531,7 +538,14 @@ async fn sync_start(
                 missing_target_tables(ctx.target, ctx.selection)
             );
             let start = start?;
-            missing?;
+            // As DM does, the job starts: a CREATE TABLE in the binlog may make
+            // them, and a change to one before that stops the sync by name.
+            match missing {
+                Err(missing @ JobError::Replicate(ReplicateError::MissingTables { .. })) => {
+                    ctx.sink.warn(Report::from_error(&missing))
+                }
+                other => other?,
+            }
             ctx.meta
                 .start_sync_job(meta_conn, Mode::Incremental, &start)
                 .await
@@ -1141,10 +1155,17 @@ impl SyncCtx<'_> {
         let mut tables = HashMap::new();
         let target_parents = target_catalog.cascade_parents();
         let source_parents = self.catalog.cascade_parents();
+        // Where names are case-sensitive on the target, a table not listed there
+        // does not exist: its rows would stop the sync (see `TableMap::absent`).
+        // Elsewhere the listing may differ in case from the names the job uses.
+        let exact_names = self
+            .target
+            .facts()
+            .await
+            .is_ok_and(|f| f.lower_case_table_names == 0);
         for t in &self.selection.tables {
-            let table = target_catalog
-                .table(&t.target_schema, &t.target_name)
-                .or_else(|| self.catalog.table(&t.schema, &t.name));
+            let on_target = target_catalog.table(&t.target_schema, &t.target_name);
+            let table = on_target.or_else(|| self.catalog.table(&t.schema, &t.name));
             let parent = target_parents.contains(&(t.target_schema.clone(), t.target_name.clone()))
                 || source_parents.contains(&(t.schema.clone(), t.name.clone()));
             if let Some(table) = table {
@@ -1152,7 +1173,8 @@ impl SyncCtx<'_> {
                     (t.schema.clone(), t.name.clone()),
                     TableMap::new(table, &t.target_schema, &t.target_name)
                         .filtered(&filters, &t.schema, &t.name)
-                        .cascading(parent),
+                        .cascading(parent)
+                        .absent_on_target(exact_names && on_target.is_none()),
                 );
             }
         }

@@ -31,7 +31,16 @@ pub fn all(ctx: &Context) -> Vec<Check> {
 
 fn selected(ctx: &Context) -> Check {
     let (id, title) = ("objects.rules", "Object rules");
-    if ctx.selection.tables.is_empty() {
+    if ctx.selection.tables.is_empty() && ctx.profile.mode != crate::profile::Mode::Full {
+        // DM's tasks are made before their tables: the sync follows their
+        // CREATE TABLE. Said, in case the rules are what is wrong.
+        Check::warn(
+            id,
+            title,
+            "the rules select no table yet: tables they match that are created on the source during the sync are created on the target and followed",
+            "⟦cli:check [objects] include / exclude with `ferry objects JOB`|app:check the selection on the Objects page⟧ if tables should be selected now",
+        )
+    } else if ctx.selection.tables.is_empty() {
         Check::fail(
             id,
             title,

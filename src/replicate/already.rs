@@ -73,7 +73,20 @@ pub async fn check(
     let found = match made {
         Ok(None) => {
             let target = definition(conn, &table_name).await?;
-            let statement = definition(conn, &scratch_name).await?;
+            let mut statement = definition(conn, &scratch_name).await?;
+            if code == 1050 && !names_a_charset(sql) {
+                // Made in the scratch schema, the table took that schema's
+                // defaults; made for real it takes its own schema's.
+                let defaults: Option<(String, String)> = conn
+                    .exec_first(
+                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+                        (&table.0,),
+                    )
+                    .await?;
+                if let Some((charset, collation)) = defaults {
+                    statement = with_table_defaults(statement, &charset, &collation);
+                }
+            }
             if target == statement {
                 Found::Same
             } else {
@@ -138,6 +151,36 @@ async fn definition(conn: &mut Conn, table: &str) -> Result<Vec<String>, mysql_a
     Ok(normalize(&ddl))
 }
 
+/// Whether a statement names a character set or collation anywhere (then its
+/// table does not simply inherit its schema's).
+fn names_a_charset(sql: &str) -> bool {
+    let upper = sql.to_ascii_uppercase();
+    ["CHARSET", "CHARACTER SET", "COLLATE", "CHARACTER_SET"]
+        .iter()
+        .any(|w| upper.contains(w))
+}
+
+/// A definition's table options with `charset` and `collation` as its defaults
+/// (the options line: `) ENGINE=… DEFAULT CHARSET=… COLLATE=…`).
+fn with_table_defaults(mut lines: Vec<String>, charset: &str, collation: &str) -> Vec<String> {
+    if let Some(last) = lines.last_mut() {
+        let words: Vec<String> = last
+            .split(' ')
+            .map(|w| {
+                if w.starts_with("CHARSET=") {
+                    format!("CHARSET={charset}")
+                } else if w.starts_with("COLLATE=") {
+                    format!("COLLATE={collation}")
+                } else {
+                    w.to_string()
+                }
+            })
+            .collect();
+        *last = words.join(" ");
+    }
+    lines
+}
+
 fn normalize(ddl: &str) -> Vec<String> {
     let auto_increment = |l: &str| {
         l.split(' ')
@@ -197,6 +240,30 @@ fn part(definition: &[String], code: u16, object: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_table_made_in_the_scratch_schema_is_compared_with_its_own_schemas_defaults() {
+        let scratch = normalize(
+            "CREATE TABLE `s` (\n  `i` tinyint(4) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+        );
+        let target = normalize(
+            "CREATE TABLE `t` (\n  `i` tinyint(4) DEFAULT NULL\n) ENGINE=InnoDB DEFAULT CHARSET=latin1 COLLATE=latin1_swedish_ci",
+        );
+        assert_ne!(scratch, target);
+        assert_eq!(
+            with_table_defaults(scratch, "latin1", "latin1_swedish_ci"),
+            target
+        );
+        assert!(!names_a_charset(
+            "CREATE TABLE t (i TINYINT, j INT UNIQUE KEY)"
+        ));
+        assert!(names_a_charset(
+            "CREATE TABLE t (v TEXT) DEFAULT CHARSET=utf8mb4"
+        ));
+        assert!(names_a_charset(
+            "create table t (v text collate utf8mb4_bin)"
+        ));
+    }
+
     use super::*;
 
     #[test]

@@ -1018,6 +1018,7 @@ mod tests {
             serial,
             transactional: true,
             cascade_parent: false,
+            absent: false,
             key_collations: Vec::new(),
             plain: true,
         }

@@ -713,6 +713,7 @@ mod tests {
                         serial: false,
                         transactional: true,
                         cascade_parent: false,
+                        absent: false,
                         key_collations: Vec::new(),
                         plain: true,
                     },

@@ -160,6 +160,12 @@ pub enum ReplicateError {
     },
     #[error("target tables are missing for an incremental job: {tables}")]
     MissingTables { tables: String },
+    #[error("a change to {table} arrived at {position} of the source binlog, but the target has no table {target}")]
+    NoTargetTable {
+        table: String,
+        target: String,
+        position: String,
+    },
     #[error("the source wrote a compressed binlog event (log_bin_compress = ON) at {position} that Ferry cannot read: {cause}")]
     Compressed { position: String, cause: String },
     #[error("rows of {table} at {position} of the source binlog carry only some columns (a session with binlog_row_image = MINIMAL or NOBLOB)")]
@@ -211,6 +217,7 @@ impl Coded for ReplicateError {
             ReplicateError::Freeze { .. } => "replicate.freeze_failed",
             ReplicateError::DdlDuringCopy { .. } => "replicate.ddl_during_copy",
             ReplicateError::MissingTables { .. } => "replicate.missing_tables",
+            ReplicateError::NoTargetTable { .. } => "replicate.no_target_table",
             ReplicateError::Rejected { .. } => "replicate.rejected",
             ReplicateError::Compressed { .. } => "replicate.compressed_events",
             ReplicateError::PartialImage { .. } => "replicate.partial_row_image",
@@ -237,6 +244,7 @@ impl Coded for ReplicateError {
             ReplicateError::DdlDuringCopy { .. } => "⟦cli:abort the job (`ferry abort JOB`) and run it again|app:Abort the job and run it again⟧: the copy starts over from the table's new definition. Schema changes are followed during the sync, not while a chunked copy reads the table: run them before the migration starts or once the Run page shows the sync".into(),
             ReplicateError::Freeze { .. } => "grant SUPER (MySQL: SYSTEM_VARIABLES_ADMIN; MariaDB: READ_ONLY ADMIN) to the source account, or stop the application's writes yourself and complete without --freeze-source".into(),
             ReplicateError::Rejected { side, .. } => format!("fix the cause on the {side} (privileges, schema, settings), then run the job again: it resumes from the last checkpoint"),
+            ReplicateError::NoTargetTable { target, table, .. } => format!("create {target} on the target as {table} is on the source (its SHOW CREATE TABLE), then resume the job: its rows arrive from this change on"),
             ReplicateError::MissingTables { .. } => "create these tables on the target (an incremental-only job copies no schema), or use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧".into(),
             ReplicateError::Compressed { .. } => "turn compression off on the source (SET GLOBAL log_bin_compress = OFF, and in its configuration), then run the job again from a new snapshot: the changes in this event cannot be read".into(),
             ReplicateError::PartialImage { .. } => "set binlog_row_image = FULL on the source (globally, and make sure no application session changes it), then run the job again from a new snapshot (or copy this table again): the missing columns cannot be recovered from the binlog".into(),

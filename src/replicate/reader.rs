@@ -46,6 +46,10 @@ pub struct TableMap {
     /// BIT, YEAR, TIMESTAMP, JSON or spatial values, whose binlog forms mean
     /// something else as text.
     pub plain: bool,
+    /// The target has no such table (yet): made from the source's definition
+    /// for a job started before it exists (DM's tasks are). A CREATE TABLE from
+    /// the binlog makes it; a row for it before that stops the sync.
+    pub absent: bool,
 }
 
 /// The length of a `BINARY(n)` column (`data_type` "binary").
@@ -186,6 +190,7 @@ impl TableMap {
                 Some("myisam" | "aria" | "memory" | "csv" | "archive" | "merge" | "mrg_myisam")
             ),
             cascade_parent: false,
+            absent: false,
         }
     }
 
@@ -203,6 +208,12 @@ impl TableMap {
     /// The same map, marked as a parent of cascading foreign keys or not.
     pub fn cascading(mut self, parent: bool) -> TableMap {
         self.cascade_parent = parent;
+        self
+    }
+
+    /// The same map, marked as having no target table yet (see `absent`).
+    pub fn absent_on_target(mut self, absent: bool) -> TableMap {
+        self.absent = absent;
         self
     }
 
@@ -1186,6 +1197,13 @@ impl Decoder {
                     let Some(map) = self.tables.get(&key) else {
                         return Ok(None);
                     };
+                    if map.absent {
+                        return Err(ReplicateError::NoTargetTable {
+                            table: format!("{}.{}", key.0, key.1),
+                            target: format!("{}.{}", map.target_schema, map.target_name),
+                            position: self.here(log_pos),
+                        });
+                    }
                     // MINIMAL / NOBLOB images leave columns out: applying them as
                     // whole rows would write defaults over the source's values.
                     let n = rows.num_columns() as usize;

@@ -557,6 +557,55 @@ async fn follow_polled(
     }
 }
 
+/// A table created during the sync may be the first of its schema (a job made
+/// before its tables, as DM's tasks are): its target schema is created first,
+/// with the source schema's character set and collation, which a CREATE TABLE
+/// without its own inherits.
+async fn ensure_target_schema(
+    setup: &SyncSetup<'_>,
+    source_schema: &str,
+    target_schema: &str,
+) -> Result<(), ReplicateError> {
+    const DEFAULTS: &str = "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?";
+    let mut target = setup
+        .target
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("target", e))?;
+    let exists: Option<(String, String)> = target
+        .exec_first(DEFAULTS, (target_schema,))
+        .await
+        .map_err(|e| ReplicateError::target("looking for the target schema", e))?;
+    if exists.is_some() {
+        return Ok(());
+    }
+    let mut source = setup
+        .source
+        .conn()
+        .await
+        .map_err(|e| ReplicateError::connect("source", e))?;
+    let defaults: Option<(String, String)> = source
+        .exec_first(DEFAULTS, (source_schema,))
+        .await
+        .map_err(ReplicateError::source)?;
+    let mut sql = format!(
+        "CREATE DATABASE IF NOT EXISTS {}",
+        crate::mysql::quote(target_schema)
+    );
+    if let Some((charset, collation)) = defaults {
+        // Names the server itself reported, checked to be plain words.
+        let word = |w: &str| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if word(&charset) && word(&collation) {
+            sql.push_str(&format!(" CHARACTER SET {charset} COLLATE {collation}"));
+        }
+    }
+    tracing::info!(%sql, "creating the schema of a table created during the sync");
+    target
+        .query_drop(sql)
+        .await
+        .map_err(|e| ReplicateError::target("creating the target schema", e))
+}
+
 /// What a request does to a following sync, from this process or from the job's
 /// control row alike: the outcome that ends it, or, for a cutover, the drain
 /// that now runs (see `cutover`).
@@ -777,6 +826,12 @@ async fn apply_statement(
             renamed,
         } => {
             if !sql.is_empty() {
+                if ddl::creates_table(&sql) {
+                    for name in &refresh {
+                        let (ts, _) = ddl::route_of(setup.matcher, tables, name);
+                        ensure_target_schema(setup, &name.0, &ts).await?;
+                    }
+                }
                 tracing::info!(%sql, "applying DDL from the binlog");
                 let ran = match applier.ddl(&sql, use_schema.as_deref()).await {
                     Ok(ran) => ran,

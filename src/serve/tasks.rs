@@ -167,7 +167,16 @@ async fn precheck(profile: &Profile) -> ApiResult<String> {
     let report = report.for_audience(ferry::error::Audience::Cli);
     let failed = report.blocking(&profile.ignore_checks);
     let line = |c: &ferry::precheck::Check| {
-        format!("[{}] {}: {} Fix: {}", c.id, c.title, c.detail, c.remedy)
+        // The objects a check names, the first few (the app lists them all).
+        let objects = match c.objects.len() {
+            0 => String::new(),
+            n if n <= 10 => format!(" ({})", c.objects.join(", ")),
+            n => format!(" ({}, and {} more)", c.objects[..10].join(", "), n - 10),
+        };
+        format!(
+            "[{}] {}: {}{objects} Fix: {}",
+            c.id, c.title, c.detail, c.remedy
+        )
     };
     if failed.is_empty() {
         let mut words = String::from("pre-check is passed. ");
