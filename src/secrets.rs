@@ -35,7 +35,16 @@ impl Coded for SecretError {
     }
 
     fn remedy(&self) -> String {
-        let SecretError::Keyring { side, .. } = self;
+        let SecretError::Keyring { side, store, .. } = self;
+        #[cfg(target_os = "linux")]
+        if *store == Store::Keyutils.name() {
+            // Already the kernel store: pointing at it again would not help.
+            return format!(
+                "the kernel key store refused it (its quota is full, or this container gives no user keyring): ⟦cli:check `keyctl show @u` and free keys with `keyctl purge user ferry:`, or pass the password in {} for this run|app:log out and in again (a new session gets a new keyring), or ask the machine's administrator about the key quota, then try again⟧",
+                side.password_env()
+            );
+        }
+        let _ = store;
         format!(
             "unlock the desktop keyring⟦cli: (or set FERRY_KEYRING=keyutils to use the kernel store), or pass the password in {} for this run|app: (your session's keyring, e.g. GNOME Keyring or KWallet), then try again⟧",
             side.password_env()
