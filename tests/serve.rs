@@ -1086,6 +1086,24 @@ async fn an_incremental_task_made_before_its_target_tables() {
     )
     .await;
     assert_eq!(code, 201, "{body}");
+    // Without a start position it is made, and refused at its start, as DM
+    // refuses it.
+    let unplaced = support::unique("nopos-");
+    let mut made = task_body(&unplaced, &src, &db, &pair.target);
+    made["task"]["task_mode"] = "incremental".into();
+    let (code, body) = call("POST", &format!("{base}/tasks"), Some(made)).await;
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = call("POST", &format!("{base}/tasks/{unplaced}/start"), None).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error_msg"]
+            .as_str()
+            .unwrap()
+            .contains("must set meta for task-mode incremental"),
+        "{body}"
+    );
+    let (code, _) = call("DELETE", &format!("{base}/tasks/{unplaced}"), None).await;
+    assert_eq!(code, 204);
     let mut made = task_body(&task, &src, &db, &pair.target);
     made["task"]["task_mode"] = "incremental".into();
     made["task"]["source_config"]["source_conf"][0]["binlog_name"] = file.into();

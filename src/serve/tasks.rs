@@ -435,6 +435,12 @@ pub async fn start(
             }
         }
     }
+    if lacks_a_position(&state, &p).await {
+        return Err(DmError::invalid(format!(
+            "must set meta for task-mode incremental: task \"{name}\" gives no start position; set source_conf's binlog_name and binlog_pos, or binlog_gtid (PUT /api/v1/tasks/{name})"
+        ))
+        .into());
+    }
     if running(&state, &p).await || !state.runs.start(p) {
         return Err(DmError::Conflict(format!("task \"{name}\" is already running")).into());
     }
@@ -451,6 +457,29 @@ pub async fn stop(
     let p = load(&state, &name)?;
     pause(&state, &p).await?;
     Ok(StatusCode::OK)
+}
+
+/// As DM refuses it: an incremental task made through the API with no start
+/// position, never run. (Ferry's own jobs may start `now`; a DM client relies
+/// on the refusal not to skip changes unknowingly.)
+async fn lacks_a_position(state: &Server, p: &Profile) -> bool {
+    let Ok(Some(task)) = state.dm.task(&p.name) else {
+        return false;
+    };
+    let positioned = task.source_config.source_conf.iter().any(|c| {
+        c.binlog_gtid
+            .as_deref()
+            .is_some_and(|g| !g.trim().is_empty())
+            || c.binlog_name
+                .as_deref()
+                .is_some_and(|f| !f.trim().is_empty())
+    });
+    if task.task_mode != ferry::dm::model::TaskMode::Incremental || positioned {
+        return false;
+    }
+    !ferry::control::status(p)
+        .await
+        .is_ok_and(|s| s.phase.is_some())
 }
 
 /// How long a forced delete waits for its running task to stop.
