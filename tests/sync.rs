@@ -509,14 +509,25 @@ async fn incremental_start_positions_and_control_commands() {
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("job.standby"), "{}", text(&out));
 
-    // A missing target table is named.
+    // A missing target table: the job starts (as DM's tasks do; the precheck
+    // warns), and the first change to it stops the sync, naming it.
     let jm = write_job(home, "m.toml", &job(&name("m"), "missing", "now"));
-    let out = ferry(home, &["run", jm.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let mut m = spawn_run(home, &jm);
+    let nm = name("m");
+    wait_for("the job with a missing table to sync", &mut m, async || {
+        phase(target, &nm).await.as_deref() == Some("sync")
+    })
+    .await;
+    pair.source
+        .sql(&format!("INSERT INTO `{db}`.t VALUES (5, 'five')"))
+        .await;
+    let stopped = m.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(1), "{}", text(&stopped));
     assert!(
-        text(&out).contains(&format!("{db}_missing.t")),
+        text(&stopped).contains("replicate.no_target_table")
+            && text(&stopped).contains(&format!("{db}_missing.t")),
         "{}",
-        text(&out)
+        text(&stopped)
     );
 }
 
