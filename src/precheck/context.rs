@@ -397,47 +397,86 @@ async fn beside_common<R>(
     (common, rest)
 }
 
-async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
-    let binlog_filters = bounded(
-        async {
-            let row = crate::position::binlog_status(sc).await.unwrap_or(None);
-            let split = |s: Option<String>| -> Vec<String> {
-                s.unwrap_or_default()
-                    .split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            };
-            match row {
-                Some(mut r) => (
-                    split(r.take_opt::<String, _>(2).and_then(Result::ok)),
-                    split(r.take_opt::<String, _>(3).and_then(Result::ok)),
-                ),
-                None => (Vec::new(), Vec::new()),
+/// Each statement's rows, or `None` where it failed: one packet for all of them
+/// (at a distance each is a round trip), the ones after a failure (a multi-
+/// statement stops at its first error) asked again one by one.
+async fn query_each(conn: &mut Conn, statements: &[&str]) -> Vec<Option<Vec<mysql_async::Row>>> {
+    let mut out: Vec<Option<Vec<mysql_async::Row>>> = Vec::with_capacity(statements.len());
+    if let Ok(mut results) = conn.query_iter(statements.join("; ")).await {
+        while out.len() < statements.len() {
+            match results.collect::<mysql_async::Row>().await {
+                Ok(rows) => out.push(Some(rows)),
+                Err(_) => break,
             }
-        },
-        (Vec::new(), Vec::new()),
-    )
-    .await;
-    let source_binlogs: Option<Vec<(String, u64)>> = bounded(
-        async {
-            let rows: Vec<mysql_async::Row> = sc.query("SHOW BINARY LOGS").await.ok()?;
-            Some(
-                rows.into_iter()
-                    .filter_map(|mut r| {
-                        Some((
-                            r.take_opt::<String, _>(0)?.ok()?,
-                            r.take_opt::<u64, _>(1)?.ok()?,
-                        ))
-                    })
-                    .collect(),
-            )
-        },
-        None,
-    )
-    .await;
+        }
+        // Whatever is left unread is dropped with the result set.
+        let _ = results.drop_result().await;
+    }
+    if out.len() < statements.len() {
+        // The statement that failed (or the packet that could not be sent).
+        out.push(None);
+        for sql in &statements[out.len()..] {
+            out.push(conn.query(*sql).await.ok());
+        }
+    }
+    out
+}
+
+async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSide {
+    use crate::endpoint::Flavor;
+    // MariaDB has one status statement, so it goes in the packet; MySQL's
+    // depends on its version (see `position::binlog_status`).
+    let maria = flavor == Flavor::MariaDB;
+    let mut first: Vec<&str> = Vec::new();
+    if maria {
+        first.push("SHOW MASTER STATUS");
+    }
+    first.extend([
+        "SHOW BINARY LOGS",
+        "SHOW ALL SLAVES STATUS",
+        "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
+        "XA RECOVER",
+    ]);
+    let mut answers = bounded(query_each(sc, &first), Vec::new())
+        .await
+        .into_iter();
+    let mut next = || answers.next().flatten();
+    let status_row = if maria {
+        next().and_then(|rows| rows.into_iter().next())
+    } else {
+        bounded(
+            async { crate::position::binlog_status(sc).await.unwrap_or(None) },
+            None,
+        )
+        .await
+    };
+    let (logs, replicas, admins, xa) = (next(), next(), next(), next());
+    let split = |s: Option<String>| -> Vec<String> {
+        s.unwrap_or_default()
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect()
+    };
+    let binlog_filters = match status_row {
+        Some(mut r) => (
+            split(r.take_opt::<String, _>(2).and_then(Result::ok)),
+            split(r.take_opt::<String, _>(3).and_then(Result::ok)),
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
+    let source_binlogs: Option<Vec<(String, u64)>> = logs.map(|rows| {
+        rows.into_iter()
+            .filter_map(|mut r| {
+                Some((
+                    r.take_opt::<String, _>(0)?.ok()?,
+                    r.take_opt::<u64, _>(1)?.ok()?,
+                ))
+            })
+            .collect()
+    });
     let oldest_gtid: Option<String> = match (&source_binlogs, flavor) {
-        (Some(logs), crate::endpoint::Flavor::MariaDB) => match logs.first() {
+        (Some(logs), Flavor::MariaDB) => match logs.first() {
             Some((file, _)) => {
                 bounded(
                     async {
@@ -458,46 +497,34 @@ async fn source_side(sc: &mut Conn, flavor: crate::endpoint::Flavor) -> SourceSi
         },
         _ => None,
     };
-    let source_is_replica = bounded(
-        async {
-            let rows: Vec<mysql_async::Row> = match sc.query("SHOW ALL SLAVES STATUS").await {
-                Ok(r) => r,
-                Err(_) => sc.query("SHOW SLAVE STATUS").await.unwrap_or_default(),
-            };
-            !rows.is_empty()
-        },
-        false,
-    )
-    .await;
-    let binlog_admins = bounded(
-        async {
-            let rows: Vec<String> = sc
-                .query(
-                    "SELECT DISTINCT GRANTEE FROM information_schema.USER_PRIVILEGES \
-                     WHERE PRIVILEGE_TYPE IN ('SUPER', 'BINLOG ADMIN') ORDER BY 1",
-                )
-                .await
-                .ok()?;
-            Some(rows)
-        },
-        None,
-    )
-    .await;
-    let prepared_xa = bounded(
-        async {
-            let rows: Vec<mysql_async::Row> = sc.query("XA RECOVER").await.ok()?;
-            Some(
-                rows.into_iter()
-                    .map(|mut r| {
-                        let data: Option<Vec<u8>> = r.take(3);
-                        String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
-                    })
-                    .collect(),
+    // MySQL before 8.0.22 (and MariaDB before 10.2) know only SHOW SLAVE STATUS.
+    let source_is_replica = match replicas {
+        Some(rows) => !rows.is_empty(),
+        None => {
+            bounded(
+                async {
+                    let rows: Vec<mysql_async::Row> =
+                        sc.query("SHOW SLAVE STATUS").await.unwrap_or_default();
+                    !rows.is_empty()
+                },
+                false,
             )
-        },
-        None,
-    )
-    .await;
+            .await
+        }
+    };
+    let binlog_admins = admins.map(|rows| {
+        rows.into_iter()
+            .filter_map(|mut r| r.take_opt::<String, _>(0)?.ok())
+            .collect()
+    });
+    let prepared_xa = xa.map(|rows| {
+        rows.into_iter()
+            .map(|mut r| {
+                let data: Option<Vec<u8>> = r.take(3);
+                String::from_utf8_lossy(&data.unwrap_or_default()).into_owned()
+            })
+            .collect()
+    });
     SourceSide {
         binlog_filters,
         binlogs: source_binlogs,

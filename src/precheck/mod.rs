@@ -131,7 +131,7 @@ impl Report {
 /// listed once; the others are labelled with their source, their id suffixed
 /// `@source`), then its merged tables across the sources.
 pub async fn run(profile: &Profile) -> Report {
-    let (report, opened) = run_keeping(profile).await;
+    let (report, opened) = checked(profile, false).await;
     if let Some(opened) = opened {
         opened.close().await;
     }
@@ -141,9 +141,14 @@ pub async fn run(profile: &Profile) -> Report {
 /// As [`run`], keeping a one-source job's servers open and its selection for the
 /// run that follows (see `inspect::Opened`).
 pub async fn run_keeping(profile: &Profile) -> (Report, Option<inspect::Opened>) {
+    checked(profile, true).await
+}
+
+/// The checks; `keep`: a run follows and takes a one-source job's servers over.
+async fn checked(profile: &Profile, keep: bool) -> (Report, Option<inspect::Opened>) {
     let members = profile.members();
     if members.len() == 1 {
-        let (checks, ctx) = run_one(profile).await;
+        let (checks, ctx) = run_one(profile, keep).await;
         let mut checks = checks;
         let mut opened = None;
         if let Some(ctx) = ctx {
@@ -152,7 +157,7 @@ pub async fn run_keeping(profile: &Profile) -> (Report, Option<inspect::Opened>)
         }
         return (Report { checks }, opened);
     }
-    let runs = futures_util::future::join_all(members.iter().map(run_one)).await;
+    let runs = futures_util::future::join_all(members.iter().map(|m| run_one(m, false))).await;
     let mut checks: Vec<Check> = Vec::new();
     let mut ctxs = Vec::new();
     for (member, (list, ctx)) in members.iter().zip(runs) {
@@ -185,7 +190,9 @@ pub async fn run_keeping(profile: &Profile) -> (Report, Option<inspect::Opened>)
 }
 
 /// The checks of one source's job, and what they were computed from.
-async fn run_one(profile: &Profile) -> (Vec<Check>, Option<Context>) {
+/// `warm`: a run follows, which takes these endpoints over (see
+/// [`Endpoint::warm`]).
+async fn run_one(profile: &Profile, warm: bool) -> (Vec<Check>, Option<Context>) {
     // Opened with the run's pool sizes: a run that follows takes them over.
     let ((source, source_ep), (target, target_ep)) = tokio::join!(
         inspect::open_checked(
@@ -206,7 +213,14 @@ async fn run_one(profile: &Profile) -> (Vec<Check>, Option<Context>) {
         connectivity::tls(&target),
     ];
     let (source_ep, target_ep) = match (source_ep, target_ep) {
-        (Some(s), Some(t)) => (s, t),
+        (Some(s), Some(t)) => {
+            if warm {
+                // Leave room for the precheck's own two connections a side.
+                s.warm(inspect::run_connections(profile, Side::Source).saturating_sub(4));
+                t.warm(inspect::run_connections(profile, Side::Target).saturating_sub(4));
+            }
+            (s, t)
+        }
         (s, t) => {
             for ep in [s, t].into_iter().flatten() {
                 ep.close().await;
