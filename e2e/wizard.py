@@ -295,6 +295,11 @@ def main():
         assert "refused the login" in refused, refused
         # The fix is phrased for the window: no commands, environment variables or markup.
         assert "Connect page" in refused and not any(x in refused for x in ("ferry ", "FERRY_", "⟦")), refused
+        # Continuing with the wrong password stays on Connect, the refusal under the password.
+        w.click("save")
+        assert "refused the login" in w.wait_text("source-password-error", lambda t: len(t) > 0, "the refusal beside the field")
+        assert "could not be reached" in w.text("save-error")
+        w.find("source-form")
         w.type("source-password", "")
         w.select("target-tls", "verify-ca")
         w.type("target-ca", "/nonexistent/ca.pem")

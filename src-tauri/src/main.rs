@@ -401,6 +401,15 @@ async fn test_connection(
     facts
 }
 
+/// Whether the keyring holds a password for one side of a job (the Connect
+/// page says so instead of showing an empty field as if none were set).
+#[tauri::command]
+async fn password_stored(job: String, side: Side) -> Result<bool, Report> {
+    ferry::secrets::get_password(&job, side)
+        .map(|p| p.is_some())
+        .map_err(report)
+}
+
 /// The source's current binlog file/position and GTID set: hints for where an
 /// incremental-only job could start.
 #[tauri::command]
@@ -834,6 +843,7 @@ fn main() {
             profile_save,
             profile_delete,
             test_connection,
+            password_stored,
             source_position,
             objects,
             precheck,

@@ -41,6 +41,8 @@ export const engine = {
   profileDelete: (name: string) => invoke<void>("profile_delete", { name }),
   testConnection: (job: string, side: Side, config: EndpointConfig, password: string | null) =>
     invoke<ServerFacts>("test_connection", { job, side, config, password }),
+  /** Whether the OS keyring holds this side's password for the job. */
+  passwordStored: (job: string, side: Side) => invoke<boolean>("password_stored", { job, side }),
   objects: (profile: Profile) => invoke<Selection>("objects", { profile }),
   precheck: (profile: Profile) => invoke<PrecheckReport>("precheck", { profile }),
   start: (profile: Profile, verify: boolean) => invoke<RunSummary>("start", { profile, verify }),
