@@ -125,10 +125,12 @@ fn capacity(ctx: &Context) -> Check {
     let need = ctx.selection.total_bytes();
     let mib = |b: u64| b as f64 / 1048576.0;
     match ctx.target_free_bytes {
-        None => Check::pass(
+        // Unknown is not enough room: said, so the DBA checks it where Ferry cannot.
+        None => Check::warn(
             id,
             title,
-            format!("the copy needs about {:.0} MiB; the target does not report its free space (information_schema.DISKS)", mib(need)),
+            format!("the copy needs about {:.0} MiB; the target does not report its free space (information_schema.DISKS), so Ferry could not check it", mib(need)),
+            "make sure the target's data directory has room for the copy (its size, plus the indexes built after it); on MariaDB, INSTALL SONAME 'disks' lets Ferry read it",
         ),
         Some(free) if free >= need.saturating_mul(12) / 10 => Check::pass(
             id,
