@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bytes, count, duration } from "./format";
+import { bytes, count, duration, localInput, utcFromLocal } from "./format";
 
 describe("format", () => {
   it("groups digits", () => {
@@ -15,5 +15,12 @@ describe("format", () => {
     expect(duration(42)).toBe("42 s");
     expect(duration(125)).toBe("2 min 5 s");
     expect(duration(3 * 3600 + 120)).toBe("3 h 2 min");
+  });
+  it("turns a local start time into the job file's UTC and back", () => {
+    const utc = utcFromLocal("2026-11-23T02:30");
+    expect(utc).toMatch(/^2026-11-2\dT\d{2}:30:00Z$/);
+    expect(localInput(utc)).toBe("2026-11-23T02:30");
+    expect(utcFromLocal("")).toBeUndefined();
+    expect(localInput("not a time")).toBe("");
   });
 });

@@ -31,3 +31,23 @@ export const modeWords: Record<string, string> = {
   full: "Full copy",
   incremental: "Incremental sync",
 };
+
+// The job file keeps a start time as UTC (`2026-11-23T02:00:00Z`); a form
+// shows and takes local time, which is how a DBA plans a window.
+const pad = (n: number) => String(n).padStart(2, "0");
+
+/** A UTC time as a `datetime-local` field's value (local time), or "". */
+export function localInput(utc: string | undefined | null): string {
+  if (!utc) return "";
+  const d = new Date(utc);
+  if (Number.isNaN(d.getTime())) return "";
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** A `datetime-local` field's value as the job file's UTC time. */
+export function utcFromLocal(local: string): string | undefined {
+  if (!local) return undefined;
+  const d = new Date(local);
+  if (Number.isNaN(d.getTime())) return undefined;
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
