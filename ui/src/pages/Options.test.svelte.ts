@@ -1,5 +1,6 @@
 import { cleanup, fireEvent, render, screen } from "@testing-library/svelte";
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { utcFromLocal } from "../lib/format";
 import type { Profile } from "../bindings/Profile";
 import { testProfile } from "../test/fixtures";
 import Options from "./Options.svelte";
@@ -24,11 +25,14 @@ describe("Options", () => {
     await fireEvent.input(screen.getByTestId("export-threads"), { target: { value: "8" } });
     await vi.waitFor(() => expect(screen.queryByTestId("error-export")).toBeNull());
     expect((screen.getByTestId("options-next") as HTMLButtonElement).disabled).toBe(false);
-    await fireEvent.input(screen.getByTestId("start-at"), { target: { value: "tomorrow" } });
-    expect((await screen.findByTestId("error-start-at")).textContent).toMatch(/UTC/);
-    await fireEvent.input(screen.getByTestId("start-at"), { target: { value: "2030-01-01T06:00:00Z" } });
+    // A start time from a job file that is not one is said; the picker takes
+    // local time and the job keeps it as UTC, shown beside it.
+    p.options.start_at = "tomorrow";
+    expect((await screen.findByTestId("error-start-at")).textContent).toMatch(/date and time/);
+    await fireEvent.input(screen.getByTestId("start-at"), { target: { value: "2030-01-01T06:00" } });
     await vi.waitFor(() => expect(screen.queryByTestId("error-start-at")).toBeNull());
-    expect(p.options.start_at).toBe("2030-01-01T06:00:00Z");
+    expect(p.options.start_at).toBe(utcFromLocal("2030-01-01T06:00"));
+    expect(screen.getByTestId("start-at-utc").textContent).toContain(`${p.options.start_at?.slice(0, 10)}`);
     // Sizes are shown and entered in MiB.
     expect((screen.getByTestId("chunk-mib") as HTMLInputElement).value).toBe("4");
     await fireEvent.input(screen.getByTestId("chunk-mib"), { target: { value: "0.5" } });
