@@ -310,14 +310,10 @@ pub fn to_profile(task: &Task, sources: &[(String, EndpointConfig)]) -> Result<P
         profile.incremental.apply_workers = n.max(1);
     }
     if sources.len() > 1
-        && sc.source_conf.iter().any(|c| {
-            c.binlog_gtid
-                .as_deref()
-                .is_some_and(|g| !g.trim().is_empty())
-                || c.binlog_name
-                    .as_deref()
-                    .is_some_and(|f| !f.trim().is_empty())
-        })
+        && sc
+            .source_conf
+            .iter()
+            .any(super::model::SourceConf::has_position)
     {
         return Err(DmError::unsupported(
             "binlog_name / binlog_gtid in a task over several sources: each source would need its own start; start such a task from its snapshot (task_mode all) or from now".into(),

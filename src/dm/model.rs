@@ -254,6 +254,14 @@ pub struct SourceConf {
     pub binlog_gtid: Option<String>,
 }
 
+impl SourceConf {
+    /// Whether it names a start position (a GTID set, or a binlog file).
+    pub fn has_position(&self) -> bool {
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|x| !x.trim().is_empty());
+        given(&self.binlog_gtid) || given(&self.binlog_name)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {

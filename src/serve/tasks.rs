@@ -466,14 +466,11 @@ async fn lacks_a_position(state: &Server, p: &Profile) -> bool {
     let Ok(Some(task)) = state.dm.task(&p.name) else {
         return false;
     };
-    let positioned = task.source_config.source_conf.iter().any(|c| {
-        c.binlog_gtid
-            .as_deref()
-            .is_some_and(|g| !g.trim().is_empty())
-            || c.binlog_name
-                .as_deref()
-                .is_some_and(|f| !f.trim().is_empty())
-    });
+    let positioned = task
+        .source_config
+        .source_conf
+        .iter()
+        .any(ferry::dm::model::SourceConf::has_position);
     if task.task_mode != ferry::dm::model::TaskMode::Incremental || positioned {
         return false;
     }
