@@ -25,12 +25,17 @@ pub fn all(ctx: &Context) -> Vec<Check> {
 
 /// A resumed sync would stop on the same refused statement again.
 fn pending_ddl(ctx: &Context) -> Check {
-    let (id, title) = ("target.pending_ddl", "No refused DDL waits");
+    // Titled for what it finds: a waiting statement is the news.
+    let id = "target.pending_ddl";
     match &ctx.pending_ddl {
-        None => Check::pass(id, title, "the job did not stop on a DDL statement"),
+        None => Check::pass(
+            id,
+            "Refused DDL",
+            "the job did not stop on a DDL statement",
+        ),
         Some((position, statement, error)) => Check::warn(
             id,
-            title,
+            "A refused DDL waits for your decision",
             format!("the sync stopped at {position} on `{statement}`, which the target refused: {error}"),
             "decide first — skip the statement, or run an edited one instead — or change the target so that it succeeds; resuming as it is runs the statement again",
         ),
