@@ -297,6 +297,19 @@ fn take<T: FromValue>(row: &mut Row, i: usize, what: &'static str) -> Result<T, 
     })
 }
 
+/// A schema's default character set and collation (`None`: no such schema);
+/// a table created there without its own takes them.
+pub async fn schema_defaults(
+    conn: &mut Conn,
+    schema: &str,
+) -> Result<Option<(String, String)>, mysql_async::Error> {
+    conn.exec_first(
+        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+        (schema,),
+    )
+    .await
+}
+
 /// Every table of `schemas` as the server names it (schema, table): one query,
 /// where asking for each table costs a round trip apiece at a distance.
 pub async fn list_tables(

@@ -77,13 +77,9 @@ pub async fn check(
             if code == 1050 && !names_a_charset(sql) {
                 // Made in the scratch schema, the table took that schema's
                 // defaults; made for real it takes its own schema's.
-                let defaults: Option<(String, String)> = conn
-                    .exec_first(
-                        "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
-                        (&table.0,),
-                    )
-                    .await?;
-                if let Some((charset, collation)) = defaults {
+                if let Some((charset, collation)) =
+                    crate::catalog::schema_defaults(conn, &table.0).await?
+                {
                     statement = with_table_defaults(statement, &charset, &collation);
                 }
             }

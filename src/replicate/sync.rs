@@ -566,14 +566,12 @@ async fn ensure_target_schema(
     source_schema: &str,
     target_schema: &str,
 ) -> Result<(), ReplicateError> {
-    const DEFAULTS: &str = "SELECT DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?";
     let mut target = setup
         .target
         .conn()
         .await
         .map_err(|e| ReplicateError::connect("target", e))?;
-    let exists: Option<(String, String)> = target
-        .exec_first(DEFAULTS, (target_schema,))
+    let exists = crate::catalog::schema_defaults(&mut target, target_schema)
         .await
         .map_err(|e| ReplicateError::target("looking for the target schema", e))?;
     if exists.is_some() {
@@ -584,8 +582,7 @@ async fn ensure_target_schema(
         .conn()
         .await
         .map_err(|e| ReplicateError::connect("source", e))?;
-    let defaults: Option<(String, String)> = source
-        .exec_first(DEFAULTS, (source_schema,))
+    let defaults = crate::catalog::schema_defaults(&mut source, source_schema)
         .await
         .map_err(ReplicateError::source)?;
     let mut sql = format!(
