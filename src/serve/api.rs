@@ -83,6 +83,11 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// DM's `?with_status=true` on a list or a get: each item with its status.
+pub fn with_status(q: &std::collections::HashMap<String, String>) -> bool {
+    q.get("with_status").is_some_and(|v| v == "true")
+}
+
 /// A JSON body of type `T`; anything else (not JSON, a wrong type, an unknown
 /// field, too large) is a 4xx with DM's error body.
 pub struct DmJson<T>(pub T);

@@ -16,7 +16,7 @@ use ferry::dm::model::{
 use ferry::dm::DmError;
 use ferry::endpoint::{Endpoint, Side};
 
-use super::api::{parse, ApiError, ApiResult, DmBody, DmPath};
+use super::api::{parse, with_status, ApiError, ApiResult, DmBody, DmPath};
 use super::Shared;
 
 const MASK: &str = "******";
@@ -80,11 +80,6 @@ async fn open(state: &super::Server, s: &Source) -> ApiResult<Endpoint> {
     Endpoint::open(Side::Source, &config, password.as_deref(), 2)
         .await
         .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))
-}
-
-/// `?with_status=true` (DM's list and get): each source with its status list.
-fn with_status(q: &HashMap<String, String>) -> bool {
-    q.get("with_status").is_some_and(|v| v == "true")
 }
 
 #[utoipa::path(get, path = "/api/v1/sources", tag = "source", params(("with_status" = Option<bool>, Query, description = "with each source's status_list"), ("enable_relay" = Option<bool>, Query, description = "true lists none (Ferry has no relay log)")), responses((status = 200, description = "sources", body = List<Source>)))]

@@ -20,7 +20,7 @@ use ferry::endpoint::Side;
 use ferry::position::Position;
 use ferry::profile::Profile;
 
-use super::api::{parse, ApiError, ApiResult, DmBody, DmJson, DmPath};
+use super::api::{parse, with_status, ApiError, ApiResult, DmBody, DmJson, DmPath};
 use super::{Server, Shared};
 
 fn not_found(name: &str) -> ApiError {
@@ -40,30 +40,32 @@ fn load(state: &Server, name: &str) -> ApiResult<Profile> {
     }
 }
 
-/// Jobs that read from source `source`.
-pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
+/// The jobs that read from source `source`.
+fn jobs_using(state: &Server, source: &str) -> Vec<Profile> {
     state
         .profiles
         .list()
         .unwrap_or_default()
         .into_iter()
-        .filter(|name| {
-            state
-                .profiles
-                .load(name)
-                .is_ok_and(|p| state.dm.source_names_of(&p).iter().any(|n| n == source))
-        })
+        .filter_map(|name| state.profiles.load(&name).ok())
+        .filter(|p| state.dm.source_names_of(p).iter().any(|n| n == source))
+        .collect()
+}
+
+/// Names of the jobs that read from source `source`.
+pub fn tasks_using(state: &Server, source: &str) -> Vec<String> {
+    jobs_using(state, source)
+        .into_iter()
+        .map(|p| p.name)
         .collect()
 }
 
 /// Running jobs that read from source `source`.
 pub async fn running_using(state: &Server, source: &str) -> Vec<String> {
     let mut out = Vec::new();
-    for name in tasks_using(state, source) {
-        if let Ok(p) = state.profiles.load(&name) {
-            if running(state, &p).await {
-                out.push(name);
-            }
+    for p in jobs_using(state, source) {
+        if running(state, &p).await {
+            out.push(p.name);
         }
     }
     out
@@ -327,7 +329,7 @@ pub async fn get(
 ) -> ApiResult<Json<Task>> {
     let p = load(&state, &name)?;
     let mut t = state.dm.task_of(&p);
-    if q.get("with_status").is_some_and(|v| v == "true") {
+    if with_status(&q) {
         t.status_list = Some(sub_statuses(&state, &p).await);
     }
     Ok(Json(t))
