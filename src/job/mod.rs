@@ -540,11 +540,12 @@ async fn sync_start(
             let start = start?;
             // As DM does, the job starts: a CREATE TABLE in the binlog may make
             // them, and a change to one before that stops the sync by name.
-            match missing {
-                Err(missing @ JobError::Replicate(ReplicateError::MissingTables { .. })) => {
-                    ctx.sink.warn(Report::from_error(&missing))
-                }
-                other => other?,
+            let missing = missing?;
+            if !missing.is_empty() {
+                ctx.sink
+                    .warn(Report::from_error(&ReplicateError::MissingTables {
+                        tables: missing.join(", "),
+                    }));
             }
             ctx.meta
                 .start_sync_job(meta_conn, Mode::Incremental, &start)
@@ -1315,8 +1316,11 @@ async fn incremental_start(
     })
 }
 
-/// An incremental-only job writes into tables that must already exist.
-async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Result<(), JobError> {
+/// The selected tables an incremental-only job finds missing on the target.
+async fn missing_target_tables(
+    target: &Endpoint,
+    selection: &Selection,
+) -> Result<Vec<String>, JobError> {
     let mut conn = target.conn().await.map_err(FerryError::from)?;
     // One query lists the schemas' tables; a name not listed as such (the server
     // may fold case) is looked up on its own.
@@ -1342,14 +1346,7 @@ async fn missing_target_tables(target: &Endpoint, selection: &Selection) -> Resu
             missing.push(format!("{}.{}", t.target_schema, t.target_name));
         }
     }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(ReplicateError::MissingTables {
-            tables: missing.join(", "),
-        }
-        .into())
-    }
+    Ok(missing)
 }
 
 /// Verifies a job's tables on its own (`ferry verify`).
