@@ -47,13 +47,12 @@ pub fn plain(event: &Event) -> Result<Event, String> {
     let checksum = event.checksum();
     let size = 19 + fixed + body.len() + checksum.map_or(0, |c| c.len());
     let size = u32::try_from(size).map_err(|_| format!("an event of {size} bytes"))?;
+    // The same header: its type and size are the plain event's.
+    let mut head = super::reader::header_bytes(&header);
+    head[4] = plain_kind;
+    head[9..13].copy_from_slice(&size.to_le_bytes());
     let mut raw = Vec::with_capacity(size as usize);
-    raw.extend_from_slice(&header.timestamp().to_le_bytes());
-    raw.push(plain_kind);
-    raw.extend_from_slice(&header.server_id().to_le_bytes());
-    raw.extend_from_slice(&size.to_le_bytes());
-    raw.extend_from_slice(&header.log_pos().to_le_bytes());
-    raw.extend_from_slice(&header.flags_raw().to_le_bytes());
+    raw.extend_from_slice(&head);
     raw.extend_from_slice(&data[..fixed]);
     raw.extend_from_slice(&body);
     if let Some(c) = checksum {

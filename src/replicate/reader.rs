@@ -557,7 +557,7 @@ fn strip_rotate_checksum<'a>(header: [u8; 19], body: &[u8], name: &'a [u8]) -> &
 }
 
 /// An event's v4 header as the server wrote it (what its checksum covers).
-fn header_bytes(h: &mysql_async::binlog::events::BinlogEventHeader) -> [u8; 19] {
+pub(super) fn header_bytes(h: &mysql_async::binlog::events::BinlogEventHeader) -> [u8; 19] {
     let mut out = [0u8; 19];
     out[0..4].copy_from_slice(&h.timestamp().to_le_bytes());
     out[4] = h.event_type_raw();
