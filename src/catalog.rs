@@ -409,10 +409,10 @@ async fn load_with(
     let schema_rows: Vec<Row> = endpoint
         .conn()
         .await?
-        .exec(
+        // No parameter: the text protocol's one round trip, not a prepare's two.
+        .query(
             "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME \
              FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
-            (),
         )
         .await
         .map_err(query_err("schemas"))?;

@@ -190,6 +190,8 @@ pub struct ServerFacts {
     pub character_set_server: String,
     pub collation_server: String,
     pub read_only: bool,
+    /// `local_infile`: the server accepts `LOAD DATA LOCAL`.
+    pub local_infile: bool,
     /// TLS protocol of this session, when TLS is in use.
     pub tls_version: Option<String>,
 }
@@ -244,6 +246,7 @@ impl ServerFacts {
             character_set_server: get("character_set_server").unwrap_or_default(),
             collation_server: get("collation_server").unwrap_or_default(),
             read_only: on("read_only"),
+            local_infile: on("local_infile"),
             tls_version: tls_version.filter(|v| !v.is_empty()),
         }
     }
@@ -320,7 +323,14 @@ impl Endpoint {
         // later connection (a round trip each, at a distance).
         let mut conn = conn;
         let (round_trip, read) = match round_trip(&mut conn).await {
-            Ok(rtt) => (rtt, read_facts(&mut conn).await),
+            Ok(ping) => {
+                // The facts' query is a second sample of the distance (at least
+                // one round trip): a ping slowed by this process's own work (a
+                // TLS handshake beside it) is not taken for distance.
+                let asked = std::time::Instant::now();
+                let read = read_facts(&mut conn).await;
+                (ping.min(asked.elapsed()), read)
+            }
             Err(e) => (Duration::ZERO, Err(e)),
         };
         tracing::debug!(?side, ?round_trip, "endpoint opened");
@@ -441,19 +451,11 @@ impl Endpoint {
 pub const NEAR: Duration = Duration::from_millis(2);
 
 /// The distance to the server: a ping is one round trip with no work on either
-/// side. A sample can be slowed by this process's own work (a TLS handshake
-/// beside it), so a far one is taken once more, keeping the lesser.
+/// side (see `Endpoint::open` for its second sample).
 async fn round_trip(conn: &mut Conn) -> Result<Duration, mysql_async::Error> {
-    let mut least = Duration::MAX;
-    for _ in 0..2 {
-        let asked = std::time::Instant::now();
-        conn.ping().await?;
-        least = least.min(asked.elapsed());
-        if least < NEAR {
-            break;
-        }
-    }
-    Ok(least)
+    let asked = std::time::Instant::now();
+    conn.ping().await?;
+    Ok(asked.elapsed())
 }
 
 /// The server's facts and its session `max_allowed_packet` / `wait_timeout`, in

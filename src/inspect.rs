@@ -54,15 +54,16 @@ pub async fn check_connection(profile: &Profile, side: Side) -> ConnectionCheck 
 }
 
 /// The pool size a run opens each side with: its copy threads, and room for the
-/// catalog's nine queries at once beside the precheck's own connections (pooled
-/// connections are opened only when used).
+/// catalog's nine queries at once beside the job's own (its lock, its log, its
+/// start-up reads): a query that waits for a connection waits a round trip more
+/// at a distance. Pooled connections are opened only when used.
 pub fn run_connections(profile: &Profile, side: Side) -> usize {
     let o = &profile.options;
     match side {
         Side::Source => o.export_threads + 3,
         Side::Target => o.import_threads + 3,
     }
-    .max(12)
+    .max(16)
 }
 
 /// As [`check_connection`], keeping the side open (with a pool of

@@ -366,14 +366,17 @@ pub(crate) async fn run_member(
     // The meta connection holds the job lock for the whole run.
     let meta = Meta::new(&o.meta_schema, &profile.name);
     let mut meta_conn = target.conn().await.map_err(FerryError::from)?;
-    meta.ensure(&mut meta_conn)
-        .await
-        .map_err(target_error("creating the meta schema"))?;
-    if !meta
-        .try_lock(&mut meta_conn)
-        .await
-        .map_err(target_error("taking the job lock"))?
-    {
+    // Side by side (the lock is no table): at a distance each is round trips.
+    let ensured = async {
+        let mut conn = target.conn().await.map_err(FerryError::from)?;
+        meta.ensure(&mut conn)
+            .await
+            .map_err(target_error("creating the meta schema"))?;
+        Ok::<_, JobError>(())
+    };
+    let (ensured, locked) = tokio::join!(ensured, meta.try_lock(&mut meta_conn));
+    ensured?;
+    if !locked.map_err(target_error("taking the job lock"))? {
         return Err(SnapshotError::AlreadyRunning {
             job: profile.name.clone(),
         }
@@ -547,17 +550,26 @@ async fn sync_start(
                         tables: missing.join(", "),
                     }));
             }
-            ctx.meta
-                .start_sync_job(meta_conn, Mode::Incremental, &start)
-                .await
-                .map_err(target_error("recording the job"))?;
-            (start, false)
+            // The plan is read beside the record (see below).
+            let (recorded, plan) = tokio::join!(
+                ctx.meta
+                    .start_sync_job(meta_conn, Mode::Incremental, &start),
+                earlier_plan(ctx)
+            );
+            recorded.map_err(target_error("recording the job"))?;
+            return Ok((start, false, plan));
         }
     };
-    // The tables of a run that copies nothing, so its live view lists them too
-    // (with what an earlier run of the job copied).
-    let plan = ctx.meta.load_plan(meta_conn).await.unwrap_or_default();
-    Ok((start, resumed, plan))
+    Ok((start, resumed, earlier_plan(ctx).await))
+}
+
+/// The tables of a run that copies nothing, so its live view lists them too
+/// (with what an earlier run of the job copied).
+async fn earlier_plan(ctx: &SyncCtx<'_>) -> Vec<crate::checkpoint::ChunkRecord> {
+    match ctx.target.conn().await {
+        Ok(mut conn) => ctx.meta.load_plan(&mut conn).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// Phase `copy`: the consistent snapshot, schema, chunked copy, objects and (mode
@@ -823,14 +835,7 @@ async fn copy_phase(
     let batch_bytes = (target_facts.max_allowed_packet / 2).clamp(64 << 10, 4 << 20) as usize;
     // LOAD DATA LOCAL is the fast path; servers that refuse it get INSERTs.
     let load_data = o.write_method == crate::profile::WriteMethod::LoadData
-        || o.write_method == crate::profile::WriteMethod::Auto && {
-            let mut c = target.conn().await.map_err(FerryError::from)?;
-            let on: Option<Option<String>> = c
-                .query_first("SELECT @@GLOBAL.local_infile")
-                .await
-                .unwrap_or(None);
-            matches!(on.flatten().as_deref(), Some("1" | "ON"))
-        };
+        || o.write_method == crate::profile::WriteMethod::Auto && target_facts.local_infile;
     let readers = std::mem::take(&mut snap.readers);
     let stop = Arc::new(AtomicBool::new(false));
     let copy = copy_chunks(

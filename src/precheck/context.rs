@@ -118,39 +118,49 @@ fn report(e: FerryError) -> Report {
     e.report()
 }
 
-async fn vars(conn: &mut Conn, sql: &str) -> HashMap<String, String> {
-    let rows: Vec<(String, String)> = conn.query(sql).await.unwrap_or_default();
-    rows.into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+/// Name → value rows (`SHOW … VARIABLES` / `STATUS`), names lower-cased.
+fn name_values(rows: Option<Vec<mysql_async::Row>>) -> HashMap<String, String> {
+    rows.unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| {
+            let name: String = r.get_opt(0)?.ok()?;
+            let value: Option<String> = r.get_opt(1)?.ok()?;
+            Some((name.to_ascii_lowercase(), value.unwrap_or_default()))
+        })
         .collect()
 }
 
-async fn privileges(conn: &mut Conn) -> Option<Privileges> {
-    let current: Option<String> = conn.query_first("SELECT CURRENT_USER()").await.ok()?;
-    let current = current?;
+/// The session account as `information_schema` names a grantee (`'user'@'host'`),
+/// worked out by the server from `CURRENT_USER()`, so the grant reads need no
+/// value from an earlier answer and go in the same packet. The host is what
+/// follows the last `@`, as in [`privileges`].
+const GRANTEE: &str = "CONCAT('''', LEFT(CURRENT_USER(), CHAR_LENGTH(CURRENT_USER()) - \
+     CHAR_LENGTH(SUBSTRING_INDEX(CURRENT_USER(), '@', -1)) - 1), '''@''', \
+     SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')";
+
+/// The account's privileges from the answers to `SELECT CURRENT_USER()` and the
+/// two grant reads of [`common`].
+fn privileges(
+    current: Option<Vec<mysql_async::Row>>,
+    global: Option<Vec<mysql_async::Row>>,
+    schema: Option<Vec<mysql_async::Row>>,
+) -> Option<Privileges> {
+    let current: String = current?.into_iter().next()?.get_opt(0)?.ok()?;
     let (user, host) = current.rsplit_once('@')?;
     let grantee = format!("'{user}'@'{host}'");
-    let global: Vec<String> = conn
-        .exec(
-            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = ?",
-            (&grantee,),
-        )
-        .await
-        .ok()?;
-    let schema: Vec<(String, String)> = conn
-        .exec(
-            "SELECT TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = ?",
-            (&grantee,),
-        )
-        .await
-        .ok()?;
+    let global: HashSet<String> = global?
+        .into_iter()
+        .filter_map(|r| r.get_opt(0)?.ok())
+        .collect();
     let mut by_schema: BTreeMap<String, HashSet<String>> = BTreeMap::new();
-    for (s, p) in schema {
-        by_schema.entry(s).or_default().insert(p);
+    for r in schema? {
+        if let (Some(Ok(s)), Some(Ok(p))) = (r.get_opt::<String, _>(0), r.get_opt::<String, _>(1)) {
+            by_schema.entry(s).or_default().insert(p);
+        }
     }
     Some(Privileges {
         grantee,
-        global: global.into_iter().collect(),
+        global,
         schema: by_schema.into_iter().collect(),
     })
 }
@@ -368,11 +378,32 @@ struct Common {
     privileges: Option<Privileges>,
 }
 
+/// One packet: at a distance each statement would be a round trip.
 async fn common(conn: &mut Conn) -> Common {
+    let global = format!(
+        "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = {GRANTEE}"
+    );
+    let schema = format!(
+        "SELECT TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES \
+         WHERE GRANTEE = {GRANTEE}"
+    );
+    let statements = [
+        "SHOW GLOBAL VARIABLES",
+        "SHOW GLOBAL STATUS",
+        "SELECT CURRENT_USER()",
+        &global,
+        &schema,
+    ];
+    let mut answers = bounded(query_each(conn, &statements), Vec::new())
+        .await
+        .into_iter();
+    let mut next = || answers.next().flatten();
+    let (vars, status) = (name_values(next()), name_values(next()));
+    let (current, global, schema) = (next(), next(), next());
     Common {
-        vars: bounded(vars(conn, "SHOW GLOBAL VARIABLES"), HashMap::new()).await,
-        status: bounded(vars(conn, "SHOW GLOBAL STATUS"), HashMap::new()).await,
-        privileges: bounded(privileges(conn), None).await,
+        vars,
+        status,
+        privileges: privileges(current, global, schema),
     }
 }
 
@@ -546,42 +577,43 @@ struct TargetSide {
 }
 
 async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
-    let target_collations: Option<HashSet<String>> = bounded(
-        async {
-            tc.query::<String, _>("SELECT COLLATION_NAME FROM information_schema.COLLATIONS")
-                .await
-                .ok()
-                .map(|v| v.into_iter().collect())
-        },
-        None,
-    )
-    .await;
-    let target_accounts: Option<HashSet<String>> = bounded(
-        async {
-            tc.query::<(String, String), _>("SELECT User, Host FROM mysql.user")
-                .await
-                .ok()
-                .map(|v| v.into_iter().map(|(u, h)| format!("{u}@{h}")).collect())
-        },
-        None,
-    )
-    .await;
-    let target_free_bytes = bounded(
-        async {
-            // The filesystem holding the data directory: the mounted path that is
-            // the longest prefix of @@datadir.
-            tc.query_first::<Option<u64>, _>(
+    // One packet (see `query_each`); the ones a server may refuse last (mysql.user
+    // needs a grant; DISKS is a MariaDB plugin, often not installed).
+    let mut answers = bounded(
+        query_each(
+            tc,
+            &[
+                "SELECT COLLATION_NAME FROM information_schema.COLLATIONS",
+                // The filesystem holding the data directory: the mounted path that
+                // is the longest prefix of @@datadir.
+                "SELECT User, Host FROM mysql.user",
                 "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
                  WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
-            )
-            .await
-            .ok()
-            .flatten()
-            .flatten()
-        },
-        None,
+            ],
+        ),
+        Vec::new(),
     )
-    .await;
+    .await
+    .into_iter();
+    let mut next = || answers.next().flatten();
+    let target_collations: Option<HashSet<String>> = next().map(|rows| {
+        rows.into_iter()
+            .filter_map(|r| r.get_opt::<String, _>(0)?.ok())
+            .collect()
+    });
+    let target_accounts: Option<HashSet<String>> = next().map(|rows| {
+        rows.into_iter()
+            .filter_map(|r| {
+                let user: String = r.get_opt(0)?.ok()?;
+                let host: String = r.get_opt(1)?.ok()?;
+                Some(format!("{user}@{host}"))
+            })
+            .collect()
+    });
+    let target_free_bytes: Option<u64> = next()
+        .and_then(|rows| rows.into_iter().next())
+        .and_then(|r| r.get_opt::<Option<u64>, _>(0)?.ok())
+        .flatten();
     let meta = crate::checkpoint::Meta::new(&profile.options.meta_schema, &profile.name);
     let resuming = bounded(async { meta.load_job(tc).await.ok().flatten() }, None)
         .await

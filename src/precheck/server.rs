@@ -298,6 +298,7 @@ mod tests {
             character_set_server: String::new(),
             collation_server: String::new(),
             read_only: false,
+            local_infile: true,
             tls_version: None,
         }
     }

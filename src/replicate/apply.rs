@@ -163,7 +163,7 @@ impl Applier {
         // With parallel workers, one more connection holds the keyless changes and
         // the checkpoint (see `apply`). Opened side by side: each is round trips.
         let wanted = if workers > 1 { workers + 1 } else { 1 };
-        let mut lanes = futures_util::future::try_join_all((0..wanted).map(|_| async {
+        let lanes = futures_util::future::try_join_all((0..wanted).map(|_| async {
             let files = Infiles::default();
             let mut conn = target
                 .writer_conn(256, files.handler())
@@ -180,19 +180,14 @@ impl Applier {
             Ok::<_, ReplicateError>(Lane { conn, files })
         }))
         .await?;
-        let settings: Option<(u64, Option<String>)> = match lanes.first_mut() {
-            Some(lane) => lane
-                .conn
-                .query_first("SELECT @@max_allowed_packet, @@GLOBAL.local_infile")
-                .await
-                .map_err(target_err("reading max_allowed_packet"))?,
-            None => None,
-        };
-        let max_packet = settings.as_ref().map(|(p, _)| *p);
-        let load_data = allow_load
-            && settings
-                .and_then(|(_, on)| on)
-                .is_some_and(|on| on == "1" || on.eq_ignore_ascii_case("ON"));
+        // As the endpoint read them when it opened: a query here would be one
+        // more round trip before the first batch.
+        let facts = target
+            .facts()
+            .await
+            .map_err(|e| ReplicateError::connect("target", e))?;
+        let max_packet = (facts.max_allowed_packet > 0).then_some(facts.max_allowed_packet);
+        let load_data = allow_load && facts.local_infile;
         // At a distance every row goes by load: a load costs one round trip in
         // the batch's last packet, a statement one more and its first prepare
         // another.

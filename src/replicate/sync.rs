@@ -123,8 +123,15 @@ pub async fn run(
         }
         .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok())
     };
-    let (before, catchup) = tokio::join!(before, load_catchup(setup));
+    // The sync's own connections open beside these reads: each is round trips.
+    let (before, catchup, streams) = tokio::join!(
+        before,
+        load_catchup(setup),
+        Streams::open(setup, &start, &setup.tables)
+    );
     let mut catchup = catchup?;
+    // The first attempt uses them (or their error); a retry opens its own.
+    let mut streams = Some(streams);
     let mut status = SyncStatus {
         state: "syncing".into(),
         applied: start.clone(),
@@ -142,15 +149,23 @@ pub async fn run(
     let mut drain = Drain::default();
     let mut tables = setup.tables.clone();
     loop {
-        let result = follow(
-            setup,
-            &mut tables,
-            &mut applied,
-            &mut status,
-            &mut drain,
-            &mut requests,
-            &mut catchup,
-        )
+        let result = async {
+            let opened = match streams.take() {
+                Some(opened) => opened?,
+                None => Streams::open(setup, &applied, &tables).await?,
+            };
+            follow(
+                opened,
+                setup,
+                &mut tables,
+                &mut applied,
+                &mut status,
+                &mut drain,
+                &mut requests,
+                &mut catchup,
+            )
+            .await
+        }
         .await;
         // The whole job's counts must survive the run: store them as it ends, and
         // show the final state (the last tick may be up to a second old).
@@ -199,12 +214,15 @@ pub async fn run(
 
 /// A chunked copy's catch-up (see `snapshot::catchup`), when one is pending.
 async fn load_catchup(setup: &SyncSetup<'_>) -> Result<Catchup, ReplicateError> {
-    let mut conn = setup
-        .target
-        .conn()
-        .await
-        .map_err(|e| ReplicateError::connect("target", e))?;
-    Catchup::load(setup.meta, &mut conn)
+    let conn = || async {
+        setup
+            .target
+            .conn()
+            .await
+            .map_err(|e| ReplicateError::connect("target", e))
+    };
+    let (mut a, mut b) = tokio::try_join!(conn(), conn())?;
+    Catchup::load(setup.meta, &mut a, &mut b)
         .await
         .map_err(|e| ReplicateError::Target {
             what: "reading the catch-up".into(),
@@ -231,7 +249,55 @@ async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
 
 /// One connected stretch of the sync: returns on an outcome or a failure, with
 /// `applied` always the last checkpoint stored on the target.
+/// The sync's connections: the applier's, the binlog stream from `from`, and one
+/// for control requests.
+struct Streams {
+    applier: Applier,
+    reader: Reader,
+    control: mysql_async::Conn,
+}
+
+impl Streams {
+    /// Opens the three side by side: at a distance each is round trips.
+    async fn open(
+        setup: &SyncSetup<'_>,
+        from: &Position,
+        tables: &Arc<HashMap<(String, String), TableMap>>,
+    ) -> Result<Streams, ReplicateError> {
+        let (applier, reader, control) = tokio::try_join!(
+            Applier::new(
+                setup.target,
+                setup.meta.clone(),
+                tables.clone(),
+                setup.apply_workers,
+                setup.load_data,
+            ),
+            Reader::open(
+                setup.source,
+                setup.flavor,
+                from,
+                setup.server_id,
+                tables.clone(),
+            ),
+            async {
+                setup
+                    .target
+                    .conn()
+                    .await
+                    .map_err(|e| ReplicateError::connect("target", e))
+            }
+        )?;
+        Ok(Streams {
+            applier,
+            reader,
+            control,
+        })
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn follow(
+    streams: Streams,
     setup: &SyncSetup<'_>,
     tables: &mut Arc<HashMap<(String, String), TableMap>>,
     applied: &mut Position,
@@ -242,7 +308,7 @@ async fn follow(
 ) -> Result<Outcome, ReplicateError> {
     let poll = Poll::start(setup.source, setup.target, setup.flavor, setup.meta, TICK);
     let result = follow_polled(
-        setup, tables, applied, status, drain, requests, catchup, &poll,
+        streams, setup, tables, applied, status, drain, requests, catchup, &poll,
     )
     .await;
     poll.close().await;
@@ -251,6 +317,7 @@ async fn follow(
 
 #[allow(clippy::too_many_arguments)]
 async fn follow_polled(
+    streams: Streams,
     setup: &SyncSetup<'_>,
     tables: &mut Arc<HashMap<(String, String), TableMap>>,
     applied: &mut Position,
@@ -260,30 +327,11 @@ async fn follow_polled(
     catchup: &mut Catchup,
     poll: &Poll,
 ) -> Result<Outcome, ReplicateError> {
-    // The three connections side by side: at a distance each is round trips.
-    let (mut applier, reader, mut control) = tokio::try_join!(
-        Applier::new(
-            setup.target,
-            setup.meta.clone(),
-            tables.clone(),
-            setup.apply_workers,
-            setup.load_data,
-        ),
-        Reader::open(
-            setup.source,
-            setup.flavor,
-            applied,
-            setup.server_id,
-            tables.clone(),
-        ),
-        async {
-            setup
-                .target
-                .conn()
-                .await
-                .map_err(|e| ReplicateError::connect("target", e))
-        }
-    )?;
+    let Streams {
+        mut applier,
+        reader,
+        mut control,
+    } = streams;
     let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
     let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
     let reader_budget = budget.clone();

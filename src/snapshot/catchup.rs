@@ -47,14 +47,16 @@ pub struct Catchup {
 }
 
 impl Catchup {
-    pub async fn load(meta: &Meta, conn: &mut mysql_async::Conn) -> Result<Catchup, SnapshotError> {
-        let until = meta
-            .catchup(conn)
-            .await
-            .map_err(target_err("reading the catch-up position"))?;
-        let keyless = meta
-            .keyless(conn)
-            .await
+    /// Reads the catch-up and the keyless tables' positions, side by side on two
+    /// connections (at a distance each read is round trips).
+    pub async fn load(
+        meta: &Meta,
+        conn: &mut mysql_async::Conn,
+        other: &mut mysql_async::Conn,
+    ) -> Result<Catchup, SnapshotError> {
+        let (until, keyless) = tokio::join!(meta.catchup(conn), meta.keyless(other));
+        let until = until.map_err(target_err("reading the catch-up position"))?;
+        let keyless = keyless
             .map_err(target_err("reading the keyless tables' positions"))?
             .into_iter()
             .map(|(s, t, p)| ((s, t), p))
