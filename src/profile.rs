@@ -394,8 +394,10 @@ pub struct Incremental {
     pub server_id: Option<u32>,
     /// `auto`: `ferry complete` cuts over; `never`: a standby that keeps syncing.
     pub cutover: Cutover,
-    /// Target connections that apply each batch in parallel (rows partitioned by
-    /// key; tables with other unique indexes and keyless tables stay on one).
+    /// Target connections that apply each batch in parallel (whole tables, or a
+    /// large table's rows partitioned by key; tables with other unique indexes
+    /// and keyless tables stay on one). 0: automatic — 1 near the target, 4 at a
+    /// distance, where each worker's round trips overlap the others'.
     pub apply_workers: usize,
     /// Binlog events to leave out (DM's `binlog_filter_rule`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -405,7 +407,7 @@ pub struct Incremental {
 impl Default for Incremental {
     fn default() -> Self {
         Incremental {
-            apply_workers: 1,
+            apply_workers: 0,
             filters: Vec::new(),
             start: "snapshot".into(),
             server_id: None,
@@ -939,8 +941,10 @@ impl Profile {
                 return Err(invalid(&format!("[[incremental.filters]]: {e}")));
             }
         }
-        if !(1..=64).contains(&self.incremental.apply_workers) {
-            return Err(invalid("[incremental] apply_workers must be 1-64"));
+        if self.incremental.apply_workers > 64 {
+            return Err(invalid(
+                "[incremental] apply_workers must be 0 (automatic) to 64",
+            ));
         }
         if self.incremental.server_id == Some(0) {
             return Err(invalid("[incremental] server_id must not be 0"));

@@ -59,7 +59,9 @@ async fn crash_after_chunk_rows_before_their_mark() {
 
 /// A batch applied (by two parallel workers, which commit on their own) but its
 /// checkpoint not committed: the batch is applied again from the previous
-/// checkpoint, and keyless changes, which commit with the checkpoint, once.
+/// checkpoint, and keyless changes, which commit with the checkpoint, once. Then
+/// the same with keyed changes only, whose checkpoint is committed in the
+/// background.
 #[tokio::test]
 async fn crash_after_a_batch_before_its_checkpoint() {
     let pair = support::pair();
@@ -86,6 +88,19 @@ async fn crash_after_a_batch_before_its_checkpoint() {
     pair.source
         .sql(&format!(
             "USE `{db}`; UPDATE t SET v = v * 2; DELETE FROM t WHERE id <= 10; INSERT INTO t VALUES (1000, 1); INSERT INTO k VALUES (1), (1), (2); DELETE FROM k WHERE v = 2"
+        ))
+        .await;
+    run_crashing(home.path(), &["run", jp], "apply.rows_before_checkpoint");
+    let mut child = spawn_run(home.path(), &job);
+    wait_equal(&mut child, &pair, &db).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    // Keyed changes only: the workers commit the rows and the checkpoint would
+    // follow in the background (while the next batch goes to the workers); the
+    // crash comes between them.
+    pair.source
+        .sql(&format!(
+            "USE `{db}`; UPDATE t SET v = v + 1 WHERE id > 50; DELETE FROM t WHERE id = 1000; INSERT INTO t VALUES (2000, 2)"
         ))
         .await;
     run_crashing(home.path(), &["run", jp], "apply.rows_before_checkpoint");

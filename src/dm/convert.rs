@@ -485,7 +485,8 @@ pub fn from_profile(p: &Profile, source_names: &[String]) -> Task {
                 ),
             }),
             incr_migrate_conf: Some(IncrMigrateConf {
-                repl_threads: Some(p.incremental.apply_workers),
+                // Automatic (0) is left to DM's own default.
+                repl_threads: Some(p.incremental.apply_workers).filter(|&n| n > 0),
                 repl_batch: None,
             }),
             source_conf: (0..members.len())

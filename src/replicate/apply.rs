@@ -42,8 +42,15 @@ const MAX_PLACEHOLDERS: usize = 65_535;
 const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 pub struct Applier {
-    /// One lane per apply worker; the first also stores the checkpoint.
-    lanes: Vec<Lane>,
+    /// Stores the checkpoint, with the keyless changes; with no workers it applies
+    /// everything. `None` while it commits a checkpoint in the background.
+    head: Option<Lane>,
+    /// The lanes that apply keyed final states in parallel (none: the head does).
+    workers: Vec<Lane>,
+    /// The head committing the last batch's checkpoint while the workers write
+    /// the next batch (see `apply`): at a distance a commit is round trips that
+    /// the next batch need not wait for.
+    pending: Option<tokio::task::JoinHandle<(Lane, Result<(), ReplicateError>)>>,
     meta: Meta,
     tables: Arc<HashMap<(String, String), TableMap>>,
     last_checkpoint: Instant,
@@ -68,8 +75,24 @@ struct Lane {
 /// small statement.
 const LOAD_FROM_ROWS: usize = 128;
 
+/// Apply workers chosen automatically at a distance: a batch's tables go to
+/// different workers, so their round trips overlap, and the head's checkpoint
+/// overlaps the next batch. Near the target one does as well (its CPU is the
+/// limit) and holds fewer connections.
+const FAR_WORKERS: usize = 4;
+
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
     move |e| ReplicateError::target(what, e)
+}
+
+/// The head lane went with a background checkpoint that never came back (its
+/// task failed): this applier can write nothing more; the sync opens another.
+fn head_lost() -> ReplicateError {
+    ReplicateError::Target {
+        what: "applying".into(),
+        cause: "the connection that stores the checkpoint was lost".into(),
+        error: None,
+    }
 }
 
 /// What a batch did.
@@ -160,10 +183,16 @@ impl Applier {
         workers: usize,
         allow_load: bool,
     ) -> Result<Applier, ReplicateError> {
+        let far = target.round_trip() >= crate::endpoint::NEAR;
+        let workers = match workers {
+            0 if far => FAR_WORKERS,
+            0 => 1,
+            n => n,
+        };
         // With parallel workers, one more connection holds the keyless changes and
         // the checkpoint (see `apply`). Opened side by side: each is round trips.
         let wanted = if workers > 1 { workers + 1 } else { 1 };
-        let lanes = futures_util::future::try_join_all((0..wanted).map(|_| async {
+        let mut lanes = futures_util::future::try_join_all((0..wanted).map(|_| async {
             let files = Infiles::default();
             let mut conn = target
                 .writer_conn(256, files.handler())
@@ -191,11 +220,7 @@ impl Applier {
         // At a distance every row goes by load: a load costs one round trip in
         // the batch's last packet, a statement one more and its first prepare
         // another.
-        let from = if target.round_trip() >= crate::endpoint::NEAR {
-            1
-        } else {
-            LOAD_FROM_ROWS
-        };
+        let from = if far { 1 } else { LOAD_FROM_ROWS };
         // FERRY_APPLY_LOAD_FROM: a test setting, so small batches take the path too.
         let load_from = load_data.then(|| {
             std::env::var("FERRY_APPLY_LOAD_FROM")
@@ -203,8 +228,11 @@ impl Applier {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(from)
         });
+        let head = (!lanes.is_empty()).then(|| lanes.remove(0));
         Ok(Applier {
-            lanes,
+            head,
+            workers: lanes,
+            pending: None,
             meta,
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
@@ -224,8 +252,9 @@ impl Applier {
     /// is refused with both definitions (see `already`). Whether it ran (false:
     /// the target had it already).
     pub async fn ddl(&mut self, sql: &str, schema: Option<&str>) -> Result<bool, ReplicateError> {
-        let Some(Lane { conn, .. }) = self.lanes.first_mut() else {
-            return Ok(true);
+        self.flush().await?;
+        let Some(Lane { conn, .. }) = self.head.as_mut() else {
+            return Err(head_lost());
         };
         if let Some(schema) = schema {
             conn.query_drop(format!("USE {}", quote(schema)))
@@ -285,8 +314,9 @@ impl Applier {
 
     /// Stores `end` as the checkpoint in a transaction of its own.
     pub async fn checkpoint(&mut self, end: &Position) -> Result<(), ReplicateError> {
-        let Some(lane) = self.lanes.first_mut() else {
-            return Ok(());
+        self.flush().await?;
+        let Some(lane) = self.head.as_mut() else {
+            return Err(head_lost());
         };
         let mut last = Finish::default();
         last.checkpoint(&self.meta, end);
@@ -338,32 +368,28 @@ impl Applier {
             return Ok(Applied::default());
         }
         let tables = self.tables.clone();
-        // One lane: it does everything. More: lanes[1..] apply the keyed final
-        // states in parallel, each committing on its own; then lanes[0] applies the
-        // keyless changes and the checkpoint in one transaction. The first never
-        // holds row locks while it waits for the others, so a worker blocked on
-        // another's rows is freed by that worker's commit, never left waiting for
-        // a transaction that waits for it.
-        let keyed_workers = self.lanes.len().saturating_sub(1).max(1);
+        // No workers: the head does everything. Workers: they apply the keyed
+        // final states in parallel, each committing on its own; then the head
+        // applies the keyless changes and the checkpoint in one transaction. The
+        // head never holds row locks while it waits for the workers, so a worker
+        // blocked on another's rows is freed by that worker's commit, never left
+        // waiting for a transaction that waits for it.
         let load = self.load_from;
-        let weights = match self.lanes.first_mut() {
+        let weights = match self.workers.first_mut().or(self.head.as_mut()) {
             Some(lane) => collation_weights(&mut lane.conn, txs, &tables).await?,
             None => HashMap::new(),
         };
-        let (keyed, keyless) = partition(txs, &tables, keyed_workers, &weights);
+        let (keyed, keyless) = partition(txs, &tables, self.workers.len(), &weights);
         let rows: u64 = keyed.iter().flatten().chain(&keyless).map(Work::rows).sum();
-        let (first, rest) = self.lanes.split_at_mut(1);
-        let Some(lane0) = first.first_mut() else {
-            return Ok(Applied::default());
-        };
-        let mut serial = rest.is_empty();
+        let mut serial = self.workers.is_empty();
         if !serial {
             // Every worker runs to its commit or its rollback, even when another
             // fails: a worker dropped mid-transaction would keep its row locks,
             // and the serial retry below would wait for them until the server's
             // lock wait timeout.
             let parallel = futures_util::future::join_all(
-                rest.iter_mut()
+                self.workers
+                    .iter_mut()
                     .zip(keyed.iter())
                     .filter(|(_, work)| !work.is_empty())
                     .map(|(lane, work)| write(lane, work.iter().collect(), load, None)),
@@ -388,9 +414,57 @@ impl Applier {
             work.extend(keyed.iter().flatten());
         }
         work.extend(&keyless);
-        write(lane0, work, load, Some((&self.meta, &last.end))).await?;
+        if work.is_empty() {
+            // Every row of the batch is committed: only the mark is left, and
+            // the next batch's rows need not wait for it (see `flush`).
+            self.checkpoint_behind(&last.end).await?;
+        } else {
+            self.flush().await?;
+            let Some(head) = self.head.as_mut() else {
+                return Err(head_lost());
+            };
+            write(head, work, load, Some((&self.meta, &last.end))).await?;
+        }
         self.last_checkpoint = Instant::now();
         Ok(Applied { changes, rows })
+    }
+
+    /// Waits for the checkpoint the head commits in the background (if any): the
+    /// position the caller last applied is then the target's checkpoint, and the
+    /// head is back. That checkpoint's failure is returned here; it loses
+    /// nothing: every row up to it was committed before it was sent, so a retry
+    /// from the last position applied, or a restart from the checkpoint before
+    /// it, both converge.
+    pub async fn flush(&mut self) -> Result<(), ReplicateError> {
+        if let Some(task) = self.pending.take() {
+            let (lane, committed) = task.await.map_err(|e| ReplicateError::Target {
+                what: "committing the checkpoint".into(),
+                cause: e.to_string(),
+                error: None,
+            })?;
+            // Put back before its result is looked at: the lane is usable either way.
+            self.head = Some(lane);
+            committed?;
+        }
+        Ok(())
+    }
+
+    /// Commits `end` as the checkpoint on the head in the background, once the
+    /// one before it is committed: the caller's next batch goes to the workers
+    /// meanwhile. Only for a position whose rows are all committed.
+    async fn checkpoint_behind(&mut self, end: &Position) -> Result<(), ReplicateError> {
+        self.flush().await?;
+        let Some(mut lane) = self.head.take() else {
+            return Ok(());
+        };
+        crate::failpoint::hit("apply.rows_before_checkpoint");
+        let mut last = Finish::default();
+        last.checkpoint(&self.meta, end);
+        self.pending = Some(tokio::spawn(async move {
+            let sent = last.send(&mut lane).await;
+            (lane, sent)
+        }));
+        Ok(())
     }
 }
 
@@ -407,8 +481,9 @@ impl Applier {
     /// finds no row writes the new row.
     async fn apply_ordered(&mut self, tx: &Transaction) -> Result<Applied, ReplicateError> {
         let tables = self.tables.clone();
-        let Some(lane) = self.lanes.first_mut() else {
-            return Ok(Applied::default());
+        self.flush().await?;
+        let Some(lane) = self.head.as_mut() else {
+            return Err(head_lost());
         };
         let conn = &mut lane.conn;
         let result = async {
@@ -644,37 +719,55 @@ fn partition<'a>(
     }
     let mut parts: Vec<Vec<Work>> = (0..workers).map(|_| Vec::new()).collect();
     let mut keyless = Vec::new();
+    let mut keyed: Vec<(&TableMap, Compacted)> = Vec::new();
     for table in order {
         let (Some(map), Some(plan)) = (tables.get(table), plans.remove(table)) else {
             continue;
         };
         match plan {
             Plan::Keyless(list) => keyless.push(Work::Keyless(map, list)),
-            Plan::Keyed(c) => {
-                let table_hash = hash_of(&[table.0.as_bytes(), b".", table.1.as_bytes()]);
-                let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
-                let mut upserts: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
-                for k in &c.order {
-                    // Rows that may collide on another unique index stay together.
-                    let w = if map.serial || workers == 1 {
-                        (table_hash % workers as u64) as usize
-                    } else {
-                        (hash_of(&[&table_hash.to_le_bytes(), k]) % workers as u64) as usize
-                    };
-                    match c.last.get(k) {
-                        Some((Some(row), _)) => upserts[w].push(row),
-                        Some((None, key_row)) => deletes[w].push(key_row),
-                        None => {}
-                    }
-                }
-                for (w, (d, u)) in deletes.into_iter().zip(upserts).enumerate() {
-                    if !d.is_empty() {
-                        parts[w].push(Work::Delete(map, d));
-                    }
-                    if !u.is_empty() {
-                        parts[w].push(Work::Replace(map, u));
-                    }
-                }
+            Plan::Keyed(c) => keyed.push((map, c)),
+        }
+    }
+    // A table goes whole to the least loaded worker, largest first: each table a
+    // worker writes costs it a statement or a load, a round trip each at a
+    // distance, so spreading every table over every worker would multiply them.
+    // One with more than twice a worker's share of the batch's rows is split by
+    // key (tables of about equal size each go whole).
+    let total: usize = keyed.iter().map(|(_, c)| c.order.len()).sum();
+    let share = 2 * total.div_ceil(workers);
+    keyed.sort_by_key(|(_, c)| std::cmp::Reverse(c.order.len()));
+    let mut load = vec![0usize; workers];
+    for (map, c) in keyed {
+        let table_hash = hash_of(&[
+            map.target_schema.as_bytes(),
+            b".",
+            map.target_name.as_bytes(),
+        ]);
+        // Rows that may collide on another unique index stay together.
+        let whole = map.serial || workers == 1 || c.order.len() <= share;
+        let least = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
+        let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
+        let mut upserts: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
+        for k in &c.order {
+            let w = if whole {
+                least
+            } else {
+                (hash_of(&[&table_hash.to_le_bytes(), k]) % workers as u64) as usize
+            };
+            load[w] += 1;
+            match c.last.get(k) {
+                Some((Some(row), _)) => upserts[w].push(row),
+                Some((None, key_row)) => deletes[w].push(key_row),
+                None => {}
+            }
+        }
+        for (w, (d, u)) in deletes.into_iter().zip(upserts).enumerate() {
+            if !d.is_empty() {
+                parts[w].push(Work::Delete(map, d));
+            }
+            if !u.is_empty() {
+                parts[w].push(Work::Replace(map, u));
             }
         }
     }
@@ -1041,10 +1134,19 @@ mod tests {
             change: c,
             cascade: false,
         };
+        tables.insert(
+            ("s".to_string(), "small".to_string()),
+            map("small", vec![0], false),
+        );
         let mut changes = Vec::new();
-        for id in 0..100 {
+        for id in 0..400 {
             changes.push(change("pk", Change::Insert { after: row(id, 0) }));
+        }
+        for id in 0..100 {
             changes.push(change("uk", Change::Insert { after: row(id, 0) }));
+        }
+        for id in 0..50 {
+            changes.push(change("small", Change::Insert { after: row(id, 0) }));
         }
         // Row 5 is updated twice and row 6 deleted: one final state each.
         changes.push(change(
@@ -1090,13 +1192,20 @@ mod tests {
                 .collect()
         };
         let any = |_: &Work| true;
-        // 100 rows of pk, compacted (99 upserts + 1 delete), over several workers.
+        // 400 rows of pk, compacted (399 upserts + 1 delete): more than twice a
+        // worker's share of the batch, so split by key over several workers.
         let pk = count("pk", &any);
-        assert_eq!(pk.iter().sum::<u64>(), 100);
+        assert_eq!(pk.iter().sum::<u64>(), 400);
         assert!(pk.iter().filter(|n| **n > 0).count() > 1, "{pk:?}");
         // uk has another unique index: all on one worker.
         let uk = count("uk", &any);
         assert_eq!(uk.iter().filter(|n| **n > 0).count(), 1, "{uk:?}");
+        // A small table goes whole (a statement or load on one worker, not on
+        // each), to a worker other than uk's, the least loaded then.
+        let small = count("small", &any);
+        assert_eq!(small.iter().filter(|n| **n > 0).count(), 1, "{small:?}");
+        let on = |v: &[u64]| v.iter().position(|n| *n > 0);
+        assert_ne!(on(&small), on(&uk), "{small:?} {uk:?}");
         // Keyless rows apart: they go with the checkpoint.
         assert_eq!(count("nokey", &any), vec![0, 0, 0, 0]);
         assert_eq!(keyless.iter().map(Work::rows).sum::<u64>(), 1);

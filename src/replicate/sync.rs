@@ -307,17 +307,38 @@ async fn follow(
     catchup: &mut Catchup,
 ) -> Result<Outcome, ReplicateError> {
     let poll = Poll::start(setup.source, setup.target, setup.flavor, setup.meta, TICK);
+    let Streams {
+        mut applier,
+        reader,
+        control,
+    } = streams;
     let result = follow_polled(
-        streams, setup, tables, applied, status, drain, requests, catchup, &poll,
+        &mut applier,
+        reader,
+        control,
+        setup,
+        tables,
+        applied,
+        status,
+        drain,
+        requests,
+        catchup,
+        &poll,
     )
     .await;
+    // However it ended, the checkpoint the applier commits in the background is
+    // stored before the run says where it stopped.
+    let flushed = applier.flush().await;
     poll.close().await;
-    result
+    let outcome = result?;
+    flushed.map(|()| outcome)
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn follow_polled(
-    streams: Streams,
+    applier: &mut Applier,
+    reader: Reader,
+    mut control: mysql_async::Conn,
     setup: &SyncSetup<'_>,
     tables: &mut Arc<HashMap<(String, String), TableMap>>,
     applied: &mut Position,
@@ -327,11 +348,6 @@ async fn follow_polled(
     catchup: &mut Catchup,
     poll: &Poll,
 ) -> Result<Outcome, ReplicateError> {
-    let Streams {
-        mut applier,
-        reader,
-        mut control,
-    } = streams;
     let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
     let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
     let reader_budget = budget.clone();
@@ -504,7 +520,7 @@ async fn follow_polled(
             if let Some((statement, end)) = statement {
                 let maps = match apply_statement(
                     setup,
-                    &mut applier,
+                    applier,
                     tables,
                     &statement,
                     &end,

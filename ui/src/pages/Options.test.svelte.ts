@@ -42,7 +42,8 @@ describe("Options", () => {
   it("shows apply workers and cutover for the default full + incremental job, whose binlog settings were left out", async () => {
     const p: Profile = $state({ ...profile(), mode: "all", incremental: undefined });
     render(Options, { props: { profile: p, onnext: vi.fn(), onback: vi.fn() } });
-    expect((screen.getByTestId("apply-workers") as HTMLInputElement).value).toBe("1");
+    expect((screen.getByTestId("apply-workers") as HTMLSelectElement).value).toBe("0");
+    expect(screen.getByTestId("apply-workers").textContent).toContain("Automatic");
     expect((screen.getByTestId("cutover") as HTMLSelectElement).value).toBe("auto");
     expect(p.incremental?.start).toBe("snapshot");
   });
