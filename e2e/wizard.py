@@ -211,6 +211,22 @@ class Window:
         found = self.s("/execute/async", {"script": script, "args": []})["value"]
         A11Y.extend(f"{page}: {v}" for v in found)
 
+    def in_view(self, testid):
+        """Asserts the element is inside the window as the page is now scrolled."""
+        script = """
+            const el = document.querySelector(`[data-testid="${arguments[0]}"]`);
+            if (!el) return "missing";
+            const r = el.getBoundingClientRect();
+            return r.top >= 0 && r.bottom <= window.innerHeight && r.left >= 0 && r.right <= window.innerWidth
+              ? "" : `at ${Math.round(r.left)},${Math.round(r.top)}..${Math.round(r.right)},${Math.round(r.bottom)} in ${window.innerWidth}x${window.innerHeight}`;
+        """
+        where = self.s("/execute/sync", {"script": script, "args": [testid]})["value"]
+        assert where == "", f"{testid} is not in view: {where}"
+
+    def scroll_bottom(self):
+        self.s("/execute/sync", {"script": "window.scrollTo(0, document.body.scrollHeight)", "args": []})
+        time.sleep(0.3)
+
     def close(self):
         self.s("", method="DELETE")
 
@@ -355,6 +371,10 @@ def main():
         assert "MODIFY note" in w.wait_text("ddl-statement", lambda t: len(t) > 0, "the refused DDL", timeout=120)
         assert "note" in w.text("ddl-error")
         assert w.text("sync-state") == "stopped by an error"
+        # The banner at the top says a decision waits, wherever the page is scrolled.
+        w.scroll_bottom()
+        w.in_view("banner")
+        assert "waits for your decision" in w.text("banner")
         assert w.find("step-done") and w.s(f"/element/{w.find('step-done')}/attribute/data-state", method="GET")["value"] == "blocked"
         w.shot("5b-ddl-refused")
         w.axe("ddl decision")
@@ -453,8 +473,13 @@ def main():
         w.shot("5h-source-down")
         source.start()
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after the source came back", timeout=180)
-        # A smaller window: the Run page still fits.
-        w.size(1024, 700)
+        # The state and the actions stay in view however far the page scrolls, at
+        # both window sizes.
+        for width, height in ((1280, 800), (1024, 700)):
+            w.size(width, height)
+            w.scroll_bottom()
+            for testid in ("run-status", "head-lag", "pause", "complete", "abort"):
+                w.in_view(testid)
         w.shot("5d-progress-1024x700")
         w.axe("run at 1024x700")
         w.size(1280, 800)

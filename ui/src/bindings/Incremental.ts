@@ -21,8 +21,10 @@ server_id: number | null,
  */
 cutover: Cutover, 
 /**
- * Target connections that apply each batch in parallel (rows partitioned by
- * key; tables with other unique indexes and keyless tables stay on one).
+ * Target connections that apply each batch in parallel (whole tables, or a
+ * large table's rows partitioned by key; tables with other unique indexes
+ * and keyless tables stay on one). 0: automatic — 1 near the target, 4 at a
+ * distance, where each worker's round trips overlap the others'.
  */
 apply_workers: number, 
 /**

@@ -11,6 +11,10 @@ export type ServerFacts = { version: string,
  */
 version_number: [number, number, number], flavor: Flavor, server_id: number, log_bin: boolean, binlog_format: string | null, binlog_row_image: string | null, gtid_mode: GtidMode, lower_case_table_names: number, max_allowed_packet: number, time_zone: string, system_time_zone: string, character_set_server: string, collation_server: string, read_only: boolean, 
 /**
+ * `local_infile`: the server accepts `LOAD DATA LOCAL`.
+ */
+local_infile: boolean, 
+/**
  * TLS protocol of this session, when TLS is in use.
  */
 tls_version: string | null, };

@@ -37,6 +37,10 @@ describe("Progress", () => {
     render(Progress, { props: { profile, ondone: vi.fn() } });
     expect((await screen.findByTestId("elsewhere")).textContent).toMatch(/another process/);
     expect((await screen.findByTestId("lag")).textContent).toBe("0.4 s");
+    // The header repeats the state and the lag, in view however far the page scrolls.
+    expect(screen.getByTestId("head-lag").textContent).toBe("0.4 s");
+    expect(screen.getByTestId("run-status").textContent).toMatch(/syncing · synced/);
+    expect(screen.queryByTestId("banner")).toBeNull();
     await vi.waitFor(() => expect(screen.getByTestId("log").textContent).toMatch(/run resumed \(phase sync\)/));
     expect(calls).not.toContain("start");
     running = false;
@@ -69,6 +73,7 @@ describe("Progress", () => {
       },
     });
     expect((await screen.findByTestId("late-writes")).textContent).toMatch(/refused: 12 row changes.*shop.audit_log 12/);
+    expect(screen.getByTestId("banner").textContent).toMatch(/cutover was refused/);
     await fireEvent.click(screen.getByTestId("complete"));
     expect(screen.getByTestId("cutover-refused").textContent).toMatch(/12 row changes were written to the source after it was asked/);
     expect((screen.getByTestId("cutover-confirm") as HTMLButtonElement).disabled).toBe(true);
@@ -298,6 +303,11 @@ describe("Progress", () => {
     render(Progress, { props: { profile, ondone: vi.fn() } });
     expect((await screen.findByTestId("ddl-statement")).textContent).toBe("ALTER TABLE t ADD COLUMN c INT");
     expect(screen.getByTestId("ddl-error").textContent).toBe("Duplicate column name 'c'");
+    // The header says so first thing, with a way to the decision.
+    expect(screen.getByTestId("banner").textContent).toMatch(/waits for your decision/);
+    expect(screen.getByTestId("run-status").textContent).toMatch(/stopped by an error/);
+    await fireEvent.click(screen.getByTestId("banner-go"));
+    expect(document.activeElement?.closest("#ddl-decision")).toBeTruthy();
     // The stopped job no longer claims to be syncing.
     expect(screen.getByTestId("sync-state").textContent).toBe("stopped by an error");
     expect(screen.queryByTestId("lag")).toBeNull();
