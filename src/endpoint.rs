@@ -537,6 +537,12 @@ fn ssl_opts(side: Side, config: &EndpointConfig) -> Result<Option<SslOpts>, Endp
     Ok(Some(ssl))
 }
 
+/// The probe's packet limit before the server's is known: under every server's
+/// minimum default, and far above the probe's own small queries.
+const PROBE_MAX_PACKET: usize = 4 << 20;
+/// MySQL's and MariaDB's default `wait_timeout` (seconds), for the probe.
+const PROBE_WAIT_TIMEOUT: usize = 28_800;
+
 fn build_opts(
     config: &EndpointConfig,
     password: Option<&str>,
@@ -554,6 +560,10 @@ fn build_opts(
         .prefer_socket(false)
         .tcp_nodelay(true)
         .ssl_opts(ssl)
+        // Given, the driver does not ask for them on connecting (a round trip):
+        // the probe reads the server's own (`read_facts`) and the pool takes those.
+        .max_allowed_packet(Some(PROBE_MAX_PACKET))
+        .wait_timeout(Some(PROBE_WAIT_TIMEOUT))
         // A TTL makes the pool keep returned connections (up to `max`, reset on
         // return) instead of closing each one: without it every `conn()` paid a
         // new connection's round trips (TLS included), which at a distance

@@ -72,15 +72,16 @@ pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_asyn
             // A batch is a transaction its first statement opens and the COMMIT
             // at the end of its last packet ends: no START TRANSACTION round trip.
             sql.push_str(", SESSION autocommit = 0");
-            conn.query_drop(sql).await?;
             if !parallel {
-                return Ok(());
+                return conn.query_drop(sql).await;
             }
-            // Refused where the target's binlog is statement-based: then gap locks
-            // stay, which is slower but still correct.
-            let _ = conn
-                .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
-                .await;
+            // In the same packet. Refused where the target's binlog is
+            // statement-based: then the settings go alone and gap locks stay,
+            // which is slower but still correct.
+            let both = format!("{sql}; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
+            if conn.query_drop(both).await.is_err() {
+                conn.query_drop(sql).await?;
+            }
             return Ok(());
         }
         _ => {}

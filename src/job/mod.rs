@@ -38,7 +38,7 @@ use crate::profile::{Cutover, StartAt};
 use crate::profile::{Mode, Profile};
 use crate::queue::{Queue, Turn};
 use crate::replicate::reader::TableMap;
-use crate::replicate::sync::{Outcome, SyncSetup};
+use crate::replicate::sync::{Ends, Outcome, Streams, SyncSetup};
 use crate::replicate::{self, ReplicateError};
 use crate::rules::Selection;
 use crate::snapshot::copy::{copy_chunks, report_throughput, CopySettings, CopyTable, Progress};
@@ -467,10 +467,19 @@ async fn sync_phase(
     turn: Option<Turn>,
     started: Instant,
 ) -> Result<RunSummary, JobError> {
-    // The target's tables are read beside the job's own steps (see `SyncCtx::run`).
-    let (prepared, target_catalog) = tokio::join!(
+    // The target's tables are read beside the job's own steps (see `SyncCtx::run`),
+    // and the sync's connections opened when it is known where it starts.
+    let early = known_start(ctx.profile, resume_sync);
+    let streams = async {
+        match &early {
+            Some(from) => Some(Streams::open(&ctx.ends(), from, &Arc::default()).await),
+            None => None,
+        }
+    };
+    let (prepared, target_catalog, opened) = tokio::join!(
         sync_start(ctx, meta_conn, resume_sync),
-        ctx.target_catalog()
+        ctx.target_catalog(),
+        streams
     );
     let (start, resumed, plan) = prepared?;
     drop(turn);
@@ -503,7 +512,7 @@ async fn sync_phase(
         verify,
         late,
     } = ctx
-        .run_on(meta_conn, start.clone(), target_catalog?)
+        .run_on(meta_conn, start.clone(), target_catalog?, opened)
         .await?;
     Ok(RunSummary {
         late_writes: late,
@@ -561,6 +570,31 @@ async fn sync_start(
         }
     };
     Ok((start, resumed, earlier_plan(ctx).await))
+}
+
+/// Where a sync phase starts, when that needs no query: a resumed sync's
+/// checkpoint, or an incremental job's explicit position (`now` is read from the
+/// source by `sync_start`).
+fn known_start(
+    profile: &Profile,
+    resume_sync: Option<&crate::checkpoint::JobRecord>,
+) -> Option<Position> {
+    match resume_sync {
+        Some(job) => Some(job.sync.clone().unwrap_or_else(|| job.snapshot.clone())),
+        None => match profile.incremental.start_at().ok()? {
+            StartAt::Gtid(set) => Some(Position {
+                file: None,
+                pos: None,
+                gtid: Some(set),
+            }),
+            StartAt::Binlog { file, pos } => Some(Position {
+                file: Some(file),
+                pos: Some(pos),
+                gtid: None,
+            }),
+            StartAt::Snapshot | StartAt::Now => None,
+        },
+    }
 }
 
 /// The tables of a run that copies nothing, so its live view lists them too
@@ -1123,7 +1157,7 @@ impl SyncCtx<'_> {
         start: Position,
     ) -> Result<SyncRun, JobError> {
         let target_catalog = self.target_catalog().await?;
-        self.run_on(meta_conn, start, target_catalog).await
+        self.run_on(meta_conn, start, target_catalog, None).await
     }
 
     /// The selected target schemas' tables. The sync decodes with the target's
@@ -1142,12 +1176,27 @@ impl SyncCtx<'_> {
             .map_err(FerryError::from)?)
     }
 
-    /// As [`SyncCtx::run`], with the target's tables already read.
+    /// What the sync's connections need (see `replicate::sync::Streams`).
+    fn ends(&self) -> Ends<'_> {
+        Ends {
+            source: self.source,
+            target: self.target,
+            flavor: self.flavor,
+            meta: self.meta,
+            server_id: self.profile.incremental.server_id_for(&self.profile.name),
+            apply_workers: self.profile.incremental.apply_workers,
+            load_data: self.profile.options.write_method != crate::profile::WriteMethod::Insert,
+        }
+    }
+
+    /// As [`SyncCtx::run`], with the target's tables already read (and the sync's
+    /// connections, when they could be opened beside that).
     async fn run_on(
         &self,
         meta_conn: &mut mysql_async::Conn,
         start: Position,
         target_catalog: Catalog,
+        opened: Option<Result<Streams, ReplicateError>>,
     ) -> Result<SyncRun, JobError> {
         self.sink.phase(Phase::Sync);
         let filters = crate::replicate::filter::Filters::compile(
@@ -1184,23 +1233,24 @@ impl SyncCtx<'_> {
                 );
             }
         }
+        let ends = self.ends();
         let setup = SyncSetup {
-            source: self.source,
-            target: self.target,
-            flavor: self.flavor,
-            meta: self.meta,
+            source: ends.source,
+            target: ends.target,
+            flavor: ends.flavor,
+            meta: ends.meta,
             tables: Arc::new(tables),
-            server_id: self.profile.incremental.server_id_for(&self.profile.name),
+            server_id: ends.server_id,
             sink: self.sink,
             standby: self.profile.incremental.cutover == Cutover::Never,
             matcher: self.matcher,
             filters: &filters,
-            apply_workers: self.profile.incremental.apply_workers,
-            load_data: self.profile.options.write_method != crate::profile::WriteMethod::Insert,
+            apply_workers: ends.apply_workers,
+            load_data: ends.load_data,
             shard: self.opts.shard.as_deref(),
         };
         let (outcome, applied) =
-            replicate::sync::run(&setup, start, self.opts.control.receiver()).await?;
+            replicate::sync::run(&setup, start, self.opts.control.receiver(), opened).await?;
         let late = match outcome {
             Outcome::Paused | Outcome::Aborted => {
                 let aborted = matches!(outcome, Outcome::Aborted);

@@ -110,10 +110,13 @@ fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>)
 /// Follows the binlog from `start` until a request or `stop` ends it. `requests`
 /// delivers requests from this process (Ctrl-C, the app); requests left in the meta
 /// schema by other processes are read once per tick.
+/// `opened`: the sync's connections, when the job opened them beside its own
+/// start-up (see [`Streams::open`]); used only if they start at `start`.
 pub async fn run(
     setup: &SyncSetup<'_>,
     start: Position,
     mut requests: Requests,
+    opened: Option<Result<Streams, ReplicateError>>,
 ) -> Result<(Outcome, Position), ReplicateError> {
     // The whole job's counts go on from where its last run left them.
     let before = async {
@@ -123,12 +126,16 @@ pub async fn run(
         }
         .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok())
     };
-    // The sync's own connections open beside these reads: each is round trips.
-    let (before, catchup, streams) = tokio::join!(
-        before,
-        load_catchup(setup),
-        Streams::open(setup, &start, &setup.tables)
-    );
+    // The sync's own connections open beside these reads (each is round trips),
+    // unless the job has them already.
+    let opened = opened.filter(|o| o.as_ref().map_or(true, |s| s.from == start));
+    let streams = async {
+        match opened {
+            Some(o) => o.map(|s| s.with_tables(&setup.tables)),
+            None => Streams::open(&setup.ends(), &start, &setup.tables).await,
+        }
+    };
+    let (before, catchup, streams) = tokio::join!(before, load_catchup(setup), streams);
     let mut catchup = catchup?;
     // The first attempt uses them (or their error); a retry opens its own.
     let mut streams = Some(streams);
@@ -152,7 +159,7 @@ pub async fn run(
         let result = async {
             let opened = match streams.take() {
                 Some(opened) => opened?,
-                None => Streams::open(setup, &applied, &tables).await?,
+                None => Streams::open(&setup.ends(), &applied, &tables).await?,
             };
             follow(
                 opened,
@@ -249,39 +256,67 @@ async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
 
 /// One connected stretch of the sync: returns on an outcome or a failure, with
 /// `applied` always the last checkpoint stored on the target.
+/// What the sync's connections need, known before its tables are (see
+/// [`Streams::open`]).
+pub struct Ends<'a> {
+    pub source: &'a Endpoint,
+    pub target: &'a Endpoint,
+    pub flavor: Flavor,
+    pub meta: &'a Meta,
+    pub server_id: u32,
+    pub apply_workers: usize,
+    pub load_data: bool,
+}
+
+impl SyncSetup<'_> {
+    fn ends(&self) -> Ends<'_> {
+        Ends {
+            source: self.source,
+            target: self.target,
+            flavor: self.flavor,
+            meta: self.meta,
+            server_id: self.server_id,
+            apply_workers: self.apply_workers,
+            load_data: self.load_data,
+        }
+    }
+}
+
 /// The sync's connections: the applier's, the binlog stream from `from`, and one
 /// for control requests.
-struct Streams {
+pub struct Streams {
     applier: Applier,
     reader: Reader,
     control: mysql_async::Conn,
+    from: Position,
 }
 
 impl Streams {
-    /// Opens the three side by side: at a distance each is round trips.
-    async fn open(
-        setup: &SyncSetup<'_>,
+    /// Opens the three side by side: at a distance each is round trips. A job
+    /// may open them beside its own start-up reads, before it has the tables
+    /// (`tables` empty); [`run`] gives them the sync's before any event is read.
+    pub async fn open(
+        ends: &Ends<'_>,
         from: &Position,
         tables: &Arc<HashMap<(String, String), TableMap>>,
     ) -> Result<Streams, ReplicateError> {
         let (applier, reader, control) = tokio::try_join!(
             Applier::new(
-                setup.target,
-                setup.meta.clone(),
+                ends.target,
+                ends.meta.clone(),
                 tables.clone(),
-                setup.apply_workers,
-                setup.load_data,
+                ends.apply_workers,
+                ends.load_data,
             ),
             Reader::open(
-                setup.source,
-                setup.flavor,
+                ends.source,
+                ends.flavor,
                 from,
-                setup.server_id,
+                ends.server_id,
                 tables.clone(),
             ),
             async {
-                setup
-                    .target
+                ends.target
                     .conn()
                     .await
                     .map_err(|e| ReplicateError::connect("target", e))
@@ -291,7 +326,14 @@ impl Streams {
             applier,
             reader,
             control,
+            from: from.clone(),
         })
+    }
+
+    fn with_tables(mut self, tables: &Arc<HashMap<(String, String), TableMap>>) -> Streams {
+        self.applier.set_tables(tables.clone());
+        self.reader.set_tables(tables.clone());
+        self
     }
 }
 
@@ -311,6 +353,7 @@ async fn follow(
         mut applier,
         reader,
         control,
+        ..
     } = streams;
     let result = follow_polled(
         &mut applier,
