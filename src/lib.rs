@@ -26,6 +26,7 @@ pub mod shard;
 pub mod snapshot;
 pub mod target;
 pub mod verify;
+pub mod wording;
 
 pub use catalog::Catalog;
 pub use endpoint::Side;

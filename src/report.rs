@@ -371,7 +371,7 @@ async fn checklist(profile: &Profile, rows: &[LogRow], completed: bool) -> Vec<C
             id: "events".into(),
             text: format!(
                 "{} created DISABLED on the target, so they would not change its data before the cutover: enable them once the application uses the target.",
-                plural(events.len(), "event was", "events were")
+                crate::wording::count(events.len(), "event was", "events were")
             ),
             sql: Some(events.into_iter().collect::<Vec<_>>().join("\n")),
         });
@@ -407,7 +407,7 @@ async fn checklist(profile: &Profile, rows: &[LogRow], completed: bool) -> Vec<C
             id: "accounts".into(),
             text: format!(
                 "Accounts and grants are not migrated: {} on the migrated schemas on the source (as far as the source login can see). Create them on the target with passwords of yours, then point the application at the target.",
-                plural(grants.len(), "account has grants", "accounts have grants")
+                crate::wording::count(grants.len(), "account has grants", "accounts have grants")
             ),
             sql: Some(grants.join("\n\n")),
         },
@@ -425,14 +425,6 @@ async fn checklist(profile: &Profile, rows: &[LogRow], completed: bool) -> Vec<C
         },
     });
     items
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
 }
 
 /// Each selected source table with its target name.
@@ -487,7 +479,7 @@ async fn triggers(profile: &Profile, selected: &[Pair]) -> Option<ChecklistItem>
         id: "triggers".into(),
         text: format!(
             "{} created at the cutover and now fire on the target for the application's writes: {}.",
-            plural(names.len(), "trigger was", "triggers were"),
+            crate::wording::count(names.len(), "trigger was", "triggers were"),
             names.join(", ")
         ),
         sql: None,

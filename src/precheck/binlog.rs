@@ -263,7 +263,7 @@ fn session_overrides(ctx: &Context) -> Check {
                 Check::warn(
                     id,
                     title,
-                    format!("{} account(s) have SUPER or BINLOG ADMIN and may SET SESSION binlog_format = STATEMENT: rows they write that way cannot be replayed faithfully, and the sync stops at them (so does a session with binlog_row_image = MINIMAL)", others.len()),
+                    format!("{} SUPER or BINLOG ADMIN and may SET SESSION binlog_format = STATEMENT: rows they write that way cannot be replayed faithfully, and the sync stops at them (so does a session with binlog_row_image = MINIMAL)", crate::wording::count(others.len(), "account has", "accounts have")),
                     "REVOKE SUPER / BINLOG ADMIN from application accounts, or make sure their sessions keep binlog_format = ROW and binlog_row_image = FULL",
                 )
                 .with_objects(others)
@@ -283,7 +283,7 @@ fn prepared_xa(ctx: &Context) -> Check {
         Some(x) => Check::fail(
             id,
             title,
-            format!("{} XA transaction(s) are prepared and not yet committed or rolled back on the source: their rows were written to the binlog before the job's start and the snapshot does not see them, so they would be missed", x.len()),
+            format!("{} prepared and not yet committed or rolled back on the source: their rows were written to the binlog before the job's start and the snapshot does not see them, so they would be missed", crate::wording::count(x.len(), "XA transaction is", "XA transactions are")),
             "commit or roll them back on the source (XA COMMIT / XA ROLLBACK with the ids listed by XA RECOVER), then check again",
         )
         .with_objects(x.clone()),

@@ -79,7 +79,7 @@ fn keys(ctx: &Context) -> Check {
         Check::warn(
             id,
             title,
-            format!("{} table(s) have no primary or NOT NULL unique key: each is copied in one piece, and replicated changes must match whole rows (slower; duplicate rows cannot be told apart)", keyless.len()),
+            format!("{} no primary or NOT NULL unique key: each is copied in one piece, and replicated changes must match whole rows (slower; duplicate rows cannot be told apart)", crate::wording::count(keyless.len(), "table has", "tables have")),
             "add a primary key on the source (e.g. an invisible auto-increment id) before migrating",
         )
         .with_objects(keyless)
@@ -101,8 +101,8 @@ fn engines(ctx: &Context) -> Check {
         return Check::pass(id, title, "every table is InnoDB");
     }
     let mut detail = format!(
-        "{} table(s) are not InnoDB: they are not transactional",
-        odd.len()
+        "{} not InnoDB: they are not transactional",
+        crate::wording::count(odd.len(), "table is", "tables are")
     );
     if myisam && ctx.profile.options.consistency != Consistency::Lock {
         detail.push_str("; MyISAM/Aria tables are not covered by the consistent snapshot and may be copied at a slightly different instant");
@@ -145,7 +145,7 @@ fn foreign_keys(ctx: &Context) -> Check {
         Check::fail(
             id,
             title,
-            format!("{} foreign key(s) reference tables that are not selected", outside.len()),
+            format!("{} tables that are not selected", crate::wording::count(outside.len(), "foreign key references", "foreign keys reference")),
             "⟦cli:add the referenced tables to [objects] include|app:select the referenced tables on the Objects page⟧ (referenced tables must be migrated too)",
         )
         .with_objects(outside)
@@ -179,7 +179,7 @@ fn cascades(ctx: &Context) -> Check {
         Check::pass(
             id,
             title,
-            format!("{} foreign key(s) with CASCADE / SET NULL: the source does not binlog the child rows they change, so the sync applies each parent delete or key update in order with foreign-key checks on, and the target's engine makes the same child changes", found.len()),
+            format!("{} with CASCADE / SET NULL: the source does not binlog the child rows they change, so the sync applies each parent delete or key update in order with foreign-key checks on, and the target's engine makes the same child changes", crate::wording::count(found.len(), "foreign key", "foreign keys")),
         )
         .with_objects(found)
     }
@@ -207,7 +207,7 @@ fn system_versioned(ctx: &Context) -> Check {
         Check::fail(
             id,
             title,
-            format!("{} table(s) are WITH SYSTEM VERSIONING: their history rows and row_start/row_end times are set by the server and cannot be migrated as they are", found.len()),
+            format!("{} WITH SYSTEM VERSIONING: their history rows and row_start/row_end times are set by the server and cannot be migrated as they are", crate::wording::count(found.len(), "table is", "tables are")),
             "leave these tables out of the job's selection and move them with mariadb-dump, or remove versioning on the source first (ALTER TABLE … DROP SYSTEM VERSIONING, which drops the history)",
         )
         .with_objects(found)
@@ -288,8 +288,8 @@ fn definers(ctx: &Context) -> Check {
         id,
         title,
         format!(
-            "{} object(s) have definers that do not exist on the target; {policy}",
-            missing.len()
+            "{} definers that do not exist on the target; {policy}",
+            crate::wording::count(missing.len(), "object has", "objects have")
         ),
         "create the definer accounts on the target, or accept the rewrite",
     )
@@ -346,8 +346,8 @@ fn routing(ctx: &Context) -> Check {
             id,
             title,
             format!(
-                "{} target table(s) merge several source tables (shard merge; their definitions and keys are checked below)",
-                merged.len()
+                "{} several source tables (shard merge; their definitions and keys are checked below)",
+                crate::wording::count(merged.len(), "target table merges", "target tables merge")
             ),
         )
         .with_objects(merged)

@@ -99,7 +99,8 @@ fn schemas(ctxs: &[(&str, &Context)], merged: &BTreeMap<Name, Vec<(ShardId, usiz
             id,
             title,
             format!(
-                "{count} target table(s) merge shards with the same columns: {}",
+                "{} shards with the same columns: {}",
+                crate::wording::count(count, "target table merges", "target tables merge"),
                 merged
                     .iter()
                     .map(|((s, t), shards)| format!("{s}.{t} ← {}", shards.len()))

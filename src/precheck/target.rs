@@ -58,8 +58,8 @@ fn conflicts(ctx: &Context) -> Check {
             id,
             title,
             format!(
-                "{} table(s) hold rows of this job's interrupted copy, which resumes",
-                full.len()
+                "{} rows of this job's interrupted copy, which resumes",
+                crate::wording::count(full.len(), "table holds", "tables hold")
             ),
         );
     }
@@ -67,7 +67,7 @@ fn conflicts(ctx: &Context) -> Check {
         OnExisting::Error => Check::fail(
             id,
             title,
-            format!("{} target table(s) already hold rows", full.len()),
+            format!("{} rows", crate::wording::count(full.len(), "target table already holds", "target tables already hold")),
             "empty or drop them, or ⟦cli:set [options] on_existing = \"truncate\" or \"append\"|app:choose truncate or append for “Target tables that already hold rows” on the Options page⟧",
         )
         .with_objects(full),
@@ -75,8 +75,8 @@ fn conflicts(ctx: &Context) -> Check {
             id,
             title,
             format!(
-                "{} target table(s) hold rows and will be TRUNCATED",
-                full.len()
+                "{} rows and will be TRUNCATED",
+                crate::wording::count(full.len(), "target table holds", "target tables hold")
             ),
             "make sure nothing on the target needs those rows",
         )
@@ -85,8 +85,8 @@ fn conflicts(ctx: &Context) -> Check {
             id,
             title,
             format!(
-                "{} target table(s) hold rows; copied rows are added, duplicate keys fail the copy",
-                full.len()
+                "{} rows; copied rows are added, duplicate keys fail the copy",
+                crate::wording::count(full.len(), "target table holds", "target tables hold")
             ),
             "make sure the existing rows cannot collide with the source's keys",
         )
@@ -116,8 +116,8 @@ fn missing_tables(ctx: &Context) -> Check {
             id,
             title,
             format!(
-                "an incremental job only applies changes; {} target table(s) do not exist: the sync stops at the first change to one of them until it does",
-                missing.len()
+                "an incremental job only applies changes; {}: the sync stops at the first change to one of them until it does",
+                crate::wording::count(missing.len(), "target table does not exist", "target tables do not exist")
             ),
             "create them on the target first (or use ⟦cli:mode = \"all\"|app:the mode “Full copy + incremental sync”⟧ to copy them)",
         )

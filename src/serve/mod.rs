@@ -101,7 +101,8 @@ pub async fn serve(
         // Whoever started the server may have stopped reading its output.
         let _ = writeln!(
             std::io::stderr(),
-            "ferry serve: pausing {paused} running task(s)…"
+            "ferry serve: pausing {}…",
+            ferry::wording::count(paused, "running task", "running tasks")
         );
         runs.wait_idle(std::time::Duration::from_secs(120)).await;
     }
