@@ -6,7 +6,7 @@
 # sysbench writes at a fixed rate, measured with a heartbeat row.
 #
 #   bench/incremental.sh [TRANSACTIONS] [RATE] [RATE_SECONDS]   (default 100000 2000 30)
-#   APPLY_WORKERS=N sets Ferry's [incremental] apply_workers (default 1).
+#   APPLY_WORKERS=N sets Ferry's [incremental] apply_workers (default: automatic).
 #   RTT_MS="0 20 50" runs the catch-up race and the lag measurement once per round
 #   trip, the native replicas pulling the binlog and Ferry reaching both servers
 #   through the same delaying proxy (default: no proxy).
@@ -110,7 +110,7 @@ user = "root"
 include = ["$DB.*"]
 [incremental]
 start = "binlog:$FILE0:$POS0"
-apply_workers = ${APPLY_WORKERS:-1}
+${APPLY_WORKERS:+apply_workers = $APPLY_WORKERS}
 TOML
 }
 applied() {

@@ -15,6 +15,19 @@ afterEach(() => {
 const profile = testProfile;
 
 describe("Options", () => {
+  it("groups the settings and folds the advanced ones until one of them is wrong", async () => {
+    const p = $state(profile());
+    render(Options, { props: { profile: p, onnext: vi.fn(), onback: vi.fn() } });
+    for (const g of ["group-copy", "group-sync", "group-schedule", "where"]) expect(screen.getByTestId(g)).toBeTruthy();
+    const advanced = screen.getByTestId("advanced") as HTMLDetailsElement;
+    expect(advanced.open).toBe(false);
+    expect(advanced.contains(screen.getByTestId("chunk-mib"))).toBe(true);
+    expect(advanced.contains(screen.getByTestId("apply-workers"))).toBe(true);
+    await fireEvent.input(screen.getByTestId("chunk-mib"), { target: { value: "0.001" } });
+    await vi.waitFor(() => expect(advanced.open).toBe(true));
+    expect(screen.getByTestId("error-chunk")).toBeTruthy();
+  });
+
   it("rejects out-of-range numbers next to the field", async () => {
     // The app binds a reactive profile; so does this test.
     const p = $state(profile());
