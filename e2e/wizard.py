@@ -239,13 +239,20 @@ def fill_servers(w, source, target):
         w.type(f"{side}-user", "root")
 
 
+def acknowledge(w):
+    """Ticks the warnings' checkbox unless it is ticked already (warnings the job
+    acknowledged before, unchanged, are remembered)."""
+    if not w.s(f"/element/{w.find('ack-warnings')}/selected", method="GET")["value"]:
+        w.click("ack-warnings")
+
+
 def start_after_precheck(w, what, on_report=lambda: None):
     """Waits for the precheck, which must pass (warnings acknowledged), and starts."""
     summary = w.wait_text("precheck-summary", lambda t: "failing" in t, what, timeout=120)
     on_report()
     assert " 0 failing" in summary, summary
     if "0 warnings" not in summary:
-        w.click("ack-warnings")
+        acknowledge(w)
     w.click("start")
 
 
@@ -388,6 +395,8 @@ def main():
         w.wait_text("precheck-summary", lambda t: "failing" in t, "the resume's precheck", timeout=120)
         assert w.s(f"/element/{w.find('check-target.pending_ddl')}/attribute/data-status", method="GET")["value"] == "warn"
         assert "MODIFY note" in w.text("check-target.pending_ddl")
+        # A new warning (the waiting DDL): the earlier acknowledgement does not cover it.
+        assert not w.s(f"/element/{w.find('ack-warnings')}/selected", method="GET")["value"]
         w.click("ack-warnings")
         w.click("start")
         assert "MODIFY note" in w.wait_text("ddl-statement", lambda t: len(t) > 0, "the refused DDL again", timeout=120)

@@ -20,6 +20,7 @@ const check = (id: string, status: Check["status"]): Check => ({
 afterEach(() => {
   cleanup();
   clearMocks();
+  localStorage.clear();
   toasts.splice(0);
   wizard.blocked = null;
 });
@@ -74,6 +75,28 @@ describe("Precheck", () => {
     await fireEvent.click(screen.getByTestId("copy-binlog.format"));
     await vi.waitFor(() => expect(written).toEqual(["SET GLOBAL binlog_format = 'ROW'"]));
     expect(screen.getByTestId("copy-binlog.format").textContent).toBe("Copied");
+  });
+
+  it("remembers acknowledged warnings for the job until they change", async () => {
+    let warnings = [check("tables.keys", "warn")];
+    mockIPC((cmd) => (cmd === "precheck" ? { checks: [check("connect.source", "pass"), ...warnings] } : undefined));
+    const start = () => screen.getByTestId("start") as HTMLButtonElement;
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    await fireEvent.click(await screen.findByTestId("ack-warnings"));
+    expect(start().disabled).toBe(false);
+    cleanup();
+    // The same warnings on a resume: acknowledged already, and said so.
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    expect((await screen.findByTestId("ack-remembered")).textContent).toMatch(/same warnings/);
+    expect((screen.getByTestId("ack-warnings") as HTMLInputElement).checked).toBe(true);
+    expect(start().disabled).toBe(false);
+    cleanup();
+    // Another object in a warning: asked again.
+    warnings = [{ ...check("tables.keys", "warn"), objects: ["shop.orders", "shop.log"] }];
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    expect((await screen.findByTestId("ack-warnings") as HTMLInputElement).checked).toBe(false);
+    expect(screen.queryByTestId("ack-remembered")).toBeNull();
+    expect(start().disabled).toBe(true);
   });
 
   it("copies every GRANT of a privileges fix together", async () => {

@@ -1,0 +1,40 @@
+// Warnings the user has read and accepted, per job on this computer: a resume (or
+// a re-run) that meets the same warnings does not ask again; any change — a new
+// warning, other objects, another text — asks again.
+import type { Check } from "../bindings/Check";
+
+const KEY = "ferry.acks";
+type Stored = Record<string, { warnings: string; at: string }>;
+
+const stored = (): Stored => {
+  try {
+    return JSON.parse(localStorage.getItem(KEY) ?? "{}") as Stored;
+  } catch {
+    return {};
+  }
+};
+
+/** The warnings as one comparable value: each check's id, text and objects. */
+export function fingerprint(warnings: Check[]): string {
+  return JSON.stringify(
+    warnings.map((c) => [c.id, c.detail, [...c.objects].sort()]).sort((a, b) => String(a[0]).localeCompare(String(b[0]))),
+  );
+}
+
+/** When these very warnings were acknowledged for the job, or null. */
+export function acknowledgedAt(job: string, warnings: Check[]): string | null {
+  const s = stored()[job];
+  return s && s.warnings === fingerprint(warnings) ? s.at : null;
+}
+
+/** Remembers (or, `false`, forgets) that the job's warnings were acknowledged. */
+export function remember(job: string, warnings: Check[], acknowledged: boolean) {
+  const all = stored();
+  if (acknowledged) all[job] = { warnings: fingerprint(warnings), at: new Date().toISOString() };
+  else delete all[job];
+  try {
+    localStorage.setItem(KEY, JSON.stringify(all));
+  } catch {
+    // Private mode or a full store: asked again next time.
+  }
+}
