@@ -245,11 +245,9 @@ impl Catalog {
     /// Names of all non-system schemas, unfiltered.
     pub async fn load_schema_names(endpoint: &Endpoint) -> Result<Vec<String>, CatalogError> {
         let mut conn = endpoint.conn().await?;
+        // No parameter: the text protocol's one round trip, not a prepare's two.
         let names: Vec<String> = conn
-            .exec(
-                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME",
-                (),
-            )
+            .query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA ORDER BY SCHEMA_NAME")
             .await
             .map_err(query_err("schemas"))?;
         Ok(names.into_iter().filter(|n| !is_system_schema(n)).collect())

@@ -269,6 +269,9 @@ pub struct Endpoint {
     /// The ping measured when the endpoint opened: the distance to the server,
     /// which the copy sizes its chunks by.
     round_trip: Duration,
+    /// The probe connection, kept open for the first step that needs one (see
+    /// [`Endpoint::first_conn`]); when it was opened.
+    probe: Arc<std::sync::Mutex<Option<(Conn, std::time::Instant)>>>,
 }
 
 impl std::fmt::Debug for Endpoint {
@@ -334,8 +337,13 @@ impl Endpoint {
             Err(e) => (Duration::ZERO, Err(e)),
         };
         tracing::debug!(?side, ?round_trip, "endpoint opened");
-        let _ = conn.disconnect().await;
-        let (facts, settings) = read.map_err(|e| classify(side, config, e))?;
+        let (facts, settings) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                let _ = conn.disconnect().await;
+                return Err(classify(side, config, e));
+            }
+        };
         let opts: Opts = match settings {
             Some((packet, wait)) => OptsBuilder::from_opts(opts)
                 .max_allowed_packet(Some(packet as usize))
@@ -351,6 +359,10 @@ impl Endpoint {
             tls_active,
             facts: Arc::new(facts),
             round_trip,
+            probe: Arc::new(std::sync::Mutex::new(Some((
+                conn,
+                std::time::Instant::now(),
+            )))),
         })
     }
 
@@ -386,6 +398,22 @@ impl Endpoint {
                 address: self.config.address(),
                 seconds,
             }),
+        }
+    }
+
+    /// The probe connection while it is fresh, else one from the pool: the step
+    /// right after opening (a precheck's first reads) need not wait for a new
+    /// connection's round trips. Not returned to the pool: it closes when dropped.
+    pub async fn first_conn(&self) -> Result<Conn, EndpointError> {
+        let probe = self.probe.lock().ok().and_then(|mut p| p.take());
+        match probe {
+            Some((conn, at)) if at.elapsed() < PROBE_FRESH => Ok(conn),
+            Some((conn, _)) => {
+                // Idle for a while: the server may have dropped it.
+                let _ = conn.disconnect().await;
+                self.conn().await
+            }
+            None => self.conn().await,
         }
     }
 
@@ -443,6 +471,10 @@ impl Endpoint {
 
     /// Closes all pooled connections.
     pub async fn close(self) {
+        let probe = self.probe.lock().ok().and_then(|mut p| p.take());
+        if let Some((conn, _)) = probe {
+            let _ = conn.disconnect().await;
+        }
         let _ = self.pool.disconnect().await;
     }
 }
@@ -536,6 +568,9 @@ fn ssl_opts(side: Side, config: &EndpointConfig) -> Result<Option<SslOpts>, Endp
     }
     Ok(Some(ssl))
 }
+
+/// How long the probe connection waits for [`Endpoint::first_conn`].
+const PROBE_FRESH: Duration = Duration::from_secs(10);
 
 /// The probe's packet limit before the server's is known: under every server's
 /// minimum default, and far above the probe's own small queries.

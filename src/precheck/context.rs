@@ -193,7 +193,8 @@ impl Context {
                 remedy: "check again".into(),
             });
         };
-        let (mut sc, mut tc) = match tokio::try_join!(source.conn(), target.conn()) {
+        // The connections that proved the login, still open: no new one to wait for.
+        let (mut sc, mut tc) = match tokio::try_join!(source.first_conn(), target.first_conn()) {
             Ok(conns) => conns,
             Err(e) => {
                 source.close().await;
