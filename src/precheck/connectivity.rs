@@ -29,15 +29,17 @@ fn is_loopback(host: &str) -> bool {
     host == "localhost" || host == "::1" || host.starts_with("127.")
 }
 
-pub fn tls(c: &ConnectionCheck) -> Check {
+/// `None` for a side that could not be reached: its connection check fails
+/// already, and a second failure for the same cause would count it twice.
+pub fn tls(c: &ConnectionCheck) -> Option<Check> {
     let id = format!("tls.{}", c.side.as_str());
     let title = format!("Encryption to the {}", c.side);
     let host = c
         .address
         .rsplit_once(':')
         .map_or(c.address.as_str(), |(h, _)| h);
-    match (&c.facts, c.tls) {
-        (None, _) => Check::fail(&id, &title, "not connected", "fix the connection first"),
+    Some(match (&c.facts, c.tls) {
+        (None, _) => return None,
         (Some(f), true) => Check::pass(
             &id,
             &title,
@@ -52,5 +54,5 @@ pub fn tls(c: &ConnectionCheck) -> Check {
             format!("data and credentials cross the network to {} unencrypted", c.address),
             format!("enable TLS on the {} server and ⟦cli:set tls = \"required\" (or verify-ca) in the profile|app:choose TLS required (or verify-ca) on the Connect page⟧", c.side),
         ),
-    }
+    })
 }
