@@ -41,6 +41,12 @@ describe("Mode", () => {
     await fireEvent.click(screen.getByTestId("read-position"));
     expect((await screen.findByTestId("position-hint")).textContent).toMatch(/binlog.000003:98765 · GTID 0-1-42/);
     expect(asked).toEqual([{ job: "shop", config: $state.snapshot(p.source), password: null }]);
+    // Either form of it can be taken as the start.
+    await fireEvent.click(screen.getByTestId("use-gtid"));
+    expect(p.incremental?.start).toBe("gtid:0-1-42");
+    expect((screen.getByTestId("start-value") as HTMLInputElement).value).toBe("0-1-42");
+    await fireEvent.click(screen.getByTestId("use-binlog"));
+    expect(p.incremental?.start).toBe("binlog:binlog.000003:98765");
     // Back to full + incremental: the sync starts at the snapshot again.
     await fireEvent.click(screen.getByTestId("mode-all"));
     expect(p.incremental?.start).toBe("snapshot");
