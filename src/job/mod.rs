@@ -777,7 +777,8 @@ async fn copy_phase(
             table: t.name.clone(),
             target: format!("{}.{}", t.target_schema, t.target_name),
             rows_estimate: t.row_estimate,
-            bytes_estimate: table.data_bytes,
+            // The size the Objects page and a sync's plan show (data and indexes).
+            bytes_estimate: t.bytes,
             chunks: mine.len() as u64,
             chunks_done: done,
             rows_done: mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
@@ -853,7 +854,13 @@ async fn copy_phase(
         .map(|t| t.rows_estimate)
         .sum::<u64>()
         .max(done_rows);
-    let bytes_total: u64 = totals.iter().map(|t| t.bytes_estimate).sum();
+    // What the copy moves is the rows: their data, not the indexes built after.
+    let bytes_total: u64 = selection
+        .tables
+        .iter()
+        .filter_map(|t| catalog.table(&t.schema, &t.name))
+        .map(|t| t.data_bytes)
+        .sum();
 
     sink.phase(Phase::Copy);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
