@@ -30,6 +30,15 @@ describe("Connect", () => {
     expect(calls).not.toContain("profile_save");
   });
 
+  it("says what to press when it opens with an introduction (the demo), and nothing otherwise", async () => {
+    mockIPC(() => undefined);
+    render(Connect, { props: { profile: profile(), onsaved: vi.fn(), oncancel: vi.fn(), intro: "Press Test and continue" } });
+    expect(screen.getByTestId("connect-intro").textContent).toMatch(/Test and continue/);
+    cleanup();
+    render(Connect, { props: { profile: profile(), onsaved: vi.fn(), oncancel: vi.fn() } });
+    expect(screen.queryByTestId("connect-intro")).toBeNull();
+  });
+
   it("shows the server's facts, or the engine's error with its remedy", async () => {
     mockIPC((cmd, args) => {
       if (cmd !== "test_connection") return;
