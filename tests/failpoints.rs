@@ -13,6 +13,22 @@ use support::job::*;
 /// Exit code of a process stopped by a failpoint.
 const CRASHED: i32 = 99;
 
+/// Crashes a run of `job` at `point`, then runs it again until the source and the
+/// target are equal (compared without Ferry), and stops that run.
+async fn crash_then_converge(
+    home: &std::path::Path,
+    job: &std::path::Path,
+    point: &str,
+    pair: &support::Pair,
+    db: &str,
+) {
+    run_crashing(home, &["run", job.to_str().unwrap()], point);
+    let mut child = spawn_run(home, job);
+    wait_equal(&mut child, pair, db).await;
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 fn run_crashing(home: &std::path::Path, args: &[&str], point: &str) -> String {
     let out = ferry_cmd(home, args)
         .env("FERRY_FAILPOINT", point)
@@ -80,7 +96,6 @@ async fn crash_after_a_batch_before_its_checkpoint() {
         &db,
         "[incremental]\napply_workers = 2\n",
     );
-    let jp = job.to_str().unwrap();
     let mut child = spawn_run(home.path(), &job);
     wait_sync(&mut child, &pair.target, "fp-apply").await;
     let _ = child.kill();
@@ -90,11 +105,14 @@ async fn crash_after_a_batch_before_its_checkpoint() {
             "USE `{db}`; UPDATE t SET v = v * 2; DELETE FROM t WHERE id <= 10; INSERT INTO t VALUES (1000, 1); INSERT INTO k VALUES (1), (1), (2); DELETE FROM k WHERE v = 2"
         ))
         .await;
-    run_crashing(home.path(), &["run", jp], "apply.rows_before_checkpoint");
-    let mut child = spawn_run(home.path(), &job);
-    wait_equal(&mut child, &pair, &db).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    crash_then_converge(
+        home.path(),
+        &job,
+        "apply.rows_before_checkpoint",
+        &pair,
+        &db,
+    )
+    .await;
     // Keyed changes only: the workers commit the rows and the checkpoint would
     // follow in the background (while the next batch goes to the workers); the
     // crash comes between them.
@@ -103,11 +121,14 @@ async fn crash_after_a_batch_before_its_checkpoint() {
             "USE `{db}`; UPDATE t SET v = v + 1 WHERE id > 50; DELETE FROM t WHERE id = 1000; INSERT INTO t VALUES (2000, 2)"
         ))
         .await;
-    run_crashing(home.path(), &["run", jp], "apply.rows_before_checkpoint");
-    let mut child = spawn_run(home.path(), &job);
-    wait_equal(&mut child, &pair, &db).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    crash_then_converge(
+        home.path(),
+        &job,
+        "apply.rows_before_checkpoint",
+        &pair,
+        &db,
+    )
+    .await;
 }
 
 /// A DDL from the binlog ran on the target, its checkpoint not stored: it comes
@@ -125,7 +146,6 @@ async fn crash_after_a_ddl_before_its_checkpoint() {
         .await;
     let job = home.path().join("job.toml");
     all_job(&job, &pair, "fp-ddl", &db, "");
-    let jp = job.to_str().unwrap();
     let mut child = spawn_run(home.path(), &job);
     wait_sync(&mut child, &pair.target, "fp-ddl").await;
     let _ = child.kill();
@@ -135,11 +155,7 @@ async fn crash_after_a_ddl_before_its_checkpoint() {
             "USE `{db}`; ALTER TABLE t ADD COLUMN extra VARCHAR(10) DEFAULT 'x'; INSERT INTO t VALUES (2, 2, 'after'); CREATE TABLE n (id INT PRIMARY KEY); INSERT INTO n VALUES (1)"
         ))
         .await;
-    run_crashing(home.path(), &["run", jp], "ddl.applied");
-    let mut child = spawn_run(home.path(), &job);
-    wait_equal(&mut child, &pair, &db).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    crash_then_converge(home.path(), &job, "ddl.applied", &pair, &db).await;
 }
 
 /// The cutover verified and created the triggers, the job not yet marked

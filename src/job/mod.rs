@@ -1240,20 +1240,13 @@ impl SyncCtx<'_> {
                 );
             }
         }
-        let ends = self.ends();
         let setup = SyncSetup {
-            source: ends.source,
-            target: ends.target,
-            flavor: ends.flavor,
-            meta: ends.meta,
+            ends: self.ends(),
             tables: Arc::new(tables),
-            server_id: ends.server_id,
             sink: self.sink,
             standby: self.profile.incremental.cutover == Cutover::Never,
             matcher: self.matcher,
             filters: &filters,
-            apply_workers: ends.apply_workers,
-            load_data: ends.load_data,
             shard: self.opts.shard.as_deref(),
         };
         let (outcome, applied) =

@@ -65,12 +65,9 @@ pub enum Outcome {
 
 /// Everything the loop needs that stays fixed for a run.
 pub struct SyncSetup<'a> {
-    pub source: &'a Endpoint,
-    pub target: &'a Endpoint,
-    pub flavor: Flavor,
-    pub meta: &'a Meta,
+    /// The servers and what the sync's connections need (see [`Streams`]).
+    pub ends: Ends<'a>,
     pub tables: Arc<HashMap<(String, String), TableMap>>,
-    pub server_id: u32,
     pub sink: &'a EventSink,
     /// A standby (`cutover = "never"`) ignores `complete`.
     pub standby: bool,
@@ -78,11 +75,6 @@ pub struct SyncSetup<'a> {
     pub matcher: &'a crate::rules::Matcher,
     /// Events the job leaves out.
     pub filters: &'a super::filter::Filters,
-    /// Target connections applying a batch in parallel.
-    pub apply_workers: usize,
-    /// The job allows LOAD DATA LOCAL (`write_method` is not `insert`): large
-    /// batches of a plain table's rows may be loaded (see `apply`).
-    pub load_data: bool,
     /// Set when the job merges tables: DDL on them waits at their lock.
     pub shard: Option<&'a crate::shard::Member>,
 }
@@ -120,8 +112,8 @@ pub async fn run(
 ) -> Result<(Outcome, Position), ReplicateError> {
     // The whole job's counts go on from where its last run left them.
     let before = async {
-        match setup.target.conn().await {
-            Ok(mut c) => setup.meta.load_status(&mut c).await.ok().flatten(),
+        match setup.ends.target.conn().await {
+            Ok(mut c) => setup.ends.meta.load_status(&mut c).await.ok().flatten(),
             Err(_) => None,
         }
         .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok())
@@ -132,7 +124,7 @@ pub async fn run(
     let streams = async {
         match opened {
             Some(o) => o.map(|s| s.with_tables(&setup.tables)),
-            None => Streams::open(&setup.ends(), &start, &setup.tables).await,
+            None => Streams::open(&setup.ends, &start, &setup.tables).await,
         }
     };
     let (before, catchup, streams) = tokio::join!(before, load_catchup(setup), streams);
@@ -159,7 +151,7 @@ pub async fn run(
         let result = async {
             let opened = match streams.take() {
                 Some(opened) => opened?,
-                None => Streams::open(&setup.ends(), &applied, &tables).await?,
+                None => Streams::open(&setup.ends, &applied, &tables).await?,
             };
             follow(
                 opened,
@@ -223,13 +215,14 @@ pub async fn run(
 async fn load_catchup(setup: &SyncSetup<'_>) -> Result<Catchup, ReplicateError> {
     let conn = || async {
         setup
+            .ends
             .target
             .conn()
             .await
             .map_err(|e| ReplicateError::connect("target", e))
     };
     let (mut a, mut b) = tokio::try_join!(conn(), conn())?;
-    Catchup::load(setup.meta, &mut a, &mut b)
+    Catchup::load(setup.ends.meta, &mut a, &mut b)
         .await
         .map_err(|e| ReplicateError::Target {
             what: "reading the catch-up".into(),
@@ -248,9 +241,9 @@ fn without_copied(catchup: &Catchup, mut t: Transaction) -> Transaction {
 }
 
 async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
-    if let Ok(mut conn) = setup.target.conn().await {
+    if let Ok(mut conn) = setup.ends.target.conn().await {
         let json = serde_json::to_string(status).unwrap_or_default();
-        let _ = setup.meta.save_status(&mut conn, &json).await;
+        let _ = setup.ends.meta.save_status(&mut conn, &json).await;
     }
 }
 
@@ -264,22 +257,11 @@ pub struct Ends<'a> {
     pub flavor: Flavor,
     pub meta: &'a Meta,
     pub server_id: u32,
+    /// Target connections applying a batch in parallel (0: automatic).
     pub apply_workers: usize,
+    /// The job allows LOAD DATA LOCAL (`write_method` is not `insert`): large
+    /// batches of a plain table's rows may be loaded (see `apply`).
     pub load_data: bool,
-}
-
-impl SyncSetup<'_> {
-    fn ends(&self) -> Ends<'_> {
-        Ends {
-            source: self.source,
-            target: self.target,
-            flavor: self.flavor,
-            meta: self.meta,
-            server_id: self.server_id,
-            apply_workers: self.apply_workers,
-            load_data: self.load_data,
-        }
-    }
 }
 
 /// The sync's connections: the applier's, the binlog stream from `from`, and one
@@ -348,7 +330,13 @@ async fn follow(
     requests: &mut Requests,
     catchup: &mut Catchup,
 ) -> Result<Outcome, ReplicateError> {
-    let poll = Poll::start(setup.source, setup.target, setup.flavor, setup.meta, TICK);
+    let poll = Poll::start(
+        setup.ends.source,
+        setup.ends.target,
+        setup.ends.flavor,
+        setup.ends.meta,
+        TICK,
+    );
     let Streams {
         mut applier,
         reader,
@@ -456,7 +444,7 @@ async fn follow_polled(
     // Bytes behind at the last tick, for the catch-up estimate.
     let mut last_behind: Option<(u64, Instant)> = None;
     let mut batch: Vec<Transaction> = Vec::new();
-    let most_changes = if setup.target.round_trip() >= crate::endpoint::NEAR {
+    let most_changes = if setup.ends.target.round_trip() >= crate::endpoint::NEAR {
         FAR_BATCH_CHANGES
     } else {
         BATCH_CHANGES
@@ -476,7 +464,7 @@ async fn follow_polled(
         // A chunked copy is consistent from here: its held keys can be created.
         if catchup.reached(applied) {
             catchup
-                .finish(setup.target, setup.meta, setup.sink)
+                .finish(setup.ends.target, setup.ends.meta, setup.sink)
                 .await
                 .map_err(|e| ReplicateError::Target {
                     what: "creating the keys held back by the chunked copy".into(),
@@ -590,13 +578,13 @@ async fn follow_polled(
                 // The cutover confirms against the source as it is now, not as
                 // the last poll saw it. Both reads at once.
                 tokio::join!(
-                    setup.meta.take_request(&mut control),
-                    source_position(setup.source, setup.flavor)
+                    setup.ends.meta.take_request(&mut control),
+                    source_position(setup.ends.source, setup.ends.flavor)
                 )
             } else {
                 let polled = poll.latest().unwrap_or_default();
                 let request = if polled.request {
-                    setup.meta.take_request(&mut control).await
+                    setup.ends.meta.take_request(&mut control).await
                 } else {
                     Ok(None)
                 };
@@ -609,7 +597,7 @@ async fn follow_polled(
                     return Ok(outcome);
                 }
                 // A request can freeze the source: its position counts from after.
-                source = source_position(setup.source, setup.flavor).await;
+                source = source_position(setup.ends.source, setup.ends.flavor).await;
             }
             let idle = rx.is_empty() && held.is_none();
             let synced = idle && source.as_ref().is_some_and(|s| reached(applied, s));
@@ -674,6 +662,7 @@ async fn ensure_target_schema(
     target_schema: &str,
 ) -> Result<(), ReplicateError> {
     let mut target = setup
+        .ends
         .target
         .conn()
         .await
@@ -685,6 +674,7 @@ async fn ensure_target_schema(
         return Ok(());
     }
     let mut source = setup
+        .ends
         .source
         .conn()
         .await
@@ -742,6 +732,7 @@ async fn on_request(
 /// position (the source's position after the freeze).
 async fn freeze_and_mark(setup: &SyncSetup<'_>, freeze: bool) -> Result<Position, ReplicateError> {
     let mut conn = setup
+        .ends
         .source
         .conn()
         .await
@@ -753,7 +744,7 @@ async fn freeze_and_mark(setup: &SyncSetup<'_>, freeze: bool) -> Result<Position
                 cause: e.to_string(),
             })?;
     }
-    crate::position::current(&mut conn, setup.flavor)
+    crate::position::current(&mut conn, setup.ends.flavor)
         .await
         .map_err(ReplicateError::source)
 }
@@ -776,11 +767,13 @@ async fn apply_statement(
     use super::ddl::{self, Plan};
     let position = end.to_string();
     let mut control = setup
+        .ends
         .target
         .conn()
         .await
         .map_err(|e| ReplicateError::connect("target", e))?;
     let decision = setup
+        .ends
         .meta
         .ddl_decision(&mut control, &position)
         .await
@@ -895,6 +888,7 @@ async fn apply_statement(
             Err(e) => {
                 if let ReplicateError::ShardDdl { cause, .. } = &e {
                     let _ = setup
+                        .ends
                         .meta
                         .ddl_refused(&mut control, &position, &statement.sql, cause)
                         .await;
@@ -917,6 +911,7 @@ async fn apply_statement(
                 names.join(", ")
             );
             let _ = setup
+                .ends
                 .meta
                 .ddl_refused(&mut control, &position, &statement.sql, &cause)
                 .await;
@@ -941,6 +936,7 @@ async fn apply_statement(
                     Ok(ran) => ran,
                     Err(ReplicateError::Ddl { cause, .. }) => {
                         let _ = setup
+                            .ends
                             .meta
                             .ddl_refused(&mut control, &position, &statement.sql, &cause)
                             .await;
@@ -962,7 +958,7 @@ async fn apply_statement(
             for (schema, name) in refresh {
                 let (ts, tn) =
                     ddl::route_of(setup.matcher, tables, &(schema.clone(), name.clone()));
-                let catalog = crate::catalog::Catalog::load(setup.target, |s| s == ts)
+                let catalog = crate::catalog::Catalog::load(setup.ends.target, |s| s == ts)
                     .await
                     .map_err(|e| ReplicateError::Target {
                         what: format!("reading {ts}.{tn} after DDL"),
@@ -983,7 +979,7 @@ async fn apply_statement(
             // cascade parent (or no longer one): look again in the schemas touched.
             let schemas: std::collections::HashSet<String> =
                 maps.values().map(|m| m.target_schema.clone()).collect();
-            let catalog = crate::catalog::Catalog::load(setup.target, |s| schemas.contains(s))
+            let catalog = crate::catalog::Catalog::load(setup.ends.target, |s| schemas.contains(s))
                 .await
                 .map_err(|e| ReplicateError::Target {
                     what: "reading foreign keys after DDL".into(),
@@ -1005,11 +1001,11 @@ async fn apply_statement(
         }
         member
             .locks
-            .passed(setup.target, &shard, &target)
+            .passed(setup.ends.target, &shard, &target)
             .await
             .map_err(|e| lock_error(e, &position, &statement.sql))?;
     }
-    let _ = setup.meta.ddl_passed(&mut control, &position).await;
+    let _ = setup.ends.meta.ddl_passed(&mut control, &position).await;
     if !named.is_empty() || decision.is_some() {
         setup.sink.emit(JobEvent::Ddl {
             statement: statement.sql.clone(),
@@ -1126,7 +1122,7 @@ async fn shard_gate(
     let (shard, target) = (shard_of(first), route(first));
     let err = |e| lock_error(e, position, &statement.sql);
     let arrival = locks
-        .arrive(setup.target, &shard, &target, sql, position)
+        .arrive(setup.ends.target, &shard, &target, sql, position)
         .await
         .map_err(err)?;
     let mut rx = match arrival {
@@ -1137,6 +1133,7 @@ async fn shard_gate(
     };
     tracing::info!(%shard, sql = %sql, "DDL of a merged table waits for the other shards");
     let mut control = setup
+        .ends
         .target
         .conn()
         .await
@@ -1151,7 +1148,7 @@ async fn shard_gate(
             r = locks.wait(&mut rx, &shard, &target) => break r.map(|()| None).map_err(err),
             r = requests.recv() => Some(r),
             _ = tokio::time::sleep(TICK) => setup
-                .meta
+                .ends.meta
                 .take_request(&mut control)
                 .await
                 .map_err(|e| ReplicateError::target("reading requests", e))?,
