@@ -84,7 +84,17 @@ fn stats_on_metadata(ctx: &Context) -> Check {
 fn connections(ctx: &Context) -> Check {
     let o = &ctx.profile.options;
     let need_source = o.export_threads as u64 + 3;
-    let need_target = o.import_threads as u64 + 3;
+    let mut need_target = o.import_threads as u64 + 3;
+    if ctx.needs_binlog() {
+        // The sync's appliers (more at a distance, when automatic), beside the
+        // job's lock, control, status and log connections.
+        use crate::replicate::apply::{connections_for, workers_for};
+        let workers = workers_for(
+            ctx.profile.incremental.apply_workers,
+            ctx.target.round_trip(),
+        );
+        need_target = need_target.max(connections_for(workers) as u64 + 4);
+    }
     let free = |vars, status| -> Option<u64> {
         let max = num(vars, "max_connections")?;
         let used = num(status, "threads_connected").unwrap_or(0);

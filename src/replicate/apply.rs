@@ -85,6 +85,26 @@ fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError +
     move |e| ReplicateError::target(what, e)
 }
 
+/// The apply workers a job gets: its `apply_workers`, or for 0 (automatic) one
+/// near the target and [`FAR_WORKERS`] at a distance.
+pub fn workers_for(configured: usize, round_trip: Duration) -> usize {
+    match configured {
+        0 if round_trip >= crate::endpoint::NEAR => FAR_WORKERS,
+        0 => 1,
+        n => n,
+    }
+}
+
+/// The target connections an applier of `workers` holds: with more than one, one
+/// more holds the keyless changes and the checkpoint (see `Applier::apply`).
+pub fn connections_for(workers: usize) -> usize {
+    if workers > 1 {
+        workers + 1
+    } else {
+        1
+    }
+}
+
 /// The head lane went with a background checkpoint that never came back (its
 /// task failed): this applier can write nothing more; the sync opens another.
 fn head_lost() -> ReplicateError {
@@ -184,14 +204,9 @@ impl Applier {
         allow_load: bool,
     ) -> Result<Applier, ReplicateError> {
         let far = target.round_trip() >= crate::endpoint::NEAR;
-        let workers = match workers {
-            0 if far => FAR_WORKERS,
-            0 => 1,
-            n => n,
-        };
-        // With parallel workers, one more connection holds the keyless changes and
-        // the checkpoint (see `apply`). Opened side by side: each is round trips.
-        let wanted = if workers > 1 { workers + 1 } else { 1 };
+        let workers = workers_for(workers, target.round_trip());
+        // Opened side by side: each is round trips.
+        let wanted = connections_for(workers);
         let mut lanes = futures_util::future::try_join_all((0..wanted).map(|_| async {
             let files = Infiles::default();
             let mut conn = target
@@ -1211,6 +1226,16 @@ mod tests {
         assert_eq!(keyless.iter().map(Work::rows).sum::<u64>(), 1);
         let deletes = count("pk", &|w| matches!(w, Work::Delete(..)));
         assert_eq!(deletes.iter().sum::<u64>(), 1);
+    }
+
+    #[test]
+    fn automatic_workers_follow_the_distance() {
+        use std::time::Duration;
+        assert_eq!(workers_for(0, Duration::from_micros(200)), 1);
+        assert_eq!(workers_for(0, Duration::from_millis(20)), FAR_WORKERS);
+        assert_eq!(workers_for(3, Duration::from_millis(20)), 3);
+        assert_eq!(connections_for(1), 1);
+        assert_eq!(connections_for(FAR_WORKERS), FAR_WORKERS + 1);
     }
 
     #[test]
