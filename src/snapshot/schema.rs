@@ -581,8 +581,12 @@ impl SchemaCopy<'_> {
             sink.warn(Report {
             code: "snapshot.definer_rewritten".into(),
             message: format!(
-                "{} views/triggers/routines/events are created with the target login as DEFINER",
-                selection.objects.len()
+                "{} created with the target login as DEFINER",
+                crate::wording::count(
+                    selection.objects.len(),
+                    "view, trigger, routine or event is",
+                    "views, triggers, routines and events are"
+                )
             ),
             remedy: "⟦cli:set [options] definer = \"keep\"|app:choose keep for “Definers of views, triggers, routines and events” on the Options page⟧ to keep the source definers (they must exist on the target)".into(),
         });
