@@ -253,6 +253,14 @@ pub struct JobRecord {
     pub sync: Option<Position>,
 }
 
+impl JobRecord {
+    /// Where following the binlog goes on from: the sync's checkpoint, or the
+    /// snapshot's position before the sync has stored one.
+    pub fn sync_from(&self) -> Position {
+        self.sync.clone().unwrap_or_else(|| self.snapshot.clone())
+    }
+}
+
 /// DDL the meta schema keeps for later, and when "later" is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Later {

@@ -277,9 +277,7 @@ pub async fn status(profile: &Profile) -> Result<JobStatus, ControlError> {
             .is_some_and(|l| l.health != crate::events::Health::Stopped);
     let applied = job.as_ref().and_then(|j| j.sync.clone());
     // Where a resumed sync starts: its checkpoint, or the snapshot before one.
-    let resume_at = job
-        .as_ref()
-        .map(|j| j.sync.clone().unwrap_or_else(|| j.snapshot.clone()));
+    let resume_at = job.as_ref().map(|j| j.sync_from());
     let source_now = if syncing && !running {
         source_position(profile).await
     } else {

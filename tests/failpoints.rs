@@ -100,35 +100,25 @@ async fn crash_after_a_batch_before_its_checkpoint() {
     wait_sync(&mut child, &pair.target, "fp-apply").await;
     let _ = child.kill();
     let _ = child.wait();
-    pair.source
-        .sql(&format!(
-            "USE `{db}`; UPDATE t SET v = v * 2; DELETE FROM t WHERE id <= 10; INSERT INTO t VALUES (1000, 1); INSERT INTO k VALUES (1), (1), (2); DELETE FROM k WHERE v = 2"
-        ))
+    let changes = [
+        // Keyed and keyless changes: the keyless ones commit with the checkpoint.
+        "UPDATE t SET v = v * 2; DELETE FROM t WHERE id <= 10; INSERT INTO t VALUES (1000, 1); INSERT INTO k VALUES (1), (1), (2); DELETE FROM k WHERE v = 2",
+        // Keyed changes only: the workers commit the rows and the checkpoint
+        // would follow in the background (while the next batch goes to the
+        // workers); the crash comes between them.
+        "UPDATE t SET v = v + 1 WHERE id > 50; DELETE FROM t WHERE id = 1000; INSERT INTO t VALUES (2000, 2)",
+    ];
+    for sql in changes {
+        pair.source.sql(&format!("USE `{db}`; {sql}")).await;
+        crash_then_converge(
+            home.path(),
+            &job,
+            "apply.rows_before_checkpoint",
+            &pair,
+            &db,
+        )
         .await;
-    crash_then_converge(
-        home.path(),
-        &job,
-        "apply.rows_before_checkpoint",
-        &pair,
-        &db,
-    )
-    .await;
-    // Keyed changes only: the workers commit the rows and the checkpoint would
-    // follow in the background (while the next batch goes to the workers); the
-    // crash comes between them.
-    pair.source
-        .sql(&format!(
-            "USE `{db}`; UPDATE t SET v = v + 1 WHERE id > 50; DELETE FROM t WHERE id = 1000; INSERT INTO t VALUES (2000, 2)"
-        ))
-        .await;
-    crash_then_converge(
-        home.path(),
-        &job,
-        "apply.rows_before_checkpoint",
-        &pair,
-        &db,
-    )
-    .await;
+    }
 }
 
 /// A DDL from the binlog ran on the target, its checkpoint not stored: it comes

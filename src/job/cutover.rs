@@ -164,7 +164,7 @@ pub(super) async fn finish_interrupted_cutover(
     let now = ctx.matcher.select(&catalog);
     ctx.sink.phase(Phase::Completing);
     ctx.finish_cutover(meta_conn, &catalog, &now).await?;
-    let at = job.sync.clone().unwrap_or_else(|| job.snapshot.clone());
+    let at = job.sync_from();
     Ok(RunSummary {
         tables: now.tables.len(),
         rows: 0,

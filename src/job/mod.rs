@@ -539,10 +539,7 @@ async fn sync_start(
 ) -> Result<(Position, bool, Vec<crate::checkpoint::ChunkRecord>), JobError> {
     let (start, resumed) = match resume_sync {
         // Continue following the binlog where it stopped.
-        Some(job) => (
-            job.sync.clone().unwrap_or_else(|| job.snapshot.clone()),
-            true,
-        ),
+        Some(job) => (job.sync_from(), true),
         None => {
             // One on each side, side by side.
             let (start, missing) = tokio::join!(
@@ -580,20 +577,26 @@ fn known_start(
     resume_sync: Option<&crate::checkpoint::JobRecord>,
 ) -> Option<Position> {
     match resume_sync {
-        Some(job) => Some(job.sync.clone().unwrap_or_else(|| job.snapshot.clone())),
-        None => match profile.incremental.start_at().ok()? {
-            StartAt::Gtid(set) => Some(Position {
-                file: None,
-                pos: None,
-                gtid: Some(set),
-            }),
-            StartAt::Binlog { file, pos } => Some(Position {
-                file: Some(file),
-                pos: Some(pos),
-                gtid: None,
-            }),
-            StartAt::Snapshot | StartAt::Now => None,
-        },
+        Some(job) => Some(job.sync_from()),
+        None => explicit_position(profile.incremental.start_at().ok()?),
+    }
+}
+
+/// The position a start names itself (a GTID set, a binlog file and offset);
+/// `None` for `snapshot` and `now`, which are found, not given.
+fn explicit_position(start: StartAt) -> Option<Position> {
+    match start {
+        StartAt::Gtid(set) => Some(Position {
+            file: None,
+            pos: None,
+            gtid: Some(set),
+        }),
+        StartAt::Binlog { file, pos } => Some(Position {
+            file: Some(file),
+            pos: Some(pos),
+            gtid: None,
+        }),
+        StartAt::Snapshot | StartAt::Now => None,
     }
 }
 
@@ -1351,23 +1354,13 @@ async fn incremental_start(
             cause,
         })?;
     Ok(match start {
-        StartAt::Snapshot => return Err(ReplicateError::NoPosition.into()),
         StartAt::Now => {
             let mut conn = source.conn().await.map_err(FerryError::from)?;
             crate::position::current(&mut conn, flavor)
                 .await
                 .map_err(ReplicateError::source)?
         }
-        StartAt::Gtid(set) => Position {
-            file: None,
-            pos: None,
-            gtid: Some(set),
-        },
-        StartAt::Binlog { file, pos } => Position {
-            file: Some(file),
-            pos: Some(pos),
-            gtid: None,
-        },
+        given => explicit_position(given).ok_or(ReplicateError::NoPosition)?,
     })
 }
 

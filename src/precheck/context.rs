@@ -585,9 +585,9 @@ async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
             tc,
             &[
                 "SELECT COLLATION_NAME FROM information_schema.COLLATIONS",
+                "SELECT User, Host FROM mysql.user",
                 // The filesystem holding the data directory: the mounted path that
                 // is the longest prefix of @@datadir.
-                "SELECT User, Host FROM mysql.user",
                 "SELECT CAST(Available AS UNSIGNED) * 1024 FROM information_schema.DISKS \
                  WHERE @@datadir LIKE CONCAT(Path, '%') ORDER BY LENGTH(Path) DESC LIMIT 1",
             ],

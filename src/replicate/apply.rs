@@ -470,7 +470,7 @@ impl Applier {
     async fn checkpoint_behind(&mut self, end: &Position) -> Result<(), ReplicateError> {
         self.flush().await?;
         let Some(mut lane) = self.head.take() else {
-            return Ok(());
+            return Err(head_lost());
         };
         crate::failpoint::hit("apply.rows_before_checkpoint");
         let mut last = Finish::default();

@@ -247,8 +247,6 @@ async fn save_status(setup: &SyncSetup<'_>, status: &SyncStatus) {
     }
 }
 
-/// One connected stretch of the sync: returns on an outcome or a failure, with
-/// `applied` always the last checkpoint stored on the target.
 /// What the sync's connections need, known before its tables are (see
 /// [`Streams::open`]).
 pub struct Ends<'a> {
@@ -319,6 +317,10 @@ impl Streams {
     }
 }
 
+/// One connected stretch of the sync: returns on an outcome or a failure, with
+/// every row up to `applied` committed on the target, and `applied` stored as its
+/// checkpoint unless that last store is the failure returned (see
+/// `Applier::flush`).
 #[allow(clippy::too_many_arguments)]
 async fn follow(
     streams: Streams,

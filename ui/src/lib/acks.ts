@@ -2,17 +2,9 @@
 // a re-run) that meets the same warnings does not ask again; any change — a new
 // warning, other objects, another text — asks again.
 import type { Check } from "../bindings/Check";
+import { perJob } from "./perJob";
 
-const KEY = "ferry.acks";
-type Stored = Record<string, { warnings: string; at: string }>;
-
-const stored = (): Stored => {
-  try {
-    return JSON.parse(localStorage.getItem(KEY) ?? "{}") as Stored;
-  } catch {
-    return {};
-  }
-};
+const acks = perJob<{ warnings: string; at: string }>("ferry.acks");
 
 /** The warnings as one comparable value: each check's id, text and objects. */
 export function fingerprint(warnings: Check[]): string {
@@ -23,18 +15,12 @@ export function fingerprint(warnings: Check[]): string {
 
 /** When these very warnings were acknowledged for the job, or null. */
 export function acknowledgedAt(job: string, warnings: Check[]): string | null {
-  const s = stored()[job];
+  const s = acks.get(job);
   return s && s.warnings === fingerprint(warnings) ? s.at : null;
 }
 
 /** Remembers (or, `false`, forgets) that the job's warnings were acknowledged. */
 export function remember(job: string, warnings: Check[], acknowledged: boolean) {
-  const all = stored();
-  if (acknowledged) all[job] = { warnings: fingerprint(warnings), at: new Date().toISOString() };
-  else delete all[job];
-  try {
-    localStorage.setItem(KEY, JSON.stringify(all));
-  } catch {
-    // Private mode or a full store: asked again next time.
-  }
+  // Where it cannot be kept, it is asked again next time.
+  acks.set(job, acknowledged ? { warnings: fingerprint(warnings), at: new Date().toISOString() } : null);
 }
