@@ -639,6 +639,88 @@ async fn a_dm_task_over_two_sources_merges_through_the_api() {
     assert_eq!(code, 204, "{body}");
 }
 
+/// Sums that add up over shards: the merged table's must be the shards' total.
+async fn sums(server: &Server, table: &str) -> (u64, u64) {
+    let r: Vec<(u64, u64)> = server
+        .query(&format!(
+            "SELECT COUNT(*), CAST(SUM(CRC32(CONCAT_WS('#', id, k, pad))) AS UNSIGNED) FROM {table}"
+        ))
+        .await;
+    r[0]
+}
+
+/// Big merged tables are created without their plain secondary indexes (as a
+/// one-source copy creates a big table), and the index is built once, after
+/// every source's rows are in — not while both load, which costs every row an
+/// index update.
+#[tokio::test]
+async fn a_big_merged_table_gets_its_index_after_every_source_copied() {
+    let pair = support::pair();
+    let b = second_source();
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let p = support::unique("sx");
+    // About 12 MiB per shard: past the size from which a copy defers indexes.
+    let table = "CREATE TABLE orders (id INT PRIMARY KEY, k INT NOT NULL, pad CHAR(200) NOT NULL, KEY k_1 (k))";
+    let fill = |db: &str, first: u32| {
+        format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; {table};
+             INSERT INTO orders SELECT {first} + seq, seq % 997, REPEAT(CHAR(65 + seq % 26), 200) FROM seq_1_to_50000;
+             ANALYZE TABLE orders;"
+        )
+    };
+    pair.source.sql(&fill(&format!("{p}_a"), 0)).await;
+    b.sql(&fill(&format!("{p}_b"), 1_000_000)).await;
+    let job = merge_job(home, "mergeix", &pair.source, &b, &pair.target, &p);
+    let text_of = std::fs::read_to_string(&job).unwrap();
+    std::fs::write(&job, text_of.replace("mode = \"all\"", "mode = \"full\"")).unwrap();
+    pair.target
+        .sql("SET GLOBAL log_output = 'TABLE'; SET GLOBAL general_log = 1;")
+        .await;
+
+    let out = ferry(home, &["run", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let tm = format!("`{p}_m`.orders");
+    let (a, bb) = (
+        sums(&pair.source, &format!("`{p}_a`.orders")).await,
+        sums(&b, &format!("`{p}_b`.orders")).await,
+    );
+    assert_eq!(sums(&pair.target, &tm).await, (a.0 + bb.0, a.1 + bb.1));
+    let index: Vec<String> = pair
+        .target
+        .query(&format!(
+            "SELECT DISTINCT INDEX_NAME FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = '{p}_m' AND TABLE_NAME = 'orders' ORDER BY BINARY INDEX_NAME"
+        ))
+        .await;
+    assert_eq!(index, ["PRIMARY", "k_1"]);
+    // One build of the index, after the last row of either source arrived.
+    let escaped = format!("{p}_m").replace('_', "\\_");
+    let times = |what: &str| {
+        format!(
+            "SELECT COUNT(*), CAST(MIN(event_time) AS CHAR(26)), CAST(MAX(event_time) AS CHAR(26)) FROM mysql.general_log \
+             WHERE command_type IN ('Query', 'Execute') AND argument LIKE '%{escaped}%' AND ({what})"
+        )
+    };
+    let alters: Vec<(u64, Option<String>, Option<String>)> = pair
+        .target
+        .query(&times("argument LIKE 'ALTER TABLE%ADD KEY%'"))
+        .await;
+    let loads: Vec<(u64, Option<String>, Option<String>)> = pair
+        .target
+        .query(&times(
+            "argument LIKE 'LOAD DATA%' OR argument LIKE 'INSERT%'",
+        ))
+        .await;
+    pair.target.sql("SET GLOBAL general_log = 0").await;
+    assert_eq!(alters[0].0, 1, "{alters:?}");
+    assert!(loads[0].0 >= 2, "{loads:?}");
+    assert!(
+        alters[0].1 > loads[0].2,
+        "the index was built before the last rows arrived: {alters:?} {loads:?}"
+    );
+}
+
 /// One source, two shard tables routed to one target table: the rows merge, and
 /// a DDL on one of them stops the job with the lock (its reader cannot wait at
 /// one shard's DDL and reach the other's) instead of changing the merged table

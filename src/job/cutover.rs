@@ -162,6 +162,7 @@ pub(super) async fn finish_interrupted_cutover(
         .await
         .map_err(FerryError::from)?;
     let now = ctx.matcher.select(&catalog);
+    ctx.copied();
     ctx.sink.phase(Phase::Completing);
     ctx.finish_cutover(meta_conn, &catalog, &now).await?;
     let at = job.sync_from();

@@ -6,8 +6,9 @@
 //! crash or a pause of one resumes it where it stopped. What the sources share
 //! is decided here, once:
 //! - target tables that several shards route to (merged tables) are created
-//!   before any source copies, from the first shard's definition and with every
-//!   index, under the job's `on_existing`; the members leave them alone;
+//!   before any source copies, from the first shard's definition, under the
+//!   job's `on_existing`; the members leave them alone. Their plain secondary
+//!   indexes are built once every source has copied (`shard::MergedIndexes`);
 //! - DDL on a merged table goes through its lock (`shard::lock`);
 //! - a request (pause, complete, abort) goes to every source, and a source that
 //!   stops (paused, failed, aborted, completed by a request from another process)
@@ -32,7 +33,9 @@ use crate::inspect::{self, FerryError};
 use crate::profile::{Mode, Profile};
 use crate::queue::Turn;
 use crate::rules::Selection;
-use crate::shard::{merged_targets, CutoverGate, DdlLocks, Member, ShardId, Verdict};
+use crate::shard::{
+    merged_targets, CutoverGate, DdlLocks, Member, MergedIndexes, ShardId, Verdict,
+};
 use crate::snapshot::{schema, SnapshotError};
 use crate::verify::{self, MergedShard, VerifyReport};
 
@@ -135,9 +138,15 @@ pub async fn run(
         merged.clone(),
         sources.len(),
     ));
-    // The sources complete together once the merged tables are verified.
-    let gate =
-        (opts.verify && !merged.is_empty()).then(|| Arc::new(CutoverGate::new(sources.len())));
+    // The sources complete together once the merged tables have their indexes and
+    // are verified.
+    let gate = (!merged.is_empty()).then(|| Arc::new(CutoverGate::new(sources.len())));
+    let indexes = Arc::new(MergedIndexes::new(sources.len()));
+    let mut build = Some(tokio::spawn(build_merged_indexes(
+        profile.clone(),
+        indexes.clone(),
+        sink.clone(),
+    )));
     let mut union_report: Option<VerifyReport> = None;
     let merger = merge::Merger::new(sink.clone(), sources.len());
     let mut running = tokio::task::JoinSet::new();
@@ -158,6 +167,7 @@ pub async fn run(
                 source: label,
                 group: true,
                 cutover: gate.clone(),
+                indexes: Some(indexes.clone()),
             })),
         };
         let mut member = s.profile.clone();
@@ -171,6 +181,7 @@ pub async fn run(
     let mut requests = opts.control.receiver();
     let mut results: Vec<Option<Result<RunSummary, JobError>>> =
         (0..sources.len()).map(|_| None).collect();
+    let mut failure: Option<JobError> = None;
     let forward = |r: &Request, skip: Option<usize>| {
         for (i, c) in controls.iter().enumerate() {
             if Some(i) != skip {
@@ -237,9 +248,36 @@ pub async fn run(
                     }
                 }
             }
+            // The merged tables' indexes failed to build: the sources pause (the
+            // build is recorded, the next run does it again).
+            built = finished(&mut build) => {
+                if let Err(e) = built {
+                    forward(&Request::Pause, None);
+                    if let Some(g) = &gate {
+                        g.decide(Verdict::Paused);
+                    }
+                    failure = Some(e);
+                }
+            }
             // Every source is caught up and its own tables verified: the merged
             // tables now, then the verdict for all.
             _ = waiting(&gate) => {
+                if let Some(b) = build.take() {
+                    if let Err(e) = join_build(b).await {
+                        forward(&Request::Pause, None);
+                        if let Some(g) = &gate {
+                            g.decide(Verdict::Paused);
+                        }
+                        failure = Some(e);
+                        continue;
+                    }
+                }
+                if !opts.verify {
+                    if let Some(g) = &gate {
+                        g.decide(Verdict::Go);
+                    }
+                    continue;
+                }
                 sink.phase(Phase::Verify);
                 let verdict = match verify_union(profile, &sources, &merged, &sink).await {
                     Ok(report) => {
@@ -263,6 +301,11 @@ pub async fn run(
         }
     }
     opts.control.give_back(requests);
+    // A build still waiting for copies that will not come this run: the next run
+    // builds what is recorded.
+    if let Some(b) = build.take() {
+        b.abort();
+    }
     drop(merger);
     for f in forwarders {
         let _ = f.await;
@@ -284,6 +327,9 @@ pub async fn run(
                 .into())
             }
         }
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     let mut summary = combine(summaries, started);
     if let Some(report) = union_report {
@@ -382,11 +428,18 @@ async fn prepare(
             fresh = false;
         }
     }
-    drop(conn);
     if !fresh {
+        // (The pool closes only once every connection is back.)
+        drop(conn);
         target.close().await;
         return Ok(());
     }
+    // A fresh job: nothing an earlier run of it recorded still holds.
+    let merged_meta = merged_meta(profile);
+    merged_meta.reset(&mut conn).await.map_err(target_error(
+        "forgetting the merged tables' earlier indexes",
+    ))?;
+    drop(conn);
     // Each merged table from its first shard's definition.
     for s in sources {
         let label = s.profile.source_label();
@@ -403,8 +456,6 @@ async fn prepare(
             .selection
             .tables_where(|t| firsts.contains(&(t.schema.clone(), t.name.clone())));
         let source = inspect::open(&s.profile, crate::endpoint::Side::Source, 2).await?;
-        let meta = Meta::new(&profile.options.meta_schema, &s.profile.name);
-        let keep: HashSet<Name> = merged.keys().cloned().collect();
         let created = schema::SchemaCopy {
             source: &source,
             target: &target,
@@ -415,9 +466,8 @@ async fn prepare(
         .create_tables(
             profile.options.on_existing,
             &HashSet::new(),
-            &meta,
+            &merged_meta,
             &HashSet::new(),
-            &keep,
             false,
         )
         .await;
@@ -426,6 +476,68 @@ async fn prepare(
     }
     target.close().await;
     Ok(())
+}
+
+/// Where the merged tables' deferred indexes are recorded: a key of the job's
+/// own beside its members' (`job` is the first source's, `job.shard` the
+/// others'; a shard name is never empty, so `job.` is no member's).
+fn merged_meta(profile: &Profile) -> Meta {
+    Meta::new(&profile.options.meta_schema, &format!("{}.", profile.name))
+}
+
+/// Builds the merged tables' deferred indexes once every source's copy is in;
+/// DDL on a merged table waits for it (see `shard::MergedIndexes`).
+async fn build_merged_indexes(
+    profile: Profile,
+    indexes: Arc<MergedIndexes>,
+    sink: EventSink,
+) -> Result<(), JobError> {
+    indexes.all_copied().await;
+    let built = async {
+        let target = inspect::open(&profile, crate::endpoint::Side::Target, 2).await?;
+        let meta = merged_meta(&profile);
+        let built = schema::build_kept(
+            &target,
+            &meta,
+            crate::checkpoint::Later::Deferred,
+            profile.options.import_threads,
+            &sink,
+        )
+        .await;
+        target.close().await;
+        built.map_err(JobError::from)
+    }
+    .await;
+    indexes.done();
+    built
+}
+
+/// The build's outcome once it ends; pending for ever once taken.
+async fn finished(
+    build: &mut Option<tokio::task::JoinHandle<Result<(), JobError>>>,
+) -> Result<(), JobError> {
+    match build.as_mut() {
+        Some(b) => {
+            let r = b.await;
+            *build = None;
+            flatten(r)
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn join_build(b: tokio::task::JoinHandle<Result<(), JobError>>) -> Result<(), JobError> {
+    flatten(b.await)
+}
+
+fn flatten(r: Result<Result<(), JobError>, tokio::task::JoinError>) -> Result<(), JobError> {
+    r.unwrap_or_else(|e| {
+        Err(SnapshotError::Target {
+            what: "building the merged tables' indexes".into(),
+            cause: e.to_string(),
+        }
+        .into())
+    })
 }
 
 /// Verifies every merged table against the union of its shards.

@@ -710,14 +710,7 @@ async fn copy_phase(
         .map(|m| m.locks.merged().into_iter().collect())
         .unwrap_or_default();
     let created = ddl
-        .create_tables(
-            o.on_existing,
-            &planned,
-            meta,
-            &merged_elsewhere,
-            &HashSet::new(),
-            chunked,
-        )
+        .create_tables(o.on_existing, &planned, meta, &merged_elsewhere, chunked)
         .await;
     if let Err(e) = created {
         snap.close().await;
@@ -1011,6 +1004,7 @@ async fn copy_phase(
     // A source of a job with several completes once the merged tables are
     // verified too.
     let equal = verify_report.as_ref().is_none_or(|r| r.equal);
+    ctx.copied();
     if ctx.verdict(equal).await == crate::shard::Verdict::Go {
         meta.set_phase(meta_conn, JobPhase::Completed)
             .await
@@ -1159,6 +1153,14 @@ impl SyncCtx<'_> {
         Ok(report)
     }
 
+    /// This source's copy is in: for a job with several sources, one fewer to wait
+    /// for before the merged tables get their indexes.
+    fn copied(&self) {
+        if let Some(ix) = self.opts.shard.as_ref().and_then(|m| m.indexes.as_ref()) {
+            ix.copied(self.profile.source_label());
+        }
+    }
+
     /// Follows the binlog from `start` until paused, aborted or completed; on
     /// completion verifies (when asked) and marks the job completed.
     async fn run(
@@ -1208,6 +1210,7 @@ impl SyncCtx<'_> {
         target_catalog: Catalog,
         opened: Option<Result<Streams, ReplicateError>>,
     ) -> Result<SyncRun, JobError> {
+        self.copied();
         self.sink.phase(Phase::Sync);
         let filters = crate::replicate::filter::Filters::compile(
             &self.profile.incremental.filters,

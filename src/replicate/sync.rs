@@ -1122,6 +1122,11 @@ async fn shard_gate(
         return Ok(Gate::Go(None));
     };
     let (shard, target) = (shard_of(first), route(first));
+    if let Some(indexes) = &member.indexes {
+        if let Some(outcome) = indexes_built(indexes, requests, status, setup).await {
+            return Ok(Gate::Stopped(outcome));
+        }
+    }
     let err = |e| lock_error(e, position, &statement.sql);
     let arrival = locks
         .arrive(setup.ends.target, &shard, &target, sql, position)
@@ -1181,6 +1186,35 @@ async fn shard_gate(
             Ok(Gate::Go(Some((shard, target, false))))
         }
     }
+}
+
+/// Waits until the merged tables' deferred indexes are built (a DDL must not
+/// change a table under their recorded definitions), or the sync is paused or
+/// aborted meanwhile. A cutover asked meanwhile waits its turn.
+async fn indexes_built(
+    indexes: &crate::shard::MergedIndexes,
+    requests: &mut Requests,
+    status: &mut SyncStatus,
+    setup: &SyncSetup<'_>,
+) -> Option<Outcome> {
+    let state = std::mem::replace(&mut status.state, "waiting".into());
+    setup.sink.emit(JobEvent::Sync(status.clone()));
+    let mut later = None;
+    let outcome = loop {
+        tokio::select! {
+            _ = indexes.built() => break None,
+            r = requests.recv() => match r {
+                Request::Pause => break Some(Outcome::Paused),
+                Request::Abort => break Some(Outcome::Aborted),
+                r @ Request::Complete { .. } => later = Some(r),
+            },
+        }
+    };
+    status.state = state;
+    if let Some(r) = later {
+        requests.hold(r);
+    }
+    outcome
 }
 
 #[cfg(test)]

@@ -25,6 +25,63 @@ pub struct Member {
     /// Where a source of a job with several waits, once its own tables are
     /// verified, for the merged tables' verdict before it completes.
     pub cutover: Option<Arc<CutoverGate>>,
+    /// The merged tables' deferred indexes, built once every source's copy is in.
+    pub indexes: Option<Arc<MergedIndexes>>,
+}
+
+/// The merged tables of a job with several sources are created without their
+/// plain secondary indexes (as a one-source copy creates a big table), since
+/// keeping them while both sources load costs every row an index update. The job
+/// builds them once every source has copied (`copied`); until then a DDL on a
+/// merged table waits (`built`), so the recorded index definitions never meet a
+/// table changed under them. The definitions are recorded before the tables are
+/// created (`snapshot::schema`), so a crash cannot lose them.
+pub struct MergedIndexes {
+    sources: usize,
+    copied: std::sync::Mutex<std::collections::HashSet<String>>,
+    copies: tokio::sync::watch::Sender<usize>,
+    built: tokio::sync::watch::Sender<bool>,
+}
+
+impl MergedIndexes {
+    pub fn new(sources: usize) -> MergedIndexes {
+        MergedIndexes {
+            sources,
+            copied: Default::default(),
+            copies: tokio::sync::watch::channel(0).0,
+            built: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// `source`'s copy is in (its copy phase ended now or in an earlier run).
+    /// Repeating it is harmless.
+    pub fn copied(&self, source: &str) {
+        let n = match self.copied.lock() {
+            Ok(mut c) => {
+                c.insert(source.to_string());
+                c.len()
+            }
+            Err(_) => return,
+        };
+        self.copies.send_replace(n);
+    }
+
+    /// Resolves once every source's copy is in.
+    pub async fn all_copied(&self) {
+        let mut rx = self.copies.subscribe();
+        let _ = rx.wait_for(|n| *n >= self.sources).await;
+    }
+
+    /// The indexes are built (or their build ended: a failure stops the job).
+    pub fn done(&self) {
+        self.built.send_replace(true);
+    }
+
+    /// Resolves once [`done`](Self::done) was called.
+    pub async fn built(&self) {
+        let mut rx = self.built.subscribe();
+        let _ = rx.wait_for(|b| *b).await;
+    }
 }
 
 /// What the merged tables' verification decided for the sources at the gate.
@@ -156,5 +213,6 @@ pub fn local_member(profile: &Profile, selection: &Selection) -> Option<Arc<Memb
         source: profile.source_label().to_string(),
         group: false,
         cutover: None,
+        indexes: None,
     }))
 }

@@ -337,16 +337,15 @@ impl SchemaCopy<'_> {
     /// `resuming` belong to an interrupted run of this job and are kept as they are.
     ///
     /// Target tables in `merged_elsewhere` are left alone (a job with several
-    /// sources prepares the tables they merge into once, before its sources copy);
-    /// those in `keep_indexes` are created with every index (rows of other shards
-    /// arrive while this copy runs, so no index may wait for it).
+    /// sources prepares the tables they merge into once, before its sources copy,
+    /// with a `meta` of its own for their deferred indexes: see
+    /// `shard::MergedIndexes`).
     pub async fn create_tables(
         &self,
         on_existing: OnExisting,
         resuming: &HashSet<(String, String)>,
         meta: &Meta,
         merged_elsewhere: &HashSet<(String, String)>,
-        keep_indexes: &HashSet<(String, String)>,
         hold_unique: bool,
     ) -> Result<(), SnapshotError> {
         let SchemaCopy {
@@ -471,10 +470,9 @@ impl SchemaCopy<'_> {
                     // Big tables load faster without their secondary indexes; they
                     // are built in one sorted pass after the data (recorded first, so
                     // a crash can never lose them).
-                    let defer = !keep_indexes.contains(&target)
-                        && catalog.table(&t.schema, &t.name).is_some_and(|tab| {
-                            tab.foreign_keys.is_empty() && tab.data_bytes >= DEFER_INDEXES_FROM
-                        });
+                    let defer = catalog.table(&t.schema, &t.name).is_some_and(|tab| {
+                        tab.foreign_keys.is_empty() && tab.data_bytes >= DEFER_INDEXES_FROM
+                    });
                     let (sql, deferred) = if defer {
                         split_secondary_keys(&sql)
                     } else {
