@@ -8,7 +8,7 @@
 //! All queries are parameterised; the schema list is passed as placeholders, so only
 //! the selected schemas' metadata is read even on servers with thousands of tables.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures_util::future::try_join_all;
 use mysql_async::prelude::{FromValue, Queryable};
@@ -180,6 +180,9 @@ pub struct View {
     pub name: String,
     pub definer: String,
     pub security_type: String,
+    /// The tables and views of the schemas read that its definition selects
+    /// from; empty when the account may not read the definition.
+    pub uses: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -207,6 +210,66 @@ pub struct Event {
     pub name: String,
     pub definer: String,
     pub status: String,
+}
+
+/// The known tables and views a stored view definition names. The server stores
+/// a definition with every table qualified and quoted (`` `shop`.`orders` ``, and
+/// columns as `` `shop`.`orders`.`id` ``), so each run of quoted names joined by
+/// dots is read for a `schema`.`table` it starts with.
+fn names_used(definition: &str, known: &HashSet<(&str, &str)>) -> Vec<(String, String)> {
+    let mut idents: Vec<(String, usize, usize)> = Vec::new();
+    let bytes = definition.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'`' => {
+                let start = i;
+                let mut name = String::new();
+                i += 1;
+                let mut closed = false;
+                while i < bytes.len() {
+                    if bytes[i] == b'`' {
+                        if bytes.get(i + 1) == Some(&b'`') {
+                            name.push('`');
+                            i += 2;
+                            continue;
+                        }
+                        closed = true;
+                        break;
+                    }
+                    let ch_len = definition[i..].chars().next().map_or(1, char::len_utf8);
+                    name.push_str(&definition[i..i + ch_len]);
+                    i += ch_len;
+                }
+                if !closed {
+                    break;
+                }
+                idents.push((name, start, i + 1));
+                i += 1;
+            }
+            // A string literal may hold backticks that name nothing.
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    let mut found: Vec<(String, String)> = Vec::new();
+    for pair in idents.windows(2) {
+        let ((a, _, a_end), (b, b_start, _)) = (&pair[0], &pair[1]);
+        let joined = definition.get(*a_end..*b_start) == Some(".");
+        if joined && known.contains(&(a.as_str(), b.as_str())) {
+            let n = (a.clone(), b.clone());
+            if !found.contains(&n) {
+                found.push(n);
+            }
+        }
+    }
+    found
 }
 
 /// Everything discovered in the selected schemas of one server.
@@ -463,7 +526,7 @@ async fn load_with(
              ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )),
         (VW, format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, DEFINER, SECURITY_TYPE FROM information_schema.VIEWS \
+            "SELECT TABLE_SCHEMA, TABLE_NAME, DEFINER, SECURITY_TYPE, VIEW_DEFINITION FROM information_schema.VIEWS \
              WHERE TABLE_SCHEMA IN ({ph}) ORDER BY TABLE_SCHEMA, TABLE_NAME"
         )),
         (TRG, format!(
@@ -629,13 +692,32 @@ async fn load_with(
             name,
         });
     }
+    let mut definitions = Vec::new();
     for mut row in fetched.take(VW)? {
         catalog.views.push(View {
             schema: take(&mut row, 0, VW)?,
             name: take(&mut row, 1, VW)?,
             definer: take(&mut row, 2, VW)?,
             security_type: take(&mut row, 3, VW)?,
+            uses: Vec::new(),
         });
+        definitions.push(take::<Option<String>>(&mut row, 4, VW)?.unwrap_or_default());
+    }
+    let known: HashSet<(&str, &str)> = catalog
+        .tables
+        .iter()
+        .map(|t| (t.schema.as_str(), t.name.as_str()))
+        .chain(
+            catalog
+                .views
+                .iter()
+                .map(|v| (v.schema.as_str(), v.name.as_str())),
+        )
+        .collect();
+    let uses: Vec<Vec<(String, String)>> =
+        definitions.iter().map(|d| names_used(d, &known)).collect();
+    for (view, uses) in catalog.views.iter_mut().zip(uses) {
+        view.uses = uses;
     }
     for mut row in fetched.take(TRG)? {
         catalog.triggers.push(Trigger {
@@ -672,4 +754,34 @@ async fn load_with(
         .views
         .sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
     Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_definition_names_the_tables_it_reads() {
+        let known: HashSet<(&str, &str)> =
+            [("shop", "customers"), ("shop", "orders"), ("shop", "v_big")]
+                .into_iter()
+                .collect();
+        // As MariaDB stores it: qualified and quoted, columns with their table.
+        let def = "select `shop`.`customers`.`id` AS `id`,'`shop`.`v_big`' AS `s` \
+                   from (`shop`.`customers` join `shop`.`orders` on(`shop`.`orders`.`c` = `shop`.`customers`.`id`))";
+        assert_eq!(
+            names_used(def, &known),
+            [
+                ("shop".to_string(), "customers".to_string()),
+                ("shop".to_string(), "orders".to_string())
+            ]
+        );
+        // A name with a backtick in it, and an unknown table.
+        let known: HashSet<(&str, &str)> = [("a`b", "t")].into_iter().collect();
+        assert_eq!(
+            names_used("select 1 from `a``b`.`t` join `x`.`y`", &known),
+            [("a`b".to_string(), "t".to_string())]
+        );
+        assert!(names_used("", &known).is_empty());
+    }
 }

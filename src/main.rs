@@ -1350,6 +1350,27 @@ async fn objects(job: &str, json: bool) -> Result<ExitCode, Failure> {
             o.kind, o.schema, o.name, o.target_schema, o.target_name
         );
     }
+    let names = |ns: &[(String, String)]| {
+        ns.iter()
+            .map(|(s, t)| format!("{s}.{t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for l in &selection.left_out {
+        println!(
+            "{:<9} {}.{} left out: built on {}, not selected",
+            l.object.kind,
+            l.object.schema,
+            l.object.name,
+            names(&l.missing)
+        );
+    }
+    for k in &selection.broken_keys {
+        println!(
+            "foreign key {}.{} ({}) references {}.{}, not selected: the precheck fails",
+            k.schema, k.table, k.name, k.parent_schema, k.parent_table
+        );
+    }
     println!(
         "{} tables, ~{} rows, {}; {} other objects",
         selection.tables.len(),

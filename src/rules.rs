@@ -12,6 +12,8 @@
 //! Names compare the way the source compares them: exactly when
 //! `lower_case_table_names = 0`, case-insensitively otherwise.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::catalog::Catalog;
@@ -396,6 +398,13 @@ impl Matcher {
                 .any(|p| p.captures(schema, table, self.fold).is_some())
     }
 
+    /// Whether the exclude rules name `schema`.`name`.
+    pub fn excludes(&self, schema: &str, name: &str) -> bool {
+        self.exclude
+            .iter()
+            .any(|p| p.captures(schema, name, self.fold).is_some())
+    }
+
     /// Whether any table of `schema` could be selected (for schema-level objects).
     pub fn touches_schema(&self, schema: &str) -> bool {
         self.include.is_empty()
@@ -525,14 +534,44 @@ pub struct SelectedObject {
     pub name: String,
     pub target_schema: String,
     pub target_name: String,
+    /// The tables and views it is built on: a view's (from its definition), a
+    /// trigger's table. Routines' and events' bodies are not read.
+    pub depends_on: Vec<(String, String)>,
 }
 
-/// What a job would migrate: tables with target names, plus schema-level objects.
+/// An object of a selected schema that cannot come along: something it is built
+/// on is not selected (a view on a table left out, a trigger of one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct LeftOut {
+    pub object: SelectedObject,
+    /// What it is built on that is not selected.
+    pub missing: Vec<(String, String)>,
+}
+
+/// A foreign key of a selected table whose parent table is not selected: the
+/// target's rows would reference nothing (the precheck fails such a job).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct BrokenKey {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    pub parent_schema: String,
+    pub parent_table: String,
+}
+
+/// What a job would migrate: tables with target names, plus schema-level objects,
+/// and what leaving tables out costs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Selection {
     pub tables: Vec<SelectedTable>,
     pub objects: Vec<SelectedObject>,
+    /// Views and triggers of the selected schemas left out with a table.
+    pub left_out: Vec<LeftOut>,
+    /// Foreign keys of selected tables to tables not selected.
+    pub broken_keys: Vec<BrokenKey>,
 }
 
 impl Selection {
@@ -557,13 +596,18 @@ impl Selection {
         Selection {
             tables: self.tables.iter().filter(|t| keep(t)).cloned().collect(),
             objects: self.objects.clone(),
+            left_out: Vec::new(),
+            broken_keys: Vec::new(),
         }
     }
 }
 
 impl Matcher {
-    /// Applies the rules to a catalog. Views and triggers follow the selection of
-    /// their own name / table; routines and events go with wholly selected schemas.
+    /// Applies the rules to a catalog. The views, routines and events of every
+    /// schema with a selected table come along (or of a schema selected whole),
+    /// unless skipped by name; a view also when its own name is selected. A
+    /// trigger goes with its table. A view whose tables or views are not all
+    /// selected, and the trigger of a table left out, are `left_out`, with why.
     pub fn select(&self, catalog: &Catalog) -> Selection {
         let tables = catalog
             .tables
@@ -583,52 +627,155 @@ impl Matcher {
                 }
             })
             .collect::<Vec<_>>();
+        let with_tables: HashSet<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+        let comes_along =
+            |schema: &str| with_tables.contains(schema) || self.selects_whole_schema(schema);
+        let mut present: HashSet<(String, String)> = tables
+            .iter()
+            .map(|t| (t.schema.clone(), t.name.clone()))
+            .collect();
+        let views = self.views_built(catalog, &comes_along, &mut present);
+
         let mut objects = Vec::new();
-        let mut push = |kind: &str, schema: &str, name: &str, target: (String, String)| {
-            if self.skips(kind, schema, name) {
-                return;
-            }
-            objects.push(SelectedObject {
+        let mut left_out = Vec::new();
+        let object = |kind: &str,
+                      schema: &str,
+                      name: &str,
+                      target: (String, String),
+                      on: Vec<(String, String)>| {
+            SelectedObject {
                 kind: kind.to_string(),
                 schema: schema.to_string(),
                 name: name.to_string(),
                 target_schema: target.0,
                 target_name: target.1,
-            })
+                depends_on: on,
+            }
         };
-        // A view is routed like a table of its name; a trigger goes where its table goes.
-        for v in catalog
+        for (v, missing) in views {
+            let o = object(
+                "view",
+                &v.schema,
+                &v.name,
+                self.route(&v.schema, &v.name),
+                v.uses.clone(),
+            );
+            if missing.is_empty() {
+                objects.push(o);
+            } else {
+                left_out.push(LeftOut { object: o, missing });
+            }
+        }
+        // A trigger goes where its table goes.
+        for t in catalog.triggers.iter().filter(|t| comes_along(&t.schema)) {
+            if self.skips("trigger", &t.schema, &t.name) {
+                continue;
+            }
+            let table = (t.schema.clone(), t.table.clone());
+            let o = object(
+                "trigger",
+                &t.schema,
+                &t.name,
+                (self.route(&t.schema, &t.table).0, t.name.clone()),
+                vec![table.clone()],
+            );
+            if self.selects(&t.schema, &t.table) {
+                objects.push(o);
+            } else {
+                left_out.push(LeftOut {
+                    object: o,
+                    missing: vec![table],
+                });
+            }
+        }
+        for r in catalog.routines.iter().filter(|r| comes_along(&r.schema)) {
+            let kind = r.kind.to_ascii_lowercase();
+            if !self.skips(&kind, &r.schema, &r.name) {
+                let target = (self.route_schema(&r.schema), r.name.clone());
+                objects.push(object(&kind, &r.schema, &r.name, target, Vec::new()));
+            }
+        }
+        for e in catalog.events.iter().filter(|e| comes_along(&e.schema)) {
+            if !self.skips("event", &e.schema, &e.name) {
+                let target = (self.route_schema(&e.schema), e.name.clone());
+                objects.push(object("event", &e.schema, &e.name, target, Vec::new()));
+            }
+        }
+        let broken_keys = self.broken_keys(catalog, &tables);
+        Selection {
+            tables,
+            objects,
+            left_out,
+            broken_keys,
+        }
+    }
+
+    /// The views that come along, each with what it reads that is not selected
+    /// (empty: it can be created). A view on a view needs that view created first,
+    /// so the views are settled in rounds until none changes.
+    fn views_built<'c>(
+        &self,
+        catalog: &'c Catalog,
+        comes_along: &dyn Fn(&str) -> bool,
+        present: &mut HashSet<(String, String)>,
+    ) -> Vec<(&'c crate::catalog::View, Vec<(String, String)>)> {
+        let candidates: Vec<&crate::catalog::View> = catalog
             .views
             .iter()
-            .filter(|v| self.selects(&v.schema, &v.name))
-        {
-            push("view", &v.schema, &v.name, self.route(&v.schema, &v.name));
+            .filter(|v| {
+                (self.selects(&v.schema, &v.name)
+                    || (comes_along(&v.schema) && !self.excludes(&v.schema, &v.name)))
+                    && !self.skips("view", &v.schema, &v.name)
+            })
+            .collect();
+        let mut built: HashSet<(String, String)> = HashSet::new();
+        loop {
+            let before = built.len();
+            for v in &candidates {
+                if v.uses.iter().all(|u| present.contains(u)) {
+                    let n = (v.schema.clone(), v.name.clone());
+                    present.insert(n.clone());
+                    built.insert(n);
+                }
+            }
+            if built.len() == before {
+                break;
+            }
         }
-        for t in catalog
-            .triggers
-            .iter()
-            .filter(|t| self.selects(&t.schema, &t.table))
-        {
-            let schema = self.route(&t.schema, &t.table).0;
-            push("trigger", &t.schema, &t.name, (schema, t.name.clone()));
+        candidates
+            .into_iter()
+            .map(|v| {
+                let missing = v
+                    .uses
+                    .iter()
+                    .filter(|u| !present.contains(*u))
+                    .cloned()
+                    .collect();
+                (v, missing)
+            })
+            .collect()
+    }
+
+    /// The foreign keys of `tables` whose parent is not selected.
+    fn broken_keys(&self, catalog: &Catalog, tables: &[SelectedTable]) -> Vec<BrokenKey> {
+        let mut broken = Vec::new();
+        for sel in tables {
+            let Some(t) = catalog.table(&sel.schema, &sel.name) else {
+                continue;
+            };
+            for fk in &t.foreign_keys {
+                if !self.selects(&fk.ref_schema, &fk.ref_table) {
+                    broken.push(BrokenKey {
+                        schema: t.schema.clone(),
+                        table: t.name.clone(),
+                        name: fk.name.clone(),
+                        parent_schema: fk.ref_schema.clone(),
+                        parent_table: fk.ref_table.clone(),
+                    });
+                }
+            }
         }
-        for r in catalog
-            .routines
-            .iter()
-            .filter(|r| self.selects_whole_schema(&r.schema))
-        {
-            let target = (self.route_schema(&r.schema), r.name.clone());
-            push(&r.kind.to_ascii_lowercase(), &r.schema, &r.name, target);
-        }
-        for e in catalog
-            .events
-            .iter()
-            .filter(|e| self.selects_whole_schema(&e.schema))
-        {
-            let target = (self.route_schema(&e.schema), e.name.clone());
-            push("event", &e.schema, &e.name, target);
-        }
-        Selection { tables, objects }
+        broken
     }
 }
 

@@ -288,11 +288,56 @@ async fn rules_select_and_route_real_tables() {
         .await
         .expect("selection");
     assert_eq!(sel.tables.len(), 1);
-    assert!(
-        sel.objects.is_empty(),
-        "routines and events go only with a whole schema: {:?}",
-        sel.objects
+    // The schema's routines and event come along with any of its tables; the view
+    // and the trigger need `orders`, so they are left out, saying so.
+    let names = |objects: Vec<&ferry::rules::SelectedObject>| -> Vec<String> {
+        objects
+            .iter()
+            .map(|o| format!("{} {}", o.kind, o.name))
+            .collect()
+    };
+    assert_eq!(
+        names(sel.objects.iter().collect()),
+        ["function f_double", "procedure p_count", "event ev_purge"]
     );
+    assert_eq!(
+        names(sel.left_out.iter().map(|l| &l.object).collect()),
+        ["view v_totals", "trigger trg_qty"]
+    );
+    let orders = (db.clone(), "orders".to_string());
+    assert!(
+        sel.left_out.iter().all(|l| l.missing == [orders.clone()]),
+        "{:?}",
+        sel.left_out
+    );
+    assert!(sel.broken_keys.is_empty(), "{:?}", sel.broken_keys);
+
+    // `orders` without `customers`: its view and trigger come, its foreign key breaks.
+    let child = rules(&[format!("{db}.orders")], &[], &[]);
+    let sel = ferry::inspect::selected_on(&ep, &profile_with(&pair, child))
+        .await
+        .expect("selection");
+    assert_eq!(
+        names(sel.objects.iter().collect()),
+        [
+            "view v_totals",
+            "trigger trg_qty",
+            "function f_double",
+            "procedure p_count",
+            "event ev_purge"
+        ]
+    );
+    assert_eq!(
+        sel.objects[0].depends_on,
+        [orders],
+        "the view is built on orders"
+    );
+    let broken: Vec<(&str, &str, &str)> = sel
+        .broken_keys
+        .iter()
+        .map(|k| (k.table.as_str(), k.name.as_str(), k.parent_table.as_str()))
+        .collect();
+    assert_eq!(broken, [("orders", "fk_customer", "customers")]);
 
     let wrong_case = rules(&[format!("{db}.mixedcase")], &[], &[]);
     let err = ferry::inspect::selected_on(&ep, &profile_with(&pair, wrong_case))

@@ -184,6 +184,12 @@ async fn object_checks_warn_and_fail() {
     let p = profile(s, t, Mode::Full, &include);
     let r = precheck::run(&p).await;
     assert_status(&r, "tables.foreign_keys", Status::Fail);
+    // The fix the app offers: add the parent table.
+    assert_eq!(
+        r.get("tables.foreign_keys").unwrap().add_tables,
+        [(other.clone(), "parent".to_string())]
+    );
+    assert_status(&r, "objects.left_out", Status::Pass);
     assert_status(&r, "tables.primary_key", Status::Warn);
     assert_eq!(
         r.get("tables.primary_key").unwrap().objects,
@@ -206,6 +212,14 @@ async fn object_checks_warn_and_fail() {
         "tables.foreign_keys",
         Status::Pass,
     );
+
+    // A view whose table is left out is said, with the table to add back.
+    let without_a = profile(s, t, Mode::Full, &[format!("{db}.loose")]);
+    let r = precheck::run(&without_a).await;
+    assert_status(&r, "objects.left_out", Status::Warn);
+    let left = r.get("objects.left_out").unwrap();
+    assert_eq!(left.objects, [format!("view {db}.v (built on {db}.a)")]);
+    assert_eq!(left.add_tables, [(db.clone(), "a".to_string())]);
 
     // Two tables routed onto one name collide.
     let mut routed = profile(

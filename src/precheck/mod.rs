@@ -41,6 +41,9 @@ pub struct Check {
     pub detail: String,
     pub remedy: String,
     pub objects: Vec<String>,
+    /// Tables `(schema, table)` the remedy adds to the selection; the app offers
+    /// to add them.
+    pub add_tables: Vec<(String, String)>,
 }
 
 impl Check {
@@ -52,6 +55,7 @@ impl Check {
             detail: detail.into(),
             remedy: String::new(),
             objects: Vec::new(),
+            add_tables: Vec::new(),
         }
     }
 

@@ -7,4 +7,9 @@ export type SelectedObject = {
 /**
  * `view`, `trigger`, `procedure`, `function` or `event`.
  */
-kind: string, schema: string, name: string, target_schema: string, target_name: string, };
+kind: string, schema: string, name: string, target_schema: string, target_name: string, 
+/**
+ * The tables and views it is built on: a view's (from its definition), a
+ * trigger's table. Routines' and events' bodies are not read.
+ */
+depends_on: Array<[string, string]>, };

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SelectedTable } from "../bindings/SelectedTable";
-import { checkedFrom, includeRules, schemaState, tree } from "./selection";
+import type { Selection } from "../bindings/Selection";
+import { checkedFrom, costs, includeRules, ruleOf, schemaState, tree, withTables } from "./selection";
 
 const t = (schema: string, name: string): SelectedTable => ({
   schema,
@@ -27,5 +28,35 @@ describe("selection rules", () => {
     expect([...checkedFrom(all, ["shop.orders"])]).toEqual(["shop.orders"]);
     expect(checkedFrom(all, []).size).toBe(3);
     expect(schemaState(all, checkedFrom(all, ["crm.*"]), "shop")).toBe("none");
+  });
+  it("quotes names a rule would read as wildcards or dots, and reads them back", () => {
+    expect(ruleOf("shop", "order.items")).toBe("shop.`order.items`");
+    expect(ruleOf("a`b", "t*")).toBe("`a``b`.`t*`");
+    const odd = tree([t("shop", "order.items"), t("shop", "orders")]);
+    const rules = includeRules(odd, new Set(["shop.order.items"]));
+    expect(rules).toEqual(["shop.`order.items`"]);
+    expect([...checkedFrom(odd, rules)]).toEqual(["shop.order.items"]);
+  });
+  it("adds tables to the rules once", () => {
+    expect(withTables(["shop.orders"], [["shop", "customers"], ["shop", "customers"], ["shop", "orders"]])).toEqual([
+      "shop.orders",
+      "shop.customers",
+    ]);
+  });
+  it("groups what leaving a table out costs by that table", () => {
+    const object = (kind: string, name: string) => ({ kind, schema: "shop", name, target_schema: "shop", target_name: name, depends_on: [] });
+    const preview: Selection = {
+      tables: [],
+      objects: [],
+      left_out: [
+        { object: object("view", "v_orders"), missing: [["shop", "customers"]] },
+        { object: object("trigger", "trg_c"), missing: [["shop", "customers"]] },
+      ],
+      broken_keys: [{ schema: "shop", table: "orders", name: "fk_c", parent_schema: "shop", parent_table: "customers" }],
+    };
+    expect(costs(preview)).toEqual([
+      { schema: "shop", table: "customers", objects: ["view shop.v_orders", "trigger shop.trg_c"], keys: ["shop.orders (fk_c)"] },
+    ]);
+    expect(costs(null)).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 // What the step rail shows besides where the DBA is: a step that cannot be
 // entered yet, and why (a failing check blocks Run; a run stopped by an error
 // blocks Done). Pages set it; the rail reads it.
-export type Step = "connect" | "mode" | "objects" | "options" | "precheck" | "progress" | "done";
+import type { Step } from "./steps";
+export type { Step } from "./steps";
 
 export const wizard: { blocked: { step: Step; reason: string } | null } = $state({ blocked: null });
 

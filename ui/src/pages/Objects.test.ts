@@ -52,6 +52,34 @@ describe("Objects", () => {
     expect(screen.getByTestId("preview-table").textContent).toMatch(/shop\.orders\s*shop_v2\.orders/);
   });
 
+  it("says what leaving a table out takes with it and which foreign keys break, with Add back", async () => {
+    mockIPC((cmd, args) => {
+      if (cmd !== "objects") return;
+      const include = (args as { profile: Profile }).profile.objects.include ?? [];
+      const without = include.length > 0 && !include.includes("shop.*") && !include.includes("shop.customers");
+      const view = { kind: "view", schema: "shop", name: "v_orders", target_schema: "shop", target_name: "v_orders", depends_on: [["shop", "customers"]] };
+      return {
+        tables: without ? [t("shop", "orders")] : [t("shop", "orders"), t("shop", "customers")],
+        objects: without ? [] : [view],
+        left_out: without ? [{ object: view, missing: [["shop", "customers"]] }] : [],
+        broken_keys: without ? [{ schema: "shop", table: "orders", name: "fk_c", parent_schema: "shop", parent_table: "customers" }] : [],
+      };
+    });
+    const profile = { name: "shop", objects: {} } as unknown as Profile;
+    render(Objects, { props: { profile, onnext: vi.fn(), onback: vi.fn() } });
+    await screen.findByTestId("preview-table");
+    expect(screen.queryByTestId("left-out")).toBeNull();
+    await fireEvent.click(screen.getByTestId("scope-custom"));
+    await fireEvent.click(await screen.findByTestId("table-shop.customers"));
+    const cost = await screen.findByTestId("cost-shop.customers", {}, { timeout: 2000 });
+    expect(cost.textContent).toMatch(/takes view shop\.v_orders with it/);
+    expect(cost.textContent).toMatch(/breaks the foreign key of shop\.orders \(fk_c\)/);
+    await fireEvent.click(screen.getByTestId("add-back-shop.customers"));
+    expect((screen.getByTestId("table-shop.customers") as HTMLInputElement).checked).toBe(true);
+    await vi.waitFor(() => expect(screen.queryByTestId("left-out")).toBeNull(), { timeout: 2000 });
+    expect(profile.objects.include).toEqual(["shop.*"]);
+  });
+
   it("follows each change with the target names, without a click, and lists views and triggers", async () => {
     mockIPC((cmd, args) => {
       if (cmd !== "objects") return;

@@ -7,7 +7,7 @@ import Precheck from "./Precheck.svelte";
 import { toasts } from "../lib/toasts.svelte";
 import { wizard } from "../lib/wizard.svelte";
 
-const profile = { name: "shop", ignore_checks: [] } as unknown as Profile;
+const profile = { name: "shop", ignore_checks: [], objects: {} } as unknown as Profile;
 const check = (id: string, status: Check["status"]): Check => ({
   id,
   title: id,
@@ -15,6 +15,7 @@ const check = (id: string, status: Check["status"]): Check => ({
   detail: `${id} detail`,
   remedy: `${id} remedy`,
   objects: status === "pass" ? [] : ["shop.orders"],
+  add_tables: [],
 });
 
 afterEach(() => {
@@ -75,6 +76,32 @@ describe("Precheck", () => {
     await fireEvent.click(screen.getByTestId("copy-binlog.format"));
     await vi.waitFor(() => expect(written).toEqual(["SET GLOBAL binlog_format = 'ROW'"]));
     expect(screen.getByTestId("copy-binlog.format").textContent).toBe("Copied");
+  });
+
+  it("adds a foreign key's parent table to the selection from the fix, saves the job and checks again", async () => {
+    const saved: Profile[] = [];
+    let round = 0;
+    const fk: Check = { ...check("tables.foreign_keys", "fail"), add_tables: [["shop", "customers"]] };
+    mockIPC((cmd, args) => {
+      if (cmd === "profile_save") saved.push((args as { profile: Profile }).profile);
+      if (cmd !== "precheck") return;
+      round += 1;
+      return { checks: [round === 1 ? fk : check("tables.foreign_keys", "pass")] };
+    });
+    const mine = { ...profile, objects: { include: ["shop.orders"] } } as Profile;
+    render(Precheck, { props: { profile: mine, onstart: vi.fn(), onback: vi.fn() } });
+    const add = await screen.findByTestId("add-tables-tables.foreign_keys");
+    expect(add.textContent).toBe("Add shop.customers");
+    await fireEvent.click(add);
+    await vi.waitFor(() => expect(round).toBe(2));
+    expect(saved[0].objects.include).toEqual(["shop.orders", "shop.customers"]);
+    await vi.waitFor(() => expect((screen.getByTestId("start") as HTMLButtonElement).disabled).toBe(false));
+    cleanup();
+    // Every table is selected already (no include rules): an exclude rule is the cause, nothing to add.
+    round = 0;
+    render(Precheck, { props: { profile, onstart: vi.fn(), onback: vi.fn() } });
+    await screen.findByTestId("check-tables.foreign_keys");
+    expect(screen.queryByTestId("add-tables-tables.foreign_keys")).toBeNull();
   });
 
   it("remembers acknowledged warnings for the job until they change", async () => {
