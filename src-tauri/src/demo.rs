@@ -15,6 +15,20 @@ use mysql_async::prelude::Queryable;
 pub struct Demo {
     servers: Vec<Child>,
     load: Option<tokio::task::JoinHandle<()>>,
+    source_port: u16,
+}
+
+impl Demo {
+    /// The demo's application stops writing, as a real one does before the
+    /// cutover: asked when the demo job is completed, so the cutover's
+    /// late-writes guard has nothing to catch and the target stays the copy.
+    pub fn stop_writes_for(&mut self, profile: &Profile) {
+        if profile.source.port == self.source_port {
+            if let Some(load) = self.load.take() {
+                load.abort();
+            }
+        }
+    }
 }
 
 impl Drop for Demo {
@@ -180,6 +194,7 @@ pub async fn start(dir: &Path) -> Result<(Demo, Profile), Report> {
     let mut demo = Demo {
         servers: Vec::new(),
         load: None,
+        source_port: sp,
     };
     demo.servers
         .push(start_server(&dir.join("source"), 1, sp, true)?);

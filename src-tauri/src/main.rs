@@ -657,12 +657,16 @@ async fn pause(
 async fn complete(
     running: State<'_, Running>,
     on_cluster: State<'_, OnCluster>,
+    demo: State<'_, DemoState>,
     profile: Profile,
     freeze_source: bool,
     accept_late: Option<bool>,
 ) -> Result<bool, Report> {
     if cluster_of(&on_cluster, &profile.name).is_some() {
         return Err(not_on_cluster("the cutover"));
+    }
+    if let Some(d) = demo.0.lock().await.as_mut() {
+        d.stop_writes_for(&profile);
     }
     let request_ = Request::Complete {
         freeze_source,
