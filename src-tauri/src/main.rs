@@ -345,6 +345,7 @@ fn profile_save(
     profile: Profile,
     source_password: Option<String>,
     target_password: Option<String>,
+    shard_passwords: Option<std::collections::HashMap<String, String>>,
 ) -> Result<(), Report> {
     let store = ProfileStore::user().map_err(report)?;
     store.save(&profile).map_err(report)?;
@@ -356,15 +357,33 @@ fn profile_save(
             ferry::secrets::set_password(&profile.name, side, &p).map_err(report)?;
         }
     }
+    // Each further source's password under its member's name (`job.shard`), as
+    // the engine looks it up (`Profile::keyring_name`).
+    for member in profile.members().iter().skip(1) {
+        let shard = member.source_label();
+        if let Some(p) = shard_passwords
+            .as_ref()
+            .and_then(|m| m.get(shard))
+            .filter(|p| !p.is_empty())
+        {
+            ferry::secrets::set_password(member.keyring_name(Side::Source), Side::Source, p)
+                .map_err(report)?;
+        }
+    }
     Ok(())
 }
 
 #[tauri::command]
 fn profile_delete(name: String) -> Result<(), Report> {
     let store = ProfileStore::user().map_err(report)?;
+    // The further sources' passwords go too (they are named after the shards).
+    let members = store.load(&name).map(|p| p.members()).unwrap_or_default();
     store.remove(&name).map_err(report)?;
     for side in [Side::Source, Side::Target] {
         let _ = ferry::secrets::delete_password(&name, side);
+    }
+    for member in members.iter().skip(1) {
+        let _ = ferry::secrets::delete_password(member.keyring_name(Side::Source), Side::Source);
     }
     Ok(())
 }

@@ -36,8 +36,10 @@ export function asReport(e: unknown): Report {
 
 export const engine = {
   profilesList: () => invoke<SavedProfile[]>("profiles_list"),
-  profileSave: (profile: Profile, sourcePassword: string | null, targetPassword: string | null) =>
-    invoke<void>("profile_save", { profile, sourcePassword, targetPassword }),
+  /** Saves the job; each password given (not empty) goes to the keyring, a
+   * shard's under its name. */
+  profileSave: (profile: Profile, sourcePassword: string | null, targetPassword: string | null, shardPasswords: Record<string, string> = {}) =>
+    invoke<void>("profile_save", { profile, sourcePassword, targetPassword, shardPasswords }),
   profileDelete: (name: string) => invoke<void>("profile_delete", { name }),
   testConnection: (job: string, side: Side, config: EndpointConfig, password: string | null) =>
     invoke<ServerFacts>("test_connection", { job, side, config, password }),

@@ -31,3 +31,12 @@ export function endpointErrors(c: EndpointConfig): EndpointErrors {
 export function newEndpoint(port = 3306): EndpointConfig {
   return { host: "", port, user: "", tls: "preferred", connect_timeout_secs: 10 };
 }
+
+/** A shard's name: 1–32 letters, digits, `_` or `-`, not `source`, each once. */
+export function shardNameError(name: string, others: string[]): string | null {
+  if (name.length === 0) return "Name this source.";
+  if (name.length > 32 || !/^[A-Za-z0-9_-]+$/.test(name)) return "Use 1 to 32 letters, digits, _ and -.";
+  if (name === "source") return "“source” names the first source; pick another name.";
+  if (others.includes(name)) return "Another source has this name.";
+  return null;
+}

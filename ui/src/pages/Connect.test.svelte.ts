@@ -95,6 +95,54 @@ describe("Connect", () => {
   });
 });
 
+describe("Connect, several sources", () => {
+  it("adds a source with its own name, test and password, checks every server before saving, and removes it", async () => {
+    const tested: { job: string; side: string; host: string }[] = [];
+    let saved: { profile: Profile; shardPasswords: Record<string, string> } | null = null;
+    mockIPC((cmd, args) => {
+      if (cmd === "test_connection") {
+        const a = args as { job: string; side: string; config: { host: string } };
+        tested.push({ job: a.job, side: a.side, host: a.config.host });
+        if (a.config.host === "down") throw { code: "endpoint.unreachable", message: "no answer from down:3306", remedy: "check the address" };
+        return { flavor: "MariaDB", version: "10.11", server_id: 7, log_bin: true, binlog_format: "ROW", tls_version: null };
+      }
+      if (cmd === "profile_save") saved = args as typeof saved;
+      if (cmd === "password_stored") return false;
+    });
+    // As the app holds it: reactive, so a source added shows.
+    const p = $state(profile());
+    const onsaved = vi.fn();
+    render(Connect, { props: { profile: p, onsaved, oncancel: vi.fn() } });
+    await fireEvent.click(screen.getByTestId("add-source"));
+    expect((screen.getByTestId("shard-0-name") as HTMLInputElement).value).toBe("shard2");
+    await fireEvent.input(screen.getByTestId("shard-0-name"), { target: { value: "east" } });
+    await fireEvent.input(screen.getByTestId("shard-0-host"), { target: { value: "down" } });
+    await fireEvent.input(screen.getByTestId("shard-0-user"), { target: { value: "repl" } });
+    await fireEvent.input(screen.getByTestId("shard-0-password"), { target: { value: "e4st" } });
+    // A source that cannot be reached stops the step, next to it.
+    await fireEvent.click(screen.getByTestId("save"));
+    expect((await screen.findByTestId("shard-0-failure")).textContent).toMatch(/no answer/);
+    expect(screen.getByTestId("save-error").textContent).toMatch(/Source “east” could not be reached/);
+    expect(onsaved).not.toHaveBeenCalled();
+    // Its own keyring name: the job's name and the source's.
+    expect(tested).toContainEqual({ job: `${p.name}.east`, side: "source", host: "down" });
+    await fireEvent.input(screen.getByTestId("shard-0-host"), { target: { value: "db-east" } });
+    await fireEvent.click(screen.getByTestId("save"));
+    await vi.waitFor(() => expect(onsaved).toHaveBeenCalled());
+    expect(saved!.profile.shards?.map((s) => [s.name, s.host, s.user])).toEqual([["east", "db-east", "repl"]]);
+    expect(saved!.shardPasswords).toEqual({ east: "e4st" });
+    expect(JSON.stringify(saved!.profile)).not.toContain("e4st");
+    // A name used twice is refused next to the field.
+    await fireEvent.click(screen.getByTestId("add-source"));
+    await fireEvent.input(screen.getByTestId("shard-1-name"), { target: { value: "east" } });
+    await fireEvent.click(screen.getByTestId("save"));
+    expect(screen.getByTestId("error-shard-1-name").textContent).toMatch(/Another source/);
+    await fireEvent.click(screen.getByTestId("shard-1-remove"));
+    expect(screen.queryByTestId("shard-1-form")).toBeNull();
+    expect(p.shards?.length).toBe(1);
+  });
+});
+
 describe("Connect, TLS files", () => {
   it("fills a file field from the native file dialog and pairs certificate with key", async () => {
     const dialogs: unknown[] = [];
