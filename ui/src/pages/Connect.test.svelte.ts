@@ -102,6 +102,8 @@ describe("Connect, several sources", () => {
     mockIPC((cmd, args) => {
       if (cmd === "test_connection") {
         const a = args as { job: string; side: string; config: { host: string } };
+        // The shell takes an endpoint's fields only (a shard's name is refused).
+        expect(Object.keys(a.config).sort()).toEqual(["ca", "cert", "connect_timeout_secs", "host", "key", "port", "tls", "user"]);
         tested.push({ job: a.job, side: a.side, host: a.config.host });
         if (a.config.host === "down") throw { code: "endpoint.unreachable", message: "no answer from down:3306", remedy: "check the address" };
         return { flavor: "MariaDB", version: "10.11", server_id: 7, log_bin: true, binlog_format: "ROW", tls_version: null };
