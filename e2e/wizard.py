@@ -75,9 +75,12 @@ class Server:
         sys.exit(f"e2e: the {self.name} server did not start:\n" + open(f"{self.dir}/error.log").read())
 
     def sql(self, statement, check=True):
-        return subprocess.run(
+        r = subprocess.run(
             [binary("mariadb"), "--no-defaults", "-h127.0.0.1", f"-P{self.port}", "-uroot", "-N", "-e", statement],
-            capture_output=True, text=True, check=check)
+            capture_output=True, text=True)
+        if check and r.returncode != 0:
+            raise AssertionError(f"{self.name}: {statement[:120]}: {r.stderr.strip()}")
+        return r
 
     def value(self, statement):
         return self.sql(statement).stdout.strip()
@@ -155,6 +158,46 @@ class Window:
             time.sleep(0.3)
         self.shot("failure")
         raise AssertionError(f"{what}: [data-testid={testid}] shows {last!r}")
+
+    # The keyboard alone: Tab to a control, then the key a user would press.
+    def key(self, *keys):
+        actions = [a for k in keys for a in ({"type": "keyDown", "value": k}, {"type": "keyUp", "value": k})]
+        self.s("/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": actions}]})
+
+    def focused(self):
+        return self.s("/execute/sync", {"script": "const a = document.activeElement; return a && a.getAttribute('data-testid')",
+                                        "args": []})["value"]
+
+    def tab_to(self, testid, limit=120):
+        """Presses Tab until `testid` has the focus: it must be reachable so."""
+        self.find(testid)
+        for _ in range(limit):
+            if self.focused() == testid:
+                return
+            self.key(TAB)
+        self.shot("failure")
+        raise AssertionError(f"Tab never reached [data-testid={testid}] (stuck on {self.focused()!r})")
+
+    def press(self, testid, key=None):
+        self.tab_to(testid)
+        self.key(key or ENTER)
+
+    def keyboard_type(self, testid, text):
+        self.tab_to(testid)
+        self.s("/actions", {"actions": [{"type": "key", "id": "keyboard", "actions": [
+            {"type": "keyDown", "value": CONTROL}, {"type": "keyDown", "value": "a"}, {"type": "keyUp", "value": "a"},
+            {"type": "keyUp", "value": CONTROL}, {"type": "keyDown", "value": BACKSPACE}, {"type": "keyUp", "value": BACKSPACE}]}]})
+        self.key(*text)
+
+    def gone(self, testid, what, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            v = self.s("/element", {"using": "css selector", "value": f'[data-testid="{testid}"]'})["value"]
+            if not (isinstance(v, dict) and ELEMENT in v):
+                return
+            time.sleep(0.2)
+        self.shot("failure")
+        raise AssertionError(f"{what}: [data-testid={testid}] is still shown")
 
     def click(self, testid):
         r = self.s(f"/element/{self.find(testid)}/click", {})
@@ -268,10 +311,11 @@ def main():
     app = sys.argv[1]
     work = tempfile.mkdtemp(prefix="ferry-e2e-")
     procs = []
-    source = target = None
+    source = target = east = None
     try:
         source = Server(work, "source", 1, True)
         target = Server(work, "target", 2, False)
+        east = Server(work, "east", 3, True)
         source.sql("CREATE DATABASE shop; USE shop;"
                    "CREATE TABLE orders (id INT PRIMARY KEY, total DECIMAL(10,2), note VARCHAR(40));"
                    "INSERT INTO orders SELECT seq, seq * 1.5, CONCAT('order ', seq) FROM seq_1_to_5000;"
@@ -351,11 +395,21 @@ def main():
         # Views come with their schema; one is unticked and must stay off the target.
         w.click("object-view-shop.order_notes")
         w.wait_text("preview-objects", lambda t: "left out" in t, "the unticked view")
+        # Leaving out a table says what goes with it (the view built on it), with Add back.
+        w.click("table-shop.orders")
+        cost = w.wait_text("cost-shop.orders", lambda t: "big_orders" in t, "what leaving orders out takes with it")
+        assert "view shop.big_orders" in cost, cost
+        w.shot("3b-objects-left-out")
+        w.axe("objects, a table left out")
+        w.click("add-back-shop.orders")
+        w.gone("left-out", "the note after Add back")
         w.shot("3-objects")
         w.axe("objects")
         w.click("objects-next")
 
         # Options → Precheck, by Enter in a field: Enter continues a wizard step.
+        w.find("meta-schema")
+        w.axe("options")
         w.s(f"/element/{w.find('meta-schema')}/value", {"text": "\ue007"})
         start_after_precheck(w, "precheck", lambda: (w.shot("4-precheck"), w.axe("precheck")))
 
@@ -557,6 +611,7 @@ def main():
         w.click("back-to-jobs")
         w.click("delete-shop-e2e")
         assert "target keeps its tables" in w.text("delete-dialog")
+        w.axe("delete dialog")
         w.click("delete-dialog-cancel")
         w.find("job-shop-e2e")
         w.wait_text("state-shop-e2e", lambda t: t == "completed", "the job list's state")
@@ -612,6 +667,79 @@ def main():
         w.click("done")
         w.click("back-to-jobs")
 
+        # A job with two sources whose orders merge into one target table, made,
+        # tested and run from the wizard; the merged rows are the union's.
+        table = "CREATE TABLE sales.orders (id INT PRIMARY KEY, total DECIMAL(10,2), note VARCHAR(40))"
+        source.sql(f"CREATE DATABASE sales; USE sales; {table}; INSERT INTO sales.orders SELECT seq, seq, 'west' FROM seq_1_to_3000;")
+        east.sql(f"CREATE DATABASE sales; USE sales; {table}; INSERT INTO sales.orders SELECT 100000 + seq, seq, 'east' FROM seq_1_to_2000;")
+        w.click("new-job")
+        w.type("job-name", "merge-e2e")
+        fill_servers(w, source, target)
+        w.click("add-source")
+        w.type("shard-0-name", "east")
+        w.type("shard-0-host", "127.0.0.1")
+        w.type("shard-0-port", str(east.port))
+        w.type("shard-0-user", "root")
+        w.click("shard-0-test")
+        assert "server_id 3" in w.wait_text("shard-0-facts", lambda t: "server_id" in t, "the second source's facts")
+        w.shot("2c-connect-two-sources")
+        w.axe("connect, two sources")
+        w.click("save")
+        w.click("mode-full")
+        w.click("mode-next")
+        w.find("preview-table")
+        w.click("scope-custom")
+        w.click("schema-shop")  # off: only sales
+        w.wait_text("preview-table", lambda t: "sales.orders" in t and "shop.orders" not in t, "only sales selected")
+        w.click("objects-next")
+        w.click("options-next")
+        start_after_precheck(w, "the two-source job's precheck")
+        w.wait_text("phase", lambda t: "completed" in t, "the two-source copy", timeout=180)
+        union = "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('#', id, total, note))) FROM sales.orders"
+        got = " ".join(target.value(union).split())
+        a, b = (int(x) for x in source.value(union).split()), (int(x) for x in east.value(union).split())
+        want = " ".join(str(x + y) for x, y in zip(a, b))
+        assert got == want, f"the merged sales.orders is {got}, the union of the sources is {want}"
+        w.shot("5f-two-sources-done")
+        w.click("done")
+        w.click("back-to-jobs")
+        assert "127.0.0.1:%d" % east.port in w.text("route-merge-e2e")
+
+        # The whole flow by keyboard alone: every control reached by Tab, worked by
+        # Enter, Space or the arrows.
+        source.sql("CREATE DATABASE kb; USE kb; CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(10));"
+                   "INSERT INTO t SELECT seq, CONCAT('k', seq) FROM seq_1_to_500;")
+        w.press("new-job")
+        w.keyboard_type("job-name", "kb-e2e")
+        for side, server in (("source", source), ("target", target)):
+            w.keyboard_type(f"{side}-host", "127.0.0.1")
+            w.keyboard_type(f"{side}-port", str(server.port))
+            w.keyboard_type(f"{side}-user", "root")
+        w.press("save")
+        w.tab_to("mode-all")
+        w.key(ARROW_DOWN)  # the next mode: full copy only
+        assert w.s(f"/element/{w.find('mode-full')}/selected", method="GET")["value"] is True
+        w.press("mode-next")
+        w.find("preview-table")
+        w.tab_to("scope-all")
+        w.key(ARROW_DOWN)  # Customize
+        for schema in ("sales", "shop"):
+            w.press(f"schema-{schema}", SPACE)
+        w.wait_text("preview-table", lambda t: "kb.t" in t and "shop.orders" not in t and "sales." not in t, "only kb selected")
+        w.press("objects-next")
+        w.press("options-next")
+        summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "the keyboard job's precheck", timeout=120)
+        assert " 0 failing" in summary, summary
+        if "0 warnings" not in summary:
+            w.press("ack-warnings", SPACE)
+        w.press("start")
+        w.wait_text("phase", lambda t: "completed" in t, "the keyboard job's copy", timeout=180)
+        q = "SELECT * FROM kb.t ORDER BY id"
+        assert source.value(q) == target.value(q), "kb.t differs"
+        w.press("done")
+        w.press("back-to-jobs")
+        w.find("job-kb-e2e")
+
         # The demo: two sandbox servers with sample data and a saved job, ready to run.
         w.click("demo")
         name = w.s(f"/element/{w.find('job-name', timeout=120)}/property/value", method="GET")["value"]
@@ -621,6 +749,33 @@ def main():
         w.wait_text("source-facts", lambda t: "server_id 1" in t and "binlog ROW" in t, "demo source")
         w.wait_text("target-facts", lambda t: "server_id 2" in t, "demo target")
         w.shot("7-demo")
+        w.close()
+
+        # Dark: WebKitGTK follows GTK's dark theme; the pages and dialogs again, by axe.
+        dark_port = free_port()
+        procs.append(subprocess.Popen([binary("WebKitWebDriver"), f"--port={dark_port}", "--host=127.0.0.1"],
+                                      env=dict(env, GTK_THEME="Adwaita:dark", TAURI_AUTOMATION="true",
+                                               TAURI_WEBVIEW_AUTOMATION="true"),
+                                      stdout=open(os.path.join(work, "webdriver-dark.log"), "w"), stderr=subprocess.STDOUT))
+        w = Window(dark_port, app, display)
+        w.size(1280, 800)
+        w.find("job-shop-e2e")
+        dark = w.s("/execute/sync", {"script": "return matchMedia('(prefers-color-scheme: dark)').matches", "args": []})["value"]
+        assert dark is True, "the app did not open in the dark theme"
+        w.shot("9-jobs-dark")
+        w.axe("jobs, dark")
+        w.click("delete-merge-e2e")
+        w.axe("delete dialog, dark")
+        w.click("delete-dialog-cancel")
+        w.click("report-shop-e2e")
+        w.wait_text("verify-result", lambda t: "0 differences" in t, "the report, dark")
+        w.axe("report, dark")
+        w.click("back-to-jobs")
+        w.click("new-job")
+        w.find("source-form")
+        w.click("add-source")
+        w.shot("9-connect-dark")
+        w.axe("connect, dark")
         w.close()
         assert not A11Y, "accessibility violations (axe-core, serious or critical):\n" + "\n".join(A11Y)
         print("e2e: the wizard migrated shop (copy + sync + complete), verified 0 differences; screenshots in", SHOTS)
@@ -634,12 +789,13 @@ def main():
         subprocess.run(["pkill", "-KILL", "-f", "ferry run shop-e2e"], check=False)
         for p in procs:
             p.terminate()
-        for s in (source, target):
+        for s in (source, target, east):
             if s:
                 s.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
+TAB, ENTER, SPACE, CONTROL, BACKSPACE, ARROW_DOWN = "\ue004", "\ue007", " ", "\ue009", "\ue003", "\ue015"
 SHOTS = os.environ.get("FERRY_SHOTS", "target/screenshots/e2e")
 os.makedirs(SHOTS, exist_ok=True)
 if __name__ == "__main__":
