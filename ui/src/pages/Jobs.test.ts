@@ -59,6 +59,27 @@ describe("Jobs", () => {
     expect(deleted).toEqual(["beta"]);
   });
 
+  it("decides a refused DDL from the list and resumes straight into the run", async () => {
+    const decided: unknown[] = [];
+    const pending = { position: "binlog.000001:900", statement: "ALTER TABLE shop.orders MODIFY note VARCHAR(60)", error: "Unknown column 'note'" };
+    mockIPC((cmd, args) => {
+      if (cmd === "profiles_list") return [saved("alpha")];
+      if (cmd === "status") return { job: "alpha", mode: "all", phase: "sync", running: false, live: null, live_age_secs: 3, pending_ddl: pending };
+      if (cmd === "decide_ddl") decided.push((args as { decision: unknown }).decision);
+    });
+    const onresume = vi.fn();
+    const onrun = vi.fn();
+    render(Jobs, { props: { onopen: vi.fn(), onnew: vi.fn(), onresume, onrun } });
+    await fireEvent.click(await screen.findByTestId("decide-alpha"));
+    expect((await screen.findByTestId("ddl-statement")).textContent).toBe(pending.statement);
+    await fireEvent.click(screen.getByTestId("ddl-skip"));
+    await vi.waitFor(() => expect(onresume).toHaveBeenCalled());
+    expect(onresume.mock.calls[0][0].name).toBe("alpha");
+    expect(decided).toEqual(["skip"]);
+    // Not through the precheck again.
+    expect(onrun).not.toHaveBeenCalled();
+  });
+
   it("says a job whose process ended is interrupted, and follows one another process runs", async () => {
     mockIPC((cmd, args) => {
       const a = args as { profile?: { name: string } };
