@@ -691,6 +691,12 @@ def main():
         w.click("scope-custom")
         w.click("schema-shop")  # off: only sales
         w.wait_text("preview-table", lambda t: "sales.orders" in t and "shop.orders" not in t, "only sales selected")
+        # The merged table, from both sources, and the shard checks from the Objects page.
+        assert "east: sales.orders" in w.wait_text("merged-sales.orders", lambda t: "east" in t, "the merged preview")
+        w.click("check-shards")
+        w.wait_text("shard-check-shards.keys", lambda t: "✔" in t, "the shards' key ranges check")
+        w.shot("3c-objects-merged")
+        w.axe("objects, merged tables")
         w.click("objects-next")
         w.click("options-next")
         start_after_precheck(w, "the two-source job's precheck")

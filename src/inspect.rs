@@ -135,6 +135,20 @@ pub async fn selected_objects(profile: &Profile) -> Result<Selection, FerryError
     result
 }
 
+/// What the rules select on each source of a job (`source` first, then each
+/// `[[shards]]` source by name), read side by side: a job with several sources
+/// previews its merged tables from these.
+pub async fn selected_by_source(profile: &Profile) -> Result<Vec<(String, Selection)>, FerryError> {
+    let members = profile.members();
+    let selections =
+        futures_util::future::try_join_all(members.iter().map(selected_objects)).await?;
+    Ok(members
+        .iter()
+        .map(|m| m.source_label().to_string())
+        .zip(selections)
+        .collect())
+}
+
 /// As [`selected_objects`], on an already open source.
 pub async fn selected_on(source: &Endpoint, profile: &Profile) -> Result<Selection, FerryError> {
     Ok(read_selection(source, profile).await?.2)

@@ -459,6 +459,16 @@ async fn objects(profile: Profile) -> Result<ferry::rules::Selection, Report> {
         .map_err(report)
 }
 
+/// Each source's selection, for a job with several sources (its merged tables).
+#[tauri::command]
+async fn objects_by_source(
+    profile: Profile,
+) -> Result<Vec<(String, ferry::rules::Selection)>, Report> {
+    ferry::inspect::selected_by_source(&profile)
+        .await
+        .map_err(report)
+}
+
 #[tauri::command]
 async fn precheck(profile: Profile) -> ferry::precheck::Report {
     ferry::precheck::run(&profile)
@@ -869,6 +879,7 @@ fn main() {
             password_stored,
             source_position,
             objects,
+            objects_by_source,
             precheck,
             start,
             start_on_cluster,

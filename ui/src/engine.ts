@@ -46,6 +46,8 @@ export const engine = {
   /** Whether the OS keyring holds this side's password for the job. */
   passwordStored: (job: string, side: Side) => invoke<boolean>("password_stored", { job, side }),
   objects: (profile: Profile) => invoke<Selection>("objects", { profile }),
+  /** Each source's selection (`source` first, then each further source by name). */
+  objectsBySource: (profile: Profile) => invoke<[string, Selection][]>("objects_by_source", { profile }),
   precheck: (profile: Profile) => invoke<PrecheckReport>("precheck", { profile }),
   start: (profile: Profile, verify: boolean) => invoke<RunSummary>("start", { profile, verify }),
   /** Hands the job to a DM cluster and follows it there until it stops. */

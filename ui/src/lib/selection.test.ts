@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SelectedTable } from "../bindings/SelectedTable";
 import type { Selection } from "../bindings/Selection";
-import { checkedFrom, costs, includeRules, ruleOf, schemaState, tree, withTables } from "./selection";
+import { checkedFrom, costs, includeRules, mergedTargets, ruleOf, schemaState, tree, withTables } from "./selection";
 
 const t = (schema: string, name: string): SelectedTable => ({
   schema,
@@ -58,5 +58,21 @@ describe("selection rules", () => {
       { schema: "shop", table: "customers", objects: ["view shop.v_orders", "trigger shop.trg_c"], keys: ["shop.orders (fk_c)"] },
     ]);
     expect(costs(null)).toEqual([]);
+  });
+  it("lists the target tables several sources feed", () => {
+    const sel = (...tables: SelectedTable[]): Selection => ({ tables, objects: [], left_out: [], broken_keys: [] });
+    const merged = mergedTargets([
+      ["source", sel(t("sales", "orders"), t("sales", "own"))],
+      ["east", sel(t("sales", "orders"))],
+    ]);
+    expect(merged).toEqual([
+      {
+        target: "sales.orders",
+        shards: [
+          { source: "source", table: "sales.orders", rows: 1 },
+          { source: "east", table: "sales.orders", rows: 1 },
+        ],
+      },
+    ]);
   });
 });

@@ -80,3 +80,20 @@ export function schemaState(all: Tree, checked: Set<string>, schema: string): "a
   const n = tables.filter((t) => checked.has(key(schema, t.name))).length;
   return n === 0 ? "none" : n === tables.length ? "all" : "some";
 }
+
+/** A target table fed by several source tables (of one source or of several). */
+export type Merged = { target: string; shards: { source: string; table: string; rows: number }[] };
+
+/** The merged target tables of a job, from each source's selection. */
+export function mergedTargets(bySource: [string, Selection][]): Merged[] {
+  const by = new Map<string, Merged>();
+  for (const [source, sel] of bySource) {
+    for (const t of sel.tables) {
+      const target = key(t.target_schema, t.target_name);
+      const m = by.get(target) ?? { target, shards: [] };
+      m.shards.push({ source, table: key(t.schema, t.name), rows: t.row_estimate });
+      by.set(target, m);
+    }
+  }
+  return [...by.values()].filter((m) => m.shards.length > 1).sort((a, b) => a.target.localeCompare(b.target));
+}

@@ -80,6 +80,36 @@ describe("Objects", () => {
     expect(profile.objects.include).toEqual(["shop.*"]);
   });
 
+  it("previews a job's merged tables from every source and runs the shard checks on demand", async () => {
+    mockIPC((cmd) => {
+      if (cmd === "objects") return { tables: [t("sales", "orders")], objects: [], left_out: [], broken_keys: [] };
+      if (cmd === "objects_by_source") {
+        return [
+          ["source", { tables: [t("sales", "orders")], objects: [], left_out: [], broken_keys: [] }],
+          ["east", { tables: [t("sales", "orders")], objects: [], left_out: [], broken_keys: [] }],
+        ];
+      }
+      if (cmd === "precheck") {
+        return {
+          checks: [
+            { id: "connect.source", title: "Source", status: "pass", detail: "", remedy: "", objects: [], add_tables: [] },
+            { id: "shards.keys", title: "Shard keys", status: "fail", detail: "key ranges overlap", remedy: "re-key", objects: ["sales.orders"], add_tables: [] },
+          ],
+        };
+      }
+    });
+    const profile = { name: "m", objects: {}, shards: [{ name: "east" }] } as unknown as Profile;
+    render(Objects, { props: { profile, onnext: vi.fn(), onback: vi.fn() } });
+    const row = await screen.findByTestId("merged-sales.orders");
+    expect(row.textContent).toMatch(/source: sales\.orders \+ east: sales\.orders/);
+    expect(row.textContent).toMatch(/20/);
+    await fireEvent.click(screen.getByTestId("check-shards"));
+    const check = await screen.findByTestId("shard-check-shards.keys");
+    expect(check.textContent).toMatch(/key ranges overlap/);
+    expect(check.textContent).toMatch(/Fix: re-key/);
+    expect(screen.queryByTestId("shard-check-connect.source")).toBeNull();
+  });
+
   it("follows each change with the target names, without a click, and lists views and triggers", async () => {
     mockIPC((cmd, args) => {
       if (cmd !== "objects") return;
