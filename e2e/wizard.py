@@ -445,6 +445,11 @@ def main():
         state = w.wait_text("state-shop-e2e", lambda t: t.startswith("stopped"), "the failed job's state")
         assert state == "stopped: a DDL waits for a decision", state
         assert "MODIFY note" in w.text("detail-shop-e2e")
+        # The list offers the decision itself (seen here, taken below from the Run page).
+        w.click("decide-shop-e2e")
+        assert "MODIFY note" in w.wait_text("ddl-statement", lambda t: len(t) > 0, "the decision from the list")
+        w.axe("decide dialog")
+        w.click("decide-dialog-cancel")
         w.click("run-shop-e2e")
         w.wait_text("precheck-summary", lambda t: "failing" in t, "the resume's precheck", timeout=120)
         assert w.s(f"/element/{w.find('check-target.pending_ddl')}/attribute/data-status", method="GET")["value"] == "warn"
@@ -617,6 +622,11 @@ def main():
         w.wait_text("state-shop-e2e", lambda t: t == "completed", "the job list's state")
         w.shot("8-jobs")
         w.axe("job list")
+        # A completed job opens read-only.
+        w.click("open-shop-e2e")
+        assert "completed" in w.text("readonly-reason")
+        w.axe("job view")
+        w.click("view-back")
         # The report opens again from the list, without a run: the whole job.
         w.click("report-shop-e2e")
         assert w.wait_text("job-rows", lambda t: "5,003" in t, "the reopened report").startswith("5,003")
@@ -755,6 +765,13 @@ def main():
         w.wait_text("source-facts", lambda t: "server_id 1" in t and "binlog ROW" in t, "demo source")
         w.wait_text("target-facts", lambda t: "server_id 2" in t, "demo target")
         w.shot("7-demo")
+        # The demo raises no warning of its own: a newcomer's first precheck is clean.
+        w.click("save")
+        w.click("mode-next")
+        w.click("objects-next")
+        w.click("options-next")
+        summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "the demo's precheck", timeout=120)
+        assert "0 warnings, 0 failing" in summary, summary
         w.close()
 
         # Dark: WebKitGTK follows GTK's dark theme; the pages and dialogs again, by axe.
@@ -777,11 +794,44 @@ def main():
         w.wait_text("verify-result", lambda t: "0 differences" in t, "the report, dark")
         w.axe("report, dark")
         w.click("back-to-jobs")
+        # A whole job in the dark: every step, the Run page, the cutover and abort dialogs, Done.
+        source.sql("CREATE DATABASE dk; USE dk; CREATE TABLE t (id INT PRIMARY KEY, v INT);"
+                   "INSERT INTO t SELECT seq, seq FROM seq_1_to_300;")
         w.click("new-job")
-        w.find("source-form")
+        w.type("job-name", "dark-e2e")
+        fill_servers(w, source, target)
         w.click("add-source")
         w.shot("9-connect-dark")
         w.axe("connect, dark")
+        w.click("shard-0-remove")
+        w.click("save")
+        w.find("mode-all")
+        w.axe("mode, dark")
+        w.click("mode-next")
+        w.find("preview-table")
+        w.click("scope-custom")
+        for schema in ("kb", "sales", "shop"):
+            w.click(f"schema-{schema}")
+        w.wait_text("preview-table", lambda t: "dk.t" in t and "kb.t" not in t and "shop." not in t, "only dk, dark")
+        w.axe("objects, dark")
+        w.click("objects-next")
+        w.find("meta-schema")
+        w.axe("options, dark")
+        w.click("options-next")
+        start_after_precheck(w, "the dark job's precheck", lambda: w.axe("precheck, dark"))
+        w.wait_text("sync-state", lambda t: "synced" in t, "the dark job's sync", timeout=180)
+        w.axe("run, dark")
+        w.click("complete")
+        w.find("cutover-lag")
+        w.axe("cutover dialog, dark")
+        w.click("cutover-cancel")
+        w.click("abort")
+        w.find("abort-dialog-confirm")
+        w.axe("abort dialog, dark")
+        w.click("abort-dialog-confirm")
+        w.click("done")
+        w.find("back-to-jobs")
+        w.axe("done, dark")
         w.close()
         assert not A11Y, "accessibility violations (axe-core, serious or critical):\n" + "\n".join(A11Y)
         print("e2e: the wizard migrated shop (copy + sync + complete), verified 0 differences; screenshots in", SHOTS)

@@ -124,10 +124,17 @@ fn start_server(dir: &Path, server_id: u32, port: u16, binlog: bool) -> Result<C
             "--skip-name-resolve",
             "--innodb-buffer-pool-size=64M",
             "--innodb-flush-log-at-trx-commit=2",
+            // The demo raises no warning of its own: the target reports its free
+            // space (information_schema.DISKS) and the binlog carries column names.
+            "--plugin-load-add=disks",
         ]);
     if binlog {
         c.arg(format!("--log-bin={}", data.join("binlog").display()))
-            .args(["--binlog-format=ROW", "--binlog-row-image=FULL"]);
+            .args([
+                "--binlog-format=ROW",
+                "--binlog-row-image=FULL",
+                "--loose-binlog-row-metadata=FULL",
+            ]);
     }
     c.stdout(Stdio::null()).stderr(Stdio::null());
     #[cfg(target_os = "linux")]
@@ -179,7 +186,7 @@ async fn connect(port: u16) -> Result<Endpoint, Report> {
 const SAMPLE: &str = "CREATE DATABASE IF NOT EXISTS demo_shop; USE demo_shop;
 CREATE TABLE IF NOT EXISTS customers (id INT PRIMARY KEY, name VARCHAR(60), email VARCHAR(80), created DATETIME);
 CREATE TABLE IF NOT EXISTS orders (id INT PRIMARY KEY, customer_id INT, total DECIMAL(10,2), status ENUM('new','paid','shipped'), placed TIMESTAMP NULL, KEY (customer_id));
-CREATE TABLE IF NOT EXISTS audit_log (at DATETIME(6), msg VARCHAR(100));
+CREATE TABLE IF NOT EXISTS audit_log (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6), msg VARCHAR(100));
 INSERT IGNORE INTO customers SELECT seq, CONCAT('Customer ', seq), CONCAT('c', seq, '@example.com'), '2024-01-01' + INTERVAL seq MINUTE FROM seq_1_to_2000;
 INSERT IGNORE INTO orders SELECT seq, 1 + seq % 2000, ROUND(seq * 3.7 % 500, 2), ELT(1 + seq % 3, 'new', 'paid', 'shipped'), '2024-06-01' + INTERVAL seq MINUTE FROM seq_1_to_20000;";
 
@@ -226,7 +233,7 @@ pub async fn start(dir: &Path) -> Result<(Demo, Profile), Report> {
                     .await;
                 let _ = c
                     .exec_drop(
-                        "INSERT INTO demo_shop.audit_log VALUES (NOW(6), CONCAT('tick ', ?))",
+                        "INSERT INTO demo_shop.audit_log (at, msg) VALUES (NOW(6), CONCAT('tick ', ?))",
                         (n,),
                     )
                     .await;
