@@ -550,20 +550,10 @@ pub async fn verify_merged(
     columns: &[String],
     sink: &EventSink,
 ) -> Result<TableReport, VerifyError> {
-    let dst = format!("{}.{}", quote(&target_name.0), quote(&target_name.1));
-    let fqns: Vec<String> = shards
-        .iter()
-        .map(|s| format!("{}.{}", quote(&s.schema), quote(&s.table)))
-        .collect();
-    let (parts, merged) = tokio::join!(
-        futures_util::future::join_all(
-            shards
-                .iter()
-                .zip(&fqns)
-                .map(|(s, fqn)| server_checksum(s.source, "source", fqn))
-        ),
-        server_checksum(target, "target", &dst)
-    );
+    let (parts, merged) = on_every_side(shards, target, target_name, |ep, side, fqn| async move {
+        server_checksum(ep, side, &fqn).await
+    })
+    .await;
     let union = parts.into_iter().try_fold((0u64, 0u64), |acc, p| {
         let (rows, sum) = p?;
         Ok::<_, VerifyError>((acc.0 + rows, (acc.1 + sum) % (1 << 32)))
@@ -581,6 +571,29 @@ pub async fn verify_merged(
         }
     }
     verify_merged_rows(shards, target, target_name, columns, sink).await
+}
+
+/// Runs `f` on every shard and on the merged table at once (each is one scan on
+/// its own server): the shards' results, then the target's.
+async fn on_every_side<'a, T, F, Fut>(
+    shards: &'a [MergedShard<'a>],
+    target: &'a Endpoint,
+    target_name: &(String, String),
+    f: F,
+) -> (Vec<T>, T)
+where
+    F: Fn(&'a Endpoint, &'static str, String) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let dst = format!("{}.{}", quote(&target_name.0), quote(&target_name.1));
+    tokio::join!(
+        futures_util::future::join_all(shards.iter().map(|s| f(
+            s.source,
+            "source",
+            format!("{}.{}", quote(&s.schema), quote(&s.table))
+        ))),
+        f(target, "target", dst)
+    )
 }
 
 /// `COUNT(*)` and `CHECKSUM TABLE` of a whole table, the checksum as a number.
@@ -696,21 +709,10 @@ async fn verify_merged_rows(
         };
         Ok((count, number(&xor) as u64, number(&sum)))
     }
-    let dst = format!("{}.{}", quote(&target_name.0), quote(&target_name.1));
-    // Every shard and the target at once: each is one scan on its own server.
-    let fqns: Vec<String> = shards
-        .iter()
-        .map(|s| format!("{}.{}", quote(&s.schema), quote(&s.table)))
-        .collect();
-    let (parts, merged) = tokio::join!(
-        futures_util::future::join_all(
-            shards
-                .iter()
-                .zip(&fqns)
-                .map(|(s, fqn)| sums(s.source, "source", fqn, columns))
-        ),
-        sums(target, "target", &dst, columns)
-    );
+    let (parts, merged) = on_every_side(shards, target, target_name, |ep, side, fqn| async move {
+        sums(ep, side, &fqn, columns).await
+    })
+    .await;
     let mut union = (0u64, 0u64, 0u128);
     for part in parts {
         let (c, x, m) = part?;
