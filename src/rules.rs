@@ -391,11 +391,7 @@ impl Matcher {
                 .include
                 .iter()
                 .any(|p| p.captures(schema, table, self.fold).is_some());
-        included
-            && !self
-                .exclude
-                .iter()
-                .any(|p| p.captures(schema, table, self.fold).is_some())
+        included && !self.excludes(schema, table)
     }
 
     /// Whether the exclude rules name `schema`.`name`.
@@ -630,11 +626,7 @@ impl Matcher {
         let with_tables: HashSet<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
         let comes_along =
             |schema: &str| with_tables.contains(schema) || self.selects_whole_schema(schema);
-        let mut present: HashSet<(String, String)> = tables
-            .iter()
-            .map(|t| (t.schema.clone(), t.name.clone()))
-            .collect();
-        let views = self.views_built(catalog, &comes_along, &mut present);
+        let views = self.views_built(catalog, &tables, &comes_along);
 
         let mut objects = Vec::new();
         let mut left_out = Vec::new();
@@ -716,8 +708,8 @@ impl Matcher {
     fn views_built<'c>(
         &self,
         catalog: &'c Catalog,
+        tables: &[SelectedTable],
         comes_along: &dyn Fn(&str) -> bool,
-        present: &mut HashSet<(String, String)>,
     ) -> Vec<(&'c crate::catalog::View, Vec<(String, String)>)> {
         let candidates: Vec<&crate::catalog::View> = catalog
             .views
@@ -728,17 +720,19 @@ impl Matcher {
                     && !self.skips("view", &v.schema, &v.name)
             })
             .collect();
-        let mut built: HashSet<(String, String)> = HashSet::new();
+        // What exists on the target once the tables and the views built so far are.
+        let mut present: HashSet<(String, String)> = tables
+            .iter()
+            .map(|t| (t.schema.clone(), t.name.clone()))
+            .collect();
         loop {
-            let before = built.len();
+            let before = present.len();
             for v in &candidates {
                 if v.uses.iter().all(|u| present.contains(u)) {
-                    let n = (v.schema.clone(), v.name.clone());
-                    present.insert(n.clone());
-                    built.insert(n);
+                    present.insert((v.schema.clone(), v.name.clone()));
                 }
             }
-            if built.len() == before {
+            if present.len() == before {
                 break;
             }
         }

@@ -189,6 +189,13 @@ pub async fn run(
             }
         }
     };
+    // Every source stops at its checkpoint and none completes.
+    let pause_all = || {
+        forward(&Request::Pause, None);
+        if let Some(g) = &gate {
+            g.decide(Verdict::Paused);
+        }
+    };
     let waiting = async |gate: &Option<Arc<CutoverGate>>| match gate {
         Some(g) => g.all_arrived().await,
         None => std::future::pending().await,
@@ -201,10 +208,7 @@ pub async fn run(
                     Ok(r) => r,
                     Err(e) => {
                         // A member that panicked: the others pause with their checkpoints.
-                        forward(&Request::Pause, None);
-                        if let Some(g) = &gate {
-                            g.decide(Verdict::Paused);
-                        }
+                        pause_all();
                         tracing::error!(cause = %e, "a source's run ended abnormally");
                         continue;
                     }
@@ -252,10 +256,7 @@ pub async fn run(
             // build is recorded, the next run does it again).
             built = finished(&mut build) => {
                 if let Err(e) = built {
-                    forward(&Request::Pause, None);
-                    if let Some(g) = &gate {
-                        g.decide(Verdict::Paused);
-                    }
+                    pause_all();
                     failure = Some(e);
                 }
             }
@@ -263,11 +264,8 @@ pub async fn run(
             // tables now, then the verdict for all.
             _ = waiting(&gate) => {
                 if let Some(b) = build.take() {
-                    if let Err(e) = join_build(b).await {
-                        forward(&Request::Pause, None);
-                        if let Some(g) = &gate {
-                            g.decide(Verdict::Paused);
-                        }
+                    if let Err(e) = flatten(b.await) {
+                        pause_all();
                         failure = Some(e);
                         continue;
                     }
@@ -526,10 +524,7 @@ async fn finished(
     }
 }
 
-async fn join_build(b: tokio::task::JoinHandle<Result<(), JobError>>) -> Result<(), JobError> {
-    flatten(b.await)
-}
-
+/// The build task's outcome, a task that did not finish counting as a failure.
 fn flatten(r: Result<Result<(), JobError>, tokio::task::JoinError>) -> Result<(), JobError> {
     r.unwrap_or_else(|e| {
         Err(SnapshotError::Target {

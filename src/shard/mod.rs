@@ -38,8 +38,8 @@ pub struct Member {
 /// created (`snapshot::schema`), so a crash cannot lose them.
 pub struct MergedIndexes {
     sources: usize,
-    copied: std::sync::Mutex<std::collections::HashSet<String>>,
-    copies: tokio::sync::watch::Sender<usize>,
+    /// The sources whose copy is in.
+    copied: tokio::sync::watch::Sender<std::collections::HashSet<String>>,
     built: tokio::sync::watch::Sender<bool>,
 }
 
@@ -47,8 +47,7 @@ impl MergedIndexes {
     pub fn new(sources: usize) -> MergedIndexes {
         MergedIndexes {
             sources,
-            copied: Default::default(),
-            copies: tokio::sync::watch::channel(0).0,
+            copied: tokio::sync::watch::channel(Default::default()).0,
             built: tokio::sync::watch::channel(false).0,
         }
     }
@@ -56,20 +55,15 @@ impl MergedIndexes {
     /// `source`'s copy is in (its copy phase ended now or in an earlier run).
     /// Repeating it is harmless.
     pub fn copied(&self, source: &str) {
-        let n = match self.copied.lock() {
-            Ok(mut c) => {
-                c.insert(source.to_string());
-                c.len()
-            }
-            Err(_) => return,
-        };
-        self.copies.send_replace(n);
+        self.copied.send_modify(|c| {
+            c.insert(source.to_string());
+        });
     }
 
     /// Resolves once every source's copy is in.
     pub async fn all_copied(&self) {
-        let mut rx = self.copies.subscribe();
-        let _ = rx.wait_for(|n| *n >= self.sources).await;
+        let mut rx = self.copied.subscribe();
+        let _ = rx.wait_for(|c| c.len() >= self.sources).await;
     }
 
     /// The indexes are built (or their build ended: a failure stops the job).

@@ -609,15 +609,23 @@ async fn server_checksum(
     };
     let mut conn = ep.conn().await.map_err(|e| fail(&e))?;
     let (rows, sum, _) = whole_table(&mut conn, fqn).await.map_err(|e| fail(&e))?;
-    let sum = match sum {
-        Value::Int(i) => u64::try_from(i).ok(),
-        Value::UInt(u) => Some(u),
-        Value::Bytes(b) => std::str::from_utf8(&b).ok().and_then(|t| t.parse().ok()),
-        _ => None,
-    };
+    let sum = whole_number(&sum).and_then(|n| u64::try_from(n).ok());
     // NULL: the engine keeps no checksum it could compute.
     sum.map(|s| (rows, s))
         .ok_or_else(|| fail(&"the server gave no table checksum"))
+}
+
+/// A number the server sent as an integer or as decimal text (SUM's), its whole
+/// part; `None` for NULL.
+fn whole_number(v: &Value) -> Option<u128> {
+    match v {
+        Value::Int(i) => Some(*i as u128),
+        Value::UInt(u) => Some(u128::from(*u)),
+        Value::Bytes(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.split('.').next()?.parse().ok()),
+        _ => None,
+    }
 }
 
 /// The report of a merged table, announced as verified.
@@ -696,17 +704,7 @@ async fn verify_merged_rows(
             .await
             .map_err(|e| fail("checksumming", &e))?;
         let (count, xor, sum) = read_sums(row);
-        let number = |v: &Value| -> u128 {
-            match v {
-                Value::Int(i) => *i as u128,
-                Value::UInt(u) => u128::from(*u),
-                Value::Bytes(b) => std::str::from_utf8(b)
-                    .ok()
-                    .and_then(|s| s.split('.').next()?.parse().ok())
-                    .unwrap_or(0),
-                _ => 0,
-            }
-        };
+        let number = |v: &Value| whole_number(v).unwrap_or(0);
         Ok((count, number(&xor) as u64, number(&sum)))
     }
     let (parts, merged) = on_every_side(shards, target, target_name, |ep, side, fqn| async move {
