@@ -51,3 +51,11 @@ export function utcFromLocal(local: string): string | undefined {
   if (Number.isNaN(d.getTime())) return undefined;
   return d.toISOString().replace(/\.\d{3}Z$/, "Z");
 }
+
+/** A sync's lag as shown everywhere: unknown (out of contact) is never 0. */
+export function lag(secs: number | null): string {
+  return secs === null ? "unknown" : `${secs.toFixed(1)} s`;
+}
+
+/** A precheck status as one mark. */
+export const statusMark = { pass: "✔", warn: "▲", fail: "✖" } as const;
