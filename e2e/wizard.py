@@ -681,7 +681,9 @@ def main():
         # tested and run from the wizard; the merged rows are the union's.
         table = "CREATE TABLE sales.orders (id INT PRIMARY KEY, total DECIMAL(10,2), note VARCHAR(40))"
         source.sql(f"CREATE DATABASE sales; USE sales; {table}; INSERT INTO sales.orders SELECT seq, seq, 'west' FROM seq_1_to_3000;")
-        east.sql(f"CREATE DATABASE sales; USE sales; {table}; INSERT INTO sales.orders SELECT 100000 + seq, seq, 'east' FROM seq_1_to_2000;")
+        # The second source names its schema differently: its own rules route it.
+        east.sql(f"CREATE DATABASE sales_east; USE sales_east; {table.replace('sales.', '')};"
+                 "INSERT INTO orders SELECT 100000 + seq, seq, 'east' FROM seq_1_to_2000;")
         w.click("new-job")
         w.type("job-name", "merge-e2e")
         fill_servers(w, source, target)
@@ -701,8 +703,13 @@ def main():
         w.click("scope-custom")
         w.click("schema-shop")  # off: only sales
         w.wait_text("preview-table", lambda t: "sales.orders" in t and "shop.orders" not in t, "only sales selected")
+        w.click("shard-0-rules-own")
+        w.type("shard-0-include", "sales_east.*")
+        w.click("shard-0-add-route")
+        w.type("shard-0-route-from-0", "sales_east.*")
+        w.type("shard-0-route-to-0", "sales.*")
         # The merged table, from both sources, and the shard checks from the Objects page.
-        assert "east: sales.orders" in w.wait_text("merged-sales.orders", lambda t: "east" in t, "the merged preview")
+        assert "east: sales_east.orders" in w.wait_text("merged-sales.orders", lambda t: "east" in t, "the merged preview")
         w.click("check-shards")
         w.wait_text("shard-check-shards.keys", lambda t: "✔" in t, "the shards' key ranges check")
         w.shot("3c-objects-merged")
@@ -713,7 +720,8 @@ def main():
         w.wait_text("phase", lambda t: "completed" in t, "the two-source copy", timeout=180)
         union = "SELECT COUNT(*), SUM(CRC32(CONCAT_WS('#', id, total, note))) FROM sales.orders"
         got = " ".join(target.value(union).split())
-        a, b = (int(x) for x in source.value(union).split()), (int(x) for x in east.value(union).split())
+        a = (int(x) for x in source.value(union).split())
+        b = (int(x) for x in east.value(union.replace("sales.", "sales_east.")).split())
         want = " ".join(str(x + y) for x, y in zip(a, b))
         assert got == want, f"the merged sales.orders is {got}, the union of the sources is {want}"
         w.shot("5f-two-sources-done")

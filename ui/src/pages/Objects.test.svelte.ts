@@ -110,6 +110,42 @@ describe("Objects", () => {
     expect(screen.queryByTestId("shard-check-connect.source")).toBeNull();
   });
 
+  it("gives a further source its own tables and routes, and previews what they merge", async () => {
+    const asked: Profile[] = [];
+    mockIPC((cmd, args) => {
+      if (cmd === "objects") return { tables: [t("sales", "orders")], objects: [], left_out: [], broken_keys: [] };
+      if (cmd !== "objects_by_source") return;
+      const p = (args as { profile: Profile }).profile;
+      asked.push(p);
+      const own = p.shards?.[0]?.objects;
+      const east = own ? t("sales_east", "orders", (own.route ?? []).length > 0 ? "sales" : "sales_east") : t("sales", "orders");
+      return [
+        ["source", { tables: [t("sales", "orders")], objects: [], left_out: [], broken_keys: [] }],
+        ["east", { tables: [east], objects: [], left_out: [], broken_keys: [] }],
+      ];
+    });
+    const profile = $state({ name: "m", objects: {}, shards: [{ name: "east", objects: null }] } as unknown as Profile);
+    render(Objects, { props: { profile, onnext: vi.fn(), onback: vi.fn() } });
+    await screen.findByTestId("merged-sales.orders");
+    await fireEvent.click(screen.getByTestId("shard-0-rules-own"));
+    await fireEvent.input(screen.getByTestId("shard-0-include"), { target: { value: "sales_east.*\n" } });
+    await vi.waitFor(() => expect(screen.queryByTestId("merged-sales.orders")).toBeNull());
+    await fireEvent.click(screen.getByTestId("shard-0-add-route"));
+    await fireEvent.input(screen.getByTestId("shard-0-route-from-0"), { target: { value: "sales_east.*" } });
+    await fireEvent.input(screen.getByTestId("shard-0-route-to-0"), { target: { value: "sales.*" } });
+    const row = await screen.findByTestId("merged-sales.orders", {}, { timeout: 3000 });
+    expect(row.textContent).toMatch(/east: sales_east\.orders/);
+    expect(asked[asked.length - 1].shards?.[0]?.objects).toEqual({
+      include: ["sales_east.*"],
+      exclude: [],
+      route: [{ from: "sales_east.*", to: "sales.*" }],
+      skip: [],
+    });
+    expect(profile.shards?.[0]?.objects?.include).toEqual(["sales_east.*"]);
+    await fireEvent.click(screen.getByTestId("shard-0-rules-same"));
+    await vi.waitFor(() => expect(profile.shards?.[0]?.objects).toBeNull());
+  });
+
   it("follows each change with the target names, without a click, and lists views and triggers", async () => {
     mockIPC((cmd, args) => {
       if (cmd !== "objects") return;
