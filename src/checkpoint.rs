@@ -18,6 +18,7 @@
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Value};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 
 use crate::position::Position;
 use crate::profile::Mode;
@@ -117,6 +118,18 @@ pub struct ChunkRecord {
     pub rows: u64,
     pub bytes: u64,
 }
+
+/// A table's size when its copy was planned (`sizes` in the meta schema): the
+/// live view shows it on every run of the job, while the source's statistics
+/// move with the writes the sync follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PlannedSize {
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Planned sizes by source `(schema, table)`.
+pub type PlannedSizes = HashMap<(String, String), PlannedSize>;
 
 /// A job's phase as the meta schema stores it (`jobs.phase`): the engine compares
 /// these, and `as_str` is their one string form.
@@ -369,6 +382,17 @@ impl Meta {
                PRIMARY KEY (job, src_schema, src_table, chunk)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("chunks")
+        ));
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               src_schema VARCHAR(64) NOT NULL,
+               src_table VARCHAR(64) NOT NULL,
+               rows_estimate BIGINT UNSIGNED NOT NULL,
+               bytes_estimate BIGINT UNSIGNED NOT NULL,
+               PRIMARY KEY (job, src_schema, src_table)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("sizes")
         ));
         // DDL kept for later (see `Later`): deferred indexes, held unique keys.
         for later in [Later::Deferred, Later::Held] {
@@ -980,6 +1004,7 @@ impl Meta {
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
         for table in [
             "chunks",
+            "sizes",
             Later::Deferred.table(),
             "control",
             "ddl",
@@ -1001,18 +1026,23 @@ impl Meta {
         .await
     }
 
-    /// Stores the job row and its whole chunk plan in one transaction, retried when
-    /// InnoDB picks it as a deadlock victim (two jobs planning at once).
+    /// Stores the job row, its whole chunk plan and the tables' sizes in one
+    /// transaction, retried when InnoDB picks it as a deadlock victim (two jobs
+    /// planning at once).
     pub async fn store_plan(
         &self,
         conn: &mut Conn,
         mode: Mode,
         snapshot: &Position,
         chunks: &[ChunkRecord],
+        sizes: &PlannedSizes,
     ) -> Result<(), mysql_async::Error> {
         let mut attempt = 0;
         loop {
-            match self.store_plan_once(conn, mode, snapshot, chunks).await {
+            match self
+                .store_plan_once(conn, mode, snapshot, chunks, sizes)
+                .await
+            {
                 Err(e) if is_retryable(&e) && attempt < 5 => {
                     attempt += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
@@ -1028,13 +1058,26 @@ impl Meta {
         mode: Mode,
         snapshot: &Position,
         chunks: &[ChunkRecord],
+        sizes: &PlannedSizes,
     ) -> Result<(), mysql_async::Error> {
         let mut tx = conn
             .start_transaction(mysql_async::TxOpts::default())
             .await?;
-        tx.exec_drop(
-            format!("DELETE FROM {} WHERE job = ?", self.t("chunks")),
-            (&self.job,),
+        for table in ["chunks", "sizes"] {
+            tx.exec_drop(
+                format!("DELETE FROM {} WHERE job = ?", self.t(table)),
+                (&self.job,),
+            )
+            .await?;
+        }
+        tx.exec_batch(
+            format!(
+                "INSERT INTO {} (job, src_schema, src_table, rows_estimate, bytes_estimate) VALUES (?, ?, ?, ?, ?)",
+                self.t("sizes")
+            ),
+            sizes
+                .iter()
+                .map(|((schema, table), size)| (&self.job, schema, table, size.rows, size.bytes)),
         )
         .await?;
         tx.exec_drop(
@@ -1069,6 +1112,23 @@ impl Meta {
         )
         .await?;
         tx.commit().await
+    }
+
+    /// The sizes stored with the plan (none for a job planned before they were).
+    pub async fn load_sizes(&self, conn: &mut Conn) -> Result<PlannedSizes, mysql_async::Error> {
+        let rows: Vec<(String, String, u64, u64)> = conn
+            .exec(
+                format!(
+                    "SELECT src_schema, src_table, rows_estimate, bytes_estimate FROM {} WHERE job = ?",
+                    self.t("sizes")
+                ),
+                (&self.job,),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(schema, table, rows, bytes)| ((schema, table), PlannedSize { rows, bytes }))
+            .collect())
     }
 
     pub async fn load_plan(&self, conn: &mut Conn) -> Result<Vec<ChunkRecord>, String> {

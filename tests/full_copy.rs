@@ -703,3 +703,67 @@ async fn a_table_copied_in_one_chunk_shows_its_rows_before_it_commits() {
     run.await.unwrap().expect("the job");
     assert_eq!(count(&pair.target, &format!("`{db}`.heap")).await, 20_000);
 }
+
+/// The live view's table sizes are the ones the copy was planned with, on every
+/// run of the job: a resumed sync does not show the source's statistics of now,
+/// which grow with the writes it follows.
+#[tokio::test]
+async fn a_resumed_job_shows_the_sizes_its_copy_planned() {
+    use ferry::control::Control;
+    use ferry::events::{EventSink, JobEvent, TableTotals};
+    use ferry::job::RunOptions;
+    use ferry::profile::Mode;
+    let pair = support::pair();
+    let db = support::unique("sizes_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, body TEXT);
+             INSERT INTO `{db}`.t SELECT seq, REPEAT('s', 200) FROM `{db}`.seq_1_to_2000;
+             ANALYZE TABLE `{db}`.t;"
+        ))
+        .await;
+    let mut p =
+        support::precheck::profile(&pair.source, &pair.target, Mode::All, &[format!("{db}.t")]);
+    p.name = db.clone();
+    // One run until its sync has begun, then paused: the sizes it showed.
+    let run = |p: ferry::profile::Profile| async move {
+        let (sink, mut rx) = EventSink::channel();
+        let control = Control::default();
+        let opts = RunOptions {
+            verify: false,
+            control: control.clone(),
+            queue: None,
+            shard: None,
+        };
+        let job = tokio::spawn(async move { ferry::job::run(&p, opts, sink).await });
+        let mut plan: Option<Vec<TableTotals>> = None;
+        while let Some(e) = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("the job went quiet")
+        {
+            match e {
+                JobEvent::Plan { tables } => plan = Some(tables),
+                JobEvent::Sync(_) => break,
+                _ => {}
+            }
+        }
+        control.pause();
+        job.await.unwrap().expect("the run");
+        let plan = plan.expect("no plan shown");
+        (plan[0].rows_estimate, plan[0].bytes_estimate)
+    };
+    let first = run(p.clone()).await;
+    assert!(first.0 > 1000, "{first:?}");
+    // The table grows tenfold while the job is paused, and the source says so.
+    pair.source
+        .sql(&format!(
+            "INSERT INTO `{db}`.t SELECT 2000 + seq, REPEAT('s', 200) FROM `{db}`.seq_1_to_20000;
+             ANALYZE TABLE `{db}`.t;"
+        ))
+        .await;
+    let again = run(p).await;
+    assert_eq!(
+        again, first,
+        "the resumed run shows other sizes than its copy planned"
+    );
+}

@@ -23,7 +23,7 @@ use mysql_async::prelude::Queryable;
 use serde::Serialize;
 
 use crate::catalog::Catalog;
-use crate::checkpoint::{ChunkRecord, JobPhase, Meta};
+use crate::checkpoint::{ChunkRecord, JobPhase, Meta, PlannedSize, PlannedSizes};
 use crate::control::{Control, Request};
 use crate::endpoint::Endpoint;
 use crate::endpoint::Flavor;
@@ -40,7 +40,7 @@ use crate::queue::{Queue, Turn};
 use crate::replicate::reader::TableMap;
 use crate::replicate::sync::{Ends, Outcome, Streams, SyncSetup};
 use crate::replicate::{self, ReplicateError};
-use crate::rules::Selection;
+use crate::rules::{SelectedTable, Selection};
 use crate::snapshot::copy::{copy_chunks, report_throughput, CopySettings, CopyTable, Progress};
 use crate::snapshot::{consistency, plan, schema, SnapshotError};
 use crate::verify::{self, data_columns, VerifyError, VerifyReport};
@@ -481,7 +481,7 @@ async fn sync_phase(
         ctx.target_catalog(),
         streams
     );
-    let (start, resumed, plan) = prepared?;
+    let (start, resumed, (plan, sizes)) = prepared?;
     drop(turn);
     ctx.sink.emit(JobEvent::Plan {
         tables: ctx
@@ -493,12 +493,13 @@ async fn sync_phase(
                     plan.iter()
                         .filter(|c| c.schema == t.schema && c.table == t.name)
                 };
+                let size = planned_size(&sizes, t);
                 TableTotals {
                     schema: t.schema.clone(),
                     table: t.name.clone(),
                     target: format!("{}.{}", t.target_schema, t.target_name),
-                    rows_estimate: t.row_estimate,
-                    bytes_estimate: t.bytes,
+                    rows_estimate: size.rows,
+                    bytes_estimate: size.bytes,
                     chunks: mine().count() as u64,
                     chunks_done: mine().filter(|c| c.done).count() as u64,
                     rows_done: mine().filter(|c| c.done).map(|c| c.rows).sum(),
@@ -536,7 +537,7 @@ async fn sync_start(
     ctx: &SyncCtx<'_>,
     meta_conn: &mut mysql_async::Conn,
     resume_sync: Option<&crate::checkpoint::JobRecord>,
-) -> Result<(Position, bool, Vec<crate::checkpoint::ChunkRecord>), JobError> {
+) -> Result<(Position, bool, EarlierPlan), JobError> {
     let (start, resumed) = match resume_sync {
         // Continue following the binlog where it stopped.
         Some(job) => (job.sync_from(), true),
@@ -600,12 +601,34 @@ fn explicit_position(start: StartAt) -> Option<Position> {
     }
 }
 
+/// What an earlier copy of the job planned: its chunks and the tables' sizes then.
+type EarlierPlan = (Vec<ChunkRecord>, PlannedSizes);
+
 /// The tables of a run that copies nothing, so its live view lists them too
-/// (with what an earlier run of the job copied).
-async fn earlier_plan(ctx: &SyncCtx<'_>) -> Vec<crate::checkpoint::ChunkRecord> {
-    match ctx.target.conn().await {
-        Ok(mut conn) => ctx.meta.load_plan(&mut conn).await.unwrap_or_default(),
-        Err(_) => Vec::new(),
+/// (with what an earlier run of the job copied, and the sizes it planned).
+async fn earlier_plan(ctx: &SyncCtx<'_>) -> EarlierPlan {
+    let Ok(mut conn) = ctx.target.conn().await else {
+        return Default::default();
+    };
+    let chunks = ctx.meta.load_plan(&mut conn).await.unwrap_or_default();
+    let sizes = ctx.meta.load_sizes(&mut conn).await.unwrap_or_default();
+    (chunks, sizes)
+}
+
+/// A table's size as planned by the job's copy, or as the source says now (a job
+/// that copied nothing, or planned before sizes were kept).
+fn planned_size(sizes: &PlannedSizes, t: &SelectedTable) -> PlannedSize {
+    sizes
+        .get(&(t.schema.clone(), t.name.clone()))
+        .copied()
+        .unwrap_or_else(|| size_now(t))
+}
+
+/// A table's size as the source's statistics say now (data and indexes).
+fn size_now(t: &SelectedTable) -> PlannedSize {
+    PlannedSize {
+        rows: t.row_estimate,
+        bytes: t.bytes,
     }
 }
 
@@ -635,17 +658,23 @@ async fn copy_phase(
     } = *ctx;
     let o = &profile.options;
     let resuming = existing.is_some_and(|j| j.phase == JobPhase::Copy);
-    let stored_plan = if resuming {
-        meta.load_plan(meta_conn)
+    let (stored_plan, stored_sizes) = if resuming {
+        let chunks = meta
+            .load_plan(meta_conn)
             .await
-            .map_err(|cause| SnapshotError::BadPlan { cause })?
+            .map_err(|cause| SnapshotError::BadPlan { cause })?;
+        let sizes = meta
+            .load_sizes(meta_conn)
+            .await
+            .map_err(target_error("reading the copy plan"))?;
+        (chunks, sizes)
     } else {
         if existing.is_some() {
             meta.reset(meta_conn)
                 .await
                 .map_err(target_error("resetting the job state"))?;
         }
-        Vec::new()
+        Default::default()
     };
     let planned: HashSet<(String, String)> = stored_plan
         .iter()
@@ -750,7 +779,12 @@ async fn copy_phase(
                 chunks.extend(plan::plan_table(planner, table, chunk_bytes).await?);
             }
         }
-        meta.store_plan(meta_conn, profile.mode, &snap.position, &chunks)
+        let sizes: PlannedSizes = selection
+            .tables
+            .iter()
+            .map(|t| ((t.schema.clone(), t.name.clone()), size_now(t)))
+            .collect();
+        meta.store_plan(meta_conn, profile.mode, &snap.position, &chunks, &sizes)
             .await
             .map_err(target_error("storing the copy plan"))?;
         (chunks, snap.position.clone())
@@ -768,13 +802,15 @@ async fn copy_phase(
             .filter(|c| c.schema == t.schema && c.table == t.name)
             .collect();
         let done = mine.iter().filter(|c| c.done).count() as u64;
+        // The size the Objects page showed when the copy was planned (data and
+        // indexes), on every run of the job.
+        let size = planned_size(&stored_sizes, t);
         totals.push(TableTotals {
             schema: t.schema.clone(),
             table: t.name.clone(),
             target: format!("{}.{}", t.target_schema, t.target_name),
-            rows_estimate: t.row_estimate,
-            // The size the Objects page and a sync's plan show (data and indexes).
-            bytes_estimate: t.bytes,
+            rows_estimate: size.rows,
+            bytes_estimate: size.bytes,
             chunks: mine.len() as u64,
             chunks_done: done,
             rows_done: mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
