@@ -9,6 +9,10 @@
 //! prints `ready` once every port listens. Data read at instant t is written at
 //! t + ONE_WAY_MS in the order read, so a round trip costs 2 × ONE_WAY_MS and a
 //! stream keeps its throughput (up to the buffered window below).
+//!
+//! With `DELAY_PROXY_TRACE=FILE` every read from a client is written to FILE as
+//! `ms-since-start connection-id bytes first-bytes` (the MySQL command and the
+//! start of its SQL), so a run's round trips in series can be counted.
 
 use std::time::Duration;
 
@@ -55,8 +59,48 @@ async fn main() -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where client reads are traced (see the module's comment), shared by every pipe.
+type Trace = Option<std::sync::Arc<std::sync::Mutex<std::fs::File>>>;
+
+fn trace() -> Trace {
+    let path = std::env::var_os("DELAY_PROXY_TRACE")?;
+    let file = std::fs::File::create(path).ok()?;
+    Some(std::sync::Arc::new(std::sync::Mutex::new(file)))
+}
+
+fn note(trace: &Trace, started: Instant, conn: u64, buf: &[u8]) {
+    let Some(file) = trace else { return };
+    // A MySQL packet: 3 bytes of length, a sequence number, then the command.
+    let body = buf.get(4..).unwrap_or_default();
+    let text: String = body
+        .iter()
+        .take(90)
+        .map(|&b| {
+            if (32..127).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect();
+    if let Ok(mut f) = file.lock() {
+        use std::io::Write;
+        let _ = writeln!(
+            f,
+            "{:9.1} {conn:4} {:7} {text}",
+            started.elapsed().as_secs_f64() * 1000.0,
+            buf.len()
+        );
+    }
+}
+
 async fn accept(listener: TcpListener, upstream: u16, delay: Duration) {
+    let trace = trace();
+    let started = Instant::now();
+    let mut next = 0u64;
     while let Ok((client, _)) = listener.accept().await {
+        next += 1;
+        let (conn, trace) = (next + u64::from(upstream) * 1000, trace.clone());
         tokio::spawn(async move {
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
                 return;
@@ -66,15 +110,21 @@ async fn accept(listener: TcpListener, upstream: u16, delay: Duration) {
             let _ = server.set_nodelay(true);
             let (cr, cw) = client.into_split();
             let (sr, sw) = server.into_split();
-            tokio::spawn(pipe(cr, sw, delay));
-            tokio::spawn(pipe(sr, cw, delay));
+            let client_side = move |buf: &[u8]| note(&trace, started, conn, buf);
+            tokio::spawn(pipe(cr, sw, delay, client_side));
+            tokio::spawn(pipe(sr, cw, delay, |_: &[u8]| {}));
         });
     }
 }
 
 /// One direction: a reader stamps each buffer with its due time, a writer sends it
 /// then. EOF or an error on either side closes the other side's write half.
-async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) {
+async fn pipe(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    delay: Duration,
+    seen: impl Fn(&[u8]) + Send + 'static,
+) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let reader = async move {
         loop {
@@ -83,6 +133,7 @@ async fn pipe(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     buf.truncate(n);
+                    seen(&buf);
                     if tx.send((Instant::now() + delay, buf)).await.is_err() {
                         break;
                     }

@@ -556,6 +556,12 @@ def main():
             if time.time() > deadline:
                 raise AssertionError("Complete never enabled")
             time.sleep(0.3)
+        # Abort asks first; cancelled, nothing happens.
+        w.click("abort")
+        w.find("abort-dialog-confirm")
+        w.axe("abort dialog")
+        w.click("abort-dialog-cancel")
+        w.gone("abort-dialog-confirm", "the cancelled abort dialog")
         # The cutover checklist: confirm waits until the writes are said to be stopped.
         w.click("complete")
         w.find("cutover-confirm")
@@ -702,12 +708,14 @@ def main():
         w.find("preview-table")
         w.click("scope-custom")
         w.click("schema-shop")  # off: only sales
-        w.wait_text("preview-table", lambda t: "sales.orders" in t and "shop.orders" not in t, "only sales selected")
+        # East has no schema sales: the error names it, and its own rules route it.
+        w.wait_text("objects-error", lambda t: "source “east”" in t and "its own tables" in t, "the second source's rules error")
         w.click("shard-0-rules-own")
         w.type("shard-0-include", "sales_east.*")
         w.click("shard-0-add-route")
         w.type("shard-0-route-from-0", "sales_east.*")
         w.type("shard-0-route-to-0", "sales.*")
+        w.wait_text("preview-table", lambda t: "sales.orders" in t and "shop.orders" not in t, "only sales selected")
         # The merged table, from both sources, and the shard checks from the Objects page.
         assert "east: sales_east.orders" in w.wait_text("merged-sales.orders", lambda t: "east" in t, "the merged preview")
         w.click("check-shards")
@@ -743,6 +751,8 @@ def main():
         w.tab_to("mode-all")
         w.key(ARROW_DOWN)  # the next mode: full copy only
         assert w.s(f"/element/{w.find('mode-full')}/selected", method="GET")["value"] is True
+        w.key(ARROW_UP)  # and back: copy and sync, to reach the cutover by keyboard
+        assert w.s(f"/element/{w.find('mode-all')}/selected", method="GET")["value"] is True
         w.press("mode-next")
         w.find("preview-table")
         w.tab_to("scope-all")
@@ -757,7 +767,18 @@ def main():
         if "0 warnings" not in summary:
             w.press("ack-warnings", SPACE)
         w.press("start")
-        w.wait_text("phase", lambda t: "completed" in t, "the keyboard job's copy", timeout=180)
+        w.wait_text("sync-state", lambda t: "synced" in t, "the keyboard job's sync", timeout=180)
+        source.sql("INSERT INTO kb.t VALUES (501, 'k501')")
+        arrives(target, "SELECT COUNT(*) FROM kb.t WHERE id = 501", "row 501 of the keyboard job")
+        deadline = time.time() + 60
+        while not w.enabled("complete"):
+            assert time.time() < deadline, "Complete never enabled for the keyboard job"
+            time.sleep(0.3)
+        # The cutover dialog by keyboard: its checklist ticked with Space, confirmed with Enter.
+        w.press("complete")
+        w.press("cutover-writes-stopped", SPACE)
+        w.press("cutover-confirm")
+        w.find("done", timeout=180)
         q = "SELECT * FROM kb.t ORDER BY id"
         assert source.value(q) == target.value(q), "kb.t differs"
         w.press("done")
@@ -829,10 +850,26 @@ def main():
         start_after_precheck(w, "the dark job's precheck", lambda: w.axe("precheck, dark"))
         w.wait_text("sync-state", lambda t: "synced" in t, "the dark job's sync", timeout=180)
         w.axe("run, dark")
+        w.s("/execute/sync", {"script": "window.__TAURI_INTERNALS__.invoke('plugin:event|emit', {event: 'close-requested', payload: ['dark-e2e']}); return 1;", "args": []})
+        w.find("close-dialog-confirm")
+        w.axe("close dialog, dark")
+        w.click("close-dialog-cancel")
+        w.gone("close-dialog-confirm", "the cancelled close dialog")
         w.click("complete")
         w.find("cutover-lag")
         w.axe("cutover dialog, dark")
         w.click("cutover-cancel")
+        # A refused DDL, decided from the job list's dialog: Skip resumes the job.
+        target.sql("ALTER TABLE dk.t CHANGE v v_t INT")
+        source.sql("ALTER TABLE dk.t MODIFY v BIGINT")
+        w.wait_text("ddl-statement", lambda t: "MODIFY v" in t, "the dark job's refused DDL", timeout=120)
+        w.click("progress-close")
+        w.wait_text("state-dark-e2e", lambda t: t.startswith("stopped"), "the dark job's stopped state")
+        w.click("decide-dark-e2e")
+        w.wait_text("ddl-statement", lambda t: "MODIFY v" in t, "the decision from the list, dark")
+        w.axe("decide dialog, dark")
+        w.click("ddl-skip")
+        w.wait_text("sync-state", lambda t: "synced" in t, "the dark job's sync after the skip", timeout=180)
         w.click("abort")
         w.find("abort-dialog-confirm")
         w.axe("abort dialog, dark")
@@ -859,7 +896,7 @@ def main():
         shutil.rmtree(work, ignore_errors=True)
 
 
-TAB, ENTER, SPACE, CONTROL, BACKSPACE, ARROW_DOWN = "\ue004", "\ue007", " ", "\ue009", "\ue003", "\ue015"
+TAB, ENTER, SPACE, CONTROL, BACKSPACE, ARROW_UP, ARROW_DOWN = "\ue004", "\ue007", " ", "\ue009", "\ue003", "\ue013", "\ue015"
 SHOTS = os.environ.get("FERRY_SHOTS", "target/screenshots/e2e")
 os.makedirs(SHOTS, exist_ok=True)
 if __name__ == "__main__":

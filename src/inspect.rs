@@ -9,7 +9,7 @@ use crate::catalog::Catalog;
 use crate::endpoint::Side;
 use crate::endpoint::{Endpoint, ServerFacts};
 use crate::error::{Coded, Report};
-use crate::profile::Profile;
+use crate::profile::{Profile, FIRST_SOURCE};
 use crate::rules::Selection;
 use crate::secrets;
 
@@ -140,8 +140,15 @@ pub async fn selected_objects(profile: &Profile) -> Result<Selection, FerryError
 /// previews its merged tables from these.
 pub async fn selected_by_source(profile: &Profile) -> Result<Vec<(String, Selection)>, FerryError> {
     let members = profile.members();
-    let selections =
-        futures_util::future::try_join_all(members.iter().map(selected_objects)).await?;
+    let selections = futures_util::future::try_join_all(members.iter().map(|m| async move {
+        let label = m.source_label();
+        let selection = selected_objects(m).await;
+        match label {
+            FIRST_SOURCE => selection,
+            shard => selection.map_err(|e| e.of_shard(shard)),
+        }
+    }))
+    .await?;
     Ok(members
         .iter()
         .map(|m| m.source_label().to_string())
@@ -194,6 +201,13 @@ pub enum FerryError {
     Catalog(#[from] crate::catalog::CatalogError),
     #[error(transparent)]
     Rules(#[from] crate::rules::RulesError),
+    /// A further source's error, said with its name.
+    #[error("source “{shard}”: {cause}")]
+    Shard {
+        shard: String,
+        #[source]
+        cause: Box<FerryError>,
+    },
 }
 
 impl FerryError {
@@ -204,6 +218,15 @@ impl FerryError {
             FerryError::Profile(e) => e,
             FerryError::Catalog(e) => e,
             FerryError::Rules(e) => e,
+            FerryError::Shard { cause, .. } => cause.inner(),
+        }
+    }
+
+    /// The error as one source's among several (a `[[shards]]` member's).
+    fn of_shard(self, shard: &str) -> FerryError {
+        FerryError::Shard {
+            shard: shard.to_string(),
+            cause: Box::new(self),
         }
     }
 
@@ -218,7 +241,13 @@ impl Coded for FerryError {
     }
 
     fn remedy(&self) -> String {
-        self.inner().remedy()
+        match self {
+            // The job's rules name what only the first source has.
+            FerryError::Shard { shard, cause } if matches!(**cause, FerryError::Rules(_)) => format!(
+                "⟦cli:give [[shards]] {shard} rules of its own ([shards.objects])|app:give source “{shard}” its own tables and routes on the Objects page⟧, or fix the rule"
+            ),
+            _ => self.inner().remedy(),
+        }
     }
 
     fn is_transient(&self) -> bool {

@@ -340,6 +340,35 @@ async fn shards_that_differ_fail_the_precheck_and_a_differing_ddl_stops_the_job(
     ))
     .await;
     let job = merge_job(home, "clash", &pair.source, &b, &pair.target, &p);
+    // Rules naming what only the first source has: the error says which source,
+    // and that source's own rules select and route its table.
+    let mut own =
+        ferry::profile::Profile::from_toml(&std::fs::read_to_string(&job).unwrap(), "clash")
+            .unwrap();
+    own.objects.include = vec![format!("{p}_a.*")];
+    let e = ferry::inspect::selected_by_source(&own)
+        .await
+        .unwrap_err()
+        .report();
+    assert_eq!(e.code, "rules.unknown_schema", "{e:?}");
+    assert!(e.message.starts_with("source “b”: "), "{e:?}");
+    assert!(e.remedy.contains("[shards.objects]"), "{e:?}");
+    own.shards[0].objects = Some(ferry::profile::ObjectRules {
+        include: vec![format!("{p}_b.*")],
+        route: vec![ferry::profile::Route {
+            from: format!("{p}_b.orders"),
+            to: format!("{p}_m.orders"),
+        }],
+        ..Default::default()
+    });
+    let by_source = ferry::inspect::selected_by_source(&own).await.unwrap();
+    let b_tables: Vec<String> = by_source[1]
+        .1
+        .tables
+        .iter()
+        .map(|t| format!("{}.{}", t.target_schema, t.target_name))
+        .collect();
+    assert_eq!(b_tables, [format!("{p}_m.orders")]);
     let out = ferry(home, &["precheck", job.to_str().unwrap(), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("precheck output: {e}: {}", text(&out)));
