@@ -325,14 +325,16 @@ impl Endpoint {
         // and the session settings the driver would otherwise ask for on every
         // later connection (a round trip each, at a distance).
         let mut conn = conn;
-        let (round_trip, read) = match round_trip(&mut conn).await {
-            Ok(ping) => {
-                // The facts' query is one more sample of the distance (at least
-                // one round trip).
-                let asked = std::time::Instant::now();
-                let read = read_facts(&mut conn).await;
-                (ping.min(asked.elapsed()), read)
-            }
+        // The facts' query is the first sample of the distance (one round trip and
+        // a little work); pings only confirm a far-looking one.
+        let asked = std::time::Instant::now();
+        let read = read_facts(&mut conn).await;
+        let first = asked.elapsed();
+        let (round_trip, read) = match read {
+            Ok(read) => match round_trip(&mut conn, first).await {
+                Ok(least) => (least, Ok(read)),
+                Err(e) => (Duration::ZERO, Err(e)),
+            },
             Err(e) => (Duration::ZERO, Err(e)),
         };
         tracing::debug!(?side, ?round_trip, "endpoint opened");
@@ -481,20 +483,25 @@ impl Endpoint {
 /// A round trip under this is near (loopback, a LAN): nothing adapts to distance.
 pub const NEAR: Duration = Duration::from_millis(2);
 
-/// The distance to the server: a ping is one round trip with no work on either
-/// side. A sample can be slowed by this process's own work (a TLS handshake
-/// beside it) or a busy machine, so a far one is taken once more, keeping the
-/// lesser (see `Endpoint::open` for a third sample): taking a loopback server
-/// for a distant one would size chunks and apply workers for a WAN. A few
+/// The distance to the server, from a first sample (`first`, a query's time)
+/// and pings: a ping is one round trip with no work on either side. A sample can
+/// be slowed by this process's own work (a TLS handshake beside it) or a busy
+/// machine, so a far one is taken once more, keeping the lesser: taking a
+/// loopback server for a distant one would size chunks and apply workers for a
+/// WAN. A near first sample needs no ping (samples only ever run long). A few
 /// milliseconds is where a loaded loopback and a real LAN meet, so there up to
-/// five samples are taken; a WAN (tens of ms) pays two.
-async fn round_trip(conn: &mut Conn) -> Result<Duration, mysql_async::Error> {
-    let mut least = Duration::MAX;
-    for i in 0..5 {
+/// five samples are taken; a WAN (tens of ms) pays one ping.
+async fn round_trip(conn: &mut Conn, first: Duration) -> Result<Duration, mysql_async::Error> {
+    let mut least = first;
+    for _ in 0..4 {
+        if least < NEAR {
+            break;
+        }
         let asked = std::time::Instant::now();
         conn.ping().await?;
         least = least.min(asked.elapsed());
-        if least < NEAR || (i >= 1 && least >= UNSURE) {
+        // Two far samples agree; between NEAR and UNSURE, sample again.
+        if least < NEAR || least >= UNSURE {
             break;
         }
     }

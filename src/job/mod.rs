@@ -38,7 +38,7 @@ use crate::profile::{Cutover, StartAt};
 use crate::profile::{Mode, Profile};
 use crate::queue::{Queue, Turn};
 use crate::replicate::reader::TableMap;
-use crate::replicate::sync::{Ends, Outcome, Streams, SyncSetup};
+use crate::replicate::sync::{Ends, Outcome, Preread, Streams, SyncSetup};
 use crate::replicate::{self, ReplicateError};
 use crate::rules::{SelectedTable, Selection};
 use crate::snapshot::copy::{copy_chunks, report_throughput, CopySettings, CopyTable, Progress};
@@ -470,13 +470,17 @@ async fn sync_phase(
     // The target's tables are read beside the job's own steps (see `SyncCtx::run`),
     // and the sync's connections opened when it is known where it starts.
     let early = known_start(ctx.profile, resume_sync);
+    let ends = ctx.ends();
     let streams = async {
-        match &early {
-            Some(from) => Some(Streams::open(&ctx.ends(), from, &Arc::default()).await),
-            None => None,
-        }
+        let opened = async {
+            match &early {
+                Some(from) => Some(Streams::open(&ends, from, &Arc::default()).await),
+                None => None,
+            }
+        };
+        tokio::join!(opened, Preread::read(&ends))
     };
-    let (prepared, target_catalog, opened) = tokio::join!(
+    let (prepared, target_catalog, (opened, preread)) = tokio::join!(
         sync_start(ctx, meta_conn, resume_sync),
         ctx.target_catalog(),
         streams
@@ -513,7 +517,13 @@ async fn sync_phase(
         verify,
         late,
     } = ctx
-        .run_on(meta_conn, start.clone(), target_catalog?, opened)
+        .run_on(
+            meta_conn,
+            start.clone(),
+            target_catalog?,
+            opened,
+            Some(preread),
+        )
         .await?;
     Ok(RunSummary {
         late_writes: late,
@@ -542,10 +552,20 @@ async fn sync_start(
         // Continue following the binlog where it stopped.
         Some(job) => (job.sync_from(), true),
         None => {
-            // One on each side, side by side.
-            let (start, missing) = tokio::join!(
-                incremental_start(ctx.profile, ctx.source, ctx.flavor),
-                missing_target_tables(ctx.target, ctx.selection)
+            // The start found and recorded, the target's tables listed and the
+            // earlier plan read, side by side: at a distance each is round trips.
+            let record = async {
+                let start = incremental_start(ctx.profile, ctx.source, ctx.flavor).await?;
+                ctx.meta
+                    .start_sync_job(meta_conn, Mode::Incremental, &start)
+                    .await
+                    .map_err(target_error("recording the job"))?;
+                Ok::<_, JobError>(start)
+            };
+            let (start, missing, plan) = tokio::join!(
+                record,
+                missing_target_tables(ctx.target, ctx.selection),
+                earlier_plan(ctx)
             );
             let start = start?;
             // As DM does, the job starts: a CREATE TABLE in the binlog may make
@@ -557,13 +577,6 @@ async fn sync_start(
                         tables: missing.join(", "),
                     }));
             }
-            // The plan is read beside the record (see below).
-            let (recorded, plan) = tokio::join!(
-                ctx.meta
-                    .start_sync_job(meta_conn, Mode::Incremental, &start),
-                earlier_plan(ctx)
-            );
-            recorded.map_err(target_error("recording the job"))?;
             return Ok((start, false, plan));
         }
     };
@@ -607,12 +620,17 @@ type EarlierPlan = (Vec<ChunkRecord>, PlannedSizes);
 /// The tables of a run that copies nothing, so its live view lists them too
 /// (with what an earlier run of the job copied, and the sizes it planned).
 async fn earlier_plan(ctx: &SyncCtx<'_>) -> EarlierPlan {
-    let Ok(mut conn) = ctx.target.conn().await else {
-        return Default::default();
+    // Side by side: at a distance each read is two round trips.
+    let chunks = async {
+        let mut conn = ctx.target.conn().await.ok()?;
+        ctx.meta.load_plan(&mut conn).await.ok()
     };
-    let chunks = ctx.meta.load_plan(&mut conn).await.unwrap_or_default();
-    let sizes = ctx.meta.load_sizes(&mut conn).await.unwrap_or_default();
-    (chunks, sizes)
+    let sizes = async {
+        let mut conn = ctx.target.conn().await.ok()?;
+        ctx.meta.load_sizes(&mut conn).await.ok()
+    };
+    let (chunks, sizes) = tokio::join!(chunks, sizes);
+    (chunks.unwrap_or_default(), sizes.unwrap_or_default())
 }
 
 /// A table's size as planned by the job's copy, or as the source says now (a job
@@ -1205,7 +1223,8 @@ impl SyncCtx<'_> {
         start: Position,
     ) -> Result<SyncRun, JobError> {
         let target_catalog = self.target_catalog().await?;
-        self.run_on(meta_conn, start, target_catalog, None).await
+        self.run_on(meta_conn, start, target_catalog, None, None)
+            .await
     }
 
     /// The selected target schemas' tables. The sync decodes with the target's
@@ -1245,6 +1264,7 @@ impl SyncCtx<'_> {
         start: Position,
         target_catalog: Catalog,
         opened: Option<Result<Streams, ReplicateError>>,
+        preread: Option<Preread>,
     ) -> Result<SyncRun, JobError> {
         self.copied();
         self.sink.phase(Phase::Sync);
@@ -1292,7 +1312,8 @@ impl SyncCtx<'_> {
             shard: self.opts.shard.as_deref(),
         };
         let (outcome, applied) =
-            replicate::sync::run(&setup, start, self.opts.control.receiver(), opened).await?;
+            replicate::sync::run(&setup, start, self.opts.control.receiver(), opened, preread)
+                .await?;
         let late = match outcome {
             Outcome::Paused | Outcome::Aborted => {
                 let aborted = matches!(outcome, Outcome::Aborted);

@@ -104,19 +104,20 @@ fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>)
 /// schema by other processes are read once per tick.
 /// `opened`: the sync's connections, when the job opened them beside its own
 /// start-up (see [`Streams::open`]); used only if they start at `start`.
+/// `preread`: what the sync reads before its first event, when the job read it
+/// beside its own start-up.
 pub async fn run(
     setup: &SyncSetup<'_>,
     start: Position,
     mut requests: Requests,
     opened: Option<Result<Streams, ReplicateError>>,
+    preread: Option<Preread>,
 ) -> Result<(Outcome, Position), ReplicateError> {
-    // The whole job's counts go on from where its last run left them.
-    let before = async {
-        match setup.ends.target.conn().await {
-            Ok(mut c) => setup.ends.meta.load_status(&mut c).await.ok().flatten(),
-            Err(_) => None,
+    let preread = async {
+        match preread {
+            Some(p) => p,
+            None => Preread::read(&setup.ends).await,
         }
-        .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok())
     };
     // The sync's own connections open beside these reads (each is round trips),
     // unless the job has them already.
@@ -127,7 +128,7 @@ pub async fn run(
             None => Streams::open(&setup.ends, &start, &setup.tables).await,
         }
     };
-    let (before, catchup, streams) = tokio::join!(before, load_catchup(setup), streams);
+    let (Preread { before, catchup }, streams) = tokio::join!(preread, streams);
     let mut catchup = catchup?;
     // The first attempt uses them (or their error); a retry opens its own.
     let mut streams = Some(streams);
@@ -211,18 +212,39 @@ pub async fn run(
     }
 }
 
+/// What the sync reads before its first event. Nothing the job does before the
+/// sync changes it, so a job reads it beside its own start-up: at a distance
+/// these are round trips.
+pub struct Preread {
+    /// The whole job's counts so far: they go on from where its last run left them.
+    before: Option<SyncStatus>,
+    catchup: Result<Catchup, ReplicateError>,
+}
+
+impl Preread {
+    pub async fn read(ends: &Ends<'_>) -> Preread {
+        let before = async {
+            match ends.target.conn().await {
+                Ok(mut c) => ends.meta.load_status(&mut c).await.ok().flatten(),
+                Err(_) => None,
+            }
+            .and_then(|(json, _)| serde_json::from_str::<SyncStatus>(&json).ok())
+        };
+        let (before, catchup) = tokio::join!(before, load_catchup(ends));
+        Preread { before, catchup }
+    }
+}
+
 /// A chunked copy's catch-up (see `snapshot::catchup`), when one is pending.
-async fn load_catchup(setup: &SyncSetup<'_>) -> Result<Catchup, ReplicateError> {
+async fn load_catchup(ends: &Ends<'_>) -> Result<Catchup, ReplicateError> {
     let conn = || async {
-        setup
-            .ends
-            .target
+        ends.target
             .conn()
             .await
             .map_err(|e| ReplicateError::connect("target", e))
     };
     let (mut a, mut b) = tokio::try_join!(conn(), conn())?;
-    Catchup::load(setup.ends.meta, &mut a, &mut b)
+    Catchup::load(ends.meta, &mut a, &mut b)
         .await
         .map_err(|e| ReplicateError::Target {
             what: "reading the catch-up".into(),
