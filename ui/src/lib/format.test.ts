@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bytes, count, duration, localInput, utcFromLocal } from "./format";
+import { bytes, count, counted, duration, localInput, utcFromLocal } from "./format";
 
 describe("format", () => {
   it("groups digits", () => {
@@ -22,5 +22,14 @@ describe("format", () => {
     expect(localInput(utc)).toBe("2026-11-23T02:30");
     expect(utcFromLocal("")).toBeUndefined();
     expect(localInput("not a time")).toBe("");
+  });
+});
+
+describe("counted", () => {
+  it("says one thing in the singular and the rest in the plural", () => {
+    expect(counted(1, "row change")).toBe("1 row change");
+    expect(counted(0, "row change")).toBe("0 row changes");
+    expect(counted(1234, "table")).toBe("1,234 tables");
+    expect(counted(2, "index", "indexes")).toBe("2 indexes");
   });
 });

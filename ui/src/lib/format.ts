@@ -4,6 +4,11 @@ export function count(n: number): string {
   return Math.round(n).toLocaleString("en-US");
 }
 
+/** A count with its noun, singular for one: "1 row change", "3 row changes". */
+export function counted(n: number, one: string, many = `${one}s`): string {
+  return `${count(n)} ${n === 1 ? one : many}`;
+}
+
 export function bytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = n;
