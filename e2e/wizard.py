@@ -214,6 +214,20 @@ class Window:
     def enabled(self, testid):
         return self.s(f"/element/{self.find(testid)}/enabled", method="GET")["value"]
 
+    def request_close(self, *jobs):
+        """As the shell tells the page when the window is closed with `jobs` running."""
+        self.s("/execute/sync", {"script": "window.__TAURI_INTERNALS__.invoke('plugin:event|emit', "
+                                           "{event: 'close-requested', payload: arguments[0]}); return 1;",
+                                 "args": [list(jobs)]})
+
+    def wait_enabled(self, testid, what, timeout=60):
+        deadline = time.time() + timeout
+        while not self.enabled(testid):
+            if time.time() > deadline:
+                self.shot("failure")
+                raise AssertionError(f"{what}: [data-testid={testid}] never enabled")
+            time.sleep(0.3)
+
     def type(self, testid, text, clear=True):
         el = self.find(testid)
         if clear:
@@ -492,7 +506,7 @@ def main():
         # Closing the window while the job runs asks first (the shell holds the close
         # and tells the page, as the page is told here); "keep migrating in the
         # background" hands the job to a `ferry run` of its own and the app exits.
-        w.s("/execute/sync", {"script": "window.__TAURI_INTERNALS__.invoke('plugin:event|emit', {event: 'close-requested', payload: ['shop-e2e']}); return 1;", "args": []})
+        w.request_close("shop-e2e")
         dialog = w.text("close-dialog")
         assert "Keep migrating in the background" in dialog and "Pause and quit" in dialog and "Cancel" in dialog, dialog
         w.shot("5f-close-dialog")
@@ -551,11 +565,7 @@ def main():
         w.shot("5d-progress-1024x700")
         w.axe("run at 1024x700")
         w.size(1280, 800)
-        deadline = time.time() + 60
-        while not w.enabled("complete"):
-            if time.time() > deadline:
-                raise AssertionError("Complete never enabled")
-            time.sleep(0.3)
+        w.wait_enabled("complete", "Complete")
         # Abort asks first; cancelled, nothing happens.
         w.click("abort")
         w.find("abort-dialog-confirm")
@@ -779,10 +789,7 @@ def main():
         w.wait_text("sync-state", lambda t: "synced" in t, "the keyboard job's sync", timeout=180)
         source.sql("INSERT INTO kb.t VALUES (501, 'k501')")
         arrives(target, "SELECT COUNT(*) FROM kb.t WHERE id = 501", "row 501 of the keyboard job")
-        deadline = time.time() + 60
-        while not w.enabled("complete"):
-            assert time.time() < deadline, "Complete never enabled for the keyboard job"
-            time.sleep(0.3)
+        w.wait_enabled("complete", "Complete for the keyboard job")
         # The cutover dialog by keyboard: its checklist ticked with Space, confirmed with Enter.
         w.press("complete")
         w.press("cutover-writes-stopped", SPACE)
@@ -859,7 +866,7 @@ def main():
         start_after_precheck(w, "the dark job's precheck", lambda: w.axe("precheck, dark"))
         w.wait_text("sync-state", lambda t: "synced" in t, "the dark job's sync", timeout=180)
         w.axe("run, dark")
-        w.s("/execute/sync", {"script": "window.__TAURI_INTERNALS__.invoke('plugin:event|emit', {event: 'close-requested', payload: ['dark-e2e']}); return 1;", "args": []})
+        w.request_close("dark-e2e")
         w.find("close-dialog-confirm")
         w.axe("close dialog, dark")
         w.click("close-dialog-cancel")
@@ -885,10 +892,7 @@ def main():
         w.find("abort-dialog-confirm")
         w.axe("abort dialog, dark")
         w.click("abort-dialog-cancel")
-        deadline = time.time() + 60
-        while not w.enabled("complete"):
-            assert time.time() < deadline, "Complete never enabled for the dark job"
-            time.sleep(0.3)
+        w.wait_enabled("complete", "Complete for the dark job")
         w.click("complete")
         w.click("cutover-writes-stopped")
         w.click("cutover-confirm")

@@ -122,7 +122,7 @@ pub struct ChunkRecord {
 /// A table's size when its copy was planned (`sizes` in the meta schema): the
 /// live view shows it on every run of the job, while the source's statistics
 /// move with the writes the sync follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlannedSize {
     pub rows: u64,
     pub bytes: u64,

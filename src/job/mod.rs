@@ -492,23 +492,7 @@ async fn sync_phase(
             .selection
             .tables
             .iter()
-            .map(|t| {
-                let mine = || {
-                    plan.iter()
-                        .filter(|c| c.schema == t.schema && c.table == t.name)
-                };
-                let size = planned_size(&sizes, t);
-                TableTotals {
-                    schema: t.schema.clone(),
-                    table: t.name.clone(),
-                    target: format!("{}.{}", t.target_schema, t.target_name),
-                    rows_estimate: size.rows,
-                    bytes_estimate: size.bytes,
-                    chunks: mine().count() as u64,
-                    chunks_done: mine().filter(|c| c.done).count() as u64,
-                    rows_done: mine().filter(|c| c.done).map(|c| c.rows).sum(),
-                }
-            })
+            .map(|t| table_totals(t, &plan, &sizes))
             .collect(),
     });
     let SyncRun {
@@ -631,6 +615,27 @@ async fn earlier_plan(ctx: &SyncCtx<'_>) -> EarlierPlan {
     };
     let (chunks, sizes) = tokio::join!(chunks, sizes);
     (chunks.unwrap_or_default(), sizes.unwrap_or_default())
+}
+
+/// A table's line in the live view's plan: the size the Objects page showed when
+/// its copy was planned (data and indexes), on every run of the job, and the
+/// chunks of `plan` that are its own and already copied.
+fn table_totals(t: &SelectedTable, plan: &[ChunkRecord], sizes: &PlannedSizes) -> TableTotals {
+    let mine: Vec<&ChunkRecord> = plan
+        .iter()
+        .filter(|c| c.schema == t.schema && c.table == t.name)
+        .collect();
+    let size = planned_size(sizes, t);
+    TableTotals {
+        schema: t.schema.clone(),
+        table: t.name.clone(),
+        target: format!("{}.{}", t.target_schema, t.target_name),
+        rows_estimate: size.rows,
+        bytes_estimate: size.bytes,
+        chunks: mine.len() as u64,
+        chunks_done: mine.iter().filter(|c| c.done).count() as u64,
+        rows_done: mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
+    }
 }
 
 /// A table's size as planned by the job's copy, or as the source says now (a job
@@ -770,7 +775,7 @@ async fn copy_phase(
             return Err(e);
         }
     }
-    let (chunks, position) = if resuming {
+    let (chunks, position, sizes) = if resuming {
         let position = existing.map(|j| j.snapshot.clone()).unwrap_or_default();
         sink.warn(Report {
             code: "snapshot.resumed".into(),
@@ -781,7 +786,7 @@ async fn copy_phase(
             ),
             remedy: "nothing to do; if the source was written to meanwhile, only an incremental phase from the original position makes the copy exact".into(),
         });
-        (stored_plan, position)
+        (stored_plan, position, stored_sizes)
     } else {
         let mut chunks: Vec<ChunkRecord> = Vec::new();
         let chunk_bytes = plan::chunk_bytes_at(o.chunk_bytes, far(ctx.source, ctx.target));
@@ -805,7 +810,7 @@ async fn copy_phase(
         meta.store_plan(meta_conn, profile.mode, &snap.position, &chunks, &sizes)
             .await
             .map_err(target_error("storing the copy plan"))?;
-        (chunks, snap.position.clone())
+        (chunks, snap.position.clone(), sizes)
     };
 
     // Tables, totals and the work queue.
@@ -815,24 +820,7 @@ async fn copy_phase(
         let Some(table) = catalog.table(&t.schema, &t.name) else {
             continue;
         };
-        let mine: Vec<&ChunkRecord> = chunks
-            .iter()
-            .filter(|c| c.schema == t.schema && c.table == t.name)
-            .collect();
-        let done = mine.iter().filter(|c| c.done).count() as u64;
-        // The size the Objects page showed when the copy was planned (data and
-        // indexes), on every run of the job.
-        let size = planned_size(&stored_sizes, t);
-        totals.push(TableTotals {
-            schema: t.schema.clone(),
-            table: t.name.clone(),
-            target: format!("{}.{}", t.target_schema, t.target_name),
-            rows_estimate: size.rows,
-            bytes_estimate: size.bytes,
-            chunks: mine.len() as u64,
-            chunks_done: done,
-            rows_done: mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
-        });
+        let line = table_totals(t, &chunks, &sizes);
         tables.insert(
             (t.schema.clone(), t.name.clone()),
             CopyTable {
@@ -861,13 +849,12 @@ async fn copy_phase(
                     .row_key()
                     .map(|k| k.columns.clone())
                     .unwrap_or_default(),
-                chunks: mine.len() as u64,
-                chunks_done: Arc::new(AtomicU64::new(done)),
-                rows_read: Arc::new(AtomicU64::new(
-                    mine.iter().filter(|c| c.done).map(|c| c.rows).sum(),
-                )),
+                chunks: line.chunks,
+                chunks_done: Arc::new(AtomicU64::new(line.chunks_done)),
+                rows_read: Arc::new(AtomicU64::new(line.rows_done)),
             },
         );
+        totals.push(line);
     }
     sink.emit(JobEvent::Plan {
         tables: totals.clone(),

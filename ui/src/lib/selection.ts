@@ -1,8 +1,19 @@
 // Turns checked tables into the job's include rules, and back.
+import type { Route } from "../bindings/Route";
 import type { SelectedTable } from "../bindings/SelectedTable";
 import type { Selection } from "../bindings/Selection";
 
 export type Tree = Map<string, SelectedTable[]>;
+
+/** Rules typed one per line, blank lines dropped. */
+export const lines = (text: string) =>
+  text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter((l) => l !== "");
+
+/** The routes with both sides filled in (a row being typed is not a rule yet). */
+export const completeRoutes = (routes: Route[]) => routes.filter((r) => r.from.trim() && r.to.trim());
 
 export function tree(tables: SelectedTable[]): Tree {
   const t: Tree = new Map();
