@@ -343,6 +343,16 @@ impl Meta {
         &self.schema
     }
 
+    /// The job's name, as its rows in the meta tables carry it.
+    pub fn job(&self) -> &str {
+        &self.job
+    }
+
+    /// A meta table's quoted, schema-qualified name.
+    pub fn table(&self, table: &str) -> String {
+        self.t(table)
+    }
+
     fn t(&self, table: &str) -> String {
         format!("{}.{}", quote(&self.schema), quote(table))
     }
@@ -473,6 +483,35 @@ impl Meta {
                PRIMARY KEY (job, position)
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("ddl")
+        ));
+        // The continuous verification's ledger (see `verify::ledger`): each key
+        // range, its last verdict and where both sides were compared...
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL,
+               src_schema VARCHAR(64) NOT NULL,
+               src_table VARCHAR(64) NOT NULL,
+               chunk INT UNSIGNED NOT NULL,
+               lower_bound LONGTEXT NULL,
+               upper_bound LONGTEXT NULL,
+               verdict VARCHAR(16) NOT NULL,
+               mismatch LONGTEXT NULL,
+               position LONGTEXT NULL,
+               source_rows BIGINT UNSIGNED NOT NULL DEFAULT 0,
+               repair TINYINT NOT NULL DEFAULT 0,
+               PRIMARY KEY (job, src_schema, src_table, chunk)
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("verified")
+        ));
+        // ...and the sync position its `equal` verdicts hold at.
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL PRIMARY KEY,
+               as_of LONGTEXT NULL,
+               compared BIGINT UNSIGNED NOT NULL DEFAULT 0,
+               requeued BIGINT UNSIGNED NOT NULL DEFAULT 0
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("verification")
         ));
         // A log from before the report (1.x) has neither `kind` nor `data`: the
         // packet's last answer says whether `kind` is there.
@@ -1012,6 +1051,8 @@ impl Meta {
             POSITION_IN,
             Later::Held.table(),
             "keyless",
+            "verified",
+            "verification",
         ] {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE job = ?", self.t(table)),

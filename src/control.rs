@@ -400,6 +400,39 @@ async fn request_one(profile: &Profile, request: Request) -> Result<bool, Contro
     Ok(running)
 }
 
+/// What `repair` asked for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RepairAsked {
+    /// Differing ranges marked for repair.
+    pub ranges: u64,
+    /// A process runs the job (it repairs them now; otherwise its next run).
+    pub running: bool,
+}
+
+/// Asks the job to re-copy the ranges its continuous verification found
+/// different — of `table` only (source names), and of it only range `range`,
+/// when given — from the source, then compare them again.
+pub async fn repair(
+    profile: &Profile,
+    table: Option<&(String, String)>,
+    range: Option<u32>,
+) -> Result<RepairAsked, ControlError> {
+    let mut asked = RepairAsked::default();
+    for member in profile.members() {
+        let (target_side, meta, mut conn) = open(&member).await?;
+        asked.ranges += crate::verify::ledger::request_repair(&meta, &mut conn, table, range)
+            .await
+            .map_err(target("asking for the repair"))?;
+        asked.running |= meta
+            .is_running(&mut conn)
+            .await
+            .map_err(target("reading the job lock"))?;
+        drop(conn);
+        target_side.close().await;
+    }
+    Ok(asked)
+}
+
 /// Waits until no process runs the job or `timeout` passes; returns its status
 /// then (`running` tells which).
 pub async fn wait_stopped(profile: &Profile, timeout: Duration) -> Result<JobStatus, ControlError> {

@@ -153,6 +153,30 @@ pub enum JobEvent {
     },
 }
 
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ChunkMismatch {
+    pub chunk: u32,
+    /// The key range, as the source prints the bounds.
+    pub range: String,
+    pub source_rows: u64,
+    pub target_rows: u64,
+    /// A few keys of the range whose rows differ (see `verify::SAMPLE_KEYS`); empty
+    /// when the range was too large to compare row by row.
+    #[serde(default)]
+    pub samples: Vec<KeySample>,
+}
+
+/// A key whose row differs between the sides.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct KeySample {
+    /// The key's values, as the source prints them, comma-separated.
+    pub key: String,
+    /// `missing on the target`, `only on the target`, `differs`.
+    pub difference: String,
+}
+
 /// The state of an incremental sync, as shown live and by `ferry status`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -212,6 +236,52 @@ pub struct SyncStatus {
     /// The last DDL statement the sync met per source table, and what became of
     /// it, sorted by table (the verification names it for a table that differs).
     pub last_ddl: Vec<TableDdl>,
+    /// The continuous verification (see `verify::continuous`); `None` when the
+    /// job does not run it.
+    pub verification: Option<VerificationStatus>,
+}
+
+/// What the continuous verification has found so far (see `verify::continuous`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct VerificationStatus {
+    /// `starting`, `verifying`, `waiting` (for the lag to fall, or for the
+    /// sync to be consistent), `verified` (every range equal and unchanged
+    /// since), `stopped`.
+    pub state: String,
+    /// Why it waits or stopped, when it does.
+    pub detail: Option<String>,
+    /// Key ranges compared continuously, over every table that can be.
+    pub chunks: u64,
+    /// Ranges found equal and not changed by the sync since.
+    pub verified: u64,
+    /// Ranges that differ at their last comparison.
+    pub differences: Vec<RangeDifference>,
+    /// Tables compared at the cutover only, with why (`schema.table: reason`).
+    pub not_continuous: Vec<String>,
+    /// Comparisons so far (over the whole job, across its runs).
+    pub compared: u64,
+    /// Ranges compared again because the sync changed them while they were
+    /// compared.
+    pub requeued: u64,
+}
+
+/// A key range whose rows differ between the source and the target, at one
+/// binlog position on both.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct RangeDifference {
+    pub schema: String,
+    pub table: String,
+    pub target_schema: String,
+    pub target_table: String,
+    pub mismatch: ChunkMismatch,
+    /// Where in the source's binlog both sides were compared.
+    pub position: String,
+    /// A repair of this range was asked and has not run yet.
+    pub repair_pending: bool,
 }
 
 /// A DDL statement the sync met for a table, and what became of it.

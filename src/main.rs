@@ -94,6 +94,18 @@ enum Command {
     Pause { job: String },
     /// Stop a job at once and mark it aborted.
     Abort { job: String },
+    /// Re-copy key ranges the continuous verification found different (see
+    /// `ferry status`) from the source, while the job runs; they are then
+    /// compared again.
+    Repair {
+        job: String,
+        /// Only this table (`schema.table`, the source's names).
+        #[arg(long)]
+        table: Option<String>,
+        /// Only this range of the table (its number in `ferry status`).
+        #[arg(long, requires = "table")]
+        range: Option<u32>,
+    },
     /// A job's phase, positions and (while it runs) live sync progress.
     Status {
         job: String,
@@ -308,6 +320,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Ddl(cmd) => ddl(cmd).await,
         Command::Dm(cmd) => dm(cmd).await,
         Command::Abort { job } => abort(&job).await,
+        Command::Repair { job, table, range } => repair(&job, table.as_deref(), range).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
         Command::Log { job, limit, json } => log(&job, limit, json).await,
@@ -1074,6 +1087,35 @@ async fn abort(job: &str) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
+async fn repair(job: &str, table: Option<&str>, range: Option<u32>) -> Result<ExitCode, Failure> {
+    let profile = load_job(job)?;
+    let table = match table {
+        Some(t) => match t.split_once('.') {
+            Some((s, n)) => Some((s.to_string(), n.to_string())),
+            None => {
+                eprintln!("--table takes schema.table, the source's names: {t}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
+    let asked = ferry::control::repair(&profile, table.as_ref(), range).await?;
+    if asked.ranges == 0 {
+        println!("no differing range to repair; `ferry status` lists what the verification found");
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "asked to repair {}: {}",
+        if asked.ranges == 1 { "1 range".to_string() } else { format!("{} ranges", asked.ranges) },
+        if asked.running {
+            "the running job re-copies them from the source and compares them again"
+        } else {
+            "no process runs the job; the next `ferry run` repairs them"
+        }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
     let profile = load_job(job)?;
     let members = profile.members();
@@ -1184,6 +1226,11 @@ fn print_status(s: &ferry::control::JobStatus) {
         );
         if let Some(src) = &l.source {
             println!("source   {src}");
+        }
+        if let Some(v) = &l.verification {
+            for line in render::verification_lines(v) {
+                println!("{line}");
+            }
         }
         if let Some(r) = &l.retry {
             println!(

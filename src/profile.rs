@@ -402,6 +402,10 @@ pub struct Incremental {
     /// Binlog events to leave out (DM's `binlog_filter_rule`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub filters: Vec<FilterRule>,
+    /// Continuous verification during the sync: the percent of the servers'
+    /// time it may take (1–100); 0 turns it off (the cutover then compares
+    /// every table).
+    pub verify_share: u8,
 }
 
 impl Default for Incremental {
@@ -409,12 +413,16 @@ impl Default for Incremental {
         Incremental {
             apply_workers: 0,
             filters: Vec::new(),
+            verify_share: DEFAULT_VERIFY_SHARE,
             start: "snapshot".into(),
             server_id: None,
             cutover: Cutover::Auto,
         }
     }
 }
+
+/// The continuous verification's share of the servers' time, in percent.
+pub const DEFAULT_VERIFY_SHARE: u8 = 20;
 
 impl Incremental {
     fn is_default(&self) -> bool {
@@ -847,6 +855,15 @@ impl Profile {
 
     fn validate(&self, origin: &str) -> Result<(), ProfileError> {
         validate_name(&self.name)?;
+        if self.incremental.verify_share > 100 {
+            return Err(ProfileError::Invalid {
+                path: origin.to_string(),
+                reason: format!(
+                    "[incremental] verify_share = {} must be a percent, 0-100 (0: off)",
+                    self.incremental.verify_share
+                ),
+            });
+        }
         let mut seen = vec![FIRST_SOURCE];
         for shard in &self.shards {
             let invalid = |reason: String| ProfileError::Invalid {

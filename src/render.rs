@@ -167,6 +167,55 @@ pub async fn events(mut rx: UnboundedReceiver<JobEvent>, json: bool) {
     overall.finish_and_clear();
 }
 
+/// The continuous verification as `ferry status` prints it: a line of
+/// progress, then each differing range with its keys.
+pub fn verification_lines(v: &ferry::events::VerificationStatus) -> Vec<String> {
+    let percent = if v.chunks == 0 {
+        0.0
+    } else {
+        v.verified as f64 * 100.0 / v.chunks as f64
+    };
+    let mut lines = vec![format!(
+        "verify   {} · verified {percent:.0} % ({} of {} ranges) · {} differences{}",
+        v.state,
+        v.verified,
+        v.chunks,
+        v.differences.len(),
+        v.detail
+            .as_ref()
+            .map_or(String::new(), |d| format!(" · {d}"))
+    )];
+    for d in &v.differences {
+        let keys: Vec<String> = d
+            .mismatch
+            .samples
+            .iter()
+            .map(|k| format!("{} ({})", k.key, k.difference))
+            .collect();
+        lines.push(format!(
+            "differs  {}.{} range {} {}: {} rows on the source, {} on the target{}; `ferry repair --table {}.{} --range {}`",
+            d.schema,
+            d.table,
+            d.mismatch.chunk,
+            d.mismatch.range,
+            d.mismatch.source_rows,
+            d.mismatch.target_rows,
+            if keys.is_empty() {
+                String::new()
+            } else {
+                format!("; keys {}", keys.join(", "))
+            },
+            d.schema,
+            d.table,
+            d.mismatch.chunk
+        ));
+    }
+    for n in &v.not_continuous {
+        lines.push(format!("cutover  compared at the cutover only: {n}"));
+    }
+    lines
+}
+
 pub fn verify_report(report: &VerifyReport) {
     for t in &report.tables {
         println!(

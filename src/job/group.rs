@@ -108,6 +108,7 @@ pub async fn verify_job(profile: &Profile, sink: &EventSink) -> Result<VerifyRep
                 super::far(&source, &target),
             ),
             s.profile.options.export_threads,
+            &verify::KnownTables::new(),
             sink,
         )
         .await;
@@ -119,7 +120,11 @@ pub async fn verify_job(profile: &Profile, sink: &EventSink) -> Result<VerifyRep
         tables.extend(verify_union(profile, &sources, &merged, sink).await?.tables);
     }
     let equal = tables.iter().all(|t| t.equal);
-    Ok(VerifyReport { tables, equal })
+    Ok(VerifyReport {
+        tables,
+        equal,
+        ..VerifyReport::default()
+    })
 }
 
 /// Runs a job with `[[shards]]`: every source's member at once (see the module).
@@ -334,7 +339,11 @@ pub async fn run(
         let equal = report.equal && summary.verify.as_ref().is_none_or(|v| v.equal);
         let mut all = summary.verify.take().map_or_else(Vec::new, |v| v.tables);
         all.extend(report.tables);
-        summary.verify = Some(VerifyReport { tables: all, equal });
+        summary.verify = Some(VerifyReport {
+            tables: all,
+            equal,
+            ..VerifyReport::default()
+        });
         if !equal && summary.sync_end == Some(SyncEnd::Completed) {
             summary.sync_end = Some(SyncEnd::CompletedUnverified);
         }
@@ -368,11 +377,13 @@ fn combine(summaries: Vec<RunSummary>, started: Instant) -> RunSummary {
             .filter_map(|s| s.verify.as_ref())
             .fold(None::<VerifyReport>, |acc, v| {
                 let mut acc = acc.unwrap_or(VerifyReport {
-                    tables: Vec::new(),
                     equal: true,
+                    ..VerifyReport::default()
                 });
                 acc.tables.extend(v.tables.iter().cloned());
                 acc.equal &= v.equal;
+                acc.ranges_known += v.ranges_known;
+                acc.ranges_compared += v.ranges_compared;
                 Some(acc)
             });
     let first = summaries.first().cloned();
@@ -573,7 +584,11 @@ async fn verify_union(
     target.close().await;
     let tables = reports?;
     let equal = tables.iter().all(|t| t.equal);
-    Ok(VerifyReport { tables, equal })
+    Ok(VerifyReport {
+        tables,
+        equal,
+        ..VerifyReport::default()
+    })
 }
 
 /// Verifies a one-source job's merged tables (see `shard::local_member`).

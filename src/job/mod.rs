@@ -10,6 +10,7 @@ mod cutover;
 mod group;
 mod journal;
 mod merge;
+mod verifier;
 mod watch;
 
 pub use watch::{apply_late, watch, WATCH};
@@ -1024,7 +1025,10 @@ async fn copy_phase(
     // the snapshot; `all` jobs are verified at cutover instead.
     let verify_report = if opts.verify && profile.mode == Mode::Full {
         sink.phase(Phase::Verify);
-        Some(ctx.verify(catalog, selection).await?)
+        Some(
+            ctx.verify(catalog, selection, &verify::KnownTables::new())
+                .await?,
+        )
     } else {
         None
     };
@@ -1162,6 +1166,7 @@ impl SyncCtx<'_> {
         &self,
         catalog: &Catalog,
         selection: &Selection,
+        known: &verify::KnownTables,
     ) -> Result<VerifyReport, JobError> {
         let merged: HashSet<(String, String)> = self
             .opts
@@ -1182,6 +1187,7 @@ impl SyncCtx<'_> {
                 far(self.source, self.target),
             ),
             self.profile.options.export_threads,
+            known,
             self.sink,
         )
         .await?;
@@ -1289,6 +1295,7 @@ impl SyncCtx<'_> {
                 );
             }
         }
+        let verifier = self.start_verifier(&tables, &start);
         let setup = SyncSetup {
             ends: self.ends(),
             tables: Arc::new(tables),
@@ -1297,10 +1304,18 @@ impl SyncCtx<'_> {
             matcher: self.matcher,
             filters: &filters,
             shard: self.opts.shard.as_deref(),
+            verify: verifier.as_ref().map(|(_, hook)| hook.clone()),
         };
-        let (outcome, applied) =
+        let synced =
             replicate::sync::run(&setup, start, self.opts.control.receiver(), opened, preread)
-                .await?;
+                .await;
+        // Stopped however the sync ended: its ledger is saved, and what it
+        // verified spares the cutover's verification those ranges.
+        let verified = match verifier {
+            Some((running, hook)) => Some((running.stop().await, hook)),
+            None => None,
+        };
+        let (outcome, applied) = synced?;
         let late = match outcome {
             Outcome::Paused | Outcome::Aborted => {
                 let aborted = matches!(outcome, Outcome::Aborted);
@@ -1315,7 +1330,7 @@ impl SyncCtx<'_> {
             Outcome::Caught { late, .. } => late,
         };
         let late = *late;
-        let (end, verify) = self.cut_over(meta_conn, &late).await?;
+        let (end, verify) = self.cut_over(meta_conn, &late, verified).await?;
         Ok(SyncRun {
             end,
             applied,

@@ -23,6 +23,7 @@ use crate::error::Coded;
 use crate::events::{EventSink, JobEvent, SyncStatus};
 use crate::position::Position;
 use crate::snapshot::catchup::Catchup;
+use crate::verify::cut::{Cut, Hook, Reached};
 
 /// Transactions queued between the reader and the applier, at most...
 const QUEUE: usize = 65_536;
@@ -77,6 +78,9 @@ pub struct SyncSetup<'a> {
     pub filters: &'a super::filter::Filters,
     /// Set when the job merges tables: DDL on them waits at their lock.
     pub shard: Option<&'a crate::shard::Member>,
+    /// Set when a continuous verification runs beside the sync: the sync
+    /// reaches its cuts and records what it changes (see `verify::cut`).
+    pub verify: Option<Arc<Hook>>,
 }
 
 /// What a statement from the binlog led to.
@@ -460,6 +464,26 @@ async fn follow_polled(
     }
     let _reading = AbortOnDrop(reading);
 
+    // The verifier's cuts, taken between batches (none without a verifier).
+    let mut cuts = match &setup.verify {
+        Some(hook) => {
+            hook.touches.start_at(applied);
+            Some(hook.cuts.lock().await)
+        }
+        None => None,
+    };
+    let mut pending: Option<Pending> = None;
+    let hook = setup.verify.clone();
+    struct NotReady(Option<Arc<Hook>>);
+    impl Drop for NotReady {
+        fn drop(&mut self) {
+            if let Some(h) = &self.0 {
+                h.shared.set_ready(false);
+            }
+        }
+    }
+    let _not_ready = NotReady(hook.clone());
+
     let mut window = (Instant::now(), status.transactions, status.changes);
     let mut last_tick = Instant::now() - TICK;
     let mut last_commit_ts: Option<u32> = None;
@@ -496,7 +520,10 @@ async fn follow_polled(
                     error: None,
                 })?;
         }
-        // Wait for work, a request, or the next tick.
+        if let Some(h) = &hook {
+            h.shared.set_ready(catchup.until.is_none());
+        }
+        // Wait for work, a request, a cut, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
         let first = if let Some(t) = held.take() {
             Some(Ok(t))
@@ -509,20 +536,31 @@ async fn follow_polled(
                 }
                 None
             }
+            c = next_cut(&mut cuts) => {
+                pending = Pending::take(c, applied);
+                if pending.as_ref().is_some_and(|p| reached(applied, &p.cut.to)) {
+                    reach(pending.take(), hook.as_deref()).await;
+                }
+                None
+            }
             _ = tokio::time::sleep(wait) => None,
             }
         };
         if let Some(first) = first {
-            batch.push(without_copied(catchup, first?));
+            let first = without_copied(catchup, first?);
+            Pending::observe(&mut pending, &first);
+            batch.push(first);
             let mut changes = batch[0].changes.len();
             let mut bytes = batch[0].row_bytes;
             // Take what is queued, up to a batch; a statement (DDL) ends it, and a
             // transaction that must be applied in order (a cascade) goes alone.
+            // A verifier's cut ends it too.
             while changes < most_changes
                 && bytes < BATCH_BYTES
                 && batch
                     .last()
                     .is_some_and(|t| t.statement.is_none() && !t.ordered())
+                && !Pending::ends(&pending, batch.last())
             {
                 match rx.try_recv() {
                     Ok(t) => {
@@ -533,6 +571,7 @@ async fn follow_polled(
                         }
                         changes += t.changes.len();
                         bytes += t.row_bytes;
+                        Pending::observe(&mut pending, &t);
                         batch.push(t);
                     }
                     Err(_) => break,
@@ -565,6 +604,9 @@ async fn follow_polled(
             status.changes += result.changes;
             status.job_changes += result.changes;
             status.job_read_bytes += batch.iter().map(|t| t.read_bytes).sum::<u64>();
+            if let Some(h) = &hook {
+                record_touches(h, &batch, tables, applied, statement.is_some());
+            }
             batch.clear();
             let statement = statement.and_then(|mut t| {
                 status.transactions += 1;
@@ -594,6 +636,9 @@ async fn follow_polled(
                 *applied = end;
                 // The reader is waiting for these before it decodes further rows.
                 let _ = maps_tx.send(tables.clone()).await;
+            }
+            if pending.as_ref().is_some_and(|p| reached(applied, &p.cut.to)) {
+                reach(pending.take(), hook.as_deref()).await;
             }
         }
         if last_tick.elapsed() >= TICK {
@@ -662,6 +707,10 @@ async fn follow_polled(
                 setup.sink.warn(crate::cutover::refusal(late));
             }
             status.cutover = drain.status();
+            if let Some(h) = &hook {
+                h.shared.set_lag(status.lag_secs);
+                status.verification = Some(h.shared.status());
+            }
             setup.sink.emit(JobEvent::Sync(status.clone()));
             poll.save(serde_json::to_string(&*status).unwrap_or_default());
             if let Next::Caught(late) = next {
@@ -674,6 +723,123 @@ async fn follow_polled(
             }
         }
     }
+}
+
+/// A verifier's cut the sync has taken and not reached yet.
+struct Pending {
+    cut: Cut,
+    /// A transaction after `cut.from` changed one of its tables.
+    dirty: bool,
+}
+
+impl Pending {
+    /// A cut just received: kept unless the sync is already past its `from`
+    /// (it could not tell what changed in between) or its verifier gave up.
+    fn take(cut: Option<Cut>, applied: &Position) -> Option<Pending> {
+        let cut = cut?;
+        let past = crate::position::file_pos_cmp(applied, &cut.from)
+            .is_none_or(|o| o == std::cmp::Ordering::Greater);
+        (!past && !cut.reply.is_closed()).then_some(Pending { cut, dirty: false })
+    }
+
+    /// `t` goes into the batch: it dirties the cut if it is after `from` and
+    /// changes one of its tables (or is a statement, which may).
+    fn observe(pending: &mut Option<Pending>, t: &Transaction) {
+        let Some(p) = pending.as_mut() else { return };
+        if p.dirty || !matches!(crate::position::file_pos_cmp(&t.end, &p.cut.from), Some(std::cmp::Ordering::Greater)) {
+            return;
+        }
+        p.dirty = t.statement.is_some() || t.changes.iter().any(|c| p.cut.tables.contains(&c.table));
+    }
+
+    /// The batch must end after `last`: it reaches the cut.
+    fn ends(pending: &Option<Pending>, last: Option<&Transaction>) -> bool {
+        match (pending, last) {
+            (Some(p), Some(t)) => reached(&t.end, &p.cut.to),
+            _ => false,
+        }
+    }
+}
+
+/// The next cut a verifier asks for (never, without one).
+async fn next_cut(
+    cuts: &mut Option<tokio::sync::MutexGuard<'_, mpsc::Receiver<Cut>>>,
+) -> Option<Cut> {
+    match cuts {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The sync is at the cut: every row up to it is committed and none after.
+/// Opens the verifier's target snapshot there (or, for a repair, waits until
+/// the verifier has written).
+async fn reach(pending: Option<Pending>, hook: Option<&Hook>) {
+    let Some(Pending { cut, dirty }) = pending else {
+        return;
+    };
+    let Cut {
+        mut conn,
+        hold,
+        reply,
+        ..
+    } = cut;
+    if !hold
+        && conn
+            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let seq = hook.map_or(0, |h| h.touches.seq());
+    let (release, released) = tokio::sync::oneshot::channel();
+    let sent = reply.send(Reached {
+        conn,
+        dirty,
+        seq,
+        release: hold.then_some(release),
+    });
+    if hold && sent.is_ok() {
+        // The verifier rewrites the range on the target meanwhile.
+        let _ = released.await;
+    }
+}
+
+/// What the batch changed, for the verifier: each row's key range (see
+/// `verify::cut::Touches`); a statement may have changed any table.
+fn record_touches(
+    hook: &Hook,
+    batch: &[Transaction],
+    tables: &HashMap<(String, String), TableMap>,
+    applied: &Position,
+    statement: bool,
+) {
+    let Some(mut marks) = hook.touches.batch() else {
+        return;
+    };
+    for tc in batch.iter().flat_map(|t| &t.changes) {
+        let Some(map) = tables.get(&tc.table) else {
+            continue;
+        };
+        fn key<'r>(row: &'r [mysql_async::Value], at: &[usize]) -> Option<Vec<&'r mysql_async::Value>> {
+            (!at.is_empty())
+                .then(|| at.iter().map(|&i| row.get(i)).collect::<Option<Vec<_>>>())
+                .flatten()
+        }
+        let rows: [Option<&[mysql_async::Value]>; 2] = match &tc.change {
+            super::reader::Change::Insert { after } => [Some(after), None],
+            super::reader::Change::Delete { before } => [Some(before), None],
+            super::reader::Change::Update { before, after } => [Some(before), Some(after)],
+        };
+        for row in rows.into_iter().flatten() {
+            marks.touch(&tc.table, key(row, &map.key).as_deref());
+        }
+    }
+    if statement {
+        marks.touch_all();
+    }
+    marks.done(applied);
 }
 
 /// A table created during the sync may be the first of its schema (a job made

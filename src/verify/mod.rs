@@ -11,7 +11,10 @@
 //! bytes. Generated columns are excluded from the range checksums: they are
 //! recomputed, not copied.
 
+pub mod continuous;
+pub mod cut;
 pub mod definition;
+pub mod ledger;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -65,29 +68,7 @@ impl Coded for VerifyError {
     }
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct ChunkMismatch {
-    pub chunk: u32,
-    /// The key range, as the source prints the bounds.
-    pub range: String,
-    pub source_rows: u64,
-    pub target_rows: u64,
-    /// A few keys of the range whose rows differ (see [`SAMPLE_KEYS`]); empty
-    /// when the range was too large to compare row by row.
-    #[serde(default)]
-    pub samples: Vec<KeySample>,
-}
-
-/// A key whose row differs between the sides.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct KeySample {
-    /// The key's values, as the source prints them, comma-separated.
-    pub key: String,
-    /// `missing on the target`, `only on the target`, `differs`.
-    pub difference: String,
-}
+pub use crate::events::{ChunkMismatch, KeySample};
 
 /// Keys named per differing range, and ranges sampled per table.
 pub const SAMPLE_KEYS: usize = 5;
@@ -116,11 +97,83 @@ pub struct TableReport {
     pub equal: bool,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct VerifyReport {
     pub tables: Vec<TableReport>,
     pub equal: bool,
+    /// Key ranges the continuous verification had verified and the sync had
+    /// not changed since: not compared again.
+    #[serde(default)]
+    pub ranges_known: u64,
+    /// Key ranges compared by this verification (whole tables count as one).
+    #[serde(default)]
+    pub ranges_compared: u64,
+}
+
+/// What the continuous verification knows of a table (see `continuous`).
+pub enum Known {
+    /// Every range verified and unchanged since: only its definition is compared.
+    Verified { rows: u64, ranges: u64 },
+    /// Only these ranges need comparing; the others, holding `rows` rows, are
+    /// verified and unchanged.
+    Ranges {
+        compare: Vec<ChunkRecord>,
+        rows: u64,
+        ranges: u64,
+    },
+}
+
+/// By source `(schema, table)`.
+pub type KnownTables = std::collections::HashMap<(String, String), Known>;
+
+/// What a stopped verifier's ledger spares the cutover: tables whose key and
+/// columns are still the ones it compared.
+pub fn known_tables(
+    ledger: &[ledger::TableLedger],
+    touches: &cut::Touches,
+    catalog: &Catalog,
+) -> KnownTables {
+    let mut known = KnownTables::new();
+    for t in ledger {
+        let Some(table) = catalog.table(&t.name.0, &t.name.1) else {
+            continue;
+        };
+        let key = table.row_key().map(|k| k.columns.clone()).unwrap_or_default();
+        if key != t.key || data_columns(table) != t.columns || t.ranges.is_empty() {
+            continue;
+        }
+        let mut compare = Vec::new();
+        let mut rows = 0;
+        for (i, r) in t.ranges.iter().enumerate() {
+            if t.verified(i, touches) {
+                rows += r.rows;
+            } else {
+                compare.push(ChunkRecord {
+                    schema: t.name.0.clone(),
+                    table: t.name.1.clone(),
+                    chunk: i as u32,
+                    lower: r.lower.clone(),
+                    upper: r.upper.clone(),
+                    done: false,
+                    rows: 0,
+                    bytes: 0,
+                });
+            }
+        }
+        let ranges = t.ranges.len() as u64;
+        let entry = if compare.is_empty() {
+            Known::Verified { rows, ranges }
+        } else {
+            Known::Ranges {
+                compare,
+                rows,
+                ranges,
+            }
+        };
+        known.insert(t.name.clone(), entry);
+    }
+    known
 }
 
 /// The columns compared: everything but generated columns.
@@ -145,7 +198,7 @@ fn row_hash(columns: &[String]) -> String {
     )
 }
 
-fn checksum_sql(columns: &[String], fqn: &str, pred: &str) -> String {
+pub(super) fn checksum_sql(columns: &[String], fqn: &str, pred: &str) -> String {
     // CRC32 per row; BIT_XOR and SUM over the range are order-independent, and the
     // SUM also catches what XOR cancels (a row present twice).
     format!(
@@ -155,12 +208,12 @@ fn checksum_sql(columns: &[String], fqn: &str, pred: &str) -> String {
     )
 }
 
-async fn session(conn: &mut Conn) -> Result<(), mysql_async::Error> {
+pub(super) async fn session(conn: &mut Conn) -> Result<(), mysql_async::Error> {
     conn.query_drop("SET NAMES binary, SESSION time_zone = '+00:00'")
         .await
 }
 
-fn show_bound(b: &Option<Vec<Value>>) -> String {
+pub(super) fn show_bound(b: &Option<Vec<Value>>) -> String {
     match b {
         None => "∞".into(),
         Some(vals) => vals
@@ -188,7 +241,7 @@ struct Outcome {
     target: (u64, Value, Value),
 }
 
-fn read_sums(row: Option<Row>) -> (u64, Value, Value) {
+pub(super) fn read_sums(row: Option<Row>) -> (u64, Value, Value) {
     match row {
         Some(mut r) => (
             r.take::<u64, _>(0).unwrap_or(0),
@@ -216,6 +269,7 @@ pub async fn verify(
     selection: &Selection,
     chunk_bytes: u64,
     threads: usize,
+    known: &KnownTables,
     sink: &EventSink,
 ) -> Result<VerifyReport, VerifyError> {
     let snap = consistency::open(
@@ -284,12 +338,48 @@ pub async fn verify(
     .await?;
     let pairs: Vec<_> = snap.readers.into_iter().zip(targets).collect();
 
-    // Whole tables first.
-    let whole = (0..reports.len())
-        .map(|table| Job { table, chunk: None })
-        .collect();
-    let (mut pairs, outcomes) = run_jobs(pairs, whole, &specs).await?;
+    // What the continuous verification knows is not compared again: its
+    // verified ranges count as equal, its other ranges go straight to the
+    // range by range comparison.
+    let mut ranges_known = 0;
+    let mut ranges = VecDeque::new();
     let mut differing = Vec::new();
+    let mut unknown = Vec::new();
+    for (index, report) in reports.iter_mut().enumerate() {
+        match known.get(&(report.schema.clone(), report.table.clone())) {
+            Some(Known::Verified { rows, ranges: n }) => {
+                report.source_rows = *rows;
+                report.target_rows = *rows;
+                report.chunks = *n;
+                ranges_known += n;
+            }
+            Some(Known::Ranges {
+                compare,
+                rows,
+                ranges: n,
+            }) => {
+                report.chunks = *n;
+                ranges_known += n - compare.len() as u64;
+                ranges.extend(compare.iter().map(|c| Job {
+                    table: index,
+                    chunk: Some(c.clone()),
+                }));
+                differing.push(index);
+                // Summed with the compared ranges' rows below.
+                report.source_rows = *rows;
+                report.target_rows = *rows;
+            }
+            None => unknown.push(index),
+        }
+    }
+    let known_differing = differing.clone();
+    // The others whole first.
+    let whole = unknown
+        .iter()
+        .map(|&table| Job { table, chunk: None })
+        .collect();
+    let mut ranges_compared = unknown.len() as u64;
+    let (mut pairs, outcomes) = run_jobs(pairs, whole, &specs).await?;
     for o in outcomes {
         let report = &mut reports[o.table];
         report.source_rows = o.source.0;
@@ -301,9 +391,8 @@ pub async fn verify(
     }
 
     // Then the differing ones range by range, inside the same snapshot.
-    let mut ranges = VecDeque::new();
     if let Some((planner, _)) = pairs.first_mut() {
-        for &index in &differing {
+        for &index in differing.iter().filter(|i| !known_differing.contains(i)) {
             let chunks = plan_table(planner, tables[index], chunk_bytes)
                 .await
                 .map_err(|e| VerifyError::Query {
@@ -321,6 +410,7 @@ pub async fn verify(
             }));
         }
     }
+    ranges_compared += ranges.len() as u64;
     let (mut pairs, mut outcomes) = run_jobs(pairs, ranges, &specs).await?;
     outcomes.sort_by_key(|o| (o.table, o.chunk.as_ref().map_or(0, |c| c.chunk)));
     // Each differing range's bounds, to list its keys.
@@ -376,6 +466,8 @@ pub async fn verify(
     Ok(VerifyReport {
         tables: reports,
         equal,
+        ranges_known,
+        ranges_compared,
     })
 }
 
@@ -404,6 +496,24 @@ async fn sample_table(
         if m.source_rows.max(m.target_rows) > SAMPLE_MAX_ROWS {
             continue;
         }
+        m.samples = differing_in(src, tgt, spec, lower, upper).await?;
+    }
+    Ok(())
+}
+
+/// Up to [`SAMPLE_KEYS`] keys of range `(lower, upper]` whose rows differ: each
+/// side lists the range's keys with a CRC32 per row, compared here. Empty for
+/// a keyless table.
+pub(super) async fn differing_in(
+    src: &mut Conn,
+    tgt: &mut Conn,
+    spec: &Spec,
+    lower: &Option<Vec<Value>>,
+    upper: &Option<Vec<Value>>,
+) -> Result<Vec<KeySample>, VerifyError> {
+    if spec.key.is_empty() {
+        return Ok(Vec::new());
+    }
         let (pred, params) = range_predicate(&spec.key, lower.as_deref(), upper.as_deref());
         let sql = |fqn: &str| row_hashes_sql(&spec.columns, &spec.key, fqn, &pred);
         let fail = |side: &'static str| {
@@ -421,9 +531,10 @@ async fn sample_table(
             .exec(sql(&spec.dst_fqn), Params::Positional(params))
             .await
             .map_err(fail("target"))?;
-        m.samples = differing_keys(&keyed(mine, spec.key.len()), &keyed(theirs, spec.key.len()));
-    }
-    Ok(())
+    Ok(differing_keys(
+        &keyed(mine, spec.key.len()),
+        &keyed(theirs, spec.key.len()),
+    ))
 }
 
 fn row_hashes_sql(columns: &[String], key: &[String], fqn: &str, pred: &str) -> String {
@@ -769,11 +880,12 @@ async fn run_jobs(
 }
 
 /// The compared columns and names of one table.
-struct Spec {
-    columns: Vec<String>,
-    key: Vec<String>,
-    src_fqn: String,
-    dst_fqn: String,
+#[derive(Clone)]
+pub(super) struct Spec {
+    pub columns: Vec<String>,
+    pub key: Vec<String>,
+    pub src_fqn: String,
+    pub dst_fqn: String,
 }
 
 /// Takes jobs from the queue; both sides checksum each one at the same time.
