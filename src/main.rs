@@ -1106,7 +1106,11 @@ async fn repair(job: &str, table: Option<&str>, range: Option<u32>) -> Result<Ex
     }
     println!(
         "asked to repair {}: {}",
-        if asked.ranges == 1 { "1 range".to_string() } else { format!("{} ranges", asked.ranges) },
+        if asked.ranges == 1 {
+            "1 range".to_string()
+        } else {
+            format!("{} ranges", asked.ranges)
+        },
         if asked.running {
             "the running job re-copies them from the source and compares them again"
         } else {

@@ -251,6 +251,12 @@ pub fn verify_report(report: &VerifyReport) {
         }
     }
     let differing = report.tables.iter().filter(|t| !t.equal).count();
+    if report.ranges_known > 0 {
+        println!(
+            "ranges:  {} verified during the sync and unchanged since, {} compared now",
+            report.ranges_known, report.ranges_compared
+        );
+    }
     if report.equal {
         println!("verified: {} tables equal", report.tables.len());
     } else {

@@ -637,7 +637,10 @@ async fn follow_polled(
                 // The reader is waiting for these before it decodes further rows.
                 let _ = maps_tx.send(tables.clone()).await;
             }
-            if pending.as_ref().is_some_and(|p| reached(applied, &p.cut.to)) {
+            if pending
+                .as_ref()
+                .is_some_and(|p| reached(applied, &p.cut.to))
+            {
                 reach(pending.take(), hook.as_deref()).await;
             }
         }
@@ -746,10 +749,16 @@ impl Pending {
     /// changes one of its tables (or is a statement, which may).
     fn observe(pending: &mut Option<Pending>, t: &Transaction) {
         let Some(p) = pending.as_mut() else { return };
-        if p.dirty || !matches!(crate::position::file_pos_cmp(&t.end, &p.cut.from), Some(std::cmp::Ordering::Greater)) {
+        if p.dirty
+            || !matches!(
+                crate::position::file_pos_cmp(&t.end, &p.cut.from),
+                Some(std::cmp::Ordering::Greater)
+            )
+        {
             return;
         }
-        p.dirty = t.statement.is_some() || t.changes.iter().any(|c| p.cut.tables.contains(&c.table));
+        p.dirty =
+            t.statement.is_some() || t.changes.iter().any(|c| p.cut.tables.contains(&c.table));
     }
 
     /// The batch must end after `last`: it reaches the cut.
@@ -822,7 +831,10 @@ fn record_touches(
         let Some(map) = tables.get(&tc.table) else {
             continue;
         };
-        fn key<'r>(row: &'r [mysql_async::Value], at: &[usize]) -> Option<Vec<&'r mysql_async::Value>> {
+        fn key<'r>(
+            row: &'r [mysql_async::Value],
+            at: &[usize],
+        ) -> Option<Vec<&'r mysql_async::Value>> {
             (!at.is_empty())
                 .then(|| at.iter().map(|&i| row.get(i)).collect::<Option<Vec<_>>>())
                 .flatten()

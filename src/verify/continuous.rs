@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::cut::{Cut, Hook, Reached, TableName};
 use super::ledger::{self, Range, TableLedger, Verdict};
-use super::{checksum_sql, differing_in, read_sums, session, show_bound, Spec};
+use super::{checksum_sql, differing_in, read_sums, session, show_bound, show_lower, Spec};
 use crate::catalog::Table;
 use crate::checkpoint::{quote, Meta};
 use crate::endpoint::{Endpoint, Flavor};
@@ -37,8 +37,11 @@ use crate::snapshot::plan::{plan_table, range_predicate};
 
 /// Above this lag the verifier waits: the sync comes first.
 pub const LAG_LIMIT: Duration = Duration::from_secs(2);
-/// Ranges compared per round (one cut each round).
+/// Ranges compared per round (one cut each round)...
 const RANGES_PER_ROUND: usize = 16;
+/// ...of which up to this many are the ones verified longest ago, so a change
+/// made behind the sync's back is found even while the sync keeps others busy.
+const OLDEST_PER_ROUND: usize = 4;
 /// How long a round waits for the sync to reach its cut.
 const CUT_WAIT: Duration = Duration::from_secs(30);
 /// Differences listed in the status.
@@ -324,10 +327,13 @@ impl Verifier {
             }
         }
         all.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-        all.into_iter()
-            .take(RANGES_PER_ROUND)
-            .map(|(_, _, t, r)| (t, r))
-            .collect()
+        let (fresh, needed): (Vec<_>, Vec<_>) = all.into_iter().partition(|c| c.0 == 3);
+        let oldest = fresh
+            .len()
+            .min(OLDEST_PER_ROUND.max(RANGES_PER_ROUND.saturating_sub(needed.len())));
+        let mut picks: Vec<_> = fresh.into_iter().take(oldest).collect();
+        picks.extend(needed.into_iter().take(RANGES_PER_ROUND - picks.len()));
+        picks.into_iter().map(|(_, _, t, r)| (t, r)).collect()
     }
 
     /// Compares `picks` at one cut.
@@ -339,6 +345,16 @@ impl Verifier {
         let (from, to) = snapshot_at(source, flavor)
             .await
             .map_err(|e| Missed::Failed(format!("opening a source snapshot: {e}")))?;
+        // The cut is asked for at once: the sync must not pass `from` before
+        // it has it. The source's ranges are summed while it gets there.
+        let tables: HashSet<TableName> = picks
+            .iter()
+            .map(|&(t, _)| self.tables[t].0.name.clone())
+            .collect();
+        let answer = self.ask(conns, tables, &from, &to, false).await?;
+        let Some(source) = conns.source.as_mut() else {
+            return Err(Missed::Failed("the source connection was lost".into()));
+        };
         let mut mine = Vec::new();
         for &(t, r) in picks {
             let sums = sums(source, &self.tables[t].1, &self.tables[t].0.ranges[r], true).await;
@@ -353,13 +369,15 @@ impl Verifier {
                 }
             }
         }
-        let tables: HashSet<TableName> = picks
-            .iter()
-            .map(|&(t, _)| self.tables[t].0.name.clone())
-            .collect();
-        let reached = self.cut(conns, tables, &from, &to, false).await;
+        let reached = self.answer(answer).await;
         let source = conns.source.as_mut();
-        let Some(Reached { conn: mut tgt, dirty, seq, .. }) = reached? else {
+        let Some(Reached {
+            conn: mut tgt,
+            dirty,
+            seq,
+            ..
+        }) = reached
+        else {
             if let Some(s) = source {
                 let _ = s.query_drop("COMMIT").await;
             }
@@ -402,7 +420,11 @@ impl Verifier {
                 };
                 Verdict::Differs(ChunkMismatch {
                     chunk: r as u32,
-                    range: format!("({} .. {}]", show_bound(&range.lower), show_bound(&range.upper)),
+                    range: format!(
+                        "({} .. {}]",
+                        show_lower(&range.lower),
+                        show_bound(&range.upper)
+                    ),
                     source_rows: mine.0,
                     target_rows: theirs.0,
                     samples,
@@ -421,8 +443,8 @@ impl Verifier {
         outcome
     }
 
-    /// Asks the sync for a cut between `from` and `to`; `None` when it was not
-    /// reached in time (or the sync stopped).
+    /// Asks the sync for a cut between `from` and `to`, and waits for it:
+    /// `None` when it was not reached in time (or the sync stopped).
     async fn cut(
         &mut self,
         conns: &mut Conns,
@@ -431,6 +453,31 @@ impl Verifier {
         to: &Position,
         hold: bool,
     ) -> Result<Option<Reached>, Missed> {
+        let answer = self.ask(conns, tables, from, to, hold).await?;
+        Ok(self.answer(answer).await)
+    }
+
+    /// The sync at the cut asked for (see [`Verifier::ask`]), or `None` when
+    /// it was not reached in time, or the sync stopped or refused it.
+    async fn answer(&self, answer: Option<oneshot::Receiver<Reached>>) -> Option<Reached> {
+        let answer = answer?;
+        let mut stopped = self.stopped.clone();
+        tokio::select! {
+            r = tokio::time::timeout(CUT_WAIT, answer) => r.ok().and_then(Result::ok),
+            _ = stopped.changed() => None,
+        }
+    }
+
+    /// Hands the sync a cut between `from` and `to` (with the verifier's target
+    /// connection); the receiver of its answer, `None` when no sync takes cuts.
+    async fn ask(
+        &mut self,
+        conns: &mut Conns,
+        tables: HashSet<TableName>,
+        from: &Position,
+        to: &Position,
+        hold: bool,
+    ) -> Result<Option<oneshot::Receiver<Reached>>, Missed> {
         conn(&mut conns.target, &self.target, true)
             .await
             .map_err(Missed::Failed)?;
@@ -449,16 +496,17 @@ impl Verifier {
         if self.cuts.send(cut).await.is_err() {
             return Ok(None);
         }
-        let mut stopped = self.stopped.clone();
-        tokio::select! {
-            r = tokio::time::timeout(CUT_WAIT, answer) => Ok(r.ok().and_then(Result::ok)),
-            _ = stopped.changed() => Ok(None),
-        }
+        Ok(Some(answer))
     }
 
     /// Re-copies range `chunk` of `table` from a source snapshot, while the
     /// sync waits at the matching cut; the range is then compared again.
-    async fn repair(&mut self, conns: &mut Conns, table: &TableName, chunk: usize) -> Result<(), Missed> {
+    async fn repair(
+        &mut self,
+        conns: &mut Conns,
+        table: &TableName,
+        chunk: usize,
+    ) -> Result<(), Missed> {
         let Some(t) = self.tables.iter().position(|(l, _)| &l.name == table) else {
             return self.repair_done(conns, table, chunk).await;
         };
@@ -479,18 +527,35 @@ impl Verifier {
             .exec(
                 format!(
                     "SELECT {} FROM {} WHERE {pred}",
-                    spec.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", "),
+                    spec.columns
+                        .iter()
+                        .map(|c| quote(c))
+                        .collect::<Vec<_>>()
+                        .join(", "),
                     spec.src_fqn
                 ),
                 Params::Positional(params.clone()),
             )
             .await;
         let _ = source.query_drop("COMMIT").await;
-        let rows = rows.map_err(|e| Missed::Failed(format!("reading {} to repair it: {e}", spec.src_fqn)))?;
+        let rows = rows
+            .map_err(|e| Missed::Failed(format!("reading {} to repair it: {e}", spec.src_fqn)))?;
         let reached = self
-            .cut(conns, [table.clone()].into_iter().collect(), &from, &to, true)
+            .cut(
+                conns,
+                [table.clone()].into_iter().collect(),
+                &from,
+                &to,
+                true,
+            )
             .await?;
-        let Some(Reached { conn: mut tgt, dirty, release, .. }) = reached else {
+        let Some(Reached {
+            conn: mut tgt,
+            dirty,
+            release,
+            ..
+        }) = reached
+        else {
             return Err(Missed::Again);
         };
         if dirty {
@@ -503,7 +568,8 @@ impl Verifier {
         // The sync goes on.
         drop(release);
         conns.target = Some(tgt);
-        let rows = written.map_err(|e| Missed::Failed(format!("repairing {}: {e}", spec.dst_fqn)))?;
+        let rows =
+            written.map_err(|e| Missed::Failed(format!("repairing {}: {e}", spec.dst_fqn)))?;
         tracing::info!(table = %spec.dst_fqn, chunk, rows, "range repaired from the source");
         let range = &mut self.tables[t].0.ranges[chunk];
         range.verdict = Verdict::Unchecked;
@@ -512,7 +578,12 @@ impl Verifier {
         self.repair_done(conns, table, chunk).await
     }
 
-    async fn repair_done(&mut self, conns: &mut Conns, table: &TableName, chunk: usize) -> Result<(), Missed> {
+    async fn repair_done(
+        &mut self,
+        conns: &mut Conns,
+        table: &TableName,
+        chunk: usize,
+    ) -> Result<(), Missed> {
         let meta = conn(&mut conns.meta, &self.target, false)
             .await
             .map_err(Missed::Failed)?;
@@ -597,7 +668,11 @@ impl Verifier {
 
 /// A connection in `slot`, opened (with the comparison session: binary
 /// strings, UTC, repeatable read) when missing.
-async fn conn<'a>(slot: &'a mut Option<Conn>, ep: &Endpoint, compare: bool) -> Result<&'a mut Conn, String> {
+async fn conn<'a>(
+    slot: &'a mut Option<Conn>,
+    ep: &Endpoint,
+    compare: bool,
+) -> Result<&'a mut Conn, String> {
     if slot.is_none() {
         let mut c = ep.conn().await.map_err(|e| e.to_string())?;
         if compare {
@@ -613,7 +688,10 @@ async fn conn<'a>(slot: &'a mut Option<Conn>, ep: &Endpoint, compare: bool) -> R
 
 /// Opens a consistent snapshot on the source: where in the binlog it lies,
 /// `(from, to)` (one position on MariaDB, which names it).
-async fn snapshot_at(conn: &mut Conn, flavor: Flavor) -> Result<(Position, Position), mysql_async::Error> {
+async fn snapshot_at(
+    conn: &mut Conn,
+    flavor: Flavor,
+) -> Result<(Position, Position), mysql_async::Error> {
     if flavor == Flavor::MariaDB {
         conn.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
             .await?;
@@ -646,7 +724,10 @@ async fn sums(
     let (pred, params) = predicate(spec, range);
     let fqn = if source { &spec.src_fqn } else { &spec.dst_fqn };
     let row: Option<Row> = conn
-        .exec_first(checksum_sql(&spec.columns, fqn, &pred), Params::Positional(params))
+        .exec_first(
+            checksum_sql(&spec.columns, fqn, &pred),
+            Params::Positional(params),
+        )
         .await?;
     Ok(read_sums(row))
 }
@@ -669,7 +750,12 @@ async fn rewrite(
             Params::Positional(params),
         )
         .await?;
-        let cols = spec.columns.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ");
+        let cols = spec
+            .columns
+            .iter()
+            .map(|c| quote(c))
+            .collect::<Vec<_>>()
+            .join(", ");
         let width = spec.columns.len().max(1);
         let values: Vec<Vec<Value>> = rows.into_iter().map(Row::unwrap).collect();
         let written = values.len();

@@ -148,7 +148,11 @@ impl Touches {
             .iter()
             .map(|u| match u {
                 None => Some(None),
-                Some(vals) => vals.iter().map(integer).collect::<Option<Vec<_>>>().map(Some),
+                Some(vals) => vals
+                    .iter()
+                    .map(integer)
+                    .collect::<Option<Vec<_>>>()
+                    .map(Some),
             })
             .collect();
         let Ok(mut state) = self.state.lock() else {
@@ -214,17 +218,19 @@ impl Batch<'_> {
             return;
         };
         match (key, &t.uppers) {
-            (Some(key), Some(uppers)) => match key.iter().map(|v| integer(v)).collect::<Option<Vec<_>>>() {
-                Some(k) => {
-                    let i = uppers.partition_point(|u| u.as_ref().is_some_and(|u| *u < k));
-                    if let Some(slot) = t.last.get_mut(i) {
-                        *slot = seq;
-                    } else {
-                        t.whole = seq;
+            (Some(key), Some(uppers)) => {
+                match key.iter().map(|v| integer(v)).collect::<Option<Vec<_>>>() {
+                    Some(k) => {
+                        let i = uppers.partition_point(|u| u.as_ref().is_some_and(|u| *u < k));
+                        if let Some(slot) = t.last.get_mut(i) {
+                            *slot = seq;
+                        } else {
+                            t.whole = seq;
+                        }
                     }
+                    None => t.whole = seq,
                 }
-                None => t.whole = seq,
-            },
+            }
             _ => t.whole = seq,
         }
         if !t.children.is_empty() {

@@ -23,7 +23,9 @@ pub enum Verdict {
     /// Not compared yet (or since a repair).
     Unchecked,
     /// Equal at the cut `seq` (see `cut::Touches`).
-    Equal { seq: u64 },
+    Equal {
+        seq: u64,
+    },
     /// Equal once, then changed by the sync before a run that could not tell
     /// (see the module comment).
     Stale,
@@ -260,7 +262,10 @@ pub async fn request_repair(
 }
 
 /// The ranges a repair was asked for.
-pub async fn repairs(meta: &Meta, conn: &mut Conn) -> Result<Vec<(TableName, u32)>, mysql_async::Error> {
+pub async fn repairs(
+    meta: &Meta,
+    conn: &mut Conn,
+) -> Result<Vec<(TableName, u32)>, mysql_async::Error> {
     let rows: Vec<(String, String, u32)> = conn
         .exec(
             format!(

@@ -139,7 +139,10 @@ pub fn known_tables(
         let Some(table) = catalog.table(&t.name.0, &t.name.1) else {
             continue;
         };
-        let key = table.row_key().map(|k| k.columns.clone()).unwrap_or_default();
+        let key = table
+            .row_key()
+            .map(|k| k.columns.clone())
+            .unwrap_or_default();
         if key != t.key || data_columns(table) != t.columns || t.ranges.is_empty() {
             continue;
         }
@@ -224,6 +227,14 @@ pub(super) fn show_bound(b: &Option<Vec<Value>>) -> String {
             })
             .collect::<Vec<_>>()
             .join(","),
+    }
+}
+
+/// A range's lower bound: `-∞` when open.
+pub(super) fn show_lower(b: &Option<Vec<Value>>) -> String {
+    match b {
+        None => "-∞".into(),
+        Some(_) => show_bound(b),
     }
 }
 
@@ -425,7 +436,7 @@ pub async fn verify(
                 chunk: chunk.chunk,
                 range: format!(
                     "({} .. {}]",
-                    show_bound(&chunk.lower),
+                    show_lower(&chunk.lower),
                     show_bound(&chunk.upper)
                 ),
                 source_rows: o.source.0,
@@ -514,23 +525,23 @@ pub(super) async fn differing_in(
     if spec.key.is_empty() {
         return Ok(Vec::new());
     }
-        let (pred, params) = range_predicate(&spec.key, lower.as_deref(), upper.as_deref());
-        let sql = |fqn: &str| row_hashes_sql(&spec.columns, &spec.key, fqn, &pred);
-        let fail = |side: &'static str| {
-            move |e: mysql_async::Error| VerifyError::Query {
-                side,
-                what: "listing the keys of a differing range".into(),
-                cause: e.to_string(),
-            }
-        };
-        let mine: Vec<Row> = src
-            .exec(sql(&spec.src_fqn), Params::Positional(params.clone()))
-            .await
-            .map_err(fail("source"))?;
-        let theirs: Vec<Row> = tgt
-            .exec(sql(&spec.dst_fqn), Params::Positional(params))
-            .await
-            .map_err(fail("target"))?;
+    let (pred, params) = range_predicate(&spec.key, lower.as_deref(), upper.as_deref());
+    let sql = |fqn: &str| row_hashes_sql(&spec.columns, &spec.key, fqn, &pred);
+    let fail = |side: &'static str| {
+        move |e: mysql_async::Error| VerifyError::Query {
+            side,
+            what: "listing the keys of a differing range".into(),
+            cause: e.to_string(),
+        }
+    };
+    let mine: Vec<Row> = src
+        .exec(sql(&spec.src_fqn), Params::Positional(params.clone()))
+        .await
+        .map_err(fail("source"))?;
+    let theirs: Vec<Row> = tgt
+        .exec(sql(&spec.dst_fqn), Params::Positional(params))
+        .await
+        .map_err(fail("target"))?;
     Ok(differing_keys(
         &keyed(mine, spec.key.len()),
         &keyed(theirs, spec.key.len()),
@@ -765,7 +776,7 @@ fn merged_report(
         } else {
             vec![ChunkMismatch {
                 chunk: 0,
-                range: "(∞ .. ∞]".into(),
+                range: "(-∞ .. ∞]".into(),
                 source_rows,
                 target_rows,
                 samples: Vec::new(),
