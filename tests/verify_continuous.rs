@@ -54,7 +54,8 @@ async fn a_row_changed_behind_the_syncs_back_is_found_and_repaired() {
              CREATE TABLE {db}.k (code VARCHAR(20) PRIMARY KEY, n INT); \
              INSERT INTO {db}.t SELECT seq, CONCAT('row ', seq), seq FROM seq_1_to_6000; \
              INSERT INTO {db}.u SELECT seq, REPEAT('x', seq % 50) FROM seq_1_to_3000; \
-             INSERT INTO {db}.k SELECT CONCAT('c', seq), seq FROM seq_1_to_500"
+             INSERT INTO {db}.k SELECT CONCAT('c', seq), seq FROM seq_1_to_500; \
+             ANALYZE TABLE {db}.t, {db}.u, {db}.k"
         ))
         .await;
     let job = home.path().join("job.toml");
@@ -173,4 +174,100 @@ async fn a_row_changed_behind_the_syncs_back_is_found_and_repaired() {
         run.contains("verified during the sync and unchanged since, 0 compared now"),
         "{run}"
     );
+}
+
+/// The ledger outlives the run: after a pause the next run goes on with the
+/// verdicts it stored (as of the position it resumes from), after a kill in
+/// the middle of a load it compares again what it cannot vouch for — and
+/// either way ends verified, with the sides equal.
+#[tokio::test]
+async fn the_ledger_survives_a_pause_and_a_kill() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("cvr");
+    let name = db.replace('_', "-");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE {db}; USE {db}; \
+             CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(40)); \
+             INSERT INTO t SELECT seq, CONCAT('row ', seq) FROM seq_1_to_4000; ANALYZE TABLE t"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        &name,
+        &db,
+        "[options]\nchunk_bytes = 16384\n[incremental]\nverify_share = 100\n",
+    );
+    let all_verified = async |child: &mut std::process::Child| {
+        wait_for("every range verified", child, async || {
+            let v = verification(home.path(), &job);
+            v["state"] == "verified" && v["chunks"].as_u64() > Some(2)
+        })
+        .await;
+        verification(home.path(), &job)
+    };
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    let before = all_verified(&mut child).await;
+
+    // A pause stores every verdict as of the position the next run starts at.
+    let out = ferry(home.path(), &["pause", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, run) = finish(child);
+    assert_eq!(code, Some(0), "{run}");
+    let stored: Vec<(String, u64)> = pair
+        .target
+        .query(&format!(
+            "SELECT verdict, COUNT(*) FROM ferry_meta.verified WHERE job = '{name}' GROUP BY verdict"
+        ))
+        .await;
+    assert_eq!(
+        stored,
+        vec![("equal".to_string(), before["chunks"].as_u64().unwrap())],
+        "{before}"
+    );
+    let mut child = spawn_run(home.path(), &job);
+    let after = all_verified(&mut child).await;
+    assert_eq!(after["chunks"], before["chunks"]);
+    assert!(
+        after["compared"].as_u64() >= before["compared"].as_u64(),
+        "the counts go on: {before} then {after}"
+    );
+
+    // Killed while the source is written: the next run vouches only for what
+    // it compares again.
+    let mut conn = pair.source.conn().await;
+    for i in 0..200 {
+        mysql_async::prelude::Queryable::query_drop(
+            &mut conn,
+            format!(
+                "UPDATE {db}.t SET v = 'changed {i}' WHERE id = {}",
+                1 + i * 19
+            ),
+        )
+        .await
+        .unwrap();
+        if i == 100 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, &name).await;
+    let resumed = all_verified(&mut child).await;
+    assert!(
+        resumed["differences"]
+            .as_array()
+            .is_some_and(|d| d.is_empty()),
+        "{resumed}"
+    );
+    wait_equal(&mut child, &pair, &db).await;
+    let out = ferry(home.path(), &["complete", job.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let (code, run) = finish(child);
+    assert_eq!(code, Some(0), "{run}");
+    compare_db(&pair, &db).await.unwrap();
 }

@@ -44,6 +44,10 @@ const RANGES_PER_ROUND: usize = 16;
 const OLDEST_PER_ROUND: usize = 4;
 /// How long a round waits for the sync to reach its cut.
 const CUT_WAIT: Duration = Duration::from_secs(30);
+/// The least rest between rounds, and between rounds that only look again
+/// at verified ranges.
+const MIN_REST: Duration = Duration::from_millis(200);
+const IDLE_REST: Duration = Duration::from_secs(2);
 /// Differences listed in the status.
 const LISTED: usize = 50;
 /// Rows a repair writes per statement.
@@ -124,6 +128,7 @@ pub fn start(
         compared: 0,
         requeued: 0,
         detail: None,
+        asked: HashSet::new(),
     };
     let task = tokio::spawn(verifier.run(planned));
     Running { stop, task }
@@ -165,6 +170,8 @@ struct Verifier {
     requeued: u64,
     /// Why the last step could not be done, shown until one is.
     detail: Option<String>,
+    /// Ranges a repair was asked for, as last read.
+    asked: HashSet<(TableName, u32)>,
 }
 
 /// The verifier's connections; each is opened again after a failure.
@@ -216,6 +223,7 @@ impl Verifier {
                 continue;
             }
             let began = Instant::now();
+            let needed = self.needs_comparing();
             let step = self.step(&mut conns).await;
             let worked = began.elapsed();
             match step {
@@ -231,7 +239,9 @@ impl Verifier {
             self.refresh();
             let share = u32::from(self.settings.share.clamp(1, 100));
             let rest = worked * (100 - share) / share;
-            self.pause(rest.max(Duration::from_millis(200))).await;
+            // Everything verified: the next rounds only look again, slowly.
+            let least = if needed { MIN_REST } else { IDLE_REST };
+            self.pause(rest.max(least)).await;
         }
         self.save(&mut conns).await;
         let tables = std::mem::take(&mut self.tables);
@@ -299,6 +309,7 @@ impl Verifier {
         let asked = ledger::repairs(&self.meta, meta)
             .await
             .map_err(|e| Missed::Failed(format!("reading repair requests: {e}")))?;
+        self.asked = asked.iter().cloned().collect();
         if let Some((table, chunk)) = asked.into_iter().next() {
             return self.repair(conns, &table, chunk as usize).await;
         }
@@ -307,6 +318,14 @@ impl Verifier {
             return Ok(());
         }
         self.compare(conns, &picks).await
+    }
+
+    /// Some range is not verified now (or a repair may be waiting).
+    fn needs_comparing(&self) -> bool {
+        let touches = &self.hook.touches;
+        self.tables
+            .iter()
+            .any(|(t, _)| (0..t.ranges.len()).any(|i| !t.verified(i, touches)))
     }
 
     /// The ranges to compare next: never compared, changed since found equal,
@@ -575,6 +594,7 @@ impl Verifier {
         range.verdict = Verdict::Unchecked;
         range.checked = None;
         range.unsaved = true;
+        self.asked.remove(&(table.clone(), chunk as u32));
         self.repair_done(conns, table, chunk).await
     }
 
@@ -634,7 +654,7 @@ impl Verifier {
                             target_table: t.target.1.clone(),
                             mismatch: m.clone(),
                             position: r.position.clone(),
-                            repair_pending: false,
+                            repair_pending: self.asked.contains(&(t.name.clone(), i as u32)),
                         });
                     }
                 }
