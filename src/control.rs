@@ -402,6 +402,7 @@ async fn request_one(profile: &Profile, request: Request) -> Result<bool, Contro
 
 /// What `repair` asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct RepairAsked {
     /// Differing ranges marked for repair.
     pub ranges: u64,

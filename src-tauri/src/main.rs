@@ -704,6 +704,25 @@ async fn complete(
     request(&running, &profile, request_).await
 }
 
+/// Asks the job to re-copy a range (or every range) its continuous
+/// verification found different, from the source.
+#[tauri::command]
+async fn repair(
+    on_cluster: State<'_, OnCluster>,
+    profile: Profile,
+    schema: Option<String>,
+    table: Option<String>,
+    range: Option<u32>,
+) -> Result<ferry::control::RepairAsked, Report> {
+    if cluster_of(&on_cluster, &profile.name).is_some() {
+        return Err(not_on_cluster("a repair"));
+    }
+    let table = schema.zip(table);
+    ferry::control::repair(&profile, table.as_ref(), range)
+        .await
+        .map_err(report)
+}
+
 #[tauri::command]
 async fn abort(
     running: State<'_, Running>,
@@ -886,6 +905,7 @@ fn main() {
             pause,
             complete,
             abort,
+            repair,
             status,
             decide_ddl,
             verify,

@@ -423,6 +423,20 @@ pub struct SyncStatus {
     pub dump_io_total_bytes: u64,
 }
 
+/// Ferry's continuous verification, in the shape of DM's validator status
+/// (`dmctl validation status`): an extension DM's own clients ignore.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ValidationStatus {
+    /// `running`, `waiting`, `verified`, `stopped`.
+    pub stage: String,
+    pub verified_chunks: u64,
+    pub total_chunks: u64,
+    /// `97.00 %`.
+    pub progress: String,
+    /// Key ranges that differ, one line each: table, range, sample keys.
+    pub errors: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DumpStatus {
     pub total_tables: u64,
@@ -448,6 +462,8 @@ pub struct SubTaskStatus {
     pub sync_status: Option<SyncStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dump_status: Option<DumpStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_status: Option<ValidationStatus>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_msg: Option<String>,
 }

@@ -591,6 +591,7 @@ async fn sub_status(
         unresolved_ddl_lock_id: None,
         load_status: None,
         sync_status: None,
+        validation_status: None,
         dump_status: None,
         error_msg,
     };
@@ -635,6 +636,9 @@ async fn sub_status(
         meta_binlog: binlog(s.snapshot.as_ref()),
         meta_binlog_gtid: gtid(s.snapshot.as_ref()),
     });
+    if let Some(v) = s.live.as_ref().and_then(|l| l.verification.as_ref()) {
+        sub.validation_status = Some(validation(v));
+    }
     if let Some(l) = &s.live {
         let elapsed = s
             .started_at
@@ -880,4 +884,42 @@ pub async fn delete_table_structure(
             .into(),
     )
     .into())
+}
+
+/// The continuous verification as DM's validator status.
+fn validation(v: &ferry::events::VerificationStatus) -> ferry::dm::model::ValidationStatus {
+    ferry::dm::model::ValidationStatus {
+        stage: match v.state.as_str() {
+            "verifying" | "starting" => "running".into(),
+            other => other.into(),
+        },
+        verified_chunks: v.verified,
+        total_chunks: v.chunks,
+        progress: if v.chunks > 0 {
+            format!("{:.2} %", v.verified as f64 * 100.0 / v.chunks as f64)
+        } else {
+            "0.00 %".into()
+        },
+        errors: v
+            .differences
+            .iter()
+            .map(|d| {
+                format!(
+                    "{}.{} range {} {}: {} rows on the source, {} on the target; keys {}",
+                    d.schema,
+                    d.table,
+                    d.mismatch.chunk,
+                    d.mismatch.range,
+                    d.mismatch.source_rows,
+                    d.mismatch.target_rows,
+                    d.mismatch
+                        .samples
+                        .iter()
+                        .map(|k| format!("{} ({})", k.key, k.difference))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+            .collect(),
+    }
 }

@@ -18,6 +18,7 @@ import type { Report } from "./bindings/Report";
 import type { RunSummary } from "./bindings/RunSummary";
 import type { SavedProfile } from "./bindings/SavedProfile";
 import type { Selection } from "./bindings/Selection";
+import type { RepairAsked } from "./bindings/RepairAsked";
 import type { ServerFacts } from "./bindings/ServerFacts";
 import type { Side } from "./bindings/Side";
 import type { VerifyReport } from "./bindings/VerifyReport";
@@ -70,6 +71,9 @@ export const engine = {
   /** Brings the writes found after the cutover to the target: the job syncs and completes again. */
   applyLate: (profile: Profile, verify: boolean) => invoke<RunSummary>("apply_late", { profile, verify }),
   abort: (profile: Profile) => invoke<boolean>("abort", { profile }),
+  /** Asks the job to copy a range its continuous verification found different again, from the source. */
+  repair: (profile: Profile, schema: string | null, table: string | null, range: number | null) =>
+    invoke<RepairAsked>("repair", { profile, schema, table, range }),
   status: (profile: Profile) => invoke<JobStatus>("status", { profile }),
   decideDdl: (profile: Profile, decision: DdlDecision) => invoke<boolean>("decide_ddl", { profile, decision }),
   verify: (profile: Profile) => invoke<VerifyReport>("verify", { profile }),

@@ -7,7 +7,7 @@ export type ChunkMismatch = { chunk: number,
  */
 range: string, source_rows: number, target_rows: number, 
 /**
- * A few keys of the range whose rows differ (see [`SAMPLE_KEYS`]); empty
+ * A few keys of the range whose rows differ (see `verify::SAMPLE_KEYS`); empty
  * when the range was too large to compare row by row.
  */
 samples: Array<KeySample>, };

@@ -30,4 +30,10 @@ apply_workers: number,
 /**
  * Binlog events to leave out (DM's `binlog_filter_rule`).
  */
-filters: Array<FilterRule>, };
+filters: Array<FilterRule>, 
+/**
+ * Continuous verification during the sync: the percent of the servers'
+ * time it may take (1–100); 0 turns it off (the cutover then compares
+ * every table).
+ */
+verify_share: number, };

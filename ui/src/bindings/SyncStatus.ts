@@ -7,6 +7,7 @@ import type { Position } from "./Position";
 import type { SourceSync } from "./SourceSync";
 import type { TableCount } from "./TableCount";
 import type { TableDdl } from "./TableDdl";
+import type { VerificationStatus } from "./VerificationStatus";
 
 /**
  * The state of an incremental sync, as shown live and by `ferry status`.
@@ -102,4 +103,9 @@ after_cutover: AfterCutover | null,
  * The last DDL statement the sync met per source table, and what became of
  * it, sorted by table (the verification names it for a table that differs).
  */
-last_ddl: Array<TableDdl>, };
+last_ddl: Array<TableDdl>, 
+/**
+ * The continuous verification (see `verify::continuous`); `None` when the
+ * job does not run it.
+ */
+verification: VerificationStatus | null, };

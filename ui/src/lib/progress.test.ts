@@ -39,6 +39,7 @@ const sync = (synced: boolean): SyncStatus => ({
   cutover: null,
   after_cutover: null,
   last_ddl: [],
+      verification: null,
 });
 
 describe("per-table progress", () => {

@@ -20,6 +20,50 @@ afterEach(() => {
 });
 
 describe("Progress", () => {
+  it("shows the continuous verification and asks for a differing range's repair", async () => {
+    const repairs: unknown[] = [];
+    mockIPC(
+      (cmd, args) => {
+        if (cmd === "start") return new Promise(() => {});
+        if (cmd === "repair") {
+          repairs.push(args);
+          return { ranges: 1, running: true };
+        }
+        return true;
+      },
+      { shouldMockEvents: true },
+    );
+    render(Progress, { props: { profile, ondone: vi.fn() } });
+    const send = (event: JobEvent) => emit("job-event", { job: "shop", event });
+    await vi.waitFor(() => expect(screen.getByTestId("phase")).toBeTruthy());
+    const at = { file: "binlog.000001", pos: 900, gtid: null };
+    await send({ type: "phase", phase: "sync" });
+    await send({
+      type: "sync",
+      state: "syncing", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, job_read_bytes: 0, transactions_per_sec: 0, changes_per_sec: 0, health: "streaming",
+      health_since: 0, lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
+      sources: [], after_cutover: null, last_ddl: [], cutover: null,
+      verification: {
+        state: "verifying", detail: null, chunks: 40, verified: 39, compared: 120, requeued: 3,
+        not_continuous: ["shop.audit: the job's filters leave out some of its changes"],
+        differences: [
+          {
+            schema: "shop", table: "orders", target_schema: "shop", target_table: "orders", position: "binlog.000001:800", repair_pending: false,
+            mismatch: { chunk: 3, range: "(3000 .. 4000]", source_rows: 1000, target_rows: 999, samples: [{ key: "3456", difference: "missing on the target" }] },
+          },
+        ],
+      },
+    });
+    expect((await screen.findByTestId("verified-percent")).textContent).toBe("verified 97 %");
+    expect(screen.getByTestId("differences").textContent).toBe("1 difference");
+    expect(screen.getByTestId("verify-bar").getAttribute("aria-valuenow")).toBe("97");
+    expect(screen.getByTestId("difference-orders-3").textContent).toMatch(/\(3000 \.\. 4000\].*1000 \/ 999.*3456 \(missing on the target\)/);
+    expect(screen.getByTestId("not-continuous").textContent).toMatch(/shop.audit/);
+    await fireEvent.click(screen.getByTestId("repair-orders-3"));
+    await vi.waitFor(() => expect(repairs).toEqual([{ profile, schema: "shop", table: "orders", range: 3 }]));
+    expect(screen.getByTestId("repair-orders-3").textContent).toBe("Repairing…");
+  });
+
   it("follows a job another process runs (a background run) instead of starting it again", async () => {
     const calls: string[] = [];
     let running = true;
@@ -28,6 +72,7 @@ describe("Progress", () => {
       state: "syncing", transactions: 1, changes: 1, job_changes: 7, job_ddl: 0, job_read_bytes: 0, transactions_per_sec: 2, changes_per_sec: 2, health: "streaming",
       health_since: 0, lag_secs: 0.4, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
       sources: [], cutover: null, after_cutover: null, last_ddl: [],
+      verification: null,
     };
     mockIPC((cmd) => {
       calls.push(cmd);
@@ -67,6 +112,7 @@ describe("Progress", () => {
       state: "syncing", transactions: 1, changes: 1, job_changes: 1, job_ddl: 0, job_read_bytes: 0, transactions_per_sec: 0, changes_per_sec: 0, health: "streaming",
       health_since: 0, lag_secs: 0, behind_bytes: 0, catch_up_secs: 0, applied: at, source: at, synced: true, retry: null, tables: [], shard_locks: [],
       sources: [], after_cutover: null, last_ddl: [],
+      verification: null,
       cutover: {
         attempt: 1, step: "refused", mark: at, frozen: false, accept_late: false,
         late: { since: at, first: at, last: at, rows: 12, tables: [{ schema: "shop", table: "audit_log", count: 12 }] },
@@ -134,6 +180,7 @@ describe("Progress", () => {
       cutover: null,
       after_cutover: null,
       last_ddl: [],
+      verification: null,
     };
     await send({ type: "phase", phase: "sync" });
     await send({ type: "sync", ...status });
@@ -207,6 +254,7 @@ describe("Progress", () => {
       cutover: null,
       after_cutover: null,
       last_ddl: [],
+      verification: null,
     });
     const lock = await screen.findByTestId("shard-lock");
     expect(lock.textContent).toMatch(/db\.orders waits for east:s2\.orders/);
