@@ -7,6 +7,8 @@
 #
 #   bench/incremental.sh [TRANSACTIONS] [RATE] [RATE_SECONDS]   (default 100000 2000 30)
 #   APPLY_WORKERS=N sets Ferry's [incremental] apply_workers (default: automatic).
+#   The lag is measured twice per round trip: with the continuous verification
+#   (its default share) and without it (verify_share = 0), and their p99 compared.
 #   RTT_MS="0 20 50" runs the catch-up race and the lag measurement once per round
 #   trip, the native replicas pulling the binlog and Ferry reaching both servers
 #   through the same delaying proxy (default: no proxy).
@@ -111,6 +113,7 @@ include = ["$DB.*"]
 [incremental]
 start = "binlog:$FILE0:$POS0"
 ${APPLY_WORKERS:+apply_workers = $APPLY_WORKERS}
+${VSHARE:+verify_share = $VSHARE}
 TOML
 }
 applied() {
@@ -152,10 +155,10 @@ done
 
 # Lag: Ferry follows the source (the job resumes where its catch-up ended) while
 # sysbench writes at a fixed rate next to the source, once per distance.
-lag_at() { # rtt
+lag_at() { # rtt [off]
   start_proxies "$1" "$SP" "${PORT[ferry]}"
-  at=$(at_rtt "$1")
-  write_job
+  at=$(at_rtt "$1")${2:+-$2}
+  VSHARE=${2:+0} write_job
   /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss$at" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
   local fpid=$!
   # The lag is measured once Ferry follows (its start-up at a distance is the
@@ -166,7 +169,7 @@ lag_at() { # rtt
     kill -0 $fpid 2>/dev/null || { echo "bench: ferry stopped:" >&2; tail -5 "$work/ferry.events" >&2; exit 1; }
     sleep 0.05
   done
-  echo "bench: lag$at while sysbench writes $RATE txn/s for $RATE_SECS s (heartbeat every 50 ms)"
+  echo "bench: lag$at (verification ${2:-on}) while sysbench writes $RATE txn/s for $RATE_SECS s (heartbeat every 50 ms)"
   sysbench oltp_write_only --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$SP" --mysql-user=root \
     --mysql-db=$DB --tables=$TABLES --table-size=$ROWS --threads=4 --rate="$RATE" --time="$RATE_SECS" run >"$work/rate.txt" &
   local spid=$!
@@ -196,7 +199,7 @@ PY
   awk '/transactions:/{gsub(/[(]/,"",$3); print $3}' "$work/rate.txt" >"$work/rate$at.txt"
   pkill -INT -P $fpid 2>/dev/null || kill -INT $fpid 2>/dev/null || true; wait $fpid || true
 }
-for rtt in $RTTS; do lag_at "$rtt"; done
+for rtt in $RTTS; do lag_at "$rtt" off; lag_at "$rtt"; done
 stop_proxies
 
 echo
@@ -204,6 +207,7 @@ echo "backlog: $TXNS txn (oltp_write_only, 4 row changes each)"
 for rtt in $RTTS; do
   at=$(at_rtt "$rtt")
   read -r n p50 p99 pmax <"$work/lag$at.txt"
+  read -r _ _ off99 _ <"$work/lag$at-off.txt"
   python3 - <<PY
 serial, o2, o4, ferry = ${T[serial$at]}, ${T[optimistic2$at]}, ${T[optimistic4$at]}, ${T[ferry$at]}
 best = min(serial, o2, o4)
@@ -211,6 +215,7 @@ label = "no proxy" if "$rtt" == "-" else "$rtt ms round trip"
 print(f"{label}:")
 print(f"  ferry vs best native          {best / ferry:8.2f}x faster   (target >= 2.5x without delay, 1.5x at 20 ms, 1.0x at 50 ms)")
 print(f"  lag at $(cat "$work/rate$at.txt") txn/s         p50 {float('$p50'):.3f} s, p99 {float('$p99'):.3f} s, max {float('$pmax'):.3f} s over $n samples   (target p99 < 150 ms at 20 ms)")
+print(f"  lag p99 with the verification {float('$p99') / max(float('$off99'), 0.001):8.2f}x the p99 without it ({float('$off99'):.3f} s)   (target <= 1.25x)")
 print(f"  ferry peak RSS                {int(open('$work/ferry.rss$at').read().split()[0]) / 1024:8.1f} MiB")
 PY
 done

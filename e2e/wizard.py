@@ -435,8 +435,23 @@ def main():
         arrives(target, "SELECT COUNT(*) FROM shop.orders WHERE id = 9001", "row 9001")
         w.wait_text("sync-state", lambda t: "synced" in t, "the sync after writes", timeout=120)
         w.wait_text("table-changes-shop.orders", lambda t: t == "12", "the orders table's changes")
+        # The continuous verification: everything verified; a row changed on the
+        # target behind the job's back shows as a difference with its key, and
+        # Repair copies its range again from the source.
+        w.wait_text("verified-percent", lambda t: t == "verified 100 %", "the continuous verification", timeout=120)
         w.shot("5-progress")
         w.axe("run")
+        target.sql("UPDATE shop.orders SET total = total + 1 WHERE id = 7")
+        w.wait_text("differences", lambda t: t == "1 difference", "the tampered row", timeout=60)
+        row = w.text("difference-orders-0")
+        assert "7 (differs)" in row, row
+        w.shot("5v-difference")
+        w.axe("run with a difference")
+        w.click("repair-orders-0")
+        w.wait_text("differences", lambda t: t == "0 differences", "the repaired range", timeout=60)
+        w.wait_text("verified-percent", lambda t: t == "verified 100 %", "the verification after the repair", timeout=60)
+        query = "SELECT total FROM shop.orders WHERE id = 7"
+        assert target.value(query) == source.value(query), (target.value(query), source.value(query))
 
         # A DDL the target refuses (someone renamed the column there): the Run page
         # shows the statement and the target's answer; Replace runs an edited
