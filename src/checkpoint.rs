@@ -513,6 +513,14 @@ impl Meta {
              ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
             self.t("verification")
         ));
+        // The job's reverse sync after its cutover (see `reverse`).
+        ddl.push(format!(
+            "CREATE TABLE IF NOT EXISTS {} (
+               job VARCHAR(64) NOT NULL PRIMARY KEY,
+               state LONGTEXT NOT NULL
+             ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+            self.t("reverse")
+        ));
         // A log from before the report (1.x) has neither `kind` nor `data`: the
         // packet's last answer says whether `kind` is there.
         ddl.push(format!("SHOW COLUMNS FROM {} LIKE 'kind'", self.t("log")));
@@ -1053,6 +1061,7 @@ impl Meta {
             "keyless",
             "verified",
             "verification",
+            "reverse",
         ] {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE job = ?", self.t(table)),

@@ -400,6 +400,28 @@ async fn request_one(profile: &Profile, request: Request) -> Result<bool, Contro
     Ok(running)
 }
 
+/// The job's reverse sync after its cutover (see `reverse`), if it has one,
+/// with the job that runs it.
+pub async fn reverse(
+    profile: &Profile,
+) -> Result<Option<(crate::reverse::ReverseState, Profile)>, ControlError> {
+    if profile.reverse_of.is_some()
+        || profile.incremental.reverse_for() == crate::profile::ReverseFor::Off
+    {
+        return Ok(None);
+    }
+    let (target_side, meta, mut conn) = open(profile).await?;
+    let state = crate::reverse::load(&meta, &mut conn)
+        .await
+        .map_err(target("reading the reverse sync"));
+    drop(conn);
+    target_side.close().await;
+    Ok(state?.map(|s| {
+        let back = crate::reverse::profile(profile, &s);
+        (s, back)
+    }))
+}
+
 /// What `repair` asked for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]

@@ -23,7 +23,8 @@ pub async fn open(
         Side::Source => &profile.source,
         Side::Target => &profile.target,
     };
-    let password = secrets::resolve_password(profile.keyring_name(side), side)?;
+    let (account, stored_as) = profile.password_key(side);
+    let password = secrets::resolve_password(account, stored_as)?;
     Ok(Endpoint::open(side, config, password.as_deref(), max_connections).await?)
 }
 

@@ -20,6 +20,7 @@ pub mod profile;
 pub mod queue;
 pub mod replicate;
 pub mod report;
+pub mod reverse;
 pub mod rules;
 pub mod secrets;
 pub mod shard;

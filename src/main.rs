@@ -94,6 +94,19 @@ enum Command {
     Pause { job: String },
     /// Stop a job at once and mark it aborted.
     Abort { job: String },
+    /// Return the application to the source after a cutover with `reverse`:
+    /// the reverse sync drains the target's changes to the source, verifies,
+    /// and gives the source its triggers back.
+    Rollback {
+        job: String,
+        /// Skip the verification.
+        #[arg(long)]
+        no_verify: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a job's reverse sync: the source is no longer kept current.
+    Release { job: String },
     /// Re-copy key ranges the continuous verification found different (see
     /// `ferry status`) from the source, while the job runs; they are then
     /// compared again.
@@ -320,6 +333,12 @@ async fn dispatch(command: Command) -> Result<ExitCode, Failure> {
         Command::Ddl(cmd) => ddl(cmd).await,
         Command::Dm(cmd) => dm(cmd).await,
         Command::Abort { job } => abort(&job).await,
+        Command::Rollback {
+            job,
+            no_verify,
+            json,
+        } => rollback(&job, !no_verify, json).await,
+        Command::Release { job } => release(&job).await,
         Command::Repair { job, table, range } => repair(&job, table.as_deref(), range).await,
         Command::Status { job, json } => status(&job, json).await,
         Command::Verify { job, json } => verify(&job, json).await,
@@ -714,7 +733,10 @@ async fn run(
     }
     // At a terminal, the run goes on watching the source after its cutover (see
     // `ferry watch`); scripts call `ferry watch` when they want it.
-    if completed && !json && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    // A job with a reverse sync has none: the reverse sync's own writes to the
+    // source would read as late writes.
+    let reversible = profile.incremental.reverse_for() != ferry::profile::ReverseFor::Off;
+    if completed && !reversible && !json && std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         watch(job, ferry::job::WATCH, false).await?;
     }
     Ok(match (&summary.verify, summary.sync_end) {
@@ -1084,6 +1106,68 @@ async fn abort(job: &str) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     println!("{} aborted. {ABORT_NOTE}", profile.name);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The job's reverse sync that still syncs, or the error that says why not.
+async fn syncing_back(
+    job: &str,
+) -> Result<(Profile, ferry::reverse::ReverseState, Profile), Failure> {
+    let profile = load_job(job)?;
+    let no = |message: String| {
+        Failure::Error(Report {
+            code: "reverse.none".into(),
+            message,
+            remedy: "a job keeps a reverse sync after its cutover when [incremental] reverse is \"until-released\" or a number of hours (\"24h\")".into(),
+        })
+    };
+    match ferry::control::reverse(&profile).await? {
+        Some((state, back)) if state.state == ferry::reverse::SYNCING => Ok((profile, state, back)),
+        Some((state, _)) => Err(no(format!(
+            "{}'s reverse sync has ended ({})",
+            profile.name, state.state
+        ))),
+        None => Err(no(format!("{} has no reverse sync", profile.name))),
+    }
+}
+
+async fn rollback(job: &str, verify: bool, json: bool) -> Result<ExitCode, Failure> {
+    let (profile, _, back) = syncing_back(job).await?;
+    let request = ferry::control::Request::complete();
+    if !ferry::control::request(&back, request).await? {
+        // Nobody runs the reverse sync: run it here, rolling back once caught up.
+        return run(job, verify, json, Some(request)).await;
+    }
+    println!("asked the reverse sync to roll back; waiting for it to drain the target's changes and verify…");
+    let s = wait_stopped(&back, "rollback").await?;
+    let completed = ferry::checkpoint::JobPhase::Completed.as_str();
+    if s.phase.as_deref() == Some(completed) {
+        println!(
+            "rolled back: the source has every change the target had; point the application back at the source ({})",
+            profile.source.address()
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!(
+            "the rollback did not finish (phase {}); `ferry status {job}` says why",
+            s.phase.as_deref().unwrap_or("unknown")
+        );
+        Ok(ExitCode::from(1))
+    }
+}
+
+async fn release(job: &str) -> Result<ExitCode, Failure> {
+    let (profile, _, back) = syncing_back(job).await?;
+    if ferry::control::request(&back, ferry::control::Request::Abort).await? {
+        wait_stopped(&back, "release").await?;
+    }
+    ferry::job::set_reverse_state(&profile, ferry::reverse::RELEASED)
+        .await
+        .map_err(Failure::from)?;
+    println!(
+        "released: {}'s reverse sync has ended; the source is no longer kept current",
+        profile.name
+    );
     Ok(ExitCode::SUCCESS)
 }
 

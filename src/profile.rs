@@ -378,6 +378,11 @@ pub struct Profile {
     /// Precheck ids whose failure must not stop `ferry run` (warnings never do).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_checks: Vec<String>,
+    /// Set on the reverse sync's job (see `reverse`): the job it reverses,
+    /// whose passwords it uses with the sides swapped. Never in a job file.
+    #[serde(skip)]
+    #[cfg_attr(feature = "ts", ts(skip))]
+    pub reverse_of: Option<String>,
 }
 
 /// `[incremental]`: where the binlog phase starts and how it ends.
@@ -406,6 +411,36 @@ pub struct Incremental {
     /// time it may take (1–100); 0 turns it off (the cutover then compares
     /// every table).
     pub verify_share: u8,
+    /// After the cutover, replicate the target's changes back to the source so
+    /// the job can be rolled back (see `reverse`): `off`, `until-released`, or
+    /// a number of hours (`24h`).
+    pub reverse: String,
+}
+
+/// How long a job keeps its reverse sync after the cutover (`[incremental] reverse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReverseFor {
+    Off,
+    Hours(u32),
+    UntilReleased,
+}
+
+impl ReverseFor {
+    pub fn parse(text: &str) -> Result<ReverseFor, String> {
+        let t = text.trim();
+        match t {
+            "" | "off" => Ok(ReverseFor::Off),
+            "until-released" => Ok(ReverseFor::UntilReleased),
+            _ => t
+                .strip_suffix('h')
+                .and_then(|n| n.parse::<u32>().ok())
+                .filter(|n| *n > 0)
+                .map(ReverseFor::Hours)
+                .ok_or_else(|| {
+                    format!("reverse = \"{text}\": use \"off\", \"until-released\" or a number of hours such as \"24h\"")
+                }),
+        }
+    }
 }
 
 impl Default for Incremental {
@@ -414,6 +449,7 @@ impl Default for Incremental {
             apply_workers: 0,
             filters: Vec::new(),
             verify_share: DEFAULT_VERIFY_SHARE,
+            reverse: "off".into(),
             start: "snapshot".into(),
             server_id: None,
             cutover: Cutover::Auto,
@@ -444,6 +480,11 @@ impl Incremental {
 
     pub fn start_at(&self) -> Result<StartAt, String> {
         StartAt::parse(&self.start)
+    }
+
+    /// `reverse`, parsed (checked when the job file is read).
+    pub fn reverse_for(&self) -> ReverseFor {
+        ReverseFor::parse(&self.reverse).unwrap_or(ReverseFor::Off)
     }
 }
 
@@ -840,6 +881,21 @@ impl Profile {
         }
     }
 
+    /// Where a side's password is kept: the keyring account and the side it is
+    /// stored under (the reverse sync's source is its job's target).
+    pub fn password_key(&self, side: Side) -> (&str, Side) {
+        match &self.reverse_of {
+            Some(job) => (
+                job,
+                match side {
+                    Side::Source => Side::Target,
+                    Side::Target => Side::Source,
+                },
+            ),
+            None => (self.keyring_name(side), side),
+        }
+    }
+
     pub fn load_file(path: &Path) -> Result<Profile, ProfileError> {
         let text = std::fs::read_to_string(path).map_err(|e| ProfileError::Read {
             path: path.display().to_string(),
@@ -855,6 +911,18 @@ impl Profile {
 
     fn validate(&self, origin: &str) -> Result<(), ProfileError> {
         validate_name(&self.name)?;
+        let reverse = ReverseFor::parse(&self.incremental.reverse).map_err(|reason| {
+            ProfileError::Invalid {
+                path: origin.to_string(),
+                reason: format!("[incremental] {reason}"),
+            }
+        })?;
+        if reverse != ReverseFor::Off && (self.mode == Mode::Full || !self.shards.is_empty()) {
+            return Err(ProfileError::Invalid {
+                path: origin.to_string(),
+                reason: "[incremental] reverse needs a job of one source that syncs (mode = \"all\" or \"incremental\")".into(),
+            });
+        }
         if self.incremental.verify_share > 100 {
             return Err(ProfileError::Invalid {
                 path: origin.to_string(),

@@ -200,6 +200,7 @@ fn profile_with(pair: &support::Pair, objects: ObjectRules) -> ferry::Profile {
         options: Default::default(),
         incremental: Default::default(),
         ignore_checks: Vec::new(),
+        reverse_of: None,
     }
 }
 

@@ -250,6 +250,7 @@ pub async fn start(dir: &Path) -> Result<(Demo, Profile), Report> {
         options: Default::default(),
         incremental: Default::default(),
         ignore_checks: Vec::new(),
+        reverse_of: None,
     };
     profile.objects.include = vec!["demo_shop.*".into()];
     let store = ProfileStore::user().map_err(|e| fail(e.to_string(), "set HOME"))?;

@@ -306,6 +306,7 @@ fn profile_new(name: String) -> Profile {
         options: Default::default(),
         incremental: Default::default(),
         ignore_checks: Vec::new(),
+        reverse_of: None,
     }
 }
 

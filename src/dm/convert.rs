@@ -249,6 +249,7 @@ pub fn to_profile(task: &Task, sources: &[(String, EndpointConfig)]) -> Result<P
         options: Default::default(),
         incremental: Default::default(),
         ignore_checks: ignored_checks(&task.ignore_checking_items)?,
+        reverse_of: None,
     };
     if task.shard_mode == Some(super::model::ShardMode::Optimistic) {
         return Err(DmError::unsupported(

@@ -141,7 +141,9 @@ impl SyncCtx<'_> {
         catalog: &Catalog,
         selection: &Selection,
     ) -> Result<(), JobError> {
-        if self.profile.mode == Mode::All {
+        // A rolled back reverse sync (see `reverse`) gives the source its
+        // triggers back, as a forward cutover gives the target them.
+        if self.profile.mode == Mode::All || self.profile.reverse_of.is_some() {
             self.sink.phase(Phase::Objects);
             let ddl = schema::SchemaCopy {
                 source: self.source,
@@ -159,6 +161,16 @@ impl SyncCtx<'_> {
             .await?;
         }
         crate::failpoint::hit("cutover.verified");
+        // Where a reverse sync starts, now that every forward write and trigger
+        // is on the target.
+        if self.profile.incremental.reverse_for() != crate::profile::ReverseFor::Off
+            && self.profile.reverse_of.is_none()
+        {
+            let flavor = self.target.facts().await.map_err(FerryError::from)?.flavor;
+            crate::reverse::record_start(self.profile, flavor, selection, self.meta, meta_conn)
+                .await
+                .map_err(target_error("recording where the reverse sync starts"))?;
+        }
         self.meta
             .set_phase(meta_conn, JobPhase::Completed)
             .await

@@ -6,6 +6,7 @@
 //! position are kept and only unfinished chunks are copied. A run finding it
 //! `completed` starts over (the target's tables then fall under `on_existing`).
 
+mod back;
 mod cutover;
 mod group;
 mod journal;
@@ -289,6 +290,11 @@ pub async fn start(
     opts: RunOptions,
     sink: EventSink,
 ) -> Result<RunSummary, JobError> {
+    // A job cut over with a reverse sync resumes it: the precheck is for a
+    // migration, which this job has done.
+    if let Some(state) = back::pending(profile).await? {
+        return back::follow(profile, state, opts, sink).await;
+    }
     let (report, opened) = crate::precheck::run_keeping(profile).await;
     let failed = report.blocking(&profile.ignore_checks);
     if !failed.is_empty() {
@@ -337,8 +343,28 @@ async fn run_opened(
         }
         return group::run(profile, opts, sink, turn).await;
     }
-    run_member(profile, opts, sink, turn, opened).await
+    // A job cut over with a reverse sync goes on with it, never starts over.
+    if let Some(state) = back::pending(profile).await? {
+        if let Some(o) = opened.take() {
+            o.close().await;
+        }
+        return back::follow(profile, state, opts, sink).await;
+    }
+    let again = RunOptions {
+        queue: None,
+        shard: None,
+        ..opts.clone()
+    };
+    let summary = run_member(profile, opts, sink.clone(), turn, opened).await?;
+    if summary.sync_end == Some(SyncEnd::Completed) {
+        if let Some(state) = back::pending(profile).await? {
+            return back::follow(profile, state, again, sink).await;
+        }
+    }
+    Ok(summary)
 }
+
+pub use back::set_state as set_reverse_state;
 
 /// Runs a job of one source: a whole job, or one source's member of a job with
 /// several (see `shard`).

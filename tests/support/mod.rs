@@ -507,9 +507,15 @@ pub struct Pair {
 
 impl Pair {
     pub fn start() -> Pair {
+        Pair::start_with(false)
+    }
+
+    /// As [`Pair::start`]; `target_binlog`: the target writes a binlog too (a
+    /// reverse sync reads it).
+    pub fn start_with(target_binlog: bool) -> Pair {
         let certs = Certs::generate();
         let source = Server::start("source", 1, true, None);
-        let target = Server::start("target", 2, false, Some(&certs));
+        let target = Server::start("target", 2, target_binlog, Some(&certs));
         Pair {
             source,
             target,

@@ -29,6 +29,7 @@ pub fn profile(source: &Server, target: &Server, mode: Mode, include: &[String])
         options: Options::default(),
         incremental: Default::default(),
         ignore_checks: Vec::new(),
+        reverse_of: None,
     }
 }
 

@@ -36,4 +36,10 @@ filters: Array<FilterRule>,
  * time it may take (1–100); 0 turns it off (the cutover then compares
  * every table).
  */
-verify_share: number, };
+verify_share: number, 
+/**
+ * After the cutover, replicate the target's changes back to the source so
+ * the job can be rolled back (see `reverse`): `off`, `until-released`, or
+ * a number of hours (`24h`).
+ */
+reverse: string, };

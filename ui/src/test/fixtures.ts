@@ -19,6 +19,6 @@ export function testProfile(): Profile {
       meta_schema: "ferry_meta",
       write_method: "auto",
     },
-    incremental: { start: "snapshot", server_id: null, cutover: "auto", apply_workers: 1, filters: [], verify_share: 20 },
+    incremental: { start: "snapshot", server_id: null, cutover: "auto", apply_workers: 1, filters: [], verify_share: 20, reverse: "off" },
   };
 }
