@@ -120,3 +120,31 @@ async fn a_rollback_returns_every_write_made_on_the_target_to_the_source() {
     assert_eq!(audit[0], 4, "each target insert audited once");
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
+
+/// A job asking for a way back is refused at its precheck, not at its
+/// cutover, when the target writes no binlog the reverse sync could follow.
+#[tokio::test]
+async fn the_precheck_refuses_a_way_back_the_target_cannot_give() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("rvp");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE {db}; CREATE TABLE {db}.t (id INT PRIMARY KEY)"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        &db.replace('_', "-"),
+        &db,
+        "[incremental]\nreverse = \"24h\"\n",
+    );
+    let out = ferry(home.path(), &["precheck", job.to_str().unwrap()]);
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("FAIL  reverse.target_binlog"), "{said}");
+    assert!(said.contains("log_bin is OFF"), "{said}");
+    assert!(said.contains("pass  reverse.source_writes"), "{said}");
+}

@@ -11,6 +11,7 @@ mod connectivity;
 mod context;
 mod objects;
 mod privileges;
+mod reverse;
 mod server;
 mod shards;
 mod target;
@@ -260,6 +261,7 @@ async fn run_one(profile: &Profile, warm: bool) -> (Vec<Check>, Option<Context>)
     if ctx.needs_binlog() {
         checks.extend(binlog::all(&ctx));
     }
+    checks.extend(reverse::all(&ctx));
     checks.extend(target::all(&ctx));
     checks.extend(objects::all(&ctx));
     checks.extend(server::all(&ctx));

@@ -9,7 +9,7 @@ fn missing(p: &Privileges, needs: &[(&str, Vec<&str>)]) -> Vec<String> {
     describe(&lacking(p, needs))
 }
 
-fn describe(lacked: &[(&str, Vec<&str>)]) -> Vec<String> {
+pub(super) fn describe(lacked: &[(&str, Vec<&str>)]) -> Vec<String> {
     lacked
         .iter()
         .map(|(privilege, schemas)| {
@@ -25,7 +25,7 @@ fn describe(lacked: &[(&str, Vec<&str>)]) -> Vec<String> {
 /// The GRANT statements that give `grantee` what `needs` lacks, one per object
 /// (`*.*` or `` `schema`.* ``), ready to run: `needs` as for [`missing`], already
 /// filtered to what is absent.
-fn grants(grantee: &str, absent: &[(&str, Vec<&str>)]) -> String {
+pub(super) fn grants(grantee: &str, absent: &[(&str, Vec<&str>)]) -> String {
     let mut by_object: Vec<(String, Vec<&str>)> = Vec::new();
     for (privilege, schemas) in absent {
         let objects: Vec<String> = if schemas.is_empty() {
@@ -51,7 +51,10 @@ fn grants(grantee: &str, absent: &[(&str, Vec<&str>)]) -> String {
 }
 
 /// The entries of `needs` the account lacks.
-fn lacking<'a>(p: &Privileges, needs: &[(&'a str, Vec<&'a str>)]) -> Vec<(&'a str, Vec<&'a str>)> {
+pub(super) fn lacking<'a>(
+    p: &Privileges,
+    needs: &[(&'a str, Vec<&'a str>)],
+) -> Vec<(&'a str, Vec<&'a str>)> {
     needs
         .iter()
         .filter(|(privilege, schemas)| {
