@@ -1211,6 +1211,14 @@ async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
     for m in &members {
         all.push(ferry::control::status(m).await?);
     }
+    // The way back after the cutover, when the job keeps one.
+    let back = match ferry::control::reverse(&profile).await? {
+        Some((state, back)) => {
+            let live = ferry::control::status(&back).await.ok();
+            Some((state, live))
+        }
+        None => None,
+    };
     if json {
         // A job with several sources: the first source's status, with every
         // source's under `sources`.
@@ -1227,6 +1235,9 @@ async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
                 .collect();
             value["sources"] = list.into();
         }
+        if let Some((state, live)) = &back {
+            value["reverse"] = serde_json::json!({ "state": state, "status": live });
+        }
         print_json(&value);
         return Ok(ExitCode::SUCCESS);
     }
@@ -1235,6 +1246,27 @@ async fn status(job: &str, json: bool) -> Result<ExitCode, Failure> {
             println!("── source {} ({})", m.source_label(), m.source.address());
         }
         print_status(s);
+    }
+    if let Some((state, live)) = &back {
+        println!(
+            "back     reverse sync {} from {}{}{}",
+            state.state.replace('_', " "),
+            state.start,
+            state.until.map_or(String::new(), |u| format!(
+                " · ends by itself in {:.1} h",
+                ((u - ferry::events::unix_now()) / 3600.0).max(0.0)
+            )),
+            live.as_ref()
+                .and_then(|l| l.live.as_ref().filter(|_| l.running))
+                .map_or(String::new(), |l| format!(
+                    " · lag {} · {}",
+                    render::lag_text(l.lag_secs),
+                    if l.synced { "synced" } else { "catching up" }
+                ))
+        );
+        if state.state == ferry::reverse::SYNCING {
+            println!("         `ferry rollback {job}` returns the application to the source; `ferry release {job}` ends it");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
