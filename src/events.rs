@@ -145,6 +145,9 @@ pub enum JobEvent {
     },
     /// The watch after a cutover: what it found so far (about once a second).
     AfterCutover(AfterCutover),
+    /// The job's reverse sync after its cutover (see `reverse`): as it starts,
+    /// and as it ends (rolled back or released).
+    Reverse(ReverseState),
     /// Final copy summary.
     CopyDone {
         rows: u64,
@@ -175,6 +178,22 @@ pub struct KeySample {
     pub key: String,
     /// `missing on the target`, `only on the target`, `differs`.
     pub difference: String,
+}
+
+/// Where a job's reverse sync stands.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct ReverseState {
+    /// `syncing` (the target's changes go back to the source), `released`
+    /// (ended; the source is no longer kept current), `rolled_back` (the
+    /// source has every change and the application may go back to it).
+    pub state: String,
+    /// The target's binlog position the reverse sync starts from.
+    pub start: Position,
+    /// When the reverse sync ends by itself (Unix seconds); `None`: when released.
+    pub until: Option<f64>,
+    /// The tables it syncs back: target `schema.table` → source `schema.table`.
+    pub tables: Vec<(String, String)>,
 }
 
 /// The state of an incremental sync, as shown live and by `ferry status`.

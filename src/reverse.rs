@@ -19,33 +19,17 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use serde::Serialize;
 
 use crate::checkpoint::Meta;
 use crate::endpoint::Flavor;
 use crate::mysql::quote;
-use crate::position::Position;
 use crate::profile::{Mode, ObjectRules, Profile, ReverseFor, Route};
 use crate::rules::Selection;
 
 /// The reverse job's name: the job's, with this after it.
 pub const SUFFIX: &str = "-back";
 
-/// Where a job's reverse sync stands.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
-pub struct ReverseState {
-    /// `syncing` (the target's changes go back to the source), `released`
-    /// (ended; the source is no longer kept current), `rolled_back` (the
-    /// source has every change and the application may go back to it).
-    pub state: String,
-    /// The target's binlog position the reverse sync starts from.
-    pub start: Position,
-    /// When the reverse sync ends by itself (Unix seconds); `None`: when released.
-    pub until: Option<f64>,
-    /// The tables it syncs back: target `schema.table` → source `schema.table`.
-    pub tables: Vec<(String, String)>,
-}
+pub use crate::events::ReverseState;
 
 pub const SYNCING: &str = "syncing";
 pub const RELEASED: &str = "released";
@@ -213,6 +197,7 @@ pub async fn drop_source_triggers(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::position::Position;
 
     #[test]
     fn the_reverse_job_swaps_the_servers_and_inverts_the_routes() {

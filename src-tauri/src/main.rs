@@ -705,6 +705,43 @@ async fn complete(
     request(&running, &profile, request_).await
 }
 
+/// The job's reverse sync that still syncs, and its job; an error otherwise.
+async fn syncing_back(profile: &Profile) -> Result<Profile, Report> {
+    match ferry::control::reverse(profile).await.map_err(report)? {
+        Some((state, back)) if state.state == ferry::reverse::SYNCING => Ok(back),
+        _ => Err(Report {
+            code: "reverse.none".into(),
+            message: format!("{} has no reverse sync running", profile.name),
+            remedy: "a way back is kept after the cutover when the job's Options page chose one before the job started".into(),
+        }),
+    }
+}
+
+/// Rolls the job back to its source: its reverse sync drains, verifies and
+/// finishes (the run that follows it ends then).
+#[tauri::command]
+async fn rollback(profile: Profile) -> Result<bool, Report> {
+    let back = syncing_back(&profile).await?;
+    ferry::control::request(&back, Request::complete())
+        .await
+        .map_err(report)
+}
+
+/// Ends the job's reverse sync: the source is no longer kept current.
+#[tauri::command]
+async fn release(profile: Profile) -> Result<bool, Report> {
+    let back = syncing_back(&profile).await?;
+    let delivered = ferry::control::request(&back, Request::Abort)
+        .await
+        .map_err(report)?;
+    if !delivered {
+        ferry::job::set_reverse_state(&profile, ferry::reverse::RELEASED)
+            .await
+            .map_err(report)?;
+    }
+    Ok(delivered)
+}
+
 /// Asks the job to re-copy a range (or every range) its continuous
 /// verification found different, from the source.
 #[tauri::command]
@@ -907,6 +944,8 @@ fn main() {
             complete,
             abort,
             repair,
+            rollback,
+            release,
             status,
             decide_ddl,
             verify,

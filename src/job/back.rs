@@ -41,6 +41,8 @@ pub(super) async fn follow(
 ) -> Result<RunSummary, JobError> {
     let back = reverse::profile(profile, &state);
     drop_triggers(profile, &state, &sink).await?;
+    sink.emit(crate::events::JobEvent::Reverse(state.clone()));
+    let announce = sink.clone();
     sink.warn(crate::error::Report {
         code: "reverse.syncing".into(),
         message: format!(
@@ -85,6 +87,10 @@ pub(super) async fn follow(
     };
     if let Some(ended) = ended {
         set_state(profile, ended).await?;
+        announce.emit(crate::events::JobEvent::Reverse(ReverseState {
+            state: ended.into(),
+            ..state
+        }));
     }
     Ok(summary)
 }

@@ -71,6 +71,10 @@ export const engine = {
   /** Brings the writes found after the cutover to the target: the job syncs and completes again. */
   applyLate: (profile: Profile, verify: boolean) => invoke<RunSummary>("apply_late", { profile, verify }),
   abort: (profile: Profile) => invoke<boolean>("abort", { profile }),
+  /** Rolls the job back to its source through its reverse sync (drain, verify, done). */
+  rollback: (profile: Profile) => invoke<boolean>("rollback", { profile }),
+  /** Ends the job's reverse sync. */
+  release: (profile: Profile) => invoke<boolean>("release", { profile }),
   /** Asks the job to copy a range its continuous verification found different again, from the source. */
   repair: (profile: Profile, schema: string | null, table: string | null, range: number | null) =>
     invoke<RepairAsked>("repair", { profile, schema, table, range }),

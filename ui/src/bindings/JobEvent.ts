@@ -3,6 +3,7 @@ import type { AfterCutover } from "./AfterCutover";
 import type { Phase } from "./Phase";
 import type { Position } from "./Position";
 import type { Report } from "./Report";
+import type { ReverseState } from "./ReverseState";
 import type { SyncStatus } from "./SyncStatus";
 import type { TableCount } from "./TableCount";
 import type { TableTotals } from "./TableTotals";
@@ -13,4 +14,4 @@ export type JobEvent = { "type": "phase", phase: Phase, } | { "type": "snapshot"
  * copied as one chunk (a keyless one) shows progress before it commits;
  * tables with nothing read yet are left out.
  */
-tables: Array<TableCount>, } | { "type": "created", kind: string, name: string, } | { "type": "warning", report: Report, } | { "type": "error", report: Report, } | { "type": "verified", schema: string, table: string, equal: boolean, source_rows: number, target_rows: number, chunks: number, mismatched_chunks: number, } | { "type": "sync" } & SyncStatus | { "type": "scheduled", start_at: string, in_secs: number, } | { "type": "queued", behind: string, } | { "type": "ddl", statement: string, outcome: string, position: string, } | { "type": "retrying", attempt: number, cause: string, in_secs: number, } | { "type": "after_cutover" } & AfterCutover | { "type": "copy_done", rows: number, bytes: number, seconds: number, };
+tables: Array<TableCount>, } | { "type": "created", kind: string, name: string, } | { "type": "warning", report: Report, } | { "type": "error", report: Report, } | { "type": "verified", schema: string, table: string, equal: boolean, source_rows: number, target_rows: number, chunks: number, mismatched_chunks: number, } | { "type": "sync" } & SyncStatus | { "type": "scheduled", start_at: string, in_secs: number, } | { "type": "queued", behind: string, } | { "type": "ddl", statement: string, outcome: string, position: string, } | { "type": "retrying", attempt: number, cause: string, in_secs: number, } | { "type": "after_cutover" } & AfterCutover | { "type": "reverse" } & ReverseState | { "type": "copy_done", rows: number, bytes: number, seconds: number, };

@@ -5,6 +5,7 @@ import type { JobEvent } from "../bindings/JobEvent";
 import type { Phase } from "../bindings/Phase";
 import type { Profile } from "../bindings/Profile";
 import type { Report } from "../bindings/Report";
+import type { ReverseState } from "../bindings/ReverseState";
 import type { RunSummary } from "../bindings/RunSummary";
 import type { SyncStatus } from "../bindings/SyncStatus";
 import type { TableTotals } from "../bindings/TableTotals";
@@ -45,6 +46,8 @@ export interface Run {
   queuedBehind: string | null;
   error: Report | null;
   summary: RunSummary | null;
+  /** The reverse sync after the cutover, once it started (see the engine's `reverse`). */
+  reverse: ReverseState | null;
   /** The DM-master the job runs on, when it was handed to a cluster. */
   cluster: string | null;
   /** Another process runs the job (a background run, `ferry run`): this window
@@ -87,6 +90,7 @@ export function newRun(job: string): Run {
     error: null,
     summary: null,
     cluster: null,
+    reverse: null,
     elsewhere: false,
   };
 }
@@ -163,6 +167,12 @@ export function apply(run: Run, event: JobEvent) {
     case "queued":
       run.queuedBehind = event.behind;
       break;
+    case "reverse": {
+      const { type: _type, ...state } = event;
+      void _type;
+      run.reverse = state;
+      break;
+    }
   }
 }
 

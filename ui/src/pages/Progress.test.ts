@@ -20,6 +20,42 @@ afterEach(() => {
 });
 
 describe("Progress", () => {
+  it("follows the reverse sync after the cutover and rolls back only once confirmed", async () => {
+    const calls: string[] = [];
+    mockIPC(
+      (cmd) => {
+        calls.push(cmd);
+        if (cmd === "start") return new Promise(() => {});
+        return true;
+      },
+      { shouldMockEvents: true },
+    );
+    const reversible = { name: "shop", source: { host: "old.example", port: 3306 } } as unknown as Profile;
+    render(Progress, { props: { profile: reversible, ondone: vi.fn() } });
+    const send = (event: JobEvent) => emit("job-event", { job: "shop", event });
+    await vi.waitFor(() => expect(screen.getByTestId("phase")).toBeTruthy());
+    await send({ type: "phase", phase: "completed" });
+    await send({
+      type: "reverse",
+      state: "syncing",
+      start: { file: "binlog.000002", pos: 4711, gtid: null },
+      until: Date.now() / 1000 + 24 * 3600,
+      tables: [["shop.orders", "shop.orders"]],
+    });
+    expect((await screen.findByTestId("wayback-state")).textContent).toMatch(/reverse sync syncing · ends by itself in 2[34]\.\d h/);
+    expect(screen.getByTestId("wayback").textContent).toMatch(/old\.example:3306/);
+    // The forward job has cut over: no Complete or Abort for it any more.
+    expect(screen.queryByTestId("complete")).toBeNull();
+    expect(screen.queryByTestId("abort")).toBeNull();
+    await fireEvent.click(screen.getByTestId("rollback"));
+    expect(screen.getByTestId("rollback-dialog").textContent).toMatch(/Stop the application's writes to the target first/);
+    expect(calls).not.toContain("rollback");
+    await fireEvent.click(screen.getByTestId("rollback-dialog-confirm"));
+    await vi.waitFor(() => expect(calls).toContain("rollback"));
+    expect(screen.getByTestId("rollback").textContent).toBe("Rolling back…");
+    expect(calls).not.toContain("release");
+  });
+
   it("shows the continuous verification and asks for a differing range's repair", async () => {
     const repairs: unknown[] = [];
     mockIPC(
