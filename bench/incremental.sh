@@ -198,6 +198,19 @@ PY
   wait $spid
   awk '/transactions:/{gsub(/[(]/,"",$3); print $3}' "$work/rate.txt" >"$work/rate$at.txt"
   pkill -INT -P $fpid 2>/dev/null || kill -INT $fpid 2>/dev/null || true; wait $fpid || true
+  # What the continuous verification did meanwhile (its last status in the run's events).
+  python3 - "$work/ferry.events" <<'PY' >"$work/verify$at.txt"
+import json, sys
+last = None
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("type") == "sync" and e.get("verification"):
+        last = e["verification"]
+print("off" if last is None else f"compared {last['compared']} ranges, {last['requeued']} again, verified {last['verified']} of {last['chunks']}")
+PY
 }
 for rtt in $RTTS; do lag_at "$rtt" off; lag_at "$rtt"; done
 stop_proxies
@@ -215,6 +228,7 @@ label = "no proxy" if "$rtt" == "-" else "$rtt ms round trip"
 print(f"{label}:")
 print(f"  ferry vs best native          {best / ferry:8.2f}x faster   (target >= 2.5x without delay, 1.5x at 20 ms, 1.0x at 50 ms)")
 print(f"  lag at $(cat "$work/rate$at.txt") txn/s         p50 {float('$p50'):.3f} s, p99 {float('$p99'):.3f} s, max {float('$pmax'):.3f} s over $n samples   (target p99 < 150 ms at 20 ms)")
+print(f"  the verification during the lag run: $(cat "$work/verify$at.txt")")
 print(f"  lag p99 with the verification {float('$p99') / max(float('$off99'), 0.001):8.2f}x the p99 without it ({float('$off99'):.3f} s)   (target <= 1.25x)")
 print(f"  ferry peak RSS                {int(open('$work/ferry.rss$at').read().split()[0]) / 1024:8.1f} MiB")
 PY

@@ -1321,7 +1321,7 @@ impl SyncCtx<'_> {
                 );
             }
         }
-        let verifier = self.start_verifier(&tables, &start);
+        let verifier = self.start_verifier(&tables, &target_catalog, &start);
         let setup = SyncSetup {
             ends: self.ends(),
             tables: Arc::new(tables),

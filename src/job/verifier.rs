@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::{far, SyncCtx};
+use crate::catalog::{Catalog, Table};
 use crate::position::Position;
 use crate::replicate::reader::TableMap;
 use crate::snapshot::plan;
@@ -21,6 +22,7 @@ impl SyncCtx<'_> {
     pub(super) fn start_verifier(
         &self,
         tables: &HashMap<TableName, TableMap>,
+        target_catalog: &Catalog,
         start: &Position,
     ) -> Option<(Running, Arc<Hook>)> {
         let share = self.profile.incremental.verify_share;
@@ -50,7 +52,9 @@ impl SyncCtx<'_> {
             } else if table.system_versioned {
                 Some("system-versioned; compared at the cutover".into())
             } else {
-                None
+                target_catalog
+                    .table(&t.target_schema, &t.target_name)
+                    .and_then(|on_target| key_collation_differs(table, on_target))
             };
             let children = self
                 .selection
@@ -97,4 +101,26 @@ impl SyncCtx<'_> {
         );
         Some((running, hook))
     }
+}
+
+/// A key column that compares under another collation on the target: the
+/// same key range can hold other rows there, so ranges cannot be compared.
+fn key_collation_differs(source: &Table, target: &Table) -> Option<String> {
+    let key = source.row_key()?;
+    key.columns.iter().find_map(|name| {
+        let of = |t: &Table| {
+            t.columns
+                .iter()
+                .find(|c| &c.name == name)
+                .and_then(|c| c.collation.clone())
+        };
+        let (s, t) = (of(source), of(target));
+        (s != t).then(|| {
+            format!(
+                "key column {name} compares under {} on the source and {} on the target; compared at the cutover",
+                s.as_deref().unwrap_or("no collation"),
+                t.as_deref().unwrap_or("no collation")
+            )
+        })
+    })
 }
