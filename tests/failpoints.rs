@@ -199,6 +199,70 @@ async fn crash_during_the_cutover() {
     assert_eq!(triggers, vec![1]);
 }
 
+/// The rollback (the reverse sync's cutover) verified and gave the source its
+/// triggers back, then the process died: the next run finishes the rollback
+/// without following the target's binlog again, and the source has every
+/// write the application made on the target, each audited once.
+#[tokio::test]
+async fn crash_during_the_rollback() {
+    // A pair of its own: the target writes a binlog, which the reverse sync reads.
+    let pair = support::Pair::start_with(true);
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("fpr_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, tid INT);
+             CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit (tid) VALUES (NEW.id);
+             INSERT INTO t VALUES (1, 1)"
+        ))
+        .await;
+    let job = home.path().join("job.toml");
+    all_job(
+        &job,
+        &pair,
+        "fp-back",
+        &db,
+        "[incremental]\nreverse = \"until-released\"\n",
+    );
+    let jp = job.to_str().unwrap();
+    let mut child = spawn_run(home.path(), &job);
+    wait_sync(&mut child, &pair.target, "fp-back").await;
+    let out = ferry(home.path(), &["complete", jp]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // Written on the target while the reverse sync runs, and while none runs.
+    pair.target
+        .sql(&format!("INSERT INTO `{db}_s`.t VALUES (2, 2), (3, 3)"))
+        .await;
+    wait_equal(&mut child, &pair, &db).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    pair.target
+        .sql(&format!("INSERT INTO `{db}_s`.t VALUES (4, 4)"))
+        .await;
+    run_crashing(home.path(), &["rollback", jp], "cutover.verified");
+    let out = ferry(home.path(), &["run", jp]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    compare_db(&pair, &db).await.unwrap();
+    let audited: Vec<u64> = pair
+        .source
+        .query(&format!("SELECT COUNT(*) FROM `{db}`.audit WHERE tid > 1"))
+        .await;
+    assert_eq!(audited, vec![3], "each row the target took audited once");
+    let triggers: Vec<u64> = pair
+        .source
+        .query(&format!(
+            "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = '{db}'"
+        ))
+        .await;
+    assert_eq!(triggers, vec![1]);
+    let out = ferry(home.path(), &["status", jp]);
+    assert!(
+        text(&out).contains("reverse sync rolled back"),
+        "{}",
+        text(&out)
+    );
+}
+
 /// A merged table's DDL ran once every shard reached it, then the process died
 /// before any shard's checkpoint passed it: the resumed job finds the lock
 /// resolved (in the meta schema), every shard goes on without waiting for the

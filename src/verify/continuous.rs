@@ -355,15 +355,20 @@ impl Verifier {
         picks.into_iter().map(|(_, _, t, r)| (t, r)).collect()
     }
 
-    /// Compares `picks` at one cut.
-    async fn compare(&mut self, conns: &mut Conns, picks: &[(usize, usize)]) -> Result<(), Missed> {
-        let flavor = self.settings.flavor;
+    /// Opens a consistent snapshot on the verifier's source connection: where
+    /// in the binlog it lies (see [`snapshot_at`]).
+    async fn source_snapshot(&self, conns: &mut Conns) -> Result<(Position, Position), Missed> {
         let source = conn(&mut conns.source, &self.source, true)
             .await
             .map_err(Missed::Failed)?;
-        let (from, to) = snapshot_at(source, flavor)
+        snapshot_at(source, self.settings.flavor)
             .await
-            .map_err(|e| Missed::Failed(format!("opening a source snapshot: {e}")))?;
+            .map_err(|e| Missed::Failed(format!("opening a source snapshot: {e}")))
+    }
+
+    /// Compares `picks` at one cut.
+    async fn compare(&mut self, conns: &mut Conns, picks: &[(usize, usize)]) -> Result<(), Missed> {
+        let (from, to) = self.source_snapshot(conns).await?;
         // The cut is asked for at once: the sync must not pass `from` before
         // it has it. The source's ranges are summed while it gets there.
         let tables: HashSet<TableName> = picks
@@ -532,13 +537,10 @@ impl Verifier {
         if chunk >= self.tables[t].0.ranges.len() {
             return self.repair_done(conns, table, chunk).await;
         }
-        let flavor = self.settings.flavor;
-        let source = conn(&mut conns.source, &self.source, true)
-            .await
-            .map_err(Missed::Failed)?;
-        let (from, to) = snapshot_at(source, flavor)
-            .await
-            .map_err(|e| Missed::Failed(format!("opening a source snapshot: {e}")))?;
+        let (from, to) = self.source_snapshot(conns).await?;
+        let Some(source) = conns.source.as_mut() else {
+            return Err(Missed::Failed("the source connection was lost".into()));
+        };
         let (ledger, spec) = &self.tables[t];
         let range = &ledger.ranges[chunk];
         let (pred, params) = predicate(spec, range);
