@@ -201,17 +201,24 @@ async fn the_ledger_survives_a_pause_and_a_kill() {
         &db,
         "[options]\nchunk_bytes = 16384\n[incremental]\nverify_share = 100\n",
     );
-    let all_verified = async |child: &mut std::process::Child| {
+    // Every range verified, by a run that has compared more than `since` ranges
+    // over the job (a run just started shows its predecessor's last status).
+    let all_verified = async |child: &mut std::process::Child, since: u64| {
+        let mut seen = serde_json::Value::Null;
         wait_for("every range verified", child, async || {
             let v = verification(home.path(), &job);
-            v["state"] == "verified" && v["chunks"].as_u64() > Some(2)
+            let done = v["state"] == "verified"
+                && v["chunks"].as_u64() > Some(2)
+                && v["compared"].as_u64() > Some(since);
+            seen = v;
+            done
         })
         .await;
-        verification(home.path(), &job)
+        seen
     };
     let mut child = spawn_run(home.path(), &job);
     wait_sync(&mut child, &pair.target, &name).await;
-    let before = all_verified(&mut child).await;
+    let before = all_verified(&mut child, 0).await;
 
     // A pause stores every verdict as of the position the next run starts at.
     let out = ferry(home.path(), &["pause", job.to_str().unwrap()]);
@@ -230,7 +237,8 @@ async fn the_ledger_survives_a_pause_and_a_kill() {
         "{before}"
     );
     let mut child = spawn_run(home.path(), &job);
-    let after = all_verified(&mut child).await;
+    let compared = before["compared"].as_u64().unwrap_or(0);
+    let after = all_verified(&mut child, compared).await;
     assert_eq!(after["chunks"], before["chunks"]);
     assert!(
         after["compared"].as_u64() >= before["compared"].as_u64(),
@@ -255,9 +263,12 @@ async fn the_ledger_survives_a_pause_and_a_kill() {
             let _ = child.wait();
         }
     }
+    let compared = verification(home.path(), &job)["compared"]
+        .as_u64()
+        .unwrap_or(0);
     let mut child = spawn_run(home.path(), &job);
     wait_sync(&mut child, &pair.target, &name).await;
-    let resumed = all_verified(&mut child).await;
+    let resumed = all_verified(&mut child, compared).await;
     assert!(
         resumed["differences"]
             .as_array()
