@@ -612,6 +612,8 @@ async fn hostile_requests_get_dm_error_bodies() {
         ("POST", "/tasks/nope/start".into(), None),
         ("POST", "/tasks/nope/start".into(), Some(r#"{"remove_meta": "yes"}"#.into())),
         ("POST", "/tasks/nope/stop".into(), None),
+        ("POST", "/tasks/nope/rollback".into(), None),
+        ("POST", "/tasks/nope/release".into(), None),
         ("GET", "/tasks/nope/status".into(), None),
         ("GET", "/tasks/nope/sources/a/migrate_targets".into(), None),
         ("GET", "/tasks/nope/sources/a/schemas".into(), None),
@@ -855,6 +857,15 @@ async fn dm_export_and_push_hand_a_job_to_a_cluster() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // No way back was asked for: Ferry's rollback says so in DM's error body.
+    let (code, body) = call("POST", &format!("{}/tasks/{name}/rollback", s.base), None).await;
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body["error_msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("has no reverse sync running")),
+        "{body}"
+    );
     let (code, _) = call("POST", &format!("{}/tasks/{name}/stop", s.base), None).await;
     assert_eq!(code, 200);
     wait_status(&s.base, &name, "stopped", |x| x["stage"] == "Paused").await;

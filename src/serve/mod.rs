@@ -144,6 +144,8 @@ fn router(server: Arc<Server>) -> Router {
         )
         .route("/tasks/{task}/start", post(tasks::start))
         .route("/tasks/{task}/stop", post(tasks::stop))
+        .route("/tasks/{task}/rollback", post(tasks::rollback))
+        .route("/tasks/{task}/release", post(tasks::release))
         .route("/tasks/{task}/status", get(tasks::status))
         .route(
             "/tasks/{task}/sources/{source}/migrate_targets",
@@ -204,6 +206,8 @@ fn router(server: Arc<Server>) -> Router {
         tasks::delete,
         tasks::start,
         tasks::stop,
+        tasks::rollback,
+        tasks::release,
         tasks::status,
         tasks::migrate_targets,
         tasks::schemas,

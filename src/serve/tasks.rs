@@ -461,6 +461,60 @@ pub async fn stop(
     Ok(StatusCode::OK)
 }
 
+/// The task's reverse sync that still syncs (Ferry's way back after the
+/// cutover, `[incremental] reverse`), as DM's error body otherwise.
+async fn syncing_back(p: &Profile) -> ApiResult<Profile> {
+    match ferry::control::reverse(p).await {
+        Ok(Some((state, back))) if state.state == ferry::reverse::SYNCING => Ok(back),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            10004,
+            format!(
+                "[reverse.none] task \"{}\" has no reverse sync running. Fix: a way back is kept after the cutover when the job sets [incremental] reverse before it starts",
+                p.name
+            ),
+        )),
+        Err(e) => Err(ApiError::engine(StatusCode::BAD_REQUEST, &e)),
+    }
+}
+
+/// Ferry's extension: rolls the task back to its source through its reverse
+/// sync (drain, verify, the source's triggers back). Runs the reverse sync in
+/// this server when no process does.
+#[utoipa::path(post, path = "/api/v1/tasks/{task}/rollback", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 200, description = "rolling back: the task's status shows it; its reverse state becomes rolled_back"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
+pub async fn rollback(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
+    let p = load(&state, &name)?;
+    let back = syncing_back(&p).await?;
+    let delivered = ferry::control::request(&back, JobRequest::complete())
+        .await
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    if !delivered {
+        if !state.runs.start(p) {
+            return Err(DmError::Conflict(format!("task \"{name}\" is already running")).into());
+        }
+        if let Some(control) = state.runs.control(&name) {
+            control.complete(false, false);
+        }
+    }
+    Ok(StatusCode::OK)
+}
+
+/// Ferry's extension: ends the task's reverse sync.
+#[utoipa::path(post, path = "/api/v1/tasks/{task}/release", tag = "task", params(("task" = String, Path, description = "task name")), responses((status = 200, description = "released: the source is no longer kept current"), (status = 400, description = "refused: DM's error body, error_code says why", body = ErrorWithMessage)))]
+pub async fn release(state: Shared, DmPath(name): DmPath<String>) -> ApiResult<StatusCode> {
+    let p = load(&state, &name)?;
+    let back = syncing_back(&p).await?;
+    let delivered = ferry::control::request(&back, JobRequest::Abort)
+        .await
+        .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    if !delivered {
+        ferry::job::set_reverse_state(&p, ferry::reverse::RELEASED)
+            .await
+            .map_err(|e| ApiError::engine(StatusCode::BAD_REQUEST, &e))?;
+    }
+    Ok(StatusCode::OK)
+}
+
 /// As DM refuses it: an incremental task made through the API with no start
 /// position, never run. (Ferry's own jobs may start `now`; a DM client relies
 /// on the refusal not to skip changes unknowingly.)
