@@ -740,21 +740,17 @@ impl Pending {
     /// (it could not tell what changed in between) or its verifier gave up.
     fn take(cut: Option<Cut>, applied: &Position) -> Option<Pending> {
         let cut = cut?;
-        let past = crate::position::file_pos_cmp(applied, &cut.from)
-            .is_none_or(|o| o == std::cmp::Ordering::Greater);
-        (!past && !cut.reply.is_closed()).then_some(Pending { cut, dirty: false })
+        // `from` at or past what is applied (unknown order: past).
+        let before_from = reached(&cut.from, applied);
+        (before_from && !cut.reply.is_closed()).then_some(Pending { cut, dirty: false })
     }
 
     /// `t` goes into the batch: it dirties the cut if it is after `from` and
     /// changes one of its tables (or is a statement, which may).
     fn observe(pending: &mut Option<Pending>, t: &Transaction) {
         let Some(p) = pending.as_mut() else { return };
-        if p.dirty
-            || !matches!(
-                crate::position::file_pos_cmp(&t.end, &p.cut.from),
-                Some(std::cmp::Ordering::Greater)
-            )
-        {
+        // At or before `from`: in both snapshots.
+        if p.dirty || reached(&p.cut.from, &t.end) {
             return;
         }
         p.dirty =
@@ -827,18 +823,16 @@ fn record_touches(
     let Some(mut marks) = hook.touches.batch() else {
         return;
     };
+    // A row's key values (none for a keyless table).
+    fn key<'r>(row: &'r [mysql_async::Value], at: &[usize]) -> Option<Vec<&'r mysql_async::Value>> {
+        (!at.is_empty())
+            .then(|| at.iter().map(|&i| row.get(i)).collect::<Option<Vec<_>>>())
+            .flatten()
+    }
     for tc in batch.iter().flat_map(|t| &t.changes) {
         let Some(map) = tables.get(&tc.table) else {
             continue;
         };
-        fn key<'r>(
-            row: &'r [mysql_async::Value],
-            at: &[usize],
-        ) -> Option<Vec<&'r mysql_async::Value>> {
-            (!at.is_empty())
-                .then(|| at.iter().map(|&i| row.get(i)).collect::<Option<Vec<_>>>())
-                .flatten()
-        }
         let rows: [Option<&[mysql_async::Value]>; 2] = match &tc.change {
             super::reader::Change::Insert { after } => [Some(after), None],
             super::reader::Change::Delete { before } => [Some(before), None],
