@@ -75,18 +75,6 @@ fn table(meta: &Meta) -> String {
     meta.table("reverse")
 }
 
-/// Creates the state table when missing.
-async fn ensure(meta: &Meta, conn: &mut Conn) -> Result<(), mysql_async::Error> {
-    conn.query_drop(format!(
-        "CREATE TABLE IF NOT EXISTS {} (
-           job VARCHAR(64) NOT NULL PRIMARY KEY,
-           state LONGTEXT NOT NULL
-         ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
-        table(meta)
-    ))
-    .await
-}
-
 /// The job's reverse sync, if it has one (`conn` on the target; none before
 /// the job's meta schema exists).
 pub async fn load(
@@ -109,13 +97,13 @@ pub async fn load(
     Ok(json.and_then(|j| serde_json::from_str(&j).ok()))
 }
 
-/// Stores the job's reverse sync state.
+/// Stores the job's reverse sync state (its table is one of `Meta::ensure`'s:
+/// the run that records the start has made it, and a later save follows a load).
 pub async fn save(
     meta: &Meta,
     conn: &mut Conn,
     state: &ReverseState,
 ) -> Result<(), mysql_async::Error> {
-    ensure(meta, conn).await?;
     conn.exec_drop(
         format!("REPLACE INTO {} (job, state) VALUES (?, ?)", table(meta)),
         (meta.job(), serde_json::to_string(state).unwrap_or_default()),
