@@ -328,7 +328,8 @@ def main():
     source = target = east = None
     try:
         source = Server(work, "source", 1, True)
-        target = Server(work, "target", 2, False)
+        # The target writes a binlog: the keyboard job keeps a way back, which reads it.
+        target = Server(work, "target", 2, True)
         east = Server(work, "east", 3, True)
         source.sql("CREATE DATABASE shop; USE shop;"
                    "CREATE TABLE orders (id INT PRIMARY KEY, total DECIMAL(10,2), note VARCHAR(40));"
@@ -795,6 +796,11 @@ def main():
             w.press(f"schema-{schema}", SPACE)
         w.wait_text("preview-table", lambda t: "kb.t" in t and "shop.orders" not in t and "sales." not in t, "only kb selected")
         w.press("objects-next")
+        # A way back after the cutover: typing picks the choice, as in any list.
+        w.tab_to("reverse")
+        w.key("u")
+        chosen = w.s(f"/element/{w.find('reverse')}/property/value", method="GET")["value"]
+        assert chosen == "until-released", chosen
         w.press("options-next")
         summary = w.wait_text("precheck-summary", lambda t: "failing" in t, "the keyboard job's precheck", timeout=120)
         assert " 0 failing" in summary, summary
@@ -809,10 +815,27 @@ def main():
         w.press("complete")
         w.press("cutover-writes-stopped", SPACE)
         w.press("cutover-confirm")
-        w.find("done", timeout=180)
+        # Cut over with a way back: Done opens the report while the reverse sync goes on.
+        w.find("wayback", timeout=180)
         q = "SELECT * FROM kb.t ORDER BY id"
         assert source.value(q) == target.value(q), "kb.t differs"
         w.press("done")
+        w.wait_text("wayback-state", lambda t: "reverse sync syncing" in t, "the way back on the Done page")
+        # The application writes to the target; the reverse sync takes it to the source.
+        target.sql("INSERT INTO kb.t VALUES (502, 'k502'); UPDATE kb.t SET v = 'back' WHERE id = 1; DELETE FROM kb.t WHERE id = 2")
+        arrives(source, "SELECT COUNT(*) FROM kb.t WHERE id = 502", "the target's row 502 on the source")
+        target.sql("ALTER TABLE kb.t ADD COLUMN w INT NULL; UPDATE kb.t SET w = 7 WHERE id = 3")
+        w.shot("6r-way-back")
+        w.axe("done, with a way back")
+        # Roll back from the Done page, by keyboard: the application returns to the source.
+        w.press("rollback")
+        w.press("rollback-dialog-confirm")
+        ended = w.wait_text("wayback-ended", lambda t: "Rolled back" in t, "the roll back", timeout=180)
+        assert "has every change the target had" in ended, ended
+        assert source.value(q) == target.value(q), "kb.t differs after the roll back"
+        assert source.value("CHECKSUM TABLE kb.t").split()[-1] == target.value("CHECKSUM TABLE kb.t").split()[-1], "kb.t's checksums differ"
+        assert source.value("SELECT v, w FROM kb.t WHERE id = 3 UNION ALL SELECT COUNT(*), 0 FROM kb.t WHERE id = 2").split() == ["k3", "7", "0", "0"]
+        w.shot("6s-rolled-back")
         w.press("back-to-jobs")
         w.find("job-kb-e2e")
 

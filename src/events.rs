@@ -194,6 +194,9 @@ pub struct ReverseState {
     pub until: Option<f64>,
     /// The tables it syncs back: target `schema.table` → source `schema.table`.
     pub tables: Vec<(String, String)>,
+    /// When it was rolled back or released (Unix seconds).
+    #[serde(default)]
+    pub ended_at: Option<f64>,
 }
 
 /// The state of an incremental sync, as shown live and by `ferry status`.

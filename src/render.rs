@@ -373,6 +373,9 @@ pub fn report(r: &ferry::report::JobReport) -> String {
             late.rows, late.since
         );
     }
+    if let Some(w) = &r.way_back {
+        let _ = writeln!(out, "\nway back: {}", ferry::report::way_back_text(w));
+    }
     let _ = writeln!(out, "\nbefore you switch the application");
     for item in &r.checklist {
         let _ = writeln!(out, "  - {}", item.text);

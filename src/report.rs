@@ -63,6 +63,19 @@ pub struct JobReport {
     pub late_writes: Option<LateWrites>,
     /// What to do before the application moves to the target.
     pub checklist: Vec<ChecklistItem>,
+    /// The way back after the cutover, for a job that keeps one.
+    pub way_back: Option<WayBack>,
+}
+
+/// A job's reverse sync after its cutover (see `reverse`), as it stands.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct WayBack {
+    pub reverse: crate::events::ReverseState,
+    /// Whether a process runs the reverse sync now.
+    pub running: bool,
+    /// Its live status while it runs.
+    pub sync: Option<crate::events::SyncStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -137,6 +150,7 @@ pub async fn load(profile: &Profile) -> Result<JobReport, ControlError> {
         verified_at: None,
         late_writes: None,
         checklist: Vec::new(),
+        way_back: way_back(profile).await?,
     };
     report.ddl_ran = report
         .ddl
@@ -157,6 +171,51 @@ pub async fn load(profile: &Profile) -> Result<JobReport, ControlError> {
     let completed = report.phase.as_deref() == Some("completed");
     report.checklist = checklist(profile, &rows, completed).await;
     Ok(report)
+}
+
+/// The job's reverse sync, with its live status when a process runs it.
+async fn way_back(profile: &Profile) -> Result<Option<WayBack>, ControlError> {
+    let Some((reverse, back)) = crate::control::reverse(profile).await? else {
+        return Ok(None);
+    };
+    // The reverse job's own status: none before it first ran.
+    let status = crate::control::status(&back).await.ok();
+    Ok(Some(WayBack {
+        reverse,
+        running: status.as_ref().is_some_and(|s| s.running),
+        sync: status.and_then(|s| s.live),
+    }))
+}
+
+/// The way back in one line, for the report's readers.
+pub fn way_back_text(w: &WayBack) -> String {
+    let r = &w.reverse;
+    let at = |t: Option<f64>| t.map_or(String::new(), |t| format!(" at {}", time(t)));
+    match r.state.as_str() {
+        crate::reverse::ROLLED_BACK => format!(
+            "rolled back{}: the source has every change the target had",
+            at(r.ended_at)
+        ),
+        crate::reverse::RELEASED => format!(
+            "released{}: the source is no longer kept current",
+            at(r.ended_at)
+        ),
+        _ => {
+            let mut line = format!(
+                "reverse sync {} from the target's {} ({} tables)",
+                if w.running { "running" } else { "not running" },
+                r.start,
+                r.tables.len()
+            );
+            if let Some(lag) = w.sync.as_ref().and_then(|s| s.lag_secs) {
+                line.push_str(&format!(", lag {lag:.1} s"));
+            }
+            if let Some(until) = r.until {
+                line.push_str(&format!(", ends by itself at {}", time(until)));
+            }
+            line
+        }
+    }
 }
 
 /// The log of the job (its first source's for a job with several: they run
@@ -795,6 +854,9 @@ pub fn html(report: &JobReport) -> String {
                 .join(", "))
         );
     }
+    if let Some(w) = &report.way_back {
+        let _ = write!(h, "<h2>Way back</h2><p>{}</p>", esc(&way_back_text(w)));
+    }
     if !report.ddl.is_empty() {
         h.push_str("<h2>DDL</h2><table><tr><th>When</th><th>Statement</th><th>Outcome</th></tr>");
         for d in &report.ddl {
@@ -977,10 +1039,46 @@ mod tests {
             verified_at: None,
             late_writes: None,
             checklist: Vec::new(),
+            way_back: None,
         };
         let page = html(&report);
         assert!(page.contains("&lt;job&gt;"));
         assert!(page.contains("&lt;b&gt;"));
         assert!(!page.contains("<script"));
+    }
+
+    #[test]
+    fn the_way_back_says_how_it_stands() {
+        let mut w = WayBack {
+            reverse: crate::events::ReverseState {
+                state: crate::reverse::SYNCING.into(),
+                start: crate::position::Position {
+                    file: Some("binlog.000003".into()),
+                    pos: Some(4),
+                    gtid: None,
+                },
+                until: None,
+                tables: vec![("shop.orders".into(), "shop.orders".into())],
+                ended_at: None,
+            },
+            running: true,
+            sync: Some(crate::events::SyncStatus {
+                lag_secs: Some(0.25),
+                ..Default::default()
+            }),
+        };
+        let line = way_back_text(&w);
+        assert!(
+            line.starts_with(
+                "reverse sync running from the target's binlog.000003:4 (1 tables), lag 0.2 s"
+            ),
+            "{line}"
+        );
+        w.reverse.state = crate::reverse::ROLLED_BACK.into();
+        w.reverse.ended_at = Some(0.0);
+        assert_eq!(
+            way_back_text(&w),
+            "rolled back at 1970-01-01 00:00:00 UTC: the source has every change the target had"
+        );
     }
 }

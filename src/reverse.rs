@@ -146,6 +146,7 @@ pub async fn record_start(
                 )
             })
             .collect(),
+        ended_at: None,
     };
     save(meta, conn, &state).await?;
     Ok(Some(state))
@@ -202,6 +203,7 @@ mod tests {
                 gtid: None,
             },
             until: None,
+            ended_at: None,
             tables: vec![
                 ("shop_s.orders".into(), "shop.orders".into()),
                 ("shop.items".into(), "shop.items".into()),

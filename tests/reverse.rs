@@ -118,6 +118,13 @@ async fn a_rollback_returns_every_write_made_on_the_target_to_the_source() {
         ))
         .await;
     assert_eq!(audit[0], 4, "each target insert audited once");
+    // The job's report says how its way back ended.
+    let out = ferry(home.path(), &["report", job.to_str().unwrap()]);
+    assert!(
+        text(&out).contains("way back: rolled back at "),
+        "{}",
+        text(&out)
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }
 

@@ -86,17 +86,21 @@ pub(super) async fn follow(
         _ => None,
     };
     if let Some(ended) = ended {
-        set_state(profile, ended).await?;
-        announce.emit(crate::events::JobEvent::Reverse(ReverseState {
-            state: ended.into(),
-            ..state
-        }));
+        let saved = set_state(profile, ended).await?;
+        announce.emit(crate::events::JobEvent::Reverse(saved.unwrap_or(
+            ReverseState {
+                state: ended.into(),
+                ended_at: Some(crate::events::unix_now()),
+                ..state
+            },
+        )));
     }
     Ok(summary)
 }
 
-/// Records the reverse sync's state on the target.
-pub async fn set_state(profile: &Profile, to: &str) -> Result<(), JobError> {
+/// Records the reverse sync's state on the target (with when it ended, for a
+/// state that ends it); returns it as saved, `None` when the job has none.
+pub async fn set_state(profile: &Profile, to: &str) -> Result<Option<ReverseState>, JobError> {
     let target = inspect::open(profile, Side::Target, 1).await?;
     let meta = Meta::new(&profile.options.meta_schema, &profile.name);
     let saved = async {
@@ -108,13 +112,14 @@ pub async fn set_state(profile: &Profile, to: &str) -> Result<(), JobError> {
             .await
             .map_err(super::target_error("reading the reverse sync"))?
         else {
-            return Ok::<_, JobError>(());
+            return Ok::<_, JobError>(None);
         };
         state.state = to.into();
+        state.ended_at = (to != reverse::SYNCING).then(crate::events::unix_now);
         reverse::save(&meta, &mut conn, &state)
             .await
             .map_err(super::target_error("recording the reverse sync"))?;
-        Ok(())
+        Ok(Some(state))
     }
     .await;
     target.close().await;

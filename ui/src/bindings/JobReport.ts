@@ -6,6 +6,7 @@ import type { LogEntry } from "./LogEntry";
 import type { PhaseTime } from "./PhaseTime";
 import type { RunRecord } from "./RunRecord";
 import type { VerifyReport } from "./VerifyReport";
+import type { WayBack } from "./WayBack";
 
 export type JobReport = { job: string, 
 /**
@@ -47,4 +48,8 @@ late_writes: LateWrites | null,
 /**
  * What to do before the application moves to the target.
  */
-checklist: Array<ChecklistItem>, };
+checklist: Array<ChecklistItem>, 
+/**
+ * The way back after the cutover, for a job that keeps one.
+ */
+way_back: WayBack | null, };

@@ -22,4 +22,8 @@ until: number | null,
 /**
  * The tables it syncs back: target `schema.table` → source `schema.table`.
  */
-tables: Array<[string, string]>, };
+tables: Array<[string, string]>, 
+/**
+ * When it was rolled back or released (Unix seconds).
+ */
+ended_at: number | null, };

@@ -171,4 +171,46 @@ describe("Done", () => {
     await vi.waitFor(() => expect(screen.getByTestId("verify-result").textContent).toMatch(/Verified again: 1 tables equal, 0 differences/));
     expect(screen.queryByTestId("range-shop.orders-1")).toBeNull();
   });
+
+  it("keeps the way back after the cutover: runs the reverse sync nobody runs, rolls back, and says so", async () => {
+    const calls: string[] = [];
+    let started = false;
+    mockIPC(
+      (cmd) => {
+        calls.push(cmd);
+        if (cmd === "job_report")
+          return jobReport({
+            way_back: {
+              reverse: { state: "syncing", start: { file: "binlog.000003", pos: 4, gtid: null }, until: null, tables: [["shop.orders", "shop.orders"]], ended_at: null },
+              running: false,
+              sync: null,
+            },
+          });
+        if (cmd === "job_log") return [];
+        if (cmd === "start") {
+          started = true;
+          return new Promise(() => {});
+        }
+        // Delivered once a process runs the reverse sync.
+        if (cmd === "rollback") return started;
+        return true;
+      },
+      { shouldMockEvents: true },
+    );
+    const reversible = { name: "shop", source: { host: "old.example", port: 3306 }, incremental: { reverse: "until-released" } } as never;
+    render(Done, { props: { job: "shop", onclose: vi.fn(), profile: reversible } });
+    expect((await screen.findByTestId("wayback-state")).textContent).toMatch(/reverse sync not running/);
+    // No after-cutover watch: the reverse sync's own writes reach the source.
+    expect(calls).not.toContain("watch");
+    await fireEvent.click(screen.getByTestId("rollback"));
+    await fireEvent.click(screen.getByTestId("rollback-dialog-confirm"));
+    await vi.waitFor(() => expect(calls.filter((c) => c === "rollback").length).toBe(2), { timeout: 3000 });
+    expect(calls.indexOf("start")).toBeGreaterThan(calls.indexOf("rollback"));
+    await emit("job-event", {
+      job: "shop",
+      event: { type: "reverse", state: "rolled_back", start: { file: "binlog.000003", pos: 4, gtid: null }, until: null, tables: [["shop.orders", "shop.orders"]], ended_at: 1_800_000_100 },
+    });
+    expect((await screen.findByTestId("wayback-ended")).textContent).toMatch(/Rolled back at .*: the source \(old\.example:3306\) has every change the target had/);
+    expect(screen.queryByTestId("wayback")).toBeNull();
+  });
 });

@@ -31,7 +31,8 @@ describe("Progress", () => {
       { shouldMockEvents: true },
     );
     const reversible = { name: "shop", source: { host: "old.example", port: 3306 } } as unknown as Profile;
-    render(Progress, { props: { profile: reversible, ondone: vi.fn() } });
+    const onreport = vi.fn();
+    render(Progress, { props: { profile: reversible, ondone: vi.fn(), onreport } });
     const send = (event: JobEvent) => emit("job-event", { job: "shop", event });
     await vi.waitFor(() => expect(screen.getByTestId("phase")).toBeTruthy());
     await send({ type: "phase", phase: "completed" });
@@ -41,12 +42,16 @@ describe("Progress", () => {
       start: { file: "binlog.000002", pos: 4711, gtid: null },
       until: Date.now() / 1000 + 24 * 3600,
       tables: [["shop.orders", "shop.orders"]],
+      ended_at: null,
     });
     expect((await screen.findByTestId("wayback-state")).textContent).toMatch(/reverse sync syncing · ends by itself in 2[34]\.\d h/);
     expect(screen.getByTestId("wayback").textContent).toMatch(/old\.example:3306/);
     // The forward job has cut over: no Complete or Abort for it any more.
     expect(screen.queryByTestId("complete")).toBeNull();
     expect(screen.queryByTestId("abort")).toBeNull();
+    // Done opens the report while the reverse sync goes on.
+    await fireEvent.click(screen.getByTestId("done"));
+    expect(onreport).toHaveBeenCalled();
     await fireEvent.click(screen.getByTestId("rollback"));
     expect(screen.getByTestId("rollback-dialog").textContent).toMatch(/Stop the application's writes to the target first/);
     expect(calls).not.toContain("rollback");
