@@ -116,9 +116,13 @@ ${APPLY_WORKERS:+apply_workers = $APPLY_WORKERS}
 ${VSHARE:+verify_share = $VSHARE}
 TOML
 }
+# Read as the native replicas' position is (one client, no interpreter): the
+# polling costs both sides the same on a machine of two cores.
 applied() {
-  sql ferry -N -e "SELECT sync_position FROM ferry_meta.jobs WHERE job='bench-inc'" 2>/dev/null |
-    python3 -c "import json,sys; t=sys.stdin.read().strip(); d=json.loads(t) if t and t!='NULL' else {}; print(d.get('file') or '-', d.get('pos') or 0)"
+  local row
+  row=$(sql ferry -N -e "SELECT JSON_VALUE(sync_position, '\$.file'), JSON_VALUE(sync_position, '\$.pos') FROM ferry_meta.jobs WHERE job='bench-inc'" 2>/dev/null) || true
+  read -r f p <<<"$row"
+  echo "${f:--} ${p:-0}"
 }
 ferry_catchup() {
   write_job

@@ -43,14 +43,21 @@ const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
 pub struct Applier {
     /// Stores the checkpoint, with the keyless changes; with no workers it applies
-    /// everything. `None` while it commits a checkpoint in the background.
+    /// everything. `None` while it commits in the background.
     head: Option<Lane>,
     /// The lanes that apply keyed final states in parallel (none: the head does).
     workers: Vec<Lane>,
-    /// The head committing the last batch's checkpoint while the workers write
-    /// the next batch (see `apply`): at a distance a commit is round trips that
-    /// the next batch need not wait for.
-    pending: Option<tokio::task::JoinHandle<(Lane, Result<(), ReplicateError>)>>,
+    /// The head committing in the background (see `apply`), with the batch's
+    /// ticket: with no workers the last batch, while the caller gathers the
+    /// next; with workers the last batch's checkpoint, while they write the
+    /// next batch. At a distance a commit is round trips the next batch need
+    /// not wait for; near, it is the target's work the next batch's building
+    /// overlaps.
+    pending: Option<(Background, u64)>,
+    /// The ticket the next batch gets, and the last one known committed (see
+    /// `Applied::ticket`).
+    next_ticket: u64,
+    committed: u64,
     meta: Meta,
     tables: Arc<HashMap<(String, String), TableMap>>,
     last_checkpoint: Instant,
@@ -60,6 +67,9 @@ pub struct Applier {
     /// ([`LOAD_FROM_ROWS`]); `None` where the target refuses LOAD DATA LOCAL.
     load_from: Option<usize>,
 }
+
+/// The head's commit in the background: the lane comes back with its outcome.
+type Background = tokio::task::JoinHandle<(Lane, Result<(), ReplicateError>)>;
 
 /// A target connection that applies, with the rows its loads read (see `Finish`).
 struct Lane {
@@ -122,6 +132,8 @@ pub struct Applied {
     pub changes: u64,
     /// Rows written or deleted on the target after compaction.
     pub rows: u64,
+    /// The batch is committed once [`Applier::committed`] reaches it.
+    pub ticket: u64,
 }
 
 /// The target's collation weights of string key values, per table: `(column,
@@ -173,20 +185,27 @@ fn key_of_weighted(row: &[Value], key: &[usize], weights: Option<&Weights>) -> V
 /// A row's final state in a batch (`None`: deleted) and a row image holding its key.
 type FinalState<'a> = (Option<&'a [Value]>, &'a [Value]);
 
-/// The final state of each touched row of one keyed table, in first-touch order.
+/// The final state of each touched row of one keyed table, in first-touch order,
+/// each with its key's hash (see `hash_of`), which spreads a table's rows over
+/// workers.
 #[derive(Default)]
 struct Compacted<'a> {
-    order: Vec<Vec<u8>>,
-    last: HashMap<Vec<u8>, FinalState<'a>>,
+    index: foldhash::HashMap<Vec<u8>, usize>,
+    rows: Vec<(u64, FinalState<'a>)>,
 }
 
 impl<'a> Compacted<'a> {
     /// `row` is the row's new state (`None`: deleted); `key_row` holds its key.
     fn set(&mut self, key: Vec<u8>, row: Option<&'a [Value]>, key_row: &'a [Value]) {
-        if !self.last.contains_key(&key) {
-            self.order.push(key.clone());
+        use std::collections::hash_map::Entry;
+        match self.index.entry(key) {
+            Entry::Occupied(e) => self.rows[*e.get()].1 = (row, key_row),
+            Entry::Vacant(e) => {
+                let h = hash_of(&[e.key()]);
+                e.insert(self.rows.len());
+                self.rows.push((h, (row, key_row)));
+            }
         }
-        self.last.insert(key, (row, key_row));
     }
 }
 
@@ -248,6 +267,8 @@ impl Applier {
             head,
             workers: lanes,
             pending: None,
+            next_ticket: 1,
+            committed: 0,
             meta,
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
@@ -340,8 +361,12 @@ impl Applier {
         Ok(())
     }
 
-    /// Applies `txs` (in binlog order). With one worker: one target transaction
-    /// ending with the checkpoint. With more, keyed final states are partitioned
+    /// Applies `txs` (in binlog order) and returns once every batch before them
+    /// is committed; theirs may still be committing (see `flush`). With one
+    /// worker: one target transaction ending with the checkpoint, sent in the
+    /// background once built, so the caller gathers the next batch and the
+    /// applier builds it while the target commits this one. With more, keyed
+    /// final states are partitioned
     /// by key (a table with other unique indexes stays on one worker) and committed
     /// by the workers in parallel; then a connection of its own commits the keyless
     /// changes with the checkpoint. A crash in between replays from the previous
@@ -349,11 +374,14 @@ impl Applier {
     /// committed.
     pub async fn apply(&mut self, txs: &[Transaction]) -> Result<Applied, ReplicateError> {
         let Some(last) = txs.last() else {
-            return Ok(Applied::default());
+            self.flush().await?;
+            return Ok(self.nothing());
         };
         // A row the target cannot take would fail (and the server drop the
         // connection, which looks transient) at every retry: say so instead.
-        for tc in txs.iter().flat_map(|t| &t.changes) {
+        // (A transaction whose row images all fit has no row that does not.)
+        let large = txs.iter().filter(|t| t.row_bytes + 1024 > self.max_packet);
+        for tc in large.flat_map(|t| &t.changes) {
             let keyed = self
                 .tables
                 .get(&tc.table)
@@ -380,7 +408,8 @@ impl Applier {
         }
         let changes: u64 = txs.iter().map(|t| t.changes.len() as u64).sum();
         if changes == 0 && self.last_checkpoint.elapsed() < IDLE_CHECKPOINT {
-            return Ok(Applied::default());
+            self.flush().await?;
+            return Ok(self.nothing());
         }
         let tables = self.tables.clone();
         // No workers: the head does everything. Workers: they apply the keyed
@@ -390,9 +419,18 @@ impl Applier {
         // blocked on another's rows is freed by that worker's commit, never left
         // waiting for a transaction that waits for it.
         let load = self.load_from;
-        let weights = match self.workers.first_mut().or(self.head.as_mut()) {
-            Some(lane) => collation_weights(&mut lane.conn, txs, &tables).await?,
-            None => HashMap::new(),
+        let collated = tables
+            .values()
+            .any(|m| m.key_collations.iter().any(Option::is_some));
+        let weights = if collated {
+            // Asked on a lane: the head's batch in flight must be back first.
+            self.flush().await?;
+            match self.workers.first_mut().or(self.head.as_mut()) {
+                Some(lane) => collation_weights(&mut lane.conn, txs, &tables).await?,
+                None => return Err(head_lost()),
+            }
+        } else {
+            HashMap::new()
         };
         let (keyed, keyless) = partition(txs, &tables, self.workers.len(), &weights);
         let rows: u64 = keyed.iter().flatten().chain(&keyless).map(Work::rows).sum();
@@ -407,7 +445,9 @@ impl Applier {
                     .iter_mut()
                     .zip(keyed.iter())
                     .filter(|(_, work)| !work.is_empty())
-                    .map(|(lane, work)| write(lane, work.iter().collect(), load, None)),
+                    .map(|(lane, work)| {
+                        Prepared::build(work.iter().collect(), load, None).send(lane)
+                    }),
             )
             .await
             .into_iter()
@@ -429,37 +469,56 @@ impl Applier {
             work.extend(keyed.iter().flatten());
         }
         work.extend(&keyless);
-        if work.is_empty() {
+        let ticket = if work.is_empty() {
             // Every row of the batch is committed: only the mark is left, and
             // the next batch's rows need not wait for it (see `flush`).
-            self.checkpoint_behind(&last.end).await?;
+            self.checkpoint_behind(&last.end).await?
         } else {
-            self.flush().await?;
-            let Some(head) = self.head.as_mut() else {
-                return Err(head_lost());
-            };
-            write(head, work, load, Some((&self.meta, &last.end))).await?;
-        }
+            // Built (rows encoded) while the batch before commits.
+            let prepared = Prepared::build(work, load, Some((&self.meta, &last.end)));
+            if self.workers.is_empty() {
+                // One connection: this batch commits in the background while
+                // the caller gathers and builds the next one.
+                self.send_behind(prepared).await?
+            } else {
+                // Workers write the next batch's rows at once: none of this
+                // batch's may commit after them.
+                self.flush().await?;
+                let Some(head) = self.head.as_mut() else {
+                    return Err(head_lost());
+                };
+                prepared.send(head).await?;
+                self.committed = self.ticket();
+                self.committed
+            }
+        };
         self.last_checkpoint = Instant::now();
-        Ok(Applied { changes, rows })
+        Ok(Applied {
+            changes,
+            rows,
+            ticket,
+        })
     }
 
-    /// Waits for the checkpoint the head commits in the background (if any): the
-    /// position the caller last applied is then the target's checkpoint, and the
-    /// head is back. That checkpoint's failure is returned here; it loses
-    /// nothing: every row up to it was committed before it was sent, so a retry
-    /// from the last position applied, or a restart from the checkpoint before
-    /// it, both converge.
+    /// Waits for what the head commits in the background (if any: a batch, or a
+    /// checkpoint whose rows the workers committed): the position the caller
+    /// last applied is then the target's checkpoint, and the head is back. Its
+    /// failure is returned here and loses nothing: a batch is one transaction
+    /// with its checkpoint, rolled back whole, and a checkpoint's rows were
+    /// committed before it was sent, so a retry from the last position the
+    /// caller knows committed, or a restart from the target's checkpoint, both
+    /// converge.
     pub async fn flush(&mut self) -> Result<(), ReplicateError> {
-        if let Some(task) = self.pending.take() {
+        if let Some((task, ticket)) = self.pending.take() {
             let (lane, committed) = task.await.map_err(|e| ReplicateError::Target {
-                what: "committing the checkpoint".into(),
+                what: "committing a batch in the background".into(),
                 cause: e.to_string(),
                 error: None,
             })?;
             // Put back before its result is looked at: the lane is usable either way.
             self.head = Some(lane);
             committed?;
+            self.committed = ticket;
         }
         Ok(())
     }
@@ -467,19 +526,48 @@ impl Applier {
     /// Commits `end` as the checkpoint on the head in the background, once the
     /// one before it is committed: the caller's next batch goes to the workers
     /// meanwhile. Only for a position whose rows are all committed.
-    async fn checkpoint_behind(&mut self, end: &Position) -> Result<(), ReplicateError> {
+    async fn checkpoint_behind(&mut self, end: &Position) -> Result<u64, ReplicateError> {
+        let mut prepared = Prepared::default();
+        prepared.last.checkpoint(&self.meta, end);
+        prepared.checkpoint = true;
+        self.send_behind(prepared).await
+    }
+
+    /// Sends `prepared` on the head in the background, once what it sent before
+    /// is committed (see `flush`).
+    async fn send_behind(&mut self, prepared: Prepared) -> Result<u64, ReplicateError> {
         self.flush().await?;
         let Some(mut lane) = self.head.take() else {
             return Err(head_lost());
         };
-        crate::failpoint::hit("apply.rows_before_checkpoint");
-        let mut last = Finish::default();
-        last.checkpoint(&self.meta, end);
-        self.pending = Some(tokio::spawn(async move {
-            let sent = last.send(&mut lane).await;
-            (lane, sent)
-        }));
-        Ok(())
+        let ticket = self.ticket();
+        self.pending = Some((
+            tokio::spawn(async move {
+                let sent = prepared.send(&mut lane).await;
+                (lane, sent)
+            }),
+            ticket,
+        ));
+        Ok(ticket)
+    }
+
+    /// What applying nothing did, once every batch before is committed.
+    fn nothing(&self) -> Applied {
+        Applied {
+            ticket: self.committed,
+            ..Applied::default()
+        }
+    }
+
+    /// The next batch's ticket.
+    fn ticket(&mut self) -> u64 {
+        self.next_ticket += 1;
+        self.next_ticket - 1
+    }
+
+    /// The last batch known committed (see `Applied::ticket`).
+    pub fn committed(&self) -> u64 {
+        self.committed
     }
 }
 
@@ -509,16 +597,18 @@ impl Applier {
                 };
                 rows += 1;
                 if map.key.is_empty() {
-                    run_statements(conn, &Work::Keyless(map, vec![&tc.change])).await?;
+                    run(conn, statements(&Work::Keyless(map, vec![&tc.change]))).await?;
                     continue;
                 }
                 match &tc.change {
-                    Change::Insert { after } => insert_rows(conn, map, &[after], "REPLACE").await?,
+                    Change::Insert { after } => {
+                        run(conn, insert_rows(map, &[after], "REPLACE")).await?
+                    }
                     Change::Delete { before } => {
                         if tc.cascade {
                             fk_checks(conn, true).await?;
                         }
-                        let r = delete_keys(conn, map, &[before]).await;
+                        let r = run(conn, delete_keys(map, &[before])).await;
                         if tc.cascade {
                             fk_checks(conn, false).await?;
                         }
@@ -529,14 +619,14 @@ impl Applier {
                         let found = update_row(conn, map, before, after).await;
                         fk_checks(conn, false).await?;
                         if !found? {
-                            insert_rows(conn, map, &[after], "REPLACE").await?;
+                            run(conn, insert_rows(map, &[after], "REPLACE")).await?;
                         }
                     }
                     Change::Update { before, after } => {
                         if key_of(before, &map.key) != key_of(after, &map.key) {
-                            delete_keys(conn, map, &[before]).await?;
+                            run(conn, delete_keys(map, &[before])).await?;
                         }
-                        insert_rows(conn, map, &[after], "REPLACE").await?;
+                        run(conn, insert_rows(map, &[after], "REPLACE")).await?;
                     }
                 }
             }
@@ -555,9 +645,11 @@ impl Applier {
         last.checkpoint(&self.meta, &tx.end);
         last.send(lane).await?;
         self.last_checkpoint = Instant::now();
+        self.committed = self.ticket();
         Ok(Applied {
             changes: tx.changes.len() as u64,
             rows,
+            ticket: self.committed,
         })
     }
 }
@@ -700,22 +792,33 @@ fn partition<'a>(
     weights: &HashMap<(String, String), Weights>,
 ) -> (Vec<Vec<Work<'a>>>, Vec<Work<'a>>) {
     let workers = workers.max(1);
-    // Plans per table, in the order tables first appear.
-    let mut order: Vec<&(String, String)> = Vec::new();
-    let mut plans: HashMap<&(String, String), Plan> = HashMap::new();
+    // Plans per table, in the order tables first appear. A batch's changes come
+    // in runs of one table: the run's table is looked up once.
+    let mut plans: Vec<(&TableMap, Option<&Weights>, Plan)> = Vec::new();
+    let mut planned: foldhash::HashMap<&(String, String), Option<usize>> = Default::default();
+    let mut current: Option<(&(String, String), Option<usize>)> = None;
     for tc in txs.iter().flat_map(|t| &t.changes) {
-        let Some(map) = tables.get(&tc.table) else {
+        let at = match current {
+            Some((table, at)) if *table == tc.table => at,
+            _ => {
+                let at = *planned.entry(&tc.table).or_insert_with(|| {
+                    let map = tables.get(&tc.table)?;
+                    let plan = if map.key.is_empty() {
+                        Plan::Keyless(Vec::new())
+                    } else {
+                        Plan::Keyed(Compacted::default())
+                    };
+                    plans.push((map, weights.get(&tc.table), plan));
+                    Some(plans.len() - 1)
+                });
+                current = Some((&tc.table, at));
+                at
+            }
+        };
+        let Some((map, w, plan)) = at.and_then(|i| plans.get_mut(i)) else {
             continue;
         };
-        let plan = plans.entry(&tc.table).or_insert_with(|| {
-            order.push(&tc.table);
-            if map.key.is_empty() {
-                Plan::Keyless(Vec::new())
-            } else {
-                Plan::Keyed(Compacted::default())
-            }
-        });
-        let w = weights.get(&tc.table);
+        let (map, w) = (*map, *w);
         let key = |row: &[Value]| key_of_weighted(row, &map.key, w);
         match plan {
             Plan::Keyless(list) => list.push(&tc.change),
@@ -735,10 +838,7 @@ fn partition<'a>(
     let mut parts: Vec<Vec<Work>> = (0..workers).map(|_| Vec::new()).collect();
     let mut keyless = Vec::new();
     let mut keyed: Vec<(&TableMap, Compacted)> = Vec::new();
-    for table in order {
-        let (Some(map), Some(plan)) = (tables.get(table), plans.remove(table)) else {
-            continue;
-        };
+    for (map, _, plan) in plans {
         match plan {
             Plan::Keyless(list) => keyless.push(Work::Keyless(map, list)),
             Plan::Keyed(c) => keyed.push((map, c)),
@@ -749,9 +849,9 @@ fn partition<'a>(
     // distance, so spreading every table over every worker would multiply them.
     // One with more than twice a worker's share of the batch's rows is split by
     // key (tables of about equal size each go whole).
-    let total: usize = keyed.iter().map(|(_, c)| c.order.len()).sum();
+    let total: usize = keyed.iter().map(|(_, c)| c.rows.len()).sum();
     let share = 2 * total.div_ceil(workers);
-    keyed.sort_by_key(|(_, c)| std::cmp::Reverse(c.order.len()));
+    keyed.sort_by_key(|(_, c)| std::cmp::Reverse(c.rows.len()));
     let mut load = vec![0usize; workers];
     for (map, c) in keyed {
         let table_hash = hash_of(&[
@@ -760,21 +860,21 @@ fn partition<'a>(
             map.target_name.as_bytes(),
         ]);
         // Rows that may collide on another unique index stay together.
-        let whole = map.serial || workers == 1 || c.order.len() <= share;
+        let whole = map.serial || workers == 1 || c.rows.len() <= share;
         let least = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
         let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
         let mut upserts: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
-        for k in &c.order {
+        for (key_hash, state) in c.rows {
             let w = if whole {
                 least
             } else {
-                (hash_of(&[&table_hash.to_le_bytes(), k]) % workers as u64) as usize
+                ((table_hash ^ key_hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) % workers as u64)
+                    as usize
             };
             load[w] += 1;
-            match c.last.get(k) {
-                Some((Some(row), _)) => upserts[w].push(row),
-                Some((None, key_row)) => deletes[w].push(key_row),
-                None => {}
+            match state {
+                (Some(row), _) => upserts[w].push(row),
+                (None, key_row) => deletes[w].push(key_row),
             }
         }
         for (w, (d, u)) in deletes.into_iter().zip(upserts).enumerate() {
@@ -789,54 +889,90 @@ fn partition<'a>(
     (parts, keyless)
 }
 
-/// Writes `work` on `lane` in one transaction and commits it, with the sync
-/// checkpoint when given: statements that need parameters first (a round trip
-/// each), then one packet with the loads, the checkpoint and the COMMIT (see
-/// [`Finish`]). Rolls back on error.
-async fn write(
-    lane: &mut Lane,
-    work: Vec<&Work<'_>>,
-    load_from: Option<usize>,
-    checkpoint: Option<(&Meta, &Position)>,
-) -> Result<(), ReplicateError> {
-    let mut last = Finish::default();
-    for w in work {
-        let done = match w {
-            Work::Replace(map, rows) if map.plain && load_from.is_some_and(|n| rows.len() >= n) => {
-                last.load(map, rows);
-                Ok(())
+/// One lane's transaction, built before it is sent: the statements that need
+/// parameters (a round trip each), then one packet with the loads, the sync
+/// checkpoint when given and the COMMIT (see [`Finish`]). Built, it owns its
+/// rows (encoded, or as parameters): it can be sent while the next batch is
+/// built.
+#[derive(Default)]
+struct Prepared {
+    statements: Vec<Exec>,
+    last: Finish,
+    checkpoint: bool,
+}
+
+/// A statement with its parameters, and what it does (for its error).
+struct Exec {
+    sql: String,
+    params: Vec<Value>,
+    what: &'static str,
+}
+
+impl Prepared {
+    fn build(
+        work: Vec<&Work<'_>>,
+        load_from: Option<usize>,
+        checkpoint: Option<(&Meta, &Position)>,
+    ) -> Prepared {
+        let mut out = Prepared::default();
+        for w in work {
+            match w {
+                Work::Replace(map, rows)
+                    if map.plain && load_from.is_some_and(|n| rows.len() >= n) =>
+                {
+                    out.last.load(map, rows)
+                }
+                other => out.statements.extend(statements(other)),
             }
-            other => run_statements(&mut lane.conn, other).await,
-        };
-        if let Err(e) = done {
+        }
+        if let Some((meta, end)) = checkpoint {
+            out.last.checkpoint(meta, end);
+            out.checkpoint = true;
+        }
+        out
+    }
+
+    /// Sends it on `lane` and commits; rolls back on error.
+    async fn send(self, lane: &mut Lane) -> Result<(), ReplicateError> {
+        if let Err(e) = run(&mut lane.conn, self.statements).await {
             rollback(&mut lane.conn).await;
             return Err(e);
         }
+        if self.checkpoint {
+            crate::failpoint::hit("apply.rows_before_checkpoint");
+        }
+        self.last.send(lane).await
     }
-    if let Some((meta, end)) = checkpoint {
-        crate::failpoint::hit("apply.rows_before_checkpoint");
-        last.checkpoint(meta, end);
-    }
-    last.send(lane).await
 }
 
-/// One worker's statements for one table, each with its parameters.
-async fn run_statements(conn: &mut Conn, work: &Work<'_>) -> Result<(), ReplicateError> {
+/// Runs `statements` in order on `conn`.
+async fn run(conn: &mut Conn, statements: Vec<Exec>) -> Result<(), ReplicateError> {
+    for Exec { sql, params, what } in statements {
+        conn.exec_drop(sql, Params::Positional(params))
+            .await
+            .map_err(target_err(what))?;
+    }
+    Ok(())
+}
+
+/// The statements of one worker's work on one table.
+fn statements(work: &Work<'_>) -> Vec<Exec> {
     match work {
-        Work::Delete(map, rows) => delete_keys(conn, map, rows).await,
-        Work::Replace(map, rows) => insert_rows(conn, map, rows, "REPLACE").await,
+        Work::Delete(map, rows) => delete_keys(map, rows),
+        Work::Replace(map, rows) => insert_rows(map, rows, "REPLACE"),
         Work::Keyless(map, changes) => {
+            let mut out = Vec::new();
             for change in changes {
                 match change {
-                    Change::Insert { after } => insert_rows(conn, map, &[after], "INSERT").await?,
-                    Change::Delete { before } => delete_one(conn, map, before).await?,
+                    Change::Insert { after } => out.extend(insert_rows(map, &[after], "INSERT")),
+                    Change::Delete { before } => out.push(delete_one(map, before)),
                     Change::Update { before, after } => {
-                        delete_one(conn, map, before).await?;
-                        insert_rows(conn, map, &[after], "INSERT").await?;
+                        out.push(delete_one(map, before));
+                        out.extend(insert_rows(map, &[after], "INSERT"));
                     }
                 }
             }
-            Ok(())
+            out
         }
     }
 }
@@ -923,16 +1059,12 @@ fn encode_rows(rows: &[&[Value]], written: &[usize]) -> Vec<bytes::Bytes> {
 }
 
 /// Multi-row `verb INTO` of `rows`, in power-of-two sized statements.
-async fn insert_rows(
-    conn: &mut Conn,
-    map: &TableMap,
-    rows: &[&[Value]],
-    verb: &str,
-) -> Result<(), ReplicateError> {
+fn insert_rows(map: &TableMap, rows: &[&[Value]], verb: &str) -> Vec<Exec> {
     let written = map.written();
     let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
     let cols = cols.join(", ");
     let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
+    let mut out = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
         let n = statement_rows(rest, written.len(), |r| {
@@ -942,29 +1074,25 @@ async fn insert_rows(
                 .sum()
         });
         let (now, later) = rest.split_at(n);
-        let sql = crate::target::insert_sql(verb, &table, &cols, written.len(), n);
-        let params: Vec<Value> = now
-            .iter()
-            .flat_map(|r| {
-                written
-                    .iter()
-                    .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
-            })
-            .collect();
-        conn.exec_drop(sql, Params::Positional(params))
-            .await
-            .map_err(target_err("writing rows"))?;
+        out.push(Exec {
+            sql: crate::target::insert_sql(verb, &table, &cols, written.len(), n),
+            params: now
+                .iter()
+                .flat_map(|r| {
+                    written
+                        .iter()
+                        .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+                })
+                .collect(),
+            what: "writing rows",
+        });
         rest = later;
     }
-    Ok(())
+    out
 }
 
 /// Multi-row delete by key: `key IN (…)` or `(a, b) IN ((…), …)`.
-async fn delete_keys(
-    conn: &mut Conn,
-    map: &TableMap,
-    rows: &[&[Value]],
-) -> Result<(), ReplicateError> {
+fn delete_keys(map: &TableMap, rows: &[&[Value]]) -> Vec<Exec> {
     let cols: Vec<String> = map.key.iter().map(|&i| quote(&map.columns[i].0)).collect();
     let (lhs, tuple) = if cols.len() == 1 {
         (cols[0].clone(), "?".to_string())
@@ -974,6 +1102,7 @@ async fn delete_keys(
             format!("({})", vec!["?"; cols.len()].join(", ")),
         )
     };
+    let mut out = Vec::new();
     let mut rest = rows;
     while !rest.is_empty() {
         let n = statement_rows(rest, map.key.len(), |r| {
@@ -997,12 +1126,14 @@ async fn delete_keys(
                     .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
             })
             .collect();
-        conn.exec_drop(sql, Params::Positional(params))
-            .await
-            .map_err(target_err("deleting rows"))?;
+        out.push(Exec {
+            sql,
+            params,
+            what: "deleting rows",
+        });
         rest = later;
     }
-    Ok(())
+    out
 }
 
 /// `UPDATE … SET <every written column> WHERE <key> = <before's key>`; whether it
@@ -1047,24 +1178,24 @@ async fn update_row(
 }
 
 /// Deletes one row equal in every written column (keyless tables).
-async fn delete_one(conn: &mut Conn, map: &TableMap, row: &[Value]) -> Result<(), ReplicateError> {
-    let (preds, vals): (Vec<String>, Vec<Value>) = map
+fn delete_one(map: &TableMap, row: &[Value]) -> Exec {
+    let (preds, params): (Vec<String>, Vec<Value>) = map
         .columns
         .iter()
         .zip(row)
         .filter(|((_, _, generated), _)| !generated)
         .map(|((name, _, _), v)| (format!("{} <=> ?", quote(name)), v.clone()))
         .unzip();
-    let sql = format!(
-        "DELETE FROM {}.{} WHERE {} LIMIT 1",
-        quote(&map.target_schema),
-        quote(&map.target_name),
-        preds.join(" AND ")
-    );
-    conn.exec_drop(sql, Params::Positional(vals))
-        .await
-        .map_err(target_err("deleting a row"))?;
-    Ok(())
+    Exec {
+        sql: format!(
+            "DELETE FROM {}.{} WHERE {} LIMIT 1",
+            quote(&map.target_schema),
+            quote(&map.target_name),
+            preds.join(" AND ")
+        ),
+        params,
+        what: "deleting a row",
+    }
 }
 
 /// How many of `rows` the next statement takes: the largest power of two that

@@ -371,6 +371,7 @@ async fn follow(
         control,
         ..
     } = streams;
+    let mut in_flight = None;
     let result = follow_polled(
         &mut applier,
         reader,
@@ -383,11 +384,19 @@ async fn follow(
         requests,
         catchup,
         &poll,
+        &mut in_flight,
     )
     .await;
-    // However it ended, the checkpoint the applier commits in the background is
-    // stored before the run says where it stopped.
+    // However it ended, what the applier commits in the background is committed
+    // (or failed) before the run says where it stopped; a batch committed so is
+    // applied: a retry must not apply it again.
     let flushed = applier.flush().await;
+    if let Some(done) = in_flight.take() {
+        if applier.committed() >= done.result.ticket {
+            let touched = setup.verify.as_deref().map(|h| (h, &**tables));
+            settle(done, false, applied, status, drain, touched);
+        }
+    }
     poll.close().await;
     let outcome = result?;
     flushed.map(|()| outcome)
@@ -406,6 +415,7 @@ async fn follow_polled(
     requests: &mut Requests,
     catchup: &mut Catchup,
     poll: &Poll,
+    in_flight: &mut Option<InFlight>,
 ) -> Result<Outcome, ReplicateError> {
     let (tx, mut rx) = mpsc::channel::<Result<Transaction, ReplicateError>>(QUEUE);
     let budget = Arc::new(tokio::sync::Semaphore::new(QUEUE_BYTES));
@@ -499,6 +509,9 @@ async fn follow_polled(
     };
     // A transaction taken from the queue that starts the next batch.
     let mut held: Option<Transaction> = None;
+    // The end of the last batch handed to the applier (`applied` is the end of
+    // the last one committed).
+    let mut submitted = applied.clone();
     status.state = if drain.active() {
         "completing"
     } else {
@@ -523,6 +536,21 @@ async fn follow_polled(
         if let Some(h) = &hook {
             h.shared.set_ready(catchup.until.is_none());
         }
+        // Nothing queued: the batch in flight is settled before the sync waits.
+        if in_flight.is_some() && rx.is_empty() && held.is_none() {
+            applier.flush().await?;
+            if let Some(done) = in_flight.take() {
+                last_commit_ts = settle(
+                    done,
+                    false,
+                    applied,
+                    status,
+                    drain,
+                    hook.as_deref().map(|h| (h, &**tables)),
+                )
+                .or(last_commit_ts);
+            }
+        }
         // Wait for work, a request, a cut, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
         let first = if let Some(t) = held.take() {
@@ -537,8 +565,23 @@ async fn follow_polled(
                 None
             }
             c = next_cut(&mut cuts) => {
-                pending = Pending::take(c, applied);
-                if pending.as_ref().is_some_and(|p| reached(applied, &p.cut.to)) {
+                // Taken against what the sync has handed over: the cut's `from`
+                // must be ahead of every transaction it has not observed.
+                pending = Pending::take(c, &submitted);
+                if pending.as_ref().is_some_and(|p| reached(&submitted, &p.cut.to)) {
+                    // At the cut: reached once all of it is committed.
+                    applier.flush().await?;
+                    if let Some(done) = in_flight.take() {
+                        last_commit_ts = settle(
+                            done,
+                            false,
+                            applied,
+                            status,
+                            drain,
+                            hook.as_deref().map(|h| (h, &**tables)),
+                        )
+                        .or(last_commit_ts);
+                    }
                     reach(pending.take(), hook.as_deref()).await;
                 }
                 None
@@ -583,31 +626,46 @@ async fn follow_polled(
                 Some(t) if t.statement.is_some() => batch.pop(),
                 _ => None,
             };
+            // The batch before this one is committed once this one is handed
+            // over; this one may still be committing (see `Applier::apply`).
             let result = applier.apply(&batch).await?;
-            for tc in batch.iter().flat_map(|t| &t.changes) {
-                status.count_changes(&tc.table.0, &tc.table.1, 1);
+            if let Some(done) = in_flight.take() {
+                last_commit_ts = settle(
+                    done,
+                    false,
+                    applied,
+                    status,
+                    drain,
+                    hook.as_deref().map(|h| (h, &**tables)),
+                )
+                .or(last_commit_ts);
             }
             if let Some(last) = batch.last() {
-                *applied = last.end.clone();
+                submitted = last.end.clone();
             }
-            if let Some(last) = batch.iter().rev().find(|t| !t.between) {
-                last_commit_ts = Some(last.timestamp);
+            let done = InFlight {
+                batch: std::mem::take(&mut batch),
+                result,
+            };
+            // Settled now when what follows needs it committed: a statement, the
+            // verifier's cut, or nothing queued (the sync would wait with it).
+            let at_cut = pending
+                .as_ref()
+                .is_some_and(|p| reached(&submitted, &p.cut.to));
+            if statement.is_some() || at_cut || (rx.is_empty() && held.is_none()) {
+                applier.flush().await?;
+                last_commit_ts = settle(
+                    done,
+                    statement.is_some(),
+                    applied,
+                    status,
+                    drain,
+                    hook.as_deref().map(|h| (h, &**tables)),
+                )
+                .or(last_commit_ts);
+            } else {
+                *in_flight = Some(done);
             }
-            status.transactions += batch.iter().filter(|t| !t.between).count() as u64;
-            for t in &batch {
-                let tables = t
-                    .changes
-                    .iter()
-                    .map(|c| (c.table.0.as_str(), c.table.1.as_str()));
-                drain.applied(&t.end, tables);
-            }
-            status.changes += result.changes;
-            status.job_changes += result.changes;
-            status.job_read_bytes += batch.iter().map(|t| t.read_bytes).sum::<u64>();
-            if let Some(h) = &hook {
-                record_touches(h, &batch, tables, applied, statement.is_some());
-            }
-            batch.clear();
             let statement = statement.and_then(|mut t| {
                 status.transactions += 1;
                 status.job_read_bytes += t.read_bytes;
@@ -633,7 +691,8 @@ async fn follow_polled(
                 status.job_ddl += 1;
                 *tables = maps;
                 applier.set_tables(tables.clone());
-                *applied = end;
+                *applied = end.clone();
+                submitted = end;
                 // The reader is waiting for these before it decodes further rows.
                 let _ = maps_tx.send(tables.clone()).await;
             }
@@ -726,6 +785,52 @@ async fn follow_polled(
             }
         }
     }
+}
+
+/// The tables the sync follows, by source name.
+type Maps = HashMap<(String, String), TableMap>;
+
+/// A batch handed to the applier and not yet known committed, with what
+/// applying it did.
+struct InFlight {
+    batch: Vec<Transaction>,
+    result: crate::replicate::apply::Applied,
+}
+
+/// What the sync records once a batch is committed: the position, the counts,
+/// what the cutover and the verifier follow (`touched`: the verifier and the
+/// tables; `statement`: a statement follows the batch). Returns the source
+/// commit time of its last transaction.
+fn settle(
+    done: InFlight,
+    statement: bool,
+    applied: &mut Position,
+    status: &mut SyncStatus,
+    drain: &mut Drain,
+    touched: Option<(&Hook, &Maps)>,
+) -> Option<u32> {
+    let InFlight { batch, result } = done;
+    for tc in batch.iter().flat_map(|t| &t.changes) {
+        status.count_changes(&tc.table.0, &tc.table.1, 1);
+    }
+    if let Some(last) = batch.last() {
+        *applied = last.end.clone();
+    }
+    status.transactions += batch.iter().filter(|t| !t.between).count() as u64;
+    for t in &batch {
+        let tables = t
+            .changes
+            .iter()
+            .map(|c| (c.table.0.as_str(), c.table.1.as_str()));
+        drain.applied(&t.end, tables);
+    }
+    status.changes += result.changes;
+    status.job_changes += result.changes;
+    status.job_read_bytes += batch.iter().map(|t| t.read_bytes).sum::<u64>();
+    if let Some((hook, tables)) = touched {
+        record_touches(hook, &batch, tables, applied, statement);
+    }
+    batch.iter().rev().find(|t| !t.between).map(|t| t.timestamp)
 }
 
 /// A verifier's cut the sync has taken and not reached yet.

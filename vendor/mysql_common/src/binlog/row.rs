@@ -7,7 +7,6 @@
 // modified, or distributed except according to those terms.
 
 use std::{
-    borrow::Cow,
     convert::{TryFrom, TryInto},
     fmt, io,
     sync::Arc,
@@ -173,7 +172,6 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
         let mut charset_iter = opt_meta_extractor.iter_charset();
         let mut enum_and_set_charset_iter = opt_meta_extractor.iter_enum_and_set_charset();
         let mut primary_key_iter = opt_meta_extractor.iter_primary_key();
-        let mut column_name_iter = opt_meta_extractor.iter_column_name();
 
         for i in 0..(num_columns as usize) {
             let column_type = table_info.get_column_type(i);
@@ -212,15 +210,6 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
                 Default::default()
             };
 
-            let column_name_raw = column_name_iter.next().transpose()?;
-            let column_name = column_name_raw
-                .as_ref()
-                .map(|x| Cow::Borrowed(x.name_raw()))
-                .unwrap_or_else(|| {
-                    // default column name is `@<i>` where i is a column offset in a table
-                    Cow::Owned(format!("@{}", i).into())
-                });
-
             let mut column_flags = ColumnFlags::empty();
 
             if is_unsigned {
@@ -237,14 +226,11 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
 
             // check if column is in columns list
             if cols.get(i).as_deref().copied().unwrap_or(false) {
+                // Ferry: no schema, table or column name per row (Ferry reads
+                // only the values; the names cost allocations on every row, and
+                // MariaDB's `@<i>` default a format! per column).
                 let column = Column::new(column_type)
-                    .with_schema(table_info.database_name_raw())
-                    .with_table(table_info.table_name_raw())
-                    .with_name(column_name.as_ref())
                     .with_flags(column_flags)
-                    .with_schema(table_info.database_name_raw())
-                    .with_org_table(table_info.table_name_raw())
-                    .with_table(table_info.table_name_raw())
                     .with_character_set(charset);
 
                 columns.push(column);
