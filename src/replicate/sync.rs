@@ -928,14 +928,20 @@ fn record_touches(
     let Some(mut marks) = hook.touches.batch() else {
         return;
     };
-    // A row's key values (none for a keyless table).
-    fn key<'r>(row: &'r [mysql_async::Value], at: &[usize]) -> Option<Vec<&'r mysql_async::Value>> {
-        (!at.is_empty())
-            .then(|| at.iter().map(|&i| row.get(i)).collect::<Option<Vec<_>>>())
-            .flatten()
-    }
+    // The table is looked up once per run of its rows; a row's key values
+    // (none for a keyless table) go in one reused list.
+    let mut current: Option<(&(String, String), Option<&TableMap>)> = None;
+    let mut key: Vec<&mysql_async::Value> = Vec::new();
     for tc in batch.iter().flat_map(|t| &t.changes) {
-        let Some(map) = tables.get(&tc.table) else {
+        let map = match current {
+            Some((table, map)) if *table == tc.table => map,
+            _ => {
+                let map = tables.get(&tc.table);
+                current = Some((&tc.table, map));
+                map
+            }
+        };
+        let Some(map) = map else {
             continue;
         };
         let rows: [Option<&[mysql_async::Value]>; 2] = match &tc.change {
@@ -944,7 +950,13 @@ fn record_touches(
             super::reader::Change::Update { before, after } => [Some(before), Some(after)],
         };
         for row in rows.into_iter().flatten() {
-            marks.touch(&tc.table, key(row, &map.key).as_deref());
+            key.clear();
+            let keyed = !map.key.is_empty()
+                && map
+                    .key
+                    .iter()
+                    .all(|&i| row.get(i).map(|v| key.push(v)).is_some());
+            marks.touch(&tc.table, keyed.then_some(key.as_slice()));
         }
     }
     if statement {

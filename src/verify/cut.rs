@@ -15,7 +15,7 @@
 //! [`Touches`] records which ranges the sync changes, batch by batch, so a range
 //! found equal stays *verified* only until the sync changes it again.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -119,6 +119,9 @@ struct Tracked {
     /// Tables whose rows a change to this one can change without a binlog
     /// event of their own (children with ON DELETE/UPDATE actions).
     children: Vec<TableName>,
+    /// The last batch that changed any of its rows (its children are marked
+    /// once per batch, when it is done).
+    touched: u64,
 }
 
 /// Which ranges the sync changed, by batch sequence number.
@@ -132,13 +135,15 @@ struct TouchState {
     seq: u64,
     /// The sync's position after batch `seq`.
     at: Position,
-    tables: HashMap<TableName, Tracked>,
+    tables: foldhash::HashMap<TableName, Tracked>,
 }
 
 /// One batch's marks, under the lock (see [`Touches::batch`]).
 pub struct Batch<'a> {
     state: std::sync::MutexGuard<'a, TouchState>,
     seq: u64,
+    /// A key's integers, reused from row to row.
+    key: Vec<i128>,
 }
 
 impl Touches {
@@ -166,6 +171,7 @@ impl Touches {
                 last: vec![seq; uppers.len().max(1)],
                 whole: seq,
                 children,
+                touched: seq,
             },
         );
     }
@@ -195,7 +201,11 @@ impl Touches {
         let mut state = self.state.lock().ok()?;
         state.seq += 1;
         let seq = state.seq;
-        Some(Batch { state, seq })
+        Some(Batch {
+            state,
+            seq,
+            key: Vec::new(),
+        })
     }
 
     /// Whether range `chunk` of `table` changed after batch `since`.
@@ -213,33 +223,26 @@ impl Touches {
 impl Batch<'_> {
     /// `table`'s row with key `key` changed (`None`: some row, unknown which).
     pub fn touch(&mut self, table: &TableName, key: Option<&[&Value]>) {
-        let seq = self.seq;
-        let Some(t) = self.state.tables.get_mut(table) else {
+        let Batch { state, seq, key: k } = self;
+        let Some(t) = state.tables.get_mut(table) else {
             return;
         };
-        match (key, &t.uppers) {
+        t.touched = *seq;
+        let range = match (key, &t.uppers) {
             (Some(key), Some(uppers)) => {
-                match key.iter().map(|v| integer(v)).collect::<Option<Vec<_>>>() {
-                    Some(k) => {
-                        let i = uppers.partition_point(|u| u.as_ref().is_some_and(|u| *u < k));
-                        if let Some(slot) = t.last.get_mut(i) {
-                            *slot = seq;
-                        } else {
-                            t.whole = seq;
-                        }
-                    }
-                    None => t.whole = seq,
-                }
+                k.clear();
+                let all = key.iter().all(|v| integer(v).map(|n| k.push(n)).is_some());
+                all.then(|| {
+                    uppers.partition_point(|u| {
+                        u.as_ref().is_some_and(|u| u.as_slice() < k.as_slice())
+                    })
+                })
             }
-            _ => t.whole = seq,
-        }
-        if !t.children.is_empty() {
-            let children = t.children.clone();
-            for c in children {
-                if let Some(child) = self.state.tables.get_mut(&c) {
-                    child.whole = seq;
-                }
-            }
+            _ => None,
+        };
+        match range.and_then(|i| t.last.get_mut(i)) {
+            Some(slot) => *slot = *seq,
+            None => t.whole = *seq,
         }
     }
 
@@ -258,6 +261,25 @@ impl Batch<'_> {
     /// The batch is applied: the sync stands at `at`.
     pub fn done(mut self, at: &Position) {
         self.state.at = at.clone();
+    }
+}
+
+impl Drop for Batch<'_> {
+    /// The children of the tables the batch changed count as changed whole.
+    fn drop(&mut self) {
+        let seq = self.seq;
+        let children: Vec<TableName> = self
+            .state
+            .tables
+            .values()
+            .filter(|t| t.touched == seq)
+            .flat_map(|t| t.children.iter().cloned())
+            .collect();
+        for c in children {
+            if let Some(child) = self.state.tables.get_mut(&c) {
+                child.whole = seq;
+            }
+        }
     }
 }
 

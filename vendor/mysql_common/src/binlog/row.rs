@@ -15,7 +15,7 @@ use std::{
 use bitvec::{prelude::BitVec, slice::BitSlice};
 
 use crate::{
-    constants::{ColumnFlags, ColumnType},
+    constants::ColumnType,
     io::ParseBuf,
     misc::raw::int::*,
     packets::Column,
@@ -124,6 +124,12 @@ impl BinlogRow {
     }
 }
 
+/// Ferry: the one (empty) column list every decoded row shares.
+fn no_columns() -> Arc<[Column]> {
+    static NONE: std::sync::OnceLock<Arc<[Column]>> = std::sync::OnceLock::new();
+    NONE.get_or_init(|| Arc::from(Vec::new())).clone()
+}
+
 impl<'de> MyDeserialize<'de> for BinlogRow {
     const SIZE: Option<usize> = None;
     /// Content:
@@ -139,8 +145,8 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
         (num_columns, cols, have_shared_image, table_info): Self::Ctx,
         buf: &mut ParseBuf<'de>,
     ) -> io::Result<Self> {
-        let mut values: Vec<Option<BinlogValue<'static>>> = vec![];
-        let mut columns = vec![];
+        let mut values: Vec<Option<BinlogValue<'static>>> =
+            Vec::with_capacity(num_columns as usize);
 
         // read a shared image if needed (see WL#2955)
         let mut partial_cols = if have_shared_image {
@@ -169,9 +175,6 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
         let opt_meta_extractor = OptionalMetaExtractor::new(table_info.iter_optional_meta())?;
 
         let mut signedness_iterator = opt_meta_extractor.iter_signedness();
-        let mut charset_iter = opt_meta_extractor.iter_charset();
-        let mut enum_and_set_charset_iter = opt_meta_extractor.iter_enum_and_set_charset();
-        let mut primary_key_iter = opt_meta_extractor.iter_primary_key();
 
         for i in 0..(num_columns as usize) {
             let column_type = table_info.get_column_type(i);
@@ -199,42 +202,8 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
                 .flatten()
                 .unwrap_or_default();
 
-            let charset = if column_type.is_character_type() {
-                charset_iter.next().transpose()?.unwrap_or_default()
-            } else if column_type.is_enum_or_set_type() {
-                enum_and_set_charset_iter
-                    .next()
-                    .transpose()?
-                    .unwrap_or_default()
-            } else {
-                Default::default()
-            };
-
-            let mut column_flags = ColumnFlags::empty();
-
-            if is_unsigned {
-                column_flags |= ColumnFlags::UNSIGNED_FLAG;
-            }
-
-            if primary_key_iter
-                .next_if(|next| next.is_err() || next.as_ref().ok() == Some(&(i as u64)))
-                .transpose()?
-                .is_some()
-            {
-                column_flags |= ColumnFlags::PRI_KEY_FLAG;
-            }
-
             // check if column is in columns list
             if cols.get(i).as_deref().copied().unwrap_or(false) {
-                // Ferry: no schema, table or column name per row (Ferry reads
-                // only the values; the names cost allocations on every row, and
-                // MariaDB's `@<i>` default a format! per column).
-                let column = Column::new(column_type)
-                    .with_flags(column_flags)
-                    .with_character_set(charset);
-
-                columns.push(column);
-
                 // check if column is null
                 if null_bitmap
                     .get(image_idx)
@@ -252,7 +221,9 @@ impl<'de> MyDeserialize<'de> for BinlogRow {
             }
         }
 
-        Ok(BinlogRow::new(values, columns.into_boxed_slice().into()))
+        // Ferry: no columns (Ferry reads only the values; describing every
+        // column of every row cost allocations per row).
+        Ok(BinlogRow::new(values, no_columns()))
     }
 }
 
