@@ -497,6 +497,17 @@ async fn follow_polled(
     let mut window = (Instant::now(), status.transactions, status.changes);
     let mut last_tick = Instant::now() - TICK;
     let mut last_commit_ts: Option<u32> = None;
+    // Accounts the batch in flight (see `settle`): only once it is known
+    // committed (`Applier::apply` returned for the next one, or a flush did).
+    macro_rules! settle_in_flight {
+        ($statement:expr) => {
+            if let Some(done) = in_flight.take() {
+                let touched = hook.as_deref().map(|h| (h, &**tables));
+                last_commit_ts =
+                    settle(done, $statement, applied, status, drain, touched).or(last_commit_ts);
+            }
+        };
+    }
     // When the job last had everything the source had (see `lag`).
     let mut synced_at: Option<f64> = None;
     // Bytes behind at the last tick, for the catch-up estimate.
@@ -539,17 +550,7 @@ async fn follow_polled(
         // Nothing queued: the batch in flight is settled before the sync waits.
         if in_flight.is_some() && rx.is_empty() && held.is_none() {
             applier.flush().await?;
-            if let Some(done) = in_flight.take() {
-                last_commit_ts = settle(
-                    done,
-                    false,
-                    applied,
-                    status,
-                    drain,
-                    hook.as_deref().map(|h| (h, &**tables)),
-                )
-                .or(last_commit_ts);
-            }
+            settle_in_flight!(false);
         }
         // Wait for work, a request, a cut, or the next tick.
         let wait = TICK.saturating_sub(last_tick.elapsed());
@@ -571,17 +572,7 @@ async fn follow_polled(
                 if pending.as_ref().is_some_and(|p| reached(&submitted, &p.cut.to)) {
                     // At the cut: reached once all of it is committed.
                     applier.flush().await?;
-                    if let Some(done) = in_flight.take() {
-                        last_commit_ts = settle(
-                            done,
-                            false,
-                            applied,
-                            status,
-                            drain,
-                            hook.as_deref().map(|h| (h, &**tables)),
-                        )
-                        .or(last_commit_ts);
-                    }
+                    settle_in_flight!(false);
                     reach(pending.take(), hook.as_deref()).await;
                 }
                 None
@@ -629,24 +620,14 @@ async fn follow_polled(
             // The batch before this one is committed once this one is handed
             // over; this one may still be committing (see `Applier::apply`).
             let result = applier.apply(&batch).await?;
-            if let Some(done) = in_flight.take() {
-                last_commit_ts = settle(
-                    done,
-                    false,
-                    applied,
-                    status,
-                    drain,
-                    hook.as_deref().map(|h| (h, &**tables)),
-                )
-                .or(last_commit_ts);
-            }
+            settle_in_flight!(false);
             if let Some(last) = batch.last() {
                 submitted = last.end.clone();
             }
-            let done = InFlight {
+            *in_flight = Some(InFlight {
                 batch: std::mem::take(&mut batch),
                 result,
-            };
+            });
             // Settled now when what follows needs it committed: a statement, the
             // verifier's cut, or nothing queued (the sync would wait with it).
             let at_cut = pending
@@ -654,17 +635,7 @@ async fn follow_polled(
                 .is_some_and(|p| reached(&submitted, &p.cut.to));
             if statement.is_some() || at_cut || (rx.is_empty() && held.is_none()) {
                 applier.flush().await?;
-                last_commit_ts = settle(
-                    done,
-                    statement.is_some(),
-                    applied,
-                    status,
-                    drain,
-                    hook.as_deref().map(|h| (h, &**tables)),
-                )
-                .or(last_commit_ts);
-            } else {
-                *in_flight = Some(done);
+                settle_in_flight!(statement.is_some());
             }
             let statement = statement.and_then(|mut t| {
                 status.transactions += 1;
