@@ -60,6 +60,9 @@ pub struct Applier {
     committed: u64,
     meta: Meta,
     tables: Arc<HashMap<(String, String), TableMap>>,
+    /// Whether a table's key compares under a collation (see `Weights`): read
+    /// once per set of tables, not per batch.
+    collated: bool,
     last_checkpoint: Instant,
     /// The target's max_allowed_packet: a row above it can never be written.
     max_packet: usize,
@@ -270,6 +273,7 @@ impl Applier {
             next_ticket: 1,
             committed: 0,
             meta,
+            collated: collated(&tables),
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
             max_packet: max_packet.map_or(usize::MAX, |n| n as usize),
@@ -279,6 +283,7 @@ impl Applier {
 
     /// The tables the applier writes to; replaced when DDL changes one.
     pub fn set_tables(&mut self, tables: Arc<HashMap<(String, String), TableMap>>) {
+        self.collated = collated(&tables);
         self.tables = tables;
     }
 
@@ -419,10 +424,7 @@ impl Applier {
         // blocked on another's rows is freed by that worker's commit, never left
         // waiting for a transaction that waits for it.
         let load = self.load_from;
-        let collated = tables
-            .values()
-            .any(|m| m.key_collations.iter().any(Option::is_some));
-        let weights = if collated {
+        let weights = if self.collated {
             // Asked on a lane: the head's batch in flight must be back first.
             self.flush().await?;
             match self.workers.first_mut().or(self.head.as_mut()) {
@@ -663,6 +665,13 @@ async fn fk_checks(conn: &mut Conn, on: bool) -> Result<(), ReplicateError> {
     })
     .await
     .map_err(target_err("switching foreign-key checks"))
+}
+
+/// Whether any of `tables` has a key that compares under a collation.
+fn collated(tables: &HashMap<(String, String), TableMap>) -> bool {
+    tables
+        .values()
+        .any(|m| m.key_collations.iter().any(Option::is_some))
 }
 
 /// Values per weight query.
