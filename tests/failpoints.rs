@@ -148,6 +148,18 @@ async fn crash_after_a_ddl_before_its_checkpoint() {
     crash_then_converge(home.path(), &job, "ddl.applied", &pair, &db).await;
 }
 
+/// Schema `db` on the source: table `t` with one row, and a trigger that audits
+/// each insert into `audit`.
+async fn audited_table(pair: &support::Pair, db: &str) {
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, tid INT);
+             CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit (tid) VALUES (NEW.id);
+             INSERT INTO t VALUES (1, 1)"
+        ))
+        .await;
+}
+
 /// The cutover verified and created the triggers, the job not yet marked
 /// completed: `complete` again finishes it without following the binlog again, so
 /// the triggers never fire on replayed rows.
@@ -156,13 +168,7 @@ async fn crash_during_the_cutover() {
     let pair = support::pair();
     let home = tempfile::tempdir().unwrap();
     let db = support::unique("fpk_");
-    pair.source
-        .sql(&format!(
-            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, tid INT);
-             CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit (tid) VALUES (NEW.id);
-             INSERT INTO t VALUES (1, 1)"
-        ))
-        .await;
+    audited_table(&pair, &db).await;
     let job = home.path().join("job.toml");
     all_job(&job, &pair, "fp-cut", &db, "");
     let jp = job.to_str().unwrap();
@@ -209,13 +215,7 @@ async fn crash_during_the_rollback() {
     let pair = support::Pair::start_with(true);
     let home = tempfile::tempdir().unwrap();
     let db = support::unique("fpr_");
-    pair.source
-        .sql(&format!(
-            "CREATE DATABASE `{db}`; USE `{db}`; CREATE TABLE t (id INT PRIMARY KEY, v INT); CREATE TABLE audit (id INT AUTO_INCREMENT PRIMARY KEY, tid INT);
-             CREATE TRIGGER t_audit AFTER INSERT ON t FOR EACH ROW INSERT INTO audit (tid) VALUES (NEW.id);
-             INSERT INTO t VALUES (1, 1)"
-        ))
-        .await;
+    audited_table(&pair, &db).await;
     let job = home.path().join("job.toml");
     all_job(
         &job,
