@@ -11,8 +11,8 @@
 //! stream keeps its throughput (up to the buffered window below).
 //!
 //! With `DELAY_PROXY_TRACE=FILE` every read from a client is written to FILE as
-//! `ms-since-start connection-id bytes first-bytes` (the MySQL command and the
-//! start of its SQL), so a run's round trips in series can be counted.
+//! `ms-since-start connection-id bytes command-byte first-bytes` (the MySQL
+//! command and the start of its SQL), so a run's round trips in series can be counted.
 
 use std::time::Duration;
 
@@ -85,11 +85,14 @@ fn note(trace: &Trace, started: Instant, conn: u64, buf: &[u8]) {
         .collect();
     if let Ok(mut f) = file.lock() {
         use std::io::Write;
+        // The command byte in hex too: 0e is a ping, 1f a reset, 16/17 a
+        // statement's prepare/execute.
         let _ = writeln!(
             f,
-            "{:9.1} {conn:4} {:7} {text}",
+            "{:9.1} {conn:4} {:7} {:02x} {text}",
             started.elapsed().as_secs_f64() * 1000.0,
-            buf.len()
+            buf.len(),
+            body.first().copied().unwrap_or(0)
         );
     }
 }
@@ -143,7 +146,13 @@ async fn pipe(
     };
     let writer = async move {
         while let Some((due, buf)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
+            // Only a buffer not yet due waits: tokio's timer rounds a deadline up
+            // to its next millisecond, so even a due one would wait up to 1 ms,
+            // which at 0 ms added would charge every round trip a delay it asked
+            // not to have.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
             if to.write_all(&buf).await.is_err() {
                 break;
             }
