@@ -95,12 +95,14 @@ enum Stmt {
 /// commit is later than the last applied one (`last_commit`) and later than the
 /// last moment the job had everything (`synced_at`), so the lag is at most the
 /// smaller of the two ages — an idle stretch before a burst does not count.
-fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>) -> f64 {
+/// Unknown (`None`) while the job is behind and has applied nothing yet: a
+/// backlog's age shows with its first batch.
+fn lag(now: f64, synced: bool, last_commit: Option<u32>, synced_at: Option<f64>) -> Option<f64> {
     if synced {
-        return 0.0;
+        return Some(0.0);
     }
     let ages = [last_commit.map(f64::from), synced_at].map(|t| t.map(|t| (now - t).max(0.0)));
-    ages.into_iter().flatten().reduce(f64::min).unwrap_or(0.0)
+    ages.into_iter().flatten().reduce(f64::min)
 }
 
 /// Follows the binlog from `start` until a request or `stop` ends it. `requests`
@@ -711,7 +713,7 @@ async fn follow_polled(
             if synced {
                 synced_at = Some(now);
             }
-            status.lag_secs = Some(lag(now, synced, last_commit_ts, synced_at));
+            status.lag_secs = lag(now, synced, last_commit_ts, synced_at);
             status.behind_bytes =
                 source
                     .as_ref()
@@ -1506,12 +1508,13 @@ mod tests {
     #[test]
     fn an_idle_stretch_before_a_burst_is_not_lag() {
         // Synced at 1000 after a last commit at 940; a burst starts at 1000.
-        assert_eq!(lag(1000.0, true, Some(940), Some(1000.0)), 0.0);
-        assert_eq!(lag(1000.5, false, Some(940), Some(1000.0)), 0.5);
+        assert_eq!(lag(1000.0, true, Some(940), Some(1000.0)), Some(0.0));
+        assert_eq!(lag(1000.5, false, Some(940), Some(1000.0)), Some(0.5));
         // A long backlog: the last applied commit is the tighter bound.
-        assert_eq!(lag(2000.0, false, Some(1990), Some(1000.0)), 10.0);
-        // Nothing known yet.
-        assert_eq!(lag(2000.0, false, None, None), 0.0);
-        assert_eq!(lag(2000.0, false, Some(1970), None), 30.0);
+        assert_eq!(lag(2000.0, false, Some(1990), Some(1000.0)), Some(10.0));
+        // Behind with nothing applied yet: unknown, not "no lag".
+        assert_eq!(lag(2000.0, false, None, None), None);
+        assert_eq!(lag(2000.0, true, None, None), Some(0.0));
+        assert_eq!(lag(2000.0, false, Some(1970), None), Some(30.0));
     }
 }

@@ -209,7 +209,13 @@ impl Verifier {
                 self.pause(Duration::from_secs(1)).await;
                 continue;
             }
-            let lag = Duration::from_millis(self.hook.shared.lag_ms());
+            let lag_ms = self.hook.shared.lag_ms();
+            if lag_ms == super::cut::LAG_UNKNOWN {
+                self.show("waiting", Some("for the sync to measure its lag".into()));
+                self.pause(Duration::from_secs(1)).await;
+                continue;
+            }
+            let lag = Duration::from_millis(lag_ms);
             if lag > LAG_LIMIT {
                 self.show(
                     "waiting",

@@ -63,14 +63,27 @@ pub struct Hook {
 }
 
 /// What the sync tells the verifier, and what the verifier shows.
-#[derive(Default)]
 pub struct Shared {
-    /// The sync's lag at its last tick, in milliseconds.
+    /// The sync's lag at its last tick, in milliseconds; [`LAG_UNKNOWN`] until
+    /// the sync has measured it (a catch-up has the servers to itself).
     pub lag_ms: AtomicU64,
     /// The sync streams, and the target is consistent (a chunked copy's
     /// catch-up is over): cuts can be reached.
     pub ready: AtomicBool,
     pub status: Mutex<VerificationStatus>,
+}
+
+/// The sync has not measured its lag yet.
+pub const LAG_UNKNOWN: u64 = u64::MAX;
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            lag_ms: AtomicU64::new(LAG_UNKNOWN),
+            ready: AtomicBool::default(),
+            status: Mutex::default(),
+        }
+    }
 }
 
 impl Shared {
@@ -83,7 +96,7 @@ impl Shared {
     }
 
     pub fn set_lag(&self, secs: Option<f64>) {
-        let ms = secs.map_or(u64::MAX, |s| (s * 1000.0) as u64);
+        let ms = secs.map_or(LAG_UNKNOWN, |s| (s * 1000.0) as u64);
         self.lag_ms.store(ms, Ordering::Relaxed);
     }
 
