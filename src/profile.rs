@@ -597,7 +597,9 @@ pub enum DefinerPolicy {
 #[serde(rename_all = "kebab-case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum WriteMethod {
-    /// LOAD DATA LOCAL INFILE when the target allows it, INSERT otherwise.
+    /// The copy inserts near the target and loads (LOAD DATA LOCAL INFILE) at a
+    /// distance; the sync loads large batches. Loads only where the target allows
+    /// `local_infile`.
     #[default]
     Auto,
     LoadData,

@@ -767,3 +767,51 @@ async fn a_resumed_job_shows_the_sizes_its_copy_planned() {
         "the resumed run shows other sizes than its copy planned"
     );
 }
+
+#[tokio::test]
+async fn a_value_the_target_would_alter_fails_the_copy_by_either_method() {
+    let pair = support::pair();
+    let home = tempfile::tempdir().unwrap();
+    let db = support::unique("alter_");
+    pair.source
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, b VARCHAR(20));
+             INSERT INTO `{db}`.t VALUES (1, 'short'), (2, 'longer than five'), (3, 'x')"
+        ))
+        .await;
+    // The target already holds the table, narrower: a non-strict session would
+    // truncate the value with a warning.
+    pair.target
+        .sql(&format!(
+            "CREATE DATABASE `{db}`; CREATE TABLE `{db}`.t (id INT PRIMARY KEY, b VARCHAR(5))"
+        ))
+        .await;
+    for method in ["insert", "load-data"] {
+        let job = write_job(
+            home.path(),
+            &format!("alter-{method}"),
+            &pair,
+            &format!(
+                "[objects]\ninclude = [\"{db}\"]\n[options]\non_existing = \"append\"\nwrite_method = \"{method}\"\n"
+            ),
+        );
+        let out = ferry(home.path(), &["run", job.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_ne!(out.status.code(), Some(0), "{method}: {text}");
+        assert!(
+            text.contains("Data truncated for column 'b'"),
+            "{method}: {text}"
+        );
+        assert_eq!(
+            count(&pair.target, &format!("`{db}`.t")).await,
+            0,
+            "{method}"
+        );
+    }
+}

@@ -938,9 +938,11 @@ async fn copy_phase(
         stop_rx,
     ));
     let batch_bytes = (target_facts.max_allowed_packet / 2).clamp(64 << 10, 4 << 20) as usize;
-    // LOAD DATA LOCAL is the fast path; servers that refuse it get INSERTs.
-    let load_data = o.write_method == crate::profile::WriteMethod::LoadData
-        || o.write_method == crate::profile::WriteMethod::Auto && target_facts.local_infile;
+    let load_data = crate::snapshot::copy::loads_data(
+        o.write_method,
+        target_facts.local_infile,
+        target.round_trip(),
+    );
     let readers = std::mem::take(&mut snap.readers);
     let stop = Arc::new(AtomicBool::new(false));
     let copy = copy_chunks(
