@@ -9,7 +9,9 @@
 //! Memory bound: a pipeline holds at most `CHANNEL_BATCHES` queued batches, one
 //! being filled and one being written, each at most `batch_bytes` (≤ 4 MiB and ≤ half
 //! the target's `max_allowed_packet`). With P pipelines that is ≤ 4 × P × batch_bytes
-//! of row data (64 MiB for 4 pipelines), whatever the table sizes.
+//! of row data (64 MiB for 4 pipelines), whatever the table sizes. (INSERTs queue
+//! eight times as many statements of an eighth of that; a row larger than a
+//! statement's share goes alone.)
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -573,7 +575,9 @@ async fn copy_insert(
     } = *io;
     let ncols = io.table.columns.len().max(1);
     let batch_rows = INSERT_ROWS.min(MAX_PLACEHOLDERS / ncols).max(1);
-    let batch_bytes = ctx.settings.batch_bytes;
+    // Eight times the load's queue, of statements an eighth its size: the same
+    // bound (see the module's), and the writer always has one to send.
+    let batch_bytes = (ctx.settings.batch_bytes / 8).max(1);
     let insert_sql = |n: usize| crate::target::insert_sql("INSERT", dst, cols, ncols, n);
     let (tx, mut rx) = mpsc::channel::<InsertBatch>(CHANNEL_BATCHES * 8);
     // Progress counts rows as read, as LOAD DATA's does: a chunk the target holds
