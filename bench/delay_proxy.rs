@@ -49,9 +49,13 @@ async fn main() -> std::io::Result<()> {
         return Err(usage());
     }
     println!("ready");
+    let (trace, started) = (trace(), Instant::now());
     let mut tasks = Vec::new();
     for (listener, upstream) in listeners {
-        tasks.push(tokio::spawn(accept(listener, upstream, delay)));
+        let trace = trace.clone();
+        tasks.push(tokio::spawn(accept(
+            listener, upstream, delay, trace, started,
+        )));
     }
     for t in tasks {
         let _ = t.await;
@@ -97,9 +101,14 @@ fn note(trace: &Trace, started: Instant, conn: u64, buf: &[u8]) {
     }
 }
 
-async fn accept(listener: TcpListener, upstream: u16, delay: Duration) {
-    let trace = trace();
-    let started = Instant::now();
+/// `trace` and `started` are shared by every listener: one file, one clock.
+async fn accept(
+    listener: TcpListener,
+    upstream: u16,
+    delay: Duration,
+    trace: Trace,
+    started: Instant,
+) {
     let mut next = 0u64;
     while let Ok((client, _)) = listener.accept().await {
         next += 1;

@@ -266,13 +266,20 @@ pub struct Endpoint {
     /// What the server said about itself, read on the probe connection when the
     /// endpoint opens (an endpoint lives for one run or one screen's check).
     facts: Arc<ServerFacts>,
-    /// The ping measured when the endpoint opened: the distance to the server,
-    /// which the copy sizes its chunks by.
-    round_trip: Duration,
+    /// The distance to the server, which the copy sizes its chunks by (nanoseconds):
+    /// the facts' query when the endpoint opened, lowered by pings in the
+    /// background when that looked far (see [`round_trip`]).
+    round_trip: Arc<std::sync::atomic::AtomicU64>,
     /// The probe connection, kept open for the first step that needs one (see
     /// [`Endpoint::first_conn`]); when it was opened.
     probe: Arc<std::sync::Mutex<Option<(Conn, std::time::Instant)>>>,
+    /// A binlog stream's connection opening ahead of it (see
+    /// [`Endpoint::warm_replica`]).
+    spare_replica: Arc<std::sync::Mutex<Option<SpareConn>>>,
 }
+
+/// A connection opening in the background, and when it was asked for.
+type SpareConn = tokio::task::JoinHandle<Result<(Conn, std::time::Instant), EndpointError>>;
 
 impl std::fmt::Debug for Endpoint {
     // Opts would print the password; show only what identifies the server.
@@ -330,14 +337,7 @@ impl Endpoint {
         let asked = std::time::Instant::now();
         let read = read_facts(&mut conn).await;
         let first = asked.elapsed();
-        let (round_trip, read) = match read {
-            Ok(read) => match round_trip(&mut conn, first).await {
-                Ok(least) => (least, Ok(read)),
-                Err(e) => (Duration::ZERO, Err(e)),
-            },
-            Err(e) => (Duration::ZERO, Err(e)),
-        };
-        tracing::debug!(?side, ?round_trip, "endpoint opened");
+        tracing::debug!(?side, ?first, "endpoint opened");
         let (facts, settings) = match read {
             Ok(read) => read,
             Err(e) => {
@@ -352,10 +352,26 @@ impl Endpoint {
                 .into(),
             None => opts,
         };
+        let pool = Pool::new(opts.clone());
+        let round_trip = Arc::new(std::sync::atomic::AtomicU64::new(nanos(first)));
+        if first >= NEAR {
+            // Confirmed beside the steps that follow, not before them: at a
+            // distance a ping is a round trip every one of them would wait for.
+            let (pool, measured) = (pool.clone(), round_trip.clone());
+            tokio::spawn(async move {
+                let Ok(mut conn) = pool.get_conn().await else {
+                    return;
+                };
+                if let Ok(least) = self::round_trip(&mut conn, first).await {
+                    tracing::debug!(?side, ?least, "round trip confirmed");
+                    measured.fetch_min(nanos(least), std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
         Ok(Endpoint {
             side,
             config: config.clone(),
-            pool: Pool::new(opts.clone()),
+            pool,
             opts,
             tls_active,
             facts: Arc::new(facts),
@@ -364,6 +380,7 @@ impl Endpoint {
                 conn,
                 std::time::Instant::now(),
             )))),
+            spare_replica: Arc::default(),
         })
     }
 
@@ -379,9 +396,11 @@ impl Endpoint {
         self.tls_active
     }
 
-    /// The round trip measured when the endpoint opened (a ping).
+    /// The round trip to the server: measured when the endpoint opened, and
+    /// confirmed by pings soon after when it looked far (until then, the first
+    /// sample: a round trip and a little work, never less than the distance).
     pub fn round_trip(&self) -> Duration {
-        self.round_trip
+        Duration::from_nanos(self.round_trip.load(std::sync::atomic::Ordering::Relaxed))
     }
 
     pub fn pool(&self) -> &Pool {
@@ -437,11 +456,44 @@ impl Endpoint {
 
     /// A connection of its own for a binlog stream: it accepts packets up to 1 GiB
     /// (the protocol's limit), since one row event holds a row's before and after
-    /// images and can be far larger than the server's `max_allowed_packet`.
+    /// images and can be far larger than the server's `max_allowed_packet`. The
+    /// one [`Endpoint::warm_replica`] opened if it is still fresh, else a new one.
     pub async fn replica_conn(&self) -> Result<Conn, EndpointError> {
+        let spare = self.spare_replica.lock().ok().and_then(|mut s| s.take());
+        if let Some(Ok(Ok((conn, at)))) = match spare {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            if at.elapsed() < PROBE_FRESH {
+                return Ok(conn);
+            }
+            let _ = conn.disconnect().await;
+        }
+        self.new_replica_conn().await
+    }
+
+    async fn new_replica_conn(&self) -> Result<Conn, EndpointError> {
         let opts = mysql_async::OptsBuilder::from_opts(self.opts.clone())
             .max_allowed_packet(Some(1 << 30));
         connect(self.side, &self.config, opts.into()).await
+    }
+
+    /// Opens a binlog stream's connection in the background, for a sync that
+    /// starts right after this step (a precheck before an incremental run): at a
+    /// distance a new connection is round trips the stream would wait for. A
+    /// failure is the stream's to see (it connects again).
+    pub fn warm_replica(&self) {
+        let (side, config, opts) = (self.side, self.config.clone(), self.opts.clone());
+        let task = tokio::spawn(async move {
+            let opts = mysql_async::OptsBuilder::from_opts(opts).max_allowed_packet(Some(1 << 30));
+            let conn = connect(side, &config, opts.into()).await?;
+            Ok((conn, std::time::Instant::now()))
+        });
+        if let Ok(mut spare) = self.spare_replica.lock() {
+            if let Some(old) = spare.replace(task) {
+                old.abort();
+            }
+        }
     }
 
     /// A connection of its own that keeps up to `statements` prepared statements
@@ -476,6 +528,13 @@ impl Endpoint {
         if let Some((conn, _)) = probe {
             let _ = conn.disconnect().await;
         }
+        let spare = self.spare_replica.lock().ok().and_then(|mut s| s.take());
+        if let Some(Ok(Ok((conn, _)))) = match spare {
+            Some(task) => Some(task.await),
+            None => None,
+        } {
+            let _ = conn.disconnect().await;
+        }
         let _ = self.pool.disconnect().await;
     }
 }
@@ -506,6 +565,10 @@ async fn round_trip(conn: &mut Conn, first: Duration) -> Result<Duration, mysql_
         }
     }
     Ok(least)
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Below this, a far-looking round trip may be a busy machine's loopback.

@@ -409,10 +409,33 @@ pub(crate) async fn run_member(
         }
         .into());
     }
-    let existing = meta
-        .load_job(&mut meta_conn)
-        .await
-        .map_err(target_error("reading the job state"))?;
+    // An incremental job's sync starts beside its state's read (see `Early`).
+    let early = async {
+        match profile.mode {
+            Mode::Incremental => {
+                let ends = ends_of(profile, &source, &target, source_facts.flavor, &meta);
+                let streams = async {
+                    match known_start(profile, None) {
+                        Some(from) => Some(Streams::open(&ends, &from, &Arc::default()).await),
+                        None => None,
+                    }
+                };
+                let (catalog, streams, preread) = tokio::join!(
+                    target_catalog_of(&target, &selection),
+                    streams,
+                    Preread::read(&ends)
+                );
+                Early {
+                    catalog: Some(catalog),
+                    streams,
+                    preread: Some(preread),
+                }
+            }
+            _ => Early::default(),
+        }
+    };
+    let (existing, early) = tokio::join!(meta.load_job(&mut meta_conn), early);
+    let existing = existing.map_err(target_error("reading the job state"))?;
     let mut first = Vec::new();
     if existing.is_some() {
         first.extend(lost_run(&meta, &mut meta_conn).await);
@@ -445,10 +468,11 @@ pub(crate) async fn run_member(
             cutover::finish_interrupted_cutover(&sync_ctx, &mut meta_conn, job, started).await
         }
         Some(job) if job.phase == JobPhase::Sync => {
-            sync_phase(&sync_ctx, &mut meta_conn, Some(job), turn, started).await
+            let resume = Some(job);
+            sync_phase(&sync_ctx, &mut meta_conn, resume, turn, started, early).await
         }
         _ if profile.mode == Mode::Incremental => {
-            sync_phase(&sync_ctx, &mut meta_conn, None, turn, started).await
+            sync_phase(&sync_ctx, &mut meta_conn, None, turn, started, early).await
         }
         _ => {
             copy_phase(
@@ -493,23 +517,44 @@ async fn sync_phase(
     resume_sync: Option<&crate::checkpoint::JobRecord>,
     turn: Option<Turn>,
     started: Instant,
+    Early {
+        catalog: target_catalog,
+        streams: early_streams,
+        preread: early_preread,
+    }: Early,
 ) -> Result<RunSummary, JobError> {
     // The target's tables are read beside the job's own steps (see `SyncCtx::run`),
-    // and the sync's connections opened when it is known where it starts.
+    // unless read already, and the sync's connections opened when it is known
+    // where it starts (the ones opened early if they start there).
     let early = known_start(ctx.profile, resume_sync);
     let ends = ctx.ends();
+    let early_streams =
+        early_streams.filter(|o| o.as_ref().is_ok_and(|s| early.as_ref() == Some(s.from())));
     let streams = async {
         let opened = async {
-            match &early {
-                Some(from) => Some(Streams::open(&ends, from, &Arc::default()).await),
-                None => None,
+            match (early_streams, &early) {
+                (Some(opened), _) => Some(opened),
+                (None, Some(from)) => Some(Streams::open(&ends, from, &Arc::default()).await),
+                (None, None) => None,
             }
         };
-        tokio::join!(opened, Preread::read(&ends))
+        let preread = async {
+            match early_preread {
+                Some(read) => read,
+                None => Preread::read(&ends).await,
+            }
+        };
+        tokio::join!(opened, preread)
+    };
+    let target_catalog = async {
+        match target_catalog {
+            Some(read) => read,
+            None => ctx.target_catalog().await,
+        }
     };
     let (prepared, target_catalog, (opened, preread)) = tokio::join!(
         sync_start(ctx, meta_conn, resume_sync),
-        ctx.target_catalog(),
+        target_catalog,
         streams
     );
     let (start, resumed, (plan, sizes)) = prepared?;
@@ -1253,28 +1298,18 @@ impl SyncCtx<'_> {
     /// replayed up to there), where the source's may be ahead of it after a
     /// restart.
     async fn target_catalog(&self) -> Result<Catalog, JobError> {
-        let target_schemas: HashSet<&str> = self
-            .selection
-            .tables
-            .iter()
-            .map(|t| t.target_schema.as_str())
-            .collect();
-        Ok(Catalog::load(self.target, |s| target_schemas.contains(s))
-            .await
-            .map_err(FerryError::from)?)
+        target_catalog_of(self.target, self.selection).await
     }
 
     /// What the sync's connections need (see `replicate::sync::Streams`).
     fn ends(&self) -> Ends<'_> {
-        Ends {
-            source: self.source,
-            target: self.target,
-            flavor: self.flavor,
-            meta: self.meta,
-            server_id: self.profile.incremental.server_id_for(&self.profile.name),
-            apply_workers: self.profile.incremental.apply_workers,
-            load_data: self.profile.options.write_method != crate::profile::WriteMethod::Insert,
-        }
+        ends_of(
+            self.profile,
+            self.source,
+            self.target,
+            self.flavor,
+            self.meta,
+        )
     }
 
     /// As [`SyncCtx::run`], with the target's tables already read (and the sync's
@@ -1366,6 +1401,49 @@ impl SyncCtx<'_> {
             late: Some(late).filter(|l| !l.is_empty()),
         })
     }
+}
+
+/// What a sync reads before it starts, read beside the job's state when the job
+/// is incremental: the target's tables and the sync's own state (after the job
+/// lock: no other run changes them from here), and the sync's connections from the job's own start
+/// position (used only if the job starts there, not resuming elsewhere). At a
+/// distance each is round trips the sync would otherwise wait for in turn.
+#[derive(Default)]
+struct Early {
+    catalog: Option<Result<Catalog, JobError>>,
+    streams: Option<Result<Streams, ReplicateError>>,
+    preread: Option<Preread>,
+}
+
+/// What a job's sync connections need (see `replicate::sync::Streams`).
+fn ends_of<'a>(
+    profile: &Profile,
+    source: &'a Endpoint,
+    target: &'a Endpoint,
+    flavor: Flavor,
+    meta: &'a Meta,
+) -> Ends<'a> {
+    Ends {
+        source,
+        target,
+        flavor,
+        meta,
+        server_id: profile.incremental.server_id_for(&profile.name),
+        apply_workers: profile.incremental.apply_workers,
+        load_data: profile.options.write_method != crate::profile::WriteMethod::Insert,
+    }
+}
+
+/// The selection's target schemas' tables, as the target has them now.
+async fn target_catalog_of(target: &Endpoint, selection: &Selection) -> Result<Catalog, JobError> {
+    let target_schemas: HashSet<&str> = selection
+        .tables
+        .iter()
+        .map(|t| t.target_schema.as_str())
+        .collect();
+    Ok(Catalog::load(target, |s| target_schemas.contains(s))
+        .await
+        .map_err(FerryError::from)?)
 }
 
 /// Sleeps until the scheduled start, reporting the wait; a pause or abort

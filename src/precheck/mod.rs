@@ -226,6 +226,10 @@ async fn run_one(profile: &Profile, warm: bool) -> (Vec<Check>, Option<Context>)
                 // Leave room for the precheck's own two connections a side.
                 s.warm(inspect::run_connections(profile, Side::Source).saturating_sub(4));
                 t.warm(inspect::run_connections(profile, Side::Target).saturating_sub(4));
+                // An incremental job's sync starts as soon as the run does.
+                if profile.mode == crate::profile::Mode::Incremental {
+                    s.warm_replica();
+                }
             }
             (s, t)
         }

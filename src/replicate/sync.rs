@@ -44,6 +44,14 @@ const BATCH_CHANGES: usize = 20_000;
 const FAR_BATCH_CHANGES: usize = 100_000;
 /// Bytes of row images a batch holds at most.
 const BATCH_BYTES: usize = 32 << 20;
+/// While the source is more than [`BEHIND_BYTES`] ahead, a batch whose queue ran
+/// dry waits up to this long for more: the reader is slower than the applier
+/// only at the start of a catch-up (or over a slow link), and many small batches
+/// then cost the target a statement per table each, where one would do.
+const LINGER: Duration = Duration::from_millis(5);
+/// Binlog bytes between a batch and the source that make it a catch-up (see
+/// [`LINGER`]); less is following, where a batch goes at once.
+const BEHIND_BYTES: u64 = 1 << 20;
 /// How often progress is reported and requests are looked for.
 const TICK: Duration = Duration::from_secs(1);
 /// Backoff between reconnection attempts: doubles from 1 s up to this.
@@ -338,6 +346,11 @@ impl Streams {
         })
     }
 
+    /// Where the binlog stream starts.
+    pub fn from(&self) -> &Position {
+        &self.from
+    }
+
     fn with_tables(mut self, tables: &Arc<HashMap<(String, String), TableMap>>) -> Streams {
         self.applier.set_tables(tables.clone());
         self.reader.set_tables(tables.clone());
@@ -591,6 +604,8 @@ async fn follow_polled(
             // Take what is queued, up to a batch; a statement (DDL) ends it, and a
             // transaction that must be applied in order (a cascade) goes alone.
             // A verifier's cut ends it too.
+            let linger = far_behind(poll.latest().and_then(|p| p.source).as_ref(), &batch[0].end)
+                .then(|| tokio::time::Instant::now() + LINGER);
             while changes < most_changes
                 && bytes < BATCH_BYTES
                 && batch
@@ -598,7 +613,17 @@ async fn follow_polled(
                     .is_some_and(|t| t.statement.is_none() && !t.ordered())
                 && !Pending::ends(&pending, batch.last())
             {
-                match rx.try_recv() {
+                let next = match (rx.try_recv(), linger) {
+                    (Ok(t), _) => Some(t),
+                    (Err(mpsc::error::TryRecvError::Empty), Some(until)) => {
+                        tokio::time::timeout_at(until, rx.recv())
+                            .await
+                            .ok()
+                            .flatten()
+                    }
+                    (Err(_), _) => None,
+                };
+                match next.ok_or(()) {
                     Ok(t) => {
                         let t = without_copied(catchup, dequeued(t?));
                         if t.ordered() {
@@ -760,6 +785,25 @@ async fn follow_polled(
     }
 }
 
+/// Whether the source (as last polled) is more than [`BEHIND_BYTES`] past `at`:
+/// in the same file by offset, else in a later one (a poll older than `at` is in
+/// an earlier one: not behind).
+fn far_behind(source: Option<&Position>, at: &Position) -> bool {
+    // A binlog file's sequence number, after its last dot: longer is later.
+    fn seq(file: &str) -> (usize, &str) {
+        let n = file.rsplit('.').next().unwrap_or(file);
+        (n.len(), n)
+    }
+    match (source, &at.file, at.pos) {
+        (Some(s), Some(file), Some(pos)) => match (&s.file, s.pos) {
+            (Some(sf), Some(sp)) if sf == file => sp.saturating_sub(pos) > BEHIND_BYTES,
+            (Some(sf), Some(_)) => seq(sf) > seq(file),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 /// The tables the sync follows, by source name.
 type Maps = HashMap<(String, String), TableMap>;
 
@@ -783,8 +827,20 @@ fn settle(
     touched: Option<(&Hook, &Maps)>,
 ) -> Option<u32> {
     let InFlight { batch, result } = done;
+    // Counted per run of one table's changes: the counts are looked up by name.
+    let mut run: Option<(&(String, String), u64)> = None;
     for tc in batch.iter().flat_map(|t| &t.changes) {
-        status.count_changes(&tc.table.0, &tc.table.1, 1);
+        match &mut run {
+            Some((table, n)) if *table == &tc.table => *n += 1,
+            _ => {
+                if let Some((table, n)) = run.replace((&tc.table, 1)) {
+                    status.count_changes(&table.0, &table.1, n);
+                }
+            }
+        }
+    }
+    if let Some((table, n)) = run {
+        status.count_changes(&table.0, &table.1, n);
     }
     if let Some(last) = batch.last() {
         *applied = last.end.clone();
@@ -1503,7 +1559,33 @@ async fn indexes_built(
 
 #[cfg(test)]
 mod tests {
-    use super::lag;
+    use super::{far_behind, lag, Position, BEHIND_BYTES};
+
+    #[test]
+    fn a_batch_waits_for_more_only_when_the_source_is_far_ahead() {
+        let at = |file: &str, pos: u64| Position {
+            file: Some(file.into()),
+            pos: Some(pos),
+            gtid: None,
+        };
+        let batch = at("binlog.000009", 1000);
+        assert!(!far_behind(None, &batch));
+        assert!(!far_behind(
+            Some(&at("binlog.000009", 1000 + BEHIND_BYTES)),
+            &batch
+        ));
+        assert!(far_behind(
+            Some(&at("binlog.000009", 1001 + BEHIND_BYTES)),
+            &batch
+        ));
+        assert!(far_behind(Some(&at("binlog.000010", 4)), &batch));
+        assert!(far_behind(
+            Some(&at("binlog.1000000", 4)),
+            &at("binlog.999999", 4)
+        ));
+        // A poll from before a rotation the reader has passed.
+        assert!(!far_behind(Some(&at("binlog.000008", 9 << 20)), &batch));
+    }
 
     #[test]
     fn an_idle_stretch_before_a_burst_is_not_lag() {
