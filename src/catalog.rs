@@ -391,6 +391,17 @@ pub async fn list_tables(
     .await
 }
 
+/// Every table of the server's own schemas (not the system ones), in one round
+/// trip with nothing to bind: for a step that needs a few schemas' tables
+/// before it knows which schemas (see `precheck::context`).
+pub async fn list_all_tables(conn: &mut Conn) -> Result<Vec<(String, String)>, mysql_async::Error> {
+    conn.query(
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA \
+         NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')",
+    )
+    .await
+}
+
 /// Whether `schema.table` holds a row.
 pub async fn holds_rows(
     conn: &mut Conn,

@@ -434,7 +434,20 @@ pub(crate) async fn run_member(
             _ => Early::default(),
         }
     };
-    let (existing, early) = tokio::join!(meta.load_job(&mut meta_conn), early);
+    // Driven beside the state's read, and on beside the sync's own first steps
+    // (see `sync_phase`) when it takes longer.
+    let mut early = Box::pin(futures_util::future::maybe_done(early));
+    let existing = {
+        let load = meta.load_job(&mut meta_conn);
+        tokio::pin!(load);
+        let mut early_done = false;
+        loop {
+            tokio::select! {
+                r = &mut load => break r,
+                () = &mut early, if !early_done => early_done = true,
+            }
+        }
+    };
     let existing = existing.map_err(target_error("reading the job state"))?;
     let mut first = Vec::new();
     if existing.is_some() {
@@ -469,10 +482,26 @@ pub(crate) async fn run_member(
         }
         Some(job) if job.phase == JobPhase::Sync => {
             let resume = Some(job);
-            sync_phase(&sync_ctx, &mut meta_conn, resume, turn, started, early).await
+            sync_phase(
+                &sync_ctx,
+                &mut meta_conn,
+                resume,
+                turn,
+                started,
+                early.as_mut(),
+            )
+            .await
         }
         _ if profile.mode == Mode::Incremental => {
-            sync_phase(&sync_ctx, &mut meta_conn, None, turn, started, early).await
+            sync_phase(
+                &sync_ctx,
+                &mut meta_conn,
+                None,
+                turn,
+                started,
+                early.as_mut(),
+            )
+            .await
         }
         _ => {
             copy_phase(
@@ -504,6 +533,7 @@ pub(crate) async fn run_member(
     journal::note(&target, &meta, &line).await;
     // The job lock lives on this connection; the pool only closes once it is back.
     drop(meta_conn);
+    drop(early);
     source.close().await;
     target.close().await;
     result
@@ -517,12 +547,23 @@ async fn sync_phase(
     resume_sync: Option<&crate::checkpoint::JobRecord>,
     turn: Option<Turn>,
     started: Instant,
-    Early {
-        catalog: target_catalog,
-        streams: early_streams,
-        preread: early_preread,
-    }: Early,
+    mut early_read: std::pin::Pin<
+        &mut futures_util::future::MaybeDone<impl std::future::Future<Output = Early>>,
+    >,
 ) -> Result<RunSummary, JobError> {
+    // What was read early, once it is in: the job's own steps go on beside it.
+    let early_read = async {
+        (&mut early_read).await;
+        early_read.as_mut().take_output().unwrap_or_default()
+    };
+    let (
+        prepared,
+        Early {
+            catalog: target_catalog,
+            streams: early_streams,
+            preread: early_preread,
+        },
+    ) = tokio::join!(sync_start(ctx, meta_conn, resume_sync), early_read);
     // The target's tables are read beside the job's own steps (see `SyncCtx::run`),
     // unless read already, and the sync's connections opened when it is known
     // where it starts (the ones opened early if they start there).
@@ -552,11 +593,7 @@ async fn sync_phase(
             None => ctx.target_catalog().await,
         }
     };
-    let (prepared, target_catalog, (opened, preread)) = tokio::join!(
-        sync_start(ctx, meta_conn, resume_sync),
-        target_catalog,
-        streams
-    );
+    let (target_catalog, (opened, preread)) = tokio::join!(target_catalog, streams);
     let (start, resumed, (plan, sizes)) = prepared?;
     drop(turn);
     ctx.sink.emit(JobEvent::Plan {

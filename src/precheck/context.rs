@@ -246,6 +246,7 @@ impl Context {
                     pending_ddl,
                 },
             ),
+            target_listed,
         ) = tokio::join!(
             catalog_side,
             beside_common(&source, &mut sc, async |c| source_side(
@@ -254,11 +255,20 @@ impl Context {
             )
             .await),
             beside_common(&target, &mut tc, async |c| target_side(c, profile).await),
+            // Beside the source's catalog, before the selection says which
+            // schemas: at a distance, round trips the selection would wait for.
+            bounded(
+                async {
+                    let mut conn = target.conn().await.ok()?;
+                    crate::catalog::list_all_tables(&mut conn).await.ok()
+                },
+                None
+            ),
         );
         // What needs the selection: each side again, side by side.
         let (largest_rows, target_tables) = tokio::join!(
             bounded(largest_rows(&mut sc, &catalog, &selection), Vec::new()),
-            existing_target_tables(&mut tc, &selection),
+            existing_target_tables(&mut tc, &selection, target_listed),
         );
         drop(sc);
         drop(tc);
@@ -640,15 +650,27 @@ async fn target_side(tc: &mut Conn, profile: &Profile) -> TargetSide {
 }
 
 /// The selection's target tables that exist, and whether each holds rows: every
-/// table of their schemas in one query, then the ones that exist checked exactly.
+/// table of their schemas in one query (`listed`: the server's tables, listed
+/// already), then the ones that exist checked exactly.
 async fn existing_target_tables(
     tc: &mut Conn,
     selection: &Selection,
+    listed: Option<Vec<(String, String)>>,
 ) -> BTreeMap<(String, String), bool> {
     let mut target_tables = BTreeMap::new();
-    let listed = crate::catalog::list_tables(tc, &selection.target_schemas())
-        .await
-        .unwrap_or_default();
+    let schemas = selection.target_schemas();
+    let listed = match listed {
+        // As the server compares schema names there: in any case.
+        Some(all) => {
+            let folded: HashSet<String> = schemas.iter().map(|s| s.to_lowercase()).collect();
+            all.into_iter()
+                .filter(|(s, _)| folded.contains(&s.to_lowercase()))
+                .collect()
+        }
+        None => crate::catalog::list_tables(tc, &schemas)
+            .await
+            .unwrap_or_default(),
+    };
     let exact: HashSet<(String, String)> = listed.iter().cloned().collect();
     let folded: HashSet<(String, String)> = listed
         .into_iter()
