@@ -420,15 +420,17 @@ pub(crate) async fn run_member(
                         None => None,
                     }
                 };
-                let (catalog, streams, preread) = tokio::join!(
+                let (catalog, streams, preread, plan) = tokio::join!(
                     target_catalog_of(&target, &selection),
                     streams,
-                    Preread::read(&ends)
+                    Preread::read(&ends),
+                    earlier_plan(&target, &meta)
                 );
                 Early {
                     catalog: Some(catalog),
                     streams,
                     preread: Some(preread),
+                    plan: Some(plan),
                 }
             }
             _ => Early::default(),
@@ -552,9 +554,14 @@ async fn sync_phase(
     >,
 ) -> Result<RunSummary, JobError> {
     // What was read early, once it is in: the job's own steps go on beside it.
+    // The earlier plan is read here when it was not.
     let early_read = async {
         (&mut early_read).await;
-        early_read.as_mut().take_output().unwrap_or_default()
+        let mut early: Early = early_read.as_mut().take_output().unwrap_or_default();
+        if early.plan.is_none() {
+            early.plan = Some(earlier_plan(ctx.target, ctx.meta).await);
+        }
+        early
     };
     let (
         prepared,
@@ -562,6 +569,7 @@ async fn sync_phase(
             catalog: target_catalog,
             streams: early_streams,
             preread: early_preread,
+            plan,
         },
     ) = tokio::join!(sync_start(ctx, meta_conn, resume_sync), early_read);
     // The target's tables are read beside the job's own steps (see `SyncCtx::run`),
@@ -594,7 +602,8 @@ async fn sync_phase(
         }
     };
     let (target_catalog, (opened, preread)) = tokio::join!(target_catalog, streams);
-    let (start, resumed, (plan, sizes)) = prepared?;
+    let (start, resumed) = prepared?;
+    let (plan, sizes) = plan.unwrap_or_default();
     drop(turn);
     ctx.sink.emit(JobEvent::Plan {
         tables: ctx
@@ -640,13 +649,13 @@ async fn sync_start(
     ctx: &SyncCtx<'_>,
     meta_conn: &mut mysql_async::Conn,
     resume_sync: Option<&crate::checkpoint::JobRecord>,
-) -> Result<(Position, bool, EarlierPlan), JobError> {
-    let (start, resumed) = match resume_sync {
+) -> Result<(Position, bool), JobError> {
+    match resume_sync {
         // Continue following the binlog where it stopped.
-        Some(job) => (job.sync_from(), true),
+        Some(job) => Ok((job.sync_from(), true)),
         None => {
-            // The start found and recorded, the target's tables listed and the
-            // earlier plan read, side by side: at a distance each is round trips.
+            // The start found and recorded and the target's tables listed side
+            // by side: at a distance each is round trips.
             let record = async {
                 let start = incremental_start(ctx.profile, ctx.source, ctx.flavor).await?;
                 ctx.meta
@@ -655,11 +664,8 @@ async fn sync_start(
                     .map_err(target_error("recording the job"))?;
                 Ok::<_, JobError>(start)
             };
-            let (start, missing, plan) = tokio::join!(
-                record,
-                missing_target_tables(ctx.target, ctx.selection),
-                earlier_plan(ctx)
-            );
+            let (start, missing) =
+                tokio::join!(record, missing_target_tables(ctx.target, ctx.selection));
             let start = start?;
             // As DM does, the job starts: a CREATE TABLE in the binlog may make
             // them, and a change to one before that stops the sync by name.
@@ -670,10 +676,9 @@ async fn sync_start(
                         tables: missing.join(", "),
                     }));
             }
-            return Ok((start, false, plan));
+            Ok((start, false))
         }
-    };
-    Ok((start, resumed, earlier_plan(ctx).await))
+    }
 }
 
 /// Where a sync phase starts, when that needs no query: a resumed sync's
@@ -712,15 +717,15 @@ type EarlierPlan = (Vec<ChunkRecord>, PlannedSizes);
 
 /// The tables of a run that copies nothing, so its live view lists them too
 /// (with what an earlier run of the job copied, and the sizes it planned).
-async fn earlier_plan(ctx: &SyncCtx<'_>) -> EarlierPlan {
+async fn earlier_plan(target: &Endpoint, meta: &Meta) -> EarlierPlan {
     // Side by side: at a distance each read is two round trips.
     let chunks = async {
-        let mut conn = ctx.target.conn().await.ok()?;
-        ctx.meta.load_plan(&mut conn).await.ok()
+        let mut conn = target.conn().await.ok()?;
+        meta.load_plan(&mut conn).await.ok()
     };
     let sizes = async {
-        let mut conn = ctx.target.conn().await.ok()?;
-        ctx.meta.load_sizes(&mut conn).await.ok()
+        let mut conn = target.conn().await.ok()?;
+        meta.load_sizes(&mut conn).await.ok()
     };
     let (chunks, sizes) = tokio::join!(chunks, sizes);
     (chunks.unwrap_or_default(), sizes.unwrap_or_default())
@@ -1450,6 +1455,8 @@ struct Early {
     catalog: Option<Result<Catalog, JobError>>,
     streams: Option<Result<Streams, ReplicateError>>,
     preread: Option<Preread>,
+    /// What an earlier copy of the job planned, for the live view's table list.
+    plan: Option<EarlierPlan>,
 }
 
 /// What a job's sync connections need (see `replicate::sync::Streams`).

@@ -604,8 +604,16 @@ async fn follow_polled(
             // Take what is queued, up to a batch; a statement (DDL) ends it, and a
             // transaction that must be applied in order (a cascade) goes alone.
             // A verifier's cut ends it too.
-            let linger = far_behind(poll.latest().and_then(|p| p.source).as_ref(), &batch[0].end)
-                .then(|| tokio::time::Instant::now() + LINGER);
+            let behind = match poll.latest().and_then(|p| p.source) {
+                Some(source) => far_behind(Some(&source), &batch[0].end),
+                // Before the first poll answers (a catch-up's first batches):
+                // the source committed this seconds ago.
+                None => {
+                    batch[0].timestamp > 0
+                        && crate::events::unix_now() >= f64::from(batch[0].timestamp) + 2.0
+                }
+            };
+            let linger = behind.then(|| tokio::time::Instant::now() + LINGER);
             while changes < most_changes
                 && bytes < BATCH_BYTES
                 && batch
