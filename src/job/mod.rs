@@ -480,6 +480,7 @@ pub(crate) async fn run_member(
     // One function per phase, chosen by the phase the meta schema records.
     let result = match existing.as_ref() {
         Some(job) if job.phase == JobPhase::Completing => {
+            release(early.as_mut()).await;
             cutover::finish_interrupted_cutover(&sync_ctx, &mut meta_conn, job, started).await
         }
         Some(job) if job.phase == JobPhase::Sync => {
@@ -506,6 +507,7 @@ pub(crate) async fn run_member(
             .await
         }
         _ => {
+            release(early.as_mut()).await;
             copy_phase(
                 &sync_ctx,
                 &mut meta_conn,
@@ -1457,6 +1459,17 @@ struct Early {
     preread: Option<Preread>,
     /// What an earlier copy of the job planned, for the live view's table list.
     plan: Option<EarlierPlan>,
+}
+
+/// Waits for what was read early and lets it go, for a phase that does not use
+/// it: paused, it would hold its pool connections for that phase's whole run.
+async fn release(
+    mut early: std::pin::Pin<
+        &mut futures_util::future::MaybeDone<impl std::future::Future<Output = Early>>,
+    >,
+) {
+    (&mut early).await;
+    drop(early.as_mut().take_output());
 }
 
 /// What a job's sync connections need (see `replicate::sync::Streams`).
