@@ -459,23 +459,20 @@ impl Endpoint {
     /// images and can be far larger than the server's `max_allowed_packet`. The
     /// one [`Endpoint::warm_replica`] opened if it is still fresh, else a new one.
     pub async fn replica_conn(&self) -> Result<Conn, EndpointError> {
-        let spare = self.spare_replica.lock().ok().and_then(|mut s| s.take());
-        if let Some(Ok(Ok((conn, at)))) = match spare {
-            Some(task) => Some(task.await),
-            None => None,
-        } {
+        if let Some((conn, at)) = self.take_spare_replica().await {
             if at.elapsed() < PROBE_FRESH {
                 return Ok(conn);
             }
             let _ = conn.disconnect().await;
         }
-        self.new_replica_conn().await
+        connect(self.side, &self.config, replica_opts(&self.opts)).await
     }
 
-    async fn new_replica_conn(&self) -> Result<Conn, EndpointError> {
-        let opts = mysql_async::OptsBuilder::from_opts(self.opts.clone())
-            .max_allowed_packet(Some(1 << 30));
-        connect(self.side, &self.config, opts.into()).await
+    /// The connection [`Endpoint::warm_replica`] opened, once open (None if it
+    /// was not asked for or failed).
+    async fn take_spare_replica(&self) -> Option<(Conn, std::time::Instant)> {
+        let task = self.spare_replica.lock().ok()?.take()?;
+        task.await.ok()?.ok()
     }
 
     /// Opens a binlog stream's connection in the background, for a sync that
@@ -485,8 +482,7 @@ impl Endpoint {
     pub fn warm_replica(&self) {
         let (side, config, opts) = (self.side, self.config.clone(), self.opts.clone());
         let task = tokio::spawn(async move {
-            let opts = mysql_async::OptsBuilder::from_opts(opts).max_allowed_packet(Some(1 << 30));
-            let conn = connect(side, &config, opts.into()).await?;
+            let conn = connect(side, &config, replica_opts(&opts)).await?;
             Ok((conn, std::time::Instant::now()))
         });
         if let Ok(mut spare) = self.spare_replica.lock() {
@@ -528,11 +524,7 @@ impl Endpoint {
         if let Some((conn, _)) = probe {
             let _ = conn.disconnect().await;
         }
-        let spare = self.spare_replica.lock().ok().and_then(|mut s| s.take());
-        if let Some(Ok(Ok((conn, _)))) = match spare {
-            Some(task) => Some(task.await),
-            None => None,
-        } {
+        if let Some((conn, _)) = self.take_spare_replica().await {
             let _ = conn.disconnect().await;
         }
         let _ = self.pool.disconnect().await;
@@ -565,6 +557,13 @@ async fn round_trip(conn: &mut Conn, first: Duration) -> Result<Duration, mysql_
         }
     }
     Ok(least)
+}
+
+/// A binlog stream's options: packets up to 1 GiB (see [`Endpoint::replica_conn`]).
+fn replica_opts(opts: &Opts) -> Opts {
+    OptsBuilder::from_opts(opts.clone())
+        .max_allowed_packet(Some(1 << 30))
+        .into()
 }
 
 fn nanos(d: Duration) -> u64 {

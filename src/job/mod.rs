@@ -480,7 +480,9 @@ pub(crate) async fn run_member(
     // One function per phase, chosen by the phase the meta schema records.
     let result = match existing.as_ref() {
         Some(job) if job.phase == JobPhase::Completing => {
-            release(early.as_mut()).await;
+            // Not used here: waited for and let go, since paused it would hold
+            // its pool connections for this phase's whole run.
+            drop(take_early(early.as_mut()).await);
             cutover::finish_interrupted_cutover(&sync_ctx, &mut meta_conn, job, started).await
         }
         Some(job) if job.phase == JobPhase::Sync => {
@@ -507,7 +509,9 @@ pub(crate) async fn run_member(
             .await
         }
         _ => {
-            release(early.as_mut()).await;
+            // Not used here: waited for and let go, since paused it would hold
+            // its pool connections for this phase's whole run.
+            drop(take_early(early.as_mut()).await);
             copy_phase(
                 &sync_ctx,
                 &mut meta_conn,
@@ -551,15 +555,14 @@ async fn sync_phase(
     resume_sync: Option<&crate::checkpoint::JobRecord>,
     turn: Option<Turn>,
     started: Instant,
-    mut early_read: std::pin::Pin<
+    early_read: std::pin::Pin<
         &mut futures_util::future::MaybeDone<impl std::future::Future<Output = Early>>,
     >,
 ) -> Result<RunSummary, JobError> {
     // What was read early, once it is in: the job's own steps go on beside it.
     // The earlier plan is read here when it was not.
     let early_read = async {
-        (&mut early_read).await;
-        let mut early: Early = early_read.as_mut().take_output().unwrap_or_default();
+        let mut early = take_early(early_read).await;
         if early.plan.is_none() {
             early.plan = Some(earlier_plan(ctx.target, ctx.meta).await);
         }
@@ -1461,15 +1464,14 @@ struct Early {
     plan: Option<EarlierPlan>,
 }
 
-/// Waits for what was read early and lets it go, for a phase that does not use
-/// it: paused, it would hold its pool connections for that phase's whole run.
-async fn release(
+/// What was read early, once all of it is in (see [`Early`]).
+async fn take_early(
     mut early: std::pin::Pin<
         &mut futures_util::future::MaybeDone<impl std::future::Future<Output = Early>>,
     >,
-) {
+) -> Early {
     (&mut early).await;
-    drop(early.as_mut().take_output());
+    early.as_mut().take_output().unwrap_or_default()
 }
 
 /// What a job's sync connections need (see `replicate::sync::Streams`).

@@ -605,7 +605,7 @@ async fn follow_polled(
             // transaction that must be applied in order (a cascade) goes alone.
             // A verifier's cut ends it too.
             let behind = match poll.latest().and_then(|p| p.source) {
-                Some(source) => far_behind(Some(&source), &batch[0].end),
+                Some(source) => far_behind(&source, &batch[0].end),
                 // Before the first poll answers (a catch-up's first batches):
                 // the source committed this seconds ago.
                 None => {
@@ -796,19 +796,10 @@ async fn follow_polled(
 /// Whether the source (as last polled) is more than [`BEHIND_BYTES`] past `at`:
 /// in the same file by offset, else in a later one (a poll older than `at` is in
 /// an earlier one: not behind).
-fn far_behind(source: Option<&Position>, at: &Position) -> bool {
-    // A binlog file's sequence number, after its last dot: longer is later.
-    fn seq(file: &str) -> (usize, &str) {
-        let n = file.rsplit('.').next().unwrap_or(file);
-        (n.len(), n)
-    }
-    match (source, &at.file, at.pos) {
-        (Some(s), Some(file), Some(pos)) => match (&s.file, s.pos) {
-            (Some(sf), Some(sp)) if sf == file => sp.saturating_sub(pos) > BEHIND_BYTES,
-            (Some(sf), Some(_)) => seq(sf) > seq(file),
-            _ => false,
-        },
-        _ => false,
+fn far_behind(source: &Position, at: &Position) -> bool {
+    match (source.file == at.file, source.pos, at.pos) {
+        (true, Some(sp), Some(ap)) => sp.saturating_sub(ap) > BEHIND_BYTES,
+        _ => crate::position::file_pos_cmp(source, at) == Some(std::cmp::Ordering::Greater),
     }
 }
 
@@ -1577,22 +1568,27 @@ mod tests {
             gtid: None,
         };
         let batch = at("binlog.000009", 1000);
-        assert!(!far_behind(None, &batch));
+        let gtid_only = Position {
+            file: None,
+            pos: None,
+            gtid: Some("0-1-5".into()),
+        };
+        assert!(!far_behind(&gtid_only, &batch));
         assert!(!far_behind(
-            Some(&at("binlog.000009", 1000 + BEHIND_BYTES)),
+            &at("binlog.000009", 1000 + BEHIND_BYTES),
             &batch
         ));
         assert!(far_behind(
-            Some(&at("binlog.000009", 1001 + BEHIND_BYTES)),
+            &at("binlog.000009", 1001 + BEHIND_BYTES),
             &batch
         ));
-        assert!(far_behind(Some(&at("binlog.000010", 4)), &batch));
+        assert!(far_behind(&at("binlog.000010", 4), &batch));
         assert!(far_behind(
-            Some(&at("binlog.1000000", 4)),
+            &at("binlog.1000000", 4),
             &at("binlog.999999", 4)
         ));
         // A poll from before a rotation the reader has passed.
-        assert!(!far_behind(Some(&at("binlog.000008", 9 << 20)), &batch));
+        assert!(!far_behind(&at("binlog.000008", 9 << 20), &batch));
     }
 
     #[test]
