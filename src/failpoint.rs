@@ -13,6 +13,10 @@
 //!   has passed it).
 //! - `cutover.verified`: the cutover verified and created the triggers, the job is
 //!   not yet marked completed.
+//!
+//! One switch, not a crash: `copy.multi_row_inserts` makes the copy write a MariaDB
+//! target as it writes MySQL (multi-row INSERTs instead of bulk executes), so the
+//! tests, which have only MariaDB, exercise that path too.
 
 /// Exits the process here when `FERRY_FAILPOINT` names this point (see the module).
 pub fn hit(name: &str) {
@@ -23,4 +27,16 @@ pub fn hit(name: &str) {
     }
     #[cfg(not(feature = "failpoints"))]
     let _ = name;
+}
+
+/// Whether `FERRY_FAILPOINT` names this switch (see the module); always false
+/// without the feature.
+pub fn switched(name: &str) -> bool {
+    #[cfg(feature = "failpoints")]
+    return std::env::var("FERRY_FAILPOINT").is_ok_and(|v| v == name);
+    #[cfg(not(feature = "failpoints"))]
+    {
+        let _ = name;
+        false
+    }
 }

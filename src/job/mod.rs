@@ -1046,6 +1046,9 @@ async fn copy_phase(
         meta.clone(),
         CopySettings {
             load_data,
+            bulk: target_facts.flavor == crate::endpoint::Flavor::MariaDB
+                && target_facts.version_number >= (10, 3, 0)
+                && !crate::failpoint::switched("copy.multi_row_inserts"),
             batch_bytes,
             keyless_lock: chunked.then(|| crate::snapshot::copy::KeylessLock {
                 source: source.clone(),

@@ -3323,16 +3323,13 @@ impl<'a> ComStmtBulkExecuteRequest<'a> {
             if values.len() != arity {
                 return Err(BulkExecuteRequestError::MixedArity);
             }
-            let row_types = values
-                .iter()
-                .map(StmtBulkExecuteParamType::from_value)
-                .collect::<Vec<_>>();
-
             // The point here is to find proper type for every param, i.e the type
             // that covers param values in all rows.
             // E.g. ColumnType::MYSQL_TYPE_NULL is a proper type only if all the
             // values for the given param are NULLs
-            for (left, right) in types.iter_mut().zip(&row_types) {
+            // (Ferry: compared value by value, without a vector of types per row.)
+            for (left, value) in types.iter_mut().zip(values) {
+                let right = &StmtBulkExecuteParamType::from_value(value);
                 if left != right {
                     if left.column_type() == ColumnType::MYSQL_TYPE_NULL {
                         *left = *right;
@@ -3358,7 +3355,15 @@ impl<'a> ComStmtBulkExecuteRequest<'a> {
             stmt_id: RawInt::new(stmt_id),
             bulk_flags: Const::new(bulk_flags),
             types: Seq::new(types),
-            values: StmtBulkExecuteParamValues::new(values.into_iter().flatten()),
+            // (Ferry: sized up front; a flattened iterator does not know its length,
+            // so collecting it grew the vector by doubling, copying it each time.)
+            values: {
+                let mut flat = Vec::with_capacity(values.len() * arity);
+                for row in values {
+                    flat.extend(row.into_iter().map(StmtBulkExecuteParamValue::new));
+                }
+                StmtBulkExecuteParamValues { values: flat }
+            },
         })
     }
 
