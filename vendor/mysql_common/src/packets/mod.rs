@@ -3319,17 +3319,24 @@ impl<'a> ComStmtBulkExecuteRequest<'a> {
             Vec::default()
         };
 
-        for values in &values {
-            if values.len() != arity {
-                return Err(BulkExecuteRequestError::MixedArity);
+        // (Ferry: one pass over the values finds the types and moves the values
+        // into the flat vector, sized up front; upstream made three, and grew the
+        // vector by doubling, as a flattened iterator does not know its length.)
+        if values.iter().any(|row| row.len() != arity) {
+            return Err(BulkExecuteRequestError::MixedArity);
+        }
+        let mut flat = Vec::with_capacity(values.len() * arity);
+        for row in values {
+            if types.is_empty() {
+                flat.extend(row.into_iter().map(StmtBulkExecuteParamValue::new));
+                continue;
             }
-            // The point here is to find proper type for every param, i.e the type
-            // that covers param values in all rows.
-            // E.g. ColumnType::MYSQL_TYPE_NULL is a proper type only if all the
-            // values for the given param are NULLs
-            // (Ferry: compared value by value, without a vector of types per row.)
-            for (left, value) in types.iter_mut().zip(values) {
-                let right = &StmtBulkExecuteParamType::from_value(value);
+            for (left, value) in types.iter_mut().zip(row) {
+                // The point here is to find proper type for every param, i.e the type
+                // that covers param values in all rows.
+                // E.g. ColumnType::MYSQL_TYPE_NULL is a proper type only if all the
+                // values for the given param are NULLs
+                let right = &StmtBulkExecuteParamType::from_value(&value);
                 if left != right {
                     if left.column_type() == ColumnType::MYSQL_TYPE_NULL {
                         *left = *right;
@@ -3347,6 +3354,7 @@ impl<'a> ComStmtBulkExecuteRequest<'a> {
                         //   ERROR 1210 (HY000): Incorrect arguments to mysqld_stmt_bulk_execute
                     }
                 }
+                flat.push(StmtBulkExecuteParamValue::new(value));
             }
         }
 
@@ -3355,15 +3363,7 @@ impl<'a> ComStmtBulkExecuteRequest<'a> {
             stmt_id: RawInt::new(stmt_id),
             bulk_flags: Const::new(bulk_flags),
             types: Seq::new(types),
-            // (Ferry: sized up front; a flattened iterator does not know its length,
-            // so collecting it grew the vector by doubling, copying it each time.)
-            values: {
-                let mut flat = Vec::with_capacity(values.len() * arity);
-                for row in values {
-                    flat.extend(row.into_iter().map(StmtBulkExecuteParamValue::new));
-                }
-                StmtBulkExecuteParamValues { values: flat }
-            },
+            values: StmtBulkExecuteParamValues { values: flat },
         })
     }
 
