@@ -43,6 +43,13 @@ fn run_crashing(home: &std::path::Path, args: &[&str], point: &str) -> String {
     all
 }
 
+/// As `all_job`, a copy only (`mode = "full"`).
+fn full_job(job: &std::path::Path, pair: &support::Pair, name: &str, db: &str, extra: &str) {
+    all_job(job, pair, name, db, extra);
+    let text = std::fs::read_to_string(job).unwrap();
+    std::fs::write(job, text.replace("mode = \"all\"", "mode = \"full\"")).unwrap();
+}
+
 /// Rows of a chunk written, its mark not committed: the chunk is copied again.
 #[tokio::test]
 async fn crash_after_chunk_rows_before_their_mark() {
@@ -58,14 +65,7 @@ async fn crash_after_chunk_rows_before_their_mark() {
         .sql(&format!("INSERT INTO `{db}`.k VALUES (1), (1), (2)"))
         .await;
     let job = home.path().join("job.toml");
-    all_job(&job, &pair, "fp-copy", &db, "");
-    std::fs::write(
-        &job,
-        std::fs::read_to_string(&job)
-            .unwrap()
-            .replace("mode = \"all\"", "mode = \"full\""),
-    )
-    .unwrap();
+    full_job(&job, &pair, "fp-copy", &db, "");
     let jp = job.to_str().unwrap();
     run_crashing(home.path(), &["run", jp], "copy.rows_written");
     let out = ferry(home.path(), &["run", jp]);
@@ -98,14 +98,7 @@ async fn the_copy_writes_a_mysql_target_with_multi_row_inserts() {
         .await;
     let job = home.path().join("job.toml");
     let inserts = "[options]\nwrite_method = \"insert\"\n";
-    all_job(&job, &pair, "fp-rows", &db, inserts);
-    std::fs::write(
-        &job,
-        std::fs::read_to_string(&job)
-            .unwrap()
-            .replace("mode = \"all\"", "mode = \"full\""),
-    )
-    .unwrap();
+    full_job(&job, &pair, "fp-rows", &db, inserts);
     let out = ferry_cmd(home.path(), &["run", job.to_str().unwrap()])
         .env("FERRY_FAILPOINT", "copy.multi_row_inserts")
         .output()

@@ -1046,8 +1046,8 @@ async fn copy_phase(
         meta.clone(),
         CopySettings {
             load_data,
+            // (`copy_chunks` also asks the writers' handshake for MariaDB 10.3+.)
             bulk: target_facts.flavor == crate::endpoint::Flavor::MariaDB
-                && target_facts.version_number >= (10, 3, 0)
                 && !crate::failpoint::switched("copy.multi_row_inserts"),
             batch_bytes,
             keyless_lock: chunked.then(|| crate::snapshot::copy::KeylessLock {

@@ -618,42 +618,27 @@ async fn copy_insert(
         else {
             return Ok(());
         };
-        let mut batch = InsertBatch {
-            rows: Vec::with_capacity(batch_rows.min(1024)),
-            bytes: 0,
-        };
+        let mut batch = empty_batch(batch_rows);
         while let Some(row) = stream.next().await {
             let row = row.map_err(|e| read_error(select, e))?.unwrap();
             let size: usize = row.iter().map(value_size).sum();
             // A large row goes alone rather than swell the batch before it.
-            if !batch.rows.is_empty() && batch.bytes + size > batch_bytes {
-                let (rows, bytes) = (batch.rows.len(), batch.bytes);
-                if tx
-                    .send(std::mem::replace(&mut batch, empty_batch(batch_rows)))
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-                read_progress(rows, bytes);
+            if !batch.rows.is_empty()
+                && batch.bytes + size > batch_bytes
+                && !hand_over(&tx, &mut batch, batch_rows, read_progress).await
+            {
+                return Ok(());
             }
             batch.rows.push(row);
             batch.bytes += size;
-            if batch.rows.len() == batch_rows || batch.bytes >= batch_bytes {
-                let (rows, bytes) = (batch.rows.len(), batch.bytes);
-                if tx
-                    .send(std::mem::replace(&mut batch, empty_batch(batch_rows)))
-                    .await
-                    .is_err()
-                {
-                    return Ok(());
-                }
-                read_progress(rows, bytes);
+            if (batch.rows.len() == batch_rows || batch.bytes >= batch_bytes)
+                && !hand_over(&tx, &mut batch, batch_rows, read_progress).await
+            {
+                return Ok(());
             }
         }
-        let (rows, bytes) = (batch.rows.len(), batch.bytes);
-        if rows > 0 && tx.send(batch).await.is_ok() {
-            read_progress(rows, bytes);
+        if !batch.rows.is_empty() {
+            hand_over(&tx, &mut batch, batch_rows, read_progress).await;
         }
         Ok::<_, SnapshotError>(())
     };
@@ -686,6 +671,23 @@ async fn copy_insert(
     let totals = write_result?;
     read_result?;
     Ok(totals)
+}
+
+/// Sends `batch` to the writer, counts its rows as read and starts an empty one.
+/// False once the writer has gone (its error is reported).
+async fn hand_over(
+    tx: &mpsc::Sender<InsertBatch>,
+    batch: &mut InsertBatch,
+    batch_rows: usize,
+    read_progress: impl Fn(usize, usize),
+) -> bool {
+    let (rows, bytes) = (batch.rows.len(), batch.bytes);
+    let full = std::mem::replace(batch, empty_batch(batch_rows));
+    if tx.send(full).await.is_err() {
+        return false;
+    }
+    read_progress(rows, bytes);
+    true
 }
 
 fn empty_batch(batch_rows: usize) -> InsertBatch {
