@@ -1047,6 +1047,28 @@ impl Meta {
         }
     }
 
+    /// The sync position stored by one prepared statement, its values as
+    /// parameters: alone on a session that commits each statement, a round
+    /// trip (see `replicate::apply`).
+    pub fn sync_position_update(&self, position: &Position) -> (String, Vec<Value>) {
+        (
+            format!(
+                "UPDATE {} SET sync_position = CONVERT(? USING utf8mb4), phase = '{}', \
+                 updated_at = CURRENT_TIMESTAMP(6) WHERE job = CONVERT(? USING utf8mb4)",
+                self.t("jobs"),
+                JobPhase::Sync.as_str()
+            ),
+            vec![
+                Value::Bytes(
+                    serde_json::to_string(position)
+                        .unwrap_or_default()
+                        .into_bytes(),
+                ),
+                Value::Bytes(self.job.clone().into_bytes()),
+            ],
+        )
+    }
+
     /// Forgets the job's state (a completed job that is run again starts over).
     pub async fn reset(&self, conn: &mut Conn) -> Result<(), mysql_async::Error> {
         for table in [

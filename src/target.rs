@@ -43,7 +43,8 @@ pub enum Session {
     /// ranges take no gap locks on each other.
     Copy,
     /// The sync's appliers: unique checks stay on (`REPLACE` relies on them).
-    /// `parallel` asks for READ COMMITTED: workers touch disjoint keys.
+    /// `parallel` asks for READ COMMITTED (workers touch disjoint keys) and
+    /// autocommit.
     Apply { parallel: bool },
     /// Schema copy and DDL from the binlog.
     Ddl,
@@ -69,12 +70,17 @@ pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_asyn
             );
         }
         Session::Apply { parallel } => {
-            // A batch is a transaction its first statement opens and the COMMIT
-            // at the end of its last packet ends: no START TRANSACTION round trip.
-            sql.push_str(", SESSION autocommit = 0");
+            // One applier: a batch is a transaction its first statement opens
+            // and the COMMIT at the end of its last packet ends, no START
+            // TRANSACTION round trip. Parallel workers commit each statement
+            // (their final rows are idempotent and the checkpoint follows them,
+            // so a COMMIT would be a round trip for nothing); what must be
+            // atomic there opens a transaction (see `replicate::apply`).
             if !parallel {
+                sql.push_str(", SESSION autocommit = 0");
                 return conn.query_drop(sql).await;
             }
+            sql.push_str(", SESSION autocommit = 1");
             // In the same packet. Refused where the target's binlog is
             // statement-based: then the settings go alone and gap locks stay,
             // which is slower but still correct.

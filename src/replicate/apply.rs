@@ -41,6 +41,11 @@ const MAX_PLACEHOLDERS: usize = 65_535;
 /// Bytes of values per multi-row statement, well under any `max_allowed_packet`.
 const MAX_STATEMENT_BYTES: usize = 2 << 20;
 
+/// Bytes of values per bulk execute at most (and half the target's
+/// `max_allowed_packet`): one packet each, so each carries its parameters'
+/// types (the driver sends them only in a request's first packet).
+const MAX_BULK_BYTES: usize = 16 << 20;
+
 pub struct Applier {
     /// Stores the checkpoint, with the keyless changes; with no workers it applies
     /// everything. `None` while it commits in the background.
@@ -66,9 +71,23 @@ pub struct Applier {
     last_checkpoint: Instant,
     /// The target's max_allowed_packet: a row above it can never be written.
     max_packet: usize,
+    /// How a batch's final rows are written (chosen once, from the target).
+    ways: Ways,
+}
+
+/// How lanes write a table's final rows.
+#[derive(Debug, Clone, Copy)]
+struct Ways {
     /// From how many final rows of a plain table one LOAD DATA LOCAL writes them
     /// ([`LOAD_FROM_ROWS`]); `None` where the target refuses LOAD DATA LOCAL.
     load_from: Option<usize>,
+    /// Into MariaDB (10.3+), a table's final rows and deleted keys go as bulk
+    /// executes of one-row statements: one round trip and one statement for
+    /// many rows, whatever the columns' types, the values sent binary (the
+    /// copy's measure: less of the target's CPU than LOAD DATA, which parses
+    /// text). The bytes one carries at most; `None` where the server offers no
+    /// bulk executes (MySQL).
+    bulk: Option<usize>,
 }
 
 /// The head's commit in the background: the lane comes back with its outcome.
@@ -78,6 +97,12 @@ type Background = tokio::task::JoinHandle<(Lane, Result<(), ReplicateError>)>;
 struct Lane {
     conn: Conn,
     files: Infiles,
+    /// The session commits each statement (parallel workers, see
+    /// `target::Session::Apply`): a worker's final rows need no transaction of
+    /// their own (they are idempotent, and the checkpoint follows them), so a
+    /// table's rows cost one round trip, not one more for a COMMIT. What must be
+    /// atomic on such a lane opens a transaction first (see `Prepared::send`).
+    autocommit: bool,
 }
 
 /// From this many final rows of one table in a batch (near the target; from one
@@ -88,11 +113,15 @@ struct Lane {
 /// small statement.
 const LOAD_FROM_ROWS: usize = 128;
 
+/// A table's final rows in a batch are split over workers only from this many
+/// (see `partition`).
+const SPLIT_FROM_ROWS: usize = 2048;
+
 /// Apply workers chosen automatically at a distance: a batch's tables go to
 /// different workers, so their round trips overlap, and the head's checkpoint
 /// overlaps the next batch. Near the target one does as well (its CPU is the
 /// limit) and holds fewer connections.
-const FAR_WORKERS: usize = 4;
+const FAR_WORKERS: usize = 8;
 
 fn target_err(what: &str) -> impl FnOnce(mysql_async::Error) -> ReplicateError + '_ {
     move |e| ReplicateError::target(what, e)
@@ -243,7 +272,11 @@ impl Applier {
             )
             .await
             .map_err(target_err("setting up the apply session"))?;
-            Ok::<_, ReplicateError>(Lane { conn, files })
+            Ok::<_, ReplicateError>(Lane {
+                conn,
+                files,
+                autocommit: workers > 1,
+            })
         }))
         .await?;
         // As the endpoint read them when it opened: a query here would be one
@@ -258,13 +291,24 @@ impl Applier {
         // the batch's last packet, a statement one more and its first prepare
         // another.
         let from = if far { 1 } else { LOAD_FROM_ROWS };
-        // FERRY_APPLY_LOAD_FROM: a test setting, so small batches take the path too.
-        let load_from = load_data.then(|| {
-            std::env::var("FERRY_APPLY_LOAD_FROM")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(from)
-        });
+        // FERRY_APPLY_LOAD_FROM: a test setting, so small batches take the path too
+        // (and loads are used where bulk executes would be, as into MySQL).
+        let load_from_env = std::env::var("FERRY_APPLY_LOAD_FROM")
+            .ok()
+            .and_then(|v| v.parse().ok());
+        let load_from = load_data.then(|| load_from_env.unwrap_or(from));
+        let max_packet = max_packet.map_or(usize::MAX, |n| n as usize);
+        // The driver bulk-executes only over a handshake that offered it (a
+        // MariaDB 10.3+ server's own; a proxy may not): elsewhere it would run the
+        // statement once per row. FERRY_APPLY_BULK=0: a test setting, for the
+        // statements MySQL gets near the target.
+        let offered = lanes.iter().all(|l| l.conn.server_version() >= (10, 3, 0))
+            && facts.flavor == crate::endpoint::Flavor::MariaDB;
+        let bulk = (offered
+            && load_from_env.is_none()
+            && std::env::var("FERRY_APPLY_BULK").as_deref() != Ok("0"))
+        .then(|| (max_packet / 2).min(MAX_BULK_BYTES));
+        tracing::debug!(?load_from, ?bulk, "apply ways");
         let head = (!lanes.is_empty()).then(|| lanes.remove(0));
         Ok(Applier {
             head,
@@ -276,8 +320,8 @@ impl Applier {
             collated: collated(&tables),
             tables,
             last_checkpoint: Instant::now() - IDLE_CHECKPOINT,
-            max_packet: max_packet.map_or(usize::MAX, |n| n as usize),
-            load_from,
+            max_packet,
+            ways: Ways { load_from, bulk },
         })
     }
 
@@ -359,9 +403,9 @@ impl Applier {
         let Some(lane) = self.head.as_mut() else {
             return Err(head_lost());
         };
-        let mut last = Finish::default();
-        last.checkpoint(&self.meta, end);
-        last.send(lane).await?;
+        Prepared::checkpoint_only(&self.meta, end, lane.autocommit)
+            .send(lane)
+            .await?;
         self.last_checkpoint = Instant::now();
         Ok(())
     }
@@ -423,7 +467,7 @@ impl Applier {
         // head never holds row locks while it waits for the workers, so a worker
         // blocked on another's rows is freed by that worker's commit, never left
         // waiting for a transaction that waits for it.
-        let load = self.load_from;
+        let ways = self.ways;
         let weights = if self.collated {
             // Asked on a lane: the head's batch in flight must be back first.
             self.flush().await?;
@@ -448,7 +492,7 @@ impl Applier {
                     .zip(keyed.iter())
                     .filter(|(_, work)| !work.is_empty())
                     .map(|(lane, work)| {
-                        Prepared::build(work.iter().collect(), load, None).send(lane)
+                        Prepared::build(work.iter().collect(), ways, None).send(lane)
                     }),
             )
             .await
@@ -477,7 +521,7 @@ impl Applier {
             self.checkpoint_behind(&last.end).await?
         } else {
             // Built (rows encoded) while the batch before commits.
-            let prepared = Prepared::build(work, load, Some((&self.meta, &last.end)));
+            let prepared = Prepared::build(work, ways, Some((&self.meta, &last.end)));
             if self.workers.is_empty() {
                 // One connection: this batch commits in the background while
                 // the caller gathers and builds the next one.
@@ -529,9 +573,10 @@ impl Applier {
     /// one before it is committed: the caller's next batch goes to the workers
     /// meanwhile. Only for a position whose rows are all committed.
     async fn checkpoint_behind(&mut self, end: &Position) -> Result<u64, ReplicateError> {
-        let mut prepared = Prepared::default();
-        prepared.last.checkpoint(&self.meta, end);
-        prepared.checkpoint = true;
+        // (The head may be committing the one before: with workers, its lane
+        // commits each statement.)
+        let autocommit = !self.workers.is_empty();
+        let prepared = Prepared::checkpoint_only(&self.meta, end, autocommit);
         self.send_behind(prepared).await
     }
 
@@ -591,6 +636,12 @@ impl Applier {
             return Err(head_lost());
         };
         let conn = &mut lane.conn;
+        // One transaction with its checkpoint, on any lane.
+        if lane.autocommit {
+            conn.query_drop("START TRANSACTION")
+                .await
+                .map_err(target_err("starting the transaction"))?;
+        }
         let result = async {
             let mut rows = 0u64;
             for tc in &tx.changes {
@@ -645,7 +696,7 @@ impl Applier {
         };
         let mut last = Finish::default();
         last.checkpoint(&self.meta, &tx.end);
-        last.send(lane).await?;
+        last.send(lane, false).await?;
         self.last_checkpoint = Instant::now();
         self.committed = self.ticket();
         Ok(Applied {
@@ -868,8 +919,11 @@ fn partition<'a>(
             b".",
             map.target_name.as_bytes(),
         ]);
-        // Rows that may collide on another unique index stay together.
-        let whole = map.serial || workers == 1 || c.rows.len() <= share;
+        // Rows that may collide on another unique index stay together. A few
+        // rows are split for nothing: each piece is a statement, a round trip
+        // at a distance, where a worker given pieces of two tables waits for
+        // two in a row.
+        let whole = map.serial || workers == 1 || c.rows.len() <= share.max(SPLIT_FROM_ROWS);
         let least = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
         let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
         let mut upserts: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
@@ -906,6 +960,9 @@ fn partition<'a>(
 #[derive(Default)]
 struct Prepared {
     statements: Vec<Exec>,
+    /// The checkpoint as a statement of its own (alone, on a lane that commits
+    /// each statement: one round trip).
+    mark: Option<Exec>,
     last: Finish,
     checkpoint: bool,
 }
@@ -913,25 +970,33 @@ struct Prepared {
 /// A statement with its parameters, and what it does (for its error).
 struct Exec {
     sql: String,
-    params: Vec<Value>,
+    args: Args,
     what: &'static str,
 }
 
+/// A statement's parameters: one execution, or a bulk execute of many rows.
+enum Args {
+    One(Vec<Value>),
+    Bulk(Vec<Vec<Value>>),
+}
+
 impl Prepared {
-    fn build(
-        work: Vec<&Work<'_>>,
-        load_from: Option<usize>,
-        checkpoint: Option<(&Meta, &Position)>,
-    ) -> Prepared {
+    fn build(work: Vec<&Work<'_>>, ways: Ways, checkpoint: Option<(&Meta, &Position)>) -> Prepared {
         let mut out = Prepared::default();
         for w in work {
-            match w {
-                Work::Replace(map, rows)
-                    if map.plain && load_from.is_some_and(|n| rows.len() >= n) =>
+            match (w, ways.bulk) {
+                (Work::Replace(map, rows), Some(most)) => out
+                    .statements
+                    .extend(bulk_insert(map, rows, "REPLACE", most)),
+                (Work::Delete(map, rows), Some(most)) => {
+                    out.statements.extend(bulk_delete(map, rows, most))
+                }
+                (Work::Replace(map, rows), None)
+                    if map.plain && ways.load_from.is_some_and(|n| rows.len() >= n) =>
                 {
                     out.last.load(map, rows)
                 }
-                other => out.statements.extend(statements(other)),
+                (other, _) => out.statements.extend(statements(other)),
             }
         }
         if let Some((meta, end)) = checkpoint {
@@ -941,8 +1006,40 @@ impl Prepared {
         out
     }
 
-    /// Sends it on `lane` and commits; rolls back on error.
+    /// Only the checkpoint `end`: on a lane that commits each statement, one
+    /// prepared UPDATE; otherwise the loaded row and COMMIT of [`Finish`].
+    fn checkpoint_only(meta: &Meta, end: &Position, autocommit: bool) -> Prepared {
+        let mut out = Prepared {
+            checkpoint: true,
+            ..Prepared::default()
+        };
+        if autocommit {
+            let (sql, params) = meta.sync_position_update(end);
+            out.mark = Some(Exec {
+                sql,
+                args: Args::One(params),
+                what: "storing the sync position",
+            });
+        } else {
+            out.last.checkpoint(meta, end);
+        }
+        out
+    }
+
+    /// Sends it on `lane` and commits; rolls back on error. On a lane that
+    /// commits each statement, what holds the checkpoint and more than one
+    /// statement opens a transaction first: keyless changes (not idempotent)
+    /// and the serial retry's rows commit with their checkpoint or not at all.
+    /// A worker's final rows (no checkpoint) commit statement by statement.
     async fn send(self, lane: &mut Lane) -> Result<(), ReplicateError> {
+        let parts = self.statements.len() + usize::from(self.mark.is_some());
+        let begin = lane.autocommit && self.checkpoint && parts + self.last.statements.len() > 1;
+        if begin && parts > 0 {
+            lane.conn
+                .query_drop("START TRANSACTION")
+                .await
+                .map_err(target_err("starting the batch's transaction"))?;
+        }
         if let Err(e) = run(&mut lane.conn, self.statements).await {
             rollback(&mut lane.conn).await;
             return Err(e);
@@ -950,16 +1047,25 @@ impl Prepared {
         if self.checkpoint {
             crate::failpoint::hit("apply.rows_before_checkpoint");
         }
-        self.last.send(lane).await
+        if let Err(e) = run(&mut lane.conn, self.mark.into_iter().collect()).await {
+            rollback(&mut lane.conn).await;
+            return Err(e);
+        }
+        self.last.send(lane, begin && parts == 0).await
     }
 }
 
 /// Runs `statements` in order on `conn`.
 async fn run(conn: &mut Conn, statements: Vec<Exec>) -> Result<(), ReplicateError> {
-    for Exec { sql, params, what } in statements {
-        conn.exec_drop(sql, Params::Positional(params))
-            .await
-            .map_err(target_err(what))?;
+    for Exec { sql, args, what } in statements {
+        match args {
+            Args::One(params) => conn.exec_drop(sql, Params::Positional(params)).await,
+            Args::Bulk(rows) => {
+                conn.exec_batch(sql, rows.into_iter().map(Params::Positional))
+                    .await
+            }
+        }
+        .map_err(target_err(what))?;
     }
     Ok(())
 }
@@ -1027,11 +1133,20 @@ impl Finish {
         self.files.push((name, encode_rows(&[&p.row[..]], &[0, 1])));
     }
 
-    async fn send(self, lane: &mut Lane) -> Result<(), ReplicateError> {
+    /// Sends the packet, opening the transaction in it when `begin`. On a lane
+    /// that commits each statement, nothing left to send is nothing to commit.
+    async fn send(self, lane: &mut Lane, begin: bool) -> Result<(), ReplicateError> {
+        if lane.autocommit && self.statements.is_empty() {
+            return Ok(());
+        }
         for (name, blocks) in self.files {
             lane.files.put(&name, blocks);
         }
-        let mut sql = self.statements;
+        let mut sql = Vec::with_capacity(self.statements.len() + 2);
+        if begin {
+            sql.push("START TRANSACTION".to_string());
+        }
+        sql.extend(self.statements);
         sql.push("COMMIT".into());
         let sent = lane.conn.query_drop(sql.join(";\n")).await;
         lane.files.clear();
@@ -1085,14 +1200,15 @@ fn insert_rows(map: &TableMap, rows: &[&[Value]], verb: &str) -> Vec<Exec> {
         let (now, later) = rest.split_at(n);
         out.push(Exec {
             sql: crate::target::insert_sql(verb, &table, &cols, written.len(), n),
-            params: now
-                .iter()
-                .flat_map(|r| {
-                    written
-                        .iter()
-                        .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
-                })
-                .collect(),
+            args: Args::One(
+                now.iter()
+                    .flat_map(|r| {
+                        written
+                            .iter()
+                            .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+                    })
+                    .collect(),
+            ),
             what: "writing rows",
         });
         rest = later;
@@ -1137,12 +1253,115 @@ fn delete_keys(map: &TableMap, rows: &[&[Value]]) -> Vec<Exec> {
             .collect();
         out.push(Exec {
             sql,
-            params,
+            args: Args::One(params),
             what: "deleting rows",
         });
         rest = later;
     }
     out
+}
+
+/// A one-row `verb INTO`, bulk-executed over `rows` (see [`bulk_groups`]).
+fn bulk_insert(map: &TableMap, rows: &[&[Value]], verb: &str, most: usize) -> Vec<Exec> {
+    let written = map.written();
+    let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
+    let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
+    let sql = crate::target::insert_sql(verb, &table, &cols.join(", "), written.len(), 1);
+    let values = rows.iter().map(|r| {
+        written
+            .iter()
+            .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+            .collect()
+    });
+    bulk_groups(values, most)
+        .into_iter()
+        .map(|rows| Exec {
+            sql: sql.clone(),
+            args: Args::Bulk(rows),
+            what: "writing rows",
+        })
+        .collect()
+}
+
+/// A one-key `DELETE … WHERE <key> = …`, bulk-executed over the keys of `rows`.
+fn bulk_delete(map: &TableMap, rows: &[&[Value]], most: usize) -> Vec<Exec> {
+    let preds: Vec<String> = map
+        .key
+        .iter()
+        .map(|&i| format!("{} = ?", quote(&map.columns[i].0)))
+        .collect();
+    let sql = format!(
+        "DELETE FROM {}.{} WHERE {}",
+        quote(&map.target_schema),
+        quote(&map.target_name),
+        preds.join(" AND ")
+    );
+    let keys = rows.iter().map(|r| {
+        map.key
+            .iter()
+            .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
+            .collect()
+    });
+    bulk_groups(keys, most)
+        .into_iter()
+        .map(|rows| Exec {
+            sql: sql.clone(),
+            args: Args::Bulk(rows),
+            what: "deleting rows",
+        })
+        .collect()
+}
+
+/// Rows of parameters in groups of one bulk execute each: at most `most` bytes
+/// (one packet), and each parameter of one kind in all of a group's rows, NULL
+/// aside. A bulk execute declares one type per parameter for all its rows, so a
+/// value of another kind (an unsigned number after signed ones, bytes after a
+/// number) would be read as that type: it starts the next group instead. A
+/// table's final rows are distinct keys, so their order does not matter.
+fn bulk_groups(rows: impl Iterator<Item = Vec<Value>>, most: usize) -> Vec<Vec<Vec<Value>>> {
+    fn kind(v: &Value) -> Option<u8> {
+        match v {
+            Value::NULL => None,
+            Value::Bytes(_) => Some(0),
+            Value::Int(_) => Some(1),
+            Value::UInt(_) => Some(2),
+            Value::Float(_) => Some(3),
+            Value::Double(_) => Some(4),
+            Value::Date(..) => Some(5),
+            Value::Time(..) => Some(6),
+        }
+    }
+    let mut groups = Vec::new();
+    let mut group: Vec<Vec<Value>> = Vec::new();
+    let mut kinds: Vec<Option<u8>> = Vec::new();
+    let mut bytes = 0;
+    for row in rows {
+        // A value's binary form: at most its bytes, a length and a NULL flag.
+        let size: usize = row.iter().map(|v| value_bytes(v) + 4).sum();
+        let alike = row
+            .iter()
+            .zip(&kinds)
+            .all(|(v, k)| k.is_none() || kind(v).is_none() || kind(v) == *k);
+        if !group.is_empty() && (bytes + size > most || !alike) {
+            groups.push(std::mem::take(&mut group));
+            kinds.clear();
+            bytes = 0;
+        }
+        if kinds.is_empty() {
+            kinds = vec![None; row.len()];
+        }
+        for (k, v) in kinds.iter_mut().zip(&row) {
+            if k.is_none() {
+                *k = kind(v);
+            }
+        }
+        bytes += size;
+        group.push(row);
+    }
+    if !group.is_empty() {
+        groups.push(group);
+    }
+    groups
 }
 
 /// `UPDATE … SET <every written column> WHERE <key> = <before's key>`; whether it
@@ -1202,7 +1421,7 @@ fn delete_one(map: &TableMap, row: &[Value]) -> Exec {
             quote(&map.target_name),
             preds.join(" AND ")
         ),
-        params,
+        args: Args::One(params),
         what: "deleting a row",
     }
 }
@@ -1294,10 +1513,10 @@ mod tests {
             map("small", vec![0], false),
         );
         let mut changes = Vec::new();
-        for id in 0..400 {
+        for id in 0..4000 {
             changes.push(change("pk", Change::Insert { after: row(id, 0) }));
         }
-        for id in 0..100 {
+        for id in 0..1000 {
             changes.push(change("uk", Change::Insert { after: row(id, 0) }));
         }
         for id in 0..50 {
@@ -1347,10 +1566,10 @@ mod tests {
                 .collect()
         };
         let any = |_: &Work| true;
-        // 400 rows of pk, compacted (399 upserts + 1 delete): more than twice a
-        // worker's share of the batch, so split by key over several workers.
+        // 4000 rows of pk, compacted (3999 upserts + 1 delete): more than twice
+        // a worker's share of the batch, so split by key over several workers.
         let pk = count("pk", &any);
-        assert_eq!(pk.iter().sum::<u64>(), 400);
+        assert_eq!(pk.iter().sum::<u64>(), 4000);
         assert!(pk.iter().filter(|n| **n > 0).count() > 1, "{pk:?}");
         // uk has another unique index: all on one worker.
         let uk = count("uk", &any);
@@ -1369,6 +1588,41 @@ mod tests {
     }
 
     #[test]
+    fn a_few_rows_of_a_table_go_whole() {
+        use super::super::reader::TableChange;
+        let mut tables = HashMap::new();
+        for t in ["a", "b"] {
+            tables.insert(("s".to_string(), t.to_string()), map(t, vec![0], false));
+        }
+        // 400 rows of a and 10 of b: a is over twice a worker's share, but
+        // under SPLIT_FROM_ROWS, so one worker writes it in one statement.
+        let changes = (0..400)
+            .map(|id| ("a", id))
+            .chain((0..10).map(|id| ("b", id)))
+            .map(|(t, id)| TableChange {
+                table: ("s".to_string(), t.to_string()),
+                change: Change::Insert {
+                    after: vec![Value::Int(id), Value::Int(0)],
+                },
+                cascade: false,
+            })
+            .collect();
+        let txs = vec![Transaction {
+            changes,
+            statement: None,
+            end: Position::default(),
+            timestamp: 0,
+            between: false,
+            read_bytes: 0,
+            row_bytes: 0,
+        }];
+        let (parts, _) = partition(&txs, &tables, 8, &HashMap::new());
+        let works: Vec<usize> = parts.iter().map(Vec::len).collect();
+        assert_eq!(works.iter().sum::<usize>(), 2, "{works:?}");
+        assert!(works.iter().all(|n| *n <= 1), "{works:?}");
+    }
+
+    #[test]
     fn automatic_workers_follow_the_distance() {
         use std::time::Duration;
         assert_eq!(workers_for(0, Duration::from_micros(200)), 1);
@@ -1376,6 +1630,34 @@ mod tests {
         assert_eq!(workers_for(3, Duration::from_millis(20)), 3);
         assert_eq!(connections_for(1), 1);
         assert_eq!(connections_for(FAR_WORKERS), FAR_WORKERS + 1);
+    }
+
+    #[test]
+    fn bulk_groups_keep_one_kind_per_parameter_and_their_bytes() {
+        let row = |a: Value, b: Value| vec![a, b];
+        let text = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        // NULLs fit any kind; an unsigned value after signed ones, or a number
+        // where bytes were, starts a group.
+        let rows = vec![
+            row(Value::NULL, text("a")),
+            row(Value::Int(1), Value::NULL),
+            row(Value::Int(-2), text("b")),
+            row(Value::UInt(u64::MAX), text("c")),
+            row(Value::UInt(3), Value::Int(4)),
+        ];
+        let groups = bulk_groups(rows.into_iter(), 1 << 20);
+        let sizes: Vec<usize> = groups.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![3, 1, 1]);
+        assert_eq!(groups[1][0][0], Value::UInt(u64::MAX));
+        // Bytes: a group ends before the row that would pass the bound; a row
+        // larger than it goes alone.
+        let big = |n: usize| vec![Value::Bytes(vec![b'x'; n])];
+        let rows = vec![big(40), big(40), big(40), big(500), big(10)];
+        let sizes: Vec<usize> = bulk_groups(rows.into_iter(), 110)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, vec![2, 1, 1, 1]);
     }
 
     #[test]
