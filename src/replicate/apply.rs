@@ -906,11 +906,15 @@ fn partition<'a>(
     }
     // A table goes whole to the least loaded worker, largest first: each table a
     // worker writes costs it a statement or a load, a round trip each at a
-    // distance, so spreading every table over every worker would multiply them.
-    // One with more than twice a worker's share of the batch's rows is split by
-    // key (tables of about equal size each go whole).
+    // distance, so a worker given pieces of two tables waits for two in a row.
+    // Workers left over once each table has one take pieces of the largest
+    // tables, split by key — as many as a table's rows ask for (one per
+    // worker's share of the batch), and only from SPLIT_FROM_ROWS (a few rows
+    // are split for nothing). So no worker holds two pieces while another is
+    // idle, and tables of about equal size each go whole.
     let total: usize = keyed.iter().map(|(_, c)| c.rows.len()).sum();
-    let share = 2 * total.div_ceil(workers);
+    let share = total.div_ceil(workers).max(1);
+    let mut spare = workers.saturating_sub(keyed.len());
     keyed.sort_by_key(|(_, c)| std::cmp::Reverse(c.rows.len()));
     let mut load = vec![0usize; workers];
     for (map, c) in keyed {
@@ -919,21 +923,24 @@ fn partition<'a>(
             b".",
             map.target_name.as_bytes(),
         ]);
-        // Rows that may collide on another unique index stay together. A few
-        // rows are split for nothing: each piece is a statement, a round trip
-        // at a distance, where a worker given pieces of two tables waits for
-        // two in a row.
-        let whole = map.serial || workers == 1 || c.rows.len() <= share.max(SPLIT_FROM_ROWS);
-        let least = (0..workers).min_by_key(|&w| load[w]).unwrap_or(0);
+        // Rows that may collide on another unique index stay together.
+        let splits = !map.serial && c.rows.len() >= SPLIT_FROM_ROWS;
+        let extra = if splits {
+            (c.rows.len().div_ceil(share) - 1).min(spare)
+        } else {
+            0
+        };
+        spare -= extra;
+        // The least loaded workers, one per piece.
+        let mut by_load: Vec<usize> = (0..workers).collect();
+        by_load.sort_by_key(|&w| load[w]);
+        let on = &by_load[..1 + extra];
         let mut deletes: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
         let mut upserts: Vec<Vec<&[Value]>> = vec![Vec::new(); workers];
         for (key_hash, state) in c.rows {
-            let w = if whole {
-                least
-            } else {
-                ((table_hash ^ key_hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) % workers as u64)
-                    as usize
-            };
+            let piece =
+                (table_hash ^ key_hash).wrapping_mul(0x9e37_79b9_7f4a_7c15) % on.len() as u64;
+            let w = on[piece as usize];
             load[w] += 1;
             match state {
                 (Some(row), _) => upserts[w].push(row),
@@ -1587,18 +1594,16 @@ mod tests {
         assert_eq!(deletes.iter().sum::<u64>(), 1);
     }
 
-    #[test]
-    fn a_few_rows_of_a_table_go_whole() {
+    /// The works per worker of a batch inserting `rows` rows into each table.
+    fn works_per_worker(rows: &[(&str, i64)], workers: usize) -> Vec<usize> {
         use super::super::reader::TableChange;
-        let mut tables = HashMap::new();
-        for t in ["a", "b"] {
-            tables.insert(("s".to_string(), t.to_string()), map(t, vec![0], false));
-        }
-        // 400 rows of a and 10 of b: a is over twice a worker's share, but
-        // under SPLIT_FROM_ROWS, so one worker writes it in one statement.
-        let changes = (0..400)
-            .map(|id| ("a", id))
-            .chain((0..10).map(|id| ("b", id)))
+        let tables: HashMap<_, _> = rows
+            .iter()
+            .map(|(t, _)| (("s".to_string(), t.to_string()), map(t, vec![0], false)))
+            .collect();
+        let changes = rows
+            .iter()
+            .flat_map(|&(t, n)| (0..n).map(move |id| (t, id)))
             .map(|(t, id)| TableChange {
                 table: ("s".to_string(), t.to_string()),
                 change: Change::Insert {
@@ -1616,10 +1621,32 @@ mod tests {
             read_bytes: 0,
             row_bytes: 0,
         }];
-        let (parts, _) = partition(&txs, &tables, 8, &HashMap::new());
-        let works: Vec<usize> = parts.iter().map(Vec::len).collect();
+        let (parts, _) = partition(&txs, &tables, workers, &HashMap::new());
+        parts.iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn no_worker_takes_two_pieces_while_another_is_idle() {
+        // 400 rows of a and 10 of b: a is over a worker's share, but under
+        // SPLIT_FROM_ROWS, so one worker writes it in one statement.
+        let works = works_per_worker(&[("a", 400), ("b", 10)], 8);
         assert_eq!(works.iter().sum::<usize>(), 2, "{works:?}");
         assert!(works.iter().all(|n| *n <= 1), "{works:?}");
+        // Four large tables and a small one on eight workers: the three spare
+        // workers take second pieces of the largest; none holds two.
+        let big = [
+            ("a", 3100),
+            ("b", 3100),
+            ("c", 3100),
+            ("d", 3100),
+            ("e", 10),
+        ];
+        let works = works_per_worker(&big, 8);
+        assert_eq!(works.iter().sum::<usize>(), 8, "{works:?}");
+        assert!(works.iter().all(|n| *n == 1), "{works:?}");
+        // More tables than workers: each goes whole.
+        let works = works_per_worker(&big, 2);
+        assert_eq!(works.iter().sum::<usize>(), 5, "{works:?}");
     }
 
     #[test]
