@@ -1,9 +1,10 @@
-//! Applies batches of source transactions to the target, each batch in one target
-//! transaction together with its checkpoint (see the argument in `replicate/mod.rs`).
+//! Applies batches of source transactions to the target, each batch's checkpoint
+//! committed with or after its rows (see the argument in `replicate/mod.rs`).
 //!
 //! Within a batch, changes to a keyed table are compacted to each row's final
 //! state: keys whose last change deletes them are removed with one multi-row
-//! `DELETE … WHERE key IN (…)`, the others are written with multi-row `REPLACE`.
+//! `DELETE … WHERE key IN (…)`, the others are written with multi-row `REPLACE`
+//! (into MariaDB, a bulk execute of each as a one-row statement; see `Ways`).
 //! Deletes go first, then replaces. This reproduces the source's state at the
 //! batch's end whatever the order inside each group: the final rows are a state
 //! the source held, so no two of them collide on a unique key, and `REPLACE`

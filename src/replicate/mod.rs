@@ -1,13 +1,17 @@
 //! Incremental sync: follows the source's binlog from a known position and applies
 //! every committed transaction on the selected tables to the target.
 //!
-//! Correctness argument: changes are applied one source transaction at a time, in
-//! binlog order, each in one target transaction that also stores the binlog
-//! position just after the source transaction's commit event. After a crash the
-//! stream restarts at the stored position, so every transaction is applied once.
-//! Statements are idempotent (`REPLACE`, `DELETE` by key), which also makes the
-//! replay of changes that happened while the snapshot was copied converge: a row
-//! copied in its newer state and then "inserted" again ends in the same state.
+//! Correctness argument: changes are applied in batches of whole source
+//! transactions, in binlog order. A batch's checkpoint — the binlog position just
+//! after its last transaction's commit event — is committed only once its rows
+//! are: in the same target transaction with one applier, after the workers' own
+//! commits with parallel ones (`apply`). After a crash the stream restarts at the
+//! stored position. Keyed changes are written as final row states (`REPLACE`,
+//! `DELETE` by key), which converge when written again; keyless changes, which
+//! would not, always commit in the checkpoint's transaction, so exactly once. The
+//! same idempotence makes the replay of changes that happened while the snapshot
+//! was copied converge: a row copied in its newer state and then "inserted" again
+//! ends in the same state.
 //!
 //! Rows are decoded through the catalog (`binlog_row_metadata = NO_LOG` sends no
 //! names or signedness): values are matched to columns by position, unsigned
