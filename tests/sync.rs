@@ -1313,7 +1313,16 @@ async fn a_batch_that_fails_part_way_commits_nothing() {
         .await;
     let name = format!("tpart-{}", db.replace('_', "-"));
     let job = home.path().join("job.toml");
-    all_job(&job, &pair, &name, &db, "");
+    // One applier, as near the target: under load a loopback round trip can
+    // measure as a distance, where parallel workers commit each table's rows
+    // on their own (final states, written again by the resumed run).
+    all_job(
+        &job,
+        &pair,
+        &name,
+        &db,
+        "[incremental]\napply_workers = 1\n",
+    );
     // Every row by load, so both tables' rows are in the batch's last packet.
     let env = [("FERRY_APPLY_LOAD_FROM", "1")];
     let mut child = support::job::spawn_run_with(home.path(), &job, &env);
