@@ -95,6 +95,15 @@ pub async fn prepare(conn: &mut Conn, session: Session) -> Result<(), mysql_asyn
     conn.query_drop(sql).await
 }
 
+/// Whether `conn`'s handshake came from a server that bulk-executes
+/// (`COM_STMT_BULK_EXECUTE`, MariaDB 10.3+; callers check the flavor too). The
+/// driver uses bulk executes only where the handshake offered them; elsewhere
+/// (a proxy that reports its own version) `exec_batch` runs the statement once
+/// per row, a round trip each.
+pub fn bulk_offered(conn: &Conn) -> bool {
+    conn.server_version() >= (10, 3, 0)
+}
+
 /// The rows a connection's `LOAD DATA LOCAL` statements read, by file name. A
 /// writer puts each load's rows here before sending the statements that name them,
 /// so several loads travel in one multi-statement packet: the server asks for each

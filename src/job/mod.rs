@@ -1046,7 +1046,7 @@ async fn copy_phase(
         meta.clone(),
         CopySettings {
             load_data,
-            // (`copy_chunks` also asks the writers' handshake for MariaDB 10.3+.)
+            // (`copy_chunks` also asks the writers' handshakes: `target::bulk_offered`.)
             bulk: target_facts.flavor == crate::endpoint::Flavor::MariaDB
                 && !crate::failpoint::switched("copy.multi_row_inserts"),
             batch_bytes,

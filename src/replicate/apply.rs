@@ -299,12 +299,10 @@ impl Applier {
             .and_then(|v| v.parse().ok());
         let load_from = load_data.then(|| load_from_env.unwrap_or(from));
         let max_packet = max_packet.map_or(usize::MAX, |n| n as usize);
-        // The driver bulk-executes only over a handshake that offered it (a
-        // MariaDB 10.3+ server's own; a proxy may not): elsewhere it would run the
-        // statement once per row. FERRY_APPLY_BULK=0: a test setting, for the
-        // statements MySQL gets near the target.
-        let offered = lanes.iter().all(|l| l.conn.server_version() >= (10, 3, 0))
-            && facts.flavor == crate::endpoint::Flavor::MariaDB;
+        // FERRY_APPLY_BULK=0: a test setting, for the statements MySQL gets near
+        // the target.
+        let offered = facts.flavor == crate::endpoint::Flavor::MariaDB
+            && lanes.iter().all(|l| crate::target::bulk_offered(&l.conn));
         let bulk = (offered
             && load_from_env.is_none()
             && std::env::var("FERRY_APPLY_BULK").as_deref() != Ok("0"))
@@ -1048,19 +1046,22 @@ impl Prepared {
                 .await
                 .map_err(target_err("starting the batch's transaction"))?;
         }
-        if let Err(e) = run(&mut lane.conn, self.statements).await {
-            rollback(&mut lane.conn).await;
-            return Err(e);
-        }
+        run_or_roll_back(&mut lane.conn, self.statements).await?;
         if self.checkpoint {
             crate::failpoint::hit("apply.rows_before_checkpoint");
         }
-        if let Err(e) = run(&mut lane.conn, self.mark.into_iter().collect()).await {
-            rollback(&mut lane.conn).await;
-            return Err(e);
-        }
+        run_or_roll_back(&mut lane.conn, self.mark.into_iter().collect()).await?;
         self.last.send(lane, begin && parts == 0).await
     }
+}
+
+/// As [`run`]; on an error, rolls back what the transaction holds.
+async fn run_or_roll_back(conn: &mut Conn, statements: Vec<Exec>) -> Result<(), ReplicateError> {
+    let ran = run(conn, statements).await;
+    if ran.is_err() {
+        rollback(conn).await;
+    }
+    ran
 }
 
 /// Runs `statements` in order on `conn`.
@@ -1269,26 +1270,13 @@ fn delete_keys(map: &TableMap, rows: &[&[Value]]) -> Vec<Exec> {
     out
 }
 
-/// A one-row `verb INTO`, bulk-executed over `rows` (see [`bulk_groups`]).
+/// A one-row `verb INTO`, bulk-executed over `rows` (see [`bulk`]).
 fn bulk_insert(map: &TableMap, rows: &[&[Value]], verb: &str, most: usize) -> Vec<Exec> {
     let written = map.written();
     let cols: Vec<String> = written.iter().map(|&i| quote(&map.columns[i].0)).collect();
     let table = format!("{}.{}", quote(&map.target_schema), quote(&map.target_name));
     let sql = crate::target::insert_sql(verb, &table, &cols.join(", "), written.len(), 1);
-    let values = rows.iter().map(|r| {
-        written
-            .iter()
-            .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
-            .collect()
-    });
-    bulk_groups(values, most)
-        .into_iter()
-        .map(|rows| Exec {
-            sql: sql.clone(),
-            args: Args::Bulk(rows),
-            what: "writing rows",
-        })
-        .collect()
+    bulk(sql, rows, &written, most, "writing rows")
 }
 
 /// A one-key `DELETE … WHERE <key> = …`, bulk-executed over the keys of `rows`.
@@ -1304,18 +1292,30 @@ fn bulk_delete(map: &TableMap, rows: &[&[Value]], most: usize) -> Vec<Exec> {
         quote(&map.target_name),
         preds.join(" AND ")
     );
-    let keys = rows.iter().map(|r| {
-        map.key
+    bulk(sql, rows, &map.key, most, "deleting rows")
+}
+
+/// `sql` bulk-executed over the `columns` of `rows`, one execute per group (see
+/// [`bulk_groups`]).
+fn bulk(
+    sql: String,
+    rows: &[&[Value]],
+    columns: &[usize],
+    most: usize,
+    what: &'static str,
+) -> Vec<Exec> {
+    let values = rows.iter().map(|r| {
+        columns
             .iter()
             .map(|&i| r.get(i).cloned().unwrap_or(Value::NULL))
             .collect()
     });
-    bulk_groups(keys, most)
+    bulk_groups(values, most)
         .into_iter()
         .map(|rows| Exec {
             sql: sql.clone(),
             args: Args::Bulk(rows),
-            what: "deleting rows",
+            what,
         })
         .collect()
 }

@@ -189,9 +189,7 @@ pub async fn copy_chunks(
     }))
     .await?;
     let mut settings = settings;
-    // The driver bulk-executes only over a handshake that offered it (MariaDB's
-    // own); through a proxy that does not, it would run the INSERT once per row.
-    settings.bulk &= pool.iter().all(|c| c.server_version() >= (10, 3, 0));
+    settings.bulk &= pool.iter().all(crate::target::bulk_offered);
     let writer_pool = Arc::new(Mutex::new(pool));
     let permits = Arc::new(tokio::sync::Semaphore::new(writers.max(1)));
     let queue = Arc::new(Mutex::new(VecDeque::from(chunks)));
