@@ -614,7 +614,10 @@ pub struct Options {
     pub consistency: Consistency,
     pub export_threads: usize,
     pub import_threads: usize,
-    /// Target size of one copy chunk (key range) in bytes.
+    /// Target size of one copy chunk (key range) in bytes. At its default, a
+    /// table of up to 256 MiB (and its writer's share of the copy) goes to a
+    /// MariaDB 10.6+ target whole, in one transaction that the target loads in
+    /// bulk; a size set here holds for every table.
     pub chunk_bytes: u64,
     pub on_existing: OnExisting,
     pub definer: DefinerPolicy,

@@ -896,7 +896,12 @@ fn save_report(name: String, contents: String) -> Result<String, Report> {
     )))
 }
 
+/// The engine's allocator (see the `ferry` CLI's).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
+    ferry::mysql::size_driver_buffers();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Running::default())

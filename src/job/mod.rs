@@ -37,7 +37,7 @@ use crate::inspect::FerryError;
 use crate::inspect::Opened;
 use crate::position::Position;
 use crate::profile::{Cutover, StartAt};
-use crate::profile::{Mode, Profile};
+use crate::profile::{Mode, OnExisting, Profile};
 use crate::queue::{Queue, Turn};
 use crate::replicate::reader::TableMap;
 use crate::replicate::sync::{Ends, Outcome, Preread, Streams, SyncSetup};
@@ -909,6 +909,18 @@ async fn copy_phase(
     } else {
         let mut chunks: Vec<ChunkRecord> = Vec::new();
         let chunk_bytes = plan::chunk_bytes_at(o.chunk_bytes, far(ctx.source, ctx.target));
+        let whole_up_to = plan::whole_table_bytes(
+            !chunked
+                && bulk_into_empty(target_facts, o.on_existing)
+                && o.chunk_bytes == crate::profile::Options::default().chunk_bytes,
+            selection
+                .tables
+                .iter()
+                .filter_map(|t| catalog.table(&t.schema, &t.name))
+                .map(|t| t.data_bytes)
+                .sum(),
+            o.import_threads,
+        );
         let Some(planner) = snap.readers.first_mut() else {
             return Err(SnapshotError::Source {
                 what: "planning".into(),
@@ -918,7 +930,7 @@ async fn copy_phase(
         };
         for t in &selection.tables {
             if let Some(table) = catalog.table(&t.schema, &t.name) {
-                chunks.extend(plan::plan_table(planner, table, chunk_bytes).await?);
+                chunks.extend(plan::plan_table(planner, table, chunk_bytes, whole_up_to).await?);
             }
         }
         let sizes: PlannedSizes = selection
@@ -1245,6 +1257,15 @@ async fn record_catchup(
         .await
         .map_err(target_error("recording the catch-up position"))?;
     Ok(())
+}
+
+/// Whether an empty target table takes a whole table's rows in bulk (MariaDB
+/// 10.6+, see `plan::whole_table_bytes`): the copy writes into tables it has
+/// just created or emptied, not into ones that keep their rows.
+fn bulk_into_empty(target: &crate::endpoint::ServerFacts, on_existing: OnExisting) -> bool {
+    target.flavor == Flavor::MariaDB
+        && target.version_number >= (10, 6, 0)
+        && on_existing != OnExisting::Append
 }
 
 /// Ends a run that a pause or abort request stopped (in its copy or its sync): an

@@ -10,8 +10,8 @@
 //! being filled and one being written, each at most `batch_bytes` (≤ 4 MiB and ≤ half
 //! the target's `max_allowed_packet`). With P pipelines that is ≤ 4 × P × batch_bytes
 //! of row data (64 MiB for 4 pipelines), whatever the table sizes. (INSERTs queue
-//! eight times as many statements of an eighth of that; a row larger than a
-//! statement's share goes alone.)
+//! twice as many statements of an eighth of that, which keeps a near writer busy
+//! in a quarter of the memory; a row larger than a statement's share goes alone.)
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -591,10 +591,10 @@ async fn copy_insert(
     } else {
         INSERT_ROWS.min(MAX_PLACEHOLDERS / ncols).max(1)
     };
-    // Eight times the load's queue, of statements an eighth its size: the same
-    // bound (see the module's), and the writer always has one to send.
+    // Twice the load's queue, of statements an eighth its size (see the
+    // module's bound): the writer always has one to send.
     let batch_bytes = (ctx.settings.batch_bytes / 8).max(1);
-    let (tx, mut rx) = mpsc::channel::<InsertBatch>(CHANNEL_BATCHES * 8);
+    let (tx, mut rx) = mpsc::channel::<InsertBatch>(CHANNEL_BATCHES * 2);
     // Progress counts rows as read, as LOAD DATA's does: a chunk the target holds
     // up still shows its rows coming.
     let read_progress = |rows: usize, bytes: usize| {
