@@ -291,4 +291,15 @@ mod tests {
             64 << 20
         );
     }
+
+    #[test]
+    fn whole_tables_up_to_a_writers_share_and_a_cap() {
+        // 8 tables of 224 MB over 4 writers: each table whole.
+        assert_eq!(whole_table_bytes(true, 8 * 224_000_000, 4), WHOLE_TABLE_MAX);
+        // One big table among small ones: its share is a quarter, so it is chunked.
+        assert_eq!(whole_table_bytes(true, 100 << 20, 4), 25 << 20);
+        // Targets or runs that do not load empty tables in bulk: never.
+        assert_eq!(whole_table_bytes(false, 8 << 30, 4), 0);
+        assert_eq!(whole_table_bytes(true, 8 << 30, 0), WHOLE_TABLE_MAX);
+    }
 }
