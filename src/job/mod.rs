@@ -910,7 +910,11 @@ async fn copy_phase(
         let mut chunks: Vec<ChunkRecord> = Vec::new();
         let chunk_bytes = plan::chunk_bytes_at(o.chunk_bytes, far(ctx.source, ctx.target));
         let whole_up_to = plan::whole_table_bytes(
+            // Not in a job with several sources: the first to write into a
+            // merged table would hold it (the bulk insert's table lock) until its
+            // whole share is in, and the others would wait.
             !chunked
+                && opts.shard.is_none()
                 && bulk_into_empty(target_facts, o.on_existing)
                 && o.chunk_bytes == crate::profile::Options::default().chunk_bytes,
             selection

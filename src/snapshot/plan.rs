@@ -89,7 +89,8 @@ pub const WHOLE_TABLE_MAX: u64 = 256 << 20;
 /// stopped copy redoes it whole) is one chunk; on 8 × 1 M sysbench rows that
 /// took a tenth off the copy. `bulk_into_empty` says the target and the run
 /// allow it: not a chunked copy (it reads each chunk in a snapshot of its own,
-/// which is what keeps its reads short), nor a job that set its own
+/// which is what keeps its reads short), nor a job with several sources (the
+/// bulk insert locks the table until it commits), nor a job that set its own
 /// `chunk_bytes` (a chunk size the user asked for is kept).
 pub fn whole_table_bytes(bulk_into_empty: bool, total_bytes: u64, writers: usize) -> u64 {
     if !bulk_into_empty {
