@@ -894,6 +894,13 @@ async fn copy_phase(
             return Err(e);
         }
     }
+    // What the copy moves is the rows: their data, not the indexes built after.
+    let bytes_total: u64 = selection
+        .tables
+        .iter()
+        .filter_map(|t| catalog.table(&t.schema, &t.name))
+        .map(|t| t.data_bytes)
+        .sum();
     let (chunks, position, sizes) = if resuming {
         let position = existing.map(|j| j.snapshot.clone()).unwrap_or_default();
         sink.warn(Report {
@@ -917,12 +924,7 @@ async fn copy_phase(
                 && opts.shard.is_none()
                 && bulk_into_empty(target_facts, o.on_existing)
                 && o.chunk_bytes == crate::profile::Options::default().chunk_bytes,
-            selection
-                .tables
-                .iter()
-                .filter_map(|t| catalog.table(&t.schema, &t.name))
-                .map(|t| t.data_bytes)
-                .sum(),
+            bytes_total,
             o.import_threads,
         );
         let Some(planner) = snap.readers.first_mut() else {
@@ -934,7 +936,11 @@ async fn copy_phase(
         };
         for t in &selection.tables {
             if let Some(table) = catalog.table(&t.schema, &t.name) {
-                chunks.extend(plan::plan_table(planner, table, chunk_bytes, whole_up_to).await?);
+                if whole_up_to > 0 && table.data_bytes <= whole_up_to {
+                    chunks.extend(plan::whole(table));
+                } else {
+                    chunks.extend(plan::plan_table(planner, table, chunk_bytes).await?);
+                }
             }
         }
         let sizes: PlannedSizes = selection
@@ -1026,14 +1032,6 @@ async fn copy_phase(
         .map(|t| t.rows_estimate)
         .sum::<u64>()
         .max(done_rows);
-    // What the copy moves is the rows: their data, not the indexes built after.
-    let bytes_total: u64 = selection
-        .tables
-        .iter()
-        .filter_map(|t| catalog.table(&t.schema, &t.name))
-        .map(|t| t.data_bytes)
-        .sum();
-
     sink.phase(Phase::Copy);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
     let tables = Arc::new(tables);

@@ -99,22 +99,21 @@ pub fn whole_table_bytes(bulk_into_empty: bool, total_bytes: u64, writers: usize
     (total_bytes / writers.max(1) as u64).min(WHOLE_TABLE_MAX)
 }
 
-/// Plans the chunks of one table on a reader connection inside the snapshot:
-/// one chunk when it holds at most `whole_up_to` bytes (see
-/// [`whole_table_bytes`]), else ranges of about `chunk_bytes`.
+/// A table as one chunk, read in one pass.
+pub fn whole(table: &Table) -> Vec<ChunkRecord> {
+    ranges(table, Vec::new())
+}
+
+/// Plans the chunks of one table on a reader connection inside the snapshot.
 pub async fn plan_table(
     conn: &mut Conn,
     table: &Table,
     chunk_bytes: u64,
-    whole_up_to: u64,
 ) -> Result<Vec<ChunkRecord>, SnapshotError> {
     let Some(key) = table.row_key() else {
-        // No usable key: one chunk, read in one pass.
-        return Ok(ranges(table, Vec::new()));
+        // No usable key: one chunk.
+        return Ok(whole(table));
     };
-    if table.data_bytes <= whole_up_to {
-        return Ok(ranges(table, Vec::new()));
-    }
     let step = rows_per_chunk(table, chunk_bytes);
     let fqn = format!("{}.{}", quote(&table.schema), quote(&table.name));
     let uppers = match integer_uppers(conn, table, &key.columns, step, &fqn).await? {

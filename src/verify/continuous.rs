@@ -280,7 +280,7 @@ impl Verifier {
         for p in planned {
             let ranges = match stored.tables.remove(&p.name) {
                 Some(ranges) if !ranges.is_empty() => ranges,
-                _ => plan_table(source, &p.table, self.settings.chunk_bytes, 0)
+                _ => plan_table(source, &p.table, self.settings.chunk_bytes)
                     .await
                     .map_err(|e| format!("planning {}: {e}", p.spec.src_fqn))?
                     .into_iter()

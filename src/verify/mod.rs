@@ -404,7 +404,7 @@ pub async fn verify(
     // Then the differing ones range by range, inside the same snapshot.
     if let Some((planner, _)) = pairs.first_mut() {
         for &index in differing.iter().filter(|i| !known_differing.contains(i)) {
-            let chunks = plan_table(planner, tables[index], chunk_bytes, 0)
+            let chunks = plan_table(planner, tables[index], chunk_bytes)
                 .await
                 .map_err(|e| VerifyError::Query {
                     side: "source",
