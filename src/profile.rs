@@ -614,10 +614,11 @@ pub struct Options {
     pub consistency: Consistency,
     pub export_threads: usize,
     pub import_threads: usize,
-    /// Target size of one copy chunk (key range) in bytes. At its default, a
-    /// table of up to 256 MiB (and its writer's share of the copy) goes to a
-    /// MariaDB 10.6+ target whole, in one transaction that the target loads in
-    /// bulk; a size set here holds for every table.
+    /// Target size of one copy chunk (key range) in bytes. At its default,
+    /// chunks grow from 2 ms round trip to the servers, and a table of up to
+    /// 256 MiB (and its writer's share of the copy) goes to a MariaDB 10.6+
+    /// target whole, in one transaction that the target loads in bulk; a size
+    /// set here holds for every table, at any distance.
     pub chunk_bytes: u64,
     pub on_existing: OnExisting,
     pub definer: DefinerPolicy,

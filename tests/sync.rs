@@ -1264,16 +1264,41 @@ async fn a_lock_snapshot_of_innodb_tables_lets_writes_go_on_during_the_copy() {
         &pair,
         &name,
         &db,
-        "[options]\nconsistency = \"lock\"\nchunk_bytes = 32768\nexport_threads = 2\nimport_threads = 2\n",
+        "[options]\nconsistency = \"lock\"\nchunk_bytes = 16384\nexport_threads = 2\nimport_threads = 2\n",
     );
     let mut child = spawn_run(home.path(), &job);
-    wait_for("a chunk copied", &mut child, async || {
-        let (done, all) = chunks_done(&pair.target, &name).await;
-        done > 0 && done < all
-    })
-    .await;
-    // A write that would wait for the copy's end gives up after a second.
+    // The copy takes about a second here: looked for every 10 ms, then held (its
+    // chunk marks locked on the target) so that it cannot end before the write
+    // below has had its chance to wait for the source's lock.
     use mysql_async::prelude::Queryable;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let (done, all) = chunks_done(&pair.target, &name).await;
+        if done > 0 {
+            assert!(done < all, "the copy ended before it could be held");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "no chunk copied"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let mut hold = pair.target.conn().await;
+    hold.query_drop("BEGIN").await.unwrap();
+    let marks: Vec<u8> = hold
+        .exec(
+            "SELECT done FROM ferry_meta.chunks WHERE job = ? FOR UPDATE",
+            (&name,),
+        )
+        .await
+        .unwrap();
+    let held_done = marks.iter().filter(|&&d| d != 0).count();
+    assert!(
+        held_done < marks.len(),
+        "the copy ended before it could be held"
+    );
+    // A write that would wait for the copy's end gives up after a second.
     let mut conn = pair.source.conn().await;
     conn.query_drop("SET SESSION lock_wait_timeout = 1")
         .await
@@ -1285,8 +1310,8 @@ async fn a_lock_snapshot_of_innodb_tables_lets_writes_go_on_during_the_copy() {
         .await;
     assert!(written.is_ok(), "a write during the copy: {written:?}");
     drop(conn);
-    let (done, all) = chunks_done(&pair.target, &name).await;
-    assert!(done < all, "the copy was still running");
+    hold.query_drop("ROLLBACK").await.unwrap();
+    drop(hold);
     wait_for("t to match", &mut child, async || {
         same_rows(&pair, &db, "t").await
     })

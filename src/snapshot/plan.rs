@@ -65,12 +65,17 @@ pub fn rows_per_chunk(table: &Table, chunk_bytes: u64) -> u64 {
 }
 
 /// The chunk size for servers `round_trip` away. Each chunk costs four round trips
-/// beyond its data (read, load, checkpoint, commit), so chunks grow with the
-/// distance to keep those a small share of a chunk's time: 2 MiB per millisecond of
-/// round trip (a 20 ms WAN: 40 MiB), at most 64 MiB, never below `chunk_bytes`.
-/// Below [`crate::endpoint::NEAR`] (loopback, a LAN) `chunk_bytes` holds as set.
+/// beyond its data (read, load, checkpoint, commit), so at the default size chunks
+/// grow with the distance to keep those a small share of a chunk's time: 2 MiB
+/// per millisecond of round trip (a 20 ms WAN: 40 MiB), at most 64 MiB. Below
+/// [`crate::endpoint::NEAR`] (loopback, a LAN), and at any distance for a size
+/// the user set, `chunk_bytes` holds as set: a user may want small chunks to
+/// resume sooner or keep a chunked copy's reads short, and a busy machine can
+/// make a loopback server look far.
 pub fn chunk_bytes_at(chunk_bytes: u64, round_trip: std::time::Duration) -> u64 {
-    if round_trip < crate::endpoint::NEAR {
+    if round_trip < crate::endpoint::NEAR
+        || chunk_bytes != crate::profile::Options::default().chunk_bytes
+    {
         return chunk_bytes;
     }
     let ms = round_trip.as_millis() as u64;
@@ -279,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_grow_with_the_distance_only() {
+    fn default_chunks_grow_with_the_distance_only() {
         use std::time::Duration;
         // Near the servers (loopback, a LAN) the setting holds, however small.
         assert_eq!(chunk_bytes_at(65536, Duration::from_micros(300)), 65536);
@@ -290,6 +295,9 @@ mod tests {
             chunk_bytes_at(4 << 20, Duration::from_millis(300)),
             64 << 20
         );
+        // A size the user set holds at any distance.
+        assert_eq!(chunk_bytes_at(65536, Duration::from_millis(20)), 65536);
+        assert_eq!(chunk_bytes_at(8 << 20, Duration::from_millis(20)), 8 << 20);
     }
 
     #[test]

@@ -9,10 +9,11 @@ import type { WriteMethod } from "./WriteMethod";
  */
 export type Options = { consistency: Consistency, export_threads: number, import_threads: number, 
 /**
- * Target size of one copy chunk (key range) in bytes. At its default, a
- * table of up to 256 MiB (and its writer's share of the copy) goes to a
- * MariaDB 10.6+ target whole, in one transaction that the target loads in
- * bulk; a size set here holds for every table.
+ * Target size of one copy chunk (key range) in bytes. At its default,
+ * chunks grow from 2 ms round trip to the servers, and a table of up to
+ * 256 MiB (and its writer's share of the copy) goes to a MariaDB 10.6+
+ * target whole, in one transaction that the target loads in bulk; a size
+ * set here holds for every table, at any distance.
  */
 chunk_bytes: number, on_existing: OnExisting, definer: DefinerPolicy, meta_schema: string, write_method: WriteMethod, 
 /**
