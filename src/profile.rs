@@ -401,7 +401,7 @@ pub struct Incremental {
     pub cutover: Cutover,
     /// Target connections that apply each batch in parallel (whole tables, or a
     /// large table's rows partitioned by key; tables with other unique indexes
-    /// and keyless tables stay on one). 0: automatic — 1 near the target, 8 at a
+    /// and keyless tables stay on one). 0: automatic — 2 near the target, 8 at a
     /// distance, where each worker's round trips overlap the others'.
     pub apply_workers: usize,
     /// Binlog events to leave out (DM's `binlog_filter_rule`).
