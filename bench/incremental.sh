@@ -76,6 +76,7 @@ native() { # replica parallel_threads mode
   sql "$r" -e "SET GLOBAL slave_parallel_threads=$threads; SET GLOBAL slave_parallel_mode='$mode';
     CHANGE MASTER TO MASTER_HOST='127.0.0.1', MASTER_PORT=${FAR[$SP]}, MASTER_USER='root',
       MASTER_LOG_FILE='$FILE0', MASTER_LOG_POS=$POS0, MASTER_USE_GTID=no"
+  settle
   local t0; t0=$(now)
   sql "$r" -e "START SLAVE"
   while :; do
@@ -126,6 +127,7 @@ applied() {
 }
 ferry_catchup() {
   write_job
+  settle
   local t0; t0=$(now)
   /usr/bin/time -f "%M %U %S" -o "$work/ferry.rss" "$FERRY" run "$work/job.toml" --json >"$work/ferry.json" 2>"$work/ferry.events" &
   local fpid=$!

@@ -84,3 +84,25 @@ stop_proxies() {
 }
 # "at 20 ms" / "" for the no-proxy run, to label results.
 at_rtt() { [ "$1" = "-" ] && echo "" || echo " @${1}ms"; }
+
+# Waits (at most 20 s) until the machine is idle: a server still purging or
+# flushing what the previous run wrote would take CPU from the next run on 2
+# cores. Every timed sub-second run starts on the same quiet machine. Prints
+# how long it waited when that was more than a second, to stderr.
+settle() {
+  python3 - <<'PY'
+import sys, time
+def sample():
+    with open('/proc/stat') as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return sum(v), v[3] + v[4]
+start = time.time()
+while time.time() - start < 20:
+    t0, i0 = sample(); time.sleep(0.25); t1, i1 = sample()
+    if 1 - (i1 - i0) / max(1, t1 - t0) < 0.10:
+        break
+waited = time.time() - start
+if waited > 1:
+    print(f"bench: waited {waited:.1f} s for the machine to be idle", file=sys.stderr)
+PY
+}
