@@ -661,13 +661,18 @@ pub fn parse_utc(s: &str) -> Result<i64, String> {
     Ok(days * 86_400 + hh * 3600 + mm * 60 + ss)
 }
 
+/// `chunk_bytes` when the job leaves it out. At this size, and only at it, the
+/// copy sizes its chunks itself: whole tables into MariaDB 10.6+
+/// (`plan::whole_table_bytes`), larger ranges at a distance (`plan::chunk_bytes_at`).
+pub const DEFAULT_CHUNK_BYTES: u64 = 4 << 20;
+
 impl Default for Options {
     fn default() -> Self {
         Options {
             consistency: Consistency::Auto,
             export_threads: 4,
             import_threads: 4,
-            chunk_bytes: 4 << 20,
+            chunk_bytes: DEFAULT_CHUNK_BYTES,
             on_existing: OnExisting::Error,
             definer: DefinerPolicy::Rewrite,
             meta_schema: META_SCHEMA.to_string(),

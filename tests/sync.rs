@@ -1271,19 +1271,13 @@ async fn a_lock_snapshot_of_innodb_tables_lets_writes_go_on_during_the_copy() {
     // chunk marks locked on the target) so that it cannot end before the write
     // below has had its chance to wait for the source's lock.
     use mysql_async::prelude::Queryable;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
-    loop {
-        let (done, all) = chunks_done(&pair.target, &name).await;
-        if done > 0 {
-            assert!(done < all, "the copy ended before it could be held");
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "no chunk copied"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    support::job::wait_for_every(
+        Duration::from_millis(10),
+        "a chunk copied",
+        &mut child,
+        async || chunks_done(&pair.target, &name).await.0 > 0,
+    )
+    .await;
     let mut hold = pair.target.conn().await;
     hold.query_drop("BEGIN").await.unwrap();
     let marks: Vec<u8> = hold

@@ -923,7 +923,7 @@ async fn copy_phase(
             !chunked
                 && opts.shard.is_none()
                 && bulk_into_empty(target_facts, o.on_existing)
-                && o.chunk_bytes == crate::profile::Options::default().chunk_bytes,
+                && o.chunk_bytes == crate::profile::DEFAULT_CHUNK_BYTES,
             bytes_total,
             o.import_threads,
         );

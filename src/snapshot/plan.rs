@@ -73,9 +73,7 @@ pub fn rows_per_chunk(table: &Table, chunk_bytes: u64) -> u64 {
 /// resume sooner or keep a chunked copy's reads short, and a busy machine can
 /// make a loopback server look far.
 pub fn chunk_bytes_at(chunk_bytes: u64, round_trip: std::time::Duration) -> u64 {
-    if round_trip < crate::endpoint::NEAR
-        || chunk_bytes != crate::profile::Options::default().chunk_bytes
-    {
+    if round_trip < crate::endpoint::NEAR || chunk_bytes != crate::profile::DEFAULT_CHUNK_BYTES {
         return chunk_bytes;
     }
     let ms = round_trip.as_millis() as u64;

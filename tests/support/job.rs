@@ -100,7 +100,17 @@ fn drain(child: &mut Child) -> String {
 }
 
 /// Waits up to 90 s for `ok`; fails with the run's output if `child` exits first.
-pub async fn wait_for(what: &str, child: &mut Child, mut ok: impl AsyncFnMut() -> bool) {
+pub async fn wait_for(what: &str, child: &mut Child, ok: impl AsyncFnMut() -> bool) {
+    wait_for_every(Duration::from_millis(100), what, child, ok).await
+}
+
+/// [`wait_for`], looking every `period`: for a state that lasts only a moment.
+pub async fn wait_for_every(
+    period: Duration,
+    what: &str,
+    child: &mut Child,
+    mut ok: impl AsyncFnMut() -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(90);
     while Instant::now() < deadline {
         if ok().await {
@@ -112,7 +122,7 @@ pub async fn wait_for(what: &str, child: &mut Child, mut ok: impl AsyncFnMut() -
                 drain(child)
             );
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(period).await;
     }
     let _ = child.kill();
     panic!("timed out waiting for {what}: {}", drain(child));
