@@ -16,6 +16,7 @@ pub mod job;
 pub mod mysql;
 pub mod position;
 pub mod precheck;
+pub mod process;
 pub mod profile;
 pub mod queue;
 pub mod replicate;

@@ -283,7 +283,7 @@ impl<E: Coded> From<E> for Failure {
 }
 
 fn main() -> ExitCode {
-    ferry::mysql::size_driver_buffers();
+    ferry::process::prepare();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

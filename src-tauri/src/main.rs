@@ -901,7 +901,7 @@ fn save_report(name: String, contents: String) -> Result<String, Report> {
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    ferry::mysql::size_driver_buffers();
+    ferry::process::prepare();
     let app = tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(Running::default())
