@@ -3,11 +3,11 @@
 //! may heal by itself.
 
 /// Sizes the driver's buffer pool, which it reads from the environment once (see
-/// [`crate::process::prepare`], first thing in `main`, before any thread starts). mysql_async keeps up to 128
-/// buffers of up to 4 MiB for all connections together: a copy's 512 KiB bulk
-/// packets parked up to 64 MiB there (a third of the peak memory of an 8 M-row
-/// copy). A run holds about a dozen connections; 16 buffers serve them, and a
-/// miss costs one allocation. A value set by the user wins.
+/// [`crate::process::prepare`], first thing in `main`, before any thread
+/// starts). mysql_async keeps up to 128 buffers of up to 4 MiB for all
+/// connections together: a copy's 512 KiB bulk packets parked up to 64 MiB
+/// there (a third of the peak memory of an 8 M-row copy). A run holds about a
+/// dozen connections; 16 buffers serve them, and a miss costs one allocation. A value set by the user wins.
 pub fn size_driver_buffers() {
     const POOL: &str = "MYSQL_ASYNC_BUFFER_POOL_CAP";
     if std::env::var_os(POOL).is_none() {
