@@ -19,3 +19,16 @@ fn no_transparent_huge_pages() {
     #[cfg(target_os = "linux")]
     let _ = nix::sys::prctl::set_thp_disable(true);
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    #[test]
+    fn the_process_runs_without_transparent_huge_pages() {
+        super::no_transparent_huge_pages();
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        // The kernel shows the setting since 5.0; before, there is nothing to read.
+        if let Some(line) = status.lines().find(|l| l.starts_with("THP_enabled:")) {
+            assert_eq!(line.split_whitespace().nth(1), Some("0"), "{line}");
+        }
+    }
+}
